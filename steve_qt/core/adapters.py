@@ -1,0 +1,124 @@
+"""The model adapter Protocol and the entry-point registry.
+
+An adapter wraps one speech transformer. Third parties add a model by shipping a package with an
+entry point in the group ``steve_qt.adapters``; the entry point's object is a factory called as
+``factory(arg)`` where ``arg`` is the part of the model spec after the colon (or None):
+
+    [project.entry-points."steve_qt.adapters"]
+    hubert = "my_pkg:HubertAdapter"        # steve-qt extract x.wav --model hubert:facebook/hubert-base
+
+Model specs: ``whisper`` (embedded tiny.en), ``whisper:NAME_OR_PATH``, ``wav2vec2:DIR_OR_ID``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from importlib.metadata import entry_points
+from typing import Callable, Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+from .attention import AttentionMaps
+from .errors import SteveError
+
+ENTRY_POINT_GROUP = "steve_qt.adapters"
+DEFAULT_SPEC = "whisper"
+
+#: progress(done, total, what) -- called from the worker thread; must be cheap.
+ProgressFn = Callable[[int, int, str], None]
+#: should_cancel() -> True to stop as soon as possible (the adapter raises Cancelled).
+CancelFn = Callable[[], bool]
+
+
+@dataclass
+class Word:
+    start_s: float
+    end_s: float
+    text: str
+    probability: float = float("nan")
+
+
+@dataclass
+class Transcript:
+    text: str = ""
+    tokens: list[int] = field(default_factory=list)  # token ids of the teacher-forced sequence
+    token_texts: list[str] = field(default_factory=list)  # one readable label per token
+    words: list[Word] = field(default_factory=list)  # word timings in seconds (file timeline)
+    frame_labels: list[str] | None = None  # per-frame CTC labels (wav2vec 2.0), "" for blank
+
+
+@dataclass
+class Extraction:
+    """What one adapter run produced for one audio (one window of it, for Whisper)."""
+
+    maps: dict[str, AttentionMaps]  # component -> maps
+    transcript: Transcript
+    model: str
+    window: int = 0
+    num_windows: int = 1
+    meta: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """A loaded model that can extract attention.
+
+    Attributes:
+        name: entry-point name (``whisper``, ``wav2vec2``).
+        model_id: human-readable id of the loaded weights (shown in titles and stored in npz).
+        components: components this model can produce, a subset of ``("encoder", "cross",
+            "decoder")``; the first is the default.
+        sample_rate: rate the model expects (16000).
+    """
+
+    name: str
+    model_id: str
+    components: tuple[str, ...]
+    sample_rate: int
+
+    def num_windows(self, num_samples: int) -> int:
+        """How many windows audio of ``num_samples`` (at ``sample_rate``) is split into."""
+        ...
+
+    def extract(
+        self,
+        audio: np.ndarray,
+        components: Sequence[str] | None = None,
+        window: int = 0,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+    ) -> Extraction:
+        """Run the model on ``audio`` (mono float32 at ``sample_rate``) and capture attention.
+
+        ``components`` defaults to all of ``self.components``. Raises SteveError on bad input
+        and Cancelled when ``should_cancel()`` turned True.
+        """
+        ...
+
+
+def available_adapters() -> dict[str, object]:
+    """Entry points registered under ``steve_qt.adapters``: name -> EntryPoint."""
+    return {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def parse_spec(spec: str | None) -> tuple[str, str | None]:
+    spec = (spec or DEFAULT_SPEC).strip()
+    name, sep, arg = spec.partition(":")
+    return name.strip().lower(), (arg.strip() or None) if sep else None
+
+
+def load_adapter(spec: str | None = None) -> Adapter:
+    """Load the adapter named by a model spec (``whisper``, ``whisper:base``, ``wav2vec2:DIR``)."""
+    name, arg = parse_spec(spec)
+    eps = available_adapters()
+    if name not in eps:
+        known = ", ".join(sorted(eps)) or "none (is steve_qt installed with pip install -e .?)"
+        raise SteveError(f"unknown model {name!r}; installed adapters: {known}")
+    try:
+        factory = eps[name].load()
+    except Exception as exc:  # a broken plugin must not take the app down
+        raise SteveError(f"adapter {name!r} failed to import: {exc}") from exc
+    adapter = factory(arg)
+    if not isinstance(adapter, Adapter):
+        raise SteveError(f"adapter {name!r} does not implement the steve_qt Adapter protocol")
+    return adapter
