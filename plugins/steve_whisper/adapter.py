@@ -1,0 +1,183 @@
+"""WhisperAdapter: encoder self-attention, decoder cross- and self-attention, transcript."""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+import whisper
+from whisper.audio import N_SAMPLES, log_mel_spectrogram
+from whisper.tokenizer import get_tokenizer
+
+from steve_qt.core.adapters import CancelFn, Extraction, ProgressFn, Transcript, Word
+from steve_qt.core.attention import AttentionMaps
+from steve_qt.core.errors import Cancelled, SteveError
+from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
+
+from . import loading
+from .capture import LayerAttention, QKCapture, cancel_hook
+
+assert N_SAMPLES == WHISPER_WINDOW_SAMPLES
+
+
+def _stack(layers: list[LayerAttention]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-layer (M, Q, K) -> (N, 1, M, Q, K) weights, scores and (N, M, Q) padding mass."""
+    w = torch.stack([la.weights for la in layers])[:, None].numpy()
+    s = torch.stack([la.scores for la in layers])[:, None].numpy()
+    p = torch.stack([la.padding for la in layers]).numpy()
+    return w, s, p
+
+
+class WhisperAdapter:
+    """openai-whisper model behind the steve_qt Adapter protocol.
+
+    ``WhisperAdapter(None)`` loads the embedded tiny.en; ``WhisperAdapter("base")`` an
+    openai-whisper name (needs a network the first time); ``WhisperAdapter("/x/model.pt")`` a local
+    checkpoint.
+    """
+
+    name = "whisper"
+    components = ("encoder", "cross", "decoder")
+    sample_rate = 16000
+
+    def __init__(self, arg: str | None = None):
+        loaded = loading.load(arg)
+        self.model = loaded.model
+        self.model_id = loaded.model_id
+        self.alignment_heads = loaded.alignment_heads
+        self.dims = self.model.dims
+
+    # ------------------------------------------------------------------------------------------
+    def num_windows(self, num_samples: int) -> int:
+        return max(1, math.ceil(num_samples / WHISPER_WINDOW_SAMPLES))
+
+    def window_audio(self, audio: np.ndarray, window: int) -> np.ndarray:
+        n = self.num_windows(len(audio))
+        if not 0 <= window < n:
+            raise SteveError(f"window {window} does not exist: the audio has {n} window(s) of 30 s "
+                             f"(numbered 0 to {n - 1})")
+        return audio[window * WHISPER_WINDOW_SAMPLES:(window + 1) * WHISPER_WINDOW_SAMPLES]
+
+    def mel(self, segment: np.ndarray) -> torch.Tensor:
+        """(n_mels, 3000) log-mel of one window, padded with zeros to 30 s as whisper does."""
+        mel = log_mel_spectrogram(torch.from_numpy(segment), self.dims.n_mels, padding=N_SAMPLES)
+        return mel[:, : 2 * self.dims.n_audio_ctx]
+
+    # ------------------------------------------------------------------------------------------
+    def extract(self, audio: np.ndarray, components: Sequence[str] | None = None, window: int = 0,
+                progress: ProgressFn | None = None,
+                should_cancel: CancelFn | None = None) -> Extraction:
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.ndim != 1:
+            raise SteveError(f"Whisper needs mono audio, got shape {audio.shape}")
+        if audio.size == 0:
+            raise SteveError("no audio samples to analyse")
+        wanted = tuple(components or self.components)
+        for c in wanted:
+            if c not in self.components:
+                raise SteveError(f"Whisper has no component {c!r} (it has {', '.join(self.components)})")
+        segment = self.window_audio(audio, window)
+        n_win = self.num_windows(len(audio))
+        grid = whisper_grid(window)
+        keep = grid.frames_covering(len(segment))  # ceil(samples / 320)
+        total = self.dims.n_audio_layer + 2
+        done = 0
+
+        def step(what: str) -> None:
+            nonlocal done
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            done += 1
+            if progress is not None:
+                progress(done, total, what)
+
+        common = dict(model=self.model_id, sample_rate=self.sample_rate, num_samples=len(segment),
+                      window=window, num_windows=n_win)
+        maps: dict[str, AttentionMaps] = {}
+        mel = self.mel(segment)
+
+        # 1. encoder self-attention: T kept query rows against all 1500 keys, keys cropped to T
+        enc = self.model.encoder
+        pre = enc.register_forward_pre_hook(cancel_hook(should_cancel))
+        try:
+            with torch.no_grad(), QKCapture([b.attn for b in enc.blocks], self.dims.n_audio_head,
+                                            keep_queries=keep, keep_keys=keep,
+                                            on_layer=lambda i: step(f"encoder layer {i + 1}")) as cap:
+                audio_features = enc(mel[None])
+        finally:
+            pre.remove()
+        if "encoder" in wanted:
+            w, s, p = _stack(cap.layers)
+            maps["encoder"] = AttentionMaps(w, s, p, "encoder", query_grid=grid, key_grid=grid,
+                                            **common)
+
+        # 2. transcript with word timings (whisper's own decoding and DTW)
+        transcript, tokens, tokenizer, sot_len = self._transcribe(segment, window, should_cancel)
+        step("transcript")
+
+        # 3. one teacher-forced pass over the final tokens, as whisper.timing does
+        labels = [self._token_text(tokenizer, t) for t in tokens]
+        meta = {"alignment_heads": [list(h) for h in self.alignment_heads],
+                "text_token_start": sot_len, "text_token_end": len(tokens) - 1,
+                "language": transcript_language(tokenizer)}
+        if {"cross", "decoder"} & set(wanted):
+            dec = self.model.decoder
+            tok = torch.tensor(tokens)[None]
+            with torch.no_grad(), \
+                    QKCapture([b.cross_attn for b in dec.blocks], self.dims.n_text_head,
+                              keep_keys=keep) as xcap, \
+                    QKCapture([b.attn for b in dec.blocks], self.dims.n_text_head,
+                              causal=True) as scap:
+                dec(tok, audio_features)
+            if "cross" in wanted:
+                w, s, p = _stack(xcap.layers)
+                maps["cross"] = AttentionMaps(w, s, p, "cross", key_grid=grid,
+                                              query_labels=labels, meta=dict(meta), **common)
+            if "decoder" in wanted:
+                w, s, p = _stack(scap.layers)
+                maps["decoder"] = AttentionMaps(w, s, p, "decoder", query_labels=labels,
+                                                key_labels=labels, meta=dict(meta), **common)
+        step("decoder pass")
+        transcript.token_texts = labels
+        transcript.tokens = tokens
+        return Extraction(maps=maps, transcript=transcript, model=self.model_id, window=window,
+                          num_windows=n_win, meta=meta)
+
+    # ------------------------------------------------------------------------------------------
+    def _transcribe(self, segment: np.ndarray, window: int, should_cancel: CancelFn | None):
+        model = self.model
+        language = None if model.is_multilingual else "en"
+        hooks = [m.register_forward_pre_hook(cancel_hook(should_cancel))
+                 for m in (model.encoder, model.decoder)]
+        try:
+            # whisper's default temperature fallback (greedy first, sampling only when greedy
+            # output repeats itself), seeded so that the same input gives the same transcript
+            with torch.no_grad(), torch.random.fork_rng():
+                torch.manual_seed(0)
+                result = whisper.transcribe(model, segment, language=language, fp16=False,
+                                            word_timestamps=True, verbose=None,
+                                            condition_on_previous_text=False)
+        finally:
+            for h in hooks:
+                h.remove()
+        tokenizer = get_tokenizer(model.is_multilingual, num_languages=model.num_languages,
+                                  language=result.get("language") or "en", task="transcribe")
+        text_tokens = [t for seg in result["segments"] for t in seg["tokens"] if t < tokenizer.eot]
+        prompt = [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+        tokens = prompt + text_tokens + [tokenizer.eot]
+        offset = window * WHISPER_WINDOW_SAMPLES / self.sample_rate
+        words = [Word(offset + float(w["start"]), offset + float(w["end"]), w["word"].strip(),
+                      float(w.get("probability", float("nan"))))
+                 for seg in result["segments"] for w in seg.get("words", [])]
+        return Transcript(text=result["text"].strip(), words=words), tokens, tokenizer, len(prompt)
+
+    @staticmethod
+    def _token_text(tokenizer, token: int) -> str:
+        raw = tokenizer.encoding.decode_single_token_bytes(token)
+        return raw.decode("utf-8", errors="replace")
+
+
+def transcript_language(tokenizer) -> str:
+    return tokenizer.language or "en"

@@ -1,0 +1,65 @@
+"""``steve-qt``: the GUI with no sub-command, else ``extract | info | figure | stats``.
+
+Each sub-command lives in ``steve_qt/commands/<name>.py`` with ``register(subparsers)`` that adds
+its parser and sets ``func=run``. Any SteveError becomes one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .core.errors import SteveError
+
+COMMANDS = ("extract", "info", "figure", "stats")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="steve-qt",
+        description="See and hear what a speech transformer attends to. With no command (or with "
+                    "audio files) opens the window.",
+    )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"steve-qt {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"steve_qt.commands.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"steve_qt.commands.{name}":
+                continue  # command not built yet
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS + ("-h", "--help", "--version"):
+        return _gui(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except SteveError as exc:
+        print(f"steve-qt: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("steve-qt: interrupted", file=sys.stderr)
+        return 130
+
+
+def _gui(argv: list[str]) -> int:
+    try:
+        from .gui.app import run_gui
+    except ImportError as exc:
+        print(f"steve-qt: error: the window cannot start ({exc})", file=sys.stderr)
+        return 2
+    return run_gui(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The steps every front end shares: open an utterance, load a model once, extract attention."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from .adapters import Adapter, CancelFn, Extraction, ProgressFn, load_adapter, parse_spec
+from .audio import Audio, load_audio
+
+
+@dataclass
+class Utterance:
+    audio: Audio
+    alignment: object | None  # steve_qt.core.alignment.Alignment
+    alignment_kind: str | None = None  # "timit" | "textgrid" | None
+
+    @property
+    def path(self) -> Path | None:
+        return self.audio.path
+
+
+def open_utterance(audio_path: str | os.PathLike, alignment: str = "auto",
+                   alignment_path: str | os.PathLike | None = None,
+                   phone_tier: str | None = None, word_tier: str | None = None) -> Utterance:
+    """Load audio and its alignment (found beside it for ``auto``); SteveError on bad input."""
+    from .alignment import find_alignment, load_alignment
+
+    audio = load_audio(audio_path)
+    if alignment == "none":
+        return Utterance(audio, None, None)
+    kind: str | None = alignment
+    if alignment == "auto":
+        if alignment_path is not None:
+            kind = "textgrid" if Path(alignment_path).suffix.lower() == ".textgrid" else "timit"
+        else:
+            found = find_alignment(audio_path)
+            kind = found[0] if found else None
+    align = load_alignment(audio_path, kind=alignment, path=alignment_path,
+                           duration_s=audio.duration, phone_tier=phone_tier, word_tier=word_tier)
+    return Utterance(audio, align, kind if align is not None else None)
+
+
+_ADAPTERS: dict[str, Adapter] = {}
+_ADAPTERS_LOCK = threading.Lock()
+
+
+def normalise_spec(spec: str | None) -> str:
+    name, arg = parse_spec(spec)
+    return f"{name}:{arg}" if arg else name
+
+
+def get_adapter(spec: str | None = None) -> Adapter:
+    """Load a model once per process and reuse it (thread-safe)."""
+    key = normalise_spec(spec)
+    with _ADAPTERS_LOCK:
+        if key not in _ADAPTERS:
+            _ADAPTERS[key] = load_adapter(key)
+        return _ADAPTERS[key]
+
+
+def extract(adapter: Adapter, audio: Audio, components: Sequence[str] | None = None,
+            window: int = 0, progress: ProgressFn | None = None,
+            should_cancel: CancelFn | None = None) -> Extraction:
+    return adapter.extract(audio.samples, components=components, window=window,
+                           progress=progress, should_cancel=should_cancel)
