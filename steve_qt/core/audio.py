@@ -86,6 +86,8 @@ def load_audio(path: str | os.PathLike) -> Audio:
         raise SteveError(f"not a readable audio file ({_sf_reason(exc)})", p) from exc
     if info.frames == 0:
         raise SteveError("audio file holds no samples", p)
+    if info.format == "WAV":
+        _check_wav_data_size(p, info.frames)
     try:
         data, rate = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as exc:
@@ -98,6 +100,32 @@ def load_audio(path: str | os.PathLike) -> Audio:
     audio = from_array(data, int(rate), p)
     audio.subtype = info.subtype or ""
     return audio
+
+
+def _check_wav_data_size(p: Path, frames: int) -> None:
+    """libsndfile reads a WAV cut short as a shorter file; compare with the declared data size.
+
+    A declared size of 0 or 0xFFFFFFFF (streaming recorders) means "unknown" and is accepted.
+    """
+    import struct
+
+    with open(p, "rb") as fh:
+        head = fh.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        size = p.stat().st_size
+        while True:
+            hdr = fh.read(8)
+            if len(hdr) < 8:
+                return
+            cid, n = hdr[:4], struct.unpack("<I", hdr[4:])[0]
+            if cid == b"data":
+                have = size - fh.tell()
+                if n not in (0, 0xFFFFFFFF) and n > have:
+                    raise SteveError(f"audio data is truncated: the header declares {n} bytes of "
+                                     f"samples, the file holds {have} ({frames} frames readable)", p)
+                return
+            fh.seek(n + (n & 1), 1)
 
 
 def _sf_reason(exc: Exception) -> str:

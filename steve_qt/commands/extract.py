@@ -1,0 +1,61 @@
+"""``steve-qt extract AUDIO --out FILE.npz``: every layer's and head's attention, with alignment."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_input_arguments, add_model_arguments, open_input, run_model
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("extract", help="write attention (all layers and heads) to an .npz file",
+                       description=__doc__)
+    add_input_arguments(p)
+    add_model_arguments(p)
+    p.add_argument("--out", required=True, metavar="FILE.npz", help="output .npz file")
+    p.add_argument("--csv", metavar="FILE.csv",
+                   help="also write attention aggregated over phone intervals as CSV")
+    p.add_argument("--textgrid", metavar="FILE.TextGrid",
+                   help="also write the alignment tiers plus the model's word timings")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from ..core.errors import SteveError
+    from ..core.fileio import check_writable
+    from ..core.npzio import save_npz
+
+    for out in (args.out, args.csv, args.textgrid):
+        if out:
+            check_writable(out, args.force)  # fail before the model runs, not after
+    utt = open_input(args)
+    adapter, ex = run_model(args, utt, [args.component])
+    if args.component not in ex.maps:
+        raise SteveError(f"{adapter.model_id} has no {args.component!r} attention")
+    save_npz(args.out, ex, args.component, alignment=utt.alignment, audio_path=args.audio,
+             force=args.force)
+    maps = ex.maps[args.component]
+    written = [args.out]
+    if args.csv:
+        from ..core.export import write_interval_csv
+
+        if utt.alignment is None or utt.alignment.phones is None:
+            raise SteveError("--csv needs a phone alignment (none found beside the audio)",
+                             args.audio)
+        write_interval_csv(args.csv, maps, utt.alignment, force=args.force)
+        written.append(args.csv)
+    if args.textgrid:
+        from ..core.export import write_textgrid_export
+
+        write_textgrid_export(args.textgrid, utt.alignment, ex.transcript.words,
+                              utt.audio.duration, force=args.force)
+        written.append(args.textgrid)
+    n, _, m, q, k = maps.weights.shape
+    win = f", window {maps.window + 1} of {maps.num_windows}" if maps.num_windows > 1 else ""
+    print(f"{maps.model} {maps.component}: {n} layers x {m} heads, {q} x {k}{win}; "
+          f"wrote {', '.join(map(str, written))}")
+    if ex.transcript.text:
+        print(f"transcript: {ex.transcript.text}")
+    return 0
