@@ -119,6 +119,11 @@ class WhisperAdapter:
 
         # 3. one teacher-forced pass over the final tokens, as whisper.timing does
         labels = [self._token_text(tokenizer, t) for t in tokens]
+        # Text tokens are query rows text_token_start:text_token_end (the prompt comes before,
+        # <|endoftext|> last). Note for DTW word timing: whisper.timing.find_alignment takes its
+        # softmax over the kept audio frames only (qk[..., :num_frames // 2].softmax(-1)), not over
+        # all 1500 keys as the model does and as ``weights`` here are; to reproduce it, softmax
+        # ``scores`` (cropped to the kept frames) again.
         meta = {"alignment_heads": [list(h) for h in self.alignment_heads],
                 "text_token_start": sot_len, "text_token_end": len(tokens) - 1,
                 "language": transcript_language(tokenizer)}
