@@ -1,0 +1,220 @@
+"""The wav2vec 2.0 adapter: one forward pass over the whole utterance, encoder self-attention.
+
+Model spec: ``wav2vec2:DIR`` (saved with ``save_pretrained``) or ``wav2vec2:HUB_ID``.
+
+wav2vec 2.0 has no fixed window: the utterance is encoded in one piece, so there is one window and
+the attention is T x T with ``T = floor((n - 400) / 320) + 1`` for the standard conv stack. That is
+quadratic in the length; before running, the adapter estimates the memory it needs and refuses
+(SteveError) above ``max_attention_bytes`` (default 2 GiB, or ``$STEVE_QT_MAX_ATTENTION_BYTES``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from steve_qt.core.adapters import Extraction, ProgressFn, CancelFn, Transcript
+from steve_qt.core.attention import AttentionMaps
+from steve_qt.core.errors import Cancelled, SteveError
+from steve_qt.core.frames import FrameGrid, conv_grid
+
+from . import loading
+from .capture import capture_attention
+from .ctc import greedy_transcript
+
+SAMPLE_RATE = 16000
+DEFAULT_MAX_ATTENTION_BYTES = 2 * 1024**3
+MAX_BYTES_ENV = "STEVE_QT_MAX_ATTENTION_BYTES"
+NORM_EPS = 1e-7  # Wav2Vec2FeatureExtractor's variance epsilon
+
+
+def validate_audio(audio: np.ndarray) -> np.ndarray:
+    """Mono float samples (n,) -> float32 (n,); SteveError for anything else."""
+    x = np.asarray(audio)
+    if x.ndim != 1:
+        raise SteveError(f"wav2vec2 needs mono audio of shape (n,), got shape {x.shape}")
+    if not np.issubdtype(x.dtype, np.floating):
+        raise SteveError(f"wav2vec2 needs float samples in [-1, 1], got dtype {x.dtype}")
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    if not np.all(np.isfinite(x)):
+        raise SteveError("audio contains NaN or infinite samples")
+    return x
+
+
+def normalize_waveform(x: np.ndarray) -> np.ndarray:
+    """Zero mean, unit variance (Wav2Vec2FeatureExtractor's do_normalize): (n,) -> (n,) float32."""
+    x64 = x.astype(np.float64)
+    return ((x64 - x64.mean()) / np.sqrt(x64.var() + NORM_EPS)).astype(np.float32)
+
+
+def attention_bytes(num_layers: int, num_heads: int, num_frames: int) -> int:
+    """Memory an extraction of T frames needs for attention.
+
+    Stored: weights and scores, float16, (N, 1, M, T, T). Working set of one layer, float32
+    (M, T, T): transformers' eager scores and softmax, plus our scores and weights.
+    """
+    square = num_heads * num_frames * num_frames
+    return num_layers * square * 2 * 2 + 4 * square * 4
+
+
+def format_bytes(n: int) -> str:
+    return f"{n / 1024**3:.2f} GiB" if n >= 1024**3 else f"{n / 1024**2:.1f} MiB"
+
+
+class Wav2Vec2Adapter:
+    """Adapter for HF transformers wav2vec 2.0 models (``Wav2Vec2ForCTC`` or ``Wav2Vec2Model``)."""
+
+    name = "wav2vec2"
+    components: tuple[str, ...] = ("encoder",)
+    sample_rate = SAMPLE_RATE
+
+    def __init__(self, arg: str | None = None):
+        self.loaded = loading.load(arg)
+        cfg = self.loaded.config
+        if self.loaded.sample_rate != SAMPLE_RATE:
+            raise SteveError(
+                f"the model expects {self.loaded.sample_rate} Hz audio; "
+                f"steve_qt feeds {SAMPLE_RATE} Hz",
+                self.loaded.source,
+            )
+        label = Path(self.loaded.source).name if self.loaded.is_local else self.loaded.source
+        self.model_id = f"wav2vec2:{label}"
+        self.grid: FrameGrid = conv_grid(cfg.conv_kernel, cfg.conv_stride, SAMPLE_RATE)
+        self.num_layers = int(cfg.num_hidden_layers)
+        self.num_heads = int(cfg.num_attention_heads)
+        #: refuse extractions needing more bytes than this; None -> $STEVE_QT_MAX_ATTENTION_BYTES
+        #: or 2 GiB
+        self.max_attention_bytes: int | None = None
+
+    # --- protocol ---------------------------------------------------------------------------
+    def num_windows(self, num_samples: int) -> int:
+        return 1
+
+    def extract(
+        self,
+        audio: np.ndarray,
+        components: Sequence[str] | None = None,
+        window: int = 0,
+        progress: ProgressFn | None = None,
+        should_cancel: CancelFn | None = None,
+    ) -> Extraction:
+        self.check_request(components, window)
+        x = validate_audio(audio)  # (n,)
+        num_frames = self.frames_for(len(x))
+        self.check_memory(num_frames)
+        if should_cancel is not None and should_cancel():
+            raise Cancelled()
+        maps, logits = self.run(x, num_frames, progress, should_cancel)
+        transcript = self.transcribe(logits, num_frames)
+        meta = {
+            "model_path": self.loaded.source,
+            "normalized": self.loaded.normalize,
+            "ctc_head": self.loaded.has_ctc_head,
+            "stable_layer_norm": bool(self.loaded.config.do_stable_layer_norm),
+        }
+        return Extraction({"encoder": maps}, transcript, self.model_id, 0, 1, meta)
+
+    # --- checks -----------------------------------------------------------------------------
+    def check_request(self, components: Sequence[str] | None, window: int) -> None:
+        unknown = [c for c in (components or ()) if c not in self.components]
+        if unknown:
+            raise SteveError(f"wav2vec2 has only encoder self-attention, not {', '.join(unknown)}")
+        if window != 0:
+            raise SteveError(f"wav2vec2 encodes the audio in one window; no window {window}")
+
+    def frames_for(self, num_samples: int) -> int:
+        num_frames = self.grid.frames_valid(num_samples)
+        if num_frames < 1:
+            ms = 1000 * self.grid.receptive_field / SAMPLE_RATE
+            raise SteveError(f"audio is shorter than one wav2vec 2.0 frame ({ms:g} ms)")
+        return num_frames
+
+    def memory_limit(self) -> int:
+        if self.max_attention_bytes is not None:
+            return int(self.max_attention_bytes)
+        raw = os.environ.get(MAX_BYTES_ENV, "").strip()
+        if not raw:
+            return DEFAULT_MAX_ATTENTION_BYTES
+        try:
+            return int(float(raw))
+        except ValueError:
+            raise SteveError(f"{MAX_BYTES_ENV}={raw!r} is not a number of bytes") from None
+
+    def check_memory(self, num_frames: int) -> None:
+        need = attention_bytes(self.num_layers, self.num_heads, num_frames)
+        limit = self.memory_limit()
+        if need > limit:
+            seconds = num_frames * self.grid.hop / SAMPLE_RATE
+            raise SteveError(
+                f"wav2vec2 attention for {seconds:.1f} s ({num_frames} frames, {self.num_layers} "
+                f"layers x {self.num_heads} heads) would need {need} bytes ({format_bytes(need)}), "
+                f"more than the limit of {format_bytes(limit)}; select a shorter part of the audio "
+                f"(or raise {MAX_BYTES_ENV})"
+            )
+
+    # --- the forward pass -------------------------------------------------------------------
+    def input_values(self, x: np.ndarray):
+        """(n,) float32 -> (1, n) torch input, normalised as the feature extractor says."""
+        import torch
+
+        values = normalize_waveform(x) if self.loaded.normalize else x
+        return torch.from_numpy(values)[None]
+
+    def run(
+        self,
+        x: np.ndarray,
+        num_frames: int,
+        progress: ProgressFn | None,
+        should_cancel: CancelFn | None,
+    ) -> tuple[AttentionMaps, np.ndarray | None]:
+        """Forward pass with hooks -> (encoder AttentionMaps, CTC logits (T, V) or None)."""
+        import torch
+
+        shape = (self.num_layers, 1, self.num_heads, num_frames, num_frames)  # (N, 1, M, T, T)
+        weights = np.empty(shape, dtype=np.float16)
+        scores = np.empty(shape, dtype=np.float16)
+        done: list[int] = []
+
+        def on_layer(n: int, s: torch.Tensor, w: torch.Tensor) -> None:
+            if s.shape[-1] != num_frames:
+                raise SteveError(
+                    f"model produced {s.shape[-1]} frames but the conv grid says {num_frames}; "
+                    "the config's conv_kernel/conv_stride do not describe this model",
+                    self.loaded.source,
+                )
+            scores[n, 0] = s.to(torch.float16).numpy()
+            weights[n, 0] = w.to(torch.float16).numpy()
+            done.append(n)
+            if progress is not None:
+                what = f"wav2vec2 encoder layer {n + 1}/{self.num_layers}"
+                progress(n + 1, self.num_layers, what)
+
+        inputs = self.input_values(x)
+        output = capture_attention(
+            self.loaded.encoder_layers, lambda: self.loaded.model(inputs), on_layer, should_cancel
+        )
+        if done != list(range(self.num_layers)):
+            raise SteveError(f"captured layers {done}, expected {self.num_layers} layers")
+        maps = AttentionMaps(
+            weights=weights,
+            scores=scores,
+            padding_mass=np.zeros((self.num_layers, self.num_heads, num_frames), np.float32),
+            component="encoder",
+            model=self.model_id,
+            sample_rate=SAMPLE_RATE,
+            num_samples=len(x),
+            query_grid=self.grid,
+            key_grid=self.grid,
+        )
+        logits = getattr(output, "logits", None) if self.loaded.has_ctc_head else None
+        return maps, None if logits is None else logits[0].float().numpy()
+
+    def transcribe(self, logits: np.ndarray | None, num_frames: int) -> Transcript:
+        if logits is None or logits.shape[0] != num_frames:
+            return Transcript()
+        blank = self.loaded.config.pad_token_id
+        blank = 0 if blank is None else blank
+        return greedy_transcript(logits, self.loaded.tokenizer, blank, self.grid)

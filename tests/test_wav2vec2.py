@@ -1,0 +1,390 @@
+"""wav2vec 2.0 adapter: tiny random models saved with save_pretrained, loaded through the entry point.
+
+Checks attention captured from q_proj/k_proj hooks against transformers' own output_attentions,
+a head recomputed by hand in numpy, the frame grid against the model's frame count, the CTC
+transcript, and the refusals (bad directory, offline hub id, memory limit, short audio, cancel).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+transformers = pytest.importorskip("transformers")
+
+from steve_qt.core.adapters import Adapter, load_adapter  # noqa: E402
+from steve_qt.core.attention import softmax  # noqa: E402
+from steve_qt.core.errors import Cancelled, SteveError  # noqa: E402
+from steve_qt.core.frames import FrameGrid  # noqa: E402
+
+SR = 16000
+N_LAYERS, N_HEADS, HIDDEN = 2, 2, 32
+VOCAB = ["<pad>", "<unk>", "|", "a", "b", "c", "d", "e", "f", "g", "h", "i"]
+
+
+# --- tiny models (conftest-style helpers, local to this file) -----------------------------------
+def tiny_config(stable: bool = False):
+    return transformers.Wav2Vec2Config(
+        hidden_size=HIDDEN,
+        num_hidden_layers=N_LAYERS,
+        num_attention_heads=N_HEADS,
+        intermediate_size=37,
+        conv_dim=(16,) * 7,
+        vocab_size=len(VOCAB),
+        num_conv_pos_embeddings=16,
+        num_conv_pos_embedding_groups=2,
+        do_stable_layer_norm=stable,
+        feat_extract_norm="layer" if stable else "group",
+        architectures=None,
+    )
+
+
+def save_tiny(path, ctc: bool, stable: bool = False, seed: int = 0) -> None:
+    """Random model (+ tokenizer and feature extractor for CTC) saved to ``path``."""
+    torch.manual_seed(seed)
+    cls = transformers.Wav2Vec2ForCTC if ctc else transformers.Wav2Vec2Model
+    cls(tiny_config(stable)).save_pretrained(path)
+    if ctc:
+        vocab_file = path / "vocab.json"
+        vocab_file.write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}), encoding="utf-8")
+        tok = transformers.Wav2Vec2CTCTokenizer(str(vocab_file))
+        fe = transformers.Wav2Vec2FeatureExtractor(do_normalize=True)
+        transformers.Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(path)
+
+
+def speechy(n: int, seed: int = 1) -> np.ndarray:
+    """Noise with a slow envelope and a tone: float32 mono at 16 kHz."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(n) / SR
+    x = 0.1 * rng.standard_normal(n) * (1 + np.sin(2 * np.pi * 3 * t)) + 0.2 * np.sin(2 * np.pi * 220 * t)
+    return x.astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model_dirs(tmp_path_factory):
+    root = tmp_path_factory.mktemp("w2v")
+    dirs = {
+        "ctc": root / "ctc",
+        "ctc_stable": root / "ctc_stable",
+        "base": root / "base",
+    }
+    save_tiny(dirs["ctc"], ctc=True, stable=False, seed=0)
+    save_tiny(dirs["ctc_stable"], ctc=True, stable=True, seed=1)
+    save_tiny(dirs["base"], ctc=False, seed=2)
+    return dirs
+
+
+@pytest.fixture(scope="module")
+def odd_dirs(tmp_path_factory):
+    """A model whose feature extractor says do_normalize=False, and a config that claims a CTC
+    head the weights do not have."""
+    root = tmp_path_factory.mktemp("w2v_odd")
+    raw, headless = root / "raw", root / "headless"
+    save_tiny(raw, ctc=False, seed=3)
+    transformers.Wav2Vec2FeatureExtractor(do_normalize=False).save_pretrained(raw)
+    save_tiny(headless, ctc=False, seed=4)
+    cfg = json.loads((headless / "config.json").read_text())
+    cfg["architectures"] = ["Wav2Vec2ForCTC"]
+    (headless / "config.json").write_text(json.dumps(cfg))
+    return {"raw": raw, "headless": headless}
+
+
+@pytest.fixture(scope="module")
+def adapters(model_dirs):
+    return {k: load_adapter("wav2vec2:" + str(d)) for k, d in model_dirs.items()}
+
+
+@pytest.fixture(scope="module")
+def audio3s():
+    return speechy(3 * SR)
+
+
+@pytest.fixture(scope="module")
+def extraction(adapters, audio3s):
+    return adapters["ctc"].extract(audio3s)
+
+
+def expected_frames(n: int) -> int:
+    return (n - 400) // 320 + 1
+
+
+# --- loading and protocol ---------------------------------------------------------------------
+def test_loads_through_entry_point(adapters):
+    a = adapters["ctc"]
+    assert isinstance(a, Adapter)
+    assert a.name == "wav2vec2" and a.components == ("encoder",) and a.sample_rate == SR
+    assert a.model_id == "wav2vec2:ctc"
+    assert a.loaded.has_ctc_head and a.loaded.tokenizer is not None and a.loaded.normalize
+    assert not adapters["base"].loaded.has_ctc_head
+    assert a.num_windows(10 * SR) == 1
+    assert a.grid == FrameGrid(320, 400, SR)
+
+
+def test_shapes_and_grid(extraction, audio3s):
+    m = extraction.maps["encoder"]
+    t = expected_frames(len(audio3s))
+    assert t == 149
+    assert m.weights.shape == (N_LAYERS, 1, N_HEADS, t, t) == m.scores.shape
+    assert m.weights.dtype == np.float16 and m.scores.dtype == np.float16
+    assert m.padding_mass.shape == (N_LAYERS, N_HEADS, t) and not m.padding_mass.any()
+    assert m.component == "encoder" and m.num_samples == len(audio3s) and m.sample_rate == SR
+    assert m.query_grid == m.key_grid == FrameGrid(320, 400, SR)
+    assert extraction.model == "wav2vec2:ctc" and extraction.num_windows == 1
+
+
+@pytest.mark.parametrize("n", [400, 719, 720, 1040, 12345, 48000])
+def test_grid_matches_model_frame_count(adapters, n):
+    a = adapters["ctc"]
+    model_t = int(a.loaded.model._get_feat_extract_output_lengths(n))
+    assert a.grid.frames_valid(n) == model_t == expected_frames(n)
+    m = a.extract(speechy(n)).maps["encoder"]
+    assert m.num_queries == m.num_keys == model_t
+
+
+@pytest.mark.parametrize("which", ["ctc", "ctc_stable"])
+def test_weights_match_output_attentions(adapters, audio3s, which):
+    """Hooked q/k -> softmax equals transformers' own eager attention weights (float32)."""
+    from steve_wav2vec2.capture import capture_attention
+
+    a = adapters[which]
+    assert bool(a.loaded.config.do_stable_layer_norm) == (which == "ctc_stable")
+    inputs = a.input_values(audio3s)
+    ours: dict[int, tuple] = {}
+
+    def keep(n, s, w):
+        ours[n] = (s.clone(), w.clone())
+
+    out = capture_attention(
+        a.loaded.encoder_layers, lambda: a.loaded.model(inputs, output_attentions=True), keep
+    )
+    assert sorted(ours) == list(range(N_LAYERS)) and len(out.attentions) == N_LAYERS
+    for n in range(N_LAYERS):
+        ref = out.attentions[n][0].float()  # (M, T, T)
+        scores, weights = ours[n]
+        assert weights.shape == ref.shape == (N_HEADS, 149, 149)
+        assert (weights - ref).abs().max().item() < 1e-5
+        # scores are the logits of those weights: log w = s - logsumexp(s)
+        log_w = torch.log_softmax(scores.double(), dim=-1)
+        assert (log_w.exp() - ref.double()).abs().max().item() < 1e-5
+    # and what extract() stores is the same, rounded to float16
+    m = a.extract(audio3s).maps["encoder"]
+    for n in range(N_LAYERS):
+        ref = out.attentions[n][0].float().numpy()
+        np.testing.assert_allclose(m.weights[n, 0].astype(np.float32), ref, atol=1e-3, rtol=1e-2)
+        np.testing.assert_allclose(
+            m.scores[n, 0].astype(np.float32), ours[n][0].numpy(), atol=2e-3, rtol=1e-3
+        )
+
+
+def test_weight_rows_sum_to_one(extraction):
+    w = extraction.maps["encoder"].weights.astype(np.float64)
+    np.testing.assert_allclose(w.sum(-1), 1.0, atol=3e-3)
+    assert (w >= 0).all()
+
+
+def test_one_head_by_hand(adapters, audio3s):
+    """Scores of layer 1, head 1 recomputed in numpy from the hooked projections."""
+    a = adapters["ctc_stable"]
+    att = a.loaded.encoder_layers[1].attention
+    seen = {}
+    hs = [
+        att.q_proj.register_forward_hook(lambda m, i, o: seen.__setitem__("q", o.detach().numpy().copy())),
+        att.k_proj.register_forward_hook(lambda m, i, o: seen.__setitem__("k", o.detach().numpy().copy())),
+    ]
+    try:
+        m = a.extract(audio3s).maps["encoder"]
+    finally:
+        for h in hs:
+            h.remove()
+    d = HIDDEN // N_HEADS
+    q = seen["q"][0, :, d : 2 * d].astype(np.float64)  # (T, D) head 1
+    k = seen["k"][0, :, d : 2 * d].astype(np.float64)
+    s = q @ k.T / np.sqrt(d)
+    got = m.scores[1, 0, 1].astype(np.float64)
+    np.testing.assert_allclose(got, s, atol=2e-3 + 1e-3 * np.abs(s).max())
+    np.testing.assert_allclose(m.weights[1, 0, 1].astype(np.float32), softmax(s), atol=1e-3)
+
+
+def test_normalisation_matches_feature_extractor(adapters, audio3s):
+    fe = transformers.Wav2Vec2FeatureExtractor(do_normalize=True)
+    ref = fe(audio3s, sampling_rate=SR, return_tensors="np").input_values[0]
+    ours = adapters["ctc"].input_values(audio3s)[0].numpy()
+    np.testing.assert_allclose(ours, ref, atol=1e-5)
+    assert abs(ours.mean()) < 1e-5 and abs(ours.std() - 1) < 1e-4
+
+
+def test_normalisation_follows_config(adapters, odd_dirs, audio3s):
+    assert adapters["base"].loaded.normalize  # no feature extractor config: normalise
+    raw = load_adapter(f"wav2vec2:{odd_dirs['raw']}")
+    assert not raw.loaded.normalize
+    np.testing.assert_array_equal(raw.input_values(audio3s)[0].numpy(), audio3s)
+
+
+def test_ctc_config_without_trained_head(odd_dirs, audio3s):
+    from steve_qt.core.warnings import SteveWarning
+
+    with pytest.warns(SteveWarning, match="no trained CTC head"):
+        a = load_adapter(f"wav2vec2:{odd_dirs['headless']}")
+    assert not a.loaded.has_ctc_head
+    ex = a.extract(speechy(8000))
+    assert ex.transcript.frame_labels is None and ex.transcript.text == ""
+
+
+# --- transcript --------------------------------------------------------------------------------
+def test_ctc_transcript_matches_processor(adapters, model_dirs, extraction, audio3s):
+    tr = extraction.transcript
+    t = expected_frames(len(audio3s))
+    assert tr.frame_labels is not None and len(tr.frame_labels) == t
+    # independent: transformers' processor and model, greedy argmax, batch_decode
+    proc = transformers.Wav2Vec2Processor.from_pretrained(model_dirs["ctc"])
+    inputs = proc(audio3s, sampling_rate=SR, return_tensors="pt").input_values
+    with torch.no_grad():
+        ids = adapters["ctc"].loaded.model(inputs).logits[0].argmax(-1)
+    assert tr.text == proc.batch_decode(ids[None])[0]
+    expect_labels = ["" if i == 0 else VOCAB[i] for i in ids.tolist()]
+    assert tr.frame_labels == expect_labels
+    assert " ".join(w.text for w in tr.words) == tr.text.replace("|", " ")
+    grid = FrameGrid(320, 400, SR)
+    for w in tr.words:
+        assert 0 <= w.start_s < w.end_s <= grid.extent_seconds(t)[1]
+        assert 0 < w.probability <= 1
+
+
+def test_greedy_words_on_known_logits(adapters):
+    from steve_wav2vec2.ctc import greedy_transcript
+
+    # frames: _ a a _ a | b b _ c    (_ = blank)  ->  "aa bc"
+    ids = [0, 3, 3, 0, 3, 2, 4, 4, 0, 5]
+    logits = np.full((len(ids), len(VOCAB)), -5.0, np.float32)
+    logits[np.arange(len(ids)), ids] = 5.0
+    grid = FrameGrid(320, 400, SR)
+    tr = greedy_transcript(logits, adapters["ctc"].loaded.tokenizer, 0, grid)
+    assert tr.text == "aa bc"
+    assert tr.frame_labels == ["", "a", "a", "", "a", "|", "b", "b", "", "c"]
+    assert tr.tokens == [3, 3, 2, 4, 5] and tr.token_texts == ["a", "a", "|", "b", "c"]
+    assert [w.text for w in tr.words] == ["aa", "bc"]
+    # frame i's drawing span starts at (320 i + 40) / 16000 s and lasts 20 ms
+    assert tr.words[0].start_s == pytest.approx((320 * 1 + 40) / SR)
+    assert tr.words[0].end_s == pytest.approx((320 * 4 + 40 + 320) / SR)
+    assert tr.words[1].start_s == pytest.approx((320 * 6 + 40) / SR)
+    assert tr.words[1].end_s == pytest.approx((320 * 9 + 40 + 320) / SR)
+    p = np.exp(5.0) / (np.exp(5.0) + 11 * np.exp(-5.0))
+    assert tr.words[0].probability == pytest.approx(p, rel=1e-5)
+
+
+def test_model_without_ctc_head(adapters, audio3s):
+    ex = adapters["base"].extract(audio3s)
+    assert ex.transcript.text == "" and ex.transcript.words == []
+    assert ex.transcript.frame_labels is None
+    assert ex.maps["encoder"].weights.shape == (N_LAYERS, 1, N_HEADS, 149, 149)
+    assert ex.meta["ctc_head"] is False
+
+
+# --- progress, cancel, limits, bad input -----------------------------------------------------
+def test_progress_per_layer(adapters):
+    calls = []
+    adapters["ctc"].extract(speechy(8000), progress=lambda d, n, w: calls.append((d, n)))
+    assert calls == [(1, N_LAYERS), (2, N_LAYERS)]
+
+
+def test_cancel(adapters):
+    a = adapters["ctc"]
+    with pytest.raises(Cancelled):
+        a.extract(speechy(8000), should_cancel=lambda: True)
+    calls = []
+    # cancel once the first layer is done: the second layer must not be reported
+    with pytest.raises(Cancelled):
+        a.extract(
+            speechy(8000),
+            progress=lambda d, n, w: calls.append(d),
+            should_cancel=lambda: len(calls) >= 1,
+        )
+    assert calls == [1]
+    # the hooks were removed: a normal run still works and reports every layer
+    calls.clear()
+    a.extract(speechy(8000), progress=lambda d, n, w: calls.append(d))
+    assert calls == [1, 2]
+
+
+def test_memory_limit(adapters, audio3s, monkeypatch):
+    a = adapters["ctc"]
+    t = 149
+    need = N_LAYERS * N_HEADS * t * t * 2 * 2 + 4 * N_HEADS * t * t * 4
+    monkeypatch.setenv("STEVE_QT_MAX_ATTENTION_BYTES", str(need - 1))
+    with pytest.raises(SteveError, match=rf"would need {need} bytes.*shorter"):
+        a.extract(audio3s)
+    monkeypatch.setenv("STEVE_QT_MAX_ATTENTION_BYTES", str(need))
+    a.extract(audio3s)
+    monkeypatch.delenv("STEVE_QT_MAX_ATTENTION_BYTES")
+    a.max_attention_bytes = 1000
+    try:
+        with pytest.raises(SteveError, match="would need"):
+            a.extract(audio3s)
+    finally:
+        a.max_attention_bytes = None
+
+
+def test_short_and_bad_audio(adapters):
+    a = adapters["ctc"]
+    with pytest.raises(SteveError, match=r"shorter than one wav2vec 2.0 frame \(25 ms\)"):
+        a.extract(speechy(399))
+    assert a.extract(speechy(400)).maps["encoder"].weights.shape[-1] == 1
+    with pytest.raises(SteveError, match="mono"):
+        a.extract(np.zeros((8000, 2), np.float32))
+    with pytest.raises(SteveError, match="float"):
+        a.extract(np.zeros(8000, np.int16))
+    with pytest.raises(SteveError, match="NaN"):
+        a.extract(np.full(8000, np.nan, np.float32))
+    with pytest.raises(SteveError, match="only encoder"):
+        a.extract(speechy(8000), components=["cross"])
+    with pytest.raises(SteveError, match="window"):
+        a.extract(speechy(8000), window=1)
+
+
+def test_no_model_given():
+    with pytest.raises(SteveError, match="directory .*hub id"):
+        load_adapter("wav2vec2")
+
+
+def test_bad_directories(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(SteveError, match="no config.json") as err:
+        load_adapter(f"wav2vec2:{empty}")
+    assert str(empty) in str(err.value)
+
+    other = tmp_path / "bert"
+    other.mkdir()
+    (other / "config.json").write_text(json.dumps({"model_type": "bert"}))
+    with pytest.raises(SteveError, match="not hold a wav2vec 2.0 model") as err:
+        load_adapter(f"wav2vec2:{other}")
+    assert str(other) in str(err.value)
+
+    no_weights = tmp_path / "no_weights"
+    no_weights.mkdir()
+    tiny_config().save_pretrained(no_weights)
+    with pytest.raises(SteveError, match="cannot load the wav2vec 2.0 weights") as err:
+        load_adapter(f"wav2vec2:{no_weights}")
+    assert str(no_weights) in str(err.value)
+
+    with pytest.raises(SteveError, match="model directory not found"):
+        load_adapter(f"wav2vec2:{tmp_path / 'missing' / 'dir'}")
+    a_file = tmp_path / "model.bin"
+    a_file.write_bytes(b"x")
+    with pytest.raises(SteveError, match="is a file"):
+        load_adapter(f"wav2vec2:{a_file}")
+
+
+def test_hub_id_offline(monkeypatch):
+    import huggingface_hub.constants
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
+    t0 = time.perf_counter()
+    with pytest.raises(SteveError, match=r"cannot download nobody-here/no-such-wav2vec2: no network"):
+        load_adapter("wav2vec2:nobody-here/no-such-wav2vec2")
+    assert time.perf_counter() - t0 < 10
