@@ -131,15 +131,18 @@ def load_config(source: str, is_local: bool):
 
     if is_local:
         read_local_config(Path(source))
+    local_only = is_local or offline_env()
     try:
-        config = Wav2Vec2Config.from_pretrained(source, local_files_only=is_local or offline_env())
+        # the raw dict first: Wav2Vec2Config's own model_type is always "wav2vec2"
+        raw, _ = Wav2Vec2Config.get_config_dict(source, local_files_only=local_only)
+        config = Wav2Vec2Config.from_pretrained(source, local_files_only=local_only)
     except hub_errors() as exc:
         if is_local:
             problem = f"cannot read the wav2vec 2.0 config: {first_line(exc)}"
             raise SteveError(problem, source) from exc
         raise hub_error(source, exc) from exc
-    if getattr(config, "model_type", None) != MODEL_TYPE:
-        raise SteveError(f"is not a wav2vec 2.0 model (model_type {config.model_type!r})", source)
+    if raw.get("model_type") != MODEL_TYPE:
+        raise SteveError(f"is not a wav2vec 2.0 model (model_type {raw.get('model_type')!r})", source)
     return config
 
 
