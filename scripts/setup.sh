@@ -8,6 +8,7 @@ APT_PACKAGES=(
   libportaudio2 libasound2-plugins alsa-utils          # sounddevice / playback
   espeak-ng libespeak-ng1 sox                          # sample synthesis
   poppler-utils                                        # pdffonts/pdftotext in figure tests
+  praat                                                # TextGrids we write are read back by Praat
   xvfb xauth libegl1 libgl1 libxkbcommon0 libxkbcommon-x11-0 libxcb-cursor0
   libxcb-icccm4 libxcb-keysyms1 libxcb-shape0 libxcb-randr0 libxcb-render-util0
   libxcb-image0 libxcb-xinerama0 libfontconfig1 libdbus-1-3 fonts-dejavu-core
