@@ -1,0 +1,141 @@
+"""Head overview: one thumbnail per layer x head (BertViz's model view); a click selects it.
+
+Rows are layers, columns heads, plus a last column with the mean of heads. Thumbnails are the
+maps block-averaged to at most THUMB pixels a side, on the document's colour scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from ..core.document import Document, display_image
+from .colors import lut
+
+THUMB = 64  # data pixels a side at most
+CELL_PX = 38  # screen pixels a side of one thumbnail
+CURRENT_PEN = pg.mkPen(QtGui.QColor(255, 140, 0), width=3)
+OTHER_PEN = pg.mkPen(QtGui.QColor(200, 200, 200), width=1)
+
+
+def block_mean(m: np.ndarray, size: int = THUMB) -> np.ndarray:
+    """(Q, K) -> at most (size, size) by averaging blocks of rows and columns."""
+    out = np.asarray(m, dtype=np.float32)
+    for axis in (0, 1):
+        n = out.shape[axis]
+        step = int(np.ceil(n / size))
+        if step > 1:
+            pad = (-n) % step
+            if pad:
+                edge = np.take(out, [-1], axis=axis)
+                out = np.concatenate([out, np.repeat(edge, pad, axis=axis)], axis=axis)
+            shape = list(out.shape)
+            shape[axis: axis + 1] = [shape[axis] // step, step]
+            out = out.reshape(shape).mean(axis=axis + 1)
+    return np.ascontiguousarray(out, dtype=np.float32)
+
+
+class _ThumbBox(pg.ViewBox):
+    clicked = QtCore.pyqtSignal(int, object)  # layer, head (None = mean)
+
+    def __init__(self, layer: int, head: int | None):
+        super().__init__(enableMenu=False, lockAspect=False, invertY=True)
+        self.setMouseEnabled(False, False)
+        self.setMinimumSize(CELL_PX, CELL_PX)
+        self.setMaximumSize(CELL_PX, CELL_PX)
+        self.layer, self.head = layer, head
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.addItem(self.image)
+        self.setBorder(OTHER_PEN)
+
+    def mouseClickEvent(self, ev):
+        if ev.button() == QtCore.Qt.MouseButton.LeftButton:
+            ev.accept()
+            self.clicked.emit(self.layer, self.head)
+
+    def mouseDragEvent(self, ev, axis=None):
+        ev.ignore()
+
+    def wheelEvent(self, ev, axis=None):
+        ev.ignore()
+
+
+class QtHeadOverview(QtWidgets.QScrollArea):
+    """The grid in a scroll area (12 x 12 heads of a base model do not fit a dock)."""
+
+    def __init__(self, doc: Document, parent=None):
+        super().__init__(parent)
+        self.grid = QtHeadGrid(doc)
+        self.setWidget(self.grid)
+        self.setWidgetResizable(False)
+        self.setAlignment(QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignTop)
+        self.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+
+    @property
+    def boxes(self):
+        return self.grid.boxes
+
+
+class QtHeadGrid(pg.GraphicsLayoutWidget):
+    def __init__(self, doc: Document, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.setBackground("w")
+        self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
+                           QtWidgets.QSizePolicy.Policy.Preferred)
+        self.boxes: dict[tuple[int, int | None], _ThumbBox] = {}
+        self._shape: tuple[int, int] | None = None
+        e = doc.events
+        for name in ("extraction", "component", "kind", "scale", "colormap", "current"):
+            getattr(e, name).connect(self._on_maps_change)
+        e.layer.connect(self._on_selection_change)
+        e.head.connect(self._on_selection_change)
+        self._on_maps_change(None)
+
+    def _build(self, layers: int, heads: int) -> None:
+        self.clear()
+        self.boxes = {}
+        self.ci.layout.setSpacing(3)
+        label_colour = "#333"
+        for h in range(heads):
+            self.addLabel(f"h{h + 1}", row=0, col=h + 1, color=label_colour, size="8pt")
+        self.addLabel("mean", row=0, col=heads + 1, color=label_colour, size="8pt")
+        for n in range(layers):
+            self.addLabel(f"L{n + 1}", row=n + 1, col=0, color=label_colour, size="8pt")
+            for h in [*range(heads), None]:
+                box = _ThumbBox(n, h)
+                box.clicked.connect(self._on_thumb_clicked)
+                self.addItem(box, row=n + 1, col=(heads + 1 if h is None else h + 1))
+                self.boxes[(n, h)] = box
+        self._shape = (layers, heads)
+        label_w, label_h = 28, 18
+        self.setFixedSize(label_w + (heads + 1) * (CELL_PX + 3) + 12,
+                          label_h + layers * (CELL_PX + 3) + 12)
+
+    def _on_maps_change(self, event) -> None:
+        m = self.doc.maps
+        if m is None:
+            self.clear()
+            self.boxes = {}
+            self._shape = None
+            return
+        if self._shape != (m.num_layers, m.num_heads):
+            self._build(m.num_layers, m.num_heads)
+        table = lut(self.doc.colormap)
+        for (n, h), box in self.boxes.items():
+            img, levels = display_image(block_mean(m.head(n, h, self.doc.kind)),
+                                        self.doc.kind, self.doc.scale)
+            box.image.setImage(img, levels=levels, lut=table, autoLevels=False)
+            box.autoRange(padding=0)
+        self._on_selection_change(None)
+
+    def _on_selection_change(self, event) -> None:
+        cur = (self.doc.layer, self.doc.head)
+        for key, box in self.boxes.items():
+            box.setBorder(CURRENT_PEN if key == cur else OTHER_PEN)
+
+    def _on_thumb_clicked(self, layer: int, head) -> None:
+        self.doc.set_layer(layer)
+        self.doc.set_head(head)
+

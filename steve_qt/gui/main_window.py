@@ -1,0 +1,526 @@
+"""The main window: menus, keys, docks, status bar; the views draw from the document.
+
+Keys (Praat, ELAN, Sonic Visualiser conventions):
+Tab plays/stops the selection (the visible window when nothing is selected); Shift+Space plays
+the selection; Space plays/stops from the cursor; Esc stops; Ctrl+I / Ctrl+O zoom in/out around
+the cursor, Ctrl+N zooms to the selection, Ctrl+A shows all; PgUp / PgDn previous/next layer;
+[ / ] previous/next head (the mean of heads sits before head 1); M toggles the mean of heads.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Callable, Iterable
+
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from ..core.alignment import TierNotFound, find_alignment, load_alignment
+from ..core.audio import AUDIO_EXTENSIONS, load_audio
+from ..core.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
+from ..core.errors import SteveError
+from ..core.pipeline import Utterance
+from . import dialogs, settings
+from .controls import OTHER_MODEL, QtControls
+from .head_overview import QtHeadOverview
+from .playback import QtPlayback
+from .time_views import QtTimeViews
+from .utterance_list import QtUtteranceList
+from .worker import ExtractionQueue, Job
+
+Qt = QtCore.Qt
+ALIGNMENT_SUFFIXES = (".textgrid", ".phn", ".wrd")
+ATTENDED_SHARE = 0.5
+
+
+class QtMainWindow(QtWidgets.QMainWindow):
+    def __init__(self, model: str = "whisper", auto_extract: bool = True, parent=None):
+        super().__init__(parent)
+        self.doc = Document(model)
+        self.auto_extract = auto_extract
+        self.setWindowTitle("steve-qt")
+        self.setAcceptDrops(True)
+        self.resize(1280, 900)
+
+        self.views = QtTimeViews(self.doc)
+        self.scrollbar = QtWidgets.QScrollBar(Qt.Orientation.Horizontal)
+        self.scrollbar.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        central = QtWidgets.QWidget()
+        lay = QtWidgets.QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(0)
+        lay.addWidget(self.views, 1)
+        lay.addWidget(self.scrollbar)
+        self.setCentralWidget(central)
+        self.views.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+
+        self.controls = QtControls(self.doc)
+        self.addToolBar(self.controls)
+        self.utterances = QtUtteranceList(self.doc)
+        self.utterance_dock = self.add_dock(self.utterances, "Utterances",
+                                            Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.overview = QtHeadOverview(self.doc)
+        self.overview_dock = self.add_dock(self.overview, "Heads (layer x head)",
+                                           Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.utterance_dock, self.overview_dock], [150, 340],
+                         Qt.Orientation.Horizontal)
+
+        self.playback = QtPlayback(self.doc, parent=self)
+        self.queue = ExtractionQueue(self)
+        self._build_status_bar()
+        self._build_menus()
+        self._connect()
+        self._closing = False
+
+    # --- layout ----------------------------------------------------------------------------------
+    def add_dock(self, widget: QtWidgets.QWidget, title: str,
+                 area: Qt.DockWidgetArea = Qt.DockWidgetArea.RightDockWidgetArea,
+                 visible: bool = True) -> QtWidgets.QDockWidget:
+        """Add a panel (utterances, heads, later: phone matrix, head statistics) as a dock; its
+        toggle goes into the View menu."""
+        dock = QtWidgets.QDockWidget(title, self)
+        dock.setObjectName(title)
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        dock.setVisible(visible)
+        if hasattr(self, "panels_menu"):
+            self.panels_menu.addAction(dock.toggleViewAction())
+        else:
+            self._pending_docks = getattr(self, "_pending_docks", []) + [dock]
+        return dock
+
+    def _build_status_bar(self) -> None:
+        sb = self.statusBar()
+        self.hover_label = QtWidgets.QLabel("")
+        self.hover_label.setTextFormat(Qt.TextFormat.PlainText)
+        self.message_label = QtWidgets.QLabel("Open an audio file (File > Open, or drop it here)")
+        self.progress = QtWidgets.QProgressBar()
+        self.progress.setMaximumWidth(180)
+        self.progress.setTextVisible(True)
+        self.progress_label = QtWidgets.QLabel("")
+        self.cancel_button = QtWidgets.QPushButton("Cancel")
+        self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.cancel_button.clicked.connect(self.cancel_extraction)
+        sb.addWidget(self.hover_label, 1)
+        sb.addPermanentWidget(self.message_label)
+        sb.addPermanentWidget(self.progress_label)
+        sb.addPermanentWidget(self.progress)
+        sb.addPermanentWidget(self.cancel_button)
+        self._show_progress(False)
+
+    def _action(self, menu: QtWidgets.QMenu, text: str, slot: Callable,
+                keys: str | Iterable[str] | None = None, tip: str = "") -> QtGui.QAction:
+        act = QtGui.QAction(text, self)
+        if keys:
+            keys = [keys] if isinstance(keys, str) else list(keys)
+            act.setShortcuts([QtGui.QKeySequence(k) for k in keys])
+            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if tip:
+            act.setStatusTip(tip)
+        act.triggered.connect(lambda checked=False: slot())
+        menu.addAction(act)
+        self.addAction(act)  # shortcuts work with the menu bar hidden, too
+        return act
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        f = mb.addMenu("&File")
+        # Ctrl+O is Praat's zoom out, so opening is Ctrl+Shift+O
+        self.open_action = self._action(f, "&Open...", self.ask_open, "Ctrl+Shift+O")
+        self._action(f, "Open &Alignment...", self.ask_open_alignment)
+        self.recent_menu = f.addMenu("Open &Recent")
+        self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
+        f.addSeparator()
+        # placeholders for issue 4 (figures and data export); set_export_handlers enables them
+        self.export_figure_action = self._action(f, "Export &Figure...", lambda: None)
+        self.export_data_action = self._action(f, "Export &Data...", lambda: None)
+        for act in (self.export_figure_action, self.export_data_action):
+            act.setEnabled(False)
+        f.addSeparator()
+        self._action(f, "&Close Utterance", self.close_current, "Ctrl+W")
+        self._action(f, "&Quit", self.close, "Ctrl+Q")
+
+        v = mb.addMenu("&View")
+        self._action(v, "Zoom &In", self.doc.zoom_in, "Ctrl+I")
+        self._action(v, "Zoom &Out", self.doc.zoom_out, "Ctrl+O")
+        self._action(v, "Zoom to &Selection", self.doc.zoom_to_selection, "Ctrl+N")
+        self._action(v, "Show &All", self.doc.show_all, "Ctrl+A")
+        self._action(v, "Scroll Left", lambda: self.doc.scroll(-0.25), "Left")
+        self._action(v, "Scroll Right", lambda: self.doc.scroll(0.25), "Right")
+        v.addSeparator()
+        self.panels_menu = v.addMenu("&Panels")
+        for dock in getattr(self, "_pending_docks", []):
+            self.panels_menu.addAction(dock.toggleViewAction())
+        self._pending_docks = []
+
+        p = mb.addMenu("&Play")
+        self._action(p, "Play/Stop Selection or Window", self.toggle_play, "Tab")
+        self._action(p, "Play Selection", self.play_selection, "Shift+Space")
+        self._action(p, "Play/Stop from Cursor", self.play_from_cursor, "Space")
+        self._action(p, "Play &Attended Audio", self.play_attended, "Ctrl+Shift+A",
+                     tip="Play the key frames holding half of the current query's attention")
+        self._action(p, "&Stop", self.playback.stop, "Esc")
+
+        a = mb.addMenu("&Attention")
+        self._action(a, "Previous Layer", lambda: self.doc.step_layer(-1), "PgUp")
+        self._action(a, "Next Layer", lambda: self.doc.step_layer(1), "PgDown")
+        self._action(a, "Previous Head", lambda: self.doc.step_head(-1), "[")
+        self._action(a, "Next Head", lambda: self.doc.step_head(1), "]")
+        self._action(a, "Mean of Heads", self.toggle_mean, "M")
+        a.addSeparator()
+        self._action(a, "Extract &Again", self.extract_again,
+                     tip="Run the model again on the shown utterance (after a failure)")
+        self._action(a, "&Cancel Extraction", self.cancel_extraction)
+
+        h = mb.addMenu("&Help")
+        self._action(h, "&Keys", self.show_keys)
+
+    def set_export_handlers(self, figure: Callable | None = None,
+                            data: Callable | None = None) -> None:
+        """Enable File > Export Figure... / Export Data... (issue 4 plugs in here)."""
+        for act, slot in ((self.export_figure_action, figure), (self.export_data_action, data)):
+            act.triggered.disconnect()
+            if slot is not None:
+                act.triggered.connect(lambda checked=False, s=slot: s())
+            act.setEnabled(slot is not None)
+
+    def _connect(self) -> None:
+        e = self.doc.events
+        e.hover.connect(self._on_hover_change)
+        e.message.connect(lambda ev: self.message_label.setText(ev.value))
+        e.current.connect(self._on_current_change)
+        e.model.connect(self._on_model_change)
+        e.window.connect(self._on_window_change)
+        e.extraction.connect(self._on_extraction_change)
+        e.component.connect(self._on_component_change)
+        e.view.connect(self._on_view_change)
+        e.entry_status.connect(self._on_entry_status_change)
+        self.views.playRequested.connect(self.playback.play)
+        self.scrollbar.valueChanged.connect(self._on_scrollbar_moved)
+        self.controls.modelChosen.connect(self.choose_model)
+        self.queue.started.connect(self._on_job_started)
+        self.queue.progress.connect(self._on_job_progress)
+        self.queue.finished.connect(self._on_job_finished)
+        self.queue.failed.connect(self._on_job_failed)
+        self.queue.cancelled.connect(self._on_job_cancelled)
+        self.queue.idle.connect(lambda: self._show_progress(False))
+
+    # --- opening files ---------------------------------------------------------------------------
+    def ask_open(self) -> None:
+        start = str(Path(settings.recent_files()[0]).parent) if settings.recent_files() else ""
+        self.open_paths(dialogs.ask_open_files(self, start))
+
+    def open_paths(self, paths: Iterable[str | Path]) -> list[int]:
+        """Open audio files (and alignment files for the shown utterance); returns indices."""
+        opened = []
+        for p in paths:
+            path = Path(p)
+            if path.suffix.lower() in ALIGNMENT_SUFFIXES:
+                self.open_alignment(path)
+                continue
+            i = self.open_audio(path, show=not opened)
+            if i is not None:
+                opened.append(i)
+        return opened
+
+    def open_audio(self, path: str | Path, show: bool = True) -> int | None:
+        path = Path(path)
+        known = self.doc.index_of(path) if path.exists() else None
+        if known is not None:
+            self.doc.set_current(known)
+            return known
+        try:
+            audio = load_audio(path)
+        except SteveError as exc:
+            dialogs.show_error(self, "Cannot open audio", str(exc))
+            return None
+        alignment, kind = self._load_alignment_beside(path, audio.duration)
+        index = self.doc.add(Utterance(audio, alignment, kind), show=show)
+        settings.add_recent_file(path)
+        self._queue_extraction(index, front=show)
+        return index
+
+    def _load_alignment_beside(self, path: Path, duration: float):
+        found = find_alignment(path)
+        if found is None:
+            return None, None
+        kind, apath = found
+        alignment = self._read_alignment(path, kind, apath, duration)
+        return (alignment, kind) if alignment is not None else (None, None)
+
+    def _read_alignment(self, audio_path, kind: str, apath: Path, duration: float):
+        """Read an alignment; a tier picker when its tiers are not recognised; errors -> dialog."""
+        phone_tier = word_tier = None
+        for _ in range(3):
+            try:
+                with warnings.catch_warnings(record=True) as caught:
+                    warnings.simplefilter("always")
+                    alignment = load_alignment(audio_path, kind, apath, duration,
+                                               phone_tier, word_tier)
+                if caught:
+                    self.doc.message_(str(caught[0].message))
+                return alignment
+            except TierNotFound as exc:
+                choice = dialogs.pick_tiers(self, str(apath), exc.tier_names, exc.problem)
+                if choice is None:
+                    return None
+                phone_tier, word_tier = choice
+            except SteveError as exc:
+                dialogs.show_error(self, "Cannot read alignment",
+                                   f"{exc}\n\nThe audio is shown without this alignment.")
+                return None
+        return None
+
+    def ask_open_alignment(self) -> None:
+        u = self.doc.utterance
+        if u is None:
+            dialogs.show_error(self, "No audio", "Open an audio file first, then its alignment.")
+            return
+        start = str(u.path.parent) if u.path else ""
+        path = dialogs.ask_alignment_file(self, start)
+        if path:
+            self.open_alignment(path)
+
+    def open_alignment(self, path: str | Path) -> bool:
+        u = self.doc.utterance
+        path = Path(path)
+        if u is None:
+            dialogs.show_error(self, "No audio", f"{path}: open the audio before its alignment.")
+            return False
+        kind = "textgrid" if path.suffix.lower() == ".textgrid" else "timit"
+        alignment = self._read_alignment(u.path, kind, path, u.audio.duration)
+        if alignment is None:
+            return False
+        self.doc.set_alignment(alignment, kind)
+        self.doc.message_(f"Alignment {path.name}")
+        return True
+
+    def close_current(self) -> None:
+        i = self.doc.current
+        if i is None:
+            return
+        self.playback.stop()
+        self.queue.drop(self.doc.entries[i])
+        self.doc.remove(i)
+
+    def _fill_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        files = settings.recent_files()
+        for f in files:
+            act = self.recent_menu.addAction(f)
+            act.triggered.connect(lambda checked=False, f=f: self.open_paths([f]))
+        if files:
+            self.recent_menu.addSeparator()
+            self.recent_menu.addAction("Clear", settings.clear_recent_files)
+        else:
+            self.recent_menu.addAction("(none)").setEnabled(False)
+
+    # --- drag and drop ---------------------------------------------------------------------------
+    @staticmethod
+    def _dropped_paths(mime: QtCore.QMimeData) -> list[Path]:
+        ok = AUDIO_EXTENSIONS + ALIGNMENT_SUFFIXES
+        return [Path(u.toLocalFile()) for u in mime.urls()
+                if u.isLocalFile() and Path(u.toLocalFile()).suffix.lower() in ok]
+
+    def dragEnterEvent(self, ev: QtGui.QDragEnterEvent) -> None:
+        if ev.mimeData().hasUrls() and self._dropped_paths(ev.mimeData()):
+            ev.acceptProposedAction()
+        else:
+            ev.ignore()
+
+    def dropEvent(self, ev: QtGui.QDropEvent) -> None:
+        paths = self._dropped_paths(ev.mimeData())
+        if paths:
+            ev.acceptProposedAction()
+            self.open_paths(paths)
+
+    # --- models and extraction -------------------------------------------------------------------
+    def choose_model(self, spec: str) -> None:
+        if spec == OTHER_MODEL:
+            spec = dialogs.ask_model_spec(self, self.doc.model)
+        elif spec.endswith(":?"):
+            folder = dialogs.ask_folder(self, f"{spec[:-2]} model folder")
+            spec = f"{spec[:-2]}:{folder}" if folder else None
+        if spec:
+            self.doc.set_model(spec)
+
+    def _queue_extraction(self, index: int, front: bool = False) -> None:
+        if not self.auto_extract:
+            return
+        e = self.doc.entries[index]
+        window = self.doc.window if index == self.doc.current else 0
+        key = (self.doc.model, window)
+        if key in e.extractions or e.status.get(key) in (QUEUED, RUNNING, FAILED):
+            return
+        self.doc.set_status(index, key[0], key[1], QUEUED)
+        self.queue.submit(Job(e, key[0], key[1]), front=front)
+
+    def extract_again(self) -> None:
+        i = self.doc.current
+        if i is None:
+            return
+        e = self.doc.entries[i]
+        key = self.doc.job_key()
+        e.status.pop(key, None)
+        e.extractions.pop(key, None)
+        self.doc.set_status(i, key[0], key[1], QUEUED)
+        self.queue.submit(Job(e, key[0], key[1]), front=True)
+
+    def cancel_extraction(self) -> None:
+        for job in self.queue.cancel():
+            self._set_job_status(job, CANCELLED)
+
+    def _index_of_entry(self, entry) -> int | None:
+        return next((i for i, e in enumerate(self.doc.entries) if e is entry), None)
+
+    def _set_job_status(self, job: Job, status: str, error: str | None = None) -> None:
+        i = self._index_of_entry(job.entry)
+        if i is not None:
+            self.doc.set_status(i, job.spec, job.window, status, error)
+
+    def _on_job_started(self, job: Job) -> None:
+        self._set_job_status(job, RUNNING)
+        self._show_progress(True)
+        self.progress.setRange(0, 0)
+        self.progress_label.setText(f"{job.name}: starting")
+
+    def _on_job_progress(self, job: Job, done: int, total: int, what: str) -> None:
+        if total > 0:
+            self.progress.setRange(0, total)
+            self.progress.setValue(done)
+        else:
+            self.progress.setRange(0, 0)
+        self.progress_label.setText(f"{job.name}: {what}")
+
+    def _on_job_finished(self, job: Job, ex) -> None:
+        i = self._index_of_entry(job.entry)
+        if i is None:
+            return
+        self.doc.set_extraction(i, job.spec, job.window, ex)
+        self.doc.message_(f"{job.name}: {ex.model}" + (f": \u201c{ex.transcript.text}\u201d"
+                                                        if ex.transcript.text else ""))
+
+    def _on_job_failed(self, job: Job, reason: str) -> None:
+        self._set_job_status(job, FAILED, reason)
+        if self._closing:
+            return
+        where = str(job.entry.path) if job.entry.path else job.name
+        text = reason if where in reason else f"{where}: {reason}"
+        dialogs.show_error(self, "Extraction failed",
+                           f"{text}\n\nModel: {job.spec}. The audio stays open; "
+                           "Attention > Extract Again retries.")
+
+    def _on_job_cancelled(self, job: Job) -> None:
+        self._set_job_status(job, CANCELLED)
+        self.doc.message_(f"{job.name}: extraction cancelled")
+
+    def _show_progress(self, on: bool) -> None:
+        for w in (self.progress, self.progress_label, self.cancel_button):
+            w.setVisible(on)
+
+    # --- document -> window ----------------------------------------------------------------------
+    def _on_current_change(self, event) -> None:
+        u = self.doc.utterance
+        self.setWindowTitle(f"steve-qt \u2014 {u.audio.name}" if u else "steve-qt")
+        if self.doc.current is not None:
+            self._queue_extraction(self.doc.current, front=True)
+        self._on_view_change(None)
+
+    def _on_model_change(self, event) -> None:
+        if self.doc.current is not None:
+            self._queue_extraction(self.doc.current, front=True)
+        for i in range(len(self.doc.entries)):
+            self._queue_extraction(i)
+
+    def _on_window_change(self, event) -> None:
+        if self.doc.current is not None:
+            self._queue_extraction(self.doc.current, front=True)
+
+    def _on_extraction_change(self, event) -> None:
+        doc = self.doc
+        span = doc.window_span()
+        if span is not None:
+            t0, t1 = doc.view
+            if t1 <= span[0] or t0 >= span[1]:  # the view shows none of this window
+                doc.set_view(*span)
+        if doc.maps is not None and doc.query is None:
+            doc.set_query(doc.default_query())
+
+    def _on_component_change(self, event) -> None:
+        if self.doc.maps is not None and self.doc.query is None:
+            self.doc.set_query(self.doc.default_query())
+
+    def _on_entry_status_change(self, event) -> None:
+        i = event.value
+        if i != self.doc.current:
+            return
+        status = self.doc.entries[i].status_text(*self.doc.job_key())
+        if status == FAILED:
+            err = self.doc.entries[i].errors.get(self.doc.job_key(), "")
+            self.doc.message_(f"Extraction failed: {err.splitlines()[0] if err else ''}")
+
+    def _on_hover_change(self, event) -> None:
+        h = self.doc.hover
+        self.hover_label.setText(self.doc.describe(*h) if h is not None else "")
+
+    def _on_view_change(self, event) -> None:
+        t0, t1 = self.doc.view
+        dur = self.doc.duration
+        ms = lambda t: int(round(t * 1000))  # noqa: E731
+        self.scrollbar.blockSignals(True)
+        self.scrollbar.setRange(0, max(ms(dur - (t1 - t0)), 0))
+        self.scrollbar.setPageStep(max(ms(t1 - t0), 1))
+        self.scrollbar.setSingleStep(max(ms(t1 - t0) // 10, 1))
+        self.scrollbar.setValue(ms(t0))
+        self.scrollbar.blockSignals(False)
+
+    def _on_scrollbar_moved(self, value: int) -> None:
+        t0, t1 = self.doc.view
+        start = value / 1000
+        self.doc.set_view(start, start + (t1 - t0))
+
+    # --- playback --------------------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        if self.playback.playing:
+            self.playback.stop()
+        else:
+            self.playback.play([self.doc.play_span()])
+
+    def play_selection(self) -> None:
+        if self.doc.selection is not None:
+            self.playback.play([self.doc.selection])
+        else:
+            self.doc.message_("Nothing selected: drag in a view or click a tier interval")
+
+    def play_from_cursor(self) -> None:
+        if self.playback.playing:
+            self.playback.stop()
+            return
+        t0, t1 = self.doc.view
+        start = self.doc.cursor if self.doc.cursor is not None else t0
+        self.playback.play([(start, t1 if start < t1 else self.doc.duration)])
+
+    def play_attended(self) -> None:
+        spans = self.doc.attended(ATTENDED_SHARE)
+        if not spans:
+            self.doc.message_("Choose a query first: click the attention map")
+            return
+        self.views.show_attended(spans)
+        self.playback.play(spans)
+
+    def toggle_mean(self) -> None:
+        self.doc.set_head(0 if self.doc.head is None else None)
+
+    # --- help ------------------------------------------------------------------------------------
+    def show_keys(self) -> None:
+        QtWidgets.QMessageBox.information(self, "Keys", __doc__.split("\n\n", 1)[1])
+
+    # --- closing ---------------------------------------------------------------------------------
+    def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
+        self._closing = True
+        self.playback.close()
+        if self.queue.busy:
+            self.progress_label.setText("stopping the model...")
+            QtWidgets.QApplication.processEvents()
+        self.queue.shutdown()
+        super().closeEvent(ev)

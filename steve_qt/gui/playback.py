@@ -1,0 +1,72 @@
+"""Playback in the window: the core Player plus a timer that moves the playback cursor."""
+
+from __future__ import annotations
+
+from PyQt6 import QtCore
+
+from ..core.document import Document
+from ..core.errors import SteveError
+from ..core.playback import Player
+
+CURSOR_INTERVAL_MS = 25
+
+
+class QtPlayback(QtCore.QObject):
+    stateChanged = QtCore.pyqtSignal(bool)  # playing
+
+    def __init__(self, doc: Document, player: Player | None = None, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.player = player or Player()
+        self.timer = QtCore.QTimer(self)
+        self.timer.setInterval(CURSOR_INTERVAL_MS)
+        self.timer.timeout.connect(self._on_tick)
+        self.last_spans: list[tuple[float, float]] = []
+        doc.events.current.connect(lambda e: self.stop())
+
+    @property
+    def playing(self) -> bool:
+        return self.player.playing
+
+    def play(self, spans) -> bool:
+        """Play spans (seconds) of the shown utterance; False (and a status message) if not."""
+        u = self.doc.utterance
+        spans = [(float(a), float(b)) for a, b in spans if b > a]
+        if u is None or not spans:
+            return False
+        self.stop()
+        try:
+            seconds = self.player.play(u.audio.original, u.audio.original_rate, spans)
+        except SteveError as exc:
+            self.doc.message_(f"Playback unavailable: {exc.problem}")
+            return False
+        self.last_spans = spans
+        what = ", ".join(f"{a:.3f}-{b:.3f} s" for a, b in spans[:4]) + (" ..." if len(spans) > 4 else "")
+        self.doc.message_(f"Playing {what} ({seconds:.2f} s)")
+        self.timer.start()
+        self.stateChanged.emit(True)
+        return True
+
+    def toggle(self, spans) -> None:
+        if self.player.playing:
+            self.stop()
+        else:
+            self.play(spans)
+
+    def stop(self) -> None:
+        was = self.timer.isActive()
+        self.timer.stop()
+        self.player.stop()
+        self.doc.set_playhead(None)
+        if was:
+            self.stateChanged.emit(False)
+
+    def _on_tick(self) -> None:
+        if self.player.finished() or not self.player.playing:
+            self.stop()
+            return
+        self.doc.set_playhead(self.player.position())
+
+    def close(self) -> None:
+        self.stop()
+        self.player.close()

@@ -1,0 +1,475 @@
+"""The stacked, linked time views: waveform, query profile, spectrogram, tiers, attention map.
+
+All plots share one x axis in seconds (``setXLink`` to the waveform) and have left axes of the
+same width, so that a time is at the same pixel column in every view. The document owns the
+visible range, the selection, the cursor and the query; the views draw them and report what the
+mouse did back to the document.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtGui
+
+from ..core.audio import to_mono
+from ..core.document import Document
+from .colors import SPECTROGRAM_COLORMAP, colormap, lut
+from .spectrogram import Spectrogram, log_mel
+from .tier_item import TierItem
+from .viewbox import TimeViewBox
+
+AXIS_WIDTH = 72  # px, every left axis (times line up only if these are equal)
+SELECTION_BRUSH = QtGui.QColor(255, 200, 0, 70)
+MAP_SELECTION_BRUSH = QtGui.QColor(255, 255, 255, 45)
+CURSOR_PEN = pg.mkPen(QtGui.QColor(220, 30, 30), width=1, style=QtCore.Qt.PenStyle.DashLine)
+PLAYHEAD_PEN = pg.mkPen(QtGui.QColor(0, 110, 255), width=2)
+HOVER_PEN = pg.mkPen(QtGui.QColor(120, 120, 120, 150), width=1)
+QUERY_PEN = pg.mkPen(QtGui.QColor(255, 60, 160), width=1)
+BOUNDARY_PEN = pg.mkPen(QtGui.QColor(255, 255, 255, 60), width=1)
+LABEL_SPACING_PX = 13  # closest two phone labels may sit on the map's query axis
+ATTENDED_BRUSH = QtGui.QColor(255, 60, 160, 50)
+SPECIAL_TOKENS = {"<|startoftranscript|>": "SOT", "<|notimestamps|>": "NT",
+                  "<|endoftext|>": "EOT", "<|transcribe|>": "TR", "<|translate|>": "TL"}
+
+
+def token_label(text: str) -> str:
+    """Short readable label of a token for an axis."""
+    if text in SPECIAL_TOKENS:
+        return SPECIAL_TOKENS[text]
+    if text.startswith("<|") and text.endswith("|>"):
+        return text[2:-2]
+    return text.replace(" ", "\u2423", 1) if text.startswith(" ") else text
+
+
+class QtTimeViews(pg.GraphicsLayoutWidget):
+    """Waveform, query profile, spectrogram, word and phone tiers, attention map."""
+
+    playRequested = QtCore.pyqtSignal(object)  # list of (t0, t1) spans in seconds
+
+    def __init__(self, doc: Document, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.setBackground("w")
+        self.ci.layout.setSpacing(2)
+        self.ci.setContentsMargins(4, 4, 4, 4)
+        self._spectrograms: dict[int, Spectrogram] = {}
+        self._map_rows: tuple[float, float] = (0.0, 1.0)
+
+        self.wave = self._add_plot(0, "waveform")
+        self.profile = self._add_plot(1, "profile")
+        self.spec = self._add_plot(2, "spectrogram")
+        self.words = self._add_plot(3, "words", tier=True)
+        self.phones = self._add_plot(4, "phones", tier=True)
+        self.map = self._add_plot(5, "attention")
+        self.time_plots = [self.wave, self.profile, self.spec, self.words, self.phones, self.map]
+        for p in self.time_plots[1:]:
+            p.setXLink(self.wave)
+        for row, stretch in enumerate((3, 2, 3, 0, 0, 12)):
+            self.ci.layout.setRowStretchFactor(row, stretch)
+        for p in (self.words, self.phones):
+            p.setFixedHeight(30)
+        self.wave.setMinimumHeight(60)
+        self.profile.setMinimumHeight(50)
+        self.spec.setMinimumHeight(70)
+        self.map.setMinimumHeight(160)
+
+        # waveform
+        self.wave_curve = pg.PlotDataItem(pen=pg.mkPen(QtGui.QColor(30, 30, 30), width=1))
+        self.wave_curve.setDownsampling(auto=True, method="peak")
+        self.wave_curve.setClipToView(True)
+        self.wave.addItem(self.wave_curve)
+        # query profile
+        self.profile_curve = pg.PlotDataItem(stepMode="center", fillLevel=0,
+                                             brush=QtGui.QColor(255, 60, 160, 60),
+                                             pen=pg.mkPen(QtGui.QColor(200, 30, 120), width=1))
+        self.profile.addItem(self.profile_curve)
+        self.profile_text = pg.TextItem("click the map to choose a query frame",
+                                        color=(90, 90, 90), anchor=(0, 0))
+        self.profile_text.setParentItem(self.profile.vb)
+        self.profile_text.setPos(4, 0)
+        # spectrogram
+        self.spec_image = pg.ImageItem(axisOrder="row-major")
+        self.spec_image.setLookupTable(lut(SPECTROGRAM_COLORMAP))
+        self.spec.addItem(self.spec_image)
+        # tiers
+        self.word_tier = TierItem()
+        self.phone_tier = TierItem()
+        self.words.addItem(self.word_tier)
+        self.phones.addItem(self.phone_tier)
+        # attention map
+        self.map_image = pg.ImageItem(axisOrder="row-major")
+        self.map.addItem(self.map_image)
+        self.map.invertY(True)
+        self.map_bounds = pg.PlotDataItem(pen=BOUNDARY_PEN, connect="pairs")
+        self.map.addItem(self.map_bounds)
+        self.query_line = pg.InfiniteLine(angle=0, pen=QUERY_PEN, movable=False)
+        self.query_line.setVisible(False)
+        self.map.addItem(self.query_line)
+        self.map.showAxis("bottom")
+        self.map.getAxis("bottom").setLabel("time", units="s")
+        self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=colormap("viridis"),
+                                        interactive=False, width=12)
+        self.addItem(self.colorbar, row=5, col=1)
+        self.map_title = pg.TextItem("", color=(255, 255, 255), anchor=(0, 0),
+                                     fill=QtGui.QColor(0, 0, 0, 120))
+        self.map_title.setParentItem(self.map.vb)
+        self.map_title.setPos(4, 2)
+
+        # marks shared by every time view
+        self.regions, self.cursors, self.playheads, self.hovers, self.query_marks = [], [], [], [], []
+        self.attended: list[pg.LinearRegionItem] = []
+        for p in self.time_plots:
+            brush = MAP_SELECTION_BRUSH if p is self.map else SELECTION_BRUSH
+            region = pg.LinearRegionItem(movable=False, brush=brush,
+                                         pen=pg.mkPen(QtGui.QColor(200, 140, 0, 160)))
+            region.setZValue(5)
+            region.setVisible(False)
+            p.addItem(region, ignoreBounds=True)
+            self.regions.append(region)
+            for store, pen, z in ((self.cursors, CURSOR_PEN, 10), (self.playheads, PLAYHEAD_PEN, 12),
+                                  (self.hovers, HOVER_PEN, 9), (self.query_marks, QUERY_PEN, 8)):
+                line = pg.InfiniteLine(angle=90, pen=pen, movable=False)
+                line.setZValue(z)
+                line.setVisible(False)
+                p.addItem(line, ignoreBounds=True)
+                store.append(line)
+
+        self.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        self.map.vb.sigResized.connect(lambda vb: self._update_query_ticks())
+        e = doc.events
+        e.current.connect(self._on_current_change)
+        e.alignment.connect(self._on_alignment_change)
+        e.extraction.connect(self._on_extraction_change)
+        for name in ("component", "layer", "head", "kind", "scale", "colormap"):
+            getattr(e, name).connect(self._on_map_change)
+        e.view.connect(self._on_view_change)
+        e.selection.connect(self._on_selection_change)
+        e.cursor.connect(self._on_cursor_change)
+        e.query.connect(self._on_query_change)
+        e.hover.connect(self._on_hover_change)
+        e.playhead.connect(self._on_playhead_change)
+        self._on_current_change(None)
+
+    # --- construction ----------------------------------------------------------------------------
+    def _add_plot(self, row: int, name: str, tier: bool = False) -> pg.PlotItem:
+        vb = TimeViewBox()
+        p = self.addPlot(row=row, col=0, viewBox=vb)
+        p.hideButtons()
+        p.setMenuEnabled(False)
+        p.hideAxis("bottom")
+        left = p.getAxis("left")
+        left.setWidth(AXIS_WIDTH)
+        left.setStyle(autoExpandTextSpace=False, tickTextOffset=4)
+        left.setTextPen(QtGui.QColor(40, 40, 40))
+        left.setPen(QtGui.QColor(120, 120, 120))
+        p.getAxis("bottom").setTextPen(QtGui.QColor(40, 40, 40))
+        p.getAxis("bottom").setPen(QtGui.QColor(120, 120, 120))
+        if tier:
+            p.setYRange(0, 1, padding=0)
+            left.setTicks([[(0.5, name)], []])
+            left.setStyle(tickLength=0)
+        p.name = name
+        vb.sigSpan.connect(lambda x0, y0, x1, y1, fin, p=p: self._on_span(p, x0, y0, x1, y1, fin))
+        vb.sigClick.connect(lambda x, y, dbl, p=p: self._on_click(p, x, y, dbl))
+        vb.sigZoom.connect(lambda f, c: self.doc.zoom(f, c))
+        vb.sigScroll.connect(self._on_scroll)
+        return p
+
+    # --- mouse -> document -----------------------------------------------------------------------
+    def _on_span(self, plot, x0, y0, x1, y1, finished) -> None:
+        if abs(x1 - x0) < 1e-9:
+            return
+        self.doc.set_selection((x0, x1))
+        self.phone_tier.set_selected(None)
+        self.word_tier.set_selected(None)
+
+    def _on_click(self, plot, x: float, y: float, double: bool) -> None:
+        doc = self.doc
+        if plot is self.map:
+            doc.set_query(doc.query_at(y))
+            return
+        if plot in (self.phones, self.words):
+            item = self.phone_tier if plot is self.phones else self.word_tier
+            i = item.index_at(x)
+            if i is not None:
+                self.select_interval(item, i, play=True)
+                return
+        doc.set_selection(None)
+        doc.set_cursor(x)
+
+    def select_interval(self, item: TierItem, index: int, play: bool = True) -> tuple[float, float]:
+        """Select exactly one tier interval (and play it, as Praat does on Tab)."""
+        iv = item.intervals[index]
+        span = (float(iv.start_s), float(iv.end_s))
+        self.doc.set_selection(span)
+        for other in (self.phone_tier, self.word_tier):
+            other.set_selected(index if other is item else None)
+        if play:
+            self.playRequested.emit([span])
+        return span
+
+    def _on_scroll(self, dx: float) -> None:
+        t0, t1 = self.doc.view
+        self.doc.set_view(t0 + dx, t1 + dx)
+
+    def _on_mouse_moved(self, pos) -> None:
+        for p in self.time_plots:
+            if p.vb.sceneBoundingRect().contains(pos):
+                pt = p.vb.mapSceneToView(pos)
+                q = self.doc.query_at(pt.y()) if p is self.map else None
+                self.doc.set_hover((float(pt.x()), q))
+                return
+        self.doc.set_hover(None)
+
+    # --- document -> drawing ---------------------------------------------------------------------
+    def _on_current_change(self, event) -> None:
+        u = self.doc.utterance
+        if u is None:
+            self.wave_curve.setData([], [])
+            self.spec_image.clear()
+            self.word_tier.set_intervals([])
+            self.phone_tier.set_intervals([])
+            self._on_extraction_change(None)
+            return
+        audio = u.audio
+        mono = to_mono(audio.original)
+        t = np.arange(len(mono), dtype=np.float64) / audio.original_rate
+        self.wave_curve.setData(t, mono)
+        peak = float(np.max(np.abs(mono))) or 1.0
+        self.wave.setYRange(-peak, peak, padding=0.05)
+        spec = self._spectrogram(u)
+        self.spec_image.setImage(spec.db, levels=spec.levels, autoLevels=False)
+        self.spec_image.setRect(QtCore.QRectF(*spec.rect()))
+        self.spec.setYRange(0, spec.db.shape[0], padding=0)
+        ticks = [(spec.band_of_hz(f), f"{f // 1000}k" if f >= 1000 else str(f))
+                 for f in (500, 1000, 2000, 4000, 8000) if f <= spec.rate / 2]
+        self.spec.getAxis("left").setTicks([ticks, []])
+        self._on_alignment_change(None)
+        self._on_view_change(None)
+        self._on_extraction_change(None)
+
+    def _spectrogram(self, u) -> Spectrogram:
+        key = id(u.audio)
+        if key not in self._spectrograms:
+            self._spectrograms[key] = log_mel(u.audio.samples, u.audio.rate)
+        return self._spectrograms[key]
+
+    def _on_alignment_change(self, event) -> None:
+        al = self.doc.alignment
+        phones = getattr(al, "phones", None) if al is not None else None
+        words = getattr(al, "words", None) if al is not None else None
+        self.phone_tier.set_intervals(phones.intervals if phones is not None else [])
+        if words is not None:
+            self.word_tier.set_intervals(words.intervals)
+        else:
+            self.word_tier.set_intervals(self._transcript_words())
+        self._draw_map_frame()
+
+    def _transcript_words(self) -> list:
+        ex = self.doc.extraction
+        if ex is None:
+            return []
+        return [_Span(w.start_s, w.end_s, w.text) for w in ex.transcript.words]
+
+    def _on_extraction_change(self, event) -> None:
+        al = self.doc.alignment
+        if al is None or getattr(al, "words", None) is None:
+            self.word_tier.set_intervals(self._transcript_words())
+        self._draw_map_frame()
+        self._draw_map_image()
+        self._draw_profile()
+
+    def _on_map_change(self, event) -> None:
+        if event is not None and event.type == "component":
+            self._draw_map_frame()
+        self._draw_map_image()
+        self._draw_profile()
+
+    def _draw_map_frame(self) -> None:
+        """Placement, axis ticks and phone boundaries of the map (not its pixels)."""
+        m = self.doc.maps
+        left = self.map.getAxis("left")
+        if m is None:
+            self.map_image.clear()
+            self.map_bounds.setData([], [])
+            left.setTicks(None)
+            self.map_title.setText("")
+            return
+        k0, k1 = m.key_extent_seconds()
+        q0, q1 = m.query_extent_seconds()
+        self._map_rows = (q0, q1)
+        self.map_image.setRect(QtCore.QRectF(k0, q0, k1 - k0, q1 - q0))
+        phones = getattr(self.doc.alignment, "phones", None) if self.doc.alignment else None
+        if m.query_grid is None:
+            labels = m.query_labels or [str(i) for i in range(m.num_queries)]
+            left.setTicks([[(i + 0.5, token_label(s)) for i, s in enumerate(labels)], []])
+        elif phones is not None:
+            self._update_query_ticks()
+        else:
+            left.setTicks(None)
+        xs, ys = [], []
+        if phones is not None:
+            for iv in phones.intervals[1:]:
+                b = iv.start_s
+                if k0 <= b <= k1:
+                    xs += [b, b]
+                    ys += [q0, q1]
+                if m.query_grid is not None and q0 <= b <= q1:
+                    xs += [k0, k1]
+                    ys += [b, b]
+        self.map_bounds.setData(xs, ys)
+        self._on_view_change(None)
+        self._on_query_change(None)
+
+    def _update_query_ticks(self) -> None:
+        """Phone labels along the map's query axis, dropping those that would overlap."""
+        m = self.doc.maps
+        al = self.doc.alignment
+        phones = getattr(al, "phones", None) if al is not None else None
+        if m is None or m.query_grid is None or phones is None:
+            return
+        y0, y1 = self.map.vb.viewRange()[1]
+        px_per_s = self.map.vb.height() / max(y1 - y0, 1e-9)
+        ticks, last = [], -1e9
+        for iv in phones.intervals:
+            mid = (iv.start_s + iv.end_s) / 2
+            if not iv.label or not y0 <= mid <= y1:
+                continue
+            if (mid - last) * px_per_s >= LABEL_SPACING_PX:
+                ticks.append((mid, iv.label))
+                last = mid
+        self.map.getAxis("left").setTicks([ticks, []])
+
+    def _draw_map_image(self) -> None:
+        """Only the pixels: the already extracted (Q, K) slice of the shown layer and head."""
+        doc = self.doc
+        shown = doc.image()
+        if shown is None:
+            self.map_image.clear()
+            return
+        img, levels = shown
+        self.map_image.setImage(img, levels=levels, lut=lut(doc.colormap), autoLevels=False)
+        self.colorbar.setColorMap(colormap(doc.colormap))
+        self.colorbar.setLevels(levels)
+        m = doc.maps
+        head = "mean of heads" if doc.head is None else f"head {doc.head + 1}/{m.num_heads}"
+        scale = {"global": "", "row": ", rows scaled to max", "log": ", log10"}[doc.scale]
+        what = "weights" if doc.kind == "weights" else "pre-softmax scores"
+        win = f", window {doc.window + 1}/{m.num_windows}" if m.num_windows > 1 else ""
+        self.map_title.setText(f"{m.title}: layer {doc.layer + 1}/{m.num_layers}, {head} "
+                               f"({what}{scale}){win}")
+
+    def _draw_profile(self) -> None:
+        doc = self.doc
+        m = doc.maps
+        row = doc.query_row()
+        if m is None or row is None or m.key_grid is None:
+            self.profile_curve.setData([], [])
+            self.profile_text.setText("click the map to choose a query frame" if m is not None
+                                      else "")
+            return
+        edges = np.asarray(m.key_grid.span_seconds(np.arange(m.num_keys + 1))[0], dtype=np.float64)
+        self.profile_curve.setData(edges, row)
+        top = float(row.max()) if row.size else 1.0
+        self.profile.setYRange(0, top if top > 0 else 1.0, padding=0.08)
+        pad = float(m.head_padding(doc.layer, doc.head)[doc.query])
+        if m.query_grid is not None:
+            who = f"query {doc.query_time():.3f} s"
+        else:
+            labels = m.query_labels or []
+            who = f"query token {token_label(labels[doc.query]) if labels else doc.query}"
+        self.profile_text.setText(f"{who}: weight over key time"
+                                  + (f"; {100 * pad:.1f}% went to padding" if pad >= 0.001 else ""))
+
+    def _on_view_change(self, event) -> None:
+        t0, t1 = self.doc.view
+        self.wave.setXRange(t0, t1, padding=0)
+        m = self.doc.maps
+        if m is not None and m.query_grid is not None:
+            q0, q1 = self._map_rows
+            a, b = max(t0, q0), min(t1, q1)
+            if b > a:
+                self.map.setYRange(a, b, padding=0)
+            else:
+                self.map.setYRange(q0, q1, padding=0)
+        elif m is not None:
+            self.map.setYRange(0, m.num_queries, padding=0)
+        self._update_query_ticks()
+
+    def _on_selection_change(self, event) -> None:
+        sel = self.doc.selection
+        for r in self.regions:
+            r.setVisible(sel is not None)
+            if sel is not None:
+                r.setRegion(sel)
+        if sel is None:
+            self.phone_tier.set_selected(None)
+            self.word_tier.set_selected(None)
+
+    def _on_cursor_change(self, event) -> None:
+        t = self.doc.cursor
+        for line in self.cursors:
+            line.setVisible(t is not None)
+            if t is not None:
+                line.setValue(t)
+
+    def _on_query_change(self, event) -> None:
+        doc = self.doc
+        m = doc.maps
+        q = doc.query
+        visible = m is not None and q is not None
+        self.query_line.setVisible(visible)
+        t = doc.query_time()
+        for line in self.query_marks:
+            line.setVisible(t is not None)
+            if t is not None:
+                line.setValue(t)
+        if visible:
+            y = t if m.query_grid is not None else q + 0.5
+            self.query_line.setValue(y)
+        self.show_attended([])
+        self._draw_profile()
+
+    def _on_hover_change(self, event) -> None:
+        h = self.doc.hover
+        for line in self.hovers:
+            line.setVisible(h is not None)
+            if h is not None:
+                line.setValue(h[0])
+
+    def _on_playhead_change(self, event) -> None:
+        t = self.doc.playhead
+        for line in self.playheads:
+            line.setVisible(t is not None)
+            if t is not None:
+                line.setValue(t)
+
+    def show_attended(self, spans) -> None:
+        """Highlight key spans (seconds) on the profile and the map."""
+        for r in self.attended:
+            r.getViewBox().removeItem(r) if r.getViewBox() else None
+        self.attended = []
+        for a, b in spans:
+            for p in (self.profile, self.map, self.wave):
+                r = pg.LinearRegionItem((a, b), movable=False, brush=ATTENDED_BRUSH,
+                                        pen=pg.mkPen(None))
+                r.setZValue(4)
+                p.addItem(r, ignoreBounds=True)
+                self.attended.append(r)
+
+    # --- for tests and screenshots ---------------------------------------------------------------
+    def x_ranges(self) -> list[tuple[float, float]]:
+        return [tuple(p.vb.viewRange()[0]) for p in self.time_plots]
+
+    def left_axis_widths(self) -> list[float]:
+        return [p.getAxis("left").width() for p in self.time_plots]
+
+
+class _Span:
+    """An interval-like object (start_s, end_s, label) for transcript words."""
+
+    __slots__ = ("start_s", "end_s", "label")
+
+    def __init__(self, start_s: float, end_s: float, label: str):
+        self.start_s, self.end_s, self.label = start_s, end_s, label

@@ -1,0 +1,166 @@
+"""Model loading and extraction off the GUI thread, one job at a time, with progress and Cancel.
+
+``ExtractionQueue`` lives in the GUI thread; its ``_Worker`` lives in a QThread. The model is
+loaded once per spec and reused (``pipeline.get_adapter``). Cancel sets an event that the
+adapter polls through ``should_cancel`` (it raises Cancelled within one layer). Results come
+back as Qt signals, so the document is only ever changed in the GUI thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import traceback
+from dataclasses import dataclass
+
+from PyQt6 import QtCore
+
+from ..core.document import Entry
+from ..core.errors import Cancelled, SteveError
+
+
+@dataclass(eq=False)
+class Job:
+    entry: Entry
+    spec: str
+    window: int
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+class _Worker(QtCore.QObject):
+    progress = QtCore.pyqtSignal(object, int, int, str)  # job, done, total, what
+    finished = QtCore.pyqtSignal(object, object)  # job, Extraction
+    failed = QtCore.pyqtSignal(object, str)  # job, reason
+    cancelled = QtCore.pyqtSignal(object)  # job
+
+    def __init__(self, cancel: threading.Event):
+        super().__init__()
+        self.cancel = cancel
+
+    @QtCore.pyqtSlot(object)
+    def run(self, job: Job) -> None:
+        from ..core.pipeline import extract, get_adapter
+
+        def should_cancel() -> bool:
+            return self.cancel.is_set()
+
+        def progress(done: int, total: int, what: str) -> None:
+            self.progress.emit(job, done, total, what)
+
+        try:
+            progress(0, 0, f"loading model {job.spec}")
+            adapter = get_adapter(job.spec)
+            if should_cancel():
+                raise Cancelled()
+            progress(0, 0, f"{adapter.model_id}: starting")
+            ex = extract(adapter, job.entry.utterance.audio, window=job.window,
+                         progress=progress, should_cancel=should_cancel)
+        except Cancelled:
+            self.cancelled.emit(job)
+        except SteveError as exc:
+            self.failed.emit(job, str(exc))
+        except Exception as exc:  # a model bug must not take the window down
+            traceback.print_exc()
+            self.failed.emit(job, f"{type(exc).__name__}: {exc}")
+        else:
+            self.finished.emit(job, ex)
+
+
+class ExtractionQueue(QtCore.QObject):
+    """Jobs in order; ``started``/``progress``/``finished``/``failed``/``cancelled``/``idle``."""
+
+    started = QtCore.pyqtSignal(object)
+    progress = QtCore.pyqtSignal(object, int, int, str)
+    finished = QtCore.pyqtSignal(object, object)
+    failed = QtCore.pyqtSignal(object, str)
+    cancelled = QtCore.pyqtSignal(object)
+    idle = QtCore.pyqtSignal()
+    _run = QtCore.pyqtSignal(object)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self._cancel = threading.Event()
+        self._thread = QtCore.QThread()
+        self._thread.setObjectName("steve-qt extraction")
+        self._worker = _Worker(self._cancel)
+        self._worker.moveToThread(self._thread)
+        self._run.connect(self._worker.run)
+        self._worker.progress.connect(self.progress)
+        self._worker.finished.connect(self._on_finished)
+        self._worker.failed.connect(self._on_failed)
+        self._worker.cancelled.connect(self._on_cancelled)
+        self._thread.start()
+        self.pending: list[Job] = []
+        self.running: Job | None = None
+        self._closed = False
+
+    # --- requests --------------------------------------------------------------------------------
+    def submit(self, job: Job, front: bool = False) -> None:
+        if self._closed or self._has(job):
+            return
+        if front:
+            self.pending.insert(0, job)
+        else:
+            self.pending.append(job)
+        self._next()
+
+    def _has(self, job: Job) -> bool:
+        return any(j.entry is job.entry and j.spec == job.spec and j.window == job.window
+                   for j in ([self.running] if self.running else []) + self.pending)
+
+    def drop(self, entry: Entry) -> None:
+        """Forget queued jobs of a closed utterance (and cancel its running one)."""
+        self.pending = [j for j in self.pending if j.entry is not entry]
+        if self.running is not None and self.running.entry is entry:
+            self._cancel.set()
+
+    def cancel(self) -> list[Job]:
+        """Cancel the running job and drop the queue; returns the dropped jobs."""
+        dropped, self.pending = self.pending, []
+        if self.running is not None:
+            self._cancel.set()
+        return dropped
+
+    @property
+    def busy(self) -> bool:
+        return self.running is not None
+
+    def shutdown(self, timeout_ms: int = 60000) -> bool:
+        """Cancel everything and stop the thread; True when it ended in time."""
+        self._closed = True
+        self.cancel()
+        self._thread.quit()
+        ok = self._thread.wait(QtCore.QDeadlineTimer(timeout_ms))
+        return bool(ok)
+
+    # --- worker results --------------------------------------------------------------------------
+    def _next(self) -> None:
+        if self.running is not None or not self.pending or self._closed:
+            if self.running is None and not self.pending:
+                self.idle.emit()
+            return
+        self.running = self.pending.pop(0)
+        self._cancel.clear()
+        self.started.emit(self.running)
+        self._run.emit(self.running)
+
+    def _done(self) -> Job:
+        job, self.running = self.running, None
+        return job
+
+    def _on_finished(self, job: Job, ex) -> None:
+        self._done()
+        self.finished.emit(job, ex)
+        self._next()
+
+    def _on_failed(self, job: Job, reason: str) -> None:
+        self._done()
+        self.failed.emit(job, reason)
+        self._next()
+
+    def _on_cancelled(self, job: Job) -> None:
+        self._done()
+        self.cancelled.emit(job)
+        self._next()
