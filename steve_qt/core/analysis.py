@@ -122,22 +122,36 @@ def aggregate_intervals(maps: AttentionMaps, layer: int | str, head: int | None,
 
 
 # --- phone class x phone class ---------------------------------------------------------------
-def class_of(label: str, feature: str) -> str:
-    """The phone class of ``label`` for one feature (kind | manner | place | voicing)."""
-    from .phones import class_label, phone_class
+#: Rows/columns of class matrices, in a fixed order so that utterances line up (the values of
+#: steve_qt.core.phones; tests/test_analysis.py checks that every class of its tables is here).
+CLASS_ORDER = {
+    "kind": ("silence", "vowel", "consonant", "unknown"),
+    "manner": ("silence", "monophthong", "diphthong", "stop", "closure", "affricate", "fricative",
+               "nasal", "flap", "trill", "liquid", "glide", "unknown"),
+    "place": ("none", "front", "central", "back", "bilabial", "labiodental", "dental", "alveolar",
+              "postalveolar", "retroflex", "alveolopalatal", "palatal", "labiopalatal", "velar",
+              "labiovelar", "uvular", "pharyngeal", "glottal", "unknown"),
+    "voicing": ("none", "voiced", "voiceless", "unknown"),
+}
 
+
+def _check_feature(feature: str) -> None:
     if feature not in CLASS_FEATURES:
         raise SteveError(f"unknown phone feature {feature!r}; use one of {', '.join(CLASS_FEATURES)}")
-    return class_label(phone_class(label), feature)
+
+
+def class_of(label: str, feature: str) -> str:
+    """The phone class of ``label`` for one feature (kind | manner | place | voicing)."""
+    from .phones import class_label
+
+    _check_feature(feature)
+    return class_label(label, feature)
 
 
 def class_names(feature: str) -> list[str]:
-    """Every class of ``feature`` in the phone table's order (rows/columns of class matrices)."""
-    from .phones import class_values
-
-    if feature not in CLASS_FEATURES:
-        raise SteveError(f"unknown phone feature {feature!r}; use one of {', '.join(CLASS_FEATURES)}")
-    return list(class_values(feature))
+    """Every class of ``feature`` in a fixed order (rows/columns of class matrices)."""
+    _check_feature(feature)
+    return list(CLASS_ORDER[feature])
 
 
 @dataclass
@@ -168,7 +182,9 @@ def frame_classes(grid: FrameGrid, num_frames: int, tier, feature: str,
     """(num_frames,) index into ``labels`` of each frame's phone class, -1 outside the tier."""
     owner = frame_owner(interval_frames(grid, num_frames, tier), num_frames)
     index = {lab: i for i, lab in enumerate(labels)}
-    per_interval = np.array([index[class_of(iv.label, feature)] for iv in tier.intervals] + [-1])
+    unknown = index.get("unknown", -1)
+    per_interval = np.array([index.get(class_of(iv.label, feature), unknown)
+                             for iv in tier.intervals] + [-1])
     return per_interval[owner]  # owner -1 picks the trailing -1
 
 

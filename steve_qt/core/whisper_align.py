@@ -233,7 +233,11 @@ def format_errors(errors: Sequence[WordError]) -> str:
         mark = "" if e.same_text else "  (substitution)"
         lines.append(f"{e.ref:>12} {e.hyp:>12} {e.start_error_ms:+9.0f} {e.end_error_ms:+9.0f}{mark}")
     if errors:
-        all_ms = np.abs([[e.start_error_ms, e.end_error_ms] for e in errors]).ravel()
+        signed = np.array([[e.start_error_ms, e.end_error_ms] for e in errors])
+        all_ms = np.abs(signed).ravel()
+        words_ok = np.mean(np.abs(signed).max(axis=1) <= 100)
         lines.append(f"median |error| {np.median(all_ms):.0f} ms, max {all_ms.max():.0f} ms, "
-                     f"{np.mean(all_ms <= 100):.0%} of boundaries within 100 ms")
+                     f"mean {signed.mean():+.0f} ms (+ = whisper later); "
+                     f"{np.mean(all_ms <= 100):.0%} of boundaries and {words_ok:.0%} of words "
+                     f"(both ends) within 100 ms")
     return "\n".join(lines)
