@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from .core.errors import SteveError
 
@@ -36,8 +37,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    """Input fix-ups (SteveWarning) as one readable line; anything else as Python prints it."""
+    from .core.warnings import SteveWarning
+
+    if issubclass(category, SteveWarning):
+        print(f"steve-qt: warning: {message}", file=file or sys.stderr)
+    else:
+        _python_showwarning(message, category, filename, lineno, file, line)
+
+
+_python_showwarning = warnings.showwarning
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    warnings.showwarning = _show_warning
     if not argv or argv[0] not in COMMANDS + ("-h", "--help", "--version"):
         return _gui(argv)
     parser = build_parser()
