@@ -1,0 +1,200 @@
+"""``steve-qt figure AUDIO|FILE.npz --out FILE.{pdf,svg,png}``: a figure for a paper.
+
+Layouts: the attention map of one layer and head (default), ``--grid`` (every layer x head with
+one colour scale), ``--profile-query SECONDS`` (one query frame's attention over key time), or
+``--profile-token N`` (one token's cross-attention). With ``--component cross`` the map is
+Whisper's tokens x time with the word tiers beneath.
+
+Give an .npz written by ``steve-qt extract`` instead of audio to draw without running the model;
+the waveform then comes from the audio file named in the .npz (left out if it is gone).
+Layers and heads are numbered from 0, as in the .npz and ``steve-qt stats``.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _layer(text: str):
+    if text.strip().lower() == "rollout":
+        return "rollout"
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a layer number or 'rollout', got {text!r}") from None
+
+
+def _head(text: str):
+    if text.strip().lower() == "mean":
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a head number or 'mean', got {text!r}") from None
+
+
+def register(sub) -> argparse.ArgumentParser:
+    from ..core.adapters import DEFAULT_SPEC
+
+    p = sub.add_parser("figure", help="draw a figure for a paper (PDF, SVG or PNG)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("audio", metavar="AUDIO|NPZ",
+                   help="audio file (WAV, FLAC, ...) or an .npz from 'steve-qt extract'")
+    p.add_argument("--out", required=True, metavar="FILE", help="output .pdf, .svg or .png")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    g = p.add_argument_group("what to draw")
+    g.add_argument("--model", default=None, metavar="SPEC",
+                   help=f"model spec (default {DEFAULT_SPEC}: embedded Whisper tiny.en); "
+                        "whisper:NAME_OR_PATH, wav2vec2:DIR_OR_ID. Not used with an .npz")
+    g.add_argument("--component", choices=("encoder", "cross", "decoder"), default=None,
+                   help="encoder self-attention (default), decoder cross-attention (tokens x "
+                        "time) or decoder self-attention; with an .npz, the one it holds")
+    g.add_argument("--layer", type=_layer, default=0, metavar="N|rollout",
+                   help="layer, from 0 (default 0), or 'rollout' (self-attention only)")
+    g.add_argument("--head", type=_head, default=None, metavar="M|mean",
+                   help="head, from 0, or 'mean' of heads (default)")
+    g.add_argument("--grid", action="store_true", help="all layers x heads, one colour scale")
+    g.add_argument("--profile-query", type=float, metavar="SECONDS",
+                   help="profile figure: the query frame at this time (frame queries)")
+    g.add_argument("--profile-token", type=int, metavar="N",
+                   help="profile figure: query token row N, from 0 (cross-attention)")
+    g.add_argument("--kind", choices=("weights", "scores"), default="weights",
+                   help="softmax weights (default) or pre-softmax scores")
+    g.add_argument("--scale", choices=("global", "row", "log"), default="global",
+                   help="colour scale: global (default), row (each query row to its max), log")
+    g.add_argument("--cmap", default="viridis", metavar="NAME",
+                   help="matplotlib colormap (default viridis)")
+    g.add_argument("--span", type=float, nargs=2, metavar=("T0", "T1"),
+                   help="time span to show, in seconds of the file")
+    g.add_argument("--window", type=int, default=0, metavar="N",
+                   help="30 s window of long audio to analyse (Whisper; 0 = first)")
+    g.add_argument("--title", help="title instead of the generated one")
+    o = p.add_argument_group("size")
+    o.add_argument("--width", choices=("column", "page"), default="column",
+                   help="column (3.5 in, default) or page (7 in)")
+    o.add_argument("--dpi", type=int, default=300, help="PNG resolution and the heatmaps' "
+                   "resolution in PDF/SVG (default 300)")
+    a = p.add_argument_group("alignment")
+    a.add_argument("--alignment", choices=("auto", "timit", "textgrid", "none"), default="auto",
+                   help="phone/word intervals: auto (.phn/.wrd or .TextGrid beside the audio; "
+                        "with an .npz, the tiers stored in it), timit, textgrid or none")
+    a.add_argument("--alignment-file", metavar="PATH",
+                   help="alignment file to use instead of the one beside the audio")
+    a.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
+    a.add_argument("--word-tier", metavar="NAME", help="TextGrid tier holding words")
+    p.set_defaults(func=run)
+    return p
+
+
+def build_spec(args, maps=None):
+    """FigureSpec from the parsed arguments (the query row needs the maps)."""
+    from ..core.errors import SteveError
+    from ..core.figures import FigureSpec
+
+    picked = [args.grid, args.profile_query is not None, args.profile_token is not None]
+    if sum(picked) > 1:
+        raise SteveError("choose one of --grid, --profile-query and --profile-token")
+    layout = "grid" if args.grid else "profile" if any(picked[1:]) else "map"
+    spec = FigureSpec(component=args.component or "encoder", layer=args.layer, head=args.head,
+                      kind=args.kind, scale=args.scale, colormap=args.cmap,
+                      span=tuple(args.span) if args.span else None, layout=layout,
+                      width=args.width, dpi=args.dpi, title=args.title)
+    if maps is not None and layout == "profile":
+        spec.query = query_row(maps, args.profile_query, args.profile_token)
+    return spec
+
+
+def query_row(maps, seconds: float | None, token: int | None) -> int:
+    from ..core.errors import SteveError
+
+    if seconds is not None:
+        if maps.query_grid is None:
+            raise SteveError(f"{maps.title} has tokens as queries; use --profile-token N "
+                             f"(0 to {maps.num_queries - 1})")
+        q0, q1 = maps.query_extent_seconds()
+        if not q0 <= seconds < q1:
+            raise SteveError(f"--profile-query {seconds:g} s lies outside the analysed audio "
+                             f"({q0:g} to {q1:g} s)")
+        return int(maps.query_grid.frame_at_seconds(seconds, maps.num_queries))
+    if maps.query_grid is not None:
+        raise SteveError(f"{maps.title} has audio frames as queries; use --profile-query SECONDS")
+    if not 0 <= token < maps.num_queries:
+        raise SteveError(f"--profile-token {token}: the maps have token rows 0 to "
+                         f"{maps.num_queries - 1}")
+    return token
+
+
+def _from_npz(args):
+    """FigureData from an .npz (no model run) and the component it holds."""
+    import warnings
+
+    from ..core.audio import load_audio
+    from ..core.errors import SteveError
+    from ..core.figures import FigureData
+    from ..core.npzio import load_npz
+    from ..core.warnings import SteveWarning
+
+    c = load_npz(args.audio)
+    comp = c.maps.component
+    if args.component and args.component != comp:
+        raise SteveError(f"holds {comp!r} attention, not {args.component!r} (extract it with "
+                         f"--component {args.component})", args.audio)
+    if args.model:
+        warnings.warn(f"--model {args.model} is ignored: the .npz already holds {c.maps.model}",
+                      SteveWarning, stacklevel=2)
+    audio_path = Path(c.audio_path) if c.audio_path else None
+    audio = load_audio(audio_path) if audio_path is not None and audio_path.is_file() else None
+    alignment = c.alignment  # the tiers stored in the .npz
+    if args.alignment == "none":
+        alignment = None
+    elif args.alignment_file or args.alignment != "auto":  # another alignment file
+        from ..core.alignment import load_alignment
+
+        alignment = load_alignment(audio_path, kind=args.alignment, path=args.alignment_file,
+                                   duration_s=audio.duration if audio is not None else None,
+                                   phone_tier=args.phone_tier, word_tier=args.word_tier)
+    data = FigureData({comp: c.maps}, alignment=alignment, words=list(c.transcript.words),
+                      sample_rate=c.maps.sample_rate)
+    if audio is not None:
+        data.samples, data.sample_rate = audio.samples, audio.rate
+    else:
+        where = f"{audio_path} not found" if audio_path else "the .npz names no audio file"
+        data.notes.append(f"waveform omitted: {where}")
+    return data, comp
+
+
+def _from_audio(args):
+    from ..core.figures import FigureData
+    from .common import open_input, run_model
+
+    comp = args.component or "encoder"
+    if args.model is None:
+        from ..core.adapters import DEFAULT_SPEC
+
+        args.model = DEFAULT_SPEC
+    utt = open_input(args)
+    _, ex = run_model(args, utt, [comp])
+    return FigureData.from_extraction(ex, utt.audio, utt.alignment), comp
+
+
+def run(args) -> int:
+    from ..core.errors import SteveError
+    from ..core.fileio import check_writable
+    from ..core.figures import format_of, render_figure
+
+    format_of(args.out)
+    check_writable(args.out, args.force)  # fail before the model runs, not after
+    build_spec(args)  # argument conflicts, before the model runs
+    if args.audio.lower().endswith(".npz"):
+        data, comp = _from_npz(args)
+    else:
+        data, comp = _from_audio(args)
+    if comp not in data.maps:
+        raise SteveError(f"the model produced no {comp!r} attention (it has: "
+                         f"{', '.join(data.maps) or 'none'})")
+    args.component = comp
+    spec = build_spec(args, data.maps[comp])
+    render_figure(spec, data, args.out, force=args.force)
+    print(f"wrote {args.out}")
+    return 0
