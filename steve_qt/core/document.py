@@ -135,15 +135,18 @@ def attended_spans(row: np.ndarray, grid: FrameGrid, share: float = 0.5,
     return spans
 
 
-def display_image(m: np.ndarray, kind: str, scale: str) -> tuple[np.ndarray, tuple[float, float]]:
+def display_image(m: np.ndarray, kind: str, scale: str,
+                  copy: bool = True) -> tuple[np.ndarray, tuple[float, float]]:
     """(Q, K) map -> (C-contiguous float32 image, colour levels) for a colour scale.
 
     ``global``: the values as they are, levels (min, max) of the map (min 0 for weights);
     ``row``: each row scaled to [0, 1] between its min (0 for weights) and max;
     ``log`` (weights only): log10 of the weights floored at LOG_FLOOR.
     Non-finite scores (the decoder's causal mask) are drawn as the lowest finite value.
+    With ``copy=False`` a float32 C-contiguous ``m`` is scaled in place (it must be a scratch
+    array, as ``AttentionMaps.head`` returns).
     """
-    img = np.array(m, dtype=np.float32, order="C")
+    img = np.array(m, dtype=np.float32, order="C", copy=True if copy else None)
     finite = np.isfinite(img)
     if not finite.all():
         low = float(img[finite].min()) if finite.any() else 0.0
@@ -368,22 +371,24 @@ class Document:
         return max(a, 0.0), min(b, self.duration)
 
     def set_component(self, component: str) -> None:
+        """Show another component; layer, head and query are fitted to it before any event."""
         ex = self.extraction
-        if ex is not None and component not in ex.maps:
+        if component == self.component or (ex is not None and component not in ex.maps):
             return
         old_rows = self.maps.num_queries if self.maps is not None else None
-        if self._set("component", component):
-            m = self.maps
-            if m is not None:
-                self.layer = min(self.layer, m.num_layers - 1)
-                if self.head is not None:
-                    self.head = min(self.head, m.num_heads - 1)
-                if self.query is not None and (m.num_queries != old_rows or
-                                               self.query >= m.num_queries):
-                    self.query = None
-            self.events.layer(self.layer)
-            self.events.head(self.head)
-            self.events.query(self.query)
+        old = self.component
+        self.component = component
+        m = self.maps
+        if m is not None:
+            self.layer = min(self.layer, m.num_layers - 1)
+            if self.head is not None:
+                self.head = min(self.head, m.num_heads - 1)
+            if self.query is not None and (m.num_queries != old_rows or
+                                           self.query >= m.num_queries):
+                self.query = None
+        self.events.component(component, old)
+        for name in ("layer", "head", "query"):
+            getattr(self.events, name)(getattr(self, name))
 
     def set_layer(self, layer: int) -> None:
         m = self.maps
@@ -437,14 +442,17 @@ class Document:
 
     def image(self) -> tuple[np.ndarray, tuple[float, float]] | None:
         hm = self.head_map()
-        return None if hm is None else display_image(hm, self.kind, self.scale)
+        return None if hm is None else display_image(hm, self.kind, self.scale, copy=False)
 
     def query_row(self) -> np.ndarray | None:
         """(K,) softmax weights of the current query over the keys (always weights)."""
         m = self.maps
         if m is None or self.query is None:
             return None
-        return m.head(self.layer, self.head, "weights")[self.query]
+        rows = m.weights[self.layer, 0, :, self.query]  # (M, K)
+        if self.head is None:
+            return rows.astype(np.float32).mean(axis=0)
+        return rows[self.head].astype(np.float32)
 
     # --- time: view, selection, cursor, query --------------------------------------------------
     def set_view(self, t0: float, t1: float) -> None:

@@ -61,9 +61,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
                                             Qt.DockWidgetArea.LeftDockWidgetArea)
         self.overview = QtHeadOverview(self.doc)
         self.overview_dock = self.add_dock(self.overview, "Heads (layer x head)",
-                                           Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.utterance_dock, self.overview_dock], [150, 340],
-                         Qt.Orientation.Horizontal)
+                                           Qt.DockWidgetArea.LeftDockWidgetArea)
+        self.resizeDocks([self.utterance_dock], [330], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.utterance_dock, self.overview_dock], [140, 600],
+                         Qt.Orientation.Vertical)
 
         self.playback = QtPlayback(self.doc, parent=self)
         self.queue = ExtractionQueue(self)
@@ -237,6 +238,11 @@ class QtMainWindow(QtWidgets.QMainWindow):
         alignment, kind = self._load_alignment_beside(path, audio.duration)
         index = self.doc.add(Utterance(audio, alignment, kind), show=show)
         settings.add_recent_file(path)
+        if show:
+            what = f"alignment {alignment.source.name}" if alignment is not None and \
+                alignment.source else "no alignment found beside it"
+            self.doc.message_(f"{audio.name}: {audio.duration:.2f} s at {audio.original_rate} Hz"
+                              f", {what}")
         self._queue_extraction(index, front=show)
         return index
 
@@ -441,7 +447,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         span = doc.window_span()
         if span is not None:
             t0, t1 = doc.view
-            if t1 <= span[0] or t0 >= span[1]:  # the view shows none of this window
+            if t0 < span[0] - 1e-9 or t1 > span[1] + 1e-9:  # show this 30 s window
                 doc.set_view(*span)
         if doc.maps is not None and doc.query is None:
             doc.set_query(doc.default_query())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PyQt6 import QtCore, QtGui
+from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..core.audio import to_mono
 from ..core.document import Document
@@ -55,6 +55,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.ci.setContentsMargins(4, 4, 4, 4)
         self._spectrograms: dict[int, Spectrogram] = {}
         self._map_rows: tuple[float, float] = (0.0, 1.0)
+        self._map_rect = QtCore.QRectF(0, 0, 1, 1)
 
         self.wave = self._add_plot(0, "waveform")
         self.profile = self._add_plot(1, "profile")
@@ -78,6 +79,8 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.wave_curve = pg.PlotDataItem(pen=pg.mkPen(QtGui.QColor(30, 30, 30), width=1))
         self.wave_curve.setDownsampling(auto=True, method="peak")
         self.wave_curve.setClipToView(True)
+        # redrawn only when the view changes, not when the map or the profile next to it does
+        self.wave_curve.curve.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.wave.addItem(self.wave_curve)
         # query profile
         self.profile_curve = pg.PlotDataItem(stepMode="center", fillLevel=0,
@@ -85,12 +88,14 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
                                              pen=pg.mkPen(QtGui.QColor(200, 30, 120), width=1))
         self.profile.addItem(self.profile_curve)
         self.profile_text = pg.TextItem("click the map to choose a query frame",
-                                        color=(90, 90, 90), anchor=(0, 0))
+                                        color=(70, 70, 70), anchor=(0, 0),
+                                        fill=QtGui.QColor(255, 255, 255, 190))
         self.profile_text.setParentItem(self.profile.vb)
         self.profile_text.setPos(4, 0)
         # spectrogram
         self.spec_image = pg.ImageItem(axisOrder="row-major")
         self.spec_image.setLookupTable(lut(SPECTROGRAM_COLORMAP))
+        self.spec_image.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.spec.addItem(self.spec_image)
         # tiers
         self.word_tier = TierItem()
@@ -299,7 +304,8 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         k0, k1 = m.key_extent_seconds()
         q0, q1 = m.query_extent_seconds()
         self._map_rows = (q0, q1)
-        self.map_image.setRect(QtCore.QRectF(k0, q0, k1 - k0, q1 - q0))
+        self._map_rect = QtCore.QRectF(k0, q0, k1 - k0, q1 - q0)
+        self.map_image.setRect(self._map_rect)
         phones = getattr(self.doc.alignment, "phones", None) if self.doc.alignment else None
         if m.query_grid is None:
             labels = m.query_labels or [str(i) for i in range(m.num_queries)]
@@ -350,6 +356,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
             return
         img, levels = shown
         self.map_image.setImage(img, levels=levels, lut=lut(doc.colormap), autoLevels=False)
+        self.map_image.setRect(self._map_rect)  # the rect scales by the image size: set it after
         self.colorbar.setColorMap(colormap(doc.colormap))
         self.colorbar.setLevels(levels)
         m = doc.maps
@@ -357,8 +364,10 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         scale = {"global": "", "row": ", rows scaled to max", "log": ", log10"}[doc.scale]
         what = "weights" if doc.kind == "weights" else "pre-softmax scores"
         win = f", window {doc.window + 1}/{m.num_windows}" if m.num_windows > 1 else ""
+        rows = "query tokens" if m.query_grid is None else "query time"
         self.map_title.setText(f"{m.title}: layer {doc.layer + 1}/{m.num_layers}, {head} "
-                               f"({what}{scale}){win}")
+                               f"({what}{scale}){win}   rows: {rows} \u2193, columns: key time "
+                               "\u2192")
 
     def _draw_profile(self) -> None:
         doc = self.doc

@@ -11,14 +11,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-EXTRACTION_TIMEOUT_MS = 600_000  # a shared 2-core machine under load can be very slow
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -91,12 +84,3 @@ def loaded(window, dark_suit, dark_suit_extraction):
     i = window.open_audio(dark_suit)
     window.doc.set_extraction(i, window.doc.model, 0, ex)
     return window
-
-
-def write_tone(path: Path, seconds: float, rate: int = 16000) -> Path:
-    import soundfile as sf
-
-    t = np.arange(int(seconds * rate)) / rate
-    x = 0.3 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))
-    sf.write(str(path), x.astype(np.float32), rate, subtype="PCM_16")
-    return path
