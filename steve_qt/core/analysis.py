@@ -192,8 +192,15 @@ def aggregate_classes(maps: AttentionMaps, layer: int | str, head: int | None, t
                       feature: str = "kind") -> ClassMatrix:
     """Phone-class x phone-class matrices of one head (None = mean of heads) or ``"rollout"``."""
     _frame_axes(maps, "phone-class aggregation")
-    labels = class_names(feature)
     w, pad = layer_map(maps, layer, head)
+    return classes_of_map(maps, w, pad, tier, feature)
+
+
+def classes_of_map(maps: AttentionMaps, w: np.ndarray, pad: np.ndarray, tier,
+                   feature: str) -> ClassMatrix:
+    """Class matrices of a (Q, K) map ``w`` with (Q,) padding ``pad`` on the frames of ``maps``
+    (lets a caller compute one map, e.g. the rollout, once for all features)."""
+    labels = class_names(feature)
     qc = frame_classes(maps.query_grid, maps.num_queries, tier, feature, labels)  # (Q,)
     kc = frame_classes(maps.key_grid, maps.num_keys, tier, feature, labels)  # (K,)
     c = len(labels)
