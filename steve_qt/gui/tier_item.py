@@ -12,13 +12,28 @@ Qt = QtCore.Qt
 SELECTED_BRUSH = QtGui.QColor(255, 200, 0, 110)
 BOUNDARY_PEN = QtGui.QColor(40, 40, 40)
 SILENCE_BRUSH = QtGui.QColor(0, 0, 0, 18)
+VOWEL_BRUSH = QtGui.QColor(60, 120, 230, 30)
+
+
+def phone_shade(label: str) -> QtGui.QColor | None:
+    """Vowels light blue, silence grey, consonants plain (so the eye finds the syllables)."""
+    from ..core.phones import phone_class
+
+    kind = phone_class(label).kind
+    if kind == "vowel":
+        return VOWEL_BRUSH
+    if kind == "silence":
+        return SILENCE_BRUSH
+    return None
 
 
 class TierItem(pg.GraphicsObject):
     """Intervals (start_s, end_s, label) over y in [0, 1], painted in device pixels."""
 
-    def __init__(self, font_size: int = 10):
+    def __init__(self, font_size: int = 10, shade=None):
+        """``shade(label) -> QColor | None`` tints an interval's background (phone classes)."""
         super().__init__()
+        self.shade = shade
         self.intervals: list = []
         self.selected: int | None = None
         self.font = QtGui.QFont()
@@ -68,10 +83,13 @@ class TierItem(pg.GraphicsObject):
             a = tr.map(QtCore.QPointF(iv.start_s, 0.0))
             b = tr.map(QtCore.QPointF(iv.end_s, 1.0))
             rect = QtCore.QRectF(a, b).normalized()
+            tint = self.shade(iv.label) if self.shade is not None else None
             if i == self.selected:
                 p.fillRect(rect, SELECTED_BRUSH)
             elif not iv.label:
                 p.fillRect(rect, SILENCE_BRUSH)
+            elif tint is not None:
+                p.fillRect(rect, tint)
             p.setPen(pen)
             p.drawLine(QtCore.QPointF(rect.left(), rect.top()),
                        QtCore.QPointF(rect.left(), rect.bottom()))

@@ -16,12 +16,12 @@ from ..core.audio import to_mono
 from ..core.document import Document
 from .colors import SPECTROGRAM_COLORMAP, colormap, lut
 from .spectrogram import Spectrogram, log_mel
-from .tier_item import TierItem
+from .tier_item import TierItem, phone_shade
 from .viewbox import TimeViewBox
 
 AXIS_WIDTH = 72  # px, every left axis (times line up only if these are equal)
-SELECTION_BRUSH = QtGui.QColor(255, 200, 0, 70)
-MAP_SELECTION_BRUSH = QtGui.QColor(255, 255, 255, 45)
+SELECTION_BRUSH = QtGui.QColor(255, 200, 0, 55)
+MAP_SELECTION_BRUSH = QtGui.QColor(0, 0, 0, 0)  # edges only: a tint would change the colours
 CURSOR_PEN = pg.mkPen(QtGui.QColor(220, 30, 30), width=1, style=QtCore.Qt.PenStyle.DashLine)
 PLAYHEAD_PEN = pg.mkPen(QtGui.QColor(0, 110, 255), width=2)
 HOVER_PEN = pg.mkPen(QtGui.QColor(120, 120, 120, 150), width=1)
@@ -99,7 +99,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.spec.addItem(self.spec_image)
         # tiers
         self.word_tier = TierItem()
-        self.phone_tier = TierItem()
+        self.phone_tier = TierItem(shade=phone_shade)
         self.words.addItem(self.word_tier)
         self.phones.addItem(self.phone_tier)
         # attention map
@@ -126,8 +126,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.attended: list[pg.LinearRegionItem] = []
         for p in self.time_plots:
             brush = MAP_SELECTION_BRUSH if p is self.map else SELECTION_BRUSH
-            region = pg.LinearRegionItem(movable=False, brush=brush,
-                                         pen=pg.mkPen(QtGui.QColor(200, 140, 0, 160)))
+            edge = QtGui.QColor(255, 210, 60, 230) if p is self.map else \
+                QtGui.QColor(200, 140, 0, 160)
+            region = pg.LinearRegionItem(movable=False, brush=brush, pen=pg.mkPen(edge, width=1))
             region.setZValue(5)
             region.setVisible(False)
             p.addItem(region, ignoreBounds=True)

@@ -170,3 +170,28 @@ def test_build_program_cuts_spans_and_maps_positions_back():
     assert buffer_to_file_seconds(50, segs, 100) == pytest.approx(1.5)
     assert buffer_to_file_seconds(105, segs, 100) == pytest.approx(2.0)
     assert buffer_to_file_seconds(130, segs, 100) == pytest.approx(5.2)
+
+
+def test_player_position_follows_the_stream_clock():
+    """Position = buffer position of the block at the DAC + time since, mapped to file time."""
+    from steve_qt.core.playback import Player, Segment
+
+    class FakeStream:
+        active = True
+        latency = 0.05
+        time = 10.25
+
+    p = Player()
+    p._stream = FakeStream()
+    p._rate = 1000
+    p._buf = np.zeros((2000, 1), np.float32)
+    p._segments = [Segment(0, 500, 1000), Segment(1100, 3000, 900)]
+    p._block_pos, p._block_dac, p._pos = 400, 10.0, 600
+    assert p.buffer_position() == pytest.approx(650)  # 400 + 0.25 s * 1000
+    assert p.position() == pytest.approx((500 + 650) / 1000)
+    p._block_dac = 0.0  # no clock from the device: frames written minus the latency
+    assert p.buffer_position() == pytest.approx(550)
+    p._block_pos, p._block_dac, p._pos = 1150, 10.2, 1250
+    assert p.position() == pytest.approx((3000 + 100) / 1000)  # second piece
+    p._stream = None
+    assert p.position() is None

@@ -301,9 +301,11 @@ def test_unrecognised_textgrid_tiers_ask_which_to_use(window, tmp_path, dialogs_
 
 # --- files: recent, drop, list -------------------------------------------------------------------
 def test_recent_files_survive_a_restart_and_drop_opens_files(window, app, qtbot, tmp_path,
-                                                             dark_suit):
+                                                             dark_suit, _settings_in_tmp):
     from steve_qt.gui import settings
     from steve_qt.gui.main_window import QtMainWindow
+
+    assert settings.settings().fileName().startswith(str(_settings_in_tmp))  # not ~/.config
 
     a = write_tone(tmp_path / "a.wav", 0.5)
     mime = QtCore.QMimeData()
@@ -403,3 +405,44 @@ def test_screenshot_of_the_main_window(loaded, qtbot):
     assert img.width() >= 1000 and img.height() >= 700
     colours = {img.pixel(x, y) for x in range(0, img.width(), 37) for y in range(0, img.height(), 29)}
     assert len(colours) > 50  # not blank
+
+
+def test_values_scale_and_colours_change_only_the_map(loaded):
+    from steve_qt.core.document import display_image
+    from steve_qt.gui.colors import lut
+
+    win = loaded
+    m = win.doc.maps
+    img = win.views.map_image
+    win.doc.set_layer(3)
+    win.doc.set_head(2)
+    win.doc.set_kind("scores")
+    s = m.scores[3, 0, 2].astype(np.float32)
+    np.testing.assert_array_equal(img.image, s)
+    assert img.levels == pytest.approx((float(s.min()), float(s.max())))
+    win.doc.set_kind("weights")
+    w = m.weights[3, 0, 2].astype(np.float32)
+    for scale in ("row", "log"):
+        win.doc.set_scale(scale)
+        expect, levels = display_image(w, "weights", scale)
+        np.testing.assert_allclose(img.image, expect, rtol=1e-6)
+        assert img.levels == pytest.approx(levels)
+    np.testing.assert_allclose(img.image.max(), np.log10(w.max()), rtol=1e-6)
+    win.doc.set_colormap("magma")
+    np.testing.assert_array_equal(img.lut, lut("magma"))
+    assert win.controls.cmap.currentText() == "magma"
+
+
+def test_dropping_a_textgrid_replaces_the_alignment_of_the_shown_file(window, tmp_path,
+                                                                     dark_suit):
+    import shutil
+
+    wav = tmp_path / "x.wav"
+    shutil.copy(dark_suit, wav)  # no alignment beside this copy
+    window.open_audio(wav)
+    assert window.doc.alignment is None and window.views.phone_tier.intervals == []
+    window.open_paths([dark_suit.with_suffix(".TextGrid")])
+    al = window.doc.alignment
+    assert al is not None and len(al.phones.intervals) > 10
+    assert [iv.label for iv in window.views.phone_tier.intervals] == \
+        [iv.label for iv in al.phones.intervals]
