@@ -53,7 +53,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.setBackground("w")
         self.ci.layout.setSpacing(2)
         self.ci.setContentsMargins(4, 4, 4, 4)
-        self._spectrograms: dict[int, Spectrogram] = {}
+        self._spectrograms: dict[int, tuple[object, Spectrogram]] = {}
         self._map_rows: tuple[float, float] = (0.0, 1.0)
         self._map_rect = QtCore.QRectF(0, 0, 1, 1)
 
@@ -256,10 +256,15 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self._on_extraction_change(None)
 
     def _spectrogram(self, u) -> Spectrogram:
+        """Computed once per open utterance (kept while it is open)."""
+        open_audio = {id(e.utterance.audio) for e in self.doc.entries}
+        self._spectrograms = {k: v for k, v in self._spectrograms.items() if k in open_audio}
         key = id(u.audio)
-        if key not in self._spectrograms:
-            self._spectrograms[key] = log_mel(u.audio.samples, u.audio.rate)
-        return self._spectrograms[key]
+        cached = self._spectrograms.get(key)
+        if cached is None or cached[0] is not u.audio:
+            cached = (u.audio, log_mel(u.audio.samples, u.audio.rate))
+            self._spectrograms[key] = cached
+        return cached[1]
 
     def _on_alignment_change(self, event) -> None:
         al = self.doc.alignment

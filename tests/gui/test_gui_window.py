@@ -446,3 +446,30 @@ def test_dropping_a_textgrid_replaces_the_alignment_of_the_shown_file(window, tm
     assert al is not None and len(al.phones.intervals) > 10
     assert [iv.label for iv in window.views.phone_tier.intervals] == \
         [iv.label for iv in al.phones.intervals]
+
+
+def test_steve_qt_command_line_opens_the_files_in_the_window(app, dark_suit, tmp_path):
+    """``steve-qt A.wav B.wav`` (cli.main -> gui.app.run_gui) shows both files."""
+    from steve_qt.cli import main
+    from steve_qt.gui.main_window import QtMainWindow
+
+    other = write_tone(tmp_path / "b.wav", 0.5)
+    seen = {}
+
+    def check():
+        wins = [w for w in QtWidgets.QApplication.topLevelWidgets()
+                if isinstance(w, QtMainWindow) and w.isVisible()]
+        if not wins or len(wins[-1].doc.entries) < 2:
+            QtCore.QTimer.singleShot(50, check)
+            return
+        win = wins[-1]
+        seen["names"] = [e.name for e in win.doc.entries]
+        seen["shown"] = win.doc.utterance.audio.name
+        seen["auto_extract"] = win.auto_extract
+        win.close()
+        QtWidgets.QApplication.quit()
+
+    QtCore.QTimer.singleShot(0, check)
+    assert main(["--no-extract", str(dark_suit), str(other)]) == 0
+    assert seen == {"names": ["dark_suit.wav", "b.wav"], "shown": "dark_suit.wav",
+                    "auto_extract": False}
