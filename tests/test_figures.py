@@ -449,3 +449,34 @@ def test_real_whisper_cross_and_grid_png(real):
     assert len(labels) >= 0.6 * sum(1 for w in words if not w.startswith("<|"))
     png = figure_bytes(FigureSpec(layout="grid", dpi=DPI), real, "png")
     assert _png(png).std() > 20
+
+
+def test_from_document_is_what_the_window_shows(data):
+    from steve_qt.core.audio import from_array
+    from steve_qt.core.document import Document
+    from steve_qt.core.figures import from_document
+    from steve_qt.core.pipeline import Utterance
+
+    doc = Document()
+    with pytest.raises(SteveError, match="nothing to draw"):
+        from_document(doc)
+    doc.add(Utterance(from_array(data.samples, RATE), data.alignment, "textgrid"))
+    ex = Extraction(maps=data.maps, transcript=Transcript("she", words=list(data.words)),
+                    model="whisper:test")
+    doc.set_extraction(0, doc.model, 0, ex)
+    doc.set_layer(1)
+    doc.set_head(2)
+    doc.set_scale("row")
+    doc.set_colormap("magma")
+    doc.set_view(0.5, 1.5)
+    doc.set_query(40)
+    spec, fdata = from_document(doc, layout="profile", width="page", dpi=DPI)
+    assert (spec.component, spec.layer, spec.head, spec.scale, spec.colormap, spec.query) == \
+        ("encoder", 1, 2, "row", "magma", 40)
+    assert spec.span == pytest.approx((0.5, 1.5))
+    fig = draw_figure(spec, fdata)
+    assert "layer 2, head 3" in fig.get_suptitle()  # numbered from 1, as on screen
+    assert _axes(fig, "profile").get_xlim() == pytest.approx((0.5, 1.5))
+    values = _axes(fig, "profile").patches[0].get_data().values
+    row = data.maps["encoder"].weights[1, 0, 2, 40].astype(np.float64)
+    np.testing.assert_allclose(values, row / row.max())

@@ -16,7 +16,8 @@ points for print. Labels that would overlap are dropped (tick labels) or shrunk 
 labels) after measuring them with the renderer.
 
 Entry points: :func:`draw_figure` (a matplotlib Figure), :func:`render_figure` (a file, written
-atomically, never over an existing file without ``force``), :func:`figure_bytes`.
+atomically, never over an existing file without ``force``), :func:`figure_bytes`; the GUI gets
+the spec and data of what is on screen from :func:`from_document`.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .attention import AttentionMaps
+from .document import KINDS, LOG_FLOOR, SCALES, display_image
 from .errors import SteveError
 from .fileio import atomic_path
 from .frames import samples_to_seconds, seconds_to_samples
@@ -40,9 +42,6 @@ FONT_PT = {"column": 7.0, "page": 8.0}  # base font size in points
 LAYOUTS = ("map", "grid", "profile")
 FORMATS = ("pdf", "svg", "png")
 ROLLOUT = "rollout"
-KINDS = ("weights", "scores")
-SCALES = ("global", "row", "log")
-LOG_FLOOR = 1e-4  # the GUI's floor for the log scale (steve_qt.core.document.LOG_FLOOR)
 SPECIAL_TOKENS = {"<|startoftranscript|>": "SOT", "<|endoftext|>": "EOT",
                   "<|notimestamps|>": "no-ts", "<|transcribe|>": "transcribe"}
 BOUNDARY_LINE = {"color": "white", "linewidth": 0.25, "alpha": 0.45}
@@ -91,6 +90,21 @@ class FigureData:
         return cls(dict(extraction.maps), None if audio is None else audio.samples,
                    audio.rate if audio is not None else 16000, alignment,
                    list(extraction.transcript.words))
+
+
+def from_document(doc, layout: str = "map", width: str = "column",
+                  dpi: int = 300) -> tuple[FigureSpec, FigureData]:
+    """What the window shows (a :class:`steve_qt.core.document.Document`) as a figure spec and
+    its data: component, layer, head or mean, kind, scale, colormap, the visible time span and
+    the query row; layers and heads numbered from 1 as on screen."""
+    ex, utt = doc.extraction, doc.utterance
+    if ex is None or utt is None:
+        raise SteveError("nothing to draw: no attention has been extracted for this utterance")
+    spec = FigureSpec(component=doc.component, layer=doc.layer, head=doc.head, kind=doc.kind,
+                      scale=doc.scale, colormap=doc.colormap, span=tuple(doc.view),
+                      query=doc.query, layout=layout, width=width, dpi=dpi,
+                      model=ex.model, number_from=1)
+    return spec, FigureData.from_extraction(ex, utt.audio, doc.alignment)
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -212,8 +226,6 @@ def head_map(maps: AttentionMaps, spec: FigureSpec, layer=None, head="spec") -> 
 
 def display_values(m: np.ndarray, kind: str, scale: str) -> tuple[np.ndarray, tuple[float, float]]:
     """(Q, K) map -> (image, colour levels), as the GUI shows it (core.document.display_image)."""
-    from .document import display_image
-
     return display_image(m, kind, scale)
 
 
