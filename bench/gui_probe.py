@@ -1,0 +1,194 @@
+"""Measurements in the real steve_qt main window (QT_QPA_PLATFORM=offscreen).
+
+- ``measure_main_window``: switching head / layer of a 1500 x 1500 map in QtMainWindow's map
+  view, through the document (``doc.set_head`` / ``doc.set_layer``, what the [ ] and PgUp/PgDn
+  keys call), until the map's ImageItem has repainted.
+- ``python -m bench.gui_probe FILE``: time to first map. Calls ``steve_qt.gui.app.run_gui([FILE])``
+  unchanged; wrappers only stamp the time when the worker calls ``pipeline.get_adapter`` and
+  ``pipeline.extract``, and when the map ImageItem first paints an image; then the app quits.
+"""
+
+from __future__ import annotations
+
+import time
+
+T_MAIN = time.time()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+NOTE = ("Time to first map measured with the real GUI: `bench/gui_probe.py` calls "
+        "`steve_qt.gui.app.run_gui([FILE])` unchanged (offscreen, a throw-away XDG_CONFIG_HOME "
+        "so that recent-files settings are not touched) and stamps wall-clock times when the "
+        "extraction worker calls `pipeline.get_adapter` and `pipeline.extract` and when the "
+        "attention map's ImageItem first paints; 'process start + imports' runs from launching "
+        "the process to the GUI modules imported; 'window up, file opened' until the worker "
+        "asks for the model; 'model load' includes importing torch and whisper (the GUI imports "
+        "them lazily in the worker); 'extraction' is `adapter.extract` with all components "
+        "(encoder, transcription, cross, decoder); 'drawing' is from the extraction's end to "
+        "the first paint of the map (signal to the GUI thread, document update, map, profile "
+        "and head-overview thumbnails).")
+
+
+def counting(item, on_paint) -> None:
+    """Call ``on_paint(item)`` after each paint of ``item`` (a pg.ImageItem).
+
+    The class's ``paint`` is wrapped once (for every ImageItem; others pass straight through):
+    swapping one sip object's ``__class__`` crashes, and sip does not look at instance attributes.
+    """
+    import pyqtgraph as pg
+
+    cls = pg.ImageItem
+    if not hasattr(cls, "_bench_watch"):
+        real = cls.paint
+        watch: dict[int, object] = {}
+
+        def paint(self, p, *args):
+            real(self, p, *args)
+            cb = watch.get(id(self))
+            if cb is not None:
+                cb(self)
+
+        cls.paint = paint
+        cls._bench_watch = watch
+    cls._bench_watch[id(item)] = on_paint
+
+
+# --- redraw in the main window ------------------------------------------------------------------
+
+def fake_extraction(heads: list[np.ndarray], num_layers: int = 4):
+    """Encoder maps (num_layers, 1, M, Q, K) float16 built from the given (Q, K) maps."""
+    from steve_qt.core.adapters import Extraction, Transcript
+    from steve_qt.core.attention import AttentionMaps
+    from steve_qt.core.frames import whisper_grid
+
+    m, q = len(heads), heads[0].shape[0]
+    w = np.empty((num_layers, 1, m, q, q), np.float16)
+    for n in range(num_layers):
+        for h in range(m):  # every (layer, head) differs, row maxima too, as in real maps
+            w[n, 0, h] = heads[(h + n) % m] * (1.0 - 0.1 * n)
+    maps = AttentionMaps(w, None, np.zeros((num_layers, m, q), np.float32), "encoder",
+                         model="bench", sample_rate=16000, num_samples=q * 320,
+                         query_grid=whisper_grid(0), key_grid=whisper_grid(0))
+    return Extraction({"encoder": maps}, Transcript(), "bench")
+
+
+def measure_main_window(app, heads: list[np.ndarray], repeats: int, warmup: int) -> dict:
+    from steve_qt.core.audio import from_array
+    from steve_qt.core.pipeline import Utterance
+    from steve_qt.gui.app import configure_pyqtgraph
+    from steve_qt.gui.main_window import QtMainWindow
+
+    from .common import synthetic_speechlike
+
+    configure_pyqtgraph()
+    q = heads[0].shape[0]
+    paints = [0]
+    win = QtMainWindow(model="bench", auto_extract=False)
+    counting(win.views.map_image, lambda _item: paints.__setitem__(0, paints[0] + 1))
+    win.show()
+    doc = win.doc
+    index = doc.add(Utterance(from_array(synthetic_speechlike(q * 320), 16000), None, None))
+    doc.set_extraction(index, doc.model, 0, fake_extraction(heads))
+    for _ in range(50):
+        app.processEvents()
+    num_heads = len(heads)
+
+    def until_painted(change) -> float:
+        before = paints[0]
+        t0 = time.perf_counter()
+        change()
+        turns = 0
+        while paints[0] == before and turns < 1000:
+            app.processEvents()
+            turns += 1
+        return time.perf_counter() - t0
+
+    head_t, layer_t = [], []
+    for i in range(warmup + repeats):
+        dt_h = until_painted(lambda: doc.set_head(((doc.head or 0) + 1) % num_heads))
+        dt_l = until_painted(lambda: doc.set_layer((doc.layer + 1) % 4))
+        if i >= warmup:
+            head_t.append(dt_h)
+            layer_t.append(dt_l)
+    size = win.views.map.vb.size()
+    shape = doc.maps.weights.shape
+    win.close()
+    return dict(
+        how="next head (doc.set_head)", times=head_t, layer_times=layer_t,
+        note=(f"Real main window (steve_qt/gui, QtMainWindow 1280×900, map view "
+              f"{int(size.width())}×{int(size.height())} px) with an encoder extraction of shape "
+              f"{tuple(shape)} float16 built from the same maps (contents do not matter for "
+              "drawing): head and layer switches go through the document as the [ ] and "
+              "PgUp/PgDn keys do (`doc.set_head` / `doc.set_layer`: float16 → float32 slice, "
+              "colour levels, `setImage`, colour bar, title, query profile) and are timed until "
+              "the map's ImageItem has painted. Layer switch: median "
+              f"{np.median(layer_t) * 1e3:.1f} ms, max {max(layer_t) * 1e3:.1f} ms."
+              if layer_t else "Real main window: no runs."))
+
+
+# --- time to first map ---------------------------------------------------------------------------
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("file")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--timeout", type=float, default=300, help="give up after (s)")
+    args = ap.parse_args()
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="steve_bench_cfg_")
+
+    from steve_qt.core import pipeline
+    from steve_qt.gui import app as gui_app
+    from steve_qt.gui import time_views
+
+    t_imports = time.time()
+    stamps: dict[str, float] = {"t_imports": t_imports}
+    real_get_adapter, real_extract = pipeline.get_adapter, pipeline.extract
+
+    def get_adapter(spec=None):
+        stamps.setdefault("t_load_start", time.time())
+        import torch
+
+        torch.set_num_threads(args.threads)
+        out = real_get_adapter(spec)
+        stamps.setdefault("t_load", time.time())
+        return out
+
+    def extract(*a, **k):
+        stamps.setdefault("t_extract_start", time.time())
+        out = real_extract(*a, **k)
+        stamps.setdefault("t_extract", time.time())
+        return out
+
+    pipeline.get_adapter, pipeline.extract = get_adapter, extract
+    real_init = time_views.QtTimeViews.__init__
+
+    def init(self, *a, **k):
+        real_init(self, *a, **k)
+
+        def on_paint(item) -> None:
+            if "t_drawn" not in stamps and item.image is not None and "t_extract" in stamps:
+                stamps["t_drawn"] = time.time()
+                from PyQt6 import QtCore, QtWidgets
+
+                QtCore.QTimer.singleShot(0, QtWidgets.QApplication.instance().quit)
+
+        counting(self.map_image, on_paint)
+        from PyQt6 import QtCore, QtWidgets
+
+        QtCore.QTimer.singleShot(int(args.timeout * 1000), QtWidgets.QApplication.instance().quit)
+
+    time_views.QtTimeViews.__init__ = init
+    status = gui_app.run_gui([args.file])
+    out = dict(t_main=T_MAIN, status=status, opened="steve_qt.gui.app.run_gui", **stamps)
+    out["t_load_start"] = stamps.get("t_load_start", t_imports)
+    print(json.dumps(out), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,49 @@
+"""1b. Capture overhead for wav2vec 2.0 (base-sized random model) through its adapter."""
+
+from __future__ import annotations
+
+from . import wav2vec2_parts as w2
+from .common import Config, Section, interleave, make_audio
+
+
+def sdpa_twin(spec_dir: str):
+    """The same saved weights loaded with SDPA attention (transformers' default), for reference."""
+    from transformers import Wav2Vec2ForCTC
+
+    return Wav2Vec2ForCTC.from_pretrained(spec_dir, attn_implementation="sdpa").eval()
+
+
+def add_rows(cfg: Config, section: Section, ratio_row) -> None:
+    spec = w2.model_spec(cfg)
+    if spec is None:
+        section.notes.append(w2.MISSING)
+        return
+    adapter = w2.load_adapter(spec)
+    model = w2.hf_model(adapter)
+    impl = w2.attn_implementation(model)
+    sdpa = sdpa_twin(spec.partition(":")[2]) if impl != "sdpa" else None
+    name = w2.label(cfg)
+    source = ""
+    for seconds in cfg.durations:
+        audio, source = make_audio(seconds)
+        frames = w2.num_frames(adapter, len(audio))
+        variants = {"bare": lambda: w2.bare_forward(adapter, audio),
+                    "capture": lambda: w2.extract(adapter, audio)}
+        if sdpa is not None:
+            variants["sdpa"] = lambda: w2.bare_forward(adapter, audio, model=sdpa)
+        t = interleave(variants, cfg.repeats, cfg.warmup)
+        section.rows.append(ratio_row(f"{name}, bare = adapter's model ({impl})", seconds,
+                                      frames, t["bare"], t["capture"]))
+        if sdpa is not None:
+            section.rows.append(ratio_row(f"{name}, bare = same weights with SDPA", seconds,
+                                          frames, t["sdpa"], t["capture"]))
+    section.notes.append(
+        f"wav2vec 2.0 input: {source}. Random `Wav2Vec2ForCTC` ({cfg.wav2vec2_config}) saved with "
+        "`save_pretrained` to a temp dir and loaded through `get_adapter('wav2vec2:' + dir)`. "
+        f"Bare = the adapter's own loaded model called on the same input_values without hooks "
+        f"(its attention implementation: `{impl}`). Capture = "
+        "`adapter.extract(audio, components=['encoder'])` (everything the adapter does, incl. "
+        "input preparation and float16 stacking)."
+        + (" Because the adapter's model does not use SDPA, the same weights were also loaded "
+           "with `attn_implementation='sdpa'` and timed in the same interleaved rounds; both "
+           "ratios are reported." if sdpa is not None else ""))
