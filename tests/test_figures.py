@@ -480,3 +480,15 @@ def test_from_document_is_what_the_window_shows(data):
     values = _axes(fig, "profile").patches[0].get_data().values
     row = data.maps["encoder"].weights[1, 0, 2, 40].astype(np.float64)
     np.testing.assert_allclose(values, row / row.max())
+
+
+def test_real_cli_from_audio(dark_suit, whisper_adapter, tmp_path, capsys):
+    """steve-qt figure AUDIO runs the model (loaded once per process) and draws its words."""
+    out = tmp_path / "cross.svg"
+    code, io_ = _cli([dark_suit, "--component", "cross", "--layer", "3", "--head", "mean",
+                      "--width", "page", "--out", out, "--dpi", "100"], capsys)
+    assert code == 0, io_.err
+    texts = _svg_texts(out.read_bytes())
+    assert "whisper:tiny.en (embedded): decoder cross-attention" in texts
+    assert "layer 3, mean of heads" in texts
+    assert {"phones", "words", "whisper", "dark", "wash"} <= set(texts)
