@@ -103,3 +103,19 @@ def test_alignment_none_writes_no_tiers(tmp_path, dark_suit):
     assert main(["extract", str(wav), "--out", str(out)]) == 0
     with np.load(out, allow_pickle=False) as z:
         assert "phones_start" not in z.files
+
+
+def test_outputs_get_normal_permissions(tmp_path):
+    import os
+
+    from steve_qt.core.fileio import write_text_atomic
+
+    old = os.umask(0o022)
+    try:
+        p = write_text_atomic(tmp_path / "a.txt", "x")
+        assert p.stat().st_mode & 0o777 == 0o644
+        os.chmod(p, 0o600)
+        write_text_atomic(p, "y", force=True)  # replacing keeps the existing file's mode
+        assert p.stat().st_mode & 0o777 == 0o600 and p.read_text() == "y"
+    finally:
+        os.umask(old)

@@ -50,7 +50,8 @@ def run(args) -> int:
         from ..core.export import write_textgrid_export
 
         write_textgrid_export(args.textgrid, utt.alignment, ex.transcript.words,
-                              utt.audio.duration, force=args.force)
+                              utt.audio.duration, force=args.force,
+                              words_tier_name=f"{adapter.name} words")
         written.append(args.textgrid)
     n, _, m, q, k = maps.weights.shape
     win = f", window {maps.window + 1} of {maps.num_windows}" if maps.num_windows > 1 else ""
