@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from conftest import tone, write_wav
+from audio_helpers import tone, write_wav
 from steve_qt.core.audio import MODEL_RATE, load_audio
 from steve_qt.core.errors import SteveError
 

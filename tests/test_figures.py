@@ -20,7 +20,7 @@ from steve_qt.core.figures import (FigureData, FigureSpec, draw_figure, figure_b
                                    render_figure)
 from steve_qt.core.frames import whisper_grid
 
-from conftest import write_wav
+from audio_helpers import write_wav
 
 SVG = "{http://www.w3.org/2000/svg}"
 RATE = 16000

@@ -18,7 +18,7 @@ import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import tone, write_wav
+from audio_helpers import tone, write_wav
 from steve_qt.cli import main
 from steve_qt.core.alignment import (Alignment, Interval, Tier, read_textgrid, read_timit,
                                      write_textgrid, write_timit)
