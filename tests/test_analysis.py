@@ -52,6 +52,12 @@ def test_interval_frames_follow_frame_centres():
     # an interval after the last frame (another window) gets no frames
     far = Tier("x", [Interval(0.0, 0.12, "a"), Interval(5.0, 6.0, "b")])
     assert interval_frames(GRID, 6, far) == [(0, 6), (0, 0)]
+    # frame 5 spans [100, 120) ms: centred past an alignment ending at 105 ms, it still starts
+    # inside the last interval and goes to it; with the alignment ending at 100 ms it does not
+    short = Tier("x", [Interval(0.0, 0.04, "a"), Interval(0.04, 0.105, "b")])
+    assert interval_frames(GRID, 6, short) == [(0, 2), (2, 6)]
+    shorter = Tier("x", [Interval(0.0, 0.04, "a"), Interval(0.04, 0.10, "b")])
+    assert interval_frames(GRID, 6, shorter) == [(0, 2), (2, 5)]
 
 
 def test_interval_aggregation_hand_computed():

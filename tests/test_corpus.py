@@ -213,3 +213,83 @@ def test_corrupt_cache_entry_is_recomputed(tmp_path):
     path.write_bytes(b"PK\x03\x04 not really a zip")
     assert corpus.load_cached(path) is None
     assert corpus.load_cached(tmp_path / "missing.npz") is None
+
+
+# --- long audio (several 30 s windows) and model failures, with a stand-in adapter ----------------
+class WindowAdapter:
+    """Gives every frame all its attention to itself (identity heads), per 30 s window; fails on
+    audio whose first sample is exactly 0.5 (to test that a model error is reported, not raised)."""
+
+    name, model_id, components, sample_rate = "fake", "fake identity", ("encoder",), 16000
+
+    def __init__(self):
+        self.calls: list[int] = []
+
+    def num_windows(self, n: int) -> int:
+        return max(1, -(-n // 480000))
+
+    def extract(self, audio, components=None, window=0, progress=None, should_cancel=None):
+        from steve_qt.core.adapters import Extraction, Transcript
+
+        if audio[0] == 0.5:
+            raise RuntimeError("model exploded")
+        self.calls.append(window)
+        n = min(480000, len(audio) - window * 480000)
+        t = whisper_grid(window).frames_covering(n)
+        w = np.broadcast_to(np.eye(t, dtype=np.float16), (2, 1, 2, t, t)).copy()
+        maps = AttentionMaps(w, None, np.zeros((2, 2, t), np.float32), "encoder", self.model_id,
+                             16000, n, query_grid=whisper_grid(window), key_grid=whisper_grid(window),
+                             window=window, num_windows=self.num_windows(len(audio)))
+        return Extraction({"encoder": maps}, Transcript(), self.model_id, window,
+                          maps.num_windows)
+
+
+def write_utterance(folder: Path, stem: str, seconds: float, first: float = 0.1) -> Path:
+    import soundfile as sf
+
+    folder.mkdir(parents=True, exist_ok=True)
+    n = int(seconds * 16000)
+    x = (0.1 * np.sin(np.arange(n) * 0.05)).astype(np.float32)
+    x[0] = first
+    sf.write(str(folder / f"{stem}.wav"), x, 16000, subtype="FLOAT")
+    # phones: 1 s silence, then 2 s vowel / 1 s consonant alternating up to the end
+    rows, t = [(0, 16000, "h#")], 16000
+    while t < n:
+        lab = "iy" if (t // 16000) % 3 == 1 else "s"
+        b = min(n, t + (32000 if lab == "iy" else 16000))
+        rows.append((t, b, lab))
+        t = b
+    (folder / f"{stem}.phn").write_text("".join(f"{a} {b} {lab}\n" for a, b, lab in rows))
+    (folder / f"{stem}.wrd").write_text(f"16000 {n} word\n")
+    return folder / f"{stem}.wav"
+
+
+def test_long_audio_uses_every_window_and_model_errors_are_reported(tmp_path, monkeypatch):
+    from steve_qt.core import pipeline
+
+    fake = WindowAdapter()
+    monkeypatch.setitem(pipeline._ADAPTERS, "fake", fake)
+    write_utterance(tmp_path / "c", "long", 35.0)  # windows 0 and 1
+    write_utterance(tmp_path / "c", "short", 3.0)
+    write_utterance(tmp_path / "c", "boom", 3.0, first=0.5)
+    res = corpus.run_corpus(tmp_path / "c", "fake", cache_dir=tmp_path / "cache")
+    by_name = {Path(f.path).name: f for f in res.files}
+    assert by_name["boom.wav"].reason == "RuntimeError: model exploded"
+    long = by_name["long.wav"]
+    assert long.ok and long.windows == 2 and long.extracted == 2
+    assert long.frames == 1500 + 250
+    # identity heads: all mass on the own phone, distance 0; silence share = silent frames
+    st = long.stats
+    np.testing.assert_allclose(st.own_phone_mass, 1.0, atol=1e-3)
+    np.testing.assert_allclose(st.mean_distance_ms, 0.0, atol=1e-6)
+    np.testing.assert_allclose(st.silence_share, 50 / 1750, atol=1e-4)  # the first second
+    # class matrix: identity keeps every class to itself
+    cm = long.classes[("kind", 0, None)]
+    i, j = cm.labels.index("vowel"), cm.labels.index("consonant")
+    assert cm.total[i, i] == pytest.approx(1.0, abs=1e-3) and cm.total[i, j] == pytest.approx(0.0)
+    assert cm.query_frames.sum() == 1750
+    assert "used 2 of 3 files; 1 failed (3 extracted, 0 from cache)" == res.summary_line()
+    # second run: from the cache, the model is not called again
+    fake.calls.clear()
+    again = corpus.run_corpus(tmp_path / "c", "fake", cache_dir=tmp_path / "cache")
+    assert fake.calls == [] and "(0 extracted, 3 from cache)" in again.summary_line()

@@ -69,6 +69,10 @@ def run(args) -> int:
         raise SteveError(f"--jobs must be at least 1, got {args.jobs}")
     if not 0.0 < args.local_share <= 1.0:
         raise SteveError(f"--local-share must be in (0, 1], got {args.local_share}")
+    folder = Path(args.folder)
+    if not folder.is_dir():
+        raise SteveError("is a file, not a folder" if folder.exists() else "folder not found",
+                         folder)
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise SteveError("is a file; --out needs a folder", out)

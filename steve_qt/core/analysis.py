@@ -40,11 +40,19 @@ def interval_frames(grid: FrameGrid, num_frames: int, tier) -> list[tuple[int, i
     """Half-open frame ranges [i0, i1) of each interval of ``tier`` (see module doc).
 
     An interval that lies wholly outside the frames (another 30 s window of a long file) gets the
-    empty range (0, 0); its rows and columns in the matrices below are NaN.
+    empty range (0, 0); its rows and columns in the matrices below are NaN. The frame that
+    straddles the end of the alignment (Whisper keeps ceil(samples / 320) frames, so its last
+    frame starts inside the audio but is centred past it) goes to the interval that ends last.
     """
     t0, t1 = grid.extent_seconds(num_frames)
-    return [grid.frames_in_span(iv.start_s, iv.end_s, num_frames)
-            if iv.end_s > t0 and iv.start_s < t1 else (0, 0) for iv in tier.intervals]
+    ranges = [grid.frames_in_span(iv.start_s, iv.end_s, num_frames)
+              if iv.end_s > t0 and iv.start_s < t1 else (0, 0) for iv in tier.intervals]
+    if ranges:
+        j = int(np.argmax([iv.end_s for iv in tier.intervals]))
+        a, b = ranges[j]
+        if a < b < num_frames and grid.span_seconds(b)[0] < tier.intervals[j].end_s:
+            ranges[j] = (a, b + 1)
+    return ranges
 
 
 def frame_owner(ranges: Sequence[tuple[int, int]], num_frames: int) -> np.ndarray:
@@ -203,9 +211,15 @@ def classes_of_map(maps: AttentionMaps, w: np.ndarray, pad: np.ndarray, tier,
     labels = class_names(feature)
     qc = frame_classes(maps.query_grid, maps.num_queries, tier, feature, labels)  # (Q,)
     kc = frame_classes(maps.key_grid, maps.num_keys, tier, feature, labels)  # (K,)
+    return class_matrix(w, pad, qc, kc, labels, feature)
+
+
+def class_matrix(w: np.ndarray, pad: np.ndarray, qc: np.ndarray, kc: np.ndarray,
+                 labels: Sequence[str], feature: str) -> ClassMatrix:
+    """(Q, K) weights, (Q,) padding, (Q,) and (K,) class indices (-1 = none) -> ClassMatrix."""
     c = len(labels)
-    k_onehot = (kc[:, None] == np.arange(c)[None, :]).astype(np.float64)  # (K, C)
-    to_class = w.astype(np.float64) @ k_onehot  # (Q, C)
+    k_onehot = (kc[:, None] == np.arange(c)[None, :]).astype(np.float32)  # (K, C)
+    to_class = (np.asarray(w, dtype=np.float32) @ k_onehot).astype(np.float64)  # (Q, C)
     nq = np.array([(qc == i).sum() for i in range(c)], dtype=np.int64)
     nk = k_onehot.sum(axis=0).astype(np.int64)
     total = np.full((c, c), np.nan)
@@ -217,7 +231,7 @@ def classes_of_map(maps: AttentionMaps, w: np.ndarray, pad: np.ndarray, tier,
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = total / np.where(nk > 0, nk, np.nan)[None, :]
     total[:, nk == 0] = np.nan
-    return ClassMatrix(feature, labels, mean, total, padding, nq, nk)
+    return ClassMatrix(feature, list(labels), mean, total, padding, nq, nk)
 
 
 def pool_class_matrices(matrices: Sequence[ClassMatrix]) -> ClassMatrix:

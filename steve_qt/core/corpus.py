@@ -32,8 +32,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from .analysis import (CLASS_FEATURES, DEFAULT_KS, ROLLOUT, ClassMatrix, HeadStats,
-                       classes_of_map, head_statistics, layer_map, pool_class_matrices,
-                       pool_head_stats)
+                       class_matrix, class_names, frame_classes, head_statistics, layer_map,
+                       pool_class_matrices, pool_head_stats)
 from .attention import AttentionMaps
 from .audio import AUDIO_EXTENSIONS
 from .errors import SteveError
@@ -171,13 +171,20 @@ def class_layers(maps: AttentionMaps) -> list[int | str]:
 def file_classes(maps: AttentionMaps, phone_tier) -> dict:
     """(feature, layer, head) -> ClassMatrix for every feature, layer (+ rollout) and head
     (None = mean of heads; rollout has only the head mean)."""
+    frames = {}  # feature -> (labels, query classes (Q,), key classes (K,)), computed once
+    for feature in CLASS_FEATURES:
+        labels = class_names(feature)
+        frames[feature] = (labels,
+                           frame_classes(maps.query_grid, maps.num_queries, phone_tier, feature,
+                                         labels),
+                           frame_classes(maps.key_grid, maps.num_keys, phone_tier, feature, labels))
     out = {}
     for layer in class_layers(maps):
         heads = [None] if layer == ROLLOUT else [None, *range(maps.num_heads)]
         for head in heads:
             w, pad = layer_map(maps, layer, head)  # once for all features
-            for feature in CLASS_FEATURES:
-                out[(feature, layer, head)] = classes_of_map(maps, w, pad, phone_tier, feature)
+            for feature, (labels, qc, kc) in frames.items():
+                out[(feature, layer, head)] = class_matrix(w, pad, qc, kc, labels, feature)
     return out
 
 
