@@ -12,6 +12,7 @@ never talk to each other. Events (``Event.value`` is the new value):
 ``model``          model spec (``whisper``, ``wav2vec2:DIR``)
 ``component``      ``encoder`` | ``cross`` | ``decoder``
 ``layer``          layer index
+``rollout``        True when the map shows the attention rollout instead of one layer
 ``head``           head index, or None for the mean of heads
 ``kind``           ``weights`` (softmax) | ``scores`` (pre-softmax)
 ``scale``          colour scale: ``global`` | ``row`` (each query row scaled to its max) | ``log``
@@ -54,7 +55,7 @@ LOG_FLOOR = 1e-4  # weights below this are drawn as this on the log scale
 
 EVENTS = ("entries", "entry_status", "current", "extraction", "model", "component", "layer",
           "head", "kind", "scale", "colormap", "window", "view", "selection", "cursor", "query",
-          "hover", "playhead", "message", "alignment")
+          "hover", "playhead", "message", "alignment", "rollout")
 
 # extraction status of one (model, window) of an utterance
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -177,6 +178,8 @@ class Document:
         self.model = normalise_spec(model)
         self.component = "encoder"
         self.layer = 0
+        self.rollout = False  # show AttentionMaps.rollout() instead of layer ``layer``
+        self._rollout_cache: tuple[AttentionMaps, np.ndarray] | None = None
         self.head: int | None = 0
         self.kind = "weights"
         self.scale = "global"
@@ -339,6 +342,7 @@ class Document:
                     self.kind = "weights"
                 if self.query is not None and self.query >= m.num_queries:
                     self.query = None
+        self._fit_rollout()
         self.events.extraction(ex)
         for name in ("component", "layer", "head", "kind", "query"):
             getattr(self.events, name)(getattr(self, name))
@@ -386,11 +390,44 @@ class Document:
             if self.query is not None and (m.num_queries != old_rows or
                                            self.query >= m.num_queries):
                 self.query = None
+        self._fit_rollout()
         self.events.component(component, old)
         for name in ("layer", "head", "query"):
             getattr(self.events, name)(getattr(self, name))
 
+    def can_rollout(self) -> bool:
+        """Rollout is defined for audio self-attention (as many query frames as key frames)."""
+        m = self.maps
+        return m is not None and m.component != "cross" and m.num_queries == m.num_keys
+
+    def set_rollout(self, on: bool) -> None:
+        """Show the attention rollout (Abnar & Zuidema 2020) in place of one layer."""
+        if on and not self.can_rollout():
+            self.message_("Rollout needs self-attention (the encoder), not cross-attention")
+            on = False
+        self._set("rollout", bool(on))
+
+    def _fit_rollout(self) -> None:
+        if self.rollout and not self.can_rollout():
+            self._set("rollout", False)
+
+    @property
+    def shown_layer(self) -> int | str:
+        """The layer index, or ``"rollout"`` (as analysis and figures name it)."""
+        return "rollout" if self.rollout else self.layer
+
+    def rollout_map(self) -> np.ndarray | None:
+        """(Q, K) float32 rollout of the shown maps (computed once per maps object)."""
+        m = self.maps
+        if m is None or not self.can_rollout():
+            return None
+        if self._rollout_cache is None or self._rollout_cache[0] is not m:
+            self._rollout_cache = (m, m.rollout())
+        return self._rollout_cache[1]
+
     def set_layer(self, layer: int) -> None:
+        if self.rollout:
+            self._set("rollout", False)
         m = self.maps
         if m is not None:
             layer = min(max(int(layer), 0), m.num_layers - 1)
@@ -438,6 +475,8 @@ class Document:
         m = self.maps
         if m is None:
             return None
+        if self.rollout and self.can_rollout():
+            return self.rollout_map().copy()  # a scratch copy: display_image scales in place
         return m.head(self.layer, self.head, self.kind)
 
     def image(self) -> tuple[np.ndarray, tuple[float, float]] | None:
@@ -449,6 +488,8 @@ class Document:
         m = self.maps
         if m is None or self.query is None:
             return None
+        if self.rollout and self.can_rollout():
+            return self.rollout_map()[self.query].copy()
         rows = m.weights[self.layer, 0, :, self.query]  # (M, K)
         if self.head is None:
             return rows.astype(np.float32).mean(axis=0)

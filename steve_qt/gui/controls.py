@@ -42,12 +42,16 @@ class QtControls(QtWidgets.QToolBar):
         self.layer = QtWidgets.QSpinBox()
         self.head = QtWidgets.QSpinBox()
         self.mean = QtWidgets.QCheckBox("mean of heads")
+        self.rollout = QtWidgets.QCheckBox("rollout")
+        self.rollout.setToolTip("Attention rollout (Abnar & Zuidema 2020): heads averaged, "
+                                "identity added, rows renormalised, multiplied through all "
+                                "layers; self-attention only")
         self.kind = QtWidgets.QComboBox()
         self.scale = QtWidgets.QComboBox()
         self.cmap = QtWidgets.QComboBox()
         self.window = QtWidgets.QSpinBox()
-        for w in (self.model, self.component, self.layer, self.head, self.mean, self.kind,
-                  self.scale, self.cmap, self.window):
+        for w in (self.model, self.component, self.layer, self.rollout, self.head, self.mean,
+                  self.kind, self.scale, self.cmap, self.window):
             w.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
         for combo in (self.model, self.component, self.kind, self.scale, self.cmap):
             combo.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -67,7 +71,8 @@ class QtControls(QtWidgets.QToolBar):
 
         self.window_action = None
         for text, w in (("Model", self.model), ("Attention", self.component),
-                        ("Layer", self.layer), ("Head", self.head), (None, self.mean),
+                        ("Layer", self.layer), (None, self.rollout), ("Head", self.head),
+                        (None, self.mean),
                         ("Values", self.kind), ("Scale", self.scale), ("Colours", self.cmap),
                         (None, self.window)):
             if text:
@@ -83,6 +88,7 @@ class QtControls(QtWidgets.QToolBar):
         self.layer.valueChanged.connect(lambda v: doc.set_layer(v - 1))
         self.head.valueChanged.connect(lambda v: None if self.mean.isChecked() else doc.set_head(v - 1))
         self.mean.toggled.connect(self._on_mean_toggled)
+        self.rollout.toggled.connect(doc.set_rollout)
         self.kind.activated.connect(lambda i: doc.set_kind(self.kind.itemData(i)))
         self.scale.activated.connect(lambda i: doc.set_scale(self.scale.itemData(i)))
         self.cmap.activated.connect(lambda i: doc.set_colormap(self.cmap.itemData(i)))
@@ -94,6 +100,7 @@ class QtControls(QtWidgets.QToolBar):
         e.component.connect(self._on_component_change)
         e.layer.connect(self._on_layer_change)
         e.head.connect(self._on_head_change)
+        e.rollout.connect(self._on_rollout_change)
         e.kind.connect(lambda ev: self._select(self.kind, doc.kind))
         e.scale.connect(lambda ev: self._select(self.scale, doc.scale))
         e.colormap.connect(lambda ev: self._select(self.cmap, doc.colormap))
@@ -162,6 +169,15 @@ class QtControls(QtWidgets.QToolBar):
         self._select(self.component, self.doc.component)
         self._on_layer_change(None)
         self._on_head_change(None)
+        self._on_rollout_change(None)
+
+    def _on_rollout_change(self, event) -> None:
+        doc = self.doc
+        self.rollout.blockSignals(True)
+        self.rollout.setChecked(doc.rollout)
+        self.rollout.blockSignals(False)
+        self.rollout.setEnabled(doc.can_rollout())
+        self.layer.setEnabled(doc.maps is not None and not doc.rollout)
 
     def _on_layer_change(self, event) -> None:
         m = self.doc.maps

@@ -61,14 +61,16 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.profile = self._add_plot(1, "profile")
         self.spec = self._add_plot(2, "spectrogram")
         self.words = self._add_plot(3, "words", tier=True)
-        self.phones = self._add_plot(4, "phones", tier=True)
-        self.map = self._add_plot(5, "attention")
-        self.time_plots = [self.wave, self.profile, self.spec, self.words, self.phones, self.map]
+        self.whisper_words = self._add_plot(4, "whisper", tier=True)  # DTW words (cross-attn)
+        self.phones = self._add_plot(5, "phones", tier=True)
+        self.map = self._add_plot(6, "attention")
+        self.time_plots = [self.wave, self.profile, self.spec, self.words, self.whisper_words,
+                           self.phones, self.map]
         for p in self.time_plots[1:]:
             p.setXLink(self.wave)
-        for row, stretch in enumerate((3, 2, 3, 0, 0, 12)):
+        for row, stretch in enumerate((3, 2, 3, 0, 0, 0, 12)):
             self.ci.layout.setRowStretchFactor(row, stretch)
-        for p in (self.words, self.phones):
+        for p in (self.words, self.phones, self.whisper_words):
             p.setFixedHeight(30)
         self.wave.setMinimumHeight(60)
         self.profile.setMinimumHeight(50)
@@ -100,8 +102,11 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         # tiers
         self.word_tier = TierItem()
         self.phone_tier = TierItem(shade=phone_shade)
+        self.whisper_tier = TierItem()
         self.words.addItem(self.word_tier)
+        self.whisper_words.addItem(self.whisper_tier)
         self.phones.addItem(self.phone_tier)
+        self.set_whisper_words([])
         # attention map
         self.map_image = pg.ImageItem(axisOrder="row-major")
         self.map.addItem(self.map_image)
@@ -115,7 +120,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.map.getAxis("bottom").setLabel("time", units="s")
         self.colorbar = pg.ColorBarItem(values=(0, 1), colorMap=colormap("viridis"),
                                         interactive=False, width=12)
-        self.addItem(self.colorbar, row=5, col=1)
+        self.addItem(self.colorbar, row=6, col=1)
         self.map_title = pg.TextItem("", color=(255, 255, 255), anchor=(0, 0),
                                      fill=QtGui.QColor(0, 0, 0, 120))
         self.map_title.setParentItem(self.map.vb)
@@ -147,7 +152,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         e.current.connect(self._on_current_change)
         e.alignment.connect(self._on_alignment_change)
         e.extraction.connect(self._on_extraction_change)
-        for name in ("component", "layer", "head", "kind", "scale", "colormap"):
+        for name in ("component", "layer", "head", "kind", "scale", "colormap", "rollout"):
             getattr(e, name).connect(self._on_map_change)
         e.view.connect(self._on_view_change)
         e.selection.connect(self._on_selection_change)
@@ -195,8 +200,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         if plot is self.map:
             doc.set_query(doc.query_at(y))
             return
-        if plot in (self.phones, self.words):
-            item = self.phone_tier if plot is self.phones else self.word_tier
+        if plot in (self.phones, self.words, self.whisper_words):
+            item = {self.phones: self.phone_tier, self.words: self.word_tier,
+                    self.whisper_words: self.whisper_tier}[plot]
             i = item.index_at(x)
             if i is not None:
                 self.select_interval(item, i, play=True)
@@ -209,7 +215,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         iv = item.intervals[index]
         span = (float(iv.start_s), float(iv.end_s))
         self.doc.set_selection(span)
-        for other in (self.phone_tier, self.word_tier):
+        for other in (self.phone_tier, self.word_tier, self.whisper_tier):
             other.set_selected(index if other is item else None)
         if play:
             self.playRequested.emit([span])
@@ -371,6 +377,11 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         what = "weights" if doc.kind == "weights" else "pre-softmax scores"
         win = f", window {doc.window + 1}/{m.num_windows}" if m.num_windows > 1 else ""
         rows = "query tokens" if m.query_grid is None else "query time"
+        if doc.rollout:
+            self.map_title.setText(f"{m.title}: attention rollout through all {m.num_layers} "
+                                   f"layers (mean of heads + identity){win}   rows: {rows} "
+                                   "\u2193, columns: key time \u2192")
+            return
         self.map_title.setText(f"{m.title}: layer {doc.layer + 1}/{m.num_layers}, {head} "
                                f"({what}{scale}){win}   rows: {rows} \u2193, columns: key time "
                                "\u2192")
@@ -472,6 +483,15 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
                 r.setZValue(4)
                 p.addItem(r, ignoreBounds=True)
                 self.attended.append(r)
+
+    def set_whisper_words(self, intervals, tip: str = "") -> None:
+        """Whisper's DTW word boundaries as a tier row beneath the reference words (the row
+        collapses when there are none, e.g. for wav2vec 2.0)."""
+        self.whisper_tier.set_intervals(intervals)
+        on = bool(intervals)
+        self.whisper_words.setFixedHeight(30 if on else 0)
+        self.whisper_words.setVisible(on)
+        self.whisper_words.setToolTip(tip)
 
     # --- for tests and screenshots ---------------------------------------------------------------
     def x_ranges(self) -> list[tuple[float, float]]:

@@ -1,0 +1,414 @@
+"""Analysis panels (docks): the interval x interval matrix of the shown head, the layer x head
+grid of head statistics, and the Whisper DTW word tier beneath the reference words.
+
+The numbers come from steve_qt.core.analysis / whisper_align on the already extracted maps; the
+panels follow the document's events and never run the model.
+"""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from ..core import analysis
+from ..core.document import Document
+from ..core.errors import SteveError
+from .colors import colormap, lut
+
+Qt = QtCore.Qt
+MATRIX_SOURCES = {"phones": "phone \u00d7 phone", "words": "word \u00d7 word",
+                  "classes": "phone class \u00d7 phone class"}
+MATRIX_VALUES = {"mean": "mean weight per frame pair", "total": "total mass (query \u2192 key)"}
+STAT_TITLES = {"mean_distance_ms": "mean distance (ms)", "entropy_bits": "entropy (bits)",
+               "own_phone_mass": "own-phone mass", "padding_mass": "padding mass",
+               "silence_share": "silence share"}
+LABEL_GAP_PX = 4  # space between two axis labels
+MAX_CELL_TEXT = 400  # cells beyond this count get tooltips only
+
+
+def counted_from_one(text: str) -> str:
+    """analysis' summary counts layers and heads from 0 (as the CSV); the GUI counts from 1."""
+    return re.sub(r"\b(layer|head) (\d+)\b", lambda m: f"{m[1]} {int(m[2]) + 1}", text)
+
+
+def _combo(items: dict) -> QtWidgets.QComboBox:
+    c = QtWidgets.QComboBox()
+    for key, title in items.items():
+        c.addItem(title, key)
+    c.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+    return c
+
+
+def _matrix_plot() -> tuple[pg.PlotWidget, pg.ImageItem]:
+    plot = pg.PlotWidget(background="w")
+    plot.hideButtons()
+    plot.setMenuEnabled(False)
+    plot.setMouseEnabled(False, False)
+    plot.invertY(True)
+    plot.setAspectLocked(False)
+    for name in ("left", "bottom"):
+        ax = plot.getAxis(name)
+        ax.setTextPen(QtGui.QColor(40, 40, 40))
+        ax.setPen(QtGui.QColor(120, 120, 120))
+    image = pg.ImageItem(axisOrder="row-major")
+    plot.addItem(image)
+    plot.getPlotItem().vb.sigResized.connect(lambda vb: _fit_ticks(plot))
+    return plot, image
+
+
+def _cell_at(plot: pg.PlotWidget, scene_pos, shape: tuple[int, int]) -> tuple[int, int] | None:
+    """(row, col) of the image cell under a scene position, or None."""
+    pt = plot.getPlotItem().vb.mapSceneToView(scene_pos)
+    r, c = int(np.floor(pt.y())), int(np.floor(pt.x()))
+    return (r, c) if 0 <= r < shape[0] and 0 <= c < shape[1] else None
+
+
+def _draw(plot: pg.PlotWidget, image: pg.ImageItem, values: np.ndarray, rows: list[str],
+          cols: list[str], cmap: str) -> None:
+    shown = np.nan_to_num(np.asarray(values, dtype=np.float32), nan=0.0)
+    finite = values[np.isfinite(values)]
+    lo = float(min(finite.min(), 0.0)) if finite.size else 0.0
+    hi = float(finite.max()) if finite.size else 1.0
+    image.setImage(np.ascontiguousarray(shown), levels=(lo, hi if hi > lo else lo + 1e-9),
+                   lut=lut(cmap), autoLevels=False)
+    image.setRect(QtCore.QRectF(0, 0, shown.shape[1], shown.shape[0]))
+    plot.labels = (list(rows), list(cols))
+    plot.setXRange(0, max(shown.shape[1], 1), padding=0)
+    plot.setYRange(0, max(shown.shape[0], 1), padding=0)
+    _fit_ticks(plot)
+
+
+def thinned(labels: list[str], cell_px: float, label_px: list[float]) -> list[tuple[float, str]]:
+    """Tick (position, label) pairs keeping every step-th label so that none overlap."""
+    if not labels:
+        return []
+    need = max(label_px) + LABEL_GAP_PX
+    step = max(1, int(np.ceil(need / max(cell_px, 1e-9))))
+    return [(i + 0.5, s) for i, s in enumerate(labels) if i % step == 0]
+
+
+def _fit_ticks(plot: pg.PlotWidget) -> None:
+    """Row/column labels, thinned to what fits the plot's current size."""
+    rows, cols = getattr(plot, "labels", ([], []))
+    vb = plot.getPlotItem().vb
+    fm = QtGui.QFontMetricsF(plot.font())
+    h_px = vb.height() / max(len(rows), 1)
+    w_px = vb.width() / max(len(cols), 1)
+    plot.getAxis("left").setTicks([thinned(rows, h_px, [fm.height()]), []])
+    plot.getAxis("bottom").setTicks(
+        [thinned(cols, w_px, [fm.horizontalAdvance(c) for c in cols] or [0.0]), []])
+
+
+class QtPhoneMatrix(QtWidgets.QWidget):
+    """Interval x interval attention of the shown layer/head (or mean, or rollout)."""
+
+    playRequested = QtCore.pyqtSignal(object)  # list of (t0, t1) spans in seconds
+
+    def __init__(self, doc: Document, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.matrix = None  # IntervalMatrix | ClassMatrix | None
+        self.values = np.zeros((0, 0))  # (rows, cols) as shown
+        self.source = _combo(MATRIX_SOURCES)
+        self.value = _combo(MATRIX_VALUES)
+        self.feature = _combo({f: f for f in analysis.CLASS_FEATURES})
+        self.feature.setToolTip("phone-class feature: kind (silence/vowel/consonant), manner, "
+                                "place, voicing")
+        self.plot, self.image = _matrix_plot()
+        self.plot.getAxis("bottom").setLabel("key")
+        self.plot.getAxis("left").setLabel("query")
+        self.info = QtWidgets.QLabel("")
+        self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.TextFormat.PlainText)
+
+        top = QtWidgets.QHBoxLayout()
+        for w in (self.source, self.value, self.feature):
+            top.addWidget(w)
+        top.addStretch(1)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addLayout(top)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.info)
+
+        for c in (self.source, self.value, self.feature):
+            c.activated.connect(lambda i: self.refresh())
+        self.plot.scene().sigMouseClicked.connect(self._on_clicked)
+        self.plot.scene().sigMouseMoved.connect(self._on_moved)
+        e = doc.events
+        for name in ("current", "extraction", "component", "layer", "head", "rollout",
+                     "alignment", "colormap"):
+            getattr(e, name).connect(lambda ev: self.refresh())
+        self.refresh()
+
+    # --- numbers ---------------------------------------------------------------------------------
+    def compute(self):
+        """The matrix of the shown head (analysis.aggregate_*); SteveError says why not."""
+        doc = self.doc
+        m, al = doc.maps, doc.alignment
+        if m is None:
+            raise SteveError("no attention extracted yet")
+        src = self.source.currentData()
+        tier = getattr(al, "words" if src == "words" else "phones", None) if al else None
+        if tier is None or not tier.intervals:
+            raise SteveError(f"the alignment has no {'word' if src == 'words' else 'phone'} "
+                             "tier (open one with File > Open Alignment)")
+        if src == "classes":
+            return analysis.aggregate_classes(m, doc.shown_layer, doc.head, tier,
+                                              self.feature.currentData())
+        return analysis.aggregate_intervals(m, doc.shown_layer, doc.head, tier)
+
+    def refresh(self) -> None:
+        self.feature.setVisible(self.source.currentData() == "classes")
+        try:
+            self.matrix = self.compute()
+        except SteveError as exc:
+            self.matrix = None
+            self.values = np.zeros((0, 0))
+            self.image.clear()
+            self.info.setText(str(exc))
+            return
+        mat = self.matrix
+        self.values = np.asarray(getattr(mat, self.value.currentData()), dtype=np.float64)
+        _draw(self.plot, self.image, self.values, mat.query_labels, mat.key_labels,
+              self.doc.colormap)
+        doc = self.doc
+        who = "rollout" if doc.rollout else (
+            f"layer {doc.layer + 1}, " + ("mean of heads" if doc.head is None
+                                          else f"head {doc.head + 1}"))
+        self.info.setText(f"{who}: {self.value.currentText()}; rows query, columns key. "
+                          "Click a cell: select the key interval, query = middle of the row's "
+                          "interval, play the key.")
+
+    # --- mouse -----------------------------------------------------------------------------------
+    def cell_text(self, r: int, c: int) -> str:
+        mat = self.matrix
+        return (f"{mat.query_labels[r]!s} \u2192 {mat.key_labels[c]!s}: "
+                f"{self.value.currentText()} {self.values[r, c]:.4g}")
+
+    def _on_moved(self, pos) -> None:
+        cell = _cell_at(self.plot, pos, self.values.shape) if self.matrix is not None else None
+        self.plot.setToolTip(self.cell_text(*cell) if cell else "")
+
+    def _on_clicked(self, ev) -> None:
+        if self.matrix is None or ev.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = _cell_at(self.plot, ev.scenePos(), self.values.shape)
+        if cell is not None:
+            self.select_cell(*cell)
+
+    def select_cell(self, r: int, c: int, play: bool = True) -> tuple[float, float] | None:
+        """Select the key interval of cell (r, c) as the time selection, put the query frame at
+        the middle of the query interval, and play the key interval."""
+        mat, doc = self.matrix, self.doc
+        self.info.setText(self.cell_text(r, c))
+        if not isinstance(mat, analysis.IntervalMatrix):
+            return None  # class cells have no single interval
+        q_iv, k_iv = mat.query_intervals[r], mat.key_intervals[c]
+        span = (float(k_iv.start_s), float(k_iv.end_s))
+        doc.set_selection(span)
+        m = doc.maps
+        if m is not None and m.query_grid is not None:
+            mid = (q_iv.start_s + q_iv.end_s) / 2
+            doc.set_query(int(m.query_grid.frame_at_seconds(mid, m.num_queries)))
+        if play:
+            self.playRequested.emit([span])
+        return span
+
+
+class QtHeadStats(QtWidgets.QWidget):
+    """Layer x head grid of one statistic of analysis.head_statistics, values in the cells."""
+
+    def __init__(self, doc: Document, parent=None):
+        super().__init__(parent)
+        self.doc = doc
+        self.stats: analysis.HeadStats | None = None
+        self._key = None
+        self.values = np.zeros((0, 0))
+        names = dict(STAT_TITLES)
+        for k in analysis.DEFAULT_KS:
+            names[f"local_share_{k}"] = f"local share \u00b1{k} frames"
+        self.stat = _combo(names)
+        self.stat.setCurrentIndex(self.stat.findData("local_share_5"))
+        self.plot, self.image = _matrix_plot()
+        self.plot.getAxis("bottom").setLabel("head")
+        self.plot.getAxis("left").setLabel("layer")
+        self.texts: list[pg.TextItem] = []
+        self.summary = QtWidgets.QPlainTextEdit()
+        self.summary.setReadOnly(True)
+        self.summary.setMaximumHeight(130)
+        self.summary.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.WidgetWidth)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        lay.addWidget(self.stat)
+        lay.addWidget(self.plot, 1)
+        lay.addWidget(self.summary)
+        self.stat.activated.connect(lambda i: self.refresh())
+        self.plot.scene().sigMouseClicked.connect(self._on_clicked)
+        self.plot.scene().sigMouseMoved.connect(self._on_moved)
+        e = doc.events
+        for name in ("current", "extraction", "component", "alignment", "colormap"):
+            getattr(e, name).connect(lambda ev: self.refresh())
+        for name in ("layer", "head", "rollout"):
+            getattr(e, name).connect(lambda ev: self._mark_current())
+        self.frame = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)
+        self.frame.setPen(pg.mkPen(QtGui.QColor(255, 40, 40), width=2))
+        self.frame.setZValue(10)
+        self.plot.addItem(self.frame)
+        self.refresh()
+
+    def compute(self) -> analysis.HeadStats | None:
+        """Head statistics of the shown maps (cached per maps and alignment)."""
+        m, al = self.doc.maps, self.doc.alignment
+        if m is None:
+            return None
+        key = (id(m), id(al))
+        if key != self._key:
+            self.stats, self._key = analysis.head_statistics(m, al), key
+        return self.stats
+
+    def stat_values(self) -> np.ndarray:
+        s, name = self.stats, self.stat.currentData()
+        if name.startswith("local_share_"):
+            return s.local_share[int(name.rsplit("_", 1)[1])]
+        return getattr(s, name)
+
+    def refresh(self) -> None:
+        for t in self.texts:
+            self.plot.removeItem(t)
+        self.texts = []
+        if self.compute() is None:
+            self.stats, self._key, self.values = None, None, np.zeros((0, 0))
+            self.image.clear()
+            self.summary.setPlainText("")
+            self.frame.setVisible(False)
+            return
+        self.values = np.asarray(self.stat_values(), dtype=np.float64)
+        n, h = self.values.shape
+        _draw(self.plot, self.image, self.values, [str(i + 1) for i in range(n)],
+              [str(j + 1) for j in range(h)], self.doc.colormap)
+        if self.values.size <= MAX_CELL_TEXT:
+            finite = self.values[np.isfinite(self.values)]
+            mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+            for (i, j), v in np.ndenumerate(self.values):
+                dark = np.isfinite(v) and v < mid  # viridis-like maps are dark at the low end
+                t = pg.TextItem(self.format(v), anchor=(0.5, 0.5),
+                                color=(255, 255, 255) if dark else (0, 0, 0))
+                t.setPos(j + 0.5, i + 0.5)
+                self.plot.addItem(t)
+                self.texts.append(t)
+        k = 5 if 5 in self.stats.ks else self.stats.ks[0]
+        self.summary.setPlainText(counted_from_one(self.stats.summary(k)))
+        self._mark_current()
+
+    def format(self, v: float) -> str:
+        if not np.isfinite(v):
+            return "\u2013"
+        return f"{v:.0f}" if self.stat.currentData() == "mean_distance_ms" else f"{v:.2f}"
+
+    def _mark_current(self) -> None:
+        doc = self.doc
+        ok = self.stats is not None and not doc.rollout and self.values.size
+        self.frame.setVisible(bool(ok))
+        if ok:
+            h = doc.head
+            x, w = (0, self.values.shape[1]) if h is None else (h, 1)
+            self.frame.setRect(QtCore.QRectF(x, doc.layer, w, 1))
+
+    def _on_moved(self, pos) -> None:
+        cell = _cell_at(self.plot, pos, self.values.shape) if self.stats is not None else None
+        if cell:
+            i, j = cell
+            self.plot.setToolTip(f"layer {i + 1}, head {j + 1}: {self.stat.currentText()} "
+                                 f"{self.values[i, j]:.4g}")
+        else:
+            self.plot.setToolTip("")
+
+    def _on_clicked(self, ev) -> None:
+        if self.stats is None or ev.button() != Qt.MouseButton.LeftButton:
+            return
+        cell = _cell_at(self.plot, ev.scenePos(), self.values.shape)
+        if cell is not None:
+            self.select_cell(*cell)
+
+    def select_cell(self, layer: int, head: int) -> None:
+        self.doc.set_layer(layer)  # leaves the rollout
+        self.doc.set_head(head)
+
+
+# --- Whisper words beneath the reference words -------------------------------------------------
+class WhisperWords:
+    """Keeps views.set_whisper_words in step with the shown extraction's cross-attention."""
+
+    def __init__(self, doc: Document, views):
+        self.doc, self.views = doc, views
+        self.alignment = None  # whisper_align.WordAlignment of the shown extraction
+        self.errors: list = []  # whisper_align.WordError against the reference word tier
+        self._key = None
+        for name in ("current", "extraction", "alignment"):
+            getattr(doc.events, name).connect(lambda ev: self.refresh())
+        self.refresh()
+
+    def compute(self):
+        ex = self.doc.extraction
+        cross = ex.maps.get("cross") if ex is not None else None
+        tokens = list(getattr(ex.transcript, "tokens", []) or []) if ex is not None else []
+        if cross is None or not tokens:
+            return None
+        from ..core.whisper_align import align_words
+
+        return align_words(cross, tokens)
+
+    def refresh(self) -> None:
+        from ..core.whisper_align import boundary_errors, format_errors
+
+        ex, al = self.doc.extraction, self.doc.alignment
+        key = (id(ex), id(al))
+        if key == self._key:
+            return
+        self._key = key
+        try:
+            self.alignment = self.compute()
+        except (SteveError, ValueError) as exc:
+            self.alignment, self.errors = None, []
+            self.views.set_whisper_words([])
+            self.doc.message_(f"Whisper word alignment failed: {exc}")
+            return
+        if self.alignment is None:
+            self.errors = []
+            self.views.set_whisper_words([])
+            return
+        tier = self.alignment.tier()
+        ref = getattr(al, "words", None) if al is not None else None
+        self.errors = boundary_errors(tier, ref) if ref is not None else []
+        tip = ("Whisper's word boundaries from its cross-attention (DTW, as whisper.timing)")
+        if self.errors:
+            tip += "\nboundary error vs the reference words (+ = whisper later):\n" + \
+                format_errors(self.errors)
+        self.views.set_whisper_words(tier.intervals, tip)
+        self.views.whisper_tier.setToolTip(tip)
+
+    def word_error_text(self, index: int) -> str:
+        """'word: start +x ms, end +y ms' for the whisper word at ``index`` (or '')."""
+        w = self.alignment.words[index] if self.alignment else None
+        for e in self.errors:
+            if w is not None and abs(e.hyp_start_s - w.start_s) < 1e-9:
+                return (f"{w.text.strip()}: start {e.start_error_ms:+.0f} ms, end "
+                        f"{e.end_error_ms:+.0f} ms vs reference {e.ref!r}")
+        return ""
+
+
+def install_panels(window) -> None:
+    """Add the phone-matrix and head-statistics docks and the Whisper word tier to a
+    QtMainWindow (View > Panels toggles the docks)."""
+    right = Qt.DockWidgetArea.RightDockWidgetArea
+    window.phone_matrix = QtPhoneMatrix(window.doc)
+    window.phone_matrix.playRequested.connect(window.playback.play)
+    window.phone_matrix_dock = window.add_dock(window.phone_matrix, "Phone matrix", right)
+    window.head_stats = QtHeadStats(window.doc)
+    window.head_stats_dock = window.add_dock(window.head_stats, "Head statistics", right)
+    window.resizeDocks([window.phone_matrix_dock], [420], Qt.Orientation.Horizontal)
+    window.whisper_words = WhisperWords(window.doc, window.views)
