@@ -119,3 +119,13 @@ def test_outputs_get_normal_permissions(tmp_path):
         assert p.stat().st_mode & 0o777 == 0o600 and p.read_text() == "y"
     finally:
         os.umask(old)
+
+
+def test_cross_npz_keeps_alignment_heads(tmp_path, dark_suit):
+    out = tmp_path / "c.npz"
+    assert main(["extract", str(dark_suit), "--component", "cross", "--out", str(out)]) == 0
+    c = load_npz(out)
+    assert c.maps.meta["alignment_heads"][0] == [1, 0] and len(c.maps.meta["alignment_heads"]) == 8
+    start, end = c.maps.meta["text_token_start"], c.maps.meta["text_token_end"]
+    assert c.maps.query_labels[start - 1] == "<|notimestamps|>"
+    assert c.maps.query_labels[end] == "<|endoftext|>"

@@ -223,3 +223,15 @@ def test_local_checkpoint_round_trip(whisper_adapter, tmp_path):
     p = next(iter(ad.model.state_dict().values()))
     assert torch.equal(p, next(iter(model.state_dict().values())))
     assert pickle  # the module is used above for the refusal test
+
+
+def test_maps_come_from_the_input_transcribe_uses(whisper_adapter, dark_suit):
+    """whisper.transcribe zero-pads the log-mel after normalisation; so must the adapter."""
+    from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram
+
+    audio = load_audio(dark_suit).samples
+    full = log_mel_spectrogram(audio, 80, padding=N_SAMPLES)
+    n = full.shape[-1] - N_FRAMES
+    mel = whisper_adapter.mel(audio)
+    assert mel.shape == (80, 3000)
+    assert torch.equal(mel[:, :n], full[:, :n]) and not mel[:, n:].any()

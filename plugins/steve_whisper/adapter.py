@@ -8,7 +8,7 @@ from typing import Sequence
 import numpy as np
 import torch
 import whisper
-from whisper.audio import N_SAMPLES, log_mel_spectrogram
+from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper.tokenizer import get_tokenizer
 
 from steve_qt.core.adapters import CancelFn, Extraction, ProgressFn, Transcript, Word
@@ -19,7 +19,7 @@ from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
 from . import loading
 from .capture import LayerAttention, QKCapture, cancel_hook
 
-assert N_SAMPLES == WHISPER_WINDOW_SAMPLES
+assert N_SAMPLES == WHISPER_WINDOW_SAMPLES and N_FRAMES == 3000
 
 
 def _stack(layers: list[LayerAttention]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -61,9 +61,16 @@ class WhisperAdapter:
         return audio[window * WHISPER_WINDOW_SAMPLES:(window + 1) * WHISPER_WINDOW_SAMPLES]
 
     def mel(self, segment: np.ndarray) -> torch.Tensor:
-        """(n_mels, 3000) log-mel of one window, padded with zeros to 30 s as whisper does."""
+        """(n_mels, 3000) log-mel of one window, exactly as ``whisper.transcribe`` feeds it.
+
+        transcribe takes the log-mel of the audio plus 30 s of zeros (normalised together), keeps
+        the frames that hold audio and pads them with zeros *in the mel domain* to 3000 frames
+        (``pad_or_trim``). The encoder therefore sees 0 in the padding, not the log-mel of
+        silence; the maps must come from that same input.
+        """
         mel = log_mel_spectrogram(torch.from_numpy(segment), self.dims.n_mels, padding=N_SAMPLES)
-        return mel[:, : 2 * self.dims.n_audio_ctx]
+        content_frames = mel.shape[-1] - N_FRAMES
+        return pad_or_trim(mel[:, :content_frames], N_FRAMES)
 
     # ------------------------------------------------------------------------------------------
     def extract(self, audio: np.ndarray, components: Sequence[str] | None = None, window: int = 0,

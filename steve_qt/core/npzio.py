@@ -18,6 +18,8 @@ component              str              encoder | cross | decoder
 window, num_windows    int64            Whisper 30 s window index and count
 query_axis, key_axis   str              "frames" or "tokens"
 query_labels           str[Q]           token texts when the query axis is tokens (else empty)
+alignment_heads        int64[H, 2]      Whisper (decoder layer, head) pairs used for word timing
+text_token_range       int64[2]         query rows [start, end) of the transcript's text tokens
 key_labels             str[K]           token texts when the key axis is tokens (else empty)
 transcript             str              the model's transcript ("" when none)
 tokens                 int64[T]         token ids of the teacher-forced sequence (Whisper)
@@ -73,6 +75,10 @@ def maps_to_arrays(maps: AttentionMaps) -> dict[str, np.ndarray]:
         "key_axis": np.array("frames" if maps.key_grid else "tokens"),
         "query_labels": _str_array(maps.query_labels or []),
         "key_labels": _str_array(maps.key_labels or []),
+        "alignment_heads": np.array(maps.meta.get("alignment_heads", []),
+                                    dtype=np.int64).reshape(-1, 2),
+        "text_token_range": np.array([maps.meta.get("text_token_start", -1),
+                                      maps.meta.get("text_token_end", -1)], dtype=np.int64),
     }
 
 
@@ -148,6 +154,15 @@ def load_npz(path: str | os.PathLike) -> NpzContents:
         raise SteveError(f"steve_qt attention file is incomplete or inconsistent ({exc})", p) from exc
 
 
+def _meta(raw: dict[str, np.ndarray]) -> dict:
+    meta: dict = {}
+    if "alignment_heads" in raw and raw["alignment_heads"].size:
+        meta["alignment_heads"] = [[int(a), int(b)] for a, b in raw["alignment_heads"]]
+    if "text_token_range" in raw and int(raw["text_token_range"][0]) >= 0:
+        meta["text_token_start"], meta["text_token_end"] = map(int, raw["text_token_range"])
+    return meta
+
+
 def _contents(raw: dict[str, np.ndarray], p: Path) -> NpzContents:
     from .alignment import Alignment, Interval, Tier
 
@@ -164,6 +179,7 @@ def _contents(raw: dict[str, np.ndarray], p: Path) -> NpzContents:
         query_labels=None if q_frames else [str(s) for s in raw["query_labels"]],
         key_labels=None if k_frames else [str(s) for s in raw["key_labels"]],
         window=int(raw["window"]), num_windows=int(raw["num_windows"]),
+        meta=_meta(raw),
     )
     words = [Word(float(a), float(b), str(t)) for a, b, t in
              zip(raw["word_start"], raw["word_end"], raw["word_label"])]

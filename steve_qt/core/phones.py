@@ -218,6 +218,10 @@ def _ipa_class(ipa: str) -> PhoneClass | None:
     vowels = ipa[:-1]
     if ipa.endswith(("ɹ", "r")) and vowels and all(ch in IPA_VOWEL_PLACE for ch in vowels):
         return _v(IPA_VOWEL_PLACE[vowels[0]], "diphthong")  # r-coloured: espeak's ɑːɹ, ʊɹ
+    if ipa.endswith(("l", "ɫ")) and vowels and all(ch in IPA_VOWEL_PLACE for ch in vowels):
+        # vowel + dark l that the synthesiser gave no samples of its own (espeak's "all": ɔːl):
+        # the segment is mostly the vowel, l-coloured at its end
+        return _v(IPA_VOWEL_PLACE[vowels[0]], "diphthong")
     return None
 
 
