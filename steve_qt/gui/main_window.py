@@ -21,7 +21,9 @@ from ..core.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
 from ..core.errors import SteveError
 from ..core.pipeline import Utterance
 from . import dialogs, settings
+from .analysis_panels import install_panels
 from .controls import OTHER_MODEL, QtControls
+from .export_actions import install_export
 from .head_overview import QtHeadOverview
 from .playback import QtPlayback
 from .time_views import QtTimeViews
@@ -71,6 +73,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._build_status_bar()
         self._build_menus()
         self._connect()
+        install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
+        install_export(self)  # File > Export Figure... / Export Data... (issue 4)
         self._closing = False
 
     # --- layout ----------------------------------------------------------------------------------

@@ -1,0 +1,142 @@
+"""File > Export Figure... and Export Data...: what is on screen, through core.figures / npzio /
+export. Dialogs are module-level functions (like steve_qt.gui.dialogs) so tests can replace them;
+errors go to ``dialogs.show_error``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from PyQt6 import QtWidgets
+
+from ..core.errors import SteveError
+from . import dialogs
+
+FIGURE_FILTER = "PDF (*.pdf);;SVG (*.svg);;PNG (*.png)"
+DATA_FILTER = "NumPy archive (*.npz)"
+FIGURE_WIDTH = "page"  # 7 in; the CLI offers column as well
+
+
+def ask_save_path(parent, title: str, start: str, name_filter: str) -> str | None:
+    """A save dialog that does not ask about overwriting itself (confirm_overwrite does)."""
+    path, _ = QtWidgets.QFileDialog.getSaveFileName(
+        parent, title, start, name_filter,
+        options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+    return path or None
+
+
+def confirm_overwrite(parent, path: str) -> bool:
+    answer = QtWidgets.QMessageBox.question(parent, "Replace file?",
+                                            f"{path} exists. Replace it?")
+    return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+
+def ask_yes_no(parent, title: str, text: str) -> bool:
+    answer = QtWidgets.QMessageBox.question(parent, title, text)
+    return answer == QtWidgets.QMessageBox.StandardButton.Yes
+
+
+def _start_name(window, suffix: str) -> str:
+    u = window.doc.utterance
+    if u is None or u.path is None:
+        return ""
+    doc = window.doc
+    what = "rollout" if doc.rollout else (
+        f"L{doc.layer + 1}" + ("mean" if doc.head is None else f"H{doc.head + 1}"))
+    return str(u.path.with_name(f"{u.path.stem}_{doc.component}_{what}{suffix}"))
+
+
+def _force_for(window, path: Path) -> bool | None:
+    """False: path is free; True: the user agreed to replace it; None: the user said no."""
+    if not path.exists():
+        return False
+    return True if confirm_overwrite(window, str(path)) else None
+
+
+def on_screen_figure(doc, width: str = FIGURE_WIDTH):
+    """(FigureSpec, FigureData) of what the window shows, rollout included."""
+    from ..core.figures import from_document
+
+    spec, data = from_document(doc, layout="map", width=width)
+    if doc.rollout:
+        spec.layer = "rollout"
+    return spec, data
+
+
+def export_figure(window, path: str | Path | None = None) -> Path | None:
+    """Write the figure of what is on screen (.pdf/.svg/.png); returns its path or None."""
+    from ..core.figures import render_figure
+
+    if path is None:
+        path = ask_save_path(window, "Export figure", _start_name(window, ".pdf"), FIGURE_FILTER)
+    if not path:
+        return None
+    path = Path(path)
+    if not path.suffix:
+        path = path.with_suffix(".pdf")
+    force = _force_for(window, path)
+    if force is None:
+        return None
+    try:
+        spec, data = on_screen_figure(window.doc)
+        out = render_figure(spec, data, path, force=force)
+    except SteveError as exc:
+        dialogs.show_error(window, "Cannot export figure", str(exc))
+        return None
+    except OSError as exc:
+        dialogs.show_error(window, "Cannot export figure", f"{path}: {exc.strerror or exc}")
+        return None
+    window.doc.message_(f"Figure written to {out}")
+    return out
+
+
+def export_data(window, path: str | Path | None = None,
+                with_csv: bool | None = None) -> list[Path]:
+    """Write the shown component as .npz (and the phone-interval CSV beside it, if asked)."""
+    from ..core.export import write_interval_csv
+    from ..core.npzio import save_npz
+
+    doc = window.doc
+    ex, u = doc.extraction, doc.utterance
+    if ex is None or u is None:
+        dialogs.show_error(window, "Nothing to export",
+                           "No attention has been extracted for this utterance yet.")
+        return []
+    if path is None:
+        path = ask_save_path(window, "Export data", _start_name(window, ".npz"), DATA_FILTER)
+    if not path:
+        return []
+    path = Path(path)
+    if path.suffix.lower() != ".npz":
+        path = path.with_suffix(".npz")
+    maps = ex.maps[doc.component]
+    can_csv = doc.alignment is not None and getattr(doc.alignment, "phones", None) is not None \
+        and maps.query_grid is not None and maps.key_grid is not None
+    if with_csv is None:
+        with_csv = can_csv and ask_yes_no(
+            window, "Export data", "Also write the attention aggregated over phone intervals "
+            f"as CSV ({path.with_suffix('.csv').name})?")
+    written = []
+    try:
+        force = _force_for(window, path)
+        if force is None:
+            return []
+        written.append(save_npz(path, ex, doc.component, doc.alignment, u.path, force=force))
+        if with_csv:
+            csv_path = path.with_suffix(".csv")
+            force = _force_for(window, csv_path)
+            if force is not None:
+                written.append(write_interval_csv(csv_path, maps, doc.alignment, force=force))
+    except SteveError as exc:
+        dialogs.show_error(window, "Cannot export data", str(exc))
+    except OSError as exc:
+        dialogs.show_error(window, "Cannot export data", f"{path}: {exc.strerror or exc}")
+    if written:
+        doc.message_("Written: " + ", ".join(p.name for p in written))
+    return written
+
+
+def install_export(window) -> None:
+    """Plug the two actions into File > Export Figure... / Export Data..."""
+    window.set_export_handlers(figure=lambda: export_figure(window),
+                               data=lambda: export_data(window))

@@ -1,0 +1,118 @@
+"""File > Export Figure... / Export Data... on the real tiny.en extraction of dark_suit."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from steve_qt.gui import export_actions
+
+
+@pytest.fixture
+def answers(monkeypatch):
+    """Replace the save dialog and the questions; record what was asked."""
+    rec = {"paths": [], "overwrite": [], "asked": [], "yes": True, "csv": False}
+    monkeypatch.setattr(export_actions, "ask_save_path",
+                        lambda parent, title, start, flt: rec["paths"].pop(0) if rec["paths"] else None)
+
+    def confirm(parent, path):
+        rec["asked"].append(path)
+        return rec["yes"]
+
+    monkeypatch.setattr(export_actions, "confirm_overwrite", confirm)
+    monkeypatch.setattr(export_actions, "ask_yes_no", lambda parent, title, text: rec["csv"])
+    return rec
+
+
+def pdftotext(path) -> str:
+    if shutil.which("pdftotext") is None:
+        pytest.skip("pdftotext (poppler-utils) is not installed")
+    return subprocess.run(["pdftotext", str(path), "-"], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_menu_entries_enabled(loaded):
+    assert loaded.export_figure_action.isEnabled() and loaded.export_data_action.isEnabled()
+
+
+def test_export_figure_is_what_is_on_screen(loaded, answers, tmp_path, dialogs_seen):
+    win = loaded
+    doc = win.doc
+    doc.set_layer(1)
+    doc.set_head(2)
+    doc.set_colormap("magma")
+    doc.set_view(0.5, 2.0)
+    spec, _ = export_actions.on_screen_figure(doc)
+    assert (spec.component, spec.layer, spec.head, spec.colormap, spec.span) == \
+        ("encoder", 1, 2, "magma", (0.5, 2.0))
+    out = tmp_path / "fig.pdf"
+    answers["paths"].append(str(out))
+    win.export_figure_action.trigger()
+    assert out.exists() and not dialogs_seen.errors
+    text = pdftotext(out)
+    assert "layer 2, head 3" in text and "encoder" in text.lower()
+    # phone labels of the visible span are on the axes
+    shown = [iv.label for iv in doc.alignment.phones.intervals
+             if 0.7 < (iv.start_s + iv.end_s) / 2 < 1.8 and iv.label.isascii() and len(iv.label) == 1]
+    assert shown and any(lab in text.split() for lab in shown)
+
+    # exists: the user says no -> untouched; yes -> replaced
+    before = out.read_bytes()
+    answers["yes"] = False
+    doc.set_head(4)
+    answers["paths"].append(str(out))
+    win.export_figure_action.trigger()
+    assert answers["asked"] == [str(out)] and out.read_bytes() == before
+    answers["yes"] = True
+    answers["paths"].append(str(out))
+    win.export_figure_action.trigger()
+    assert "layer 2, head 5" in pdftotext(out)
+
+
+def test_export_figure_rollout_and_png(loaded, answers, tmp_path):
+    win = loaded
+    win.doc.set_rollout(True)
+    out = export_actions.export_figure(win, tmp_path / "roll.png")
+    assert out is not None and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pdf = export_actions.export_figure(win, tmp_path / "roll.pdf")
+    assert "rollout" in pdftotext(pdf)
+
+
+def test_export_figure_error_goes_to_dialog(loaded, answers, tmp_path, dialogs_seen):
+    bad = tmp_path / "fig.tiff"
+    assert export_actions.export_figure(loaded, bad) is None
+    assert dialogs_seen.errors and "tiff" in dialogs_seen.errors[0][1]
+    missing = tmp_path / "no" / "such" / "dir" / "fig.pdf"
+    assert export_actions.export_figure(loaded, missing) is None
+    assert len(dialogs_seen.errors) == 2 and str(missing.parent) in dialogs_seen.errors[1][1]
+
+
+def test_export_data_npz_and_csv(loaded, answers, tmp_path, dialogs_seen):
+    from steve_qt.core.npzio import load_npz
+
+    win = loaded
+    doc = win.doc
+    out = tmp_path / "data.npz"
+    answers["paths"].append(str(out))
+    answers["csv"] = True
+    win.export_data_action.trigger()
+    assert not dialogs_seen.errors
+    back = load_npz(out)
+    np.testing.assert_array_equal(back.maps.weights, doc.maps.weights)
+    csv = out.with_suffix(".csv")
+    lines = csv.read_text().splitlines()
+    n, m = doc.maps.num_layers, doc.maps.num_heads
+    p = len(doc.alignment.phones.intervals)
+    assert len(lines) == 1 + n * m * p * p
+    # again: refused unless confirmed
+    answers["yes"] = False
+    assert export_actions.export_data(win, out, with_csv=False) == []
+    assert answers["asked"] == [str(out)]
+
+
+def test_export_data_without_extraction(window, answers, dialogs_seen):
+    assert export_actions.export_data(window) == []
+    assert dialogs_seen.errors[0][0] == "Nothing to export"
