@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pickle
@@ -16,6 +15,7 @@ import whisper
 from whisper.model import ModelDimensions, Whisper
 
 from steve_qt.core.errors import SteveError
+from steve_qt.core.fileio import sha256_file
 
 from .ct2 import CT2FormatError, read_ct2, whisper_dims, whisper_state_dict
 
@@ -29,14 +29,6 @@ class LoadedWhisper:
     model: Whisper
     model_id: str
     alignment_heads: list[tuple[int, int]]  # (decoder layer, head) pairs used for word timing
-
-
-def sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def embedded_model_dir() -> Path:

@@ -34,6 +34,7 @@ import numpy as np
 from .analysis import (CLASS_FEATURES, DEFAULT_KS, ROLLOUT, ClassMatrix, HeadStats,
                        class_matrix, class_names, frame_classes, head_statistics, layer_map,
                        pool_class_matrices, pool_head_stats)
+from .fileio import sha256_file
 from .attention import AttentionMaps
 from .audio import AUDIO_EXTENSIONS
 from .errors import SteveError
@@ -70,12 +71,8 @@ def default_cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "steve_qt"
 
 
-def file_sha256(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+def file_sha256(path: Path) -> str:
+    return sha256_file(path)
 
 
 def cache_key(file_hash: str, spec: str, component: str, window: int = 0) -> str:

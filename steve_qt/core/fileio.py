@@ -65,3 +65,14 @@ def write_bytes_atomic(path: str | os.PathLike, data: bytes, force: bool = False
 
 def write_text_atomic(path, text: str, force: bool = False, encoding: str = "utf-8") -> Path:
     return write_bytes_atomic(path, text.encode(encoding), force)
+
+
+def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
+    """Hex SHA-256 of a file's bytes, read in chunks."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
