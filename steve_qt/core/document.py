@@ -405,6 +405,8 @@ class Document:
         if on and not self.can_rollout():
             self.message_("Rollout needs self-attention (the encoder), not cross-attention")
             on = False
+        if on and self.kind != "weights":
+            self._set("kind", "weights")  # rollout is computed from the softmax weights
         self._set("rollout", bool(on))
 
     def _fit_rollout(self) -> None:
@@ -460,6 +462,8 @@ class Document:
         if kind == "scores" and m is not None and m.scores is None:
             self.message_(f"{m.model} stored no pre-softmax scores")
             return
+        if kind == "scores" and self.rollout:
+            self._set("rollout", False)  # rollout has no pre-softmax scores
         self._set("kind", kind)
 
     def set_scale(self, scale: str) -> None:
@@ -632,7 +636,7 @@ class Document:
             return q
         k = int(m.key_grid.frame_at_seconds(t, m.num_keys))
         a, b = m.key_grid.span_seconds(k)
-        value = float(m.head(self.layer, self.head, self.kind)[query, k])
+        value = float(self.head_map()[query, k])
         what = "weight" if self.kind == "weights" else "score"
         return f"{q} -> key {float(a + b) / 2:.3f} s (frame {k}): {what} {value:.4g}"
 

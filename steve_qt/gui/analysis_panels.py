@@ -169,6 +169,8 @@ class QtPhoneMatrix(QtWidgets.QWidget):
             self.matrix = None
             self.values = np.zeros((0, 0))
             self.image.clear()
+            self.plot.labels = ([], [])
+            _fit_ticks(self.plot)
             self.info.setText(str(exc))
             return
         mat = self.matrix
@@ -270,8 +272,14 @@ class QtHeadStats(QtWidgets.QWidget):
             self.stats, self._key = analysis.head_statistics(m, al), key
         return self.stats
 
-    def stat_values(self) -> np.ndarray:
-        s, name = self.stats, self.stat.currentData()
+    def shown_stat(self) -> str:
+        """The chosen statistic, or entropy when the chosen one does not apply (all NaN: e.g.
+        locality for cross-attention, whose queries are tokens)."""
+        name = self.stat.currentData()
+        return name if np.isfinite(self.stat_values(name)).any() else "entropy_bits"
+
+    def stat_values(self, name: str | None = None) -> np.ndarray:
+        s, name = self.stats, name or self.stat.currentData()
         if name.startswith("local_share_"):
             return s.local_share[int(name.rsplit("_", 1)[1])]
         return getattr(s, name)
@@ -286,7 +294,8 @@ class QtHeadStats(QtWidgets.QWidget):
             self.summary.setPlainText("")
             self.frame.setVisible(False)
             return
-        self.values = np.asarray(self.stat_values(), dtype=np.float64)
+        shown = self.shown_stat()
+        self.values = np.asarray(self.stat_values(shown), dtype=np.float64)
         n, h = self.values.shape
         _draw(self.plot, self.image, self.values, [str(i + 1) for i in range(n)],
               [str(j + 1) for j in range(h)], self.doc.colormap)
@@ -294,20 +303,24 @@ class QtHeadStats(QtWidgets.QWidget):
             finite = self.values[np.isfinite(self.values)]
             mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
             for (i, j), v in np.ndenumerate(self.values):
-                dark = np.isfinite(v) and v < mid  # viridis-like maps are dark at the low end
-                t = pg.TextItem(self.format(v), anchor=(0.5, 0.5),
+                dark = not np.isfinite(v) or v < mid  # viridis-like maps are dark when low
+                t = pg.TextItem(self.format(v, shown), anchor=(0.5, 0.5),
                                 color=(255, 255, 255) if dark else (0, 0, 0))
                 t.setPos(j + 0.5, i + 0.5)
                 self.plot.addItem(t)
                 self.texts.append(t)
         k = 5 if 5 in self.stats.ks else self.stats.ks[0]
-        self.summary.setPlainText(counted_from_one(self.stats.summary(k)))
+        note = "" if shown == self.stat.currentData() else (
+            f"({self.stat.currentText()} does not apply to {self.stats.component}: the grid "
+            "shows entropy in bits)\n")
+        self.summary.setPlainText(note + counted_from_one(self.stats.summary(k)))
         self._mark_current()
 
-    def format(self, v: float) -> str:
+    def format(self, v: float, stat: str | None = None) -> str:
         if not np.isfinite(v):
             return "\u2013"
-        return f"{v:.0f}" if self.stat.currentData() == "mean_distance_ms" else f"{v:.2f}"
+        stat = stat or self.stat.currentData()
+        return f"{v:.0f}" if stat == "mean_distance_ms" else f"{v:.2f}"
 
     def _mark_current(self) -> None:
         doc = self.doc
@@ -322,7 +335,8 @@ class QtHeadStats(QtWidgets.QWidget):
         cell = _cell_at(self.plot, pos, self.values.shape) if self.stats is not None else None
         if cell:
             i, j = cell
-            self.plot.setToolTip(f"layer {i + 1}, head {j + 1}: {self.stat.currentText()} "
+            what = STAT_TITLES.get(self.shown_stat(), self.stat.currentText())
+            self.plot.setToolTip(f"layer {i + 1}, head {j + 1}: {what} "
                                  f"{self.values[i, j]:.4g}")
         else:
             self.plot.setToolTip("")

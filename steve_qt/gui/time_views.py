@@ -378,9 +378,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         win = f", window {doc.window + 1}/{m.num_windows}" if m.num_windows > 1 else ""
         rows = "query tokens" if m.query_grid is None else "query time"
         if doc.rollout:
-            self.map_title.setText(f"{m.title}: attention rollout through all {m.num_layers} "
-                                   f"layers (mean of heads + identity){win}   rows: {rows} "
-                                   "\u2193, columns: key time \u2192")
+            self.map_title.setText(f"{m.title}: rollout of {m.num_layers} layers (head mean + "
+                                   f"identity){win}   rows: {rows} \u2193, columns: key time "
+                                   "\u2192")
             return
         self.map_title.setText(f"{m.title}: layer {doc.layer + 1}/{m.num_layers}, {head} "
                                f"({what}{scale}){win}   rows: {rows} \u2193, columns: key time "
@@ -399,7 +399,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.profile_curve.setData(edges, row)
         top = float(row.max()) if row.size else 1.0
         self.profile.setYRange(0, top if top > 0 else 1.0, padding=0.08)
-        pad = float(m.head_padding(doc.layer, doc.head)[doc.query])
+        pad = 0.0 if doc.rollout else float(m.head_padding(doc.layer, doc.head)[doc.query])
         if m.query_grid is not None:
             who = f"query {doc.query_time():.3f} s"
         else:

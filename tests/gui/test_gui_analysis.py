@@ -172,3 +172,26 @@ def test_screenshot_with_panels(loaded, qtbot):
     path = ARTIFACTS / "main_window_panels.png"
     assert win.grab().save(str(path))
     assert path.stat().st_size > 20_000
+
+
+def test_panels_on_cross_attention(loaded):
+    win = loaded
+    doc = win.doc
+    doc.set_component("cross")
+    pm, hs = win.phone_matrix, win.head_stats
+    assert pm.matrix is None and "tokens" in pm.info.text()
+    assert pm.plot.labels == ([], [])  # no stale phone labels on the axes
+    # locality does not apply to tokens x frames: the grid falls back to entropy, and says so
+    want = analysis.head_statistics(doc.maps, doc.alignment)
+    assert hs.stat.currentData() == "local_share_5"
+    np.testing.assert_array_equal(hs.values, want.entropy_bits)
+    assert "does not apply" in hs.summary.toPlainText()
+
+
+def test_rollout_and_scores_exclude_each_other(loaded):
+    doc = loaded.doc
+    doc.set_kind("scores")
+    doc.set_rollout(True)
+    assert doc.rollout and doc.kind == "weights"
+    doc.set_kind("scores")
+    assert not doc.rollout and doc.kind == "scores"
