@@ -364,7 +364,18 @@ class WhisperWords:
         self._key = None
         for name in ("current", "extraction", "alignment"):
             getattr(doc.events, name).connect(lambda ev: self.refresh())
+        views.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.refresh()
+
+    def _on_mouse_moved(self, pos) -> None:
+        """Over a whisper word: its boundary errors in the status bar."""
+        plot = self.views.whisper_words
+        if not plot.isVisible() or not plot.vb.sceneBoundingRect().contains(pos):
+            return
+        i = self.views.whisper_tier.index_at(plot.vb.mapSceneToView(pos).x())
+        text = self.word_error_text(i) if i is not None else ""
+        if text:
+            self.doc.message_(text)
 
     def compute(self):
         ex = self.doc.extraction

@@ -195,3 +195,15 @@ def test_rollout_and_scores_exclude_each_other(loaded):
     assert doc.rollout and doc.kind == "weights"
     doc.set_kind("scores")
     assert not doc.rollout and doc.kind == "scores"
+
+
+def test_hover_whisper_word_shows_its_error(loaded, qtbot):
+    win = loaded
+    views, ww = win.views, win.whisper_words
+    e = ww.errors[1]
+    i = next(k for k, w in enumerate(ww.alignment.words) if abs(w.start_s - e.hyp_start_s) < 1e-9)
+    iv = views.whisper_tier.intervals[i]
+    scene = views.whisper_words.vb.mapViewToScene(QtCore.QPointF((iv.start_s + iv.end_s) / 2, 0.5))
+    qtbot.mouseMove(views.viewport(), views.mapFromScene(scene))
+    qtbot.waitUntil(lambda: "vs reference" in win.message_label.text(), timeout=2000)
+    assert f"start {e.start_error_ms:+.0f} ms" in win.message_label.text()

@@ -116,3 +116,9 @@ def test_export_data_npz_and_csv(loaded, answers, tmp_path, dialogs_seen):
 def test_export_data_without_extraction(window, answers, dialogs_seen):
     assert export_actions.export_data(window) == []
     assert dialogs_seen.errors[0][0] == "Nothing to export"
+
+
+def test_export_figure_without_extraction(window, answers, tmp_path, dialogs_seen):
+    assert export_actions.export_figure(window, tmp_path / "x.pdf") is None
+    assert dialogs_seen.errors and "nothing to draw" in dialogs_seen.errors[0][1]
+    assert not (tmp_path / "x.pdf").exists()
