@@ -7,6 +7,7 @@ The same table is in the README's troubleshooting section. Rows are checked thro
 
 from __future__ import annotations
 
+import re
 import shutil
 import string
 import urllib.error
@@ -353,3 +354,32 @@ def test_fuzz_timit_round_trip(tmp_path, a):
     assert [(iv.start_s, iv.end_s) for iv in got] == \
         [(iv.start_s, iv.end_s) for iv in a.tiers["phones"].intervals]
     assert sf  # soundfile is imported for the WAV helpers above
+
+
+@pytest.fixture(scope="module")
+def five_minutes(tmp_path_factory):
+    rng = np.random.default_rng(5)
+    d = tmp_path_factory.mktemp("long")
+    return write_wav(d / "five_minutes.wav", 0.01 * rng.standard_normal(16000 * 300), 16000)
+
+
+def test_five_minutes_whisper_windows(tmp_path, five_minutes, whisper_adapter, capsys):
+    out = tmp_path / "w9.npz"
+    assert main(["extract", str(five_minutes), "--window", "9", "--out", str(out)]) == 0
+    assert "window 10 of 10" in capsys.readouterr().out
+    with np.load(out, allow_pickle=False) as z:
+        assert z["attention"].shape[3] == 1500 and int(z["frame_offset"]) == 9 * 480000
+
+
+def test_five_minutes_wav2vec2_is_refused_with_the_memory_it_needs(tmp_path, five_minutes, capsys):
+    from test_wav2vec2 import save_tiny
+
+    model = tmp_path / "w2v"
+    save_tiny(model, ctc=False)
+    capsys.readouterr()  # drop save_pretrained's progress bar
+    assert main(["extract", str(five_minutes), "--model", f"wav2vec2:{model}",
+                 "--out", str(tmp_path / "o.npz")]) == 2
+    err = capsys.readouterr().err
+    assert str(five_minutes) in err or "wav2vec" in err
+    assert re.search(r"\d", err) and ("GiB" in err or "bytes" in err or "GB" in err), err
+    assert err.count("\n") == 1
