@@ -62,6 +62,11 @@ class QtPlayback(QtCore.QObject):
             self.stateChanged.emit(False)
 
     def _on_tick(self) -> None:
+        lost = self.player.poll()  # the device went away: the player has released the stream
+        if lost is not None:
+            self.stop()
+            self.doc.message_(lost)
+            return
         if self.player.finished() or not self.player.playing:
             self.stop()
             return
