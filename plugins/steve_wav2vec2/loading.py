@@ -221,6 +221,10 @@ def load_feature_settings(source: str, is_local: bool) -> tuple[bool, int]:
 
 def load(arg: str | None) -> LoadedModel:
     """Everything the adapter needs from the model spec argument."""
+    from transformers.utils import logging as hf_logging
+
+    # transformers draws tqdm bars on stderr while loading; steve_qt reports progress itself
+    hf_logging.disable_progress_bar()
     source, is_local = resolve_source(arg)
     config = load_config(source, is_local)
     model, has_ctc = load_model(source, is_local, config, wants_ctc_head(config, source, is_local))
