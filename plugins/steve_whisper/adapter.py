@@ -116,7 +116,7 @@ class WhisperAdapter:
         finally:
             pre.remove()
         if "encoder" in wanted:
-            w, s, p = _stack(cap.layers)
+            w, s, p = cap.arrays()
             maps["encoder"] = AttentionMaps(w, s, p, "encoder", query_grid=grid, key_grid=grid,
                                             **common)
 
@@ -144,11 +144,11 @@ class WhisperAdapter:
                               causal=True) as scap:
                 dec(tok, audio_features)
             if "cross" in wanted:
-                w, s, p = _stack(xcap.layers)
+                w, s, p = xcap.arrays()
                 maps["cross"] = AttentionMaps(w, s, p, "cross", key_grid=grid,
                                               query_labels=labels, meta=dict(meta), **common)
             if "decoder" in wanted:
-                w, s, p = _stack(scap.layers)
+                w, s, p = scap.arrays()
                 maps["decoder"] = AttentionMaps(w, s, p, "decoder", query_labels=labels,
                                                 key_labels=labels, meta=dict(meta), **common)
         step("decoder pass")

@@ -68,6 +68,21 @@ class QKCapture:
         self.layers = [None] * len(self.modules)
         self._q: dict[int, Tensor] = {}
         self._handles = []
+        # (N, 1, M, Q, K) float16 weights and scores, (N, M, Q) padding, allocated at layer 0
+        self.weights: Tensor | None = None
+        self.scores: Tensor | None = None
+        self.padding: Tensor | None = None
+
+    def _outputs(self, nq: int, nk: int) -> None:
+        shape = (len(self.modules), 1, self.n_head, nq, nk)
+        if self.weights is None or tuple(self.weights.shape) != shape:
+            self.weights = torch.empty(shape, dtype=torch.float16)
+            self.scores = torch.empty(shape, dtype=torch.float16)
+            self.padding = torch.empty(shape[0], self.n_head, nq)
+
+    def arrays(self):
+        """(weights, scores, padding) as numpy arrays (N, 1, M, Q, K), (N, M, Q); no copy."""
+        return self.weights.numpy(), self.scores.numpy(), self.padding.numpy()
 
     def __enter__(self) -> "QKCapture":
         for i, mod in enumerate(self.modules):
@@ -93,8 +108,11 @@ class QKCapture:
                 self.raw[i] = (q.clone(), k.clone())
             nq = q.shape[0] if self.keep_queries is None else self.keep_queries
             nk = k.shape[0] if self.keep_keys is None else self.keep_keys
-            scores = head_scores(q[:nq], k, self.n_head)
-            self.layers[i] = attention_rows(scores, nk, causal=self.causal)
+            self._outputs(nq, nk)
+            w, s, p = self.weights[i, 0], self.scores[i, 0], self.padding[i]
+            la = attention_rows(head_scores(q[:nq], k, self.n_head), nk, causal=self.causal)
+            w.copy_(la.weights), s.copy_(la.scores), p.copy_(la.padding)
+            self.layers[i] = LayerAttention(w, s, p)
             if self.on_layer is not None:
                 self.on_layer(i)
         return hook
