@@ -27,12 +27,13 @@ RATE = 16000
 class Config:
     """How hard to measure. ``quick()`` is the smoke run; ``tiny()`` is for the unit test."""
 
-    repeats: int = 10  # timed runs per variant (interleaved A/B/A/B)
+    repeats: int = 12  # timed runs per variant (interleaved A/B/A/B)
     warmup: int = 2  # discarded runs per variant before timing
     threads: int = 2  # torch.set_num_threads for every measurement (and every child)
     durations: tuple[float, ...] = (3.0, 10.0)  # capture / baseline input lengths (s)
     memory_durations: tuple[float, ...] = (1.0, 3.0, 10.0, 30.0)
     memory_repeats: int = 3  # measured runs per memory cell (median)
+    memory_warmup: int = 1  # discarded runs before them
     extract_repeats: int = 3  # full adapter.extract (it transcribes: slow)
     redraw_repeats: int = 60  # pyqtgraph switches
     mpl_repeats: int = 10  # matplotlib redraws (~0.4 s each)
@@ -42,6 +43,7 @@ class Config:
         hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072))
     first_map_file: str | None = None  # default: samples/dark_suit.wav, else synthetic
     in_process: bool = False  # run memory "children" in this process (smoke test only)
+    checks: bool = True  # agreement checks and torch-allocation profiling (slow extras)
     quick: bool = False
 
     @classmethod
@@ -55,8 +57,9 @@ class Config:
     def tiny(cls) -> "Config":
         """Runs every code path with tiny counts and inputs (tests/test_bench_smoke.py)."""
         return cls(repeats=1, warmup=0, threads=2, durations=(1.0,), memory_durations=(1.0,),
-                   memory_repeats=1, extract_repeats=0, redraw_repeats=2, mpl_repeats=1,
-                   map_size=64, first_map_repeats=1, in_process=True, quick=True,
+                   memory_repeats=1, memory_warmup=0, extract_repeats=0, redraw_repeats=2,
+                   mpl_repeats=1,
+                   map_size=64, first_map_repeats=1, in_process=True, checks=False, quick=True,
                    wav2vec2_config=dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
                                         intermediate_size=37, conv_dim=(16,) * 7, vocab_size=12,
                                         num_conv_pos_embeddings=16,
@@ -121,13 +124,14 @@ def interleave(variants: dict[str, Callable[[], object]], repeats: int,
     """Time each variant ``repeats`` times in the order A, B, A, B, ... after ``warmup`` rounds.
 
     Interleaving makes slow drifts of the machine (other processes, CPU clock) hit every variant
-    alike, so their ratio is fairer than timing A's block then B's. The garbage collector runs
-    between runs, outside the timed region.
+    alike, so their ratio is fairer than timing A's block then B's. The young garbage
+    generations are collected between runs, outside the timed region (a full collection takes
+    0.2 s once transformers is imported).
     """
     times: dict[str, list[float]] = {k: [] for k in variants}
     for rnd in range(warmup + repeats):
         for name, fn in variants.items():
-            gc.collect()
+            gc.collect(1)
             t0 = time.perf_counter()
             fn()
             dt = time.perf_counter() - t0
@@ -212,13 +216,19 @@ def peak_rss_kb() -> int:
     return int(m.group(1))
 
 
-def measure_peak(fn: Callable[[], object]) -> dict:
-    """Run ``fn`` once; RSS before, peak RSS during (VmHWM after a reset), in MiB."""
+def measure_peak(fn: Callable[[], object],
+                 look: Callable[[object], object] | None = None) -> dict:
+    """Run ``fn`` once; RSS before, peak RSS during (VmHWM after a reset), in MiB.
+
+    ``look(result)`` is called after the peak was read (e.g. to size the result).
+    """
     trim_heap()
     reset_ok = reset_peak_rss()
     before = rss_kb()
     out = fn()
     peak = peak_rss_kb()
+    if look is not None:
+        look(out)
     del out
     return dict(rss_before_mib=before / 1024, peak_mib=peak / 1024,
                 delta_mib=(peak - before) / 1024, peak_reset=reset_ok)

@@ -26,9 +26,11 @@ def model_rows(cfg: Config, label: str, spec: str, section: Section) -> dict:
     points = []
     for seconds in cfg.memory_durations:
         common = ["--model", spec, "--seconds", str(seconds), "--threads", str(cfg.threads),
-                  "--repeats", str(cfg.memory_repeats)]
+                  "--repeats", str(cfg.memory_repeats),
+                  "--warmup", str(cfg.memory_warmup)]
         bare = memory_probe(cfg, [*common, "--what", "bare"])
-        ours = memory_probe(cfg, [*common, "--what", "ours", "--torch-alloc"])
+        ours = memory_probe(cfg, [*common, "--what", "ours",
+                                  *(["--torch-alloc"] if cfg.checks else [])])
         proposed = "—"
         if spec == "whisper":
             p = memory_probe(cfg, [*common, "--what", "proposal"])

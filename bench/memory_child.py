@@ -87,6 +87,7 @@ def measure(argv: list[str] | None = None) -> dict:
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="measured runs (median reported)")
+    ap.add_argument("--warmup", type=int, default=1, help="discarded runs first")
     ap.add_argument("--torch-alloc", action="store_true")
     args = ap.parse_args(argv)
     set_threads(args.threads)
@@ -95,10 +96,12 @@ def measure(argv: list[str] | None = None) -> dict:
         job, size, frames = whisper_job(args.what, args.seconds)
     else:
         job, size, frames = wav2vec2_job(args.model, args.what, args.seconds)
-    out = job()  # warm-up, discarded
-    stored = size(out)
-    del out
-    runs = [measure_peak(job) for _ in range(max(1, args.repeats))]
+    for _ in range(args.warmup):
+        job()  # discarded
+    sizes: list[int] = []
+    runs = [measure_peak(job, lambda out: sizes.append(size(out)))
+            for _ in range(max(1, args.repeats))]
+    stored = sizes[-1]
     deltas = sorted(r["delta_mib"] for r in runs)
     result = dict(runs[0], delta_mib=deltas[len(deltas) // 2], delta_runs=deltas,
                   frames=frames, stored_mib=stored / 2**20, seconds=args.seconds)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import numpy as np
+
+from . import proposal
 from . import wav2vec2_parts as w2
 from .common import Config, Section, interleave, make_audio
 
@@ -13,7 +16,7 @@ def sdpa_twin(spec_dir: str):
     return Wav2Vec2ForCTC.from_pretrained(spec_dir, attn_implementation="sdpa").eval()
 
 
-def add_rows(cfg: Config, section: Section, ratio_row) -> None:
+def add_rows(cfg: Config, section: Section, ratio_row, proposed_rows: list) -> None:
     spec = w2.model_spec(cfg)
     if spec is None:
         section.notes.append(w2.MISSING)
@@ -24,11 +27,13 @@ def add_rows(cfg: Config, section: Section, ratio_row) -> None:
     sdpa = sdpa_twin(spec.partition(":")[2]) if impl != "sdpa" else None
     name = w2.label(cfg)
     source = ""
+    diffs: list[float] = []
     for seconds in cfg.durations:
         audio, source = make_audio(seconds)
         frames = w2.num_frames(adapter, len(audio))
         variants = {"bare": lambda: w2.bare_forward(adapter, audio),
-                    "capture": lambda: w2.extract(adapter, audio)}
+                    "capture": lambda: w2.extract(adapter, audio),
+                    "proposal": lambda: proposal.w2v2_block_extract(adapter, audio)}
         if sdpa is not None:
             variants["sdpa"] = lambda: w2.bare_forward(adapter, audio, model=sdpa)
         t = interleave(variants, cfg.repeats, cfg.warmup)
@@ -37,6 +42,13 @@ def add_rows(cfg: Config, section: Section, ratio_row) -> None:
         if sdpa is not None:
             section.rows.append(ratio_row(f"{name}, bare = same weights with SDPA", seconds,
                                           frames, t["sdpa"], t["capture"]))
+        proposed_rows.append(ratio_row(f"wav2vec 2.0, proposed block capture (bare = {impl})",
+                                       seconds, frames, t["bare"], t["proposal"]))
+        if cfg.checks:
+            maps = w2.extract(adapter, audio).maps["encoder"]
+            for a, b in zip((maps.weights, maps.scores),
+                            proposal.w2v2_block_extract(adapter, audio)):
+                diffs.append(float(np.abs(a.astype(np.float64) - b.astype(np.float64)).max()))
     section.notes.append(
         f"wav2vec 2.0 input: {source}. Random `Wav2Vec2ForCTC` ({cfg.wav2vec2_config}) saved with "
         "`save_pretrained` to a temp dir and loaded through `get_adapter('wav2vec2:' + dir)`. "
@@ -46,4 +58,10 @@ def add_rows(cfg: Config, section: Section, ratio_row) -> None:
         "input preparation and float16 stacking)."
         + (" Because the adapter's model does not use SDPA, the same weights were also loaded "
            "with `attn_implementation='sdpa'` and timed in the same interleaved rounds; both "
-           "ratios are reported." if sdpa is not None else ""))
+           "ratios are reported." if sdpa is not None else "")
+        + " Proposed wav2vec 2.0 block capture (`bench/proposal.py::w2v2_block_extract`): the "
+        "adapter's hooks and forward pass, q scaled before the matmul, the T×T scores computed "
+        "in blocks of 64 query rows and written straight into the float16 arrays (no full "
+        "float32 (M, T, T) scores and weights per layer); no CTC transcript."
+        + (f" Max |proposed − adapter| on weights and scores: {max(diffs):.3g}."
+           if diffs else ""))
