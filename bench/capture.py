@@ -54,16 +54,16 @@ def whisper_rows(cfg: Config, section: Section, proposed_rows: list) -> None:
         "Capture = the encoder step of `WhisperAdapter.extract`: cancel pre-hook, "
         "`steve_whisper.capture.QKCapture` on every block (hooks on the `query`/`key` Linear "
         "outputs; T kept query rows × all 1500 keys per head, softmax, keys cropped to T, padding "
-        "mass), per-layer progress callback, float16 stacking to numpy (`_stack`). The forward "
-        "pass itself still uses SDPA.",
+        f"mass), per-layer progress callback, {wp.capture_output_step()}. The forward pass "
+        "itself still uses SDPA.",
         "`adapter.extract(..., components=['encoder'])` also transcribes the window (whisper "
         "decoding with word timestamps, which re-runs the encoder) — that is why it is several "
         "times the bare forward; the transcription is not attention capture and is excluded from "
         "the ratio.",
         "Proposed block capture (`bench/proposal.py`): scale q before the matmul, compute the T "
         "kept query rows in blocks of 64 (scores → float16 crop → softmax → float16 crop → "
-        "padding sum, each block ~2 MiB and cache-resident), write into preallocated (N, 1, M, T, "
-        "T) float16 arrays (no stacking copy)."
+        "padding sum, each block ~2 MiB and cache-resident), written into preallocated (N, 1, M, "
+        "T, T) float16 arrays."
         + (" Max |proposed − adapter| over weights, scores and padding mass, every input length: "
            f"{diff:.3g}" + (" (bit-identical)." if diff == 0 else
                             " (float32 rounding of a different blocking).")

@@ -10,7 +10,8 @@ Same hooks and the same numbers as ``steve_whisper.capture.QKCapture`` + ``adapt
    current code streams three (M, T, 1500) float32 tensors (18 MiB each at T = 500) through memory,
    and the fresh allocations page-fault;
 3. results are written straight into preallocated (N, 1, M, T, T) float16 arrays, so there is no
-   per-layer list to stack (the stack doubles the stored bytes at its peak: 2 x 206 MiB at 30 s).
+   per-layer list to stack (the stack doubled the stored bytes at its peak: 2 x 206 MiB at 30 s;
+   the adapter does this too since commit 2eea33b).
 
 ``w2v2_block_extract`` applies 1 and 2 to the wav2vec 2.0 adapter's capture (its arrays are
 preallocated already): the same hooks on ``q_proj``/``k_proj`` and the attention module, all T

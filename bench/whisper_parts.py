@@ -36,10 +36,10 @@ def our_capture(adapter, mel: Tensor, keep: int) -> tuple[np.ndarray, np.ndarray
     """The encoder part of ``WhisperAdapter.extract``, step for step.
 
     Cancel pre-hook, QKCapture on every block's ``attn`` (T kept query rows x all 1500 keys per
-    head, softmax, crop, padding mass), per-layer progress callback, then the float16 stacking
-    to numpy. Returns (weights (N,1,M,T,T), scores (N,1,M,T,T), padding_mass (N,M,T)).
+    head, softmax, crop, padding mass), per-layer progress callback, then the float16 results as
+    numpy arrays (``cap.arrays()``; older adapters stacked per-layer tensors with ``_stack``).
+    Returns (weights (N,1,M,T,T), scores (N,1,M,T,T), padding_mass (N,M,T)).
     """
-    from steve_whisper.adapter import _stack
     from steve_whisper.capture import QKCapture, cancel_hook
 
     enc = adapter.model.encoder
@@ -53,7 +53,21 @@ def our_capture(adapter, mel: Tensor, keep: int) -> tuple[np.ndarray, np.ndarray
             enc(mel[None])
     finally:
         pre.remove()
+    if hasattr(cap, "arrays"):
+        return cap.arrays()
+    from steve_whisper.adapter import _stack
+
     return _stack(cap.layers)
+
+
+def capture_output_step() -> str:
+    """How the adapter's capture turns layers into arrays (for the notes)."""
+    from steve_whisper.capture import QKCapture
+
+    if hasattr(QKCapture, "arrays"):
+        return "float16 results written per layer into preallocated (N, 1, M, T, T) tensors, " \
+               "returned as numpy (`QKCapture.arrays()`)"
+    return "float16 per-layer results stacked to numpy (`_stack`)"
 
 
 def stored_bytes(arrays) -> int:

@@ -1,8 +1,8 @@
 """The benchmarks in bench/ execute (tiny inputs, one repeat). No timing is asserted anywhere.
 
 Besides "it runs", two facts the benchmark's conclusions rest on are checked against independent
-computations: the STEVE-recipe baseline equals whisper's own pre-softmax scores, and the proposed
-block capture equals the adapter's capture.
+computations: the STEVE-recipe baseline equals whisper's own pre-softmax scores, the capture the
+benchmark times is the adapter's, and the proposed block capture equals it.
 """
 
 from __future__ import annotations
@@ -66,6 +66,17 @@ def test_steve_recipe_equals_whispers_own_scores():
     for i, layer in enumerate(layers):
         ref = qk[i].float()  # whisper's explicit path: (q d^-1/4)(k d^-1/4)^T, (1, M, 1500, 1500)
         assert torch.allclose(layer, ref, atol=2e-3, rtol=1e-4), float((layer - ref).abs().max())
+
+
+def test_bench_capture_is_the_adapters_encoder_capture():
+    adapter = wp.load_whisper()
+    silence = np.zeros(16000, np.float32)  # transcribes quickly
+    maps = adapter.extract(silence, components=["encoder"]).maps["encoder"]
+    mel = adapter.mel(silence)
+    ours = wp.our_capture(adapter, mel, wp.kept_frames(len(silence)))
+    for a, b in zip(ours, (maps.weights, maps.scores, maps.padding_mass)):
+        assert a.shape == b.shape and a.dtype == b.dtype
+        assert np.array_equal(a, b)
 
 
 def test_proposed_capture_equals_the_adapters():
