@@ -64,7 +64,9 @@ def render(sections: list[Section], header: dict) -> str:
            "Written by `python -m bench` (do not edit by hand). Every ratio is measured side by "
            "side in one run, variants interleaved A/B/A/B after discarded warm-up runs; times are "
            "median (min–max) over the repeats. No test asserts on these numbers.", ""]
-    out += [f"- **Run**: {header['date']} — `{header['command']}` ({header['mode']})",
+    out += [f"- **Run**: {header['date']} — `{header['command']}` ({header['mode']})"
+            + (f"; the other sections were kept from the run(s) of {header['kept_from']} "
+               "(each section says when it was measured)" if header.get("kept_from") else ""),
             f"- **Threads**: torch.set_num_threads({header['threads']}) in every process "
             f"(OMP_NUM_THREADS={header['threads']} for children)",
             "- **Machine**: " + ", ".join(f"{k} {v}" for k, v in header["machine"].items()),
@@ -77,6 +79,8 @@ def render(sections: list[Section], header: dict) -> str:
         out += [f"## {s.title}", ""]
         if s.measured and s.measured != header["date"]:
             out += [f"_Measured {s.measured} (an earlier run than the header's)._", ""]
+        else:
+            out += [f"_Measured {s.measured or header['date']}._", ""]
         out += table(s.columns, s.rows) + [""]
         for title, cols, rows in s.extra_tables:
             out += [f"**{title}**", "", *table(cols, rows), ""]
@@ -118,6 +122,10 @@ def write(sections: list[Section], header: dict, md: Path = RESULTS_MD,
           js: Path | None = RESULTS_JSON, merge: bool = False) -> Path:
     """Write RESULTS.md (and results.json). ``merge`` keeps earlier sections not re-measured."""
     by_name = load_previous(js) if (merge and js is not None) else {}
+    kept = sorted({s.measured for n, s in by_name.items()
+                   if s.measured and n not in {x.name for x in sections}})
+    if kept:
+        header = dict(header, kept_from=", ".join(kept))
     for s in sections:
         by_name[s.name] = s
     ordered = [by_name[n] for n in ORDER if n in by_name]
