@@ -15,7 +15,9 @@ import time
 T_MAIN = time.time()
 
 import argparse  # noqa: E402
+import atexit  # noqa: E402
 import json  # noqa: E402
+import shutil  # noqa: E402
 import os  # noqa: E402
 import tempfile  # noqa: E402
 
@@ -140,7 +142,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=300, help="give up after (s)")
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="steve_bench_cfg_")
+    cfg_home = tempfile.mkdtemp(prefix="steve_bench_cfg_")
+    atexit.register(shutil.rmtree, cfg_home, True)
+    os.environ["XDG_CONFIG_HOME"] = cfg_home
 
     from steve_qt.core import pipeline
     from steve_qt.gui import app as gui_app
