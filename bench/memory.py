@@ -8,7 +8,7 @@ from .common import Config, Section, memory_probe
 
 COLUMNS = ["model", "input", "T", "RSS before MiB", "bare forward ΔRSS MiB",
            "capture ΔRSS MiB", "capture torch tensors MiB", "stored MiB",
-           "proposed capture ΔRSS MiB"]
+           "fallback capture ΔRSS MiB"]
 
 
 def fit(frames: list[int], mib: list[float]) -> tuple[np.ndarray, str]:
@@ -31,16 +31,16 @@ def model_rows(cfg: Config, label: str, spec: str, section: Section) -> dict:
         bare = memory_probe(cfg, [*common, "--what", "bare"])
         ours = memory_probe(cfg, [*common, "--what", "ours",
                                   *(["--torch-alloc"] if cfg.checks else [])])
-        proposed = "—"
+        fallback = "—"
         if spec == "whisper":
-            p = memory_probe(cfg, [*common, "--what", "proposal"])
-            proposed = f"{p['delta_mib']:.0f}"
+            p = memory_probe(cfg, [*common, "--what", "fallback"])
+            fallback = f"{p['delta_mib']:.0f}"
         torch_mib = ours.get("torch_peak_mib")
         section.rows.append([label, f"{seconds:g} s", str(ours["frames"]),
                              f"{ours['rss_before_mib']:.0f}", f"{bare['delta_mib']:.0f}",
                              f"{ours['delta_mib']:.0f}",
                              "n/a" if torch_mib is None else f"{torch_mib:.0f}",
-                             f"{ours['stored_mib']:.1f}", proposed])
+                             f"{ours['stored_mib']:.1f}", fallback])
         points.append((ours["frames"], ours["delta_mib"], ours["stored_mib"], bare["delta_mib"]))
     frames = [p[0] for p in points]
     if len(set(frames)) < 2:
@@ -79,10 +79,11 @@ def run(cfg: Config) -> Section:
         "forward pass without capture, for reference. 'torch tensors' is the peak of live torch "
         "tensor bytes during a second run (torch.profiler memory timeline; kernels' internal "
         "buffers and numpy-owned arrays not included). 'stored' is what the extraction returns. "
-        "'proposed' is `bench/proposal.py` (row blocks, preallocated outputs; not the "
-        "application).",
+        "'fallback' is the Whisper capture's public-ops path (`use_lse=False`: T×1500 "
+        "float32 scores and softmax per layer), used only when torch lacks the flash kernel.",
         "Whisper always encodes the padded 30 s window, so the forward pass costs the same for "
-        "every input; capture adds per layer the T×1500 float32 score and softmax rows, and the "
+        "every input; capture adds per layer one T×T float32 block per head (the kernel's "
+        "log-sum-exp normalises it, so the padding keys are never multiplied out), and the "
         "result is T×T float16 weights + scores per head, so the capture part grows with T and "
         "the stored part with T² (216 MB at T = 1500 for 4 layers × 6 heads). wav2vec 2.0 "
         "has no padding: its forward pass itself holds T×T attention per head, so everything "

@@ -39,11 +39,9 @@ def whisper_job(what: str, seconds: float):
 
         def size(out):
             return 0
-    elif what == "proposal":
-        from .proposal import block_capture
-
+    elif what == "fallback":
         def job():
-            return block_capture(adapter, mel, keep)
+            return wp.our_capture(adapter, mel, keep, use_lse=False)
 
         def size(out):
             return wp.stored_bytes(out)
@@ -83,7 +81,7 @@ def wav2vec2_job(spec: str, what: str, seconds: float):
 def measure(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(prog="python -m bench.memory_child")
     ap.add_argument("--model", default="whisper")
-    ap.add_argument("--what", default="ours", choices=["ours", "bare", "steve", "proposal"])
+    ap.add_argument("--what", default="ours", choices=["ours", "bare", "steve", "fallback"])
     ap.add_argument("--seconds", type=float, default=3.0)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="measured runs (median reported)")

@@ -94,7 +94,7 @@ def summarize(sections: list[Section]) -> list[list[str]]:
     for s in sections:
         for cols, body, label in [(s.columns, s.rows, "")] + [
                 (c, r, t) for t, c, r in s.extra_tables]:
-            if "result" not in cols or "proposed" in label:
+            if "result" not in cols or label.startswith("Not the application"):
                 continue
             i = cols.index("result")
             for r in body:

@@ -32,12 +32,15 @@ def bare_forward(adapter, mel: Tensor) -> Tensor:
         return adapter.model.encoder(mel[None])
 
 
-def our_capture(adapter, mel: Tensor, keep: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def our_capture(adapter, mel: Tensor, keep: int,
+                use_lse: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The encoder part of ``WhisperAdapter.extract``, step for step.
 
-    Cancel pre-hook, QKCapture on every block's ``attn`` (T kept query rows x all 1500 keys per
-    head, softmax, crop, padding mass), per-layer progress callback, then the float16 results as
-    numpy arrays (``cap.arrays()``; older adapters stacked per-layer tensors with ``_stack``).
+    Cancel pre-hook, QKCapture on every block's ``attn`` (SDPA's flash kernel for the output and
+    its log-sum-exp; scores and weights for the T kept rows and keys only, padding mass = 1 - the
+    kept mass), per-layer progress callback, float16 results written into preallocated
+    (N, 1, M, T, T) tensors and returned as numpy. ``use_lse=False``: the public-ops fallback
+    (SDPA output; T kept rows x all 1500 keys, softmax, crop).
     Returns (weights (N,1,M,T,T), scores (N,1,M,T,T), padding_mass (N,M,T)).
     """
     from steve_whisper.capture import QKCapture, cancel_hook
@@ -48,26 +51,13 @@ def our_capture(adapter, mel: Tensor, keep: int) -> tuple[np.ndarray, np.ndarray
     pre = enc.register_forward_pre_hook(cancel_hook(never))
     try:
         with torch.no_grad(), QKCapture([b.attn for b in enc.blocks], adapter.dims.n_audio_head,
-                                        keep_queries=keep, keep_keys=keep,
-                                        on_layer=progress) as cap:
+                                        keep_queries=keep, keep_keys=keep, on_layer=progress,
+                                        use_lse=use_lse) as cap:
             enc(mel[None])
     finally:
         pre.remove()
-    if hasattr(cap, "arrays"):
-        return cap.arrays()
-    from steve_whisper.adapter import _stack
-
-    return _stack(cap.layers)
-
-
-def capture_output_step() -> str:
-    """How the adapter's capture turns layers into arrays (for the notes)."""
-    from steve_whisper.capture import QKCapture
-
-    if hasattr(QKCapture, "arrays"):
-        return "float16 results written per layer into preallocated (N, 1, M, T, T) tensors, " \
-               "returned as numpy (`QKCapture.arrays()`)"
-    return "float16 per-layer results stacked to numpy (`_stack`)"
+    assert cap.path == ("lse" if use_lse else "softmax"), cap.path
+    return cap.arrays()
 
 
 def stored_bytes(arrays) -> int:

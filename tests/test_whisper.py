@@ -147,6 +147,68 @@ def test_one_head_by_hand_from_captured_query_and_key(whisper_adapter, dark_suit
     np.testing.assert_allclose(layer.padding[3].numpy(), w[:, t:].sum(1), atol=1e-5)
 
 
+def _capture_all(adapter, mel, tokens, keep, use_lse=True):
+    """Encoder, cross and decoder capture of one teacher-forced pass; also the model's outputs."""
+    from steve_whisper.capture import QKCapture
+
+    model, n = adapter.model, adapter.dims.n_audio_head
+    with torch.no_grad(), \
+            QKCapture([b.attn for b in model.encoder.blocks], n, keep_queries=keep,
+                      keep_keys=keep, use_lse=use_lse) as enc, \
+            QKCapture([b.cross_attn for b in model.decoder.blocks], n, keep_keys=keep,
+                      use_lse=use_lse) as cross, \
+            QKCapture([b.attn for b in model.decoder.blocks], n, causal=True,
+                      use_lse=use_lse) as dec:
+        logits = model(mel[None], torch.tensor(tokens)[None])
+    return (enc, cross, dec), logits
+
+
+def test_flash_lse_capture_equals_full_softmax_and_leaves_the_model_alone(
+        whisper_adapter, dark_suit_extraction):
+    """The fast path (the flash kernel's log-sum-exp normalises only the kept T x T block) and the
+    public-ops path (softmax over all 1500 keys, then crop) give the same numbers, and neither
+    changes what the model computes."""
+    audio, ex = dark_suit_extraction
+    mel = whisper_adapter.mel(audio.samples)
+    tokens, keep = ex.transcript.tokens, ex.maps["encoder"].num_keys
+    fast, logits = _capture_all(whisper_adapter, mel, tokens, keep)
+    slow, logits_slow = _capture_all(whisper_adapter, mel, tokens, keep, use_lse=False)
+    with torch.no_grad():
+        bare = whisper_adapter.model(mel[None], torch.tensor(tokens)[None])
+    assert torch.equal(logits, bare) and torch.equal(logits_slow, bare)
+    for f, s in zip(fast, slow):
+        assert (f.path, s.path) == ("lse", "softmax")  # the pinned torch has the kernel
+        (fw, fs, fp), (sw, ss, sp) = f.arrays(), s.arrays()
+        np.testing.assert_allclose(fw.astype(np.float32), sw.astype(np.float32), rtol=2e-3,
+                                   atol=1e-6)  # one float16 ulp
+        np.testing.assert_allclose(fs.astype(np.float32), ss.astype(np.float32), rtol=2e-3,
+                                   atol=1e-3)
+        np.testing.assert_allclose(fp, sp, atol=1e-5)
+        assert np.array_equal(np.isinf(fs), np.isinf(ss))  # the same causal mask
+    assert fast[0].arrays()[2].max() > 0.05 and not fast[2].arrays()[2].any()
+    for b in whisper_adapter.model.decoder.blocks:  # the wrappers are gone
+        assert "qkv_attention" not in b.attn.__dict__ and "qkv_attention" not in vars(b.cross_attn)
+
+
+def test_capture_falls_back_when_the_kernel_refuses(whisper_adapter, monkeypatch):
+    import steve_whisper.capture as capture
+
+    def refuse(*_a, **_k):
+        raise RuntimeError("no flash kernel for this input")
+
+    monkeypatch.setattr(capture, "_flash_op", lambda: refuse)
+    mel = whisper_adapter.mel(np.zeros(16000, np.float32))
+    enc = whisper_adapter.model.encoder
+    with torch.no_grad():
+        bare = enc(mel[None])
+        with capture.QKCapture([b.attn for b in enc.blocks], 6, keep_queries=50,
+                               keep_keys=50) as cap:
+            assert torch.equal(enc(mel[None]), bare)
+    assert cap.path == "softmax" and cap.weights.shape == (4, 1, 6, 50, 50)
+    rows = cap.weights.float().sum(-1)[:, 0] + cap.padding
+    np.testing.assert_allclose(rows.numpy(), 1.0, atol=2e-3)
+
+
 # --- windows, cancellation, errors ---------------------------------------------------------------
 def test_long_audio_is_split_into_30s_windows(whisper_adapter):
     rng = np.random.default_rng(0)

@@ -17,17 +17,9 @@ from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
 
 from . import loading
-from .capture import LayerAttention, QKCapture, cancel_hook
+from .capture import QKCapture, cancel_hook
 
 assert N_SAMPLES == WHISPER_WINDOW_SAMPLES and N_FRAMES == 3000
-
-
-def _stack(layers: list[LayerAttention]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per-layer (M, Q, K) -> (N, 1, M, Q, K) weights, scores and (N, M, Q) padding mass."""
-    w = torch.stack([la.weights for la in layers])[:, None].numpy()
-    s = torch.stack([la.scores for la in layers])[:, None].numpy()
-    p = torch.stack([la.padding for la in layers]).numpy()
-    return w, s, p
 
 
 class WhisperAdapter:

@@ -1,10 +1,24 @@
-"""Attention capture for openai-whisper: forward hooks on the ``query``/``key`` Linear outputs.
+"""Attention capture for openai-whisper, alongside the model's own SDPA attention.
 
-The forward pass keeps SDPA (fast). Each MultiHeadAttention computes ``q = query(x)`` before
-``k = key(x or xa)``, so when the key hook fires the query of the same call is known and the
-scores for the rows we keep are computed right there (queries x all keys, per head), then the
-projections are dropped. Scores are q.k / sqrt(d_head) -- the same as whisper's
-``(q * d**-0.25) @ (k * d**-0.25).T`` -- plus the causal mask for decoder self-attention.
+During the capture each MultiHeadAttention's ``qkv_attention`` is wrapped (on the instance; the
+class is untouched). The wrapper computes the layer's output exactly as whisper does with SDPA --
+through the CPU flash-attention kernel that ``scaled_dot_product_attention`` dispatches to,
+called directly because it also returns the per-row log-sum-exp ``lse`` of the scores -- and then
+only the rows and columns we keep:
+
+    scores  = q_h . k_h^T / sqrt(d_head)        (M, Q, keep)   the same as whisper's
+              ``(q * d**-0.25) @ (k * d**-0.25).T``, plus the causal mask for decoder self-attention
+    weights = exp(scores - lse)                 (M, Q, keep)   the model's softmax over ALL keys
+    padding = 1 - sum(weights)                  (M, Q)         mass on the cropped keys
+
+so a 10 s clip costs a (M, 500, 500) block per layer instead of (M, 500, 1500) -- the padding keys
+are never multiplied out.
+
+The kernel (``torch.ops.aten._scaled_dot_product_flash_attention_for_cpu``) is a private op of
+torch. When it is missing or refuses the input (another torch, a GPU tensor, an unusual dtype),
+the wrapper falls back to public ops: SDPA for the output and a full-key softmax over the kept
+rows (``attention_rows``) -- the same numbers within float32 rounding, slower. ``QKCapture.path``
+says which one ran.
 """
 
 from __future__ import annotations
@@ -13,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from steve_qt.core.errors import Cancelled
@@ -25,6 +40,19 @@ class LayerAttention:
     padding: Tensor  # (M, Q) float32 mass on the cropped keys
 
 
+def _flash_op():
+    """torch's CPU flash-attention kernel returning (output, logsumexp), or None."""
+    try:
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def split_heads(x: Tensor, n_head: int) -> Tensor:
+    """(1, T, M*d) -> (1, M, T, d), a view (whisper's layout for SDPA)."""
+    return x.view(*x.shape[:2], n_head, -1).permute(0, 2, 1, 3)
+
+
 def head_scores(q: Tensor, k: Tensor, n_head: int) -> Tensor:
     """(Q, D) x (K, D) -> (M, Q, K) float32 scaled dot products."""
     d = q.shape[-1] // n_head
@@ -33,12 +61,15 @@ def head_scores(q: Tensor, k: Tensor, n_head: int) -> Tensor:
     return torch.matmul(qh, kh.transpose(1, 2)) * d ** -0.5
 
 
+def causal_mask(q_len: int, k_len: int) -> Tensor:
+    """(Q, K) True where a query may not look (keys after it; queries are the last Q positions)."""
+    return torch.ones(q_len, k_len, dtype=torch.bool).triu(1 + k_len - q_len)
+
+
 def attention_rows(scores: Tensor, keep_keys: int, causal: bool = False) -> LayerAttention:
     """Softmax over all keys of (M, Q, K) scores; keep the first ``keep_keys`` keys."""
     if causal:
-        q_len, k_len = scores.shape[-2:]
-        mask = torch.ones(q_len, k_len, dtype=torch.bool).triu(1 + k_len - q_len)
-        scores = scores.masked_fill(mask, float("-inf"))
+        scores = scores.masked_fill(causal_mask(*scores.shape[-2:]), float("-inf"))
     w = torch.softmax(scores, dim=-1)
     return LayerAttention(
         weights=w[..., :keep_keys].to(torch.float16),
@@ -47,12 +78,39 @@ def attention_rows(scores: Tensor, keep_keys: int, causal: bool = False) -> Laye
     )
 
 
+def rows_from_lse(q: Tensor, k: Tensor, lse: Tensor, n_head: int, out: LayerAttention,
+                  causal: bool = False) -> None:
+    """(Q, D) queries x the first K' keys of (K, D) keys, normalised by ``lse`` (M, Q).
+
+    ``lse`` is the log-sum-exp of each row's scores over all K keys, as the attention kernel
+    computed it, so the weights are the model's softmax without touching the other keys. Writes
+    ``out.scores``/``out.weights`` (M, Q, K') float16 and ``out.padding`` (M, Q) in place; one
+    (M, Q, K') float32 temporary.
+    """
+    keep = out.weights.shape[-1]
+    d = q.shape[-1] // n_head
+    qh = (q.float() * d ** -0.5).reshape(q.shape[0], n_head, d).transpose(0, 1)  # (M, Q, d)
+    kh = k[:keep].float().reshape(keep, n_head, d).permute(1, 2, 0)  # (M, d, K')
+    s = torch.matmul(qh, kh)  # (M, Q, K')
+    if causal:
+        s.masked_fill_(causal_mask(q.shape[0], k.shape[0])[:, :keep], float("-inf"))
+    out.scores.copy_(s)
+    w = s.sub_(lse[..., None]).exp_()
+    out.weights.copy_(w)
+    if keep == k.shape[0]:  # nothing cropped
+        out.padding.zero_()
+    else:
+        torch.sum(w, dim=-1, out=out.padding)
+        out.padding.neg_().add_(1.0).clamp_(min=0.0)
+
+
 @dataclass
 class QKCapture:
-    """Hooks on a list of MultiHeadAttention modules (one per layer).
+    """Captures the attention of a list of MultiHeadAttention modules (one per layer).
 
     ``keep_queries``/``keep_keys``: rows and columns kept (None = all). ``on_layer(i)`` is called
-    after layer ``i`` is captured (progress / cancellation).
+    after layer ``i`` is captured (progress / cancellation). ``use_lse=False`` forces the
+    public-ops path (tests, benchmarks).
     """
 
     modules: list[torch.nn.Module]
@@ -61,13 +119,13 @@ class QKCapture:
     keep_keys: int | None = None
     causal: bool = False
     on_layer: Callable[[int], None] | None = None
+    use_lse: bool = True
     layers: list[LayerAttention | None] = field(default_factory=list)
     raw: dict[int, tuple[Tensor, Tensor]] | None = None  # set to {} to also keep q/k (tests)
+    path: str = ""  # "lse" or "softmax": which computation ran (last layer)
 
     def __post_init__(self) -> None:
         self.layers = [None] * len(self.modules)
-        self._q: dict[int, Tensor] = {}
-        self._handles = []
         # (N, 1, M, Q, K) float16 weights and scores, (N, M, Q) padding, allocated at layer 0
         self.weights: Tensor | None = None
         self.scores: Tensor | None = None
@@ -86,36 +144,50 @@ class QKCapture:
 
     def __enter__(self) -> "QKCapture":
         for i, mod in enumerate(self.modules):
-            self._handles.append(mod.query.register_forward_hook(self._query_hook(i)))
-            self._handles.append(mod.key.register_forward_hook(self._key_hook(i)))
+            mod.qkv_attention = self._wrapped(i, mod)
         return self
 
     def __exit__(self, *exc) -> None:
-        for h in self._handles:
-            h.remove()
-        self._handles.clear()
-        self._q.clear()
+        for mod in self.modules:
+            mod.__dict__.pop("qkv_attention", None)
 
-    def _query_hook(self, i: int):
-        def hook(_mod, _inp, out: Tensor) -> None:
-            self._q[i] = out.detach()[0]
-        return hook
+    def _wrapped(self, i: int, mod: torch.nn.Module):
+        flash = _flash_op() if self.use_lse else None
 
-    def _key_hook(self, i: int):
-        def hook(_mod, _inp, out: Tensor) -> None:
-            q, k = self._q.pop(i), out.detach()[0]
-            if self.raw is not None:
-                self.raw[i] = (q.clone(), k.clone())
-            nq = q.shape[0] if self.keep_queries is None else self.keep_queries
-            nk = k.shape[0] if self.keep_keys is None else self.keep_keys
-            self._outputs(nq, nk)
-            w, s, p = self.weights[i, 0], self.scores[i, 0], self.padding[i]
+        def qkv_attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None):
+            n_ctx = q.shape[1]
+            is_causal = mask is not None and n_ctx > 1  # whisper's own SDPA call
+            qh, kh, vh = (split_heads(x, mod.n_head) for x in (q, k, v))
+            lse = None
+            if flash is not None:
+                try:
+                    out, lse = flash(qh, kh, vh, is_causal=is_causal)
+                except RuntimeError:
+                    lse = None
+            if lse is None:
+                out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=is_causal)
+            self._layer(i, q.detach()[0], k.detach()[0], None if lse is None else lse[0])
+            return out.permute(0, 2, 1, 3).flatten(start_dim=2), None
+        return qkv_attention
+
+    def _layer(self, i: int, q: Tensor, k: Tensor, lse: Tensor | None) -> None:
+        if self.raw is not None:
+            self.raw[i] = (q.clone(), k.clone())
+        nq = q.shape[0] if self.keep_queries is None else self.keep_queries
+        nk = k.shape[0] if self.keep_keys is None else self.keep_keys
+        self._outputs(nq, nk)
+        layer = LayerAttention(self.weights[i, 0], self.scores[i, 0], self.padding[i])
+        if lse is not None:
+            rows_from_lse(q[:nq], k, lse[:, :nq].float(), self.n_head, layer, self.causal)
+            self.path = "lse"
+        else:
             la = attention_rows(head_scores(q[:nq], k, self.n_head), nk, causal=self.causal)
-            w.copy_(la.weights), s.copy_(la.scores), p.copy_(la.padding)
-            self.layers[i] = LayerAttention(w, s, p)
-            if self.on_layer is not None:
-                self.on_layer(i)
-        return hook
+            layer.weights.copy_(la.weights), layer.scores.copy_(la.scores)
+            layer.padding.copy_(la.padding)
+            self.path = "softmax"
+        self.layers[i] = layer
+        if self.on_layer is not None:
+            self.on_layer(i)
 
 
 def cancel_hook(should_cancel: Callable[[], bool] | None):
