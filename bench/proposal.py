@@ -13,9 +13,8 @@ Same hooks and the same numbers as ``steve_whisper.capture.QKCapture`` + ``adapt
    per-layer list to stack (the stack doubled the stored bytes at its peak: 2 x 206 MiB at 30 s;
    the adapter does this too since commit 2eea33b).
 
-``w2v2_block_extract`` applies 1 and 2 to the wav2vec 2.0 adapter's capture (its arrays are
-preallocated already): the same hooks on ``q_proj``/``k_proj`` and the attention module, all T
-query rows against all T keys in blocks, written into the float16 arrays.
+The wav2vec 2.0 adapter adopted 1 and 2 (``steve_wav2vec2.capture.attention_in_blocks``), so its
+proposal is gone from this file; ``bench.wav2vec2_capture`` times the adapter itself.
 """
 
 from __future__ import annotations
@@ -77,45 +76,3 @@ def block_capture(adapter, mel: Tensor, keep: int,
         for h in handles:
             h.remove()
     return weights.numpy(), scores.numpy(), padding.numpy()
-
-
-def w2v2_block_extract(adapter, audio: np.ndarray,
-                       block: int = BLOCK) -> tuple[np.ndarray, np.ndarray]:
-    """wav2vec 2.0 encoder attention as the adapter computes it -> (weights, scores) (N,1,M,T,T).
-
-    Same input preparation (``adapter.input_values``), same forward pass of the adapter's model,
-    same numbers (q.k * D**-0.5, softmax over all keys); not the CTC transcript (a greedy argmax
-    over T x vocabulary, negligible next to this).
-    """
-    x = np.ascontiguousarray(audio, dtype=np.float32)
-    t_len = adapter.frames_for(len(x))
-    n_layer, n_head = adapter.num_layers, adapter.num_heads
-    weights = torch.empty(n_layer, 1, n_head, t_len, t_len, dtype=torch.float16)
-    scores = torch.empty(n_layer, 1, n_head, t_len, t_len, dtype=torch.float16)
-    stash: dict[tuple[str, int], Tensor] = {}
-
-    def keep(kind: str, n: int):
-        def hook(_m, _inp, out: Tensor) -> None:
-            stash[kind, n] = out.detach()[0]  # (T, M*D)
-        return hook
-
-    def finish(n: int):
-        def hook(_m, _inp, _out) -> None:
-            q, k = stash.pop(("q", n)), stash.pop(("k", n))
-            full = torch.empty(n_head, t_len)  # padding mass: none for wav2vec 2.0 (keep = T)
-            rows_in_blocks(q, k, n_head, t_len, weights[n, 0], scores[n, 0], full, block)
-        return hook
-
-    handles = []
-    for n, layer in enumerate(adapter.loaded.encoder_layers):
-        att = layer.attention
-        handles.append(att.q_proj.register_forward_hook(keep("q", n)))
-        handles.append(att.k_proj.register_forward_hook(keep("k", n)))
-        handles.append(att.register_forward_hook(finish(n)))
-    try:
-        with torch.inference_mode():
-            adapter.loaded.model(adapter.input_values(x))
-    finally:
-        for h in handles:
-            h.remove()
-    return weights.numpy(), scores.numpy()

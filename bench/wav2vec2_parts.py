@@ -82,6 +82,23 @@ def extract(adapter, audio: np.ndarray):
     return adapter.extract(audio, components=["encoder"])
 
 
+def full_reference(adapter, audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(weights, scores) (N, 1, M, T, T) float16 by the plain computation: the adapter's hooks and
+    forward pass, full float32 (M, T, T) scores and softmax per layer, then float16."""
+    from steve_wav2vec2.capture import capture_attention
+
+    layers: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def keep(n: int, s: torch.Tensor, w: torch.Tensor) -> None:
+        layers[n] = (w.half().numpy(), s.half().numpy())
+
+    x = model_input(adapter, audio)
+    capture_attention(adapter.loaded.encoder_layers, lambda: hf_model(adapter)(x), keep)
+    order = sorted(layers)
+    return (np.stack([layers[n][0] for n in order])[:, None],
+            np.stack([layers[n][1] for n in order])[:, None])
+
+
 def extraction_bytes(ex) -> int:
     return int(sum(m.nbytes for m in ex.maps.values()))
 

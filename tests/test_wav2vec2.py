@@ -180,6 +180,85 @@ def test_weights_match_output_attentions(adapters, audio3s, which):
         )
 
 
+def full_reference(q, k, num_heads):
+    """The straightforward computation: float32 (M, T, T) scores and softmax, then float16."""
+    from steve_wav2vec2.capture import attention_from_projections
+
+    scores, weights = attention_from_projections(q, k, num_heads)
+    return scores.half(), weights.half(), scores, weights
+
+
+def blocks(q, k, num_heads, block):
+    from steve_wav2vec2.capture import attention_in_blocks
+
+    t = q.shape[1]
+    s_out = torch.full((num_heads, t, t), float("nan"), dtype=torch.float16)
+    w_out = torch.full((num_heads, t, t), float("nan"), dtype=torch.float16)
+    attention_in_blocks(q, k, num_heads, s_out, w_out, block=block)
+    return s_out, w_out
+
+
+def assert_float16_of(got: np.ndarray, ref32: np.ndarray) -> None:
+    """``got`` (float16) is ``ref32`` (float32) rounded to float16, up to one float16 step where
+    float32 rounding differs (a different matmul blocking or scaling order); nearly every element
+    is bit-identical to ``ref32.astype(float16)``."""
+    ref = ref32.astype(np.float64)
+    step = np.spacing(np.abs(ref32).astype(np.float16)).astype(np.float64)  # float16 ulp
+    err = np.abs(got.astype(np.float64) - ref)
+    assert (err <= step + 1e-6 * np.abs(ref).max()).all(), float((err / step).max())
+    assert (got == ref32.astype(np.float16)).mean() > 0.999
+
+
+@pytest.mark.parametrize(
+    "t, block",
+    [(1, 64), (37, 64), (64, 64), (149, 64), (150, 16), (130, 7)],
+    ids=["T1<block", "T37<block", "T=block", "T149=2x64+21", "T150=9x16+6", "T130=18x7+4"],
+)
+def test_block_path_equals_full_computation(t, block):
+    g = torch.Generator().manual_seed(t)
+    m, d = 3, 16
+    q = 3 * torch.randn(1, t, m * d, generator=g)
+    k = 3 * torch.randn(1, t, m * d, generator=g)
+    _, _, s32, w32 = full_reference(q, k, m)
+    s_out, w_out = blocks(q, k, m, block)
+    assert_float16_of(s_out.numpy(), s32.numpy())
+    assert_float16_of(w_out.numpy(), w32.numpy())
+    np.testing.assert_allclose(w_out.double().sum(-1).numpy(), 1.0, atol=1e-2)
+
+
+def test_block_path_within_float16_rounding_for_any_head_dim():
+    """D = 24: D**-0.5 is not a power of two, so scaling q first rounds differently in float32."""
+    g = torch.Generator().manual_seed(5)
+    m, d, t = 2, 24, 101
+    q = 3 * torch.randn(1, t, m * d, generator=g)
+    k = 3 * torch.randn(1, t, m * d, generator=g)
+    _, _, s32, w32 = full_reference(q, k, m)
+    s_out, w_out = blocks(q, k, m, block=32)
+    assert_float16_of(s_out.numpy(), s32.numpy())
+    assert_float16_of(w_out.numpy(), w32.numpy())
+
+
+@pytest.mark.parametrize("which, n", [("ctc", 3 * SR), ("ctc_stable", 3 * SR), ("ctc", 400)])
+def test_extract_equals_full_computation(adapters, which, n):
+    """What extract() stores (blocks of 64 rows; T = 149 and T = 1) equals the float32 reference
+    on the same hooked projections, rounded to float16."""
+    from steve_wav2vec2.capture import capture_attention
+
+    a = adapters[which]
+    audio = speechy(n)
+    ref: dict[int, tuple] = {}
+
+    def keep(i, s, w):
+        ref[i] = (s.numpy().copy(), w.numpy().copy())
+
+    capture_attention(a.loaded.encoder_layers, lambda: a.loaded.model(a.input_values(audio)), keep)
+    m = a.extract(audio).maps["encoder"]
+    assert m.num_queries == expected_frames(n)
+    for i in range(N_LAYERS):
+        assert_float16_of(m.scores[i, 0], ref[i][0])
+        assert_float16_of(m.weights[i, 0], ref[i][1])
+
+
 def test_weight_rows_sum_to_one(extraction):
     w = extraction.maps["encoder"].weights.astype(np.float64)
     np.testing.assert_allclose(w.sum(-1), 1.0, atol=3e-3)
@@ -313,7 +392,9 @@ def test_cancel(adapters):
 def test_memory_limit(adapters, audio3s, monkeypatch):
     a = adapters["ctc"]
     t = 149
-    need = N_LAYERS * N_HEADS * t * t * 2 * 2 + 4 * N_HEADS * t * t * 4
+    # stored float16 weights + scores; transformers' eager float32 scores + softmax; our float32
+    # block of 64 query rows + its softmax
+    need = N_LAYERS * N_HEADS * t * t * 2 * 2 + 2 * N_HEADS * t * t * 4 + 2 * N_HEADS * 64 * t * 4
     monkeypatch.setenv("STEVE_QT_MAX_ATTENTION_BYTES", str(need - 1))
     with pytest.raises(SteveError, match=rf"would need {need} bytes.*shorter"):
         a.extract(audio3s)

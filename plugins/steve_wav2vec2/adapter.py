@@ -22,7 +22,7 @@ from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import FrameGrid, conv_grid
 
 from . import loading
-from .capture import capture_attention
+from .capture import BLOCK_ROWS, attention_in_blocks, capture_projections
 from .ctc import greedy_transcript
 
 SAMPLE_RATE = 16000
@@ -53,11 +53,13 @@ def normalize_waveform(x: np.ndarray) -> np.ndarray:
 def attention_bytes(num_layers: int, num_heads: int, num_frames: int) -> int:
     """Memory an extraction of T frames needs for attention.
 
-    Stored: weights and scores, float16, (N, 1, M, T, T). Working set of one layer, float32
-    (M, T, T): transformers' eager scores and softmax, plus our scores and weights.
+    Stored: weights and scores, float16, (N, 1, M, T, T). Working set of one layer, float32:
+    transformers' eager scores and softmax (M, T, T), plus our block of query rows (M, b, T) and
+    its softmax (b = BLOCK_ROWS, or T when shorter).
     """
     square = num_heads * num_frames * num_frames
-    return num_layers * square * 2 * 2 + 4 * square * 4
+    rows = num_heads * min(BLOCK_ROWS, num_frames) * num_frames
+    return num_layers * square * 2 * 2 + 2 * square * 4 + 2 * rows * 4
 
 
 def format_bytes(n: int) -> str:
@@ -176,24 +178,24 @@ class Wav2Vec2Adapter:
         shape = (self.num_layers, 1, self.num_heads, num_frames, num_frames)  # (N, 1, M, T, T)
         weights = np.empty(shape, dtype=np.float16)
         scores = np.empty(shape, dtype=np.float16)
+        weights_t, scores_t = torch.from_numpy(weights), torch.from_numpy(scores)  # same memory
         done: list[int] = []
 
-        def on_layer(n: int, s: torch.Tensor, w: torch.Tensor) -> None:
-            if s.shape[-1] != num_frames:
+        def on_layer(n: int, q: torch.Tensor, k: torch.Tensor, num_heads: int) -> None:
+            if q.shape[1] != num_frames or k.shape[1] != num_frames:
                 raise SteveError(
-                    f"model produced {s.shape[-1]} frames but the conv grid says {num_frames}; "
+                    f"model produced {q.shape[1]} frames but the conv grid says {num_frames}; "
                     "the config's conv_kernel/conv_stride do not describe this model",
                     self.loaded.source,
                 )
-            scores[n, 0] = s.to(torch.float16).numpy()
-            weights[n, 0] = w.to(torch.float16).numpy()
+            attention_in_blocks(q, k, num_heads, scores_t[n, 0], weights_t[n, 0])
             done.append(n)
             if progress is not None:
                 what = f"wav2vec2 encoder layer {n + 1}/{self.num_layers}"
                 progress(n + 1, self.num_layers, what)
 
         inputs = self.input_values(x)
-        output = capture_attention(
+        output = capture_projections(
             self.loaded.encoder_layers, lambda: self.loaded.model(inputs), on_layer, should_cancel
         )
         if done != list(range(self.num_layers)):
