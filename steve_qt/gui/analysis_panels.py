@@ -166,6 +166,8 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         try:
             self.matrix = self.compute()
         except SteveError as exc:
+            if self.matrix is None and self.image.image is None and self.info.text() == str(exc):
+                return  # shown already: clearing again would repaint the panel on every switch
             self.matrix = None
             self.values = np.zeros((0, 0))
             self.image.clear()

@@ -48,6 +48,7 @@ class _ThumbBox(pg.ViewBox):
         self.image = pg.ImageItem(axisOrder="row-major")
         self.addItem(self.image)
         self.setBorder(OTHER_PEN)
+        self.current = False  # framed as the shown (layer, head)
 
     def mouseClickEvent(self, ev):
         if ev.button() == QtCore.Qt.MouseButton.LeftButton:
@@ -131,9 +132,12 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
         self._on_selection_change(None)
 
     def _on_selection_change(self, event) -> None:
+        """Frame the shown (layer, head); only the boxes whose frame changes are redrawn."""
         cur = (self.doc.layer, self.doc.head)
         for key, box in self.boxes.items():
-            box.setBorder(CURRENT_PEN if key == cur else OTHER_PEN)
+            if box.current != (key == cur):
+                box.current = key == cur
+                box.setBorder(CURRENT_PEN if box.current else OTHER_PEN)
 
     def _on_thumb_clicked(self, layer: int, head) -> None:
         self.doc.set_layer(layer)

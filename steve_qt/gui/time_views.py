@@ -15,6 +15,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from ..core.audio import to_mono
 from ..core.document import Document
 from .colors import SPECTROGRAM_COLORMAP, colormap, lut
+from .map_images import MapImages
 from .spectrogram import Spectrogram, log_mel
 from .tier_item import TierItem, phone_shade
 from .viewbox import TimeViewBox
@@ -56,6 +57,13 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self._spectrograms: dict[int, tuple[object, Spectrogram]] = {}
         self._map_rows: tuple[float, float] = (0.0, 1.0)
         self._map_rect = QtCore.QRectF(0, 0, 1, 1)
+        self.map_images = MapImages()  # display-ready images of the shown maps (an LRU)
+        # what was last handed to the map / colour bar / profile: set again only when it changes
+        self._shown_rect: tuple | None = None  # (image shape, rect)
+        self._shown_colormap: str | None = None
+        self._shown_levels: tuple[float, float] | None = None
+        self._profile_edges: tuple[object, np.ndarray] | None = None  # (maps, (K + 1,) seconds)
+        self._profile_top: float | None = None
 
         self.wave = self._add_plot(0, "waveform")
         self.profile = self._add_plot(1, "profile")
@@ -68,6 +76,8 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
                            self.phones, self.map]
         for p in self.time_plots[1:]:
             p.setXLink(self.wave)
+        for p in self.time_plots:  # the document sets every range: no auto-range on redraws
+            p.vb.disableAutoRange()
         for row, stretch in enumerate((3, 2, 3, 0, 0, 0, 12)):
             self.ci.layout.setRowStretchFactor(row, stretch)
         for p in (self.words, self.phones, self.whisper_words):
@@ -85,8 +95,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.wave_curve.curve.setCacheMode(QtWidgets.QGraphicsItem.CacheMode.DeviceCoordinateCache)
         self.wave.addItem(self.wave_curve)
         # query profile
-        self.profile_curve = pg.PlotDataItem(stepMode="center", fillLevel=0,
-                                             brush=QtGui.QColor(255, 60, 160, 60),
+        # a step line without a fill: pyqtgraph rebuilds a fill path in 50-point pieces on
+        # every new row, which cost more than the rest of the profile; weights are finite
+        self.profile_curve = pg.PlotDataItem(stepMode="center", skipFiniteCheck=True,
                                              pen=pg.mkPen(QtGui.QColor(200, 30, 120), width=1))
         self.profile.addItem(self.profile_curve)
         self.profile_text = pg.TextItem("click the map to choose a query frame",
@@ -362,15 +373,23 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
     def _draw_map_image(self) -> None:
         """Only the pixels: the already extracted (Q, K) slice of the shown layer and head."""
         doc = self.doc
-        shown = doc.image()
+        shown = self.map_images.shown(doc)
         if shown is None:
             self.map_image.clear()
+            self._shown_rect = None
             return
         img, levels = shown
         self.map_image.setImage(img, levels=levels, lut=lut(doc.colormap), autoLevels=False)
-        self.map_image.setRect(self._map_rect)  # the rect scales by the image size: set it after
-        self.colorbar.setColorMap(colormap(doc.colormap))
-        self.colorbar.setLevels(levels)
+        placed = (img.shape, self._map_rect.getRect())
+        if placed != self._shown_rect:  # the rect scales by the image size: set it after
+            self.map_image.setRect(self._map_rect)
+            self._shown_rect = placed
+        if doc.colormap != self._shown_colormap:
+            self.colorbar.setColorMap(colormap(doc.colormap))
+            self._shown_colormap = doc.colormap
+        if levels != self._shown_levels:
+            self.colorbar.setLevels(levels)
+            self._shown_levels = levels
         m = doc.maps
         head = "mean of heads" if doc.head is None else f"head {doc.head + 1}/{m.num_heads}"
         scale = {"global": "", "row": ", rows scaled to max", "log": ", log10"}[doc.scale]
@@ -378,13 +397,12 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         win = f", window {doc.window + 1}/{m.num_windows}" if m.num_windows > 1 else ""
         rows = "query tokens" if m.query_grid is None else "query time"
         if doc.rollout:
-            self.map_title.setText(f"{m.title}: rollout of {m.num_layers} layers (head mean + "
-                                   f"identity){win}   rows: {rows} \u2193, columns: key time "
-                                   "\u2192")
-            return
-        self.map_title.setText(f"{m.title}: layer {doc.layer + 1}/{m.num_layers}, {head} "
-                               f"({what}{scale}){win}   rows: {rows} \u2193, columns: key time "
-                               "\u2192")
+            title = (f"{m.title}: rollout of {m.num_layers} layers (head mean + identity){win}"
+                     f"   rows: {rows} \u2193, columns: key time \u2192")
+        else:
+            title = (f"{m.title}: layer {doc.layer + 1}/{m.num_layers}, {head} ({what}{scale})"
+                     f"{win}   rows: {rows} \u2193, columns: key time \u2192")
+        _set_text(self.map_title, title)
 
     def _draw_profile(self) -> None:
         doc = self.doc
@@ -392,21 +410,33 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         row = doc.query_row()
         if m is None or row is None or m.key_grid is None:
             self.profile_curve.setData([], [])
-            self.profile_text.setText("click the map to choose a query frame" if m is not None
-                                      else "")
+            _set_text(self.profile_text, "click the map to choose a query frame"
+                      if m is not None else "")
             return
-        edges = np.asarray(m.key_grid.span_seconds(np.arange(m.num_keys + 1))[0], dtype=np.float64)
-        self.profile_curve.setData(edges, row)
+        self.profile_curve.setData(self._key_edges(m), row)
         top = float(row.max()) if row.size else 1.0
-        self.profile.setYRange(0, top if top > 0 else 1.0, padding=0.08)
+        top = top if top > 0 else 1.0
+        if top != self._profile_top:
+            self.profile.setYRange(0, top, padding=0.08)
+            # settle the new transform now: left to the paint, the items' updates that follow
+            # it would ask for a second repaint of the profile
+            self.profile.vb.updateMatrix()
+            self._profile_top = top
         pad = 0.0 if doc.rollout else float(m.head_padding(doc.layer, doc.head)[doc.query])
         if m.query_grid is not None:
             who = f"query {doc.query_time():.3f} s"
         else:
             labels = m.query_labels or []
             who = f"query token {token_label(labels[doc.query]) if labels else doc.query}"
-        self.profile_text.setText(f"{who}: weight over key time"
-                                  + (f"; {100 * pad:.1f}% went to padding" if pad >= 0.001 else ""))
+        _set_text(self.profile_text, f"{who}: weight over key time"
+                  + (f"; {100 * pad:.1f}% went to padding" if pad >= 0.001 else ""))
+
+    def _key_edges(self, m) -> np.ndarray:
+        """(K + 1,) start times (s) of the key frames and the end of the last, per maps."""
+        if self._profile_edges is None or self._profile_edges[0] is not m:
+            edges = m.key_grid.span_seconds(np.arange(m.num_keys + 1))[0]
+            self._profile_edges = (m, np.asarray(edges, dtype=np.float64))
+        return self._profile_edges[1]
 
     def _on_view_change(self, event) -> None:
         t0, t1 = self.doc.view
@@ -499,6 +529,12 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
 
     def left_axis_widths(self) -> list[float]:
         return [p.getAxis("left").width() for p in self.time_plots]
+
+
+def _set_text(item: pg.TextItem, text: str) -> None:
+    """Set a TextItem's text only when it differs (each set re-lays out and repaints it)."""
+    if item.textItem.toPlainText() != text:
+        item.setText(text)
 
 
 class _Span:

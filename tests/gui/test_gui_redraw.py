@@ -1,0 +1,218 @@
+"""Switching layer/head: the display-ready image cache and what one switch repaints."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6 import QtCore, QtWidgets
+
+from steve_qt.core.adapters import Extraction, Transcript
+from steve_qt.core.attention import AttentionMaps
+from steve_qt.core.audio import from_array
+from steve_qt.core.document import Document, display_image
+from steve_qt.core.frames import whisper_grid
+from steve_qt.core.pipeline import Utterance
+from steve_qt.gui.map_images import MapImages, head_float32, to_float32
+
+
+def fake_extraction(frames: int, layers: int = 3, heads: int = 4, seed: int = 0) -> Extraction:
+    """Encoder maps whose rows sum to 0.8 (0.2 went to padding), weights and scores, with many
+    float16-subnormal weights (as real maps have)."""
+    rng = np.random.default_rng(seed)
+    grid = whisper_grid(0)
+    w = rng.random((layers, 1, heads, frames, frames)) ** 6
+    w /= w.sum(-1, keepdims=True) * 1.25
+    maps = AttentionMaps(w.astype(np.float16), np.log(w).astype(np.float16),
+                         np.full((layers, heads, frames), 0.2, np.float32), "encoder", "fake",
+                         16000, frames * 320, query_grid=grid, key_grid=grid)
+    return Extraction({"encoder": maps}, Transcript(), "fake")
+
+
+def doc_with(ex: Extraction, seconds: float = 1.0) -> Document:
+    doc = Document("whisper")
+    doc.add(Utterance(from_array(np.zeros(int(seconds * 16000), np.float32), 16000), None))
+    doc.set_extraction(0, doc.model, 0, ex)
+    return doc
+
+
+# --- Qt-free: conversion and cache ---------------------------------------------------------------
+def test_float16_table_conversion_is_bit_for_bit_numpys_cast():
+    every = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16)  # all patterns
+    got = to_float32(every.reshape(256, 256))
+    want = every.astype(np.float32).reshape(256, 256)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got.view(np.uint32), want.view(np.uint32))
+    # strided input and an output buffer
+    a = every.reshape(256, 256)[::2, 1::3]
+    out = np.full(a.shape, 7.0, np.float32)
+    assert to_float32(a, out) is out
+    np.testing.assert_array_equal(out.view(np.uint32), a.astype(np.float32).view(np.uint32))
+    f64 = np.linspace(-1, 1, 12).reshape(3, 4)
+    np.testing.assert_array_equal(to_float32(f64), f64.astype(np.float32))
+
+
+def test_head_float32_equals_attention_maps_head():
+    m = fake_extraction(60).maps["encoder"]
+    for layer, head, kind in ((0, 0, "weights"), (2, 3, "scores"), (1, None, "weights"),
+                              (2, None, "scores")):
+        want = m.head(layer, head, kind)
+        got = head_float32(m, layer, head, kind)
+        if head is None:
+            np.testing.assert_allclose(got, want, rtol=1e-6)
+        else:
+            np.testing.assert_array_equal(got, want)
+
+
+def test_cached_images_equal_the_documents_and_are_reused():
+    doc = doc_with(fake_extraction(50))
+    cache = MapImages()
+    for kind, scale, layer, head, rollout in (("weights", "global", 0, 0, False),
+                                              ("weights", "row", 2, 1, False),
+                                              ("weights", "log", 1, None, False),
+                                              ("scores", "global", 2, 3, False),
+                                              ("scores", "row", 0, None, False),
+                                              ("weights", "global", 0, 0, True)):
+        doc.set_kind(kind)
+        doc.set_scale(scale)
+        doc.set_layer(layer)
+        doc.set_head(head)
+        doc.set_rollout(rollout)
+        want, want_levels = doc.image()  # the document's own (uncached) computation
+        img, levels = cache.shown(doc)
+        np.testing.assert_allclose(img, want, rtol=1e-6, atol=1e-7)
+        assert levels == pytest.approx(want_levels)
+        assert not img.flags.writeable  # shared with the ImageItem: nobody may scale it in place
+        misses = cache.misses
+        again = cache.shown(doc)
+        assert again[0] is img and cache.misses == misses  # a re-visit computes nothing
+    assert cache.hits == 6 and cache.misses == 6
+
+
+def test_cache_follows_a_new_extraction_utterance_and_component():
+    doc = doc_with(fake_extraction(40, seed=1))
+    cache = MapImages()
+    first = cache.shown(doc)[0]
+    np.testing.assert_array_equal(first, doc.maps.weights[0, 0, 0].astype(np.float32))
+    # the same (model, window) extracted again: other maps, other pixels
+    doc.set_extraction(0, doc.model, 0, fake_extraction(40, seed=2))
+    second = cache.shown(doc)[0]
+    np.testing.assert_array_equal(second, doc.maps.weights[0, 0, 0].astype(np.float32))
+    assert not np.array_equal(first, second)
+    # another utterance (other length)
+    doc.add(Utterance(from_array(np.zeros(16000 * 2, np.float32), 16000), None))
+    doc.set_extraction(1, doc.model, 0, fake_extraction(90, seed=3))
+    third = cache.shown(doc)[0]
+    assert third.shape == (90, 90)
+    np.testing.assert_array_equal(third, doc.maps.weights[0, 0, 0].astype(np.float32))
+    doc.set_current(0)
+    np.testing.assert_array_equal(cache.shown(doc)[0], doc.maps.weights[0, 0, 0].astype(np.float32))
+    assert cache.shown(doc_with_no_maps()) is None
+
+
+def doc_with_no_maps() -> Document:
+    doc = Document("whisper")
+    doc.add(Utterance(from_array(np.zeros(1600, np.float32), 16000), None))
+    return doc
+
+
+def test_cache_stays_in_its_budget_and_never_reuses_an_image_someone_holds():
+    doc = doc_with(fake_extraction(40, layers=3, heads=4))
+    one = 40 * 40 * 4
+    cache = MapImages(budget_bytes=3 * one)
+    held = {}
+    for layer in range(3):
+        for head in range(4):
+            doc.set_layer(layer)
+            doc.set_head(head)
+            img, _ = cache.shown(doc)
+            if (layer + head) % 3 == 0:
+                held[(layer, head)] = img  # like a caller that kept ImageItem.image
+            assert len(cache) <= 3 and cache.nbytes <= 3 * one
+    for (layer, head), img in held.items():  # memory of evicted images was not written over
+        np.testing.assert_array_equal(img, doc.maps.weights[layer, 0, head].astype(np.float32))
+    doc.set_layer(0)
+    doc.set_head(1)  # evicted long ago: computed again, right
+    np.testing.assert_array_equal(cache.shown(doc)[0],
+                                  doc.maps.weights[0, 0, 1].astype(np.float32))
+
+
+# --- in the window -----------------------------------------------------------------------------
+class PaintCounter(QtCore.QObject):
+    def __init__(self, widget):
+        super().__init__()
+        self.count = 0
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj, ev):
+        if ev.type() == QtCore.QEvent.Type.Paint:
+            self.count += 1
+        return False
+
+
+def settle(rounds: int = 30) -> None:
+    for _ in range(rounds):
+        QtWidgets.QApplication.processEvents()
+
+
+@pytest.fixture
+def shown(window):
+    """The window (no model) showing 2 s of silence with fake maps of 100 frames."""
+    doc = window.doc
+    i = doc.add(Utterance(from_array(np.zeros(32000, np.float32), 16000), None))
+    doc.set_extraction(i, doc.model, 0, fake_extraction(100, layers=3, heads=4, seed=5))
+    settle()
+    return window
+
+
+def test_head_switch_shows_that_head_with_its_levels_in_one_repaint(shown):
+    win, doc, views = shown, shown.doc, shown.views
+    m = doc.maps
+    assert doc.query is not None  # the window chose a default query: the profile is drawn
+    viewport = PaintCounter(views.viewport())
+    for layer, head in ((0, 1), (0, 2), (2, 2), (2, 0), (0, 1)):  # the last one is a re-visit
+        before = viewport.count
+        doc.set_layer(layer)
+        doc.set_head(head)
+        settle()
+        want = m.weights[layer, 0, head].astype(np.float32)
+        img = views.map_image.image
+        assert img.dtype == np.float32 and img.flags.c_contiguous
+        np.testing.assert_array_equal(img, want)
+        levels = (0.0, float(want.max()))
+        assert views.map_image.levels == pytest.approx(levels)
+        assert tuple(views.colorbar.levels()) == pytest.approx(levels)  # colour bar follows
+        _, y = views.profile_curve.getData()
+        np.testing.assert_array_equal(y, want[doc.query])
+        top = views.profile.vb.viewRange()[1][1]
+        assert top == pytest.approx(float(want[doc.query].max()) * 1.08, rel=0.05)
+        assert f"layer {layer + 1}/3, head {head + 1}/4" in views.map_title.textItem.toPlainText()
+        assert 1 <= viewport.count - before <= 2  # set_layer + set_head: at most one each
+    before = viewport.count
+    doc.set_head(3)
+    settle()
+    assert viewport.count - before == 1  # one head switch, one repaint of the time views
+    np.testing.assert_array_equal(views.map_image.image, m.weights[0, 0, 3].astype(np.float32))
+    for p in views.time_plots:  # ranges come from the document, never from auto-range
+        assert p.vb.state["autoRange"] == [False, False]
+    assert views.map_images.hits >= 1
+
+
+def test_window_shows_a_new_extraction_of_the_same_utterance(shown):
+    doc, views = shown.doc, shown.views
+    doc.set_layer(1)
+    doc.set_head(2)
+    settle()
+    old = views.map_image.image
+    doc.set_extraction(doc.current, doc.model, 0, fake_extraction(100, layers=3, heads=4,
+                                                                  seed=9))
+    settle()
+    want = doc.maps.weights[1, 0, 2].astype(np.float32)
+    np.testing.assert_array_equal(views.map_image.image, want)
+    assert not np.array_equal(old, want)
+    assert views.map_image.levels == pytest.approx((0.0, float(want.max())))
+    # scale and colour map still switch the image and the colour bar
+    doc.set_scale("log")
+    settle()
+    img, levels = display_image(want, "weights", "log")
+    np.testing.assert_allclose(views.map_image.image, img, rtol=1e-6)
+    assert tuple(views.colorbar.levels()) == pytest.approx(levels)
