@@ -6,16 +6,20 @@ GUI's most frequent action; what it needs is the (Q, K) float32 image and its co
 - ``to_float32``: float16 -> float32 through a 65,536-entry table, bit for bit what
   ``astype(np.float32)`` gives but 2-5x faster here (numpy's scalar cast is slow on the
   subnormal float16 values that small attention weights are).
+- ``compute_image``: one display-ready image, from the maps alone (safe in another thread).
 - ``MapImages``: a small LRU of ``(image, levels)`` per shown (kind, scale, layer, head) of one
   ``AttentionMaps`` object; another maps object (new extraction, utterance, component, window)
-  empties it. Only the image that is asked for is computed. Cached images are read-only: the
-  ImageItem and anyone reading ``ImageItem.image`` share them.
+  empties it. Cached images are read-only: the ImageItem and anyone reading
+  ``ImageItem.image`` share them. After each image it hands out, it computes the two images the
+  keys step to next (``]`` next head, PgDn next layer) in one background thread (numpy releases
+  the GIL while it converts), so that stepping through heads finds them ready.
 """
 
 from __future__ import annotations
 
 import sys
 from collections import OrderedDict
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
@@ -65,16 +69,38 @@ def head_float32(maps: AttentionMaps, layer: int, head: int | None, kind: str = 
     return total
 
 
+_POOL: ThreadPoolExecutor | None = None  # one prefetch thread for the process
+
+
+def _pool() -> ThreadPoolExecutor:
+    global _POOL
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="steve-map-prefetch")
+    return _POOL
+
+
+def compute_image(maps: AttentionMaps, kind: str, scale: str, layer: int, head: int | None,
+                  out: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float]]:
+    """(read-only (Q, K) float32 image, levels) of one layer/head as ``Document.image`` makes it."""
+    raw = head_float32(maps, layer, head, kind, out)
+    img, levels = display_image(raw, kind, scale, copy=False)
+    img.flags.writeable = False
+    return img, (float(levels[0]), float(levels[1]))
+
+
 class MapImages:
     """LRU of ``(image (Q, K) float32, levels)`` for the document's shown map."""
 
-    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES):
+    def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, prefetch: bool = True):
         self.budget_bytes = budget_bytes
+        self.prefetch = prefetch
+        self._pending: dict[tuple, Future] = {}  # key -> image being computed in the background
         self._maps: AttentionMaps | None = None
         self._items: OrderedDict[tuple, tuple[np.ndarray, tuple[float, float]]] = OrderedDict()
         self._spare: list[np.ndarray] = []  # evicted images nobody else holds: reused memory
-        self.hits = 0
-        self.misses = 0
+        self.hits = 0  # found in the cache (prefetched ones included, once they were done)
+        self.misses = 0  # computed while the caller waited
+        self.prefetched = 0  # taken from the background thread (done or waited for)
 
     def __len__(self) -> int:
         return len(self._items)
@@ -84,6 +110,9 @@ class MapImages:
         return sum(img.nbytes for img, _ in self._items.values())
 
     def clear(self) -> None:
+        for f in self._pending.values():
+            f.cancel()  # a running one finishes; its result is dropped with the dict
+        self._pending = {}
         self._items.clear()
         self._spare.clear()
         self._maps = None
@@ -100,23 +129,65 @@ class MapImages:
         # the rollout depends on the maps only (the document computes it once per maps)
         key = (doc.kind, doc.scale, "rollout", None) if rollout else \
             (doc.kind, doc.scale, doc.layer, doc.head)
+        self._harvest()
         found = self._items.get(key)
         if found is not None:
             self._items.move_to_end(key)
             self.hits += 1
-            return found
-        self.misses += 1
-        out = self._buffer((m.num_queries, m.num_keys))
-        if rollout:
-            raw = to_float32(doc.rollout_map(), out)
         else:
-            raw = head_float32(m, doc.layer, doc.head, doc.kind, out)
-        img, levels = display_image(raw, doc.kind, doc.scale, copy=False)
-        img.flags.writeable = False
-        levels = (float(levels[0]), float(levels[1]))
-        self._items[key] = (img, levels)
-        self._evict()
-        return img, levels
+            found = self._from_background(key)
+            if found is None:
+                self.misses += 1
+                out = self._buffer((m.num_queries, m.num_keys))
+                if rollout:
+                    raw = to_float32(doc.rollout_map(), out)
+                    img, levels = display_image(raw, doc.kind, doc.scale, copy=False)
+                    img.flags.writeable = False
+                    found = (img, (float(levels[0]), float(levels[1])))
+                else:
+                    found = compute_image(m, doc.kind, doc.scale, doc.layer, doc.head, out)
+            self._items[key] = found
+            self._evict()
+        if not rollout:
+            self._prefetch(m, key)
+        return found
+
+    def _from_background(self, key: tuple) -> tuple[np.ndarray, tuple[float, float]] | None:
+        """The image when the background thread has it or is computing it (then wait)."""
+        fut = self._pending.pop(key, None)
+        if fut is None or fut.cancel():  # cancelled: it had not started, compute it here
+            return None
+        try:
+            found = fut.result()
+        except Exception:  # computed again in the caller's thread, where errors are seen
+            return None
+        self.prefetched += 1
+        return found
+
+    def _harvest(self) -> None:
+        """Move finished background images into the cache."""
+        for key in [k for k, f in self._pending.items() if f.done()]:
+            fut = self._pending.pop(key)
+            if not fut.cancelled() and fut.exception() is None and key not in self._items:
+                self._items[key] = fut.result()  # (newest: it is likely to be shown next)
+                self.prefetched += 1
+
+    def _prefetch(self, m: AttentionMaps, key: tuple) -> None:
+        """Start computing the next head and the next layer (what ] and PgDn show)."""
+        if not self.prefetch:
+            return
+        kind, scale, layer, head = key
+        nxt = []
+        if head is None or head + 1 < m.num_heads:
+            nxt.append((kind, scale, layer, 0 if head is None else head + 1))
+        if head is not None and layer + 1 < m.num_layers:  # (the mean costs M heads: not ahead)
+            nxt.append((kind, scale, layer + 1, head))
+        for k in list(self._pending):  # stale guesses that have not started: drop them
+            if k not in nxt and self._pending[k].cancel():
+                del self._pending[k]
+        for k in nxt:
+            if k not in self._items and k not in self._pending:
+                self._pending[k] = _pool().submit(compute_image, m, k[0], k[1], k[2], k[3])
 
     def _buffer(self, shape: tuple[int, int]) -> np.ndarray | None:
         """A spare (Q, K) float32 array of this shape, writable, or None."""

@@ -65,7 +65,7 @@ def test_head_float32_equals_attention_maps_head():
 
 def test_cached_images_equal_the_documents_and_are_reused():
     doc = doc_with(fake_extraction(50))
-    cache = MapImages()
+    cache = MapImages(prefetch=False)
     for kind, scale, layer, head, rollout in (("weights", "global", 0, 0, False),
                                               ("weights", "row", 2, 1, False),
                                               ("weights", "log", 1, None, False),
@@ -118,7 +118,7 @@ def doc_with_no_maps() -> Document:
 def test_cache_stays_in_its_budget_and_never_reuses_an_image_someone_holds():
     doc = doc_with(fake_extraction(40, layers=3, heads=4))
     one = 40 * 40 * 4
-    cache = MapImages(budget_bytes=3 * one)
+    cache = MapImages(budget_bytes=3 * one, prefetch=False)
     held = {}
     for layer in range(3):
         for head in range(4):
@@ -134,6 +134,42 @@ def test_cache_stays_in_its_budget_and_never_reuses_an_image_someone_holds():
     doc.set_head(1)  # evicted long ago: computed again, right
     np.testing.assert_array_equal(cache.shown(doc)[0],
                                   doc.maps.weights[0, 0, 1].astype(np.float32))
+
+
+def test_next_head_and_next_layer_are_computed_ahead_and_right():
+    doc = doc_with(fake_extraction(60, layers=3, heads=4, seed=4))
+    m = doc.maps
+    cache = MapImages()
+    doc.set_layer(1)
+    doc.set_head(2)
+    cache.shown(doc)
+    assert sorted(k[2:] for k in cache._pending) == [(1, 3), (2, 2)]  # ] and PgDn
+    for f in list(cache._pending.values()):
+        f.result(timeout=60)
+    for layer, head in ((1, 3), (2, 3)):  # PgDn from (1, 3) was computed ahead too
+        doc.set_layer(layer)
+        doc.set_head(head)
+        img, levels = cache.shown(doc)
+        want = m.weights[layer, 0, head].astype(np.float32)
+        np.testing.assert_array_equal(img, want)
+        assert levels == pytest.approx((0.0, float(want.max())))
+        assert not img.flags.writeable
+        for f in list(cache._pending.values()):
+            f.result(timeout=60)
+    assert cache.misses == 1 and cache.prefetched >= 2
+    # the mean of heads is not computed ahead (it costs every head), but it is right
+    doc.set_head(None)
+    np.testing.assert_allclose(cache.shown(doc)[0], m.weights[2, 0].astype(np.float32).mean(0),
+                               rtol=1e-6)
+    assert all(k[3] is not None for k in cache._pending)
+    # new maps: what was computed ahead for the old ones is dropped
+    doc.set_extraction(0, doc.model, 0, fake_extraction(60, layers=3, heads=4, seed=8))
+    doc.set_head(0)
+    np.testing.assert_array_equal(cache.shown(doc)[0],
+                                  doc.maps.weights[2, 0, 0].astype(np.float32))
+    doc.set_head(1)
+    np.testing.assert_array_equal(cache.shown(doc)[0],
+                                  doc.maps.weights[2, 0, 1].astype(np.float32))
 
 
 # --- in the window -----------------------------------------------------------------------------
