@@ -81,12 +81,14 @@ def attention_in_blocks(
     q_h = scaled_queries(q, num_heads)  # (M, T, D)
     k_t = keys_by_head(k, num_heads)  # (M, D, T)
     num_rows = q_h.shape[1]
-    buf = torch.empty(num_heads, min(block, num_rows), k_t.shape[-1])  # (M, block, T)
+    s_buf = torch.empty(num_heads, min(block, num_rows), k_t.shape[-1])  # (M, block, T)
+    w_buf = torch.empty_like(s_buf)
     for r0 in range(0, num_rows, block):
         r1 = min(num_rows, r0 + block)
-        s = torch.matmul(q_h[:, r0:r1], k_t, out=buf[:, : r1 - r0])  # (M, b, T) float32
+        s = torch.matmul(q_h[:, r0:r1], k_t, out=s_buf[:, : r1 - r0])  # (M, b, T) float32
         scores_out[:, r0:r1] = s
-        weights_out[:, r0:r1] = torch.softmax(s, dim=-1)
+        w = torch.softmax(s, dim=-1, out=w_buf[:, : r1 - r0])  # (M, b, T) float32
+        weights_out[:, r0:r1] = w
 
 
 def capture_projections(
