@@ -121,6 +121,7 @@ class MapImages:
         """What ``doc.image()`` returns, from the cache when it was computed before."""
         m = doc.maps
         if m is None:
+            self.clear()  # nothing shown: keep neither the images nor the maps alive
             return None
         rollout = doc.rollout and doc.can_rollout()
         if m is not self._maps:

@@ -107,6 +107,7 @@ def test_cache_follows_a_new_extraction_utterance_and_component():
     doc.set_current(0)
     np.testing.assert_array_equal(cache.shown(doc)[0], doc.maps.weights[0, 0, 0].astype(np.float32))
     assert cache.shown(doc_with_no_maps()) is None
+    assert len(cache) == 0 and cache._maps is None  # nothing shown: nothing kept
 
 
 def doc_with_no_maps() -> Document:
