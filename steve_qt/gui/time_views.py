@@ -76,8 +76,8 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
                            self.phones, self.map]
         for p in self.time_plots[1:]:
             p.setXLink(self.wave)
-        for p in self.time_plots:  # the document sets every range: no auto-range on redraws
-            p.vb.disableAutoRange()
+        for p in (self.profile, self.map):  # the document sets their ranges: no auto-range
+            p.vb.disableAutoRange()  # when a head switch gives them new data
         for row, stretch in enumerate((3, 2, 3, 0, 0, 0, 12)):
             self.ci.layout.setRowStretchFactor(row, stretch)
         for p in (self.words, self.phones, self.whisper_words):

@@ -229,7 +229,7 @@ def test_head_switch_shows_that_head_with_its_levels_in_one_repaint(shown):
     settle()
     assert viewport.count - before == 1  # one head switch, one repaint of the time views
     np.testing.assert_array_equal(views.map_image.image, m.weights[0, 0, 3].astype(np.float32))
-    for p in views.time_plots:  # ranges come from the document, never from auto-range
+    for p in (views.map, views.profile):  # ranges come from the document, not auto-range
         assert p.vb.state["autoRange"] == [False, False]
     assert views.map_images.hits >= 1
 
