@@ -120,7 +120,8 @@ def measure_main_window(app, heads: list[np.ndarray], repeats: int, warmup: int)
     size = win.views.map.vb.size()
     shape = doc.maps.weights.shape
     cache = getattr(win.views, "map_images", None)  # steve_qt.gui.map_images.MapImages
-    counts = dict(hits=cache.hits, misses=cache.misses, prefetched=cache.prefetched) \
+    counts = dict(hits=cache.hits, waited=cache.waited, misses=cache.misses,
+                  prefetched=cache.prefetched) \
         if cache is not None else {}
     win.close()
     return dict(
@@ -135,9 +136,10 @@ def measure_main_window(app, heads: list[np.ndarray], repeats: int, warmup: int)
               f"{np.median(layer_t) * 1e3:.1f} ms, max {max(layer_t) * 1e3:.1f} ms."
               + (" The window keeps display-ready images in an LRU and computes the next head "
                  "and the next layer in a background thread, which is the order this loop "
-                 "steps in (warm-up included: images computed while the switch waited "
-                 f"{counts['misses']}, taken from the background thread {counts['prefetched']}, "
-                 f"cache hits {counts['hits']})." if counts else "")
+                 "steps in. Of all switches (head and layer, warm-up included) "
+                 f"{counts['hits']} found the image ready, {counts['waited']} waited for the "
+                 f"background thread to finish it, {counts['misses']} computed it themselves."
+                 if counts else "")
               if layer_t else "Real main window: no runs."))
 
 

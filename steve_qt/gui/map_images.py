@@ -98,9 +98,11 @@ class MapImages:
         self._maps: AttentionMaps | None = None
         self._items: OrderedDict[tuple, tuple[np.ndarray, tuple[float, float]]] = OrderedDict()
         self._spare: list[np.ndarray] = []  # evicted images nobody else holds: reused memory
-        self.hits = 0  # found in the cache (prefetched ones included, once they were done)
-        self.misses = 0  # computed while the caller waited
-        self.prefetched = 0  # taken from the background thread (done or waited for)
+        # every call that shows an image counts once in hits, waited or misses
+        self.hits = 0  # found ready in the cache (computed before, here or in the background)
+        self.waited = 0  # the background thread was computing it: waited for the rest
+        self.misses = 0  # computed in the caller's thread
+        self.prefetched = 0  # images the background thread delivered
 
     def __len__(self) -> int:
         return len(self._items)
@@ -163,6 +165,7 @@ class MapImages:
         except Exception:  # computed again in the caller's thread, where errors are seen
             return None
         self.prefetched += 1
+        self.waited += 1
         return found
 
     def _harvest(self) -> None:
