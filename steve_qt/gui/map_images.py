@@ -6,6 +6,9 @@ GUI's most frequent action; what it needs is the (Q, K) float32 image and its co
 - ``to_float32``: float16 -> float32 through a 65,536-entry table, bit for bit what
   ``astype(np.float32)`` gives but 2-5x faster here (numpy's scalar cast is slow on the
   subnormal float16 values that small attention weights are).
+- ``to_indices``: the image as the 256 colour indices the map's ImageItem draws (Indexed8):
+  pyqtgraph's own float rescale (``(x - lo) * 256 / (hi - lo)``, clipped, truncated), done here
+  once per image instead of on every paint -- and in the background thread for prefetched ones.
 - ``compute_image``: one display-ready image, from the maps alone (safe in another thread).
 - ``MapImages``: a small LRU of ``(image, levels)`` per shown (kind, scale, layer, head) of one
   ``AttentionMaps`` object; another maps object (new extraction, utterance, component, window)
@@ -30,7 +33,7 @@ from ..core.document import Document, display_image
 F16_TO_F32 = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16) \
     .astype(np.float32)
 CHUNK = 2 ** 16  # elements converted at a time
-DEFAULT_BUDGET_BYTES = 128 * 2 ** 20  # 14 images of 1500 x 1500 float32
+DEFAULT_BUDGET_BYTES = 128 * 2 ** 20  # 11 images of 1500 x 1500 (float32 + uint8 indices)
 
 
 def to_float32(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -81,22 +84,45 @@ def _pool() -> ThreadPoolExecutor:
 
 def compute_image(maps: AttentionMaps, kind: str, scale: str, layer: int, head: int | None,
                   out: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float]]:
-    """(read-only (Q, K) float32 image, levels) of one layer/head as ``Document.image`` makes it."""
+    """(read-only (Q, K) float32 image, levels, uint8 colour indices) of one layer/head, the
+    image and levels as ``Document.image`` makes them."""
     raw = head_float32(maps, layer, head, kind, out)
-    img, levels = display_image(raw, kind, scale, copy=False)
+    return ready(*display_image(raw, kind, scale, copy=False))
+
+
+def to_indices(img: np.ndarray, levels: tuple[float, float], n: int = 256) -> np.ndarray:
+    """(Q, K) float image -> (Q, K) uint8 indices into an ``n``-entry colour table.
+
+    The same arithmetic as pyqtgraph's ImageItem for a float image with levels and an n-entry
+    lookup table (float32 ``(x - lo) * (n / (hi - lo))``, clipped to [0, n - 1], truncated), so
+    the ImageItem given these indices and no levels paints the same pixels (tested).
+    """
+    lo, hi = levels
+    rng = hi - lo if hi != lo else 1.0
+    work = np.subtract(img, np.float32(lo), dtype=np.float32)
+    work *= np.float32(n / rng)
+    np.clip(work, 0, n - 1, out=work)
+    idx = work.astype(np.uint8)
+    idx.flags.writeable = False
+    return idx
+
+
+def ready(img: np.ndarray, levels) -> tuple[np.ndarray, tuple[float, float], np.ndarray]:
+    """A display image and its levels -> the read-only cache entry (image, levels, indices)."""
+    levels = (float(levels[0]), float(levels[1]))
     img.flags.writeable = False
-    return img, (float(levels[0]), float(levels[1]))
+    return img, levels, to_indices(img, levels)
 
 
 class MapImages:
-    """LRU of ``(image (Q, K) float32, levels)`` for the document's shown map."""
+    """LRU of ``(image (Q, K) float32, levels, indices (Q, K) uint8)`` for the shown map."""
 
     def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, prefetch: bool = True):
         self.budget_bytes = budget_bytes
         self.prefetch = prefetch
         self._pending: dict[tuple, Future] = {}  # key -> image being computed in the background
         self._maps: AttentionMaps | None = None
-        self._items: OrderedDict[tuple, tuple[np.ndarray, tuple[float, float]]] = OrderedDict()
+        self._items: OrderedDict[tuple, tuple] = OrderedDict()  # key -> (image, levels, indices)
         self._spare: list[np.ndarray] = []  # evicted images nobody else holds: reused memory
         # every call that shows an image counts once in hits, waited or misses
         self.hits = 0  # found ready in the cache (computed before, here or in the background)
@@ -109,7 +135,7 @@ class MapImages:
 
     @property
     def nbytes(self) -> int:
-        return sum(img.nbytes for img, _ in self._items.values())
+        return sum(img.nbytes + idx.nbytes for img, _, idx in self._items.values())
 
     def clear(self) -> None:
         for f in self._pending.values():
@@ -119,8 +145,9 @@ class MapImages:
         self._spare.clear()
         self._maps = None
 
-    def shown(self, doc: Document) -> tuple[np.ndarray, tuple[float, float]] | None:
-        """What ``doc.image()`` returns, from the cache when it was computed before."""
+    def shown(self, doc: Document) -> tuple[np.ndarray, tuple[float, float], np.ndarray] | None:
+        """What ``doc.image()`` returns, and its colour indices (``to_indices``), from the cache
+        when it was computed before."""
         m = doc.maps
         if m is None:
             self.clear()  # nothing shown: keep neither the images nor the maps alive
@@ -144,9 +171,7 @@ class MapImages:
                 out = self._buffer((m.num_queries, m.num_keys))
                 if rollout:
                     raw = to_float32(doc.rollout_map(), out)
-                    img, levels = display_image(raw, doc.kind, doc.scale, copy=False)
-                    img.flags.writeable = False
-                    found = (img, (float(levels[0]), float(levels[1])))
+                    found = ready(*display_image(raw, doc.kind, doc.scale, copy=False))
                 else:
                     found = compute_image(m, doc.kind, doc.scale, doc.layer, doc.head, out)
             self._items[key] = found
@@ -155,7 +180,7 @@ class MapImages:
             self._prefetch(m, key)
         return found
 
-    def _from_background(self, key: tuple) -> tuple[np.ndarray, tuple[float, float]] | None:
+    def _from_background(self, key: tuple) -> tuple | None:
         """The image when the background thread has it or is computing it (then wait)."""
         fut = self._pending.pop(key, None)
         if fut is None or fut.cancel():  # cancelled: it had not started, compute it here
@@ -209,8 +234,8 @@ class MapImages:
         kept ``ImageItem.image``) is kept as spare memory for the next image."""
         total = self.nbytes
         while len(self._items) > 1 and total > self.budget_bytes:
-            _, (img, _) = self._items.popitem(last=False)
-            total -= img.nbytes
+            _, (img, _, idx) = self._items.popitem(last=False)
+            total -= img.nbytes + idx.nbytes
             # references: ``img`` and getrefcount's argument; the array must own its memory
             if sys.getrefcount(img) <= 2 and img.base is None and not self._spare:
                 self._spare.append(img)

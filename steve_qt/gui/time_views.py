@@ -119,7 +119,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.phones.addItem(self.phone_tier)
         self.set_whisper_words([])
         # attention map
-        self.map_image = pg.ImageItem(axisOrder="row-major")
+        self.map_image = pg.ImageItem(axisOrder="row-major")  # draws uint8 colour indices
+        self.map_values: np.ndarray | None = None  # (Q, K) float32 the map shows, and levels
+        self.map_levels: tuple[float, float] | None = None
         self.map.addItem(self.map_image)
         self.map.invertY(True)
         self.map_bounds = pg.PlotDataItem(pen=BOUNDARY_PEN, connect="pairs")
@@ -376,10 +378,14 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         shown = self.map_images.shown(doc)
         if shown is None:
             self.map_image.clear()
+            self.map_values = self.map_levels = None
             self._shown_rect = None
             return
-        img, levels = shown
-        self.map_image.setImage(img, levels=levels, lut=lut(doc.colormap), autoLevels=False)
+        img, levels, indices = shown
+        self.map_values, self.map_levels = img, levels  # what the map shows, as numbers
+        # the colour indices (pyqtgraph's own rescale, done once per image in the cache): the
+        # ImageItem draws them as Indexed8 with no per-paint float pass
+        self.map_image.setImage(indices, levels=None, lut=lut(doc.colormap), autoLevels=False)
         placed = (img.shape, self._map_rect.getRect())
         if placed != self._shown_rect:  # the rect scales by the image size: set it after
             self.map_image.setRect(self._map_rect)

@@ -116,7 +116,7 @@ def test_rollout_in_map_view(loaded):
     want = maps.rollout()
     np.testing.assert_allclose(doc.head_map(), want)
     img, levels = display_image(want, "weights", doc.scale)
-    np.testing.assert_allclose(win.views.map_image.image, img)
+    np.testing.assert_allclose(win.views.map_values, img)
     assert "rollout" in win.views.map_title.textItem.toPlainText()
     # the phone matrix follows
     np.testing.assert_allclose(win.phone_matrix.values, analysis.aggregate_intervals(

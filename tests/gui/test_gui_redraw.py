@@ -78,7 +78,7 @@ def test_cached_images_equal_the_documents_and_are_reused():
         doc.set_head(head)
         doc.set_rollout(rollout)
         want, want_levels = doc.image()  # the document's own (uncached) computation
-        img, levels = cache.shown(doc)
+        img, levels, _ = cache.shown(doc)
         np.testing.assert_allclose(img, want, rtol=1e-6, atol=1e-7)
         assert levels == pytest.approx(want_levels)
         assert not img.flags.writeable  # shared with the ImageItem: nobody may scale it in place
@@ -125,7 +125,7 @@ def test_cache_stays_in_its_budget_and_never_reuses_an_image_someone_holds():
         for head in range(4):
             doc.set_layer(layer)
             doc.set_head(head)
-            img, _ = cache.shown(doc)
+            img, _, _ = cache.shown(doc)
             if (layer + head) % 3 == 0:
                 held[(layer, head)] = img  # like a caller that kept ImageItem.image
             assert len(cache) <= 3 and cache.nbytes <= 3 * one
@@ -150,7 +150,7 @@ def test_next_head_and_next_layer_are_computed_ahead_and_right():
     for layer, head in ((1, 3), (2, 3)):  # PgDn from (1, 3) was computed ahead too
         doc.set_layer(layer)
         doc.set_head(head)
-        img, levels = cache.shown(doc)
+        img, levels, _ = cache.shown(doc)
         want = m.weights[layer, 0, head].astype(np.float32)
         np.testing.assert_array_equal(img, want)
         assert levels == pytest.approx((0.0, float(want.max())))
@@ -212,11 +212,11 @@ def test_head_switch_shows_that_head_with_its_levels_in_one_repaint(shown):
         doc.set_head(head)
         settle()
         want = m.weights[layer, 0, head].astype(np.float32)
-        img = views.map_image.image
+        img = views.map_values
         assert img.dtype == np.float32 and img.flags.c_contiguous
         np.testing.assert_array_equal(img, want)
         levels = (0.0, float(want.max()))
-        assert views.map_image.levels == pytest.approx(levels)
+        assert views.map_levels == pytest.approx(levels)
         assert tuple(views.colorbar.levels()) == pytest.approx(levels)  # colour bar follows
         _, y = views.profile_curve.getData()
         np.testing.assert_array_equal(y, want[doc.query])
@@ -228,7 +228,7 @@ def test_head_switch_shows_that_head_with_its_levels_in_one_repaint(shown):
     doc.set_head(3)
     settle()
     assert viewport.count - before == 1  # one head switch, one repaint of the time views
-    np.testing.assert_array_equal(views.map_image.image, m.weights[0, 0, 3].astype(np.float32))
+    np.testing.assert_array_equal(views.map_values, m.weights[0, 0, 3].astype(np.float32))
     for p in (views.map, views.profile):  # ranges come from the document, not auto-range
         assert p.vb.state["autoRange"] == [False, False]
     assert views.map_images.hits >= 1
@@ -239,17 +239,53 @@ def test_window_shows_a_new_extraction_of_the_same_utterance(shown):
     doc.set_layer(1)
     doc.set_head(2)
     settle()
-    old = views.map_image.image
+    old = views.map_values
     doc.set_extraction(doc.current, doc.model, 0, fake_extraction(100, layers=3, heads=4,
                                                                   seed=9))
     settle()
     want = doc.maps.weights[1, 0, 2].astype(np.float32)
-    np.testing.assert_array_equal(views.map_image.image, want)
+    np.testing.assert_array_equal(views.map_values, want)
     assert not np.array_equal(old, want)
-    assert views.map_image.levels == pytest.approx((0.0, float(want.max())))
+    assert views.map_levels == pytest.approx((0.0, float(want.max())))
     # scale and colour map still switch the image and the colour bar
     doc.set_scale("log")
     settle()
     img, levels = display_image(want, "weights", "log")
-    np.testing.assert_allclose(views.map_image.image, img, rtol=1e-6)
+    np.testing.assert_allclose(views.map_values, img, rtol=1e-6)
     assert tuple(views.colorbar.levels()) == pytest.approx(levels)
+
+
+def _painted(item) -> bytes:
+    """The ARGB32 pixels an ImageItem renders (before Qt scales them onto the view)."""
+    from PyQt6 import QtGui
+
+    item.render()
+    q = item.qimage.convertToFormat(QtGui.QImage.Format.Format_ARGB32)
+    return bytes(q.constBits().asarray(q.sizeInBytes()))
+
+
+def test_map_paints_what_pyqtgraph_paints_for_the_float_image(shown):
+    """The map's ImageItem draws cached uint8 colour indices; its pixels must be exactly those
+    pyqtgraph renders from the float image with its levels, for every kind and scale."""
+    import pyqtgraph as pg
+
+    from steve_qt.gui.colors import lut
+
+    doc, views = shown.doc, shown.views
+    for kind, scale, cmap in (("weights", "global", "viridis"), ("weights", "row", "magma"),
+                              ("weights", "log", "viridis"), ("scores", "global", "viridis"),
+                              ("scores", "row", "viridis")):
+        doc.set_kind(kind)
+        doc.set_scale(scale)
+        doc.set_colormap(cmap)
+        doc.set_layer(2)
+        doc.set_head(1)
+        settle()
+        want, levels = doc.image()  # the document's own float image and levels
+        np.testing.assert_array_equal(views.map_values, want)
+        assert views.map_levels == pytest.approx(levels)
+        assert views.map_image.image.dtype == np.uint8 and views.map_image.levels is None
+        ref = pg.ImageItem(axisOrder="row-major")
+        ref.setImage(want, levels=levels, lut=lut(cmap), autoLevels=False)
+        assert _painted(views.map_image) == _painted(ref), (kind, scale)
+        assert views.map_image.qimage.format().name == "Format_Indexed8"
