@@ -123,22 +123,35 @@ def measure_main_window(app, heads: list[np.ndarray], repeats: int, warmup: int)
     counts = dict(hits=cache.hits, waited=cache.waited, misses=cache.misses,
                   prefetched=cache.prefetched) \
         if cache is not None else {}
+    cold_t = []  # every switch to a head the window has not shown before: nothing cached
+    if cache is not None:
+        cache.prefetch = False
+        for i in range(warmup + repeats):
+            cache.clear()
+            dt = until_painted(lambda: doc.set_head(((doc.head or 0) + 1) % num_heads))
+            if i >= warmup:
+                cold_t.append(dt)
     win.close()
     return dict(
         how="next head (doc.set_head)", times=head_t, layer_times=layer_t, images=counts,
+        cold_how="head not shown before (image cache emptied, no prefetch)", cold_times=cold_t,
         note=(f"Real main window (steve_qt/gui, QtMainWindow 1280×900, map view "
               f"{int(size.width())}×{int(size.height())} px) with an encoder extraction of shape "
               f"{tuple(shape)} float16 built from the same maps (contents do not matter for "
               "drawing): head and layer switches go through the document as the [ ] and "
-              "PgUp/PgDn keys do (`doc.set_head` / `doc.set_layer`: float16 → float32 slice, "
-              "colour levels, `setImage`, colour bar, title, query profile) and are timed until "
-              "the map's ImageItem has painted. Layer switch: median "
+              "PgUp/PgDn keys do (`doc.set_head` / `doc.set_layer`: the head's colour indices "
+              "and levels, `setImage`, colour bar, title, query profile, head overview and "
+              "statistics panels) and are timed until the map's ImageItem has painted. Layer "
+              "switch: median "
               f"{np.median(layer_t) * 1e3:.1f} ms, max {max(layer_t) * 1e3:.1f} ms."
               + (" The window keeps display-ready images in an LRU and computes the next head "
                  "and the next layer in a background thread, which is the order this loop "
                  "steps in. Of all switches (head and layer, warm-up included) "
                  f"{counts['hits']} found the image ready, {counts['waited']} waited for the "
-                 f"background thread to finish it, {counts['misses']} computed it themselves."
+                 f"background thread to finish it, {counts['misses']} computed it themselves. "
+                 "The 'not shown before' row empties that cache before every switch and turns "
+                 "the background thread off: each switch computes its image (float16 bits → "
+                 "colour indices) while the user waits."
                  if counts else "")
               if layer_t else "Real main window: no runs."))
 

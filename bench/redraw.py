@@ -37,6 +37,9 @@ def run(cfg: Config) -> Section:
     if "window" in d and d["window"].get("times"):
         w = d["window"]
         section.rows.append(row(f"steve_qt main window: {w['how']}", Timing(w["times"])))
+        if w.get("cold_times"):
+            section.rows.append(row(f"steve_qt main window: {w['cold_how']}",
+                                    Timing(w["cold_times"])))
     section.rows.append(row("matplotlib imshow(interpolation='bessel'): set_data + "
                             "canvas.draw() (STEVE)", mpl, target=False))
     section.notes += [

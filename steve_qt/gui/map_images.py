@@ -1,26 +1,29 @@
 """Display-ready images of the attention map, computed once per (kind, scale, layer, head).
 
 Qt-free (numpy only), so that it is tested without a window. Switching head or layer is the
-GUI's most frequent action; what it needs is the (Q, K) float32 image and its colour levels.
+GUI's most frequent action; what it draws is the (Q, K) image as 256 colour indices, with the
+colour levels of ``Document.image``.
 
 - ``to_float32``: float16 -> float32 through a 65,536-entry table, bit for bit what
   ``astype(np.float32)`` gives but 2-5x faster here (numpy's scalar cast is slow on the
   subnormal float16 values that small attention weights are).
-- ``to_indices``: the image as the 256 colour indices the map's ImageItem draws (Indexed8):
-  pyqtgraph's own float rescale (``(x - lo) * 256 / (hi - lo)``, clipped, truncated), done here
-  once per image instead of on every paint -- and in the background thread for prefetched ones.
-- ``compute_image``: one display-ready image, from the maps alone (safe in another thread).
-- ``MapImages``: a small LRU of ``(image, levels)`` per shown (kind, scale, layer, head) of one
+- ``to_indices``: a float image as the 256 colour indices the map's ImageItem draws (Indexed8):
+  pyqtgraph's own float rescale (``(x - lo) * 256 / (hi - lo)``, clipped, truncated), done once
+  per image instead of on every paint.
+- ``weights_indices``: the common case (one head's float16 weights, global scale) in one pass:
+  the levels come from the largest bit pattern, and each float16 bit pattern maps to its colour
+  index through a table (``to_indices`` of every pattern's value), so no float image is made.
+- ``compute_image``: (levels, indices) of one layer/head, from the maps alone (safe in another
+  thread).
+- ``MapImages``: a small LRU of ``(levels, indices)`` per shown (kind, scale, layer, head) of one
   ``AttentionMaps`` object; another maps object (new extraction, utterance, component, window)
-  empties it. Cached images are read-only: the ImageItem and anyone reading
-  ``ImageItem.image`` share them. After each image it hands out, it computes the two images the
-  keys step to next (``]`` next head, PgDn next layer) in one background thread (numpy releases
-  the GIL while it converts), so that stepping through heads finds them ready.
+  empties it. Cached indices are read-only (the ImageItem shares them). After each image it hands
+  out, it computes the two the keys step to next (``]`` next head, PgDn next layer) in one
+  background thread (numpy releases the GIL), so that stepping through heads finds them ready.
 """
 
 from __future__ import annotations
 
-import sys
 from collections import OrderedDict
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -33,7 +36,8 @@ from ..core.document import Document, display_image
 F16_TO_F32 = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16) \
     .astype(np.float32)
 CHUNK = 2 ** 16  # elements converted at a time
-DEFAULT_BUDGET_BYTES = 128 * 2 ** 20  # 11 images of 1500 x 1500 (float32 + uint8 indices)
+DEFAULT_BUDGET_BYTES = 64 * 2 ** 20  # 29 images of 1500 x 1500 uint8 indices
+F16_FINITE = 0x7C00  # bit patterns below this are the finite non-negative float16 values
 
 
 def to_float32(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -83,11 +87,37 @@ def _pool() -> ThreadPoolExecutor:
 
 
 def compute_image(maps: AttentionMaps, kind: str, scale: str, layer: int, head: int | None,
-                  out: np.ndarray | None = None) -> tuple[np.ndarray, tuple[float, float]]:
-    """(read-only (Q, K) float32 image, levels, uint8 colour indices) of one layer/head, the
-    image and levels as ``Document.image`` makes them."""
+                  out: np.ndarray | None = None) -> tuple[tuple[float, float], np.ndarray]:
+    """(levels, read-only (Q, K) uint8 colour indices) of one layer/head: the levels
+    ``Document.image`` gives and the indices of its image. ``out``: float32 scratch (Q, K)."""
+    if kind == "weights" and scale == "global" and head is not None:
+        fast = weights_indices(maps.weights[layer, 0, head])
+        if fast is not None:
+            return fast
     raw = head_float32(maps, layer, head, kind, out)
     return ready(*display_image(raw, kind, scale, copy=False))
+
+
+def weights_indices(w: np.ndarray) -> tuple[tuple[float, float], np.ndarray] | None:
+    """(Q, K) float16 weights -> (levels (0, max), indices) as ``ready(*display_image(w))``
+    gives them on the global scale, or None when ``w`` is not float16 or holds a negative or
+    non-finite value (then the float path handles it)."""
+    if w.dtype != np.float16:
+        return None
+    bits = np.ascontiguousarray(w).view(np.uint16)  # (Q, K)
+    top = int(bits.max()) if bits.size else 0
+    if top >= F16_FINITE:  # a sign bit, an inf or a NaN somewhere
+        return None
+    # non-negative float16 values order like their bit patterns: the largest pattern is the max
+    hi = float(F16_TO_F32[top])
+    levels = (0.0, hi if hi > 0.0 else 1e-6)  # as display_image
+    table = to_indices(F16_TO_F32[:F16_FINITE], levels)  # colour index of every pattern
+    flat_bits, idx = bits.reshape(-1), np.empty(bits.size, np.uint8)
+    for i in range(0, bits.size, CHUNK):
+        table.take(flat_bits[i:i + CHUNK], out=idx[i:i + CHUNK], mode="clip")
+    idx = idx.reshape(bits.shape)
+    idx.flags.writeable = False
+    return levels, idx
 
 
 def to_indices(img: np.ndarray, levels: tuple[float, float], n: int = 256) -> np.ndarray:
@@ -107,23 +137,22 @@ def to_indices(img: np.ndarray, levels: tuple[float, float], n: int = 256) -> np
     return idx
 
 
-def ready(img: np.ndarray, levels) -> tuple[np.ndarray, tuple[float, float], np.ndarray]:
-    """A display image and its levels -> the read-only cache entry (image, levels, indices)."""
+def ready(img: np.ndarray, levels) -> tuple[tuple[float, float], np.ndarray]:
+    """A float display image and its levels -> the cache entry (levels, read-only indices)."""
     levels = (float(levels[0]), float(levels[1]))
-    img.flags.writeable = False
-    return img, levels, to_indices(img, levels)
+    return levels, to_indices(img, levels)
 
 
 class MapImages:
-    """LRU of ``(image (Q, K) float32, levels, indices (Q, K) uint8)`` for the shown map."""
+    """LRU of ``(levels, indices (Q, K) uint8)`` for the shown map."""
 
     def __init__(self, budget_bytes: int = DEFAULT_BUDGET_BYTES, prefetch: bool = True):
         self.budget_bytes = budget_bytes
         self.prefetch = prefetch
         self._pending: dict[tuple, Future] = {}  # key -> image being computed in the background
         self._maps: AttentionMaps | None = None
-        self._items: OrderedDict[tuple, tuple] = OrderedDict()  # key -> (image, levels, indices)
-        self._spare: list[np.ndarray] = []  # evicted images nobody else holds: reused memory
+        self._items: OrderedDict[tuple, tuple] = OrderedDict()  # key -> (levels, indices)
+        self._scratch: np.ndarray | None = None  # float32 (Q, K) for the caller's thread
         # every call that shows an image counts once in hits, waited or misses
         self.hits = 0  # found ready in the cache (computed before, here or in the background)
         self.waited = 0  # the background thread was computing it: waited for the rest
@@ -135,19 +164,19 @@ class MapImages:
 
     @property
     def nbytes(self) -> int:
-        return sum(img.nbytes + idx.nbytes for img, _, idx in self._items.values())
+        return sum(idx.nbytes for _, idx in self._items.values())
 
     def clear(self) -> None:
         for f in self._pending.values():
             f.cancel()  # a running one finishes; its result is dropped with the dict
         self._pending = {}
         self._items.clear()
-        self._spare.clear()
+        self._scratch = None
         self._maps = None
 
-    def shown(self, doc: Document) -> tuple[np.ndarray, tuple[float, float], np.ndarray] | None:
-        """What ``doc.image()`` returns, and its colour indices (``to_indices``), from the cache
-        when it was computed before."""
+    def shown(self, doc: Document) -> tuple[tuple[float, float], np.ndarray] | None:
+        """The levels ``doc.image()`` returns and its image's colour indices (``to_indices``),
+        from the cache when they were computed before."""
         m = doc.maps
         if m is None:
             self.clear()  # nothing shown: keep neither the images nor the maps alive
@@ -168,7 +197,7 @@ class MapImages:
             found = self._from_background(key)
             if found is None:
                 self.misses += 1
-                out = self._buffer((m.num_queries, m.num_keys))
+                out = self._buffer((m.num_queries, m.num_keys))  # reused scratch
                 if rollout:
                     raw = to_float32(doc.rollout_map(), out)
                     found = ready(*display_image(raw, doc.kind, doc.scale, copy=False))
@@ -218,24 +247,16 @@ class MapImages:
             if k not in self._items and k not in self._pending:
                 self._pending[k] = _pool().submit(compute_image, m, k[0], k[1], k[2], k[3])
 
-    def _buffer(self, shape: tuple[int, int]) -> np.ndarray | None:
-        """A spare (Q, K) float32 array of this shape, writable, or None."""
-        while self._spare:
-            buf = self._spare.pop()
-            if buf.shape == shape:
-                buf.flags.writeable = True
-                return buf
-        return None
+    def _buffer(self, shape: tuple[int, int]) -> np.ndarray:
+        """The caller thread's float32 scratch of this shape (the float image is only a step
+        towards the indices; reusing mapped memory saves the page faults of a fresh array)."""
+        if self._scratch is None or self._scratch.shape != shape:
+            self._scratch = np.empty(shape, np.float32)
+        return self._scratch
 
     def _evict(self) -> None:
-        """Drop the least recently shown images beyond the budget (the newest always stays).
-
-        An evicted image that no one else references (not the ImageItem, not a caller that
-        kept ``ImageItem.image``) is kept as spare memory for the next image."""
+        """Drop the least recently shown images beyond the budget (the newest always stays)."""
         total = self.nbytes
         while len(self._items) > 1 and total > self.budget_bytes:
-            _, (img, _, idx) = self._items.popitem(last=False)
-            total -= img.nbytes + idx.nbytes
-            # references: ``img`` and getrefcount's argument; the array must own its memory
-            if sys.getrefcount(img) <= 2 and img.base is None and not self._spare:
-                self._spare.append(img)
+            _, (_, idx) = self._items.popitem(last=False)
+            total -= idx.nbytes

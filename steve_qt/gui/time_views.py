@@ -120,8 +120,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.set_whisper_words([])
         # attention map
         self.map_image = pg.ImageItem(axisOrder="row-major")  # draws uint8 colour indices
-        self.map_values: np.ndarray | None = None  # (Q, K) float32 the map shows, and levels
-        self.map_levels: tuple[float, float] | None = None
+        self.map_levels: tuple[float, float] | None = None  # of the shown image
         self.map.addItem(self.map_image)
         self.map.invertY(True)
         self.map_bounds = pg.PlotDataItem(pen=BOUNDARY_PEN, connect="pairs")
@@ -378,15 +377,15 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         shown = self.map_images.shown(doc)
         if shown is None:
             self.map_image.clear()
-            self.map_values = self.map_levels = None
+            self.map_levels = None
             self._shown_rect = None
             return
-        img, levels, indices = shown
-        self.map_values, self.map_levels = img, levels  # what the map shows, as numbers
+        levels, indices = shown
+        self.map_levels = levels  # the colour bar's range (doc.image() has the values)
         # the colour indices (pyqtgraph's own rescale, done once per image in the cache): the
         # ImageItem draws them as Indexed8 with no per-paint float pass
         self.map_image.setImage(indices, levels=None, lut=lut(doc.colormap), autoLevels=False)
-        placed = (img.shape, self._map_rect.getRect())
+        placed = (indices.shape, self._map_rect.getRect())
         if placed != self._shown_rect:  # the rect scales by the image size: set it after
             self.map_image.setRect(self._map_rect)
             self._shown_rect = placed

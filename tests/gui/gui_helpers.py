@@ -18,3 +18,26 @@ def write_tone(path: Path, seconds: float, rate: int = 16000) -> Path:
     x = 0.3 * np.sin(2 * np.pi * 220 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 2 * t))
     sf.write(str(path), x.astype(np.float32), rate, subtype="PCM_16")
     return path
+
+
+def assert_map_shows(views, values, levels=None, approx: bool = False) -> None:
+    """The map view draws exactly the colour indices of the float image ``values`` with
+    ``levels`` (default: the view's own; compared with these when given). ``approx``: values
+    computed another way (e.g. numpy's mean) may land in the neighbouring colour at a bin edge."""
+    import pytest
+
+    from steve_qt.gui.map_images import to_indices
+
+    values = np.asarray(values, np.float32)
+    if levels is None:
+        levels = views.map_levels
+    else:
+        assert views.map_levels == pytest.approx(levels, rel=1e-6)
+    shown = views.map_image.image
+    want = to_indices(values, levels)
+    assert shown.dtype == np.uint8 and shown.shape == want.shape
+    if not approx:
+        np.testing.assert_array_equal(shown, want)
+        return
+    diff = np.abs(shown.astype(int) - want)
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= max(1, diff.size // 1000)

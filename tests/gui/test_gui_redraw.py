@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from gui_helpers import assert_map_shows
 from PyQt6 import QtCore, QtWidgets
 
 from steve_qt.core.adapters import Extraction, Transcript
@@ -12,7 +13,8 @@ from steve_qt.core.audio import from_array
 from steve_qt.core.document import Document, display_image
 from steve_qt.core.frames import whisper_grid
 from steve_qt.core.pipeline import Utterance
-from steve_qt.gui.map_images import MapImages, head_float32, to_float32
+from steve_qt.gui.map_images import (MapImages, head_float32, to_float32, to_indices,
+                                     weights_indices)
 
 
 def fake_extraction(frames: int, layers: int = 3, heads: int = 4, seed: int = 0) -> Extraction:
@@ -78,36 +80,69 @@ def test_cached_images_equal_the_documents_and_are_reused():
         doc.set_head(head)
         doc.set_rollout(rollout)
         want, want_levels = doc.image()  # the document's own (uncached) computation
-        img, levels, _ = cache.shown(doc)
-        np.testing.assert_allclose(img, want, rtol=1e-6, atol=1e-7)
-        assert levels == pytest.approx(want_levels)
-        assert not img.flags.writeable  # shared with the ImageItem: nobody may scale it in place
+        levels, img = cache.shown(doc)
+        assert levels == pytest.approx(want_levels, rel=1e-6)
+        near(img, to_indices(want, want_levels))
+        assert img.dtype == np.uint8 and not img.flags.writeable  # shared with the ImageItem
         misses = cache.misses
         again = cache.shown(doc)
-        assert again[0] is img and cache.misses == misses  # a re-visit computes nothing
+        assert again[1] is img and cache.misses == misses  # a re-visit computes nothing
     assert cache.hits == 6 and cache.misses == 6
 
 
 def test_cache_follows_a_new_extraction_utterance_and_component():
     doc = doc_with(fake_extraction(40, seed=1))
     cache = MapImages()
-    first = cache.shown(doc)[0]
-    np.testing.assert_array_equal(first, doc.maps.weights[0, 0, 0].astype(np.float32))
+    first = cache.shown(doc)[1]
+    np.testing.assert_array_equal(first, head_indices(doc, 0, 0))
     # the same (model, window) extracted again: other maps, other pixels
     doc.set_extraction(0, doc.model, 0, fake_extraction(40, seed=2))
-    second = cache.shown(doc)[0]
-    np.testing.assert_array_equal(second, doc.maps.weights[0, 0, 0].astype(np.float32))
+    second = cache.shown(doc)[1]
+    np.testing.assert_array_equal(second, head_indices(doc, 0, 0))
     assert not np.array_equal(first, second)
     # another utterance (other length)
     doc.add(Utterance(from_array(np.zeros(16000 * 2, np.float32), 16000), None))
     doc.set_extraction(1, doc.model, 0, fake_extraction(90, seed=3))
-    third = cache.shown(doc)[0]
+    third = cache.shown(doc)[1]
     assert third.shape == (90, 90)
-    np.testing.assert_array_equal(third, doc.maps.weights[0, 0, 0].astype(np.float32))
+    np.testing.assert_array_equal(third, head_indices(doc, 0, 0))
     doc.set_current(0)
-    np.testing.assert_array_equal(cache.shown(doc)[0], doc.maps.weights[0, 0, 0].astype(np.float32))
+    np.testing.assert_array_equal(cache.shown(doc)[1], head_indices(doc, 0, 0))
     assert cache.shown(doc_with_no_maps()) is None
     assert len(cache) == 0 and cache._maps is None  # nothing shown: nothing kept
+
+
+def test_weights_indices_from_float16_bits_equal_the_float_path():
+    """The one-pass float16 path gives the levels and indices of display_image + to_indices."""
+    from steve_qt.gui.map_images import ready
+
+    rng = np.random.default_rng(3)
+    cases = [rng.random((70, 90)) ** 8, np.zeros((5, 7)), np.full((3, 3), 6e-8),
+             rng.random((1, 1)), np.array([[0.0, 65504.0, 1e-7, 0.5]])]
+    for w in cases:
+        w16 = w.astype(np.float16)
+        fast = weights_indices(w16)
+        slow = ready(*display_image(w16.astype(np.float32), "weights", "global"))
+        assert fast is not None and fast[0] == slow[0]
+        np.testing.assert_array_equal(fast[1], slow[1])
+        assert not fast[1].flags.writeable
+    for bad in (np.array([[0.5, -0.0]]), np.array([[0.5, np.inf]]), np.array([[np.nan, 0.1]]),
+                np.array([[-0.25, 0.5]])):
+        assert weights_indices(bad.astype(np.float16)) is None  # the float path handles these
+    assert weights_indices(np.ones((2, 2), np.float32)) is None
+
+
+def head_indices(doc: Document, layer: int, head: int) -> np.ndarray:
+    """Colour indices of one head's weights on the global scale, computed the plain way."""
+    w = doc.maps.weights[layer, 0, head].astype(np.float32)
+    return to_indices(w, (0.0, float(w.max())))
+
+
+def near(got: np.ndarray, want: np.ndarray) -> None:
+    """Indices of images computed two ways (e.g. numpy's mean vs head-by-head sums): equal but
+    for a neighbouring colour where a value sits on a bin edge."""
+    diff = np.abs(got.astype(int) - want)
+    assert diff.max() <= 1 and np.count_nonzero(diff) <= max(1, diff.size // 1000)
 
 
 def doc_with_no_maps() -> Document:
@@ -116,25 +151,24 @@ def doc_with_no_maps() -> Document:
     return doc
 
 
-def test_cache_stays_in_its_budget_and_never_reuses_an_image_someone_holds():
+def test_cache_stays_in_its_budget_and_never_changes_an_image_someone_holds():
     doc = doc_with(fake_extraction(40, layers=3, heads=4))
-    one = 40 * 40 * 4
+    one = 40 * 40  # uint8 indices
     cache = MapImages(budget_bytes=3 * one, prefetch=False)
     held = {}
     for layer in range(3):
         for head in range(4):
             doc.set_layer(layer)
             doc.set_head(head)
-            img, _, _ = cache.shown(doc)
+            _, img = cache.shown(doc)
             if (layer + head) % 3 == 0:
                 held[(layer, head)] = img  # like a caller that kept ImageItem.image
             assert len(cache) <= 3 and cache.nbytes <= 3 * one
     for (layer, head), img in held.items():  # memory of evicted images was not written over
-        np.testing.assert_array_equal(img, doc.maps.weights[layer, 0, head].astype(np.float32))
+        np.testing.assert_array_equal(img, head_indices(doc, layer, head))
     doc.set_layer(0)
     doc.set_head(1)  # evicted long ago: computed again, right
-    np.testing.assert_array_equal(cache.shown(doc)[0],
-                                  doc.maps.weights[0, 0, 1].astype(np.float32))
+    np.testing.assert_array_equal(cache.shown(doc)[1], head_indices(doc, 0, 1))
 
 
 def test_next_head_and_next_layer_are_computed_ahead_and_right():
@@ -150,27 +184,25 @@ def test_next_head_and_next_layer_are_computed_ahead_and_right():
     for layer, head in ((1, 3), (2, 3)):  # PgDn from (1, 3) was computed ahead too
         doc.set_layer(layer)
         doc.set_head(head)
-        img, levels, _ = cache.shown(doc)
+        levels, img = cache.shown(doc)
         want = m.weights[layer, 0, head].astype(np.float32)
-        np.testing.assert_array_equal(img, want)
-        assert levels == pytest.approx((0.0, float(want.max())))
+        np.testing.assert_array_equal(img, head_indices(doc, layer, head))
+        assert levels == (0.0, float(want.max()))
         assert not img.flags.writeable
         for f in list(cache._pending.values()):
             f.result(timeout=60)
     assert cache.misses == 1 and cache.prefetched >= 2 and cache.hits + cache.waited == 2
     # the mean of heads is not computed ahead (it costs every head), but it is right
     doc.set_head(None)
-    np.testing.assert_allclose(cache.shown(doc)[0], m.weights[2, 0].astype(np.float32).mean(0),
-                               rtol=1e-6)
+    mean = m.weights[2, 0].astype(np.float32).mean(0)
+    near(cache.shown(doc)[1], to_indices(mean, (0.0, float(mean.max()))))
     assert all(k[3] is not None for k in cache._pending)
     # new maps: what was computed ahead for the old ones is dropped
     doc.set_extraction(0, doc.model, 0, fake_extraction(60, layers=3, heads=4, seed=8))
     doc.set_head(0)
-    np.testing.assert_array_equal(cache.shown(doc)[0],
-                                  doc.maps.weights[2, 0, 0].astype(np.float32))
+    np.testing.assert_array_equal(cache.shown(doc)[1], head_indices(doc, 2, 0))
     doc.set_head(1)
-    np.testing.assert_array_equal(cache.shown(doc)[0],
-                                  doc.maps.weights[2, 0, 1].astype(np.float32))
+    np.testing.assert_array_equal(cache.shown(doc)[1], head_indices(doc, 2, 1))
 
 
 # --- in the window -----------------------------------------------------------------------------
@@ -212,11 +244,8 @@ def test_head_switch_shows_that_head_with_its_levels_in_one_repaint(shown):
         doc.set_head(head)
         settle()
         want = m.weights[layer, 0, head].astype(np.float32)
-        img = views.map_values
-        assert img.dtype == np.float32 and img.flags.c_contiguous
-        np.testing.assert_array_equal(img, want)
         levels = (0.0, float(want.max()))
-        assert views.map_levels == pytest.approx(levels)
+        assert_map_shows(views, want, levels)
         assert tuple(views.colorbar.levels()) == pytest.approx(levels)  # colour bar follows
         _, y = views.profile_curve.getData()
         np.testing.assert_array_equal(y, want[doc.query])
@@ -228,7 +257,7 @@ def test_head_switch_shows_that_head_with_its_levels_in_one_repaint(shown):
     doc.set_head(3)
     settle()
     assert viewport.count - before == 1  # one head switch, one repaint of the time views
-    np.testing.assert_array_equal(views.map_values, m.weights[0, 0, 3].astype(np.float32))
+    np.testing.assert_array_equal(views.map_image.image, head_indices(doc, 0, 3))
     for p in (views.map, views.profile):  # ranges come from the document, not auto-range
         assert p.vb.state["autoRange"] == [False, False]
     assert views.map_images.hits >= 1
@@ -239,19 +268,18 @@ def test_window_shows_a_new_extraction_of_the_same_utterance(shown):
     doc.set_layer(1)
     doc.set_head(2)
     settle()
-    old = views.map_values
+    old = views.map_image.image
     doc.set_extraction(doc.current, doc.model, 0, fake_extraction(100, layers=3, heads=4,
                                                                   seed=9))
     settle()
     want = doc.maps.weights[1, 0, 2].astype(np.float32)
-    np.testing.assert_array_equal(views.map_values, want)
-    assert not np.array_equal(old, want)
-    assert views.map_levels == pytest.approx((0.0, float(want.max())))
+    assert_map_shows(views, want, (0.0, float(want.max())))
+    assert not np.array_equal(old, views.map_image.image)
     # scale and colour map still switch the image and the colour bar
     doc.set_scale("log")
     settle()
     img, levels = display_image(want, "weights", "log")
-    np.testing.assert_allclose(views.map_values, img, rtol=1e-6)
+    assert_map_shows(views, img, levels, approx=True)
     assert tuple(views.colorbar.levels()) == pytest.approx(levels)
 
 
@@ -282,7 +310,6 @@ def test_map_paints_what_pyqtgraph_paints_for_the_float_image(shown):
         doc.set_head(1)
         settle()
         want, levels = doc.image()  # the document's own float image and levels
-        np.testing.assert_array_equal(views.map_values, want)
         assert views.map_levels == pytest.approx(levels)
         assert views.map_image.image.dtype == np.uint8 and views.map_image.levels is None
         ref = pg.ImageItem(axisOrder="row-major")

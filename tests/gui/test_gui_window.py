@@ -9,7 +9,7 @@ import pytest
 from PyQt6 import QtCore, QtGui, QtWidgets
 from PyQt6.QtTest import QTest
 
-from gui_helpers import ARTIFACTS, EXTRACTION_TIMEOUT_MS, write_tone
+from gui_helpers import ARTIFACTS, EXTRACTION_TIMEOUT_MS, assert_map_shows, write_tone
 
 Qt = QtCore.Qt
 
@@ -60,10 +60,8 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
             key(win, Qt.Key.Key_BracketRight)
         layer, head = win.doc.layer, win.doc.head
         expect = maps.weights[layer, 0, head].astype(np.float32)
-        img = views.map_values
-        assert img.dtype == np.float32 and img.flags.c_contiguous
-        np.testing.assert_array_equal(img, expect)  # rows = queries, columns = keys
-        assert views.map_levels == pytest.approx((0.0, float(expect.max())))
+        # rows = queries, columns = keys
+        assert_map_shows(views, expect, (0.0, float(expect.max())))
         assert views.map_image.lut.shape == (256, 3)
         assert win.controls.layer.value() == layer + 1 and win.controls.head.value() == head + 1
     assert (win.doc.layer, win.doc.head) == (3, 4)  # 0+2+1 PgDn, 0+3+1 ]
@@ -72,8 +70,9 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
     assert (win.doc.layer, win.doc.head) == (2, 3)
     key(win, Qt.Key.Key_M)
     assert win.doc.head is None
-    np.testing.assert_allclose(views.map_values,
-                               maps.weights[2, 0].astype(np.float32).mean(axis=0), rtol=1e-6)
+    mean = maps.weights[2, 0].astype(np.float32).mean(axis=0)
+    assert views.map_levels == pytest.approx((0.0, float(mean.max())), rel=1e-6)
+    assert_map_shows(views, mean, approx=True)
     assert win.controls.mean.isChecked()
     assert calls == [] and not win.queue.busy
     print(f"\n{(time.perf_counter() - t0) / 9 * 1000:.1f} ms per layer/head switch")
@@ -108,7 +107,7 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
     win.controls.component.activated.emit(i)
     cross = win.doc.maps
     assert cross.component == "cross" and win.doc.query is not None
-    assert views.map_values.shape == (cross.num_queries, cross.num_keys)
+    assert views.map_image.image.shape == (cross.num_queries, cross.num_keys)
     ticks = views.map.getAxis("left")._tickLevels[0]
     from steve_qt.gui.time_views import token_label
 
@@ -418,16 +417,14 @@ def test_values_scale_and_colours_change_only_the_map(loaded):
     win.doc.set_head(2)
     win.doc.set_kind("scores")
     s = m.scores[3, 0, 2].astype(np.float32)
-    np.testing.assert_array_equal(views.map_values, s)
-    assert views.map_levels == pytest.approx((float(s.min()), float(s.max())))
+    assert_map_shows(views, s, (float(s.min()), float(s.max())))
     win.doc.set_kind("weights")
     w = m.weights[3, 0, 2].astype(np.float32)
     for scale in ("row", "log"):
         win.doc.set_scale(scale)
         expect, levels = display_image(w, "weights", scale)
-        np.testing.assert_allclose(views.map_values, expect, rtol=1e-6)
-        assert views.map_levels == pytest.approx(levels)
-    np.testing.assert_allclose(views.map_values.max(), np.log10(w.max()), rtol=1e-6)
+        assert_map_shows(views, expect, levels, approx=True)
+    assert views.map_levels[1] == pytest.approx(np.log10(w.max()), rel=1e-6)
     win.doc.set_colormap("magma")
     np.testing.assert_array_equal(views.map_image.lut, lut("magma"))
     assert win.controls.cmap.currentText() == "magma"
