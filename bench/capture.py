@@ -18,7 +18,7 @@ def ratio_row(model: str, seconds: float, frames: int, bare: Timing, cap: Timing
             f"≤ {TARGET}", verdict(r, TARGET)]
 
 
-def whisper_rows(cfg: Config, section: Section, proposed_rows: list) -> None:
+def whisper_rows(cfg: Config, section: Section, other_rows: list) -> None:
     adapter = wp.load_whisper()
     source = ""
     extract_rows = []
@@ -33,7 +33,7 @@ def whisper_rows(cfg: Config, section: Section, proposed_rows: list) -> None:
                        cfg.repeats, cfg.warmup)
         section.rows.append(ratio_row("Whisper tiny.en (embedded)", seconds, keep,
                                       t["bare"], t["capture"]))
-        proposed_rows.append(ratio_row("Whisper tiny.en, public-ops fallback (full-key softmax)",
+        other_rows.append(ratio_row("Whisper tiny.en, public-ops fallback (full-key softmax)",
                                        seconds, keep, t["bare"], t["fallback"]))
         pairs = zip(wp.our_capture(adapter, mel, keep),
                     wp.our_capture(adapter, mel, keep, use_lse=False)) if cfg.checks else ()
@@ -74,12 +74,12 @@ def whisper_rows(cfg: Config, section: Section, proposed_rows: list) -> None:
 def run(cfg: Config) -> Section:
     section = Section("capture", "1. Capture overhead (capture ÷ bare forward, same model and "
                       "input, interleaved)", COLUMNS)
-    proposed_rows: list[list[str]] = []
-    whisper_rows(cfg, section, proposed_rows)
+    other_rows: list[list[str]] = []
+    whisper_rows(cfg, section, other_rows)
     from . import wav2vec2_capture
 
-    wav2vec2_capture.add_rows(cfg, section, ratio_row, proposed_rows)
+    wav2vec2_capture.add_rows(cfg, section, ratio_row, other_rows)
     section.extra_tables.insert(0, (
         "Not the application: other ways to compute the same capture, timed in the same interleaved rounds against the "
-        "same bare forward", COLUMNS, proposed_rows))
+        "same bare forward", COLUMNS, other_rows))
     return section

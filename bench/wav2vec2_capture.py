@@ -15,7 +15,7 @@ def sdpa_twin(spec_dir: str):
     return Wav2Vec2ForCTC.from_pretrained(spec_dir, attn_implementation="sdpa").eval()
 
 
-def add_rows(cfg: Config, section: Section, ratio_row, proposed_rows: list) -> None:
+def add_rows(cfg: Config, section: Section, ratio_row, other_rows: list) -> None:
     spec = w2.model_spec(cfg)
     if spec is None:
         section.notes.append(w2.MISSING)

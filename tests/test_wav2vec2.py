@@ -158,9 +158,15 @@ def test_weights_match_output_attentions(adapters, audio3s, which):
     def keep(n, s, w):
         ours[n] = (s.clone(), w.clone())
 
-    out = capture_attention(
-        a.loaded.encoder_layers, lambda: a.loaded.model(inputs, output_attentions=True), keep
-    )
+    model = a.loaded.model
+    assert model.config._attn_implementation == "sdpa"  # what extract() runs
+    model.set_attn_implementation("eager")  # transformers returns attentions from eager only
+    try:
+        out = capture_attention(
+            a.loaded.encoder_layers, lambda: model(inputs, output_attentions=True), keep
+        )
+    finally:
+        model.set_attn_implementation("sdpa")
     assert sorted(ours) == list(range(N_LAYERS)) and len(out.attentions) == N_LAYERS
     for n in range(N_LAYERS):
         ref = out.attentions[n][0].float()  # (M, T, T)

@@ -54,8 +54,9 @@ def attention_bytes(num_layers: int, num_heads: int, num_frames: int) -> int:
     """Memory an extraction of T frames needs for attention.
 
     Stored: weights and scores, float16, (N, 1, M, T, T). Working set of one layer, float32:
-    transformers' eager scores and softmax (M, T, T), plus our block of query rows (M, b, T) and
-    its softmax (b = BLOCK_ROWS, or T when shorter).
+    two (M, T, T) for the model's own attention (what eager attention holds; SDPA, which the
+    adapter loads, usually holds less, so this errs on the safe side), plus our block of query
+    rows (M, b, T) and its softmax (b = BLOCK_ROWS, or T when shorter).
     """
     square = num_heads * num_frames * num_frames
     rows = num_heads * min(BLOCK_ROWS, num_frames) * num_frames

@@ -6,7 +6,8 @@ What is loaded:
 - The model is ``Wav2Vec2ForCTC`` when the config's ``architectures`` names it (or, when
   ``architectures`` is empty, when the directory holds a ``vocab.json``); otherwise
   ``Wav2Vec2Model``. A checkpoint without a trained ``lm_head`` is used without the head.
-- Attention runs in transformers' eager implementation, float32, on the CPU, in eval mode.
+- Attention runs in transformers' SDPA implementation (the capture hooks the q/k projections, so
+  it needs no ``output_attentions``), float32, on the CPU, in eval mode.
 - The tokenizer (for the greedy CTC transcript) is optional.
 - Feature normalisation follows the feature extractor's ``do_normalize``. Without a feature
   extractor config we normalise (zero mean, unit variance), which is ``Wav2Vec2FeatureExtractor``'s
@@ -34,7 +35,7 @@ OPTIONAL_KEYS = ("masked_spec_embed",)
 
 @dataclass
 class LoadedModel:
-    model: Any  # Wav2Vec2ForCTC or Wav2Vec2Model, eval mode, eager attention
+    model: Any  # Wav2Vec2ForCTC or Wav2Vec2Model, eval mode, SDPA attention
     base: Any  # the Wav2Vec2Model inside (model.wav2vec2 for CTC, else model itself)
     config: Any  # Wav2Vec2Config
     tokenizer: Any | None  # CTC tokenizer, or None
@@ -154,7 +155,7 @@ def wants_ctc_head(config, source: str, is_local: bool) -> bool:
 
 
 def load_model(source: str, is_local: bool, config, ctc: bool):
-    """(model, has_ctc_head) in eval mode, float32, eager attention."""
+    """(model, has_ctc_head) in eval mode, float32, SDPA attention."""
     import torch
     from transformers import Wav2Vec2ForCTC, Wav2Vec2Model
 
@@ -163,7 +164,7 @@ def load_model(source: str, is_local: bool, config, ctc: bool):
         model, info = cls.from_pretrained(
             source,
             config=config,
-            attn_implementation="eager",
+            attn_implementation="sdpa",
             dtype=torch.float32,
             local_files_only=is_local or offline_env(),
             output_loading_info=True,
