@@ -414,6 +414,8 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         m = doc.maps
         row = doc.query_row()
         if m is None or row is None or m.key_grid is None:
+            if m is None:
+                self._profile_edges = None  # do not keep closed maps alive
             self.profile_curve.setData([], [])
             _set_text(self.profile_text, "click the map to choose a query frame"
                       if m is not None else "")
