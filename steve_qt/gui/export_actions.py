@@ -12,9 +12,12 @@ from PyQt6 import QtWidgets
 from ..core.errors import SteveError
 from . import dialogs
 
-FIGURE_FILTER = "PDF (*.pdf);;SVG (*.svg);;PNG (*.png)"
 DATA_FILTER = "NumPy archive (*.npz)"
-FIGURE_WIDTH = "page"  # 7 in; the CLI offers column as well
+FIGURE_WIDTH = "page"  # 7 in, when no width is asked for
+#: the save dialog's file types: format x journal width ("column" 3.5 in, "page" 7 in)
+FIGURE_FILTERS = {f"{fmt}, {width} width ({inches} in) (*.{ext})": width
+                  for fmt, ext in (("PDF", "pdf"), ("SVG", "svg"), ("PNG", "png"))
+                  for width, inches in (("page", 7), ("column", 3.5))}
 
 
 def ask_save_path(parent, title: str, start: str, name_filter: str) -> str | None:
@@ -23,6 +26,19 @@ def ask_save_path(parent, title: str, start: str, name_filter: str) -> str | Non
         parent, title, start, name_filter,
         options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
     return path or None
+
+
+def ask_figure_path(parent, start: str) -> tuple[str, str] | None:
+    """The figure save dialog: (path, width) with the width ("page" or "column") taken from the
+    chosen file type, or None when cancelled."""
+    path, chosen = QtWidgets.QFileDialog.getSaveFileName(
+        parent, "Export figure", start, ";;".join(FIGURE_FILTERS),
+        options=QtWidgets.QFileDialog.Option.DontConfirmOverwrite)
+    if not path:
+        return None
+    if not Path(path).suffix and chosen in FIGURE_FILTERS:  # no suffix typed: the chosen type's
+        path += chosen[chosen.rindex("*") + 1:-1]
+    return path, FIGURE_FILTERS.get(chosen, FIGURE_WIDTH)
 
 
 def confirm_overwrite(parent, path: str) -> bool:
@@ -63,14 +79,17 @@ def on_screen_figure(doc, width: str = FIGURE_WIDTH):
     return spec, data
 
 
-def export_figure(window, path: str | Path | None = None) -> Path | None:
-    """Write the figure of what is on screen (.pdf/.svg/.png); returns its path or None."""
+def export_figure(window, path: str | Path | None = None,
+                  width: str = FIGURE_WIDTH) -> Path | None:
+    """Write the figure of what is on screen (.pdf/.svg/.png) at a journal ``width`` ("page" or
+    "column"; the dialog asks both when no path is given); returns its path or None."""
     from ..core.figures import render_figure
 
     if path is None:
-        path = ask_save_path(window, "Export figure", _start_name(window, ".pdf"), FIGURE_FILTER)
-    if not path:
-        return None
+        answer = ask_figure_path(window, _start_name(window, ".pdf"))
+        if answer is None:
+            return None
+        path, width = answer
     path = Path(path)
     if not path.suffix:
         path = path.with_suffix(".pdf")
@@ -78,7 +97,7 @@ def export_figure(window, path: str | Path | None = None) -> Path | None:
     if force is None:
         return None
     try:
-        spec, data = on_screen_figure(window.doc)
+        spec, data = on_screen_figure(window.doc, width)
         out = render_figure(spec, data, path, force=force)
     except SteveError as exc:
         dialogs.show_error(window, "Cannot export figure", str(exc))
@@ -86,7 +105,7 @@ def export_figure(window, path: str | Path | None = None) -> Path | None:
     except OSError as exc:
         dialogs.show_error(window, "Cannot export figure", f"{path}: {exc.strerror or exc}")
         return None
-    window.doc.message_(f"Figure written to {out}")
+    window.doc.message_(f"Figure written to {out} ({width} width)")
     return out
 
 

@@ -14,9 +14,13 @@ from steve_qt.gui import export_actions
 @pytest.fixture
 def answers(monkeypatch):
     """Replace the save dialog and the questions; record what was asked."""
-    rec = {"paths": [], "overwrite": [], "asked": [], "yes": True, "csv": False}
+    rec = {"paths": [], "overwrite": [], "asked": [], "yes": True, "csv": False,
+           "width": "page"}
     monkeypatch.setattr(export_actions, "ask_save_path",
                         lambda parent, title, start, flt: rec["paths"].pop(0) if rec["paths"] else None)
+    monkeypatch.setattr(export_actions, "ask_figure_path",
+                        lambda parent, start: (rec["paths"].pop(0), rec["width"])
+                        if rec["paths"] else None)
 
     def confirm(parent, path):
         rec["asked"].append(path)
@@ -81,6 +85,24 @@ def test_export_figure_rollout_and_png(loaded, answers, tmp_path):
     assert "rollout" in pdftotext(pdf)
 
 
+def test_export_figure_width_comes_from_the_chosen_file_type(loaded, answers, tmp_path):
+    """The save dialog's file types offer each format at page (7 in) and column (3.5 in) width;
+    the PNG (300 dpi) is as wide as the chosen width."""
+    import matplotlib.image as mpimg
+
+    assert set(export_actions.FIGURE_FILTERS.values()) == {"page", "column"}
+    assert sum(k.startswith("PDF") for k in export_actions.FIGURE_FILTERS) == 2
+    widths = {}
+    for width in ("column", "page"):
+        answers["width"] = width
+        out = tmp_path / f"{width}.png"
+        answers["paths"].append(str(out))
+        loaded.export_figure_action.trigger()
+        widths[width] = mpimg.imread(out).shape[1]
+        assert f"({width} width)" in loaded.message_label.text()
+    assert widths == {"column": 1050, "page": 2100}
+
+
 def test_export_figure_error_goes_to_dialog(loaded, answers, tmp_path, dialogs_seen):
     bad = tmp_path / "fig.tiff"
     assert export_actions.export_figure(loaded, bad) is None
@@ -122,3 +144,17 @@ def test_export_figure_without_extraction(window, answers, tmp_path, dialogs_see
     assert export_actions.export_figure(window, tmp_path / "x.pdf") is None
     assert dialogs_seen.errors and "nothing to draw" in dialogs_seen.errors[0][1]
     assert not (tmp_path / "x.pdf").exists()
+
+
+def test_figure_dialog_gives_width_and_suffix_of_the_chosen_type(qapp, monkeypatch):
+    from PyQt6 import QtWidgets
+
+    types = list(export_actions.FIGURE_FILTERS)
+    answers = iter([("/x/fig", types[3]), ("/x/fig.pdf", types[1]), ("/x/fig", types[4]),
+                    ("", types[0])])
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getSaveFileName",
+                        lambda *a, **k: next(answers))
+    assert export_actions.ask_figure_path(None, "") == ("/x/fig.svg", "column")
+    assert export_actions.ask_figure_path(None, "") == ("/x/fig.pdf", "column")
+    assert export_actions.ask_figure_path(None, "") == ("/x/fig.png", "page")
+    assert export_actions.ask_figure_path(None, "") is None  # cancelled
