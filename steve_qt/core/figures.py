@@ -70,6 +70,8 @@ class FigureSpec:
     model: str | None = None  # model name in the title (default: the maps' model id)
     number_from: int = 0  # 0: layers/heads numbered as in the npz and CLI; 1: as in the GUI
     special_tokens: bool = False  # keep Whisper's <|...|> rows in token figures
+    model_words: bool | None = None  # the model's word timings as a tier: None = beneath token
+    #                                  figures only (cross); True = also beneath time x time maps
     title: str | None = None  # replaces the generated title
 
 
@@ -103,7 +105,7 @@ def from_document(doc, layout: str = "map", width: str = "column",
     spec = FigureSpec(component=doc.component, layer=doc.layer, head=doc.head, kind=doc.kind,
                       scale=doc.scale, colormap=doc.colormap, span=tuple(doc.view),
                       query=doc.query, layout=layout, width=width, dpi=dpi,
-                      model=ex.model, number_from=1)
+                      model=ex.model, number_from=1, model_words=True)  # as the window's tier
     return spec, FigureData.from_extraction(ex, utt.audio, doc.alignment)
 
 
@@ -509,7 +511,8 @@ def _tiers_for(spec: FigureSpec, data: FigureData, maps: AttentionMaps) -> list[
     """(name, intervals) of the tiers drawn beneath a time axis."""
     out = [(name, tier_intervals(data.alignment, name)) for name in ("phones", "words")]
     out = [(n, ivs) for n, ivs in out if ivs]
-    if spec.component != "encoder" and data.words:
+    wanted = spec.component != "encoder" if spec.model_words is None else spec.model_words
+    if wanted and data.words:
         name = (spec.model or maps.model).split(":")[0].split()[0] or "model"
         out.append((name, [_Word(w.start_s, w.end_s, w.text) for w in data.words]))
     return out

@@ -85,6 +85,17 @@ def test_export_figure_rollout_and_png(loaded, answers, tmp_path):
     assert "rollout" in pdftotext(pdf)
 
 
+def test_exported_encoder_figure_has_the_whisper_word_tier_as_on_screen(loaded, answers,
+                                                                         tmp_path):
+    win = loaded
+    win.doc.show_all()
+    words = [w.text.strip() for w in win.doc.extraction.transcript.words]
+    assert "3D" in words  # what tiny.en hears for "greasy": only the model's tier has it
+    out = export_actions.export_figure(win, tmp_path / "enc.pdf")
+    text = pdftotext(out)
+    assert "whisper" in text and "3D" in text and "greasy" in text  # both word tiers
+
+
 def test_export_figure_width_comes_from_the_chosen_file_type(loaded, answers, tmp_path):
     """The save dialog's file types offer each format at page (7 in) and column (3.5 in) width;
     the PNG (300 dpi) is as wide as the chosen width."""
