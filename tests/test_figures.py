@@ -373,6 +373,17 @@ def test_cli_from_npz_pdf(npz_files, tmp_path, capsys):
     assert "layer 1, head 2" in text and "ʃ" in text
 
 
+def test_cli_model_words_tier_beneath_an_encoder_map(npz_files, tmp_path, capsys):
+    plain, with_words = tmp_path / "plain.svg", tmp_path / "words.svg"
+    for out, extra in ((plain, []), (with_words, ["--model-words"])):
+        code, io_ = _cli([npz_files["encoder"], "--out", out, "--dpi", "100", *extra], capsys)
+        assert code == 0, io_.err
+    plain_t, words_t = (" ".join(_svg_texts(p.read_bytes())) for p in (plain, with_words))
+    # the model's words (here the fixture's) are drawn once more, in a tier named by the model
+    assert "whisper" not in plain_t.split() and plain_t.split().count("dark") == 1
+    assert "whisper" in words_t.split() and words_t.split().count("dark") == 2
+
+
 def test_cli_grid_profile_and_cross(npz_files, tmp_path, capsys):
     code, io_ = _cli([npz_files["encoder"], "--grid", "--width", "page", "--out",
                       tmp_path / "g.svg", "--dpi", "100"], capsys)

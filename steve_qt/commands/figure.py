@@ -70,6 +70,10 @@ def register(sub) -> argparse.ArgumentParser:
     g.add_argument("--window", type=int, default=0, metavar="N",
                    help="30 s window of long audio to analyse (Whisper; 0 = first)")
     g.add_argument("--title", help="title instead of the generated one")
+    g.add_argument("--model-words", action="store_true",
+                   help="also draw the model's own word timings (Whisper's) as a tier beneath "
+                        "time x time maps, as the window does (always drawn under --component "
+                        "cross)")
     o = p.add_argument_group("size")
     o.add_argument("--width", choices=("column", "page"), default="column",
                    help="column (3.5 in, default) or page (7 in)")
@@ -99,7 +103,8 @@ def build_spec(args, maps=None):
     spec = FigureSpec(component=args.component or "encoder", layer=args.layer, head=args.head,
                       kind=args.kind, scale=args.scale, colormap=args.cmap,
                       span=tuple(args.span) if args.span else None, layout=layout,
-                      width=args.width, dpi=args.dpi, title=args.title)
+                      width=args.width, dpi=args.dpi, title=args.title,
+                      model_words=True if args.model_words else None)
     if maps is not None and layout == "profile":
         spec.query = query_row(maps, args.profile_query, args.profile_token)
     return spec
