@@ -11,7 +11,8 @@ import whisper
 from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper.tokenizer import get_tokenizer
 
-from steve_qt.core.adapters import CancelFn, Extraction, ProgressFn, Transcript, Word
+from steve_qt.core.adapters import (CancelFn, Extraction, PartialFn, ProgressFn, Transcript,
+                                   Word)
 from steve_qt.core.attention import AttentionMaps
 from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
@@ -67,7 +68,8 @@ class WhisperAdapter:
     # ------------------------------------------------------------------------------------------
     def extract(self, audio: np.ndarray, components: Sequence[str] | None = None, window: int = 0,
                 progress: ProgressFn | None = None,
-                should_cancel: CancelFn | None = None) -> Extraction:
+                should_cancel: CancelFn | None = None,
+                on_partial: PartialFn | None = None) -> Extraction:
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1:
             raise SteveError(f"Whisper needs mono audio, got shape {audio.shape}")
@@ -111,6 +113,15 @@ class WhisperAdapter:
             w, s, p = cap.arrays()
             maps["encoder"] = AttentionMaps(w, s, p, "encoder", query_grid=grid, key_grid=grid,
                                             **common)
+        later = ("transcript",) + tuple(c for c in ("cross", "decoder") if c in wanted)
+
+        def partial(transcript: Transcript, meta: dict) -> None:
+            if on_partial is not None:
+                on_partial(Extraction(maps=dict(maps), transcript=transcript, model=self.model_id,
+                                      window=window, num_windows=n_win, meta=dict(meta),
+                                      pending=later))
+
+        partial(Transcript(), {})
 
         # 2. transcript with word timings (whisper's own decoding and DTW)
         transcript, tokens, tokenizer, sot_len = self._transcribe(segment, window, should_cancel)
@@ -126,6 +137,10 @@ class WhisperAdapter:
         meta = {"alignment_heads": [list(h) for h in self.alignment_heads],
                 "text_token_start": sot_len, "text_token_end": len(tokens) - 1,
                 "language": transcript_language(tokenizer)}
+        later = later[1:]
+        if later:
+            partial(Transcript(text=transcript.text, tokens=list(tokens), token_texts=list(labels),
+                               words=list(transcript.words)), meta)
         if {"cross", "decoder"} & set(wanted):
             dec = self.model.decoder
             tok = torch.tensor(tokens)[None]

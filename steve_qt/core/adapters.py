@@ -28,6 +28,9 @@ DEFAULT_SPEC = "whisper"
 ProgressFn = Callable[[int, int, str], None]
 #: should_cancel() -> True to stop as soon as possible (the adapter raises Cancelled).
 CancelFn = Callable[[], bool]
+#: on_partial(extraction) -- an early, incomplete result (``extraction.pending`` names what is
+#: still coming); called from the worker thread, at most once per stage, never with the final one.
+PartialFn = Callable[["Extraction"], None]
 
 
 @dataclass
@@ -57,6 +60,9 @@ class Extraction:
     window: int = 0
     num_windows: int = 1
     meta: dict = field(default_factory=dict)
+    #: what a partial result still lacks, in the order it comes: "transcript" (text and word
+    #: timings), "cross", "decoder". Empty for a complete extraction.
+    pending: tuple[str, ...] = ()
 
 
 @runtime_checkable
@@ -92,6 +98,12 @@ class Adapter(Protocol):
 
         ``components`` defaults to all of ``self.components``. Raises SteveError on bad input
         and Cancelled when ``should_cancel()`` turned True.
+
+        Optional, for adapters that compute in stages: an ``on_partial: PartialFn | None = None``
+        keyword. When given, the adapter calls it with each earlier, incomplete Extraction (the
+        encoder maps first, then the transcript, ...); the return value is always complete.
+        ``pipeline.extract`` passes it only to adapters whose ``extract`` accepts it, so adapters
+        without it keep working unchanged.
         """
         ...
 

@@ -321,7 +321,7 @@ class Document:
     def set_extraction(self, index: int, spec: str, window: int, ex: Extraction) -> None:
         e = self.entries[index]
         e.extractions[(spec, window)] = ex
-        e.status[(spec, window)] = DONE
+        e.status[(spec, window)] = RUNNING if ex.pending else DONE  # partial: more is coming
         self.events.entry_status(index)
         if index == self.current and (spec, window) == self.job_key():
             self._emit_extraction()

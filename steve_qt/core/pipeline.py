@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .adapters import Adapter, CancelFn, Extraction, ProgressFn, load_adapter, parse_spec
+from .adapters import (Adapter, CancelFn, Extraction, PartialFn, ProgressFn, load_adapter,
+                       parse_spec)
 from .audio import Audio, load_audio
 
 
@@ -64,6 +66,20 @@ def get_adapter(spec: str | None = None) -> Adapter:
 
 def extract(adapter: Adapter, audio: Audio, components: Sequence[str] | None = None,
             window: int = 0, progress: ProgressFn | None = None,
-            should_cancel: CancelFn | None = None) -> Extraction:
+            should_cancel: CancelFn | None = None,
+            on_partial: PartialFn | None = None) -> Extraction:
+    """``adapter.extract``; ``on_partial`` reaches only adapters that accept it (see Adapter)."""
+    extra = {}
+    if on_partial is not None and accepts_partial(adapter):
+        extra["on_partial"] = on_partial
     return adapter.extract(audio.samples, components=components, window=window,
-                           progress=progress, should_cancel=should_cancel)
+                           progress=progress, should_cancel=should_cancel, **extra)
+
+
+def accepts_partial(adapter: Adapter) -> bool:
+    """Whether ``adapter.extract`` takes an ``on_partial`` keyword (or ``**kwargs``)."""
+    try:
+        params = inspect.signature(adapter.extract).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "on_partial" or p.kind is p.VAR_KEYWORD for p in params)

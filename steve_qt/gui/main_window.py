@@ -33,6 +33,14 @@ from .worker import ExtractionQueue, Job
 Qt = QtCore.Qt
 ALIGNMENT_SUFFIXES = (".textgrid", ".phn", ".wrd")
 ATTENDED_SHARE = 0.5
+PENDING_NAMES = {"transcript": "transcript and word tier", "cross": "cross-attention",
+                 "decoder": "decoder attention"}
+
+
+def still_coming(pending) -> str:
+    """Status-bar suffix naming what a partial extraction still lacks."""
+    names = [PENDING_NAMES.get(p, p) for p in pending]
+    return f" \u2014 still coming: {', '.join(names)}" if names else ""
 
 
 class QtMainWindow(QtWidgets.QMainWindow):
@@ -76,6 +84,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
         install_export(self)  # File > Export Figure... / Export Data... (issue 4)
         self._closing = False
+        self._still_coming = ""  # status-bar suffix while a partial result is shown
 
     # --- layout ----------------------------------------------------------------------------------
     def add_dock(self, widget: QtWidgets.QWidget, title: str,
@@ -205,6 +214,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.controls.modelChosen.connect(self.choose_model)
         self.queue.started.connect(self._on_job_started)
         self.queue.progress.connect(self._on_job_progress)
+        self.queue.partial.connect(self._on_job_partial)
         self.queue.finished.connect(self._on_job_finished)
         self.queue.failed.connect(self._on_job_failed)
         self.queue.cancelled.connect(self._on_job_cancelled)
@@ -389,6 +399,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.doc.set_status(i, job.spec, job.window, status, error)
 
     def _on_job_started(self, job: Job) -> None:
+        self._still_coming = ""
         self._set_job_status(job, RUNNING)
         self._show_progress(True)
         self.progress.setRange(0, 0)
@@ -400,7 +411,17 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.progress.setValue(done)
         else:
             self.progress.setRange(0, 0)
-        self.progress_label.setText(f"{job.name}: {what}")
+        self.progress_label.setText(f"{job.name}: {what}{self._still_coming}")
+
+    def _on_job_partial(self, job: Job, ex) -> None:
+        """Show what arrived (the encoder maps first); the status bar names what is to come."""
+        i = self._index_of_entry(job.entry)
+        if i is None:
+            return
+        self._still_coming = still_coming(ex.pending)
+        self.progress_label.setText(f"{job.name}: {', '.join(ex.maps) or 'first results'} "
+                                    f"shown{self._still_coming}")
+        self.doc.set_extraction(i, job.spec, job.window, ex)
 
     def _on_job_finished(self, job: Job, ex) -> None:
         i = self._index_of_entry(job.entry)
@@ -422,7 +443,12 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_job_cancelled(self, job: Job) -> None:
         self._set_job_status(job, CANCELLED)
-        self.doc.message_(f"{job.name}: extraction cancelled")
+        kept = job.entry.extractions.get((job.spec, job.window))
+        if kept is not None and kept.pending:
+            self.doc.message_(f"{job.name}: extraction cancelled; kept the {', '.join(kept.maps)} "
+                              f"maps (Attention > Extract Again for the rest)")
+        else:
+            self.doc.message_(f"{job.name}: extraction cancelled")
 
     def _show_progress(self, on: bool) -> None:
         for w in (self.progress, self.progress_label, self.cancel_button):
