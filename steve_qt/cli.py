@@ -58,6 +58,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "device", None) is not None:
+            from .core import devices
+
+            devices.use(args.device)  # checked now; worker processes inherit it
         return int(args.func(args) or 0)
     except SteveError as exc:
         print(f"steve-qt: error: {exc}", file=sys.stderr)

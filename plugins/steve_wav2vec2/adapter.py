@@ -74,8 +74,11 @@ class Wav2Vec2Adapter:
     components: tuple[str, ...] = ("encoder",)
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, arg: str | None = None):
+    def __init__(self, arg: str | None = None, device: str = "cpu"):
         self.loaded = loading.load(arg)
+        self.device = device  # "cpu" or "cuda[:N]" (steve_qt.core.devices.resolve)
+        if device != "cpu":
+            self.loaded.model.to(device)
         cfg = self.loaded.config
         if self.loaded.sample_rate != SAMPLE_RATE:
             raise SteveError(
@@ -164,7 +167,7 @@ class Wav2Vec2Adapter:
         import torch
 
         values = normalize_waveform(x) if self.loaded.normalize else x
-        return torch.from_numpy(values)[None]
+        return torch.from_numpy(values)[None].to(self.device)
 
     def run(
         self,
@@ -213,7 +216,7 @@ class Wav2Vec2Adapter:
             key_grid=self.grid,
         )
         logits = getattr(output, "logits", None) if self.loaded.has_ctc_head else None
-        return maps, None if logits is None else logits[0].float().numpy()
+        return maps, None if logits is None else logits[0].float().cpu().numpy()
 
     def transcribe(self, logits: np.ndarray | None, num_frames: int) -> Transcript:
         if logits is None or logits.shape[0] != num_frames:

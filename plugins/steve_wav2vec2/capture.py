@@ -81,7 +81,8 @@ def attention_in_blocks(
     q_h = scaled_queries(q, num_heads)  # (M, T, D)
     k_t = keys_by_head(k, num_heads)  # (M, D, T)
     num_rows = q_h.shape[1]
-    s_buf = torch.empty(num_heads, min(block, num_rows), k_t.shape[-1])  # (M, block, T)
+    s_buf = torch.empty(num_heads, min(block, num_rows), k_t.shape[-1],
+                        device=k_t.device)  # (M, block, T)
     w_buf = torch.empty_like(s_buf)
     for r0 in range(0, num_rows, block):
         r1 = min(num_rows, r0 + block)

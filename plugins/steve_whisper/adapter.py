@@ -35,9 +35,10 @@ class WhisperAdapter:
     components = ("encoder", "cross", "decoder")
     sample_rate = 16000
 
-    def __init__(self, arg: str | None = None):
+    def __init__(self, arg: str | None = None, device: str = "cpu"):
         loaded = loading.load(arg)
-        self.model = loaded.model
+        self.device = device  # "cpu" or "cuda[:N]" (steve_qt.core.devices.resolve)
+        self.model = loaded.model if device == "cpu" else loaded.model.to(device)
         self.model_id = loaded.model_id
         self.alignment_heads = loaded.alignment_heads
         self.dims = self.model.dims
@@ -106,7 +107,7 @@ class WhisperAdapter:
             with torch.no_grad(), QKCapture([b.attn for b in enc.blocks], self.dims.n_audio_head,
                                             keep_queries=keep, keep_keys=keep,
                                             on_layer=lambda i: step(f"encoder layer {i + 1}")) as cap:
-                audio_features = enc(mel[None])
+                audio_features = enc(mel[None].to(self.device))
         finally:
             pre.remove()
         if "encoder" in wanted:
@@ -143,7 +144,7 @@ class WhisperAdapter:
                                words=list(transcript.words)), meta)
         if {"cross", "decoder"} & set(wanted):
             dec = self.model.decoder
-            tok = torch.tensor(tokens)[None]
+            tok = torch.tensor(tokens, device=self.device)[None]
             with torch.no_grad(), \
                     QKCapture([b.cross_attn for b in dec.blocks], self.dims.n_text_head,
                               keep_keys=keep) as xcap, \

@@ -61,15 +61,15 @@ def head_scores(q: Tensor, k: Tensor, n_head: int) -> Tensor:
     return torch.matmul(qh, kh.transpose(1, 2)) * d ** -0.5
 
 
-def causal_mask(q_len: int, k_len: int) -> Tensor:
+def causal_mask(q_len: int, k_len: int, device=None) -> Tensor:
     """(Q, K) True where a query may not look (keys after it; queries are the last Q positions)."""
-    return torch.ones(q_len, k_len, dtype=torch.bool).triu(1 + k_len - q_len)
+    return torch.ones(q_len, k_len, dtype=torch.bool, device=device).triu(1 + k_len - q_len)
 
 
 def attention_rows(scores: Tensor, keep_keys: int, causal: bool = False) -> LayerAttention:
     """Softmax over all keys of (M, Q, K) scores; keep the first ``keep_keys`` keys."""
     if causal:
-        scores = scores.masked_fill(causal_mask(*scores.shape[-2:]), float("-inf"))
+        scores = scores.masked_fill(causal_mask(*scores.shape[-2:], scores.device), float("-inf"))
     w = torch.softmax(scores, dim=-1)
     return LayerAttention(
         weights=w[..., :keep_keys].to(torch.float16),
@@ -159,7 +159,7 @@ class QKCapture:
             is_causal = mask is not None and n_ctx > 1  # whisper's own SDPA call
             qh, kh, vh = (split_heads(x, mod.n_head) for x in (q, k, v))
             lse = None
-            if flash is not None:
+            if flash is not None and q.device.type == "cpu":  # a CPU kernel
                 try:
                     out, lse = flash(qh, kh, vh, is_causal=is_causal)
                 except RuntimeError:

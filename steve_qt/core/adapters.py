@@ -119,18 +119,42 @@ def parse_spec(spec: str | None) -> tuple[str, str | None]:
     return name.strip().lower(), (arg.strip() or None) if sep else None
 
 
-def load_adapter(spec: str | None = None) -> Adapter:
-    """Load the adapter named by a model spec (``whisper``, ``whisper:base``, ``wav2vec2:DIR``)."""
+def load_adapter(spec: str | None = None, device: str | None = None) -> Adapter:
+    """Load the adapter named by a model spec (``whisper``, ``whisper:base``, ``wav2vec2:DIR``).
+
+    ``device`` (``auto``/``cpu``/``cuda[:N]``; None = ``$STEVE_QT_DEVICE`` or auto) is passed as
+    ``factory(arg, device=...)`` to factories that take a ``device`` keyword; an adapter without
+    one runs on the CPU (asking it for CUDA explicitly is an error).
+    """
+    from .devices import requested, resolve
+
     name, arg = parse_spec(spec)
     eps = available_adapters()
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none (is steve_qt installed with pip install -e .?)"
         raise SteveError(f"unknown model {name!r}; installed adapters: {known}")
+    wanted = device or requested()
+    resolved = resolve(wanted)
     try:
         factory = eps[name].load()
     except Exception as exc:  # a broken plugin must not take the app down
         raise SteveError(f"adapter {name!r} failed to import: {exc}") from exc
-    adapter = factory(arg)
+    if _takes_device(factory):
+        adapter = factory(arg, device=resolved)
+    elif resolved != "cpu" and wanted != "auto":
+        raise SteveError(f"adapter {name!r} runs on the CPU only; it cannot use device {wanted!r}")
+    else:
+        adapter = factory(arg)
     if not isinstance(adapter, Adapter):
         raise SteveError(f"adapter {name!r} does not implement the steve_qt Adapter protocol")
     return adapter
+
+
+def _takes_device(factory) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "device" in params

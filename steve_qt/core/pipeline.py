@@ -46,7 +46,7 @@ def open_utterance(audio_path: str | os.PathLike, alignment: str = "auto",
     return Utterance(audio, align, kind if align is not None else None)
 
 
-_ADAPTERS: dict[str, Adapter] = {}
+_ADAPTERS: dict[str, Adapter] = {}  # "spec" on the CPU, "spec@cuda" elsewhere
 _ADAPTERS_LOCK = threading.Lock()
 
 
@@ -55,13 +55,20 @@ def normalise_spec(spec: str | None) -> str:
     return f"{name}:{arg}" if arg else name
 
 
-def get_adapter(spec: str | None = None) -> Adapter:
-    """Load a model once per process and reuse it (thread-safe)."""
+def get_adapter(spec: str | None = None, device: str | None = None) -> Adapter:
+    """Load a model once per process and device and reuse it (thread-safe).
+
+    ``device``: ``auto``/``cpu``/``cuda[:N]``; None = ``$STEVE_QT_DEVICE`` (``--device``) or auto.
+    """
+    from .devices import resolve
+
+    where = resolve(device)
     key = normalise_spec(spec)
+    cache_key = key if where == "cpu" else f"{key}@{where}"
     with _ADAPTERS_LOCK:
-        if key not in _ADAPTERS:
-            _ADAPTERS[key] = load_adapter(key)
-        return _ADAPTERS[key]
+        if cache_key not in _ADAPTERS:
+            _ADAPTERS[cache_key] = load_adapter(key, where)
+        return _ADAPTERS[cache_key]
 
 
 def extract(adapter: Adapter, audio: Audio, components: Sequence[str] | None = None,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from ..core.adapters import DEFAULT_SPEC
@@ -15,9 +16,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
                    help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
                         "wav2vec2:DIR_OR_ID")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="where the model runs: auto (CUDA when torch sees one, else the CPU; the "
+                        "default, or $STEVE_QT_DEVICE), cpu, cuda or cuda:N")
     p.add_argument("--no-extract", action="store_true",
                    help="only show audio and alignments; do not run a model")
     return p
+
+
+def set_device(name: str) -> bool:
+    """Check ``--device`` before the window opens (one line on stderr when it is unusable).
+    ``auto`` and ``cpu`` are checked without importing torch (the worker imports it later)."""
+    from ..core import devices
+    from ..core.errors import SteveError
+
+    try:
+        name = devices.check_name(name)
+        if name.startswith("cuda"):
+            devices.resolve(name)
+    except SteveError as exc:
+        print(f"steve-qt: error: {exc}", file=sys.stderr)
+        return False
+    os.environ[devices.DEVICE_ENV] = name
+    return True
 
 
 def configure_pyqtgraph() -> None:
@@ -43,6 +64,8 @@ def make_app(argv: list[str] | None = None):
 
 def run_gui(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.device is not None and not set_device(args.device):
+        return 2
     app = make_app()
     from PyQt6 import QtCore
 
