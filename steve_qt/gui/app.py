@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import threading
 
 from ..core.adapters import DEFAULT_SPEC
 
@@ -41,6 +42,24 @@ def set_device(name: str) -> bool:
     return True
 
 
+def preload_model(spec: str) -> threading.Thread:
+    """Start loading the model (importing torch, about a second) in a background thread now, so
+    that it overlaps with starting Qt and building the window. The extraction worker's
+    ``pipeline.get_adapter`` then finds it loaded (or waits for it). A failure here is ignored:
+    the worker loads again and reports the error in the window."""
+    def load() -> None:
+        from ..core import pipeline
+
+        try:
+            pipeline.get_adapter(spec)
+        except Exception:  # noqa: BLE001 - reported by the worker's own attempt
+            pass
+
+    thread = threading.Thread(target=load, name="steve-qt model preload", daemon=True)
+    thread.start()
+    return thread
+
+
 def configure_pyqtgraph() -> None:
     import pyqtgraph as pg
 
@@ -66,6 +85,8 @@ def run_gui(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     if args.device is not None and not set_device(args.device):
         return 2
+    if not args.no_extract:
+        preload_model(args.model)  # torch and the model load while the window is built
     app = make_app()
     from PyQt6 import QtCore
 
