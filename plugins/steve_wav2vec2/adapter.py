@@ -22,7 +22,7 @@ from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import FrameGrid, conv_grid
 
 from . import loading
-from .capture import BLOCK_ROWS, attention_in_blocks, capture_projections
+from .capture import BLOCK_ROWS, capture_in_attention
 from .ctc import greedy_transcript
 
 SAMPLE_RATE = 16000
@@ -185,23 +185,31 @@ class Wav2Vec2Adapter:
         weights_t, scores_t = torch.from_numpy(weights), torch.from_numpy(scores)  # same memory
         done: list[int] = []
 
-        def on_layer(n: int, q: torch.Tensor, k: torch.Tensor, num_heads: int) -> None:
-            if q.shape[1] != num_frames or k.shape[1] != num_frames:
-                raise SteveError(
-                    f"model produced {q.shape[1]} frames but the conv grid says {num_frames}; "
-                    "the config's conv_kernel/conv_stride do not describe this model",
-                    self.loaded.source,
-                )
-            attention_in_blocks(q, k, num_heads, scores_t[n, 0], weights_t[n, 0])
+        def outputs(n: int):
+            return scores_t[n, 0], weights_t[n, 0]
+
+        def on_layer(n: int) -> None:
             done.append(n)
             if progress is not None:
                 what = f"wav2vec2 encoder layer {n + 1}/{self.num_layers}"
                 progress(n + 1, self.num_layers, what)
 
+        def check_frames(_module, _inputs, q: torch.Tensor) -> None:
+            if q.shape[1] != num_frames:
+                raise SteveError(
+                    f"model produced {q.shape[1]} frames but the conv grid says {num_frames}; "
+                    "the config's conv_kernel/conv_stride do not describe this model",
+                    self.loaded.source,
+                )
+
         inputs = self.input_values(x)
-        output = capture_projections(
-            self.loaded.encoder_layers, lambda: self.loaded.model(inputs), on_layer, should_cancel
-        )
+        check = self.loaded.encoder_layers[0].attention.q_proj.register_forward_hook(check_frames)
+        try:
+            output = capture_in_attention(self.loaded.encoder_layers,
+                                          lambda: self.loaded.model(inputs), outputs, on_layer,
+                                          should_cancel)
+        finally:
+            check.remove()
         if done != list(range(self.num_layers)):
             raise SteveError(f"captured layers {done}, expected {self.num_layers} layers")
         maps = AttentionMaps(
