@@ -105,6 +105,12 @@ WHISPER_WINDOW_SAMPLES = 480000
 WHISPER_WINDOW_FRAMES = 1500
 
 
+def window_name(window: int, num_windows: int) -> str:
+    """'window 1 of 2 (30-60 s)': Whisper windows are indexed from 0, as ``--window``."""
+    s = WHISPER_WINDOW_SAMPLES // WHISPER_SAMPLE_RATE
+    return f"window {window} of {num_windows} ({window * s}\u2013{(window + 1) * s} s)"
+
+
 def whisper_grid(window: int = 0) -> FrameGrid:
     return FrameGrid(WHISPER_HOP, WHISPER_HOP, WHISPER_SAMPLE_RATE, window * WHISPER_WINDOW_SAMPLES)
 

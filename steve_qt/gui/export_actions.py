@@ -58,7 +58,7 @@ def _start_name(window, suffix: str) -> str:
         return ""
     doc = window.doc
     what = "rollout" if doc.rollout else (
-        f"L{doc.layer + 1}" + ("mean" if doc.head is None else f"H{doc.head + 1}"))
+        f"L{doc.layer}" + ("mean" if doc.head is None else f"H{doc.head}"))
     return str(u.path.with_name(f"{u.path.stem}_{doc.component}_{what}{suffix}"))
 
 

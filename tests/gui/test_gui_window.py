@@ -63,7 +63,7 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
         # rows = queries, columns = keys
         assert_map_shows(views, expect, (0.0, float(expect.max())))
         assert views.map_image.lut.shape == (256, 3)
-        assert win.controls.layer.value() == layer + 1 and win.controls.head.value() == head + 1
+        assert win.controls.layer.value() == layer and win.controls.head.value() == head
     assert (win.doc.layer, win.doc.head) == (3, 4)  # 0+2+1 PgDn, 0+3+1 ]
     key(win, Qt.Key.Key_PageUp)
     key(win, Qt.Key.Key_BracketLeft)
@@ -375,8 +375,8 @@ def test_long_audio_offers_30_second_windows(window, tmp_path, qtbot):
         qtbot.waitUntil(lambda: window.doc.maps is not None, timeout=60000)
         assert window.doc.num_windows() == 3
         assert window.controls.window_action.isVisible() or not window.isVisible()
-        assert window.controls.window.maximum() == 3
-        window.controls.window.setValue(3)
+        assert window.controls.window.maximum() == 2  # windows 0, 1, 2
+        window.controls.window.setValue(2)
         qtbot.waitUntil(lambda: window.doc.maps is not None, timeout=60000)
         m = window.doc.maps
         assert m.window == 2 and window.doc.window == 2
