@@ -82,11 +82,6 @@ class FrameGrid:
             return f, f + 1
         return int(idx[0]), int(idx[-1]) + 1
 
-    def seconds_to_sample(self, t, rate: int | None = None):
-        """Seconds -> sample index at ``rate`` (default: the model rate)."""
-        r = self.sample_rate if rate is None else rate
-        return np.rint(np.asarray(t, dtype=float) * r).astype(np.int64)
-
 
 def seconds_to_samples(t, rate: int):
     """Seconds -> nearest sample index at ``rate`` (for audio at its own rate, e.g. playback)."""

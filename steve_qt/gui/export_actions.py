@@ -154,8 +154,3 @@ def export_data(window, path: str | Path | None = None,
         doc.message_("Written: " + ", ".join(p.name for p in written))
     return written
 
-
-def install_export(window) -> None:
-    """Plug the two actions into File > Export Figure... / Export Data..."""
-    window.set_export_handlers(figure=lambda: export_figure(window),
-                               data=lambda: export_data(window))
