@@ -265,6 +265,15 @@ def test_activations_command_writes_float16_per_site(whisper_adapter, dark_suit,
         assert len(z["token_labels"]) == len(z["tokens"]) == z["act:decoder.blocks.0"].shape[0]
         assert str(z["transcript"]).startswith("She had your")
         assert z["phones_label"].size > 0 and str(z["audio_path"]) == str(dark_suit)
+    from steve_qt.core.actnpz import load_activation_file
+
+    f = load_activation_file(out)
+    assert [s.name for s in f.sites] == list(ex.activations) and f.grid.hop == 320
+    assert f.sites[2] == Site("decoder.blocks.0", 384, "tokens", 0, "residual")
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert f"frames sites {keep} frames of 20 ms" in info and "encoder.blocks.2.mlp.1  1536" in info
     # no overwrite without --force
     assert main(argv) == 2
     assert "file exists" in capsys.readouterr().err

@@ -112,6 +112,15 @@ class ActivationFile:
     raw: dict[str, np.ndarray]
 
 
+def is_activation_file(path: str | os.PathLike) -> bool:
+    """True when ``path`` is a readable .npz whose ``format`` says activations."""
+    try:
+        with np.load(Path(path), allow_pickle=False) as z:
+            return "format" in z.files and str(z["format"]) == FORMAT
+    except Exception:
+        return False
+
+
 def load_activation_file(path: str | os.PathLike) -> ActivationFile:
     p = Path(path)
     try:
