@@ -17,6 +17,7 @@ never talk to each other. Events (``Event.value`` is the new value):
 ``kind``           ``weights`` (softmax) | ``scores`` (pre-softmax)
 ``scale``          colour scale: ``global`` | ``row`` (each query row scaled to its max) | ``log``
 ``colormap``       colormap name
+``spectrogram``    spectrogram kind: ``mel`` (what the model hears) | ``broadband`` (Praat's)
 ``window``         Whisper 30 s window index
 ``view``           visible time span (t0, t1) in seconds
 ``selection``      selected time span (t0, t1) or None
@@ -55,7 +56,7 @@ LOG_FLOOR = 1e-4  # weights below this are drawn as this on the log scale
 
 EVENTS = ("entries", "entry_status", "current", "extraction", "model", "component", "layer",
           "head", "kind", "scale", "colormap", "window", "view", "selection", "cursor", "query",
-          "hover", "playhead", "message", "alignment", "rollout")
+          "hover", "playhead", "message", "alignment", "rollout", "spectrogram")
 
 # extraction status of one (model, window) of an utterance
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -184,6 +185,7 @@ class Document:
         self.kind = "weights"
         self.scale = "global"
         self.colormap = "viridis"
+        self.spectrogram = "mel"
         self.window = 0
         self.view: tuple[float, float] = (0.0, 1.0)
         self.selection: tuple[float, float] | None = None
@@ -463,6 +465,13 @@ class Document:
 
     def set_colormap(self, name: str) -> None:
         self._set("colormap", name)
+
+    def set_spectrogram(self, kind: str) -> None:
+        from .spectrogram import KINDS as SPECTROGRAMS
+
+        if kind not in SPECTROGRAMS:
+            raise ValueError(f"unknown spectrogram kind {kind!r}")
+        self._set("spectrogram", kind)
 
     def head_map(self) -> np.ndarray | None:
         """(Q, K) float32 of the shown layer/head (or head mean) and kind, or None."""
