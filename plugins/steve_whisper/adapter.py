@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from contextlib import ExitStack
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -20,6 +20,7 @@ from steve_qt.core.sites import SiteRecorder, validate_sites
 
 from . import loading
 from .capture import QKCapture, cancel_hook
+from .edits import EditFn, edit_hooks
 
 assert N_SAMPLES == WHISPER_WINDOW_SAMPLES and N_FRAMES == 3000
 
@@ -204,6 +205,24 @@ class WhisperAdapter:
                           frame_grid=grid)
 
     # ------------------------------------------------------------------------------------------
+    def transcribe(self, audio: np.ndarray, window: int = 0,
+                   edits: Mapping[str, EditFn] | None = None,
+                   should_cancel: CancelFn | None = None) -> Transcript:
+        """Transcribe one window, with ``edits`` (module path -> f(output)) applied as forward
+        hooks during ``whisper.transcribe`` (see ``edits.py``); the hooks are always removed.
+        The transcript carries the teacher-forced token sequence (prompt, text, end)."""
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.ndim != 1:
+            raise SteveError(f"Whisper needs mono audio, got shape {audio.shape}")
+        if audio.size == 0:
+            raise SteveError("no audio samples to transcribe")
+        segment = self.window_audio(audio, window)
+        with edit_hooks(self.model, edits):
+            transcript, tokens, tokenizer, _ = self._transcribe(segment, window, should_cancel)
+        transcript.tokens = tokens
+        transcript.token_texts = [self._token_text(tokenizer, t) for t in tokens]
+        return transcript
+
     def _transcribe(self, segment: np.ndarray, window: int, should_cancel: CancelFn | None):
         model = self.model
         language = None if model.is_multilingual else "en"

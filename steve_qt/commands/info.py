@@ -15,6 +15,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from ..core.actnpz import is_activation_file
+    from ..core.frames import window_name
     from ..core.npzio import load_npz
 
     if is_activation_file(args.npz):
@@ -34,7 +35,7 @@ def run(args) -> int:
         print(f"frames:      {m.spf} samples per frame at {m.sample_rate} Hz "
               f"({1000 * m.spf / m.sample_rate:g} ms), {t0:.3f}-{t1:.3f} s")
     if m.num_windows > 1:
-        print(f"window:      {m.window + 1} of {m.num_windows} (30 s each)")
+        print(f"window:      {window_name(m.window, m.num_windows).removeprefix('window ')}")
     print(f"padding:     max {float(m.padding_mass.max()):.3f}, mean "
           f"{float(m.padding_mass.mean()):.3f} of each query row went to cropped padding keys")
     print(f"audio:       {c.audio_path or '-'} ({m.num_samples} samples at {m.sample_rate} Hz)")
