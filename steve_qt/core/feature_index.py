@@ -332,10 +332,19 @@ class IndexBuilder:
         if self.num_features is None:
             raise SteveError("no file gave activations")
         ranges = self._range_pass()
-        label_list = list(self.labels)
         top = self._examples([(0, self.top)], positive=True)
         rng = self._examples(ranges, positive=None)
-        sel = self._selectivity(label_list)
+        sel = self._selectivity()
+        # label ids in sorted label order, whatever order the files arrived in
+        label_list = sorted(self.labels)
+        remap = np.zeros(len(self.labels) + 1, dtype=np.int32)  # old id -> new id; [-1] = -1
+        remap[-1] = -1
+        for new, text in enumerate(label_list):
+            remap[self.labels[text]] = new
+        for table, cols in ((top, ("phone", "word")), (rng, ("phone", "word")),
+                            (sel, ("phone",))):
+            for c in cols:
+                table[c] = remap[table[c]]
         return {"top": top, "ranges": rng, "selectivity": sel, "labels": label_list,
                 "cmax": self.cmax, "cmin": self.cmin}
 
@@ -415,7 +424,7 @@ class IndexBuilder:
         order = np.lexsort((rows["rank"], bin_order, rows["feature"]))
         return rows[order]
 
-    def _selectivity(self, label_list: list[str]) -> np.ndarray:
+    def _selectivity(self) -> np.ndarray:
         phones = sorted(self.phone_sums)
         f = self.num_features
         if not phones:
