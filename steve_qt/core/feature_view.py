@@ -172,12 +172,14 @@ class FeatureView(Evented):
         for name in ("current", "model", "window"):
             getattr(files.events if name == "current" else attention.events, name).connect(
                 lambda ev: self.refresh())
+        attention.events.model.connect(lambda ev: self._refresh_examples())
 
     # --- sources ---------------------------------------------------------------------------------
     def set_model_sites(self, sites: Sequence[Site]) -> None:
         """The shown model's sites (frames sites only: tokens sites have no time axis)."""
         own = tuple(s for s in sites if s.axis == "frames")
-        self._set("sites", own + self._sae_sites())
+        if self._set("sites", own + self._sae_sites()) and self.index is not None:
+            self.set_index(self.index)  # its site may be offered now
         if self.site is None or self.site_info(self.site) is None:
             mlp = [s for s in own if s.kind == "mlp"]
             if mlp or own:
@@ -315,9 +317,21 @@ class FeatureView(Evented):
             self.set_site(site)
         self._refresh_examples()
 
+    def index_note(self) -> str:
+        """Why no examples are listed ("" when they are)."""
+        if self.index is None:
+            return ("No feature index open: File > Open Feature Index... "
+                    "(build one with steve-qt features index)")
+        problem = index_problem(self.index, self.attention.model, self.sites)
+        if problem:
+            return problem
+        if self.site != index_site(self.index):
+            return f"the open index is of {index_site(self.index)!r}: choose it as the site"
+        return ""
+
     def _refresh_examples(self) -> None:
         rows: list[Example] = []
-        if self.index is not None and self.site == index_site(self.index):
+        if self.index is not None and not self.index_note():
             root = index_root(self.index)
             rows = [as_example(r, root) for r in self.index.top(self.feature)]
             rows += [as_example(r, root) for r in self.index.ranges(self.feature)]
@@ -343,7 +357,7 @@ def index_site(index) -> str | None:
 
 
 def index_root(index) -> Path | None:
-    root = index.meta.get("corpus_root") or index.meta.get("root")
+    root = index.meta.get("corpus") or index.meta.get("corpus_root")
     return Path(root) if root else None
 
 
@@ -358,3 +372,85 @@ def sae_codes(sae, acts: np.ndarray) -> np.ndarray:
 
 def db_to_gain(db: float) -> float:
     return float(math.pow(10.0, db / 20.0))
+
+
+# --- opening an index --------------------------------------------------------------------------
+def index_model(index) -> str | None:
+    meta = index.meta
+    spec = meta.get("model") or meta.get("model_spec") or meta.get("spec")
+    if isinstance(spec, dict):
+        spec = spec.get("spec") or spec.get("name")
+    return str(spec) if spec else None
+
+
+def index_problem(index, model: str, sites: Sequence) -> str | None:
+    """Why the index cannot give examples for the window's model, or None when it can."""
+    from .pipeline import normalise_spec
+
+    spec = index_model(index)
+    if spec is not None and normalise_spec(spec) != normalise_spec(model):
+        return (f"this feature index was built with model {spec!r}; the window shows {model!r}: "
+                f"choose {spec!r} in the model chooser to use it")
+    site = index_site(index)
+    names = {s.name for s in sites}
+    if site is not None and names and site not in names:
+        return f"this feature index is of site {site!r}, which the model does not offer"
+    return None
+
+
+def missing_files(examples_files: Sequence[Path]) -> list[Path]:
+    """The files of an index that are not where it says (moved or deleted since)."""
+    return [f for f in dict.fromkeys(examples_files) if not Path(f).exists()]
+
+
+def open_index(directory: str | Path):
+    """A FeatureIndex (steve_qt.core.feature_index); SteveError says what is wrong."""
+    from .errors import SteveError
+
+    d = Path(directory)
+    if not (d / "index.json").is_file():
+        raise SteveError("not a feature index (no index.json in it; build one with "
+                         "steve-qt features index)", d)
+    try:
+        if not (d / "top.npy").is_file() and (d / "top_examples.csv").is_file():
+            return CsvIndex.open(d)
+        from .feature_index import FeatureIndex
+
+        return FeatureIndex.open(d)
+    except SteveError:
+        raise
+    except Exception as exc:  # a broken or foreign file: say so, no traceback
+        raise SteveError(f"cannot read this feature index ({type(exc).__name__}: {exc})", d) from exc
+
+
+class CsvIndex:
+    """A feature index read from its CSV tables alone (``top_examples.csv``,
+    ``range_examples.csv``, ``index.json``): for indexes written by other tools or by hand.
+    ``top``/``ranges`` give dict rows with the CSV's columns."""
+
+    def __init__(self, path: Path, meta: dict, top: dict, ranges: dict):
+        self.path, self.meta, self._top, self._ranges = path, meta, top, ranges
+
+    @classmethod
+    def open(cls, path: str | Path) -> "CsvIndex":
+        import csv
+        import json
+
+        p = Path(path)
+        meta = json.loads((p / "index.json").read_text(encoding="utf-8"))
+        tables = []
+        for name in ("top_examples.csv", "range_examples.csv"):
+            rows: dict[int, list[dict]] = {}
+            f = p / name
+            if f.is_file():
+                with f.open(newline="", encoding="utf-8") as fh:
+                    for r in csv.DictReader(fh):
+                        rows.setdefault(int(r["feature"]), []).append(r)
+            tables.append(rows)
+        return cls(p, meta, *tables)
+
+    def top(self, feature: int) -> list[dict]:
+        return self._top.get(int(feature), [])
+
+    def ranges(self, feature: int) -> list[dict]:
+        return self._ranges.get(int(feature), [])

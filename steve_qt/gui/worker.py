@@ -23,6 +23,9 @@ class Job:
     entry: Entry
     spec: str
     window: int
+    #: sites to read (the features dock): then no attention is captured, and Whisper runs the
+    #: encoder only when they are all frames sites
+    sites: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -55,8 +58,13 @@ class _Worker(QtCore.QObject):
             if should_cancel():
                 raise Cancelled()
             progress(0, 0, f"{adapter.model_id}: starting")
-            ex = extract(adapter, job.entry.utterance.audio, window=job.window,
-                         progress=progress, should_cancel=should_cancel)
+            if job.sites:
+                ex = adapter.extract(job.entry.utterance.audio.samples, components=(),
+                                     window=job.window, progress=progress,
+                                     should_cancel=should_cancel, sites=job.sites)
+            else:
+                ex = extract(adapter, job.entry.utterance.audio, window=job.window,
+                             progress=progress, should_cancel=should_cancel)
         except Cancelled:
             self.cancelled.emit(job)
         except SteveError as exc:
@@ -108,7 +116,7 @@ class ExtractionQueue(QtCore.QObject):
 
     def _has(self, job: Job) -> bool:
         return any(j.entry is job.entry and j.spec == job.spec and j.window == job.window
-                   for j in ([self.running] if self.running else []) + self.pending)
+                   and j.sites == job.sites for j in ([self.running] if self.running else []) + self.pending)
 
     def drop(self, entry: Entry) -> None:
         """Forget queued jobs of a closed utterance (and cancel its running one)."""
