@@ -106,6 +106,11 @@ class QtFeaturesDock(QtWidgets.QWidget):
         self.examples.setIconSize(QtCore.QSize(THUMB_W, THUMB_H))
         self.examples.verticalHeader().setDefaultSectionSize(THUMB_H + 4)
         self.examples.setColumnWidth(0, THUMB_W + 6)
+        head = self.examples.horizontalHeader()
+        for c in range(1, 6):
+            head.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        self.top.horizontalHeader().setSectionResizeMode(
+            QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
         self.examples_note = QtWidgets.QLabel("")
         self.examples_note.setWordWrap(True)
         self.tabs = QtWidgets.QTabWidget()
@@ -182,7 +187,7 @@ class FeaturesController(QtCore.QObject):
                                       fill=QtGui.QColor(255, 255, 255, 190))
         self.track_text.setParentItem(self.track.vb)
         self.track_text.setPos(4, 0)
-        self.track.vb.disableAutoRange(pg.ViewBox.YAxis)
+        self.track.vb.disableAutoRange()  # the document sets x; _draw_track sets y
         self.heat = views.insert_track("top N", after=self.track, stretch=0)
         self.heat.setFixedHeight(0)
         self.heat.setVisible(False)
@@ -190,6 +195,7 @@ class FeaturesController(QtCore.QObject):
         self.heat_image.setLookupTable(lut("magma"))
         self.heat.addItem(self.heat_image)
         self.heat.invertY(True)
+        self.heat.vb.disableAutoRange()
 
     def _build_actions(self) -> None:
         win = self.win
@@ -258,11 +264,17 @@ class FeaturesController(QtCore.QObject):
         d.site.setCurrentIndex(max(d.site.findData(self.fv.site), 0))
         d.site.blockSignals(False)
         if not self.fv.sites:
-            d.site.addItem("(no sites: the model is not loaded yet)", None)
+            if self.fv.site:
+                d.site.addItem(self.fv.site, self.fv.site)
+            else:
+                d.site.addItem("(no sites: the model is not loaded yet)", None)
         self._on_site(None)
 
     def _on_site(self, event) -> None:
         d = self.dock_widget
+        if not self.fv.sites and event is not None:
+            self._on_sites(None)
+            return
         i = d.site.findData(self.fv.site)
         if i >= 0:
             d.site.setCurrentIndex(i)
@@ -309,6 +321,7 @@ class FeaturesController(QtCore.QObject):
         self.track.setVisible(on)
         self.track.setMaximumHeight(16777215 if on else 0)
         self._draw_heat()
+        QtCore.QTimer.singleShot(0, self._resync_x)
         if on:
             self.request()
 
@@ -360,6 +373,7 @@ class FeaturesController(QtCore.QObject):
             return
         from ..core.feature_view import top_matrix
 
+
         feats = [s.feature for s in self.fv.top(HEAT_N)]
         img = top_matrix(self.fv.activations, feats)
         edges = self.fv.track_edges()
@@ -368,6 +382,12 @@ class FeaturesController(QtCore.QObject):
         self.heat.setYRange(0, len(feats), padding=0)
         self.heat.getAxis("left").setTicks([[(i + 0.5, str(f)) for i, f in enumerate(feats)
                                              if i % 4 == 0], []])
+        QtCore.QTimer.singleShot(0, self._resync_x)
+
+    def _resync_x(self) -> None:
+        """A row that appears is linked by pixel position before the layout has settled, which
+        shifts the shared x range: put the document's view back once it has."""
+        self.track.setXRange(*self.doc.view, padding=0)
 
     def _fill_top(self) -> None:
         t = self.dock_widget.top

@@ -558,11 +558,15 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.whisper_words.setToolTip(tip)
 
     # --- for tests and screenshots ---------------------------------------------------------------
+    def shown_plots(self) -> list[pg.PlotItem]:
+        """The time plots on screen (a collapsed row, e.g. no Whisper words, is left out)."""
+        return [p for p in self.time_plots if p.isVisible()]
+
     def x_ranges(self) -> list[tuple[float, float]]:
-        return [tuple(p.vb.viewRange()[0]) for p in self.time_plots]
+        return [tuple(p.vb.viewRange()[0]) for p in self.shown_plots()]
 
     def left_axis_widths(self) -> list[float]:
-        return [p.getAxis("left").width() for p in self.time_plots]
+        return [p.getAxis("left").width() for p in self.shown_plots()]
 
 
 def _set_text(item: pg.TextItem, text: str) -> None:

@@ -68,8 +68,8 @@ def test_track_equals_the_stored_activations_of_the_chosen_feature(window, dark_
     # the track is one of the linked time plots, with the same left-axis width
     views = window.views
     assert window.features.track in views.time_plots
-    widths = {w for p, w in zip(views.time_plots, views.left_axis_widths()) if p.isVisible()}
-    assert len(widths) == 1
+    assert window.features.track in views.shown_plots()
+    assert len(set(views.left_axis_widths())) == 1
     assert window.features.track.vb.viewRange()[0] == pytest.approx(views.wave.vb.viewRange()[0])
     # "in this file": the top features by max, as a brute-force ranking gives them
     table = window.features.dock_widget.top
@@ -333,3 +333,51 @@ def test_export_examples_audio_writes_the_montage_and_its_table(window, corpus, 
         s0 = int(round(float(r["file_start_s"]) * rate))
         np.testing.assert_array_equal(y[a:b], x[s0:s0 + (b - a)])
     assert window.features.export_examples(out) is None  # no silent overwrite
+
+
+def test_steve_qt_audio_index_opens_the_index_in_the_dock(app, corpus):
+    """``steve-qt AUDIO --index IDX`` shows the file and the index's examples."""
+    from PyQt6 import QtWidgets
+
+    from steve_qt.cli import main
+    from steve_qt.gui.main_window import QtMainWindow
+
+    files, acts, idx = corpus
+    seen = {}
+
+    def check():
+        wins = [w for w in QtWidgets.QApplication.topLevelWidgets()
+                if isinstance(w, QtMainWindow) and w.isVisible()]
+        if not wins or not wins[-1].doc.entries or wins[-1].doc.features.index is None:
+            QtCore.QTimer.singleShot(50, check)
+            return
+        win = wins[-1]
+        seen["shown"] = win.doc.utterance.audio.name
+        seen["index"] = Path(win.doc.features.index.path).resolve()
+        seen["note"] = win.features.dock_widget.examples_note.text()
+        win.close()
+        QtWidgets.QApplication.quit()
+
+    QtCore.QTimer.singleShot(0, check)
+    assert main(["--no-extract", str(files[0]), "--index", str(idx)]) == 0
+    assert seen["shown"] == files[0].name and seen["index"] == idx.resolve()
+    assert seen["note"]  # says which site to choose (no site list without a loaded model)
+
+
+def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, dark_suit, qtbot):
+    i = window.open_audio(dark_suit)
+    acts = synthetic_acts(window.doc.utterance.audio.samples.size, 5)
+    window.doc.features.set_site(SITE)
+    _store(window, i, acts)
+    window.features.dock_widget.heat.setChecked(True)
+    in_step = lambda: all(r == pytest.approx(window.doc.view, abs=1e-9)  # noqa: E731
+                          for r in window.views.x_ranges())
+    qtbot.waitUntil(in_step, timeout=5000)  # once the layout has settled
+    heat = window.features.heat
+    assert heat in window.views.shown_plots()
+    order = np.argsort(-acts.max(axis=0), kind="stable")
+    expect = (acts[:, order] / acts[:, order].max(axis=0)).T  # rows: features, each scaled to max
+    np.testing.assert_allclose(window.features.heat_image.image, expect, rtol=1e-6)
+    assert len(set(window.views.left_axis_widths())) == 1
+    window.doc.zoom_in()
+    assert all(r == pytest.approx(window.doc.view, abs=1e-9) for r in window.views.x_ranges())
