@@ -174,16 +174,6 @@ class AttentionView(Evented):
         ex = self.extraction
         return tuple(c for c in TIME_COMPONENTS if ex and c in ex.maps)
 
-    def needs_extraction(self) -> tuple[int, str, int] | None:
-        """(entry index, model spec, window) when the shown utterance lacks attention."""
-        e = self.entry
-        if e is None:
-            return None
-        key = self.job_key()
-        if not self.entries.needs(self.current, key):
-            return None
-        return self.current, key[0], key[1]
-
     def on_stored(self, index: int, spec: str, window: int) -> None:
         """An extraction was stored: announce it when it is the shown one."""
         if index == self.current and (spec, window) == self.job_key():
@@ -343,6 +333,12 @@ class AttentionView(Evented):
         if self.rollout and self.can_rollout():
             return self.rollout_map().copy()  # a scratch copy: display_image scales in place
         return m.head(self.layer, self.head, self.kind)
+
+    def value_at(self, query: int, key: int) -> float:
+        """The shown map's value at one (query, key) cell, read without building the map."""
+        if self.rollout and self.can_rollout():
+            return float(self.rollout_map()[query, key])
+        return self.maps.value(self.layer, self.head, query, key, self.kind)
 
     def image(self) -> tuple[np.ndarray, tuple[float, float]] | None:
         hm = self.head_map()

@@ -28,8 +28,6 @@ Times are seconds on the file's timeline. Frame/time arithmetic goes through the
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
-
 from .adapters import DEFAULT_SPEC, Extraction
 from .analysis_cache import AnalysisCache
 from .attention import AttentionMaps
@@ -160,7 +158,7 @@ class Document:
             return q
         k = int(m.key_grid.frame_at_seconds(t, m.num_keys))
         a, b = m.key_grid.span_seconds(k)
-        value = float(self.head_map()[query, k])
+        value = self.value_at(query, k)
         what = "weight" if self.kind == "weights" else "score"
         return f"{q} -> key {float(a + b) / 2:.3f} s (frame {k}): {what} {value:.4g}"
 
@@ -178,11 +176,11 @@ class Document:
 
 ATTENTION_FORWARDS = (
     "model", "component", "layer", "rollout", "head", "kind", "scale", "colormap", "window",
-    "query", "extraction", "maps", "shown_layer", "job_key", "components", "needs_extraction",
+    "query", "extraction", "maps", "shown_layer", "job_key", "components",
     "set_model", "set_window", "num_windows", "window_span", "set_component", "can_rollout",
     "set_rollout", "rollout_map", "set_layer", "step_layer", "set_head", "step_head", "set_kind",
     "set_scale", "set_colormap", "head_map", "image", "query_row", "set_query", "default_query",
-    "query_at", "query_time", "attended")
+    "query_at", "query_time", "attended", "value_at")
 NAV_FORWARDS = (
     "view", "selection", "cursor", "hover", "playhead", "message", "set_view", "zoom", "zoom_in",
     "zoom_out", "zoom_to_selection", "show_all", "scroll", "set_selection", "set_cursor",
@@ -197,10 +195,3 @@ def _tier(alignment, name: str):
     if alignment is None:
         return None
     return getattr(alignment, name, None)
-
-
-def spans_samples(spans: Sequence[tuple[float, float]], rate: int) -> list[tuple[int, int]]:
-    """Seconds spans -> sample index spans at ``rate`` (the file's own rate, for playback)."""
-    from .frames import seconds_to_samples
-
-    return [(seconds_to_samples(a, rate), seconds_to_samples(b, rate)) for a, b in spans]

@@ -24,18 +24,16 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
+from .adapters import Site
 from .analysis_cache import AnalysisCache
 from .entries import Entries, Entry
 from .events import EmitterGroup
 from .frames import FrameGrid
 from .navigation import Evented
-
-if TYPE_CHECKING:
-    from .adapters import Site
 
 EVENTS = ("sites", "site", "feature", "activations", "index", "examples", "example")
 SAE_PREFIX = "sae:"
@@ -194,8 +192,6 @@ class FeatureView(Evented):
         return name
 
     def _sae_sites(self) -> tuple[Site, ...]:
-        from .adapters import Site
-
         return tuple(Site(name, int(sae.d_sae), "frames", None, "sae")
                      for name, sae in self.saes.items())
 

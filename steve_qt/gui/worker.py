@@ -58,13 +58,9 @@ class _Worker(QtCore.QObject):
             if should_cancel():
                 raise Cancelled()
             progress(0, 0, f"{adapter.model_id}: starting")
-            if job.sites:
-                ex = adapter.extract(job.entry.utterance.audio.samples, components=(),
-                                     window=job.window, progress=progress,
-                                     should_cancel=should_cancel, sites=job.sites)
-            else:
-                ex = extract(adapter, job.entry.utterance.audio, window=job.window,
-                             progress=progress, should_cancel=should_cancel)
+            ex = extract(adapter, job.entry.utterance.audio, window=job.window,
+                         progress=progress, should_cancel=should_cancel,
+                         components=() if job.sites else None, sites=job.sites)
         except Cancelled:
             self.cancelled.emit(job)
         except SteveError as exc:
