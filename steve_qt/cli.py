@@ -13,7 +13,7 @@ import warnings
 
 from .core.errors import SteveError
 
-COMMANDS = ("extract", "info", "figure", "stats")
+COMMANDS = ("extract", "info", "figure", "stats", "window", "ablate", "steer", "lens", "lm")
 
 
 def build_parser() -> argparse.ArgumentParser:
