@@ -285,9 +285,10 @@ class InterventionsMixin:
 
     supports_interventions = True
 
-    def attention_window(self, k: int | None, layers: Sequence[int] | None = None):
+    def attention_window(self, k: int | None, layers: Sequence[int] | None = None,
+                         always_mask: bool = False):
         """Context manager: encoder self-attention limited to |q - key| <= k (see above)."""
-        return attention_window(self.model, k, layers)
+        return attention_window(self.model, k, layers, always_mask)
 
     def num_layers(self, part: str = "encoder") -> int:
         return len(getattr(self.model, part).blocks)
