@@ -39,7 +39,7 @@ def open_input(args):
                           word_tier=args.word_tier)
 
 
-def run_model(args, utt, components):
+def run_model(args, utt, components, sites=()):
     """Load the model and extract, with a progress line on stderr when it is a terminal."""
     from ..core.pipeline import extract, get_adapter
 
@@ -52,7 +52,7 @@ def run_model(args, utt, components):
 
     try:
         return adapter, extract(adapter, utt.audio, components=components, window=args.window,
-                                progress=progress)
+                                progress=progress, sites=sites)
     finally:
         if tty:
             print("\r\033[K", end="", file=sys.stderr)
