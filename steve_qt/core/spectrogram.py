@@ -155,3 +155,23 @@ def _padded(samples: np.ndarray, n_fft: int) -> np.ndarray:
     if x.ndim != 1:
         raise ValueError(f"mono samples expected, got shape {x.shape}")
     return np.pad(x, (0, max(0, n_fft - len(x))))
+
+
+# --- matplotlib (figures); the axes are passed in, nothing here imports matplotlib ------------
+def draw_spectrogram(ax, spec: Spectrogram, t0: float = 0.0, cmap: str = "gray_r"):
+    """Draw ``spec`` on a matplotlib Axes with its first frame centred at ``t0`` seconds, in its
+    dynamic range (below it: white), rasterized; returns the image (for a colour bar)."""
+    step = spec.hop / spec.rate
+    y0, y1 = spec.y_extent
+    extent = (t0 - step / 2, t0 + (spec.num_frames - 0.5) * step, y0, y1)
+    return ax.imshow(spec.db, extent=extent, origin="lower", aspect="auto", cmap=cmap,
+                     vmin=spec.levels[0], vmax=spec.levels[1], interpolation="nearest",
+                     rasterized=True)
+
+
+def label_hz_axis(ax, spec: Spectrogram) -> None:
+    """Frequency ticks in kHz on the y axis of a drawn spectrogram."""
+    ticks = spec.ticks_hz()
+    ax.set_yticks([spec.y_of_hz(f) for f in ticks], [f"{f / 1000:g}" for f in ticks])
+    ax.set_ylim(*spec.y_extent)
+    ax.set_ylabel("kHz")
