@@ -44,6 +44,9 @@ def token_label(text: str) -> str:
     return text.replace(" ", "\u2423", 1) if text.startswith(" ") else text
 
 
+NO_ATTENTION = "no attention yet"
+
+
 class QtTimeViews(pg.GraphicsLayoutWidget):
     """Waveform, query profile, spectrogram, word and phone tiers, attention map."""
 
@@ -281,7 +284,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         u = self.doc.utterance
         if u is None:
             self.wave_curve.setData([], [])
-            self.spec_image.clear()
+            self._draw_spectrogram()
             self.word_tier.set_intervals([])
             self.phone_tier.set_intervals([])
             self._on_extraction_change(None)
@@ -302,8 +305,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         u = self.doc.utterance
         self.spectrograms.keep([e.utterance.audio for e in self.doc.entries])
         spec = None if u is None else self.spectrograms.get(u.audio, self.doc.spectrogram)
-        if spec is None:
+        if spec is None:  # nothing open, or still computing: no ticks over an empty plot
             self.spec_image.clear()
+            self.spec.getAxis("left").setTicks([[], []])
             return
         self.spec_image.setImage(spec.db, levels=spec.levels, autoLevels=False)
         self.spec_image.setRect(QtCore.QRectF(*spec.rect()))
@@ -347,11 +351,15 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         """Placement, axis ticks and phone boundaries of the map (not its pixels)."""
         m = self.doc.maps
         left = self.map.getAxis("left")
-        if m is None:
+        empty = m is None
+        self.colorbar.setVisible(not empty)
+        for axis in (left, self.profile.getAxis("left")):  # no 0..1 ticks over nothing
+            axis.setStyle(showValues=not empty)
+        if empty:
             self.map_image.clear()
             self.map_bounds.setData([], [])
             left.setTicks(None)
-            self.map_title.setText("")
+            _set_text(self.map_title, NO_ATTENTION if self.doc.utterance is not None else "")
             return
         k0, k1 = m.key_extent_seconds()
         q0, q1 = m.query_extent_seconds()
