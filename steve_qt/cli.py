@@ -1,4 +1,4 @@
-"""``steve-qt``: the GUI with no sub-command, else ``extract | info | figure | stats``.
+"""``steve-qt``: the GUI with no sub-command, else one of ``COMMANDS``.
 
 Each sub-command lives in ``steve_qt/commands/<name>.py`` with ``register(subparsers)`` that adds
 its parser and sets ``func=run``. Any SteveError becomes one line on stderr and exit status 2.
@@ -13,7 +13,7 @@ import warnings
 
 from .core.errors import SteveError
 
-COMMANDS = ("extract", "info", "figure", "stats")
+COMMANDS = ("extract", "info", "figure", "stats", "sites", "activations")
 
 
 def build_parser() -> argparse.ArgumentParser:

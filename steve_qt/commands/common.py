@@ -39,14 +39,14 @@ def open_input(args):
                           word_tier=args.word_tier)
 
 
-def run_model(args, utt, components):
+def run_model(args, utt, components, sites=()):
     """Load the model and extract, with a progress line on stderr when it is a terminal."""
     from ..core.pipeline import extract, get_adapter
 
     adapter = get_adapter(args.model)
     try:
         return adapter, extract(adapter, utt.audio, components=components, window=args.window,
-                                progress=progress_line(adapter))
+                                progress=progress_line(adapter), sites=sites)
     finally:
         clear_progress_line()
 

@@ -71,8 +71,10 @@ def run(args) -> int:
                               utt.audio.duration, force=args.force,
                               words_tier_name=f"{adapter.name} words")
         written.append(args.textgrid)
+    from ..core.frames import window_name
+
     n, _, m, q, k = maps.weights.shape
-    win = f", window {maps.window + 1} of {maps.num_windows}" if maps.num_windows > 1 else ""
+    win = f", {window_name(maps.window, maps.num_windows)}" if maps.num_windows > 1 else ""
     extra = f" + {', '.join(measures)}" if measures else ""
     print(f"{maps.model} {maps.component}: {n} layers x {m} heads, {q} x {k}{win}{extra}; "
           f"wrote {', '.join(map(str, written))}")

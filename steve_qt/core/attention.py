@@ -156,6 +156,16 @@ class AttentionMaps:
             return sl.astype(np.float32).mean(axis=0)
         return sl[head].astype(np.float32)
 
+    def value(self, layer: int, head: int | None, query: int, key: int,
+              kind: str = "weights") -> float:
+        """One cell of :meth:`head` without building the (Q, K) map (for hover read-outs)."""
+        arr = self.weights if kind == "weights" else self.scores
+        if arr is None:
+            raise ValueError("these maps hold no pre-softmax scores")
+        if head is None:
+            return float(arr[layer, 0, :, query, key].astype(np.float32).mean())
+        return float(arr[layer, 0, head, query, key])
+
     def head_padding(self, layer: int, head: int | None) -> np.ndarray:
         p = self.padding_mass[layer]
         return (p.mean(axis=0) if head is None else p[head]).astype(np.float32)
@@ -194,12 +204,3 @@ class AttentionMaps:
         n += sum(a.nbytes for a in self.measures.values())
         return n + (self.scores.nbytes if self.scores is not None else 0)
 
-
-def crop_softmax(scores: np.ndarray | "torch.Tensor", keep: int):  # noqa: F821
-    """From full-window scores (..., Q, K_full) keep the first ``keep`` keys.
-
-    Returns (weights (..., Q, keep), padding_mass (..., Q)) with softmax taken over all K_full keys.
-    Works on numpy arrays; the adapters use the torch equivalent in the same way.
-    """
-    w = softmax(scores, axis=-1)
-    return w[..., :keep], w[..., keep:].sum(axis=-1)

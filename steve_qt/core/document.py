@@ -36,7 +36,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -300,16 +300,6 @@ class Document:
         ex = self.extraction
         return tuple(c for c in TIME_COMPONENTS if ex and c in ex.maps)
 
-    def needs_extraction(self) -> tuple[int, str, int] | None:
-        """(entry index, model spec, window) when the shown utterance lacks attention."""
-        e = self.entry
-        if e is None:
-            return None
-        key = self.job_key()
-        if key in e.extractions or e.status.get(key) in (QUEUED, RUNNING, FAILED):
-            return None
-        return self.current, key[0], key[1]
-
     def set_status(self, index: int, spec: str, window: int, status: str,
                    error: str | None = None) -> None:
         e = self.entries[index]
@@ -483,6 +473,12 @@ class Document:
             return self.rollout_map().copy()  # a scratch copy: display_image scales in place
         return m.head(self.layer, self.head, self.kind)
 
+    def value_at(self, query: int, key: int) -> float:
+        """The shown map's value at one (query, key) cell, read without building the map."""
+        if self.rollout and self.can_rollout():
+            return float(self.rollout_map()[query, key])
+        return self.maps.value(self.layer, self.head, query, key, self.kind)
+
     def image(self) -> tuple[np.ndarray, tuple[float, float]] | None:
         hm = self.head_map()
         return None if hm is None else display_image(hm, self.kind, self.scale, copy=False)
@@ -636,7 +632,7 @@ class Document:
             return q
         k = int(m.key_grid.frame_at_seconds(t, m.num_keys))
         a, b = m.key_grid.span_seconds(k)
-        value = float(self.head_map()[query, k])
+        value = self.value_at(query, k)
         what = "weight" if self.kind == "weights" else "score"
         return f"{q} -> key {float(a + b) / 2:.3f} s (frame {k}): {what} {value:.4g}"
 
@@ -663,10 +659,3 @@ def _same(a: Any, b: Any) -> bool:
         return bool(a == b)
     except Exception:  # numpy arrays and the like
         return False
-
-
-def spans_samples(spans: Sequence[tuple[float, float]], rate: int) -> list[tuple[int, int]]:
-    """Seconds spans -> sample index spans at ``rate`` (the file's own rate, for playback)."""
-    from .frames import seconds_to_samples
-
-    return [(seconds_to_samples(a, rate), seconds_to_samples(b, rate)) for a, b in spans]

@@ -5,16 +5,18 @@ Modelled on napari's ``EmitterGroup``: a model owns one :class:`EmitterGroup` wi
 to every connected callback, synchronously, in the thread that set it (the GUI thread: workers
 hand their results to the GUI thread first, they never set fields themselves).
 
-A callback that raises does not stop the others: the error is reported once on stderr with the
-event's name and the remaining callbacks still run, so one broken view cannot freeze the rest.
+A callback that raises does not stop the others: the error is logged (logger
+``steve_qt.core.events``, level ERROR, with the traceback and the event's name) and the remaining
+callbacks still run, so one broken view cannot freeze the rest. The tests fail on such a record.
 """
 
 from __future__ import annotations
 
-import sys
-import traceback
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,8 @@ class EventEmitter:
             try:
                 cb(event)
             except Exception:  # one broken listener must not stop the others
-                print(f"steve_qt: error in a listener of event {self.name!r}:", file=sys.stderr)
-                traceback.print_exc()
+                log.exception("error in a listener of event %r (%s)", self.name,
+                              getattr(cb, "__qualname__", repr(cb)))
         return event
 
     emit = __call__
@@ -105,7 +107,3 @@ class EmitterGroup:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self._emitters)
-
-    def disconnect_all(self) -> None:
-        for e in self._emitters.values():
-            e.disconnect()

@@ -35,7 +35,7 @@ from .attention import AttentionMaps
 from .document import KINDS, LOG_FLOOR, SCALES, display_image
 from .errors import SteveError
 from .fileio import atomic_path
-from .frames import samples_to_seconds, seconds_to_samples
+from .frames import samples_to_seconds, seconds_to_samples, window_name
 
 WIDTHS = {"column": 3.5, "page": 7.0}  # inches
 FONT_PT = {"column": 7.0, "page": 8.0}  # base font size in points
@@ -68,7 +68,6 @@ class FigureSpec:
     width: str = "column"  # column (3.5 in) | page (7 in)
     dpi: int = 300
     model: str | None = None  # model name in the title (default: the maps' model id)
-    number_from: int = 0  # 0: layers/heads numbered as in the npz and CLI; 1: as in the GUI
     special_tokens: bool = False  # keep Whisper's <|...|> rows in token figures
     model_words: bool | None = None  # the model's word timings as a tier: None = beneath token
     #                                  figures only (cross); True = also beneath time x time maps
@@ -98,14 +97,14 @@ def from_document(doc, layout: str = "map", width: str = "column",
                   dpi: int = 300) -> tuple[FigureSpec, FigureData]:
     """What the window shows (a :class:`steve_qt.core.document.Document`) as a figure spec and
     its data: component, layer, head or mean, kind, scale, colormap, the visible time span and
-    the query row; layers and heads numbered from 1 as on screen."""
+    the query row."""
     ex, utt = doc.extraction, doc.utterance
     if ex is None or utt is None:
         raise SteveError("nothing to draw: no attention has been extracted for this utterance")
     spec = FigureSpec(component=doc.component, layer=doc.layer, head=doc.head, kind=doc.kind,
                       scale=doc.scale, colormap=doc.colormap, span=tuple(doc.view),
                       query=doc.query, layout=layout, width=width, dpi=dpi,
-                      model=ex.model, number_from=1, model_words=True)  # as the window's tier
+                      model=ex.model, model_words=True)  # as the window's tier
     return spec, FigureData.from_extraction(ex, utt.audio, doc.alignment)
 
 
@@ -138,15 +137,11 @@ def tier_intervals(alignment, name: str) -> list:
     return list(tier.intervals) if tier is not None else []
 
 
-def _number(i: int, spec: FigureSpec) -> int:
-    return int(i) + spec.number_from
-
-
 def head_name(spec: FigureSpec, maps: AttentionMaps) -> str:
     if spec.layer == ROLLOUT:
         return "attention rollout"
-    head = "mean of heads" if spec.head is None else f"head {_number(spec.head, spec)}"
-    return f"layer {_number(spec.layer, spec)}, {head}"
+    head = "mean of heads" if spec.head is None else f"head {int(spec.head)}"
+    return f"layer {int(spec.layer)}, {head}"
 
 
 def value_name(spec: FigureSpec) -> str:
@@ -164,7 +159,7 @@ def figure_title(spec: FigureSpec, maps: AttentionMaps) -> list[str]:
     model = spec.model or maps.model
     first = f"{model}: {maps.title}"
     if maps.num_windows > 1:
-        first += f" (window {maps.window + spec.number_from} of {maps.num_windows})"
+        first += f" ({window_name(maps.window, maps.num_windows)})"
     if spec.layout == "grid":
         return [first, f"all layers and heads ({value_name(spec)})"]
     return [first, head_name(spec, maps)]
@@ -655,9 +650,9 @@ def draw_grid_figure(spec: FigureSpec, data: FigureData):
         for s in ax.spines.values():
             s.set_linewidth(0.3)
         if r == 0:
-            ax.set_title("mean" if c == m else f"h{_number(c, spec)}", fontsize=fs, pad=2)
+            ax.set_title("mean" if c == m else f"h{c}", fontsize=fs, pad=2)
         if c == 0:
-            ax.set_ylabel(f"L{_number(r, spec)}", fontsize=fs, rotation=0, ha="right",
+            ax.set_ylabel(f"L{r}", fontsize=fs, rotation=0, ha="right",
                           va="center", labelpad=2)
     ax0 = axes[0, 0]
     if span is not None:

@@ -64,7 +64,10 @@ def get_adapter(spec: str | None = None) -> Adapter:
 
 def extract(adapter: Adapter, audio: Audio, components: Sequence[str] | None = None,
             window: int = 0, progress: ProgressFn | None = None,
-            should_cancel: CancelFn | None = None) -> Extraction:
+            should_cancel: CancelFn | None = None, sites: Sequence[str] = ()) -> Extraction:
+    if sites:  # adapters from before sites existed keep working for attention-only requests
+        return adapter.extract(audio.samples, components=components, window=window,
+                               progress=progress, should_cancel=should_cancel, sites=sites)
     return adapter.extract(audio.samples, components=components, window=window,
                            progress=progress, should_cancel=should_cancel)
 

@@ -7,7 +7,6 @@ panels follow the document's events and never run the model.
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pyqtgraph as pg
@@ -27,11 +26,6 @@ STAT_TITLES = {"mean_distance_ms": "mean distance (ms)", "entropy_bits": "entrop
                "silence_share": "silence share"}
 LABEL_GAP_PX = 4  # space between two axis labels
 MAX_CELL_TEXT = 400  # cells beyond this count get tooltips only
-
-
-def counted_from_one(text: str) -> str:
-    """analysis' summary counts layers and heads from 0 (as the CSV); the GUI counts from 1."""
-    return re.sub(r"\b(layer|head) (\d+)\b", lambda m: f"{m[1]} {int(m[2]) + 1}", text)
 
 
 def _combo(items: dict) -> QtWidgets.QComboBox:
@@ -188,8 +182,8 @@ class QtPhoneMatrix(QtWidgets.QWidget):
               self.doc.colormap)
         doc = self.doc
         who = "rollout" if doc.rollout else (
-            f"layer {doc.layer + 1}, " + ("mean of heads" if doc.head is None
-                                          else f"head {doc.head + 1}"))
+            f"layer {doc.layer}, " + ("mean of heads" if doc.head is None
+                                      else f"head {doc.head}"))
         self.info.setText(f"{who}: {self.value.currentText()}; rows query, columns key. "
                           "Click a cell: select the key interval, query = middle of the row's "
                           "interval, play the key.")
@@ -306,8 +300,8 @@ class QtHeadStats(QtWidgets.QWidget):
         shown = self.shown_stat()
         self.values = np.asarray(self.stat_values(shown), dtype=np.float64)
         n, h = self.values.shape
-        _draw(self.plot, self.image, self.values, [str(i + 1) for i in range(n)],
-              [str(j + 1) for j in range(h)], self.doc.colormap)
+        _draw(self.plot, self.image, self.values, [str(i) for i in range(n)],
+              [str(j) for j in range(h)], self.doc.colormap)
         if self.values.size <= MAX_CELL_TEXT:
             finite = self.values[np.isfinite(self.values)]
             mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
@@ -322,7 +316,7 @@ class QtHeadStats(QtWidgets.QWidget):
         note = "" if shown == self.stat.currentData() else (
             f"({self.stat.currentText()} does not apply to {self.stats.component}: the grid "
             "shows entropy in bits)\n")
-        self.summary.setPlainText(note + counted_from_one(self.stats.summary(k)))
+        self.summary.setPlainText(note + self.stats.summary(k))
         self._mark_current()
 
     def format(self, v: float, stat: str | None = None) -> str:
@@ -345,7 +339,7 @@ class QtHeadStats(QtWidgets.QWidget):
         if cell:
             i, j = cell
             what = STAT_TITLES.get(self.shown_stat(), self.stat.currentText())
-            self.plot.setToolTip(f"layer {i + 1}, head {j + 1}: {what} "
+            self.plot.setToolTip(f"layer {i}, head {j}: {what} "
                                  f"{self.values[i, j]:.4g}")
         else:
             self.plot.setToolTip("")

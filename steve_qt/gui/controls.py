@@ -8,6 +8,7 @@ from PyQt6 import QtCore, QtWidgets
 from ..core.adapters import available_adapters
 from ..core.attention import COMPONENT_TITLES
 from ..core.document import Document
+from ..core.frames import window_name
 from .colors import COLORMAPS
 
 Qt = QtCore.Qt
@@ -58,9 +59,9 @@ class QtControls(QtWidgets.QToolBar):
         self.model.setMinimumContentsLength(0)
         self.kind.setToolTip(TIPS["kind"])
         self.scale.setToolTip(TIPS["scale"])
-        self.layer.setToolTip("Layer (PgUp / PgDn)")
-        self.head.setToolTip("Head ([ / ])")
-        self.window.setToolTip("Whisper reads 30 s at a time: which 30 s window to show")
+        self.layer.setToolTip("Layer, from 0 (PgUp / PgDn)")
+        self.head.setToolTip("Head, from 0 ([ / ])")
+        self.window.setToolTip("Whisper reads 30 s at a time: which 30 s window to show (from 0)")
         self.window.setPrefix("window ")
         for k, t in KIND_TITLES.items():
             self.kind.addItem(t, k)
@@ -85,14 +86,14 @@ class QtControls(QtWidgets.QToolBar):
         self.model.activated.connect(self._on_model_activated)
         self.component.activated.connect(
             lambda i: doc.set_component(self.component.itemData(i)))
-        self.layer.valueChanged.connect(lambda v: doc.set_layer(v - 1))
-        self.head.valueChanged.connect(lambda v: None if self.mean.isChecked() else doc.set_head(v - 1))
+        self.layer.valueChanged.connect(lambda v: doc.set_layer(v))
+        self.head.valueChanged.connect(lambda v: None if self.mean.isChecked() else doc.set_head(v))
         self.mean.toggled.connect(self._on_mean_toggled)
         self.rollout.toggled.connect(doc.set_rollout)
         self.kind.activated.connect(lambda i: doc.set_kind(self.kind.itemData(i)))
         self.scale.activated.connect(lambda i: doc.set_scale(self.scale.itemData(i)))
         self.cmap.activated.connect(lambda i: doc.set_colormap(self.cmap.itemData(i)))
-        self.window.valueChanged.connect(lambda v: doc.set_window(v - 1))
+        self.window.valueChanged.connect(doc.set_window)
 
         e = doc.events
         e.extraction.connect(self._on_extraction_change)
@@ -160,8 +161,8 @@ class QtControls(QtWidgets.QToolBar):
         for w in (self.component, self.layer, self.head, self.mean, self.kind, self.scale):
             w.setEnabled(has)
         n = doc.num_windows()
-        self._set_spin(self.window, doc.window + 1, 1, max(n, 1))
-        self.window.setSuffix(f" of {n}")
+        self._set_spin(self.window, doc.window, 0, max(n, 1) - 1)
+        self.window.setSuffix(window_name(doc.window, n).removeprefix(f"window {doc.window}"))
         self.window_action.setVisible(n > 1)
         self._on_component_change(None)
 
@@ -181,16 +182,16 @@ class QtControls(QtWidgets.QToolBar):
 
     def _on_layer_change(self, event) -> None:
         m = self.doc.maps
-        self._set_spin(self.layer, self.doc.layer + 1, 1, m.num_layers if m else 1)
+        self._set_spin(self.layer, self.doc.layer, 0, m.num_layers - 1 if m else 0)
 
     def _on_head_change(self, event) -> None:
         m = self.doc.maps
         head = self.doc.head
-        self._set_spin(self.head, (head if head is not None else 0) + 1, 1, m.num_heads if m else 1)
+        self._set_spin(self.head, head if head is not None else 0, 0, m.num_heads - 1 if m else 0)
         self.head.setEnabled(m is not None and head is not None)
         self.mean.blockSignals(True)
         self.mean.setChecked(head is None)
         self.mean.blockSignals(False)
 
     def _on_mean_toggled(self, checked: bool) -> None:
-        self.doc.set_head(None if checked else self.head.value() - 1)
+        self.doc.set_head(None if checked else self.head.value())

@@ -100,10 +100,10 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
         self.ci.layout.setSpacing(3)
         label_colour = "#333"
         for h in range(heads):
-            self.addLabel(f"h{h + 1}", row=0, col=h + 1, color=label_colour, size="8pt")
+            self.addLabel(f"h{h}", row=0, col=h + 1, color=label_colour, size="8pt")
         self.addLabel("mean", row=0, col=heads + 1, color=label_colour, size="8pt")
         for n in range(layers):
-            self.addLabel(f"L{n + 1}", row=n + 1, col=0, color=label_colour, size="8pt")
+            self.addLabel(f"L{n}", row=n + 1, col=0, color=label_colour, size="8pt")
             for h in [*range(heads), None]:
                 box = _ThumbBox(n, h)
                 box.clicked.connect(self._on_thumb_clicked)

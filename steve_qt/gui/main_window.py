@@ -23,7 +23,7 @@ from ..core.pipeline import Utterance
 from . import dialogs, settings
 from .analysis_panels import install_panels
 from .controls import OTHER_MODEL, QtControls
-from .export_actions import install_export
+from .export_actions import export_data, export_figure
 from .head_overview import QtHeadOverview
 from .playback import QtPlayback
 from .time_views import QtTimeViews
@@ -74,7 +74,6 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._connect()
         install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
-        install_export(self)  # File > Export Figure... / Export Data... (issue 4)
         self._closing = False
 
     # --- layout ----------------------------------------------------------------------------------
@@ -136,11 +135,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.recent_menu = f.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         f.addSeparator()
-        # placeholders for issue 4 (figures and data export); set_export_handlers enables them
-        self.export_figure_action = self._action(f, "Export &Figure...", lambda: None)
-        self.export_data_action = self._action(f, "Export &Data...", lambda: None)
-        for act in (self.export_figure_action, self.export_data_action):
-            act.setEnabled(False)
+        self.export_figure_action = self._action(f, "Export &Figure...",
+                                                 lambda: export_figure(self))
+        self.export_data_action = self._action(f, "Export &Data...", lambda: export_data(self))
         f.addSeparator()
         self._action(f, "&Close Utterance", self.close_current, "Ctrl+W")
         self._action(f, "&Quit", self.close, "Ctrl+Q")
@@ -179,15 +176,6 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
         h = mb.addMenu("&Help")
         self._action(h, "&Keys", self.show_keys)
-
-    def set_export_handlers(self, figure: Callable | None = None,
-                            data: Callable | None = None) -> None:
-        """Enable File > Export Figure... / Export Data... (issue 4 plugs in here)."""
-        for act, slot in ((self.export_figure_action, figure), (self.export_data_action, data)):
-            act.triggered.disconnect()
-            if slot is not None:
-                act.triggered.connect(lambda checked=False, s=slot: s())
-            act.setEnabled(slot is not None)
 
     def _connect(self) -> None:
         e = self.doc.events

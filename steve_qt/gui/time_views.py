@@ -14,6 +14,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..core.audio import to_mono
 from ..core.document import Document
+from ..core.frames import window_name
 from .colors import SPECTROGRAM_COLORMAP, colormap, lut
 from .map_images import MapImages
 from .spectrogram import Spectrogram, log_mel
@@ -396,16 +397,16 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
             self.colorbar.setLevels(levels)
             self._shown_levels = levels
         m = doc.maps
-        head = "mean of heads" if doc.head is None else f"head {doc.head + 1}/{m.num_heads}"
+        head = "mean of heads" if doc.head is None else f"head {doc.head} of 0\u2013{m.num_heads - 1}"
         scale = {"global": "", "row": ", rows scaled to max", "log": ", log10"}[doc.scale]
         what = "weights" if doc.kind == "weights" else "pre-softmax scores"
-        win = f", window {doc.window + 1}/{m.num_windows}" if m.num_windows > 1 else ""
+        win = f", {window_name(doc.window, m.num_windows)}" if m.num_windows > 1 else ""
         rows = "query tokens" if m.query_grid is None else "query time"
         if doc.rollout:
             title = (f"{m.title}: rollout of {m.num_layers} layers (head mean + identity){win}"
                      f"   rows: {rows} \u2193, columns: key time \u2192")
         else:
-            title = (f"{m.title}: layer {doc.layer + 1}/{m.num_layers}, {head} ({what}{scale})"
+            title = (f"{m.title}: layer {doc.layer} of 0\u2013{m.num_layers - 1}, {head} ({what}{scale})"
                      f"{win}   rows: {rows} \u2193, columns: key time \u2192")
         _set_text(self.map_title, title)
 
