@@ -156,5 +156,4 @@ def grad_relevance(model, mel: Tensor, tokens: Sequence[int], text_start: int, k
             tp.remove()
         for p, f in zip(model.parameters(), flags):
             p.requires_grad_(f)
-    rel = mixing.propagate_relevance(abar)
-    return np.stack([r[:keep, :keep].numpy() for r in rel])[:, None, None].astype(np.float16)
+    return mixing.relevance_maps(abar, keep)

@@ -44,10 +44,11 @@ from .adapters import DEFAULT_SPEC, Extraction
 from .attention import AttentionMaps
 from .events import EmitterGroup
 from .frames import FrameGrid
+from .measures import KINDS as MEASURE_KINDS, NON_NEGATIVE
 from .pipeline import Utterance, normalise_spec
 
 SCALES = ("global", "row", "log")
-KINDS = ("weights", "scores")
+KINDS = MEASURE_KINDS  # weights, scores and the context-mixing measures (core.measures)
 #: components whose keys are audio frames (drawn on the shared time axis)
 TIME_COMPONENTS = ("encoder", "cross")
 MIN_VIEW_S = 0.005  # narrowest visible span
@@ -152,18 +153,18 @@ def display_image(m: np.ndarray, kind: str, scale: str,
     if not finite.all():
         low = float(img[finite].min()) if finite.any() else 0.0
         img[~finite] = low
-    if scale == "log" and kind == "weights":
+    if scale == "log" and kind in NON_NEGATIVE:
         np.log10(np.maximum(img, LOG_FLOOR), out=img)
         hi = float(img.max()) if img.size else 0.0
         return img, (math.log10(LOG_FLOOR), max(hi, math.log10(LOG_FLOOR) + 1e-6))
     if scale == "row":
-        lo = np.zeros((img.shape[0], 1), np.float32) if kind == "weights" else \
+        lo = np.zeros((img.shape[0], 1), np.float32) if kind in NON_NEGATIVE else \
             img.min(axis=1, keepdims=True)
         rng = img.max(axis=1, keepdims=True) - lo
         img -= lo
         img /= np.where(rng > 0, rng, 1.0)
         return img, (0.0, 1.0)
-    lo = 0.0 if kind == "weights" else (float(img.min()) if img.size else 0.0)
+    lo = 0.0 if kind in NON_NEGATIVE else (float(img.min()) if img.size else 0.0)
     hi = float(img.max()) if img.size else 1.0
     return img, (lo, hi if hi > lo else lo + 1e-6)
 

@@ -13,8 +13,9 @@ name (npz key)       heads       meaning
                                  (Mohebbi et al. 2023)
 ``grad``             per layer   gradient-weighted attention relevance (Chefer et al. 2021):
                                  Ā_l = mean_h (∇A ⊙ A)⁺ of the transcript's log-probability,
-                                 R ← R + Ā_l · R from R = I; layer n holds R after layers 0..n
-                                 (cumulative, identity included; the last layer is the full map)
+                                 R ← R + Ā_l · R from R = I; layer n holds R - I after layers
+                                 0..n (cumulative; the identity left out so that what mixing
+                                 added shows; the last layer is the full map)
 ===================  ==========  ==================================================================
 
 On the command line the names may be written with a hyphen (``value-zeroing``).

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -124,3 +125,14 @@ def propagate_relevance(abar: Sequence[Tensor]) -> list[Tensor]:
         r = r + a.double() @ r
         out.append(r.float())
     return out
+
+
+def relevance_maps(abar: Sequence[Tensor], keep: int) -> np.ndarray:
+    """What ``grad`` stores: R - I after each layer, kept T x T block, (N, 1, 1, T, T) float16.
+
+    The identity (each frame's relevance to itself before any mixing) is left out so that the
+    relevance that mixing added is what the colours show; add I to get Chefer et al.'s R.
+    """
+    eye = torch.eye(keep)
+    maps = [r[:keep, :keep] - eye for r in propagate_relevance(abar)]
+    return torch.stack(maps)[:, None, None].numpy().astype(np.float16)
