@@ -141,16 +141,7 @@ class AttentionMaps:
         ``kind``: weights, scores or a measure; a per-layer measure (one head) gives its one map
         whatever ``head`` says.
         """
-        if kind in ("weights", "scores"):
-            arr = self.weights if kind == "weights" else self.scores
-            if arr is None:
-                raise ValueError("these maps hold no pre-softmax scores")
-        elif kind in self.measures:
-            arr = self.measures[kind]
-            if arr.shape[2] == 1:
-                head = 0
-        else:
-            raise ValueError(f"these maps hold no {kind!r}")
+        arr, head = self._kind_array(kind, head)
         sl = arr[layer, 0]
         if head is None:
             return sl.astype(np.float32).mean(axis=0)
@@ -159,12 +150,22 @@ class AttentionMaps:
     def value(self, layer: int, head: int | None, query: int, key: int,
               kind: str = "weights") -> float:
         """One cell of :meth:`head` without building the (Q, K) map (for hover read-outs)."""
-        arr = self.weights if kind == "weights" else self.scores
-        if arr is None:
-            raise ValueError("these maps hold no pre-softmax scores")
+        arr, head = self._kind_array(kind, head)
         if head is None:
             return float(arr[layer, 0, :, query, key].astype(np.float32).mean())
         return float(arr[layer, 0, head, query, key])
+
+    def _kind_array(self, kind: str, head: int | None) -> tuple[np.ndarray, int | None]:
+        """The (N, 1, M, Q, K) array of ``kind`` and the head to read (0 for a per-layer measure)."""
+        if kind in ("weights", "scores"):
+            arr = self.weights if kind == "weights" else self.scores
+            if arr is None:
+                raise ValueError("these maps hold no pre-softmax scores")
+            return arr, head
+        if kind not in self.measures:
+            raise ValueError(f"these maps hold no {kind!r}")
+        arr = self.measures[kind]
+        return arr, (0 if arr.shape[2] == 1 else head)
 
     def head_padding(self, layer: int, head: int | None) -> np.ndarray:
         p = self.padding_mass[layer]

@@ -14,7 +14,10 @@ never talk to each other. Events (``Event.value`` is the new value):
 ``layer``          layer index
 ``rollout``        True when the map shows the attention rollout instead of one layer
 ``head``           head index, or None for the mean of heads
-``kind``           ``weights`` (softmax) | ``scores`` (pre-softmax)
+``kind``           ``weights`` (softmax) | ``scores`` (pre-softmax) | a context-mixing measure
+                   (``norm``, ``value_zeroing``, ``grad``; steve_qt.core.measures)
+``measure_request`` a measure the shown encoder maps lack was chosen (value: its name): the
+                   window computes it and then sets the kind
 ``scale``          colour scale: ``global`` | ``row`` (each query row scaled to its max) | ``log``
 ``colormap``       colormap name
 ``window``         Whisper 30 s window index
@@ -44,7 +47,7 @@ from .adapters import DEFAULT_SPEC, Extraction
 from .attention import AttentionMaps
 from .events import EmitterGroup
 from .frames import FrameGrid
-from .measures import KINDS as MEASURE_KINDS, NON_NEGATIVE
+from .measures import KINDS as MEASURE_KINDS, MEASURES, NON_NEGATIVE
 from .pipeline import Utterance, normalise_spec
 
 SCALES = ("global", "row", "log")
@@ -56,7 +59,7 @@ LOG_FLOOR = 1e-4  # weights below this are drawn as this on the log scale
 
 EVENTS = ("entries", "entry_status", "current", "extraction", "model", "component", "layer",
           "head", "kind", "scale", "colormap", "window", "view", "selection", "cursor", "query",
-          "hover", "playhead", "message", "alignment", "rollout")
+          "hover", "playhead", "message", "alignment", "rollout", "measure_request")
 
 # extraction status of one (model, window) of an utterance
 QUEUED, RUNNING, DONE, FAILED, CANCELLED = "queued", "running", "done", "failed", "cancelled"
@@ -329,7 +332,7 @@ class Document:
                 self.layer = min(self.layer, m.num_layers - 1)
                 if self.head is not None:
                     self.head = min(self.head, m.num_heads - 1)
-                if self.kind == "scores" and m.scores is None:
+                if not m.has_kind(self.kind):
                     self.kind = "weights"
                 if self.query is not None and self.query >= m.num_queries:
                     self.query = None
@@ -453,7 +456,14 @@ class Document:
         if kind == "scores" and m is not None and m.scores is None:
             self.message_(f"{m.model} stored no pre-softmax scores")
             return
-        if kind == "scores" and self.rollout:
+        if kind in MEASURES and m is not None and not m.has_kind(kind):
+            if self.component != "encoder":
+                self.message_("context-mixing measures are computed for encoder "
+                              "self-attention only")
+            else:
+                self.events.measure_request(kind)  # the window computes it, then sets the kind
+            return
+        if kind != "weights" and self.rollout:
             self._set("rollout", False)  # rollout has no pre-softmax scores
         self._set("kind", kind)
 
@@ -634,7 +644,7 @@ class Document:
         k = int(m.key_grid.frame_at_seconds(t, m.num_keys))
         a, b = m.key_grid.span_seconds(k)
         value = self.value_at(query, k)
-        what = "weight" if self.kind == "weights" else "score"
+        what = {"weights": "weight", "scores": "score"}.get(self.kind, self.kind.replace("_", " "))
         return f"{q} -> key {float(a + b) / 2:.3f} s (frame {k}): {what} {value:.4g}"
 
     def transcript_word_at(self, t: float) -> str | None:
