@@ -13,7 +13,8 @@ import warnings
 
 from .core.errors import SteveError
 
-COMMANDS = ("extract", "info", "figure", "stats", "sites", "activations")
+COMMANDS = ("extract", "info", "figure", "stats", "sites", "activations", "features", "probe", "sae",
+            "window", "ablate", "steer", "lens", "lm")
 
 
 def build_parser() -> argparse.ArgumentParser:
