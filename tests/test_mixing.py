@@ -432,3 +432,37 @@ def test_measures_round_trip_through_npz(tmp_path):
     np.savez(tmp_path / "bad.npz", **raw)
     with pytest.raises(SteveError, match="inconsistent"):
         load_npz(tmp_path / "bad.npz")
+
+
+def test_figures_of_measures(tmp_path, capsys):
+    """figure --kind reads a measure from the npz; a per-layer measure's grid is one map per
+    layer; a measure the npz lacks is one line, exit 2."""
+    from steve_qt.cli import main
+    from steve_qt.core.adapters import Extraction, Transcript
+    from steve_qt.core.attention import AttentionMaps
+    from steve_qt.core.figures import FigureData, FigureSpec, draw_grid_figure
+    from steve_qt.core.frames import whisper_grid
+    from steve_qt.core.npzio import save_npz
+
+    rng = np.random.default_rng(1)
+    n, m, t = 3, 2, 40
+    w = rng.random((n, 1, m, t, t)).astype(np.float16)
+    vz = rng.random((n, 1, 1, t, t)).astype(np.float16)
+    maps = AttentionMaps(w, w, np.zeros((n, m, t), np.float32), "encoder", "toy", SR, t * 320,
+                         query_grid=whisper_grid(0), key_grid=whisper_grid(0),
+                         measures={"value_zeroing": vz, "norm": w})
+    fig = draw_grid_figure(FigureSpec(kind="value_zeroing", layout="grid"),
+                           FigureData({"encoder": maps}))
+    labels = sorted(ax.get_label() for ax in fig.axes if ax.get_label().startswith("map:"))
+    assert labels == [f"map:{i}:mean" for i in range(n)]
+    fig = draw_grid_figure(FigureSpec(kind="norm", layout="grid"), FigureData({"encoder": maps}))
+    assert sum(ax.get_label().startswith("map:") for ax in fig.axes) == n * (m + 1)
+    npz = tmp_path / "m.npz"
+    save_npz(npz, Extraction({"encoder": maps}, Transcript(), "toy"), "encoder")
+    out = tmp_path / "vz.png"
+    assert main(["figure", str(npz), "--kind", "value-zeroing", "--layer", "1", "--dpi", "60",
+                 "--out", str(out)]) == 0 and out.stat().st_size > 0
+    capsys.readouterr()
+    assert main(["figure", str(npz), "--kind", "grad", "--out", str(tmp_path / "g.png")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "hold no grad (measures stored: norm, value-zeroing)" in err[0]
