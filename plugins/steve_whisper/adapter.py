@@ -21,11 +21,12 @@ from steve_qt.core.sites import SiteRecorder, validate_sites
 from . import loading, mixing
 from .capture import QKCapture, cancel_hook
 from .edits import EditFn, edit_hooks
+from .interventions import InterventionsMixin
 
 assert N_SAMPLES == WHISPER_WINDOW_SAMPLES and N_FRAMES == 3000
 
 
-class WhisperAdapter:
+class WhisperAdapter(InterventionsMixin):
     """openai-whisper model behind the steve_qt Adapter protocol.
 
     ``WhisperAdapter(None)`` loads the embedded tiny.en; ``WhisperAdapter("base")`` an

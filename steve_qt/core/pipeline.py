@@ -62,6 +62,11 @@ def get_adapter(spec: str | None = None) -> Adapter:
         return _ADAPTERS[key]
 
 
+def loaded_adapter(spec: str | None = None) -> Adapter | None:
+    """The model of ``spec`` when it is loaded already, else None (never loads, never waits)."""
+    return _ADAPTERS.get(normalise_spec(spec))
+
+
 def extract(adapter: Adapter, audio: Audio, components: Sequence[str] | None = None,
             window: int = 0, progress: ProgressFn | None = None,
             should_cancel: CancelFn | None = None, sites: Sequence[str] = ()) -> Extraction:

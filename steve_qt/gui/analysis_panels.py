@@ -231,7 +231,6 @@ class QtHeadStats(QtWidgets.QWidget):
         super().__init__(parent)
         self.doc = doc
         self.stats: analysis.HeadStats | None = None
-        self._key = None
         self.values = np.zeros((0, 0))
         names = dict(STAT_TITLES)
         for k in analysis.DEFAULT_KS:
@@ -270,9 +269,7 @@ class QtHeadStats(QtWidgets.QWidget):
         m, al = self.doc.maps, self.doc.alignment
         if m is None:
             return None
-        key = (id(m), id(al))
-        if key != self._key:
-            self.stats, self._key = analysis.head_statistics(m, al), key
+        self.stats = self.doc.cache.head_statistics(m, al)
         return self.stats
 
     def shown_stat(self) -> str:
@@ -292,7 +289,7 @@ class QtHeadStats(QtWidgets.QWidget):
             self.plot.removeItem(t)
         self.texts = []
         if self.compute() is None:
-            self.stats, self._key, self.values = None, None, np.zeros((0, 0))
+            self.stats, self.values = None, np.zeros((0, 0))
             self.image.clear()
             self.summary.setPlainText("")
             self.frame.setVisible(False)

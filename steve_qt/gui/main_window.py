@@ -25,6 +25,7 @@ from . import dialogs, settings
 from .analysis_panels import install_panels
 from .controls import OTHER_MODEL, QtControls
 from .export_actions import export_data, export_figure
+from .features_dock import install_features
 from .head_overview import QtHeadOverview
 from .playback import QtPlayback
 from .time_views import QtTimeViews
@@ -75,6 +76,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._connect()
         install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
+        self.features = install_features(self)  # features dock, Play Feature (issue 12)
         self._closing = False
 
     # --- layout ----------------------------------------------------------------------------------
@@ -376,7 +378,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _set_job_status(self, job: Job, status: str, error: str | None = None) -> None:
         i = self._index_of_entry(job.entry)
-        if i is not None:
+        if job.sites:  # the features dock's activations (gui/features_dock.py)
+            self.features.set_job_status(job, status, error)
+        elif i is not None:
             self.doc.set_status(i, job.spec, job.window, status, error)
 
     def _request_measure(self, event) -> None:
@@ -386,7 +390,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
             return
         spec, window = self.doc.job_key()
         self.doc.message_(f"computing {TITLES[event.value]} ...")
-        self.queue.submit(Job(self.doc.entries[i], spec, window, (event.value,), ex), front=True)
+        self.queue.submit(Job(self.doc.entries[i], spec, window, measures=(event.value,),
+                             extraction=ex), front=True)
 
     def _on_measure_finished(self, job: Job, measures: dict) -> None:
         job.extraction.maps["encoder"].add_measures(measures)
@@ -420,6 +425,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if job.measures:
             self._on_measure_finished(job, ex)
             return
+        if job.sites:
+            self.features.on_activations(i, job, ex)
+            return
         self.doc.set_extraction(i, job.spec, job.window, ex)
         self.doc.message_(f"{job.name}: {ex.model}" + (f": \u201c{ex.transcript.text}\u201d"
                                                         if ex.transcript.text else ""))
@@ -430,7 +438,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                 dialogs.show_error(self, f"{TITLES[job.measures[0]]} failed", reason)
             return
         self._set_job_status(job, FAILED, reason)
-        if self._closing:
+        if self._closing or job.sites:  # the features dock says why in the status bar
             return
         where = str(job.entry.path) if job.entry.path else job.name
         text = reason if where in reason else f"{where}: {reason}"

@@ -80,8 +80,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
             p.setXLink(self.wave)
         for p in (self.profile, self.map):  # the document sets their ranges: no auto-range
             p.vb.disableAutoRange()  # when a head switch gives them new data
-        for row, stretch in enumerate((3, 2, 3, 0, 0, 0, 12)):
-            self.ci.layout.setRowStretchFactor(row, stretch)
+        self._stretch = dict(zip(self.time_plots, (3, 2, 3, 0, 0, 0, 12)))
+        for row, p in enumerate(self.time_plots):
+            self.ci.layout.setRowStretchFactor(row, self._stretch[p])
         for p in (self.words, self.phones, self.whisper_words):
             p.setFixedHeight(30)
         self.wave.setMinimumHeight(60)
@@ -144,21 +145,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.regions, self.cursors, self.playheads, self.hovers, self.query_marks = [], [], [], [], []
         self.attended: list[pg.LinearRegionItem] = []
         for p in self.time_plots:
-            brush = MAP_SELECTION_BRUSH if p is self.map else SELECTION_BRUSH
-            edge = QtGui.QColor(255, 210, 60, 230) if p is self.map else \
-                QtGui.QColor(200, 140, 0, 160)
-            region = pg.LinearRegionItem(movable=False, brush=brush, pen=pg.mkPen(edge, width=1))
-            region.setZValue(5)
-            region.setVisible(False)
-            p.addItem(region, ignoreBounds=True)
-            self.regions.append(region)
-            for store, pen, z in ((self.cursors, CURSOR_PEN, 10), (self.playheads, PLAYHEAD_PEN, 12),
-                                  (self.hovers, HOVER_PEN, 9), (self.query_marks, QUERY_PEN, 8)):
-                line = pg.InfiniteLine(angle=90, pen=pen, movable=False)
-                line.setZValue(z)
-                line.setVisible(False)
-                p.addItem(line, ignoreBounds=True)
-                store.append(line)
+            self._add_marks(p)
 
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.map.vb.sigResized.connect(lambda vb: self._update_query_ticks())
@@ -199,6 +186,46 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         vb.sigClick.connect(lambda x, y, dbl, p=p: self._on_click(p, x, y, dbl))
         vb.sigZoom.connect(lambda f, c: self.doc.zoom(f, c))
         vb.sigScroll.connect(self._on_scroll)
+        return p
+
+    def _add_marks(self, p: pg.PlotItem) -> None:
+        """Selection, cursor, playhead, hover and query marks of one time plot."""
+        brush = MAP_SELECTION_BRUSH if p is self.map else SELECTION_BRUSH
+        edge = QtGui.QColor(255, 210, 60, 230) if p is self.map else \
+            QtGui.QColor(200, 140, 0, 160)
+        region = pg.LinearRegionItem(movable=False, brush=brush, pen=pg.mkPen(edge, width=1))
+        region.setZValue(5)
+        region.setVisible(False)
+        p.addItem(region, ignoreBounds=True)
+        self.regions.append(region)
+        for store, pen, z in ((self.cursors, CURSOR_PEN, 10), (self.playheads, PLAYHEAD_PEN, 12),
+                              (self.hovers, HOVER_PEN, 9), (self.query_marks, QUERY_PEN, 8)):
+            line = pg.InfiniteLine(angle=90, pen=pen, movable=False)
+            line.setZValue(z)
+            line.setVisible(False)
+            p.addItem(line, ignoreBounds=True)
+            store.append(line)
+
+    def insert_track(self, name: str, after: pg.PlotItem, stretch: int = 0) -> pg.PlotItem:
+        """A new time plot beneath ``after``: x linked, the same left-axis width, the shared
+        marks (selection, cursor, playhead, hover); mouse clicks and drags act as on the others."""
+        order = list(self.time_plots)
+        for p in order:
+            self.ci.removeItem(p)
+        self.ci.removeItem(self.colorbar)
+        p = self._add_plot(len(order), name)
+        self.ci.removeItem(p)
+        order.insert(order.index(after) + 1, p)
+        self._stretch[p] = stretch
+        for row, q in enumerate(order):
+            self.ci.addItem(q, row=row, col=0)
+            self.ci.layout.setRowStretchFactor(row, self._stretch[q])
+        self.ci.addItem(self.colorbar, row=order.index(self.map), col=1)
+        self.time_plots = order
+        p.setXLink(self.wave)
+        self._add_marks(p)
+        self._on_selection_change(None)
+        self._on_cursor_change(None)
         return p
 
     # --- mouse -> document -----------------------------------------------------------------------
@@ -535,11 +562,15 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.whisper_words.setToolTip(tip)
 
     # --- for tests and screenshots ---------------------------------------------------------------
+    def shown_plots(self) -> list[pg.PlotItem]:
+        """The time plots on screen (a collapsed row, e.g. no Whisper words, is left out)."""
+        return [p for p in self.time_plots if p.isVisible()]
+
     def x_ranges(self) -> list[tuple[float, float]]:
-        return [tuple(p.vb.viewRange()[0]) for p in self.time_plots]
+        return [tuple(p.vb.viewRange()[0]) for p in self.shown_plots()]
 
     def left_axis_widths(self) -> list[float]:
-        return [p.getAxis("left").width() for p in self.time_plots]
+        return [p.getAxis("left").width() for p in self.shown_plots()]
 
 
 def _set_text(item: pg.TextItem, text: str) -> None:

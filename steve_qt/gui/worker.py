@@ -23,6 +23,9 @@ class Job:
     entry: Entry
     spec: str
     window: int
+    #: sites to read (the features dock): then no attention is captured, and Whisper runs the
+    #: encoder only when they are all frames sites
+    sites: tuple[str, ...] = ()
     #: context-mixing measures to add to ``extraction`` (then the job computes only those)
     measures: tuple[str, ...] = ()
     extraction: object | None = None
@@ -66,7 +69,8 @@ class _Worker(QtCore.QObject):
                                       should_cancel=should_cancel)
             else:
                 ex = extract(adapter, job.entry.utterance.audio, window=job.window,
-                             progress=progress, should_cancel=should_cancel)
+                             progress=progress, should_cancel=should_cancel,
+                             components=() if job.sites else None, sites=job.sites)
         except Cancelled:
             self.cancelled.emit(job)
         except SteveError as exc:
@@ -118,7 +122,8 @@ class ExtractionQueue(QtCore.QObject):
 
     def _has(self, job: Job) -> bool:
         return any(j.entry is job.entry and j.spec == job.spec and j.window == job.window
-                   and j.measures == job.measures for j in ([self.running] if self.running else []) + self.pending)
+                   and j.sites == job.sites and j.measures == job.measures
+                   for j in ([self.running] if self.running else []) + self.pending)
 
     def drop(self, entry: Entry) -> None:
         """Forget queued jobs of a closed utterance (and cancel its running one)."""
