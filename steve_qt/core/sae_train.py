@@ -117,10 +117,19 @@ def architecture_of(kind: str) -> str:
 
 
 def forward(p: dict, x: torch.Tensor, kind: str, k: int):
-    """(pre (B, d_sae), codes (B, d_sae), x_hat (B, d_in)) on scaled activations."""
+    """(pre (B, d_sae), codes (B, d_sae), x_hat (B, d_in)) on scaled activations.
+
+    TopK decodes from the k active latents only (gathering their decoder rows: B*k*d_in
+    multiply-adds instead of B*d_sae*d_in); its codes are returned without gradient."""
     pre = pre_activations(x, p["W_enc"], p["b_enc"], p["b_dec"], True)
-    codes = activate(pre, architecture_of(kind), k)
-    return pre, codes, codes @ p["W_dec"] + p["b_dec"]
+    if kind != "topk":
+        codes = activate(pre, architecture_of(kind), k)
+        return pre, codes, codes @ p["W_dec"] + p["b_dec"]
+    top = torch.topk(pre, k=int(k), dim=-1)
+    values = torch.relu(top.values)  # (B, k)
+    x_hat = torch.einsum("bk,bkd->bd", values, p["W_dec"][top.indices]) + p["b_dec"]
+    codes = torch.zeros_like(pre, requires_grad=False).scatter(-1, top.indices, values.detach())
+    return pre, codes, x_hat
 
 
 def auxk_loss(p: dict, x, x_hat, pre, dead: torch.Tensor) -> torch.Tensor:
