@@ -64,8 +64,12 @@ def register(sub) -> argparse.ArgumentParser:
                    help="profile figure: the query frame at this time (frame queries)")
     g.add_argument("--profile-token", type=int, metavar="N",
                    help="profile figure: query token row N, from 0 (cross-attention)")
-    g.add_argument("--kind", choices=("weights", "scores"), default="weights",
-                   help="softmax weights (default) or pre-softmax scores")
+    g.add_argument("--kind", type=_kind, default="weights",
+                   metavar="weights|scores|norm|value-zeroing|grad",
+                   help="softmax weights (default), pre-softmax scores, or a context-mixing "
+                        "measure: norm (attention norm, per head), value-zeroing or grad (grad "
+                        "relevance; both per layer). From an .npz the measure must be stored in "
+                        "it (extract --measures); from audio it is computed")
     g.add_argument("--scale", choices=("global", "row", "log"), default="global",
                    help="colour scale: global (default), row (each query row to its max), log")
     g.add_argument("--cmap", default="viridis", metavar="NAME",
@@ -97,6 +101,16 @@ def register(sub) -> argparse.ArgumentParser:
     feature_figure.add_arguments(p)
     p.set_defaults(func=run)
     return p
+
+
+def _kind(text: str) -> str:
+    from ..core.measures import KINDS
+
+    kind = text.strip().lower().replace("-", "_")
+    if kind not in KINDS:
+        raise argparse.ArgumentTypeError(
+            f"invalid kind {text!r} (choose from {', '.join(k.replace('_', '-') for k in KINDS)})")
+    return kind
 
 
 def build_spec(args, maps=None):
@@ -186,8 +200,22 @@ def _from_audio(args):
         from ..core.adapters import DEFAULT_SPEC
 
         args.model = DEFAULT_SPEC
+    from ..core.measures import MEASURES
+
+    measures = [args.kind] if args.kind in MEASURES else []
+    if measures:
+        from ..core.pipeline import add_measures, check_measures, get_adapter
+
+        check_measures(get_adapter(args.model), measures, comp)
     utt = open_input(args)
-    _, ex = run_model(args, utt, [comp])
+    adapter, ex = run_model(args, utt, [comp])
+    if measures:
+        from .common import clear_progress_line, progress_line
+
+        try:
+            add_measures(adapter, utt.audio, ex, measures, progress=progress_line(adapter))
+        finally:
+            clear_progress_line()
     return FigureData.from_extraction(ex, utt.audio, utt.alignment), comp
 
 
