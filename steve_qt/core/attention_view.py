@@ -13,7 +13,10 @@ new value):
 ``layer``       layer index (from 0)
 ``rollout``     True when the map shows the attention rollout instead of one layer
 ``head``        head index (from 0), or None for the mean of heads
-``kind``        ``weights`` (softmax) | ``scores`` (pre-softmax)
+``kind``        ``weights`` (softmax) | ``scores`` (pre-softmax) | a context-mixing measure
+                (``norm``, ``value_zeroing``, ``grad``; :mod:`~steve_qt.core.measures`)
+``measure_request``  a measure the shown encoder maps lack was chosen (value: its name): the
+                window computes it, adds it to the maps and sets the kind
 ``scale``       colour scale: ``global`` | ``row`` (each query row scaled to its max) | ``log``
 ``colormap``    colormap name
 ``window``      Whisper 30 s window index
@@ -33,17 +36,18 @@ from .attention import AttentionMaps
 from .entries import Entries, Entry
 from .events import EmitterGroup
 from .frames import FrameGrid
+from .measures import KINDS as MEASURE_KINDS, MEASURES, NON_NEGATIVE
 from .navigation import Evented, Navigation
 from .pipeline import normalise_spec
 
 SCALES = ("global", "row", "log")
-KINDS = ("weights", "scores")
+KINDS = MEASURE_KINDS  # weights, scores and the context-mixing measures (core.measures)
 #: components whose keys are audio frames (drawn on the shared time axis)
 TIME_COMPONENTS = ("encoder", "cross")
 LOG_FLOOR = 1e-4  # weights below this are drawn as this on the log scale
 
 EVENTS = ("extraction", "model", "component", "layer", "head", "kind", "scale", "colormap",
-          "window", "query", "rollout")
+          "window", "query", "rollout", "measure_request")
 
 
 def attended_spans(row: np.ndarray, grid: FrameGrid, share: float = 0.5,
@@ -93,18 +97,18 @@ def display_image(m: np.ndarray, kind: str, scale: str,
     if not finite.all():
         low = float(img[finite].min()) if finite.any() else 0.0
         img[~finite] = low
-    if scale == "log" and kind == "weights":
+    if scale == "log" and kind in NON_NEGATIVE:
         np.log10(np.maximum(img, LOG_FLOOR), out=img)
         hi = float(img.max()) if img.size else 0.0
         return img, (math.log10(LOG_FLOOR), max(hi, math.log10(LOG_FLOOR) + 1e-6))
     if scale == "row":
-        lo = np.zeros((img.shape[0], 1), np.float32) if kind == "weights" else \
+        lo = np.zeros((img.shape[0], 1), np.float32) if kind in NON_NEGATIVE else \
             img.min(axis=1, keepdims=True)
         rng = img.max(axis=1, keepdims=True) - lo
         img -= lo
         img /= np.where(rng > 0, rng, 1.0)
         return img, (0.0, 1.0)
-    lo = 0.0 if kind == "weights" else (float(img.min()) if img.size else 0.0)
+    lo = 0.0 if kind in NON_NEGATIVE else (float(img.min()) if img.size else 0.0)
     hi = float(img.max()) if img.size else 1.0
     return img, (lo, hi if hi > lo else lo + 1e-6)
 
@@ -191,7 +195,7 @@ class AttentionView(Evented):
                 self.layer = min(self.layer, m.num_layers - 1)
                 if self.head is not None:
                     self.head = min(self.head, m.num_heads - 1)
-                if self.kind == "scores" and m.scores is None:
+                if not m.has_kind(self.kind):
                     self.kind = "weights"
                 if self.query is not None and self.query >= m.num_queries:
                     self.query = None
@@ -313,7 +317,14 @@ class AttentionView(Evented):
         if kind == "scores" and m is not None and m.scores is None:
             self.message_(f"{m.model} stored no pre-softmax scores")
             return
-        if kind == "scores" and self.rollout:
+        if kind in MEASURES and m is not None and not m.has_kind(kind):
+            if self.component != "encoder":
+                self.message_("context-mixing measures are computed for encoder "
+                              "self-attention only")
+            else:
+                self.events.measure_request(kind)  # the window computes it, then sets the kind
+            return
+        if kind != "weights" and self.rollout:
             self._set("rollout", False)  # rollout has no pre-softmax scores
         self._set("kind", kind)
 

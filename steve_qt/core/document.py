@@ -159,7 +159,7 @@ class Document:
         k = int(m.key_grid.frame_at_seconds(t, m.num_keys))
         a, b = m.key_grid.span_seconds(k)
         value = self.value_at(query, k)
-        what = "weight" if self.kind == "weights" else "score"
+        what = {"weights": "weight", "scores": "score"}.get(self.kind, self.kind.replace("_", " "))
         return f"{q} -> key {float(a + b) / 2:.3f} s (frame {k}): {what} {value:.4g}"
 
     def transcript_word_at(self, t: float) -> str | None:

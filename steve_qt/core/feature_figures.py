@@ -237,8 +237,11 @@ def draw_examples_figure(spec: FigureSpec, examples: Sequence[Example], feature_
             ax2 = _overlay(ax, ex.track, span, top=top)
             ax2.set_yticks([])
             ax2.spines["right"].set_visible(False)
-            ax.set_title(f"{i + 1}. {ex.label} {ex.peak_s:.2f} s  {ex.activation:.3g}",
-                         fontsize=fs, pad=1.5)
+            ax.set_title(f"{i + 1}. {shorten(ex.label, 20 if col else 26)}", fontsize=fs,
+                         pad=1.5)
+            ax2.text(0.02, 0.96, f"{ex.peak_s:.2f} s, {ex.activation:.3g}", transform=ax2.transAxes,
+                    ha="left", va="top", fontsize=fs - 0.5, zorder=5,
+                    bbox={"facecolor": "white", "edgecolor": "none", "alpha": 0.75, "pad": 0.6})
             axt = fig.add_subplot(cell[1], sharex=ax, label=f"phones:{i}")
             _draw_tier(axt, list(ex.phones), span, "", spec, tasks, last=False)
             axt.set_yticks([])
@@ -247,6 +250,14 @@ def draw_examples_figure(spec: FigureSpec, examples: Sequence[Example], feature_
                [feature_name, f"top {len(examples)} examples (activation scale 0 to {top:.3g})"],
                spec)
         return _finish(fig, tasks)
+
+
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis in the middle (keeps the suffix)."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    return text[:(keep + 1) // 2] + "\u2026" + text[len(text) - keep // 2:]
 
 
 # --- output ----------------------------------------------------------------------------------

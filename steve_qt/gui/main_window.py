@@ -19,6 +19,7 @@ from ..core.alignment import TierNotFound, find_alignment, load_alignment
 from ..core.audio import AUDIO_EXTENSIONS, load_audio
 from ..core.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
 from ..core.errors import SteveError
+from ..core.measures import TITLES
 from ..core.pipeline import Utterance
 from . import dialogs, settings
 from .analysis_panels import install_panels
@@ -199,6 +200,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.queue.failed.connect(self._on_job_failed)
         self.queue.cancelled.connect(self._on_job_cancelled)
         self.queue.idle.connect(lambda: self._show_progress(False))
+        self.doc.events.measure_request.connect(self._request_measure)
 
     # --- opening files ---------------------------------------------------------------------------
     def ask_open(self) -> None:
@@ -368,7 +370,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def cancel_extraction(self) -> None:
         for job in self.queue.cancel():
-            self._set_job_status(job, CANCELLED)
+            if not job.measures:
+                self._set_job_status(job, CANCELLED)
 
     def _index_of_entry(self, entry) -> int | None:
         return next((i for i, e in enumerate(self.doc.entries) if e is entry), None)
@@ -380,7 +383,28 @@ class QtMainWindow(QtWidgets.QMainWindow):
         elif i is not None:
             self.doc.set_status(i, job.spec, job.window, status, error)
 
+    def _request_measure(self, event) -> None:
+        """The kind chooser asked for a measure the shown maps lack: compute it in the worker."""
+        i, ex = self.doc.current, self.doc.extraction
+        if i is None or ex is None:
+            return
+        spec, window = self.doc.job_key()
+        self.doc.message_(f"computing {TITLES[event.value]} ...")
+        self.queue.submit(Job(self.doc.entries[i], spec, window, measures=(event.value,),
+                             extraction=ex), front=True)
+
+    def _on_measure_finished(self, job: Job, measures: dict) -> None:
+        job.extraction.maps["encoder"].add_measures(measures)
+        self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} computed")
+        if self.doc.extraction is job.extraction:
+            self.doc.set_kind(job.measures[0])
+
     def _on_job_started(self, job: Job) -> None:
+        if job.measures:  # the extraction itself is done
+            self._show_progress(True)
+            self.progress.setRange(0, 0)
+            self.progress_label.setText(f"{job.name}: {TITLES[job.measures[0]]}")
+            return
         self._set_job_status(job, RUNNING)
         self._show_progress(True)
         self.progress.setRange(0, 0)
@@ -398,6 +422,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         i = self._index_of_entry(job.entry)
         if i is None:
             return
+        if job.measures:
+            self._on_measure_finished(job, ex)
+            return
         if job.sites:
             self.features.on_activations(i, job, ex)
             return
@@ -406,6 +433,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
                                                         if ex.transcript.text else ""))
 
     def _on_job_failed(self, job: Job, reason: str) -> None:
+        if job.measures:  # the attention stays; say why the measure is missing
+            if not self._closing:
+                dialogs.show_error(self, f"{TITLES[job.measures[0]]} failed", reason)
+            return
         self._set_job_status(job, FAILED, reason)
         if self._closing or job.sites:  # the features dock says why in the status bar
             return
@@ -416,6 +447,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
                            "Attention > Extract Again retries.")
 
     def _on_job_cancelled(self, job: Job) -> None:
+        if job.measures:
+            self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} cancelled")
+            return
         self._set_job_status(job, CANCELLED)
         self.doc.message_(f"{job.name}: extraction cancelled")
 

@@ -15,6 +15,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from ..core.audio import to_mono
 from ..core.document import Document
 from ..core.frames import window_name
+from ..core.measures import PER_LAYER, TITLES
 from .colors import SPECTROGRAM_COLORMAP, colormap, lut
 from .map_images import MapImages
 from .spectrogram import Spectrogram, log_mel
@@ -426,7 +427,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         m = doc.maps
         head = "mean of heads" if doc.head is None else f"head {doc.head} of 0\u2013{m.num_heads - 1}"
         scale = {"global": "", "row": ", rows scaled to max", "log": ", log10"}[doc.scale]
-        what = "weights" if doc.kind == "weights" else "pre-softmax scores"
+        what = TITLES.get(doc.kind, doc.kind)
+        if doc.kind in PER_LAYER:
+            head = "all heads"
         win = f", {window_name(doc.window, m.num_windows)}" if m.num_windows > 1 else ""
         rows = "query tokens" if m.query_grid is None else "query time"
         if doc.rollout:

@@ -26,6 +26,9 @@ class Job:
     #: sites to read (the features dock): then no attention is captured, and Whisper runs the
     #: encoder only when they are all frames sites
     sites: tuple[str, ...] = ()
+    #: context-mixing measures to add to ``extraction`` (then the job computes only those)
+    measures: tuple[str, ...] = ()
+    extraction: object | None = None
 
     @property
     def name(self) -> str:
@@ -58,9 +61,16 @@ class _Worker(QtCore.QObject):
             if should_cancel():
                 raise Cancelled()
             progress(0, 0, f"{adapter.model_id}: starting")
-            ex = extract(adapter, job.entry.utterance.audio, window=job.window,
-                         progress=progress, should_cancel=should_cancel,
-                         components=() if job.sites else None, sites=job.sites)
+            if job.measures:  # the result is {name: array}, attached in the GUI thread
+                from ..core.pipeline import compute_measures
+
+                ex = compute_measures(adapter, job.entry.utterance.audio, job.extraction,
+                                      job.measures, progress=progress,
+                                      should_cancel=should_cancel)
+            else:
+                ex = extract(adapter, job.entry.utterance.audio, window=job.window,
+                             progress=progress, should_cancel=should_cancel,
+                             components=() if job.sites else None, sites=job.sites)
         except Cancelled:
             self.cancelled.emit(job)
         except SteveError as exc:
@@ -112,7 +122,8 @@ class ExtractionQueue(QtCore.QObject):
 
     def _has(self, job: Job) -> bool:
         return any(j.entry is job.entry and j.spec == job.spec and j.window == job.window
-                   and j.sites == job.sites for j in ([self.running] if self.running else []) + self.pending)
+                   and j.sites == job.sites and j.measures == job.measures
+                   for j in ([self.running] if self.running else []) + self.pending)
 
     def drop(self, entry: Entry) -> None:
         """Forget queued jobs of a closed utterance (and cancel its running one)."""
