@@ -106,11 +106,14 @@ class QtFeaturesDock(QtWidgets.QWidget):
         self.examples.setIconSize(QtCore.QSize(THUMB_W, THUMB_H))
         self.examples.verticalHeader().setDefaultSectionSize(THUMB_H + 4)
         self.examples.setColumnWidth(0, THUMB_W + 6)
-        head = self.examples.horizontalHeader()
-        for c in range(1, 6):
-            head.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        self.top.horizontalHeader().setSectionResizeMode(
-            QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        # fixed widths from the font (ResizeToContents measures every cell on every setItem:
+        # a millisecond each, which made switching feature slow)
+        em = self.fontMetrics().horizontalAdvance("m")
+        for c, chars in enumerate((0, 8, 6, 5, 9, 7), start=0):
+            if chars:
+                self.examples.setColumnWidth(c, int(chars * em))
+        for c, chars in enumerate((7, 6, 6, 10)):
+            self.top.setColumnWidth(c, int(chars * em))
         self.examples_note = QtWidgets.QLabel("")
         self.examples_note.setWordWrap(True)
         self.tabs = QtWidgets.QTabWidget()

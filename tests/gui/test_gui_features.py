@@ -443,3 +443,48 @@ def test_steve_qt_audio_index_opens_the_index_in_the_dock(app, corpus):
     assert main(["--no-extract", str(files[0]), "--index", str(idx)]) == 0
     assert seen["shown"] == files[0].name and seen["index"] == idx.resolve()
     assert seen["note"]  # says which site to choose (no site list without a loaded model)
+
+
+def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, dark_suit,
+                                                                  whisper_adapter):
+    """With extraction on: once the model has loaded, its frames sites fill the chooser, the
+    shown file's activations are read in the worker (encoder only) and the track equals a plain
+    forward hook on a plain openai-whisper model with the same weights."""
+    import math
+
+    import torch
+    import whisper
+
+    from steve_qt.core.audio import load_audio
+    from steve_qt.gui.main_window import QtMainWindow
+
+    win = QtMainWindow(auto_extract=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        win.open_audio(dark_suit)
+        fv = win.doc.features
+        qtbot.waitUntil(lambda: win.doc.extraction is not None, timeout=240000)
+        names = [s.name for s in fv.sites]
+        assert SITE in names and all(s.axis == "frames" for s in fv.sites)
+        assert "decoder.blocks.0" not in names  # tokens sites have no time axis
+        fv.set_site(SITE)
+        qtbot.waitUntil(lambda: fv.activations is not None, timeout=240000)
+        fv.set_feature(321)
+
+        plain = whisper.model.Whisper(whisper_adapter.dims)
+        plain.load_state_dict(whisper_adapter.model.state_dict())
+        plain.eval()
+        audio = load_audio(dark_suit).samples
+        got = {}
+        h = plain.encoder.blocks[2].mlp[1].register_forward_hook(
+            lambda m, i, out: got.__setitem__("a", out[0].detach().numpy().copy()))
+        with torch.no_grad():
+            plain.encoder(whisper_adapter.mel(audio)[None])
+        h.remove()
+        keep = math.ceil(audio.size / 320)
+        np.testing.assert_allclose(win.features.curve.getData()[1], got["a"][:keep, 321],
+                                   rtol=0, atol=1e-4)
+    finally:
+        win.close()
