@@ -4,7 +4,8 @@ Keys (Praat, ELAN, Sonic Visualiser conventions):
 Tab plays/stops the selection (the visible window when nothing is selected); Shift+Space plays
 the selection; Space plays/stops from the cursor; Esc stops; Ctrl+I / Ctrl+O zoom in/out around
 the cursor, Ctrl+N zooms to the selection, Ctrl+A shows all; PgUp / PgDn previous/next layer;
-[ / ] previous/next head (the mean of heads sits before head 1); M toggles the mean of heads.
+[ / ] previous/next head (the mean of heads sits before head 1); M toggles the mean of heads;
+F plays the file with its loudness following the features dock's feature (Play > Play Feature).
 """
 
 from __future__ import annotations
