@@ -466,3 +466,16 @@ def test_figures_of_measures(tmp_path, capsys):
     assert main(["figure", str(npz), "--kind", "grad", "--out", str(tmp_path / "g.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "hold no grad (measures stored: norm, value-zeroing)" in err[0]
+
+
+def test_cancel_stops_the_measures():
+    from steve_qt.core.errors import Cancelled
+    from steve_whisper.mixing import grad_relevance, layer_measures
+
+    model, mel = toy_whisper()
+    with pytest.raises(Cancelled):
+        layer_measures(model, mel, KEEP, ["value_zeroing"], should_cancel=lambda: True)
+    with pytest.raises(Cancelled):
+        grad_relevance(model, mel, [1, 2, 5, 3], 2, KEEP, should_cancel=lambda: True)
+    assert all(p.requires_grad for p in model.parameters())  # restored after the cancel
+    assert not any(b._forward_hooks or b._forward_pre_hooks for b in model.encoder.blocks)
