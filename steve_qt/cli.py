@@ -1,4 +1,4 @@
-"""``steve-qt``: the GUI with no sub-command, else ``extract | info | figure | stats``.
+"""``steve-qt``: the GUI with no sub-command, else one of ``COMMANDS``.
 
 Each sub-command lives in ``steve_qt/commands/<name>.py`` with ``register(subparsers)`` that adds
 its parser and sets ``func=run``. Any SteveError becomes one line on stderr and exit status 2.
@@ -13,7 +13,8 @@ import warnings
 
 from .core.errors import SteveError
 
-COMMANDS = ("extract", "info", "figure", "stats")
+COMMANDS = ("extract", "info", "figure", "stats", "sites", "activations", "features", "probe", "sae",
+            "window", "ablate", "steer", "lens", "lm")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         module.register(sub)
+    _add_device_options(parser)
     return parser
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    """``--device`` for every (sub-)command that runs a model (has ``--model``) and lacks it."""
+    from .commands.common import add_device_argument
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                _add_device_options(child)
+    opts = parser._option_string_actions
+    if "--model" in opts and "--device" not in opts:
+        add_device_argument(parser)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):

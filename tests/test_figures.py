@@ -486,7 +486,7 @@ def test_from_document_is_what_the_window_shows(data):
         ("encoder", 1, 2, "row", "magma", 40)
     assert spec.span == pytest.approx((0.5, 1.5))
     fig = draw_figure(spec, fdata)
-    assert "layer 2, head 3" in fig.get_suptitle()  # numbered from 1, as on screen
+    assert "layer 1, head 2" in fig.get_suptitle()  # numbered from 0, as on screen and in the CLI
     assert _axes(fig, "profile").get_xlim() == pytest.approx((0.5, 1.5))
     values = _axes(fig, "profile").patches[0].get_data().values
     row = data.maps["encoder"].weights[1, 0, 2, 40].astype(np.float64)

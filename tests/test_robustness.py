@@ -226,7 +226,7 @@ def test_long_audio_windows_via_cli(tmp_path, whisper_adapter, capsys):
     p = write_wav(tmp_path / "long.wav", 0.01 * rng.standard_normal(16000 * 31), 16000)
     out = tmp_path / "w.npz"
     assert main(["extract", str(p), "--window", "1", "--out", str(out)]) == 0
-    assert "window 2 of 2" in capsys.readouterr().out
+    assert "window 1 of 2 (30\u201360 s)" in capsys.readouterr().out
     assert main(["extract", str(p), "--window", "5", "--out", str(tmp_path / "x.npz")]) == 2
     assert "window 5 does not exist" in capsys.readouterr().err
 
@@ -366,7 +366,7 @@ def five_minutes(tmp_path_factory):
 def test_five_minutes_whisper_windows(tmp_path, five_minutes, whisper_adapter, capsys):
     out = tmp_path / "w9.npz"
     assert main(["extract", str(five_minutes), "--window", "9", "--out", str(out)]) == 0
-    assert "window 10 of 10" in capsys.readouterr().out
+    assert "window 9 of 10 (270\u2013300 s)" in capsys.readouterr().out
     with np.load(out, allow_pickle=False) as z:
         assert z["attention"].shape[3] == 1500 and int(z["frame_offset"]) == 9 * 480000
 

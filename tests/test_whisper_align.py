@@ -161,9 +161,11 @@ def test_dark_suit_agrees_with_whisper_find_alignment(dark_suit_words, whisper_a
 
 
 def test_dark_suit_near_whisper_word_timestamps(dark_suit_words):
-    """vs whisper's own word_timestamps from transcribe(): these also differ because transcribe
-    pads the log-mel with zeros while the adapter encodes the log-mel of zero-padded audio, and
-    because transcribe shortens over-long first/last words and rounds to 10 ms."""
+    """vs whisper's own word_timestamps from transcribe(). Both encode the same input (the log-mel
+    of the audio, zero-padded in the mel domain: test_whisper's
+    test_maps_come_from_the_input_transcribe_uses); the timings still differ because transcribe
+    shortens over-long first/last words and rounds to 10 ms, and because our weights are stored as
+    float16, which may move a DTW step by one 20 ms frame."""
     ex, res, _ref = dark_suit_words
     ours = [(w.text.strip(), w.start_s, w.end_s) for w in res.words]
     theirs = [(w.text, w.start_s, w.end_s) for w in ex.transcript.words]

@@ -16,10 +16,11 @@ from typing import Sequence
 
 import numpy as np
 
-from steve_qt.core.adapters import Extraction, ProgressFn, CancelFn, Transcript
+from steve_qt.core.adapters import Extraction, ProgressFn, CancelFn, Site, Transcript
 from steve_qt.core.attention import AttentionMaps
 from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import FrameGrid, conv_grid
+from steve_qt.core.sites import SiteRecorder, validate_sites
 
 from . import loading
 from .capture import BLOCK_ROWS, capture_in_attention
@@ -72,6 +73,8 @@ class Wav2Vec2Adapter:
 
     name = "wav2vec2"
     components: tuple[str, ...] = ("encoder",)
+    #: context-mixing measures (steve_qt.core.measures); grad needs a CTC head
+    measures = ("norm", "value_zeroing", "grad")
     sample_rate = SAMPLE_RATE
 
     def __init__(self, arg: str | None = None, device: str = "cpu"):
@@ -99,6 +102,28 @@ class Wav2Vec2Adapter:
     def num_windows(self, num_samples: int) -> int:
         return 1
 
+    def module_name(self, module) -> str:
+        """Path of a submodule in the loaded model (``wav2vec2.encoder.layers.0`` with a CTC head,
+        ``encoder.layers.0`` without)."""
+        if not hasattr(self, "_module_names"):
+            self._module_names = {id(m): n for n, m in self.loaded.model.named_modules()}
+        return self._module_names[id(module)]
+
+    def list_sites(self) -> list[Site]:
+        """Per encoder layer its output (the residual stream after the layer) and its
+        feed-forward activation module (the neurons); for the pre-norm ("stable layer norm")
+        variant also the encoder's final layer norm. All on the audio frame grid."""
+        cfg = self.loaded.config
+        out: list[Site] = []
+        for n, layer in enumerate(self.loaded.encoder_layers):
+            out.append(Site(self.module_name(layer), int(cfg.hidden_size), "frames", n, "residual"))
+            act = layer.feed_forward.intermediate_act_fn
+            out.append(Site(self.module_name(act), int(cfg.intermediate_size), "frames", n, "mlp"))
+        if cfg.do_stable_layer_norm:  # post-norm models apply encoder.layer_norm *before* layer 0
+            ln = self.loaded.base.encoder.layer_norm
+            out.append(Site(self.module_name(ln), int(cfg.hidden_size), "frames", None, "ln_post"))
+        return out
+
     def extract(
         self,
         audio: np.ndarray,
@@ -106,22 +131,89 @@ class Wav2Vec2Adapter:
         window: int = 0,
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
+        sites: Sequence[str] = (),
     ) -> Extraction:
+        """Encoder attention (unless ``components=()``) and the activations of ``sites``, from one
+        forward pass over the whole utterance; every site has one row per frame of the grid."""
         self.check_request(components, window)
+        asked = validate_sites(sites, self.list_sites())
+        capture = components is None or "encoder" in components
         x = validate_audio(audio)  # (n,)
         num_frames = self.frames_for(len(x))
-        self.check_memory(num_frames)
+        if capture:
+            self.check_memory(num_frames)
         if should_cancel is not None and should_cancel():
             raise Cancelled()
-        maps, logits = self.run(x, num_frames, progress, should_cancel)
+        with SiteRecorder(self.loaded.model, [s.name for s in asked]) as rec:
+            if capture:
+                maps, logits = self.run(x, num_frames, progress, should_cancel)
+            else:
+                logits = self.forward(x)
+        activations = rec.result()
+        for name, a in activations.items():
+            if a.shape[0] != num_frames:
+                raise SteveError(f"site {name} gave {a.shape[0]} rows but the conv grid says "
+                                 f"{num_frames} frames", self.loaded.source)
         transcript = self.transcribe(logits, num_frames)
         meta = {
             "model_path": self.loaded.source,
             "normalized": self.loaded.normalize,
             "ctc_head": self.loaded.has_ctc_head,
             "stable_layer_norm": bool(self.loaded.config.do_stable_layer_norm),
+            "num_samples": len(x),
         }
-        return Extraction({"encoder": maps}, transcript, self.model_id, 0, 1, meta)
+        return Extraction({"encoder": maps} if capture else {}, transcript, self.model_id, 0, 1,
+                          meta, activations=activations, frame_grid=self.grid)
+
+    # --- context-mixing measures ------------------------------------------------------------
+    def measure_unavailable(self, measure: str) -> str | None:
+        """Why this model cannot give ``measure`` (None when it can)."""
+        if measure not in self.measures:
+            return "unknown measure"
+        if measure == "grad" and not self.loaded.has_ctc_head:
+            return ("it has no CTC head, so there is no transcript log-probability to "
+                    "differentiate (load a Wav2Vec2ForCTC model)")
+        return None
+
+    def extract_measures(self, audio: np.ndarray, measures: Sequence[str], window: int = 0,
+                         tokens=None, text_start=None, progress: ProgressFn | None = None,
+                         should_cancel: CancelFn | None = None) -> dict[str, np.ndarray]:
+        """Encoder context-mixing measures: name -> float16 (N, 1, M or 1, T, T)."""
+        from . import mixing
+
+        self.check_request(None, window)
+        for m in measures:
+            why = self.measure_unavailable(m)
+            if why:
+                raise SteveError(f"this model cannot give {m.replace('_', '-')}: {why}")
+        x = validate_audio(audio)
+        num_frames = self.frames_for(len(x))
+        self.check_memory(num_frames)
+        wanted = [m for m in self.measures if m in measures]
+        layer_wise = {"norm", "value_zeroing"} & set(wanted)
+        total = self.num_layers * (("grad" in wanted) + bool(layer_wise))
+        done = 0
+
+        def step(what: str):
+            def on_layer(i: int) -> None:
+                nonlocal done
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{what}, layer {i}")
+            return on_layer
+
+        inputs = self.input_values(x)
+        out = {}
+        if layer_wise:
+            out.update(mixing.layer_measures(self.loaded, inputs, num_frames, wanted,
+                                             step("attention norm / value zeroing"),
+                                             should_cancel))
+        if "grad" in wanted:
+            blank = self.loaded.config.pad_token_id
+            out["grad"] = mixing.grad_relevance(self.loaded, inputs, num_frames,
+                                                0 if blank is None else blank,
+                                                step("grad relevance"), should_cancel)
+        return out
 
     # --- checks -----------------------------------------------------------------------------
     def check_request(self, components: Sequence[str] | None, window: int) -> None:
@@ -168,6 +260,15 @@ class Wav2Vec2Adapter:
 
         values = normalize_waveform(x) if self.loaded.normalize else x
         return torch.from_numpy(values)[None].to(self.device)
+
+    def forward(self, x: np.ndarray) -> np.ndarray | None:
+        """The plain forward pass (no attention capture) -> CTC logits (T, V) or None."""
+        import torch
+
+        with torch.inference_mode():
+            output = self.loaded.model(self.input_values(x))
+        logits = getattr(output, "logits", None) if self.loaded.has_ctc_head else None
+        return None if logits is None else logits[0].float().numpy()
 
     def run(
         self,

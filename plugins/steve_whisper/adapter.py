@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from contextlib import ExitStack
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
@@ -11,19 +12,22 @@ import whisper
 from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper.tokenizer import get_tokenizer
 
-from steve_qt.core.adapters import (CancelFn, Extraction, PartialFn, ProgressFn, Transcript,
+from steve_qt.core.adapters import (CancelFn, Extraction, PartialFn, ProgressFn, Site, Transcript,
                                    Word)
 from steve_qt.core.attention import AttentionMaps
 from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
+from steve_qt.core.sites import SiteRecorder, validate_sites
 
-from . import loading
+from . import loading, mixing
 from .capture import QKCapture, cancel_hook
+from .edits import EditFn, edit_hooks
+from .interventions import InterventionsMixin
 
 assert N_SAMPLES == WHISPER_WINDOW_SAMPLES and N_FRAMES == 3000
 
 
-class WhisperAdapter:
+class WhisperAdapter(InterventionsMixin):
     """openai-whisper model behind the steve_qt Adapter protocol.
 
     ``WhisperAdapter(None)`` loads the embedded tiny.en; ``WhisperAdapter("base")`` an
@@ -33,6 +37,8 @@ class WhisperAdapter:
 
     name = "whisper"
     components = ("encoder", "cross", "decoder")
+    #: context-mixing measures of the encoder (steve_qt.core.measures)
+    measures = ("norm", "value_zeroing", "grad")
     sample_rate = 16000
 
     def __init__(self, arg: str | None = None, device: str = "cpu"):
@@ -66,25 +72,59 @@ class WhisperAdapter:
         content_frames = mel.shape[-1] - N_FRAMES
         return pad_or_trim(mel[:, :content_frames], N_FRAMES)
 
+    def list_sites(self) -> list[Site]:
+        """Module paths of the openai-whisper model: per block its output (the residual stream)
+        and its MLP's GELU output (the neurons), then the final layer norm; encoder sites are
+        rows of audio frames, decoder sites rows of the teacher-forced tokens."""
+        out: list[Site] = []
+        for part, axis, ln in (("encoder", "frames", "ln_post"), ("decoder", "tokens", "ln")):
+            stack = getattr(self.model, part)
+            for layer, block in enumerate(stack.blocks):
+                width = block.mlp[0].out_features
+                out.append(Site(f"{part}.blocks.{layer}", block.attn_ln.normalized_shape[0], axis,
+                                layer, "residual"))
+                out.append(Site(f"{part}.blocks.{layer}.mlp.1", width, axis, layer, "mlp"))
+            out.append(Site(f"{part}.{ln}", getattr(stack, ln).normalized_shape[0], axis, None,
+                            "ln_post"))
+        return out
+
     # ------------------------------------------------------------------------------------------
     def extract(self, audio: np.ndarray, components: Sequence[str] | None = None, window: int = 0,
                 progress: ProgressFn | None = None,
-                should_cancel: CancelFn | None = None,
+                should_cancel: CancelFn | None = None, sites: Sequence[str] = (),
                 on_partial: PartialFn | None = None) -> Extraction:
+        """Attention of ``components`` (default all; ``()`` none) and activations of ``sites``.
+
+        Frames sites are read in the encoder pass that captures the encoder attention, cropped to
+        the same ``ceil(samples / 320)`` frames; tokens sites in the teacher-forced decoder pass
+        that captures cross-attention. The window is transcribed only when something needs the
+        transcript: cross/decoder attention, a tokens site, or a plain attention request without
+        sites (whose Extraction has always carried the transcript). Frames sites alone (with or
+        without encoder attention) run the encoder once and nothing else.
+
+        ``on_partial`` (see the Adapter protocol) gets the encoder maps and frames sites as soon
+        as the encoder has run, then the transcript too, before the decoder pass.
+        """
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1:
             raise SteveError(f"Whisper needs mono audio, got shape {audio.shape}")
         if audio.size == 0:
             raise SteveError("no audio samples to analyse")
-        wanted = tuple(components or self.components)
+        wanted = self.components if components is None else tuple(components)
         for c in wanted:
             if c not in self.components:
                 raise SteveError(f"Whisper has no component {c!r} (it has {', '.join(self.components)})")
+        asked = validate_sites(sites, self.list_sites())
+        frame_sites = [s.name for s in asked if s.axis == "frames"]
+        token_sites = [s.name for s in asked if s.axis == "tokens"]
+        run_decoder = bool({"cross", "decoder"} & set(wanted)) or bool(token_sites)
+        run_transcribe = run_decoder or not asked
         segment = self.window_audio(audio, window)
         n_win = self.num_windows(len(audio))
         grid = whisper_grid(window)
         keep = grid.frames_covering(len(segment))  # ceil(samples / 320)
-        total = self.dims.n_audio_layer + 2
+        capture_encoder = "encoder" in wanted
+        total = (self.dims.n_audio_layer if capture_encoder else 1) + (2 if run_transcribe else 0)
         done = 0
 
         def step(what: str) -> None:
@@ -98,31 +138,45 @@ class WhisperAdapter:
         common = dict(model=self.model_id, sample_rate=self.sample_rate, num_samples=len(segment),
                       window=window, num_windows=n_win)
         maps: dict[str, AttentionMaps] = {}
+        activations: dict[str, np.ndarray] = {}
         mel = self.mel(segment)
 
-        # 1. encoder self-attention: T kept query rows against all 1500 keys, keys cropped to T
+        # 1. encoder self-attention: T kept query rows against all 1500 keys, keys cropped to T;
+        #    frames sites from the same pass, cropped to the same T frames
         enc = self.model.encoder
         pre = enc.register_forward_pre_hook(cancel_hook(should_cancel))
         try:
-            with torch.no_grad(), QKCapture([b.attn for b in enc.blocks], self.dims.n_audio_head,
-                                            keep_queries=keep, keep_keys=keep,
-                                            on_layer=lambda i: step(f"encoder layer {i + 1}")) as cap:
+            with torch.no_grad(), ExitStack() as stack:
+                cap = None
+                if capture_encoder:
+                    cap = stack.enter_context(QKCapture(
+                        [b.attn for b in enc.blocks], self.dims.n_audio_head, keep_queries=keep,
+                        keep_keys=keep, on_layer=lambda i: step(f"encoder layer {i + 1}")))
+                rec = stack.enter_context(SiteRecorder(self.model, frame_sites, rows=keep))
                 audio_features = enc(mel[None].to(self.device))
         finally:
             pre.remove()
-        if "encoder" in wanted:
+        if not capture_encoder:
+            step("encoder")
+        activations.update(rec.result())
+        if cap is not None:
             w, s, p = cap.arrays()
             maps["encoder"] = AttentionMaps(w, s, p, "encoder", query_grid=grid, key_grid=grid,
                                             **common)
+        meta: dict = {"alignment_heads": [list(h) for h in self.alignment_heads],
+                      "num_samples": len(segment)}
+        if not run_transcribe:
+            return self._result(maps, Transcript(), window, n_win, meta, asked, activations, grid)
         later = ("transcript",) + tuple(c for c in ("cross", "decoder") if c in wanted)
 
-        def partial(transcript: Transcript, meta: dict) -> None:
+        def partial(transcript: Transcript) -> None:
             if on_partial is not None:
-                on_partial(Extraction(maps=dict(maps), transcript=transcript, model=self.model_id,
-                                      window=window, num_windows=n_win, meta=dict(meta),
-                                      pending=later))
+                ex = self._result(dict(maps), transcript, window, n_win, dict(meta),
+                                  [s for s in asked if s.name in activations], activations, grid)
+                ex.pending = later
+                on_partial(ex)
 
-        partial(Transcript(), {})
+        partial(Transcript())
 
         # 2. transcript with word timings (whisper's own decoding and DTW)
         transcript, tokens, tokenizer, sot_len = self._transcribe(segment, window, should_cancel)
@@ -135,22 +189,25 @@ class WhisperAdapter:
         # softmax over the kept audio frames only (qk[..., :num_frames // 2].softmax(-1)), not over
         # all 1500 keys as the model does and as ``weights`` here are; to reproduce it, softmax
         # ``scores`` (cropped to the kept frames) again.
-        meta = {"alignment_heads": [list(h) for h in self.alignment_heads],
-                "text_token_start": sot_len, "text_token_end": len(tokens) - 1,
-                "language": transcript_language(tokenizer)}
+        meta.update({"text_token_start": sot_len, "text_token_end": len(tokens) - 1,
+                     "language": transcript_language(tokenizer)})
         later = later[1:]
         if later:
             partial(Transcript(text=transcript.text, tokens=list(tokens), token_texts=list(labels),
-                               words=list(transcript.words)), meta)
-        if {"cross", "decoder"} & set(wanted):
+                               words=list(transcript.words)))
+        if run_decoder:
             dec = self.model.decoder
             tok = torch.tensor(tokens, device=self.device)[None]
-            with torch.no_grad(), \
-                    QKCapture([b.cross_attn for b in dec.blocks], self.dims.n_text_head,
-                              keep_keys=keep) as xcap, \
-                    QKCapture([b.attn for b in dec.blocks], self.dims.n_text_head,
-                              causal=True) as scap:
+            attention = bool({"cross", "decoder"} & set(wanted))
+            with torch.no_grad(), ExitStack() as stack:
+                if attention:
+                    xcap = stack.enter_context(QKCapture(
+                        [b.cross_attn for b in dec.blocks], self.dims.n_text_head, keep_keys=keep))
+                    scap = stack.enter_context(QKCapture(
+                        [b.attn for b in dec.blocks], self.dims.n_text_head, causal=True))
+                trec = stack.enter_context(SiteRecorder(self.model, token_sites))
                 dec(tok, audio_features)
+            activations.update(trec.result())
             if "cross" in wanted:
                 w, s, p = xcap.arrays()
                 maps["cross"] = AttentionMaps(w, s, p, "cross", key_grid=grid,
@@ -162,10 +219,79 @@ class WhisperAdapter:
         step("decoder pass")
         transcript.token_texts = labels
         transcript.tokens = tokens
+        return self._result(maps, transcript, window, n_win, meta, asked, activations, grid)
+
+    def _result(self, maps, transcript, window, n_win, meta, asked, activations, grid) -> Extraction:
         return Extraction(maps=maps, transcript=transcript, model=self.model_id, window=window,
-                          num_windows=n_win, meta=meta)
+                          num_windows=n_win, meta=meta,
+                          activations={s.name: activations[s.name] for s in asked},
+                          frame_grid=grid)
 
     # ------------------------------------------------------------------------------------------
+    def measure_unavailable(self, measure: str) -> str | None:
+        """Why this model cannot give ``measure`` (None when it can)."""
+        return None if measure in self.measures else "unknown measure"
+
+    def extract_measures(self, audio: np.ndarray, measures: Sequence[str], window: int = 0,
+                         tokens: Sequence[int] | None = None, text_start: int | None = None,
+                         progress: ProgressFn | None = None,
+                         should_cancel: CancelFn | None = None) -> dict[str, np.ndarray]:
+        """Encoder context-mixing measures of one window: name -> float16 (N, 1, M or 1, T, T).
+
+        ``grad`` differentiates the log-probability of the transcript ``tokens`` (the
+        teacher-forced sequence of an extraction, text from row ``text_start``); without them the
+        window is transcribed first.
+        """
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.ndim != 1 or audio.size == 0:
+            raise SteveError("no mono audio samples to analyse")
+        segment = self.window_audio(audio, window)
+        keep = whisper_grid(window).frames_covering(len(segment))
+        n_layer = self.dims.n_audio_layer
+        wanted = [m for m in self.measures if m in measures]
+        total = n_layer * (("grad" in wanted) + bool({"norm", "value_zeroing"} & set(wanted)))
+        done = 0
+
+        def step(what: str):
+            def on_layer(i: int) -> None:
+                nonlocal done
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{what}, encoder layer {i}")
+            return on_layer
+
+        mel = self.mel(segment)
+        out = {}
+        if {"norm", "value_zeroing"} & set(wanted):
+            out.update(mixing.layer_measures(self.model, mel, keep, wanted,
+                                             step("attention norm / value zeroing"),
+                                             should_cancel))
+        if "grad" in wanted:
+            if tokens is None or text_start is None:
+                _, tokens, _, text_start = self._transcribe(segment, window, should_cancel)
+            out["grad"] = mixing.grad_relevance(self.model, mel, tokens, text_start, keep,
+                                                step("grad relevance"), should_cancel)
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    def transcribe(self, audio: np.ndarray, window: int = 0,
+                   edits: Mapping[str, EditFn] | None = None,
+                   should_cancel: CancelFn | None = None) -> Transcript:
+        """Transcribe one window, with ``edits`` (module path -> f(output)) applied as forward
+        hooks during ``whisper.transcribe`` (see ``edits.py``); the hooks are always removed.
+        The transcript carries the teacher-forced token sequence (prompt, text, end)."""
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.ndim != 1:
+            raise SteveError(f"Whisper needs mono audio, got shape {audio.shape}")
+        if audio.size == 0:
+            raise SteveError("no audio samples to transcribe")
+        segment = self.window_audio(audio, window)
+        with edit_hooks(self.model, edits):
+            transcript, tokens, tokenizer, _ = self._transcribe(segment, window, should_cancel)
+        transcript.tokens = tokens
+        transcript.token_texts = [self._token_text(tokenizer, t) for t in tokens]
+        return transcript
+
     def _transcribe(self, segment: np.ndarray, window: int, should_cancel: CancelFn | None):
         model = self.model
         language = None if model.is_multilingual else "en"

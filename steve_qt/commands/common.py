@@ -47,20 +47,28 @@ def open_input(args):
                           word_tier=args.word_tier)
 
 
-def run_model(args, utt, components):
+def run_model(args, utt, components, sites=()):
     """Load the model and extract, with a progress line on stderr when it is a terminal."""
     from ..core.pipeline import extract, get_adapter
 
     adapter = get_adapter(args.model)
+    try:
+        return adapter, extract(adapter, utt.audio, components=components, window=args.window,
+                                progress=progress_line(adapter), sites=sites)
+    finally:
+        clear_progress_line()
+
+
+def progress_line(adapter):
+    """A progress callback writing one updating line on stderr when it is a terminal."""
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int, what: str) -> None:
         if tty:
             print(f"\r{adapter.model_id}: {what} ({done}/{total})\033[K", end="", file=sys.stderr)
+    return progress
 
-    try:
-        return adapter, extract(adapter, utt.audio, components=components, window=args.window,
-                                progress=progress)
-    finally:
-        if tty:
-            print("\r\033[K", end="", file=sys.stderr)
+
+def clear_progress_line() -> None:
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr)

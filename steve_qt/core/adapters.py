@@ -20,6 +20,7 @@ import numpy as np
 
 from .attention import AttentionMaps
 from .errors import SteveError
+from .frames import FrameGrid
 
 ENTRY_POINT_GROUP = "steve_qt.adapters"
 DEFAULT_SPEC = "whisper"
@@ -50,6 +51,26 @@ class Transcript:
     frame_labels: list[str] | None = None  # per-frame CTC labels (wav2vec 2.0), "" for blank
 
 
+@dataclass(frozen=True)
+class Site:
+    """A place in the model whose output can be read per frame or per token.
+
+    ``name`` is the module path in the loaded model's own code (``encoder.blocks.2.mlp.1`` for
+    openai-whisper, ``wav2vec2.encoder.layers.3`` for a transformers wav2vec 2.0 with a CTC head);
+    ``dim`` the width D of its (T, D) output; ``axis`` ``"frames"`` (the audio frame grid, cropped
+    as the attention maps are) or ``"tokens"`` (rows of the teacher-forced transcript); ``layer``
+    the block it belongs to (from 0; None for a final layer norm); ``kind`` ``"residual"`` (the
+    residual stream after a block), ``"mlp"`` (the feed-forward activation: the neurons) or
+    ``"ln_post"`` (the final layer norm).
+    """
+
+    name: str
+    dim: int
+    axis: str
+    layer: int | None
+    kind: str
+
+
 @dataclass
 class Extraction:
     """What one adapter run produced for one audio (one window of it, for Whisper)."""
@@ -63,6 +84,11 @@ class Extraction:
     #: what a partial result still lacks, in the order it comes: "transcript" (text and word
     #: timings), "cross", "decoder". Empty for a complete extraction.
     pending: tuple[str, ...] = ()
+    #: site name -> float32 (T, D): frames sites on ``frame_grid`` cropped exactly as the
+    #: attention maps' frames, tokens sites one row per teacher-forced token
+    activations: dict[str, np.ndarray] = field(default_factory=dict)
+    #: the grid of the frames axis (frames sites and encoder maps); None when not known
+    frame_grid: FrameGrid | None = None
 
 
 @runtime_checkable
@@ -86,6 +112,10 @@ class Adapter(Protocol):
         """How many windows audio of ``num_samples`` (at ``sample_rate``) is split into."""
         ...
 
+    def list_sites(self) -> list[Site]:
+        """The sites ``extract(..., sites=...)`` can read, in model order."""
+        ...
+
     def extract(
         self,
         audio: np.ndarray,
@@ -93,10 +123,13 @@ class Adapter(Protocol):
         window: int = 0,
         progress: ProgressFn | None = None,
         should_cancel: CancelFn | None = None,
+        sites: Sequence[str] = (),
     ) -> Extraction:
         """Run the model on ``audio`` (mono float32 at ``sample_rate``) and capture attention.
 
-        ``components`` defaults to all of ``self.components``. Raises SteveError on bad input
+        ``components`` defaults to all of ``self.components``; ``()`` captures no attention.
+        ``sites`` (names from ``list_sites()``) fill ``Extraction.activations`` from the same
+        forward pass. Raises SteveError on bad input (an unknown site names the valid ones)
         and Cancelled when ``should_cancel()`` turned True.
 
         Optional, for adapters that compute in stages: an ``on_partial: PartialFn | None = None``

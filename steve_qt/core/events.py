@@ -5,16 +5,18 @@ Modelled on napari's ``EmitterGroup``: a model owns one :class:`EmitterGroup` wi
 to every connected callback, synchronously, in the thread that set it (the GUI thread: workers
 hand their results to the GUI thread first, they never set fields themselves).
 
-A callback that raises does not stop the others: the error is reported once on stderr with the
-event's name and the remaining callbacks still run, so one broken view cannot freeze the rest.
+A callback that raises does not stop the others: the error is logged (logger
+``steve_qt.core.events``, level ERROR, with the traceback and the event's name) and the remaining
+callbacks still run, so one broken view cannot freeze the rest. The tests fail on such a record.
 """
 
 from __future__ import annotations
 
-import sys
-import traceback
+import logging
 from dataclasses import dataclass
 from typing import Any, Callable
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,8 +64,8 @@ class EventEmitter:
             try:
                 cb(event)
             except Exception:  # one broken listener must not stop the others
-                print(f"steve_qt: error in a listener of event {self.name!r}:", file=sys.stderr)
-                traceback.print_exc()
+                log.exception("error in a listener of event %r (%s)", self.name,
+                              getattr(cb, "__qualname__", repr(cb)))
         return event
 
     emit = __call__
@@ -99,13 +101,18 @@ class EmitterGroup:
         except KeyError:
             raise AttributeError(f"no event {name!r}") from None
 
+    def include(self, other: "EmitterGroup") -> None:
+        """Make ``other``'s emitters reachable from this group too (the same emitter objects:
+        connecting through either group is the same thing). A composed model uses this to offer
+        one ``events`` over its parts."""
+        for name, emitter in other._emitters.items():
+            if self._emitters.get(name, emitter) is not emitter:
+                raise ValueError(f"two parts emit {name!r}")
+            self._emitters[name] = emitter
+
     def __contains__(self, name: str) -> bool:
         return name in self._emitters
 
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self._emitters)
-
-    def disconnect_all(self) -> None:
-        for e in self._emitters.values():
-            e.disconnect()

@@ -82,11 +82,6 @@ class FrameGrid:
             return f, f + 1
         return int(idx[0]), int(idx[-1]) + 1
 
-    def seconds_to_sample(self, t, rate: int | None = None):
-        """Seconds -> sample index at ``rate`` (default: the model rate)."""
-        r = self.sample_rate if rate is None else rate
-        return np.rint(np.asarray(t, dtype=float) * r).astype(np.int64)
-
 
 def seconds_to_samples(t, rate: int):
     """Seconds -> nearest sample index at ``rate`` (for audio at its own rate, e.g. playback)."""
@@ -103,6 +98,12 @@ WHISPER_SAMPLE_RATE = 16000
 WHISPER_HOP = 320
 WHISPER_WINDOW_SAMPLES = 480000
 WHISPER_WINDOW_FRAMES = 1500
+
+
+def window_name(window: int, num_windows: int) -> str:
+    """'window 1 of 2 (30-60 s)': Whisper windows are indexed from 0, as ``--window``."""
+    s = WHISPER_WINDOW_SAMPLES // WHISPER_SAMPLE_RATE
+    return f"window {window} of {num_windows} ({window * s}\u2013{(window + 1) * s} s)"
 
 
 def whisper_grid(window: int = 0) -> FrameGrid:

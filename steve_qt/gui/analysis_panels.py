@@ -7,7 +7,6 @@ panels follow the document's events and never run the model.
 
 from __future__ import annotations
 
-import re
 
 import numpy as np
 import pyqtgraph as pg
@@ -29,11 +28,6 @@ LABEL_GAP_PX = 4  # space between two axis labels
 MAX_CELL_TEXT = 400  # cells beyond this count get tooltips only
 
 
-def counted_from_one(text: str) -> str:
-    """analysis' summary counts layers and heads from 0 (as the CSV); the GUI counts from 1."""
-    return re.sub(r"\b(layer|head) (\d+)\b", lambda m: f"{m[1]} {int(m[2]) + 1}", text)
-
-
 def _combo(items: dict) -> QtWidgets.QComboBox:
     c = QtWidgets.QComboBox()
     for key, title in items.items():
@@ -51,6 +45,7 @@ def _matrix_plot() -> tuple[pg.PlotWidget, pg.ImageItem]:
     plot.setAspectLocked(False)
     for name in ("left", "bottom"):
         ax = plot.getAxis(name)
+        ax.enableAutoSIPrefix(False)  # category axes: no "(x0.001)" on an empty plot
         ax.setTextPen(QtGui.QColor(40, 40, 40))
         ax.setPen(QtGui.QColor(120, 120, 120))
     image = pg.ImageItem(axisOrder="row-major")
@@ -157,7 +152,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         doc = self.doc
         m, al = doc.maps, doc.alignment
         if m is None:
-            raise SteveError("no attention extracted yet")
+            raise SteveError("no attention yet")
         src = self.source.currentData()
         tier = getattr(al, "words" if src == "words" else "phones", None) if al else None
         if tier is None or not tier.intervals:
@@ -188,8 +183,8 @@ class QtPhoneMatrix(QtWidgets.QWidget):
               self.doc.colormap)
         doc = self.doc
         who = "rollout" if doc.rollout else (
-            f"layer {doc.layer + 1}, " + ("mean of heads" if doc.head is None
-                                          else f"head {doc.head + 1}"))
+            f"layer {doc.layer}, " + ("mean of heads" if doc.head is None
+                                      else f"head {doc.head}"))
         self.info.setText(f"{who}: {self.value.currentText()}; rows query, columns key. "
                           "Click a cell: select the key interval, query = middle of the row's "
                           "interval, play the key.")
@@ -237,7 +232,6 @@ class QtHeadStats(QtWidgets.QWidget):
         super().__init__(parent)
         self.doc = doc
         self.stats: analysis.HeadStats | None = None
-        self._key = None
         self.values = np.zeros((0, 0))
         names = dict(STAT_TITLES)
         for k in analysis.DEFAULT_KS:
@@ -276,9 +270,7 @@ class QtHeadStats(QtWidgets.QWidget):
         m, al = self.doc.maps, self.doc.alignment
         if m is None:
             return None
-        key = (id(m), id(al))
-        if key != self._key:
-            self.stats, self._key = analysis.head_statistics(m, al), key
+        self.stats = self.doc.cache.head_statistics(m, al)
         return self.stats
 
     def shown_stat(self) -> str:
@@ -298,7 +290,7 @@ class QtHeadStats(QtWidgets.QWidget):
             self.plot.removeItem(t)
         self.texts = []
         if self.compute() is None:
-            self.stats, self._key, self.values = None, None, np.zeros((0, 0))
+            self.stats, self.values = None, np.zeros((0, 0))
             self.image.clear()
             self.summary.setPlainText("")
             self.frame.setVisible(False)
@@ -306,8 +298,8 @@ class QtHeadStats(QtWidgets.QWidget):
         shown = self.shown_stat()
         self.values = np.asarray(self.stat_values(shown), dtype=np.float64)
         n, h = self.values.shape
-        _draw(self.plot, self.image, self.values, [str(i + 1) for i in range(n)],
-              [str(j + 1) for j in range(h)], self.doc.colormap)
+        _draw(self.plot, self.image, self.values, [str(i) for i in range(n)],
+              [str(j) for j in range(h)], self.doc.colormap)
         if self.values.size <= MAX_CELL_TEXT:
             finite = self.values[np.isfinite(self.values)]
             mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
@@ -322,7 +314,7 @@ class QtHeadStats(QtWidgets.QWidget):
         note = "" if shown == self.stat.currentData() else (
             f"({self.stat.currentText()} does not apply to {self.stats.component}: the grid "
             "shows entropy in bits)\n")
-        self.summary.setPlainText(note + counted_from_one(self.stats.summary(k)))
+        self.summary.setPlainText(note + self.stats.summary(k))
         self._mark_current()
 
     def format(self, v: float, stat: str | None = None) -> str:
@@ -345,7 +337,7 @@ class QtHeadStats(QtWidgets.QWidget):
         if cell:
             i, j = cell
             what = STAT_TITLES.get(self.shown_stat(), self.stat.currentText())
-            self.plot.setToolTip(f"layer {i + 1}, head {j + 1}: {what} "
+            self.plot.setToolTip(f"layer {i}, head {j}: {what} "
                                  f"{self.values[i, j]:.4g}")
         else:
             self.plot.setToolTip("")

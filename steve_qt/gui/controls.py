@@ -8,15 +8,23 @@ from PyQt6 import QtCore, QtWidgets
 from ..core.adapters import available_adapters
 from ..core.attention import COMPONENT_TITLES
 from ..core.document import Document
+from ..core.frames import window_name
+from ..core.measures import PER_LAYER
 from .colors import COLORMAPS
 
 Qt = QtCore.Qt
 OTHER_MODEL = "__other__"
 MODEL_TITLES = {"whisper": "Whisper tiny.en (embedded)"}
 SCALE_TITLES = {"global": "global", "row": "per row", "log": "log"}
-KIND_TITLES = {"weights": "weights", "scores": "scores"}
+KIND_TITLES = {"weights": "weights", "scores": "scores", "norm": "norm",
+               "value_zeroing": "value zeroing", "grad": "grad relevance"}
 TIPS = {
-    "kind": "weights: softmax attention probabilities; scores: pre-softmax logits q\u00b7k/\u221ad",
+    "kind": "weights: softmax attention probabilities; scores: pre-softmax logits q\u00b7k/\u221ad; "
+            "context mixing of the encoder, computed when first chosen: norm: \u2016\u03b1\u00b7"
+            "f(x)\u2016 per head (Kobayashi et al. 2020); value zeroing: per layer, how much the "
+            "layer's output at a query changes when a key's value is zeroed (Mohebbi et al. "
+            "2023); grad relevance: gradient-weighted attention of the transcript, through "
+            "layers 0 to this one (Chefer et al. 2021)",
     "scale": "global: one colour scale for the map; per row: each query row scaled to its "
              "maximum; log: log10 of the weights",
 }
@@ -58,9 +66,9 @@ class QtControls(QtWidgets.QToolBar):
         self.model.setMinimumContentsLength(0)
         self.kind.setToolTip(TIPS["kind"])
         self.scale.setToolTip(TIPS["scale"])
-        self.layer.setToolTip("Layer (PgUp / PgDn)")
-        self.head.setToolTip("Head ([ / ])")
-        self.window.setToolTip("Whisper reads 30 s at a time: which 30 s window to show")
+        self.layer.setToolTip("Layer, from 0 (PgUp / PgDn)")
+        self.head.setToolTip("Head, from 0 ([ / ])")
+        self.window.setToolTip("Whisper reads 30 s at a time: which 30 s window to show (from 0)")
         self.window.setPrefix("window ")
         for k, t in KIND_TITLES.items():
             self.kind.addItem(t, k)
@@ -85,14 +93,14 @@ class QtControls(QtWidgets.QToolBar):
         self.model.activated.connect(self._on_model_activated)
         self.component.activated.connect(
             lambda i: doc.set_component(self.component.itemData(i)))
-        self.layer.valueChanged.connect(lambda v: doc.set_layer(v - 1))
-        self.head.valueChanged.connect(lambda v: None if self.mean.isChecked() else doc.set_head(v - 1))
+        self.layer.valueChanged.connect(lambda v: doc.set_layer(v))
+        self.head.valueChanged.connect(lambda v: None if self.mean.isChecked() else doc.set_head(v))
         self.mean.toggled.connect(self._on_mean_toggled)
         self.rollout.toggled.connect(doc.set_rollout)
         self.kind.activated.connect(lambda i: doc.set_kind(self.kind.itemData(i)))
         self.scale.activated.connect(lambda i: doc.set_scale(self.scale.itemData(i)))
         self.cmap.activated.connect(lambda i: doc.set_colormap(self.cmap.itemData(i)))
-        self.window.valueChanged.connect(lambda v: doc.set_window(v - 1))
+        self.window.valueChanged.connect(doc.set_window)
 
         e = doc.events
         e.extraction.connect(self._on_extraction_change)
@@ -101,7 +109,7 @@ class QtControls(QtWidgets.QToolBar):
         e.layer.connect(self._on_layer_change)
         e.head.connect(self._on_head_change)
         e.rollout.connect(self._on_rollout_change)
-        e.kind.connect(lambda ev: self._select(self.kind, doc.kind))
+        e.kind.connect(self._on_kind_change)
         e.scale.connect(lambda ev: self._select(self.scale, doc.scale))
         e.colormap.connect(lambda ev: self._select(self.cmap, doc.colormap))
         e.model.connect(lambda ev: self._select_model(doc.model))
@@ -160,8 +168,8 @@ class QtControls(QtWidgets.QToolBar):
         for w in (self.component, self.layer, self.head, self.mean, self.kind, self.scale):
             w.setEnabled(has)
         n = doc.num_windows()
-        self._set_spin(self.window, doc.window + 1, 1, max(n, 1))
-        self.window.setSuffix(f" of {n}")
+        self._set_spin(self.window, doc.window, 0, max(n, 1) - 1)
+        self.window.setSuffix(window_name(doc.window, n).removeprefix(f"window {doc.window}"))
         self.window_action.setVisible(n > 1)
         self._on_component_change(None)
 
@@ -181,16 +189,22 @@ class QtControls(QtWidgets.QToolBar):
 
     def _on_layer_change(self, event) -> None:
         m = self.doc.maps
-        self._set_spin(self.layer, self.doc.layer + 1, 1, m.num_layers if m else 1)
+        self._set_spin(self.layer, self.doc.layer, 0, m.num_layers - 1 if m else 0)
 
     def _on_head_change(self, event) -> None:
         m = self.doc.maps
         head = self.doc.head
-        self._set_spin(self.head, (head if head is not None else 0) + 1, 1, m.num_heads if m else 1)
-        self.head.setEnabled(m is not None and head is not None)
+        self._set_spin(self.head, head if head is not None else 0, 0, m.num_heads - 1 if m else 0)
+        per_layer = self.doc.kind in PER_LAYER  # one map per layer: no head to choose
+        self.head.setEnabled(m is not None and head is not None and not per_layer)
+        self.mean.setEnabled(m is not None and not per_layer)
         self.mean.blockSignals(True)
         self.mean.setChecked(head is None)
         self.mean.blockSignals(False)
 
+    def _on_kind_change(self, event) -> None:
+        self._select(self.kind, self.doc.kind)
+        self._on_head_change(None)
+
     def _on_mean_toggled(self, checked: bool) -> None:
-        self.doc.set_head(None if checked else self.head.value() - 1)
+        self.doc.set_head(None if checked else self.head.value())

@@ -58,7 +58,7 @@ def _start_name(window, suffix: str) -> str:
         return ""
     doc = window.doc
     what = "rollout" if doc.rollout else (
-        f"L{doc.layer + 1}" + ("mean" if doc.head is None else f"H{doc.head + 1}"))
+        f"L{doc.layer}" + ("mean" if doc.head is None else f"H{doc.head}"))
     return str(u.path.with_name(f"{u.path.stem}_{doc.component}_{what}{suffix}"))
 
 
@@ -154,8 +154,3 @@ def export_data(window, path: str | Path | None = None,
         doc.message_("Written: " + ", ".join(p.name for p in written))
     return written
 
-
-def install_export(window) -> None:
-    """Plug the two actions into File > Export Figure... / Export Data..."""
-    window.set_export_handlers(figure=lambda: export_figure(window),
-                               data=lambda: export_data(window))

@@ -25,6 +25,12 @@ class Job:
     entry: Entry
     spec: str
     window: int
+    #: sites to read (the features dock): then no attention is captured, and Whisper runs the
+    #: encoder only when they are all frames sites
+    sites: tuple[str, ...] = ()
+    #: context-mixing measures to add to ``extraction`` (then the job computes only those)
+    measures: tuple[str, ...] = ()
+    extraction: object | None = None
 
     @property
     def name(self) -> str:
@@ -58,9 +64,18 @@ class _Worker(QtCore.QObject):
             if should_cancel():
                 raise Cancelled()
             progress(0, 0, f"{adapter.model_id}: starting")
-            ex = extract(adapter, job.entry.utterance.audio, window=job.window,
-                         progress=progress, should_cancel=should_cancel,
-                         on_partial=lambda part: self.partial.emit(job, part))
+            if job.measures:  # the result is {name: array}, attached in the GUI thread
+                from ..core.pipeline import compute_measures
+
+                ex = compute_measures(adapter, job.entry.utterance.audio, job.extraction,
+                                      job.measures, progress=progress,
+                                      should_cancel=should_cancel)
+            else:
+                ex = extract(adapter, job.entry.utterance.audio, window=job.window,
+                             progress=progress, should_cancel=should_cancel,
+                             components=() if job.sites else None, sites=job.sites,
+                             on_partial=None if job.sites else
+                             (lambda part: self.partial.emit(job, part)))
         except Cancelled:
             self.cancelled.emit(job)
         except SteveError as exc:
@@ -114,6 +129,7 @@ class ExtractionQueue(QtCore.QObject):
 
     def _has(self, job: Job) -> bool:
         return any(j.entry is job.entry and j.spec == job.spec and j.window == job.window
+                   and j.sites == job.sites and j.measures == job.measures
                    for j in ([self.running] if self.running else []) + self.pending)
 
     def drop(self, entry: Entry) -> None:

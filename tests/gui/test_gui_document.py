@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -38,7 +39,7 @@ def doc_with_audio(seconds=1.0) -> Document:
 
 
 # --- events ------------------------------------------------------------------------------------
-def test_emitter_group_calls_listeners_in_order_and_survives_a_broken_one(capsys):
+def test_emitter_group_calls_listeners_in_order_and_survives_a_broken_one(listener_errors):
     g = EmitterGroup("layer")
     seen = []
     g.layer.connect(lambda e: seen.append(("a", e.value, e.old)))
@@ -46,7 +47,10 @@ def test_emitter_group_calls_listeners_in_order_and_survives_a_broken_one(capsys
     g.layer.connect(lambda e: seen.append(("c", e.value, e.old)))
     g.layer(3, 2)
     assert seen == [("a", 3, 2), ("c", 3, 2)]
-    assert "layer" in capsys.readouterr().err
+    (record,) = listener_errors  # logged once, with the event's name and the traceback
+    assert record.name == "steve_qt.core.events" and record.levelno == logging.ERROR
+    assert "'layer'" in record.getMessage() and record.exc_info[0] is ZeroDivisionError
+    listener_errors.clear()  # provoked on purpose: the conftest would fail the test otherwise
     with g.layer.blocked():
         g.layer(4)
     assert len(seen) == 2
@@ -157,6 +161,28 @@ def test_describe_names_time_phone_word_and_map_cell():
     assert "query 0.210 s (frame 10)" in text and "key 0.510 s (frame 25)" in text
     assert f"weight {w:.4g}" in text
     assert doc.default_query() == int(0.2 / 0.02)  # middle of the first phone
+
+
+def test_hover_reads_one_value_without_building_the_map(monkeypatch):
+    doc = doc_with_audio(1.0)
+    doc.set_extraction(0, "whisper", 0, fake_extraction(16000))
+    w16 = doc.maps.weights  # (3, 1, 4, Q, K) float16
+    s16 = doc.maps.scores
+    monkeypatch.setattr(AttentionMaps, "head", lambda *a, **k: pytest.fail("built the map"))
+    doc.set_layer(2)
+    doc.set_head(1)
+    assert doc.value_at(10, 25) == float(w16[2, 0, 1, 10, 25])
+    assert f"weight {float(w16[2, 0, 1, 10, 25]):.4g}" in doc.describe(0.5, 10)
+    doc.set_head(None)  # the mean of the four heads, by hand
+    want = sum(float(w16[2, 0, h, 10, 25]) for h in range(4)) / 4
+    assert doc.value_at(10, 25) == pytest.approx(want, rel=1e-6)
+    doc.set_kind("scores")
+    want = sum(float(s16[2, 0, h, 10, 25]) for h in range(4)) / 4
+    assert doc.value_at(10, 25) == pytest.approx(want, rel=1e-6)
+    assert "score" in doc.describe(0.5, 10)
+    doc.set_kind("weights")
+    doc.set_rollout(True)
+    assert doc.value_at(10, 25) == float(doc.rollout_map()[10, 25])
 
 
 # --- playback program --------------------------------------------------------------------------

@@ -57,7 +57,7 @@ def test_export_figure_is_what_is_on_screen(loaded, answers, tmp_path, dialogs_s
     win.export_figure_action.trigger()
     assert out.exists() and not dialogs_seen.errors
     text = pdftotext(out)
-    assert "layer 2, head 3" in text and "encoder" in text.lower()
+    assert "layer 1, head 2" in text and "encoder" in text.lower()
     # phone labels of the visible span are on the axes
     shown = [iv.label for iv in doc.alignment.phones.intervals
              if 0.7 < (iv.start_s + iv.end_s) / 2 < 1.8 and iv.label.isascii() and len(iv.label) == 1]
@@ -73,7 +73,7 @@ def test_export_figure_is_what_is_on_screen(loaded, answers, tmp_path, dialogs_s
     answers["yes"] = True
     answers["paths"].append(str(out))
     win.export_figure_action.trigger()
-    assert "layer 2, head 5" in pdftotext(out)
+    assert "layer 1, head 4" in pdftotext(out)
 
 
 def test_export_figure_rollout_and_png(loaded, answers, tmp_path):

@@ -1,4 +1,4 @@
-"""Playback through a real PortAudio OutputStream into an ALSA file device (see GUIDE.md).
+"""Playback through a real PortAudio OutputStream into an ALSA file device.
 
 PortAudio reads the ALSA configuration when it starts, so the window runs in a subprocess whose
 HOME holds an ``.asoundrc`` with ``pcm.!default { type file; slave.pcm "null"; ... }``: every

@@ -251,7 +251,7 @@ def test_head_switch_shows_that_head_with_its_levels_in_one_repaint(shown):
         np.testing.assert_array_equal(y, want[doc.query])
         top = views.profile.vb.viewRange()[1][1]
         assert top == pytest.approx(float(want[doc.query].max()) * 1.08, rel=0.05)
-        assert f"layer {layer + 1}/3, head {head + 1}/4" in views.map_title.textItem.toPlainText()
+        assert f"layer {layer} of 0\u20132, head {head} of 0\u20133" in views.map_title.textItem.toPlainText()
         assert 1 <= viewport.count - before <= 2  # set_layer + set_head: at most one each
     before = viewport.count
     doc.set_head(3)

@@ -54,7 +54,6 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
     calls = []
     monkeypatch.setattr(whisper_adapter, "extract", lambda *a, **k: calls.append(a))
     views = win.views
-    t0 = time.perf_counter()
     for layer_keys, head_keys in ((0, 0), (2, 3), (1, 1)):
         for _ in range(layer_keys):
             key(win, Qt.Key.Key_PageDown)
@@ -65,7 +64,7 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
         # rows = queries, columns = keys
         assert_map_shows(views, expect, (0.0, float(expect.max())))
         assert views.map_image.lut.shape == (256, 3)
-        assert win.controls.layer.value() == layer + 1 and win.controls.head.value() == head + 1
+        assert win.controls.layer.value() == layer and win.controls.head.value() == head
     assert (win.doc.layer, win.doc.head) == (3, 4)  # 0+2+1 PgDn, 0+3+1 ]
     key(win, Qt.Key.Key_PageUp)
     key(win, Qt.Key.Key_BracketLeft)
@@ -77,7 +76,6 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
     assert_map_shows(views, mean, approx=True)
     assert win.controls.mean.isChecked()
     assert calls == [] and not win.queue.busy
-    print(f"\n{(time.perf_counter() - t0) / 9 * 1000:.1f} ms per layer/head switch")
 
     # the map sits in seconds: key frame i spans [0.02 i, 0.02 (i + 1))
     r = shown_rect(views.map_image)
@@ -130,7 +128,8 @@ def test_click_phone_interval_selects_exactly_it(loaded, qtbot):
     click_view(win, win.views.phones, (iv.start_s + iv.end_s) / 2, 0.5, qtbot)
     assert win.doc.selection == (iv.start_s, iv.end_s)
     assert played == [[(iv.start_s, iv.end_s)]]
-    for region in win.views.regions:  # shown in every view
+    shown = [p.vb for p in win.views.shown_plots()]
+    for region in [r for r in win.views.regions if r.getViewBox() in shown]:  # in every view
         assert region.isVisible() and region.getRegion() == pytest.approx((iv.start_s, iv.end_s))
     assert win.views.phone_tier.selected == phones.intervals.index(iv)
     # Ctrl+N zooms to it
@@ -341,10 +340,8 @@ def test_closing_during_extraction_ends_cleanly(app, qtbot, tmp_path):
     win.open_paths([str(write_tone(tmp_path / "t.wav", 2.0))])
     qtbot.waitUntil(lambda: win.queue.busy, timeout=10000)
     assert win.cancel_button.isVisible()
-    t0 = time.perf_counter()
     win.close()
     assert win.queue._thread.isFinished()
-    print(f"\nclosed in {time.perf_counter() - t0:.2f} s")
 
 
 def test_long_audio_offers_30_second_windows(window, tmp_path, qtbot):
@@ -376,9 +373,9 @@ def test_long_audio_offers_30_second_windows(window, tmp_path, qtbot):
         window.open_audio(write_tone(tmp_path / "long.wav", 65.0, rate=8000))
         qtbot.waitUntil(lambda: window.doc.maps is not None, timeout=60000)
         assert window.doc.num_windows() == 3
-        assert window.controls.window_action.isVisible() or not window.isVisible()
-        assert window.controls.window.maximum() == 3
-        window.controls.window.setValue(3)
+        assert window.isVisible() and window.controls.window_action.isVisible()
+        assert window.controls.window.maximum() == 2  # windows 0, 1, 2
+        window.controls.window.setValue(2)
         qtbot.waitUntil(lambda: window.doc.maps is not None, timeout=60000)
         m = window.doc.maps
         assert m.window == 2 and window.doc.window == 2

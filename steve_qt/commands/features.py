@@ -1,0 +1,140 @@
+"""``steve-qt features index|top``: a feature index over a corpus, and queries of it.
+
+  steve-qt features index CORPUS --site encoder.blocks.2.mlp.1 --out IDX [--top-k 20]
+  steve-qt features index CORPUS --sae SAE_DIR --out IDX      # an SAE's latents
+  steve-qt features top IDX 17 [--ranges] [--phones]
+
+``index`` runs the model over every audio file under CORPUS (activations are cached in the user
+cache, so a second index of the same site, or a rerun after a kill, does not run the model
+again), on an embedded Dask cluster of --jobs worker processes, or on an existing cluster with
+--scheduler tcp://HOST:PORT. IDX gets top_examples.csv (per feature its top-k files by the file's
+maximum, one example per file at its argmax frame), range_examples.csv (the same per range bin:
+fifths of the feature's maximum, and of its minimum when it goes negative), phone_selectivity.csv,
+files.csv, index.json and summary.txt, plus NumPy tables that ``top`` reads in milliseconds.
+
+Ranks, features, frames, layers count from 0. Ties: higher activation first, then the lower file
+path, then the lower frame. Selectivity of a phone: Cohen's d of its frames against all other phones' frames,
+(mean - rest_mean) / sqrt((std**2 + rest_std**2) / 2).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+
+from ..core.adapters import DEFAULT_SPEC
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("features", help="feature index over a corpus (index) and queries (top)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    fsub = p.add_subparsers(dest="features_command", metavar="{index,top}", required=True)
+
+    ix = fsub.add_parser("index", help="build a feature index over a folder tree of audio",
+                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ix.add_argument("corpus", metavar="CORPUS", help="folder tree of audio files (alignments "
+                    "beside them are used for phone/word labels when present)")
+    ix.add_argument("--site", metavar="S", help="module path of the model, e.g. "
+                    "encoder.blocks.2.mlp.1 (see `steve-qt sites`)")
+    ix.add_argument("--sae", metavar="DIR", help="index the features (latents) of this sparse "
+                    "autoencoder (SAELens format, `steve-qt sae train`) instead of the site's "
+                    "dimensions; --site defaults to the SAE's hook_name")
+    ix.add_argument("--out", required=True, metavar="IDX", help="folder to create for the index")
+    ix.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
+                    help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
+                         "wav2vec2:DIR_OR_ID")
+    ix.add_argument("--top-k", type=int, default=20, metavar="K",
+                    help="examples per feature (and per range bin); default 20")
+    ix.add_argument("--bins", type=int, default=5, metavar="N",
+                    help="range bins: Nths of the feature's maximum (and minimum); default 5")
+    ix.add_argument("--jobs", type=int, default=None, metavar="N",
+                    help="worker processes of the embedded cluster (default: the number of cores;"
+                         " 1 runs in this process)")
+    ix.add_argument("--scheduler", metavar="ADDRESS",
+                    help="run on an existing Dask cluster, e.g. tcp://127.0.0.1:8786")
+    ix.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                    help="seconds to wait for --scheduler to answer (default 10)")
+    ix.add_argument("--cache", metavar="DIR",
+                    help="activation cache folder (default $STEVE_QT_CACHE or ~/.cache/steve_qt)")
+    ix.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
+    ix.add_argument("--word-tier", metavar="NAME", help="TextGrid tier holding words")
+    ix.add_argument("--force", action="store_true", help="replace an existing index folder")
+    ix.set_defaults(func=run_index)
+
+    tp = fsub.add_parser("top", help="a feature's top examples from an index")
+    tp.add_argument("index", metavar="IDX", help="index folder (from `features index`)")
+    tp.add_argument("feature", metavar="F", type=int, help="feature number (from 0)")
+    tp.add_argument("--ranges", action="store_true",
+                    help="also the examples of each activation range")
+    tp.add_argument("--phones", action="store_true", help="also the phone selectivity table")
+    tp.set_defaults(func=run_top)
+    return p
+
+
+def run_index(args) -> int:
+    from ..core.feature_index import build_index
+    from ..core.runner import tqdm_progress
+
+    progress, close = tqdm_progress("steve-qt features index")
+    try:
+        meta = build_index(args.corpus, args.site, args.out, spec=args.model,
+                           sae_dir=args.sae, top_k=args.top_k, bins=args.bins,
+                           jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache,
+                           force=args.force, phone_tier=args.phone_tier,
+                           word_tier=args.word_tier, timeout=args.timeout, progress=progress)
+    finally:
+        close()
+    from pathlib import Path
+
+    print((Path(args.out) / "summary.txt").read_text(), end="")
+    print(f"wrote the index of {meta['num_features']} features to {args.out}")
+    return 0
+
+
+def _fmt(x: float) -> str:
+    return "" if not math.isfinite(x) else f"{x:.4g}"
+
+
+def _table(examples, ranges: bool) -> list[str]:
+    out = []
+    for e in examples:
+        line = f"  {e.rank:>3}  {_fmt(e.activation):>9}  {e.time_s:8.2f} s  frame {e.frame:<5} " \
+               f"{e.phone or '-':<5} {e.word or '-':<12} {e.file}"
+        out.append(line)
+    return out
+
+
+def run_top(args) -> int:
+    from ..core.feature_index import FeatureIndex
+
+    idx = FeatureIndex.open(args.index)
+    f = args.feature
+    ex = idx.top(f)
+    m = idx.meta
+    lines = [f"feature {f} of {m['site']} ({m['model']}" + (f", SAE {m['sae']}" if m.get("sae")
+                                                             else "")
+             + f"): max {_fmt(idx.feature_max(f))}, min {_fmt(idx.feature_min(f))}; "
+             f"corpus {m['corpus']}",
+             f"top {len(ex)} files (rank, activation, time, frame, phone, word, file):"]
+    lines += _table(ex, False)
+    if args.ranges:
+        current = None
+        for e in idx.ranges(f):
+            if e.bin != current:
+                current = e.bin
+                lines.append(f"range bin {e.bin} ({_fmt(e.lo)} .. {_fmt(e.hi)}]"
+                             if e.bin > 0 else f"range bin {e.bin} [{_fmt(e.lo)} .. {_fmt(e.hi)})")
+            lines += _table([e], True)
+    if args.phones:
+        lines.append("phones (frames, mean, rest mean, selectivity):")
+        for s in idx.selectivity(f):
+            lines.append(f"  {s.phone:<6} {s.frames:>7}  {_fmt(s.mean):>9}  {_fmt(s.rest_mean):>9}"
+                         f"  {_fmt(s.selectivity):>6}{'  best' if s.best else ''}")
+    else:
+        best = [s for s in idx.selectivity(f) if s.best]
+        if best:
+            lines.append(f"best phone: {best[0].phone} (mean {_fmt(best[0].mean)}, selectivity "
+                         f"{_fmt(best[0].selectivity)})")
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
