@@ -25,15 +25,15 @@ import numpy as np  # noqa: E402
 
 NOTE = ("Time to first map measured with the real GUI: `bench/gui_probe.py` calls "
         "`steve_qt.gui.app.run_gui([FILE])` unchanged (offscreen, a throw-away XDG_CONFIG_HOME "
-        "so that recent-files settings are not touched) and stamps wall-clock times when the "
-        "extraction worker calls `pipeline.get_adapter` and `pipeline.extract` and when the "
-        "attention map's ImageItem first paints; 'process start + imports' runs from launching "
-        "the process to the GUI modules imported; 'window up, file opened' until the worker "
-        "asks for the model; 'model load' includes importing torch and whisper (the GUI imports "
-        "them lazily in the worker); 'extraction' is `adapter.extract` with all components "
-        "(encoder, transcription, cross, decoder); 'drawing' is from the extraction's end to "
-        "the first paint of the map (signal to the GUI thread, document update, map, profile "
-        "and head-overview thumbnails).")
+        "so that recent-files settings are not touched) and stamps wall-clock times (seconds "
+        "since the process was launched) when Qt has started, when `pipeline.get_adapter` "
+        "returns the model (it starts loading in a background thread at start-up, "
+        "`gui.app.preload_model`, while Qt starts and the window is built), when the adapter "
+        "hands over its first partial result (the encoder maps; progressive extraction), when the "
+        "attention map's ImageItem first paints an image, and when the whole extraction "
+        "(transcript, word tier, cross- and decoder attention) has arrived. Then it opens a second "
+        "file in the same window (`open_paths`, as File > Open does) and times it until the map "
+        "paints that file's maps. torch runs with the bench's thread count.")
 
 
 def counting(item, on_paint) -> None:

@@ -91,6 +91,9 @@ class _CpuOnly:
     def num_windows(self, n):
         return 1
 
+    def list_sites(self):
+        return []
+
     def extract(self, audio, components=None, window=0, progress=None, should_cancel=None):
         raise AssertionError
 

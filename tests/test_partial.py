@@ -17,6 +17,9 @@ class OldAdapter:
     def num_windows(self, n):
         return 1
 
+    def list_sites(self):
+        return []
+
     def extract(self, audio, components=None, window=0, progress=None, should_cancel=None):
         return Extraction({}, Transcript(text=f"{len(audio)} samples"), "old")
 
