@@ -15,7 +15,7 @@ from .common import Section
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "results.json"
-ORDER = ["capture", "baseline", "memory", "redraw", "first_map"]
+ORDER = ["capture", "baseline", "memory", "redraw", "first_map", "ksweep"]
 
 
 def now() -> str:

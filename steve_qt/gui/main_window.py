@@ -74,6 +74,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._connect()
         install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
+        from .experiments_panel import install_experiments
+
+        install_experiments(self)  # window, span removal, steering, logit lens, LM (issue 13)
         self._closing = False
 
     # --- layout ----------------------------------------------------------------------------------
@@ -372,6 +375,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         return next((i for i, e in enumerate(self.doc.entries) if e is entry), None)
 
     def _set_job_status(self, job: Job, status: str, error: str | None = None) -> None:
+        if job.task is not None:
+            return  # an experiment: the entry's extraction status stays as it is
         i = self._index_of_entry(job.entry)
         if i is not None:
             self.doc.set_status(i, job.spec, job.window, status, error)
@@ -391,6 +396,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.progress_label.setText(f"{job.name}: {what}")
 
     def _on_job_finished(self, job: Job, ex) -> None:
+        if job.task is not None:
+            if job.on_done is not None:
+                job.on_done(ex)
+            return
         i = self._index_of_entry(job.entry)
         if i is None:
             return
@@ -399,6 +408,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
                                                         if ex.transcript.text else ""))
 
     def _on_job_failed(self, job: Job, reason: str) -> None:
+        if job.task is not None:  # experiments say why in the status bar, no dialog
+            if job.on_error is not None:
+                job.on_error(reason)
+            return
         self._set_job_status(job, FAILED, reason)
         if self._closing:
             return
@@ -409,6 +422,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
                            "Attention > Extract Again retries.")
 
     def _on_job_cancelled(self, job: Job) -> None:
+        if job.task is not None:
+            if job.on_error is not None:
+                job.on_error(f"{job.title or 'experiment'} cancelled")
+            return
         self._set_job_status(job, CANCELLED)
         self.doc.message_(f"{job.name}: extraction cancelled")
 

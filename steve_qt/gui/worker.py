@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 import traceback
 from dataclasses import dataclass
+from typing import Callable
 
 from PyQt6 import QtCore
 
@@ -23,6 +24,13 @@ class Job:
     entry: Entry
     spec: str
     window: int
+    #: an experiment instead of an extraction: task(adapter, progress, should_cancel) -> result,
+    #: handed to on_done(result) / on_error(reason) in the GUI thread (the entry's status is
+    #: not touched). Running it in this queue keeps one model user at a time.
+    task: Callable | None = None
+    on_done: Callable | None = None
+    on_error: Callable | None = None
+    title: str = ""
 
     @property
     def name(self) -> str:
@@ -55,8 +63,11 @@ class _Worker(QtCore.QObject):
             if should_cancel():
                 raise Cancelled()
             progress(0, 0, f"{adapter.model_id}: starting")
-            ex = extract(adapter, job.entry.utterance.audio, window=job.window,
-                         progress=progress, should_cancel=should_cancel)
+            if job.task is not None:
+                ex = job.task(adapter, progress, should_cancel)
+            else:
+                ex = extract(adapter, job.entry.utterance.audio, window=job.window,
+                             progress=progress, should_cancel=should_cancel)
         except Cancelled:
             self.cancelled.emit(job)
         except SteveError as exc:
@@ -108,6 +119,7 @@ class ExtractionQueue(QtCore.QObject):
 
     def _has(self, job: Job) -> bool:
         return any(j.entry is job.entry and j.spec == job.spec and j.window == job.window
+                   and j.task is None and job.task is None
                    for j in ([self.running] if self.running else []) + self.pending)
 
     def drop(self, entry: Entry) -> None:
