@@ -224,7 +224,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         self.span_button = QtWidgets.QPushButton("Transcribe without this span")
         self.span_button.clicked.connect(self.remove_selection)
         lay.addWidget(self.span_button)
-        self.span_table = _table(["variant", "transcript", "WER"])
+        self.span_table = _table(["variant", "WER", "transcript"])
         lay.addWidget(self.span_table, 1)
         self.span_diff = _label()
         lay.addWidget(self.span_diff)
@@ -253,7 +253,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
 
     def _on_span_result(self, event) -> None:
         rows = event.value or []
-        _fill(self.span_table, [(v.variant, v.transcript, _wer(v.wer)) for v in rows])
+        _fill(self.span_table, [(v.variant, _wer(v.wer), v.transcript) for v in rows])
         self.span_diff.setText(f"{diff_html(rows[-1].ops)}<br>{LEGEND}" if rows else "")
 
     # --- steering --------------------------------------------------------------------------------
@@ -290,7 +290,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         run = QtWidgets.QPushButton("Steer and transcribe")
         run.clicked.connect(self.run_steer)
         form.addRow(run)
-        self.steer_table = _table(["variant", "transcript", "WER"])
+        self.steer_table = _table(["variant", "WER", "transcript"])
         form.addRow(self.steer_table)
         self.steer_diff = _label()
         form.addRow(self.steer_diff)
@@ -320,7 +320,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
 
     def _on_steer_result(self, event) -> None:
         rows = event.value or []
-        _fill(self.steer_table, [(v.variant, v.transcript, _wer(v.wer)) for v in rows])
+        _fill(self.steer_table, [(v.variant, _wer(v.wer), v.transcript) for v in rows])
         self.steer_diff.setText(f"steered: {diff_html(rows[-1].ops)}<br>{LEGEND}" if rows else "")
 
     # --- logit lens ------------------------------------------------------------------------------
@@ -331,7 +331,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         run.clicked.connect(self.run_lens)
         lay.addWidget(run)
         lay.addWidget(QtWidgets.QLabel("encoder: block l's output through ln_post, decoded"))
-        self.lens_encoder = _table(["layer", "transcript", "WER"])
+        self.lens_encoder = _table(["layer", "WER", "transcript"])
         lay.addWidget(self.lens_encoder, 1)
         lay.addWidget(QtWidgets.QLabel("decoder: top next token per layer (rows) and position "
                                        "(columns: the input token); hover for the top 5"))
@@ -352,7 +352,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
             _fill(self.lens_encoder, [])
             self.lens_decoder.setRowCount(0)
             return
-        _fill(self.lens_encoder, [(l, v.transcript, _wer(v.wer)) for l, v in r.encoder])
+        _fill(self.lens_encoder, [(l, _wer(v.wer), v.transcript) for l, v in r.encoder])
         t = r.decoder
         n_layers, n_pos = t.top_probs.shape[:2]
         tab = self.lens_decoder
@@ -412,6 +412,11 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
 
     # --- document --------------------------------------------------------------------------------
     def _on_current_change(self, event) -> None:
+        for i, e in enumerate(self.doc.entries):  # masked maps never outlive the slider
+            saved = self._unmasked.pop(id(e), None)
+            if saved is not None:
+                self.doc.set_extraction(i, *saved[0], saved[1])
+        self._unmasked.clear()
         self.model.clear()
         with QtCore.QSignalBlocker(self.k_slider):
             self.k_slider.setValue(len(K_STOPS) - 1)

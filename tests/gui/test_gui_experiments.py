@@ -1,5 +1,7 @@
 """The Experiments dock: span removal from the selection, the k slider, errors in the status bar."""
 
+import html
+
 import numpy as np
 
 from gui_helpers import ARTIFACTS, EXTRACTION_TIMEOUT_MS
@@ -26,11 +28,12 @@ def test_span_removal_from_selection_shows_the_diff(loaded, qtbot, dialogs_seen)
     rows = win.experiments.span_result
     assert [r.variant for r in rows] == ["original", "without 0.9-1.6s (padding)"]
     table = panel.span_table
-    assert table.rowCount() == 2 and table.item(0, 1).text() == ref
-    assert table.item(1, 1).text() == rows[1].transcript
+    assert table.rowCount() == 2 and table.item(0, 2).text() == ref
+    assert table.item(1, 2).text() == rows[1].transcript
     ops = word_diff(ref, rows[1].transcript)
     shown = panel.span_diff.text()
     for op, r, h in ops:  # every changed word is marked in the diff shown
+        r, h = html.escape(r or ""), html.escape(h or "")
         if op == "delete":
             assert f">{r}</s>" in shown
         elif op == "insert":
@@ -61,7 +64,7 @@ def test_k_slider_shows_masked_transcript_and_maps(loaded, qtbot):
     kk = np.arange(m.weights.shape[-1])[None]
     outside = np.abs(q - kk) > 5
     assert np.all(m.weights[:, 0][..., outside] == 0)  # every layer and head: nothing outside
-    rows = m.weights.astype(np.float64).sum(-1) + m.padding_mass
+    rows = m.weights[:, 0].astype(np.float64).sum(-1) + m.padding_mass  # (N, M, Q)
     np.testing.assert_allclose(rows, 1.0, atol=5e-3)
     assert r.result.transcript == win.doc.extraction.transcript.text
     win.experiments_dock.raise_()
