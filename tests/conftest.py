@@ -65,3 +65,18 @@ def dark_suit_extraction(whisper_adapter, dark_suit):
 
     audio = load_audio(dark_suit)
     return audio, whisper_adapter.extract(audio.samples)
+
+
+@pytest.fixture(scope="session")
+def synthetic_corpus(tmp_path_factory) -> Path:
+    """8 utterances of 8 espeak-ng speakers (samples/make_corpus.py --n 8 --seed 0), TIMIT layout."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("corpus") / "c8"
+    proc = subprocess.run([sys.executable, str(ROOT / "samples" / "make_corpus.py"), "--out",
+                           str(out), "--n", "8", "--seed", "0", "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.fail(f"make_corpus.py failed: {proc.stderr[-2000:]}")
+    return out

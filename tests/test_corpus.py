@@ -64,9 +64,13 @@ def two_runs(corpus_tree, tmp_path_factory, samples_dir, whisper_adapter):
     cache = tmp_path_factory.mktemp("cache")
     out1, out2 = tmp_path_factory.mktemp("out1"), tmp_path_factory.mktemp("out2")
     before = corpus.EXTRACTIONS
-    assert main(["stats", str(corpus_tree), "--out", str(out1), "--cache", str(cache)]) == 0
+    # --jobs 1: in this process, so that EXTRACTIONS counts the model runs (the default runs on
+    # an embedded Dask cluster: test_parallel_workers_give_the_same_numbers)
+    assert main(["stats", str(corpus_tree), "--out", str(out1), "--cache", str(cache),
+                 "--jobs", "1"]) == 0
     first = corpus.EXTRACTIONS - before
-    assert main(["stats", str(corpus_tree), "--out", str(out2), "--cache", str(cache)]) == 0
+    assert main(["stats", str(corpus_tree), "--out", str(out2), "--cache", str(cache),
+                 "--jobs", "1"]) == 0
     second = corpus.EXTRACTIONS - before - first
     return dict(out1=out1, out2=out2, cache=cache, first=first, second=second, n_ok=n_ok)
 
@@ -135,7 +139,7 @@ def test_outputs_are_not_overwritten_without_force(two_runs, corpus_tree, capsys
 
 
 def test_parallel_workers_give_the_same_numbers(two_runs, corpus_tree):
-    """--jobs 2 over the cached corpus: spawned workers, same pooled statistics."""
+    """--jobs 2 over the cached corpus: an embedded Dask cluster, same pooled statistics."""
     res = corpus.run_corpus(corpus_tree, "whisper", jobs=2, cache_dir=two_runs["cache"])
     assert len(res.used) == two_runs["n_ok"] and len(res.failed) == 1
     tables = corpus.corpus_tables(res)

@@ -38,10 +38,9 @@ class FakeAdapter:
         return max(1, -(-n // 480000))
 
     def list_sites(self):
-        from types import SimpleNamespace
+        from steve_qt.core.adapters import Site
 
-        return [SimpleNamespace(name=SITE, dim=D, axis="frames", layer=0, kind="mlp"),
-                SimpleNamespace(name="fake.other", dim=3, axis="frames", layer=1, kind="mlp")]
+        return [Site(SITE, D, "frames", 0, "mlp"), Site("fake.other", 3, "frames", 1, "mlp")]
 
     def extract(self, audio, components=None, window=0, progress=None, should_cancel=None,
                 sites=()):
@@ -417,3 +416,40 @@ def test_cache_round_trip_iter_rows_and_atomic_writes(tmp_path, monkeypatch):
         actcache.store_activations(extra, "whisper", "s", 0, acts[0], cache_dir=tmp_path / "c")
     assert actcache.load_activations(extra, "whisper", "s", cache_dir=tmp_path / "c") is None
     assert not list((tmp_path / "c" / "activations.tmp").glob("a-*"))
+
+
+def test_sae_features_equal_brute_force(fake, corpus, tmp_path):
+    """--sae: the index of an SAE's latents, against codes computed here with numpy. Weights are
+    small integers and quarters, so float32 arithmetic is exact and ties survive."""
+    import torch
+
+    from steve_qt.cli import main
+    from steve_qt.core.sae import SAE, save_sae
+
+    rng = np.random.default_rng(5)
+    w_enc = rng.integers(-1, 2, size=(D, 8)).astype(np.float32)
+    b_enc = (rng.integers(-2, 3, size=8) / 4).astype(np.float32)
+    sae = SAE(torch.from_numpy(w_enc), torch.from_numpy(b_enc), torch.zeros(8, D),
+              torch.zeros(D), architecture="standard", hook_name=SITE, model_name="fake")
+    save_sae(sae, tmp_path / "sae")
+    idx = tmp_path / "idx_sae"
+    assert main(["features", "index", str(corpus), "--sae", str(tmp_path / "sae"), "--model",
+                 "fake", "--out", str(idx), "--top-k", "3", "--jobs", "1", "--cache",
+                 str(tmp_path / "cache")]) == 0
+    files, per_file, *_ = brute(corpus, top_k=3, bins=5)
+    rows = read_csv(idx / "top_examples.csv")
+    for f in range(8):
+        cands = []
+        for rel, (a, _, _) in per_file.items():
+            codes = np.maximum(a @ w_enc + b_enc, 0)[:, f]
+            m = float(codes.max())
+            cands.append((m, rel, int(np.nonzero(codes == m)[0][0])))
+        want = sorted(cands, key=lambda c: (-c[0], c[1], c[2]))[:3]
+        got = [(float(r["activation"]), r["file"], int(r["frame"])) for r in rows
+               if int(r["feature"]) == f]
+        assert got == want, f
+    import json
+
+    meta = json.loads((idx / "index.json").read_text())
+    assert meta["site"] == SITE and meta["sae"] == str((tmp_path / "sae").resolve())
+    assert meta["num_features"] == 8

@@ -475,3 +475,26 @@ def test_hub_id_offline(monkeypatch):
     with pytest.raises(SteveError, match=r"cannot download nobody-here/no-such-wav2vec2: no network"):
         load_adapter("wav2vec2:nobody-here/no-such-wav2vec2")
     assert time.perf_counter() - t0 < 10
+
+
+def test_installed_transformers_meets_the_declared_floor():
+    """pyproject declares the oldest transformers the adapter works with.
+
+    How the floor was found: with transformers 4.56.0 (huggingface-hub 0.35.3, tokenizers 0.22.1
+    installed into a separate --target directory put first on PYTHONPATH) all of this file
+    passes; with 4.55.4 loading fails, ``Wav2Vec2ForCTC.__init__() got an unexpected keyword
+    argument 'dtype'`` (4.56.0 renamed from_pretrained's ``torch_dtype`` to ``dtype``;
+    ``set_attn_implementation``, which the output_attentions comparison calls, is older)."""
+    import tomllib
+    from pathlib import Path
+
+    from packaging.requirements import Requirement
+    from packaging.version import Version
+
+    meta = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text("utf-8"))
+    (req,) = [Requirement(r) for r in meta["project"]["dependencies"]
+              if Requirement(r).name == "transformers"]
+    assert str(req.specifier) == ">=4.56"
+    assert Version(transformers.__version__) in req.specifier
+    model_cls = transformers.PreTrainedModel
+    assert callable(getattr(model_cls, "set_attn_implementation", None))

@@ -73,6 +73,8 @@ class Wav2Vec2Adapter:
 
     name = "wav2vec2"
     components: tuple[str, ...] = ("encoder",)
+    #: context-mixing measures (steve_qt.core.measures); grad needs a CTC head
+    measures = ("norm", "value_zeroing", "grad")
     sample_rate = SAMPLE_RATE
 
     def __init__(self, arg: str | None = None):
@@ -159,6 +161,56 @@ class Wav2Vec2Adapter:
         }
         return Extraction({"encoder": maps} if capture else {}, transcript, self.model_id, 0, 1,
                           meta, activations=activations, frame_grid=self.grid)
+
+    # --- context-mixing measures ------------------------------------------------------------
+    def measure_unavailable(self, measure: str) -> str | None:
+        """Why this model cannot give ``measure`` (None when it can)."""
+        if measure not in self.measures:
+            return "unknown measure"
+        if measure == "grad" and not self.loaded.has_ctc_head:
+            return ("it has no CTC head, so there is no transcript log-probability to "
+                    "differentiate (load a Wav2Vec2ForCTC model)")
+        return None
+
+    def extract_measures(self, audio: np.ndarray, measures: Sequence[str], window: int = 0,
+                         tokens=None, text_start=None, progress: ProgressFn | None = None,
+                         should_cancel: CancelFn | None = None) -> dict[str, np.ndarray]:
+        """Encoder context-mixing measures: name -> float16 (N, 1, M or 1, T, T)."""
+        from . import mixing
+
+        self.check_request(None, window)
+        for m in measures:
+            why = self.measure_unavailable(m)
+            if why:
+                raise SteveError(f"this model cannot give {m.replace('_', '-')}: {why}")
+        x = validate_audio(audio)
+        num_frames = self.frames_for(len(x))
+        self.check_memory(num_frames)
+        wanted = [m for m in self.measures if m in measures]
+        layer_wise = {"norm", "value_zeroing"} & set(wanted)
+        total = self.num_layers * (("grad" in wanted) + bool(layer_wise))
+        done = 0
+
+        def step(what: str):
+            def on_layer(i: int) -> None:
+                nonlocal done
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{what}, layer {i}")
+            return on_layer
+
+        inputs = self.input_values(x)
+        out = {}
+        if layer_wise:
+            out.update(mixing.layer_measures(self.loaded, inputs, num_frames, wanted,
+                                             step("attention norm / value zeroing"),
+                                             should_cancel))
+        if "grad" in wanted:
+            blank = self.loaded.config.pad_token_id
+            out["grad"] = mixing.grad_relevance(self.loaded, inputs, num_frames,
+                                                0 if blank is None else blank,
+                                                step("grad relevance"), should_cancel)
+        return out
 
     # --- checks -----------------------------------------------------------------------------
     def check_request(self, components: Sequence[str] | None, window: int) -> None:

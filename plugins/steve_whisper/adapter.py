@@ -18,7 +18,7 @@ from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
 from steve_qt.core.sites import SiteRecorder, validate_sites
 
-from . import loading
+from . import loading, mixing
 from .capture import QKCapture, cancel_hook
 from .edits import EditFn, edit_hooks
 from .interventions import InterventionsMixin
@@ -36,6 +36,8 @@ class WhisperAdapter(InterventionsMixin):
 
     name = "whisper"
     components = ("encoder", "cross", "decoder")
+    #: context-mixing measures of the encoder (steve_qt.core.measures)
+    measures = ("norm", "value_zeroing", "grad")
     sample_rate = 16000
 
     def __init__(self, arg: str | None = None):
@@ -204,6 +206,52 @@ class WhisperAdapter(InterventionsMixin):
                           num_windows=n_win, meta=meta,
                           activations={s.name: activations[s.name] for s in asked},
                           frame_grid=grid)
+
+    # ------------------------------------------------------------------------------------------
+    def measure_unavailable(self, measure: str) -> str | None:
+        """Why this model cannot give ``measure`` (None when it can)."""
+        return None if measure in self.measures else "unknown measure"
+
+    def extract_measures(self, audio: np.ndarray, measures: Sequence[str], window: int = 0,
+                         tokens: Sequence[int] | None = None, text_start: int | None = None,
+                         progress: ProgressFn | None = None,
+                         should_cancel: CancelFn | None = None) -> dict[str, np.ndarray]:
+        """Encoder context-mixing measures of one window: name -> float16 (N, 1, M or 1, T, T).
+
+        ``grad`` differentiates the log-probability of the transcript ``tokens`` (the
+        teacher-forced sequence of an extraction, text from row ``text_start``); without them the
+        window is transcribed first.
+        """
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.ndim != 1 or audio.size == 0:
+            raise SteveError("no mono audio samples to analyse")
+        segment = self.window_audio(audio, window)
+        keep = whisper_grid(window).frames_covering(len(segment))
+        n_layer = self.dims.n_audio_layer
+        wanted = [m for m in self.measures if m in measures]
+        total = n_layer * (("grad" in wanted) + bool({"norm", "value_zeroing"} & set(wanted)))
+        done = 0
+
+        def step(what: str):
+            def on_layer(i: int) -> None:
+                nonlocal done
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{what}, encoder layer {i}")
+            return on_layer
+
+        mel = self.mel(segment)
+        out = {}
+        if {"norm", "value_zeroing"} & set(wanted):
+            out.update(mixing.layer_measures(self.model, mel, keep, wanted,
+                                             step("attention norm / value zeroing"),
+                                             should_cancel))
+        if "grad" in wanted:
+            if tokens is None or text_start is None:
+                _, tokens, _, text_start = self._transcribe(segment, window, should_cancel)
+            out["grad"] = mixing.grad_relevance(self.model, mel, tokens, text_start, keep,
+                                                step("grad relevance"), should_cancel)
+        return out
 
     # ------------------------------------------------------------------------------------------
     def transcribe(self, audio: np.ndarray, window: int = 0,

@@ -44,15 +44,23 @@ def run_model(args, utt, components, sites=()):
     from ..core.pipeline import extract, get_adapter
 
     adapter = get_adapter(args.model)
+    try:
+        return adapter, extract(adapter, utt.audio, components=components, window=args.window,
+                                progress=progress_line(adapter), sites=sites)
+    finally:
+        clear_progress_line()
+
+
+def progress_line(adapter):
+    """A progress callback writing one updating line on stderr when it is a terminal."""
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int, what: str) -> None:
         if tty:
             print(f"\r{adapter.model_id}: {what} ({done}/{total})\033[K", end="", file=sys.stderr)
+    return progress
 
-    try:
-        return adapter, extract(adapter, utt.audio, components=components, window=args.window,
-                                progress=progress, sites=sites)
-    finally:
-        if tty:
-            print("\r\033[K", end="", file=sys.stderr)
+
+def clear_progress_line() -> None:
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr)

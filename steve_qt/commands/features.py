@@ -1,6 +1,7 @@
 """``steve-qt features index|top``: a feature index over a corpus, and queries of it.
 
   steve-qt features index CORPUS --site encoder.blocks.2.mlp.1 --out IDX [--top-k 20]
+  steve-qt features index CORPUS --sae SAE_DIR --out IDX      # an SAE's latents
   steve-qt features top IDX 17 [--ranges] [--phones]
 
 ``index`` runs the model over every audio file under CORPUS (activations are cached in the user
@@ -36,9 +37,9 @@ def register(sub) -> argparse.ArgumentParser:
                     "beside them are used for phone/word labels when present)")
     ix.add_argument("--site", metavar="S", help="module path of the model, e.g. "
                     "encoder.blocks.2.mlp.1 (see `steve-qt sites`)")
-    if _has_sae():
-        ix.add_argument("--sae", metavar="DIR", help="index the features of this sparse "
-                        "autoencoder (SAELens format) instead of the site's dimensions")
+    ix.add_argument("--sae", metavar="DIR", help="index the features (latents) of this sparse "
+                    "autoencoder (SAELens format, `steve-qt sae train`) instead of the site's "
+                    "dimensions; --site defaults to the SAE's hook_name")
     ix.add_argument("--out", required=True, metavar="IDX", help="folder to create for the index")
     ix.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
                     help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
@@ -71,12 +72,6 @@ def register(sub) -> argparse.ArgumentParser:
     return p
 
 
-def _has_sae() -> bool:
-    import importlib.util
-
-    return importlib.util.find_spec("steve_qt.core.sae") is not None
-
-
 def run_index(args) -> int:
     from ..core.feature_index import build_index
     from ..core.runner import tqdm_progress
@@ -84,7 +79,7 @@ def run_index(args) -> int:
     progress, close = tqdm_progress("steve-qt features index")
     try:
         meta = build_index(args.corpus, args.site, args.out, spec=args.model,
-                           sae_dir=getattr(args, "sae", None), top_k=args.top_k, bins=args.bins,
+                           sae_dir=args.sae, top_k=args.top_k, bins=args.bins,
                            jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache,
                            force=args.force, phone_tier=args.phone_tier,
                            word_tier=args.word_tier, timeout=args.timeout, progress=progress)

@@ -23,7 +23,6 @@ the .npz arrays. Cached extractions live in ~/.cache/steve_qt (about 1 MB per 3 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 from ..core.adapters import DEFAULT_SPEC
@@ -42,8 +41,13 @@ def register(sub) -> argparse.ArgumentParser:
                         "self-attention (Whisper only)")
     p.add_argument("--out", required=True, metavar="OUTDIR", help="folder for the results "
                    "(created if missing)")
-    p.add_argument("--jobs", type=int, default=1, metavar="N",
-                   help="worker processes (each loads the model once; default 1)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes of the embedded Dask cluster, each loads the model "
+                        "once (default: the number of cores; 1 runs in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask cluster, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for --scheduler to answer (default 10)")
     p.add_argument("--cache", metavar="DIR",
                    help="extraction cache folder (default $STEVE_QT_CACHE or ~/.cache/steve_qt)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
@@ -65,7 +69,7 @@ def run(args) -> int:
     from ..core.errors import SteveError
     from ..core.fileio import check_writable, write_text_atomic
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         raise SteveError(f"--jobs must be at least 1, got {args.jobs}")
     if not 0.0 < args.local_share <= 1.0:
         raise SteveError(f"--local-share must be in (0, 1], got {args.local_share}")
@@ -84,25 +88,16 @@ def run(args) -> int:
         check_writable(out / name, args.force)
     cache = None if args.no_cache else (Path(args.cache) if args.cache else default_cache_dir())
 
-    bar = None
+    from ..core.runner import tqdm_progress
 
-    def progress(done: int, total: int, what: str) -> None:
-        nonlocal bar
-        if bar is None:
-            from tqdm import tqdm
-
-            bar = tqdm(total=total, unit="file", desc="steve-qt stats", file=sys.stderr,
-                       dynamic_ncols=True)
-        bar.set_postfix_str(what, refresh=False)
-        bar.update(done - bar.n)
-
+    progress, close = tqdm_progress("steve-qt stats")
     try:
         result = run_corpus(args.folder, args.model, args.component, jobs=args.jobs,
                             cache_dir=cache, phone_tier=args.phone_tier,
-                            word_tier=args.word_tier, progress=progress)
+                            word_tier=args.word_tier, progress=progress,
+                            scheduler=args.scheduler, timeout=args.timeout)
     finally:
-        if bar is not None:
-            bar.close()
+        close()
     tables = corpus_tables(result, args.local_k, args.local_share)
     for name, text in tables.items():
         write_text_atomic(out / name, text, force=args.force)

@@ -13,8 +13,10 @@ the softmax weights and padding mass (float16/float32, compressed; no pre-softma
 written atomically, so a run killed midway leaves no broken entry. A rerun reads them instead of
 running the model (and does not even load the model when every file is cached).
 
-Workers: ``jobs > 1`` runs files in that many processes (spawned, so that no torch thread state
-is forked); each loads the model once, on its first file that is not cached.
+Workers: files run on the corpus runner (:mod:`steve_qt.core.runner`): ``jobs`` worker
+processes of an embedded Dask cluster (default: the number of cores; ``jobs=1`` runs in this
+process), or an existing cluster with ``scheduler``. Each worker loads the model once, on its
+first file that is not cached.
 """
 
 from __future__ import annotations
@@ -23,8 +25,6 @@ import hashlib
 import json
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Sequence
@@ -196,10 +196,6 @@ def window_maps(job: Job, utt, window: int, file_hash: str) -> tuple[AttentionMa
         hit = load_cached(path)
         if hit is not None:
             return hit[0], hit[1], True
-    if _WORKER_THREADS is not None:
-        import torch
-
-        torch.set_num_threads(_WORKER_THREADS)
     adapter = get_adapter(job.spec)
     if job.component not in adapter.components:
         raise SteveError(f"{adapter.model_id} has no {job.component!r} attention "
@@ -306,71 +302,48 @@ class CorpusResult:
         return line + f" ({extracted} extracted, {cached} from cache)"
 
 
-_WORKER_THREADS: int | None = None  # torch threads per worker process (set in workers only)
+@dataclass(frozen=True)
+class StatsTask:
+    """task(path) -> FileResult for the corpus runner (picklable; runs on a worker)."""
+
+    spec: str
+    component: str
+    cache_dir: str | None
+    phone_tier: str | None = None
+    word_tier: str | None = None
+    ks: tuple[int, ...] = DEFAULT_KS
+
+    def __call__(self, path: str) -> FileResult:
+        return analyse_file(Job(path, self.spec, self.component, self.cache_dir, self.phone_tier,
+                                self.word_tier, self.ks))
 
 
-def _worker_init(jobs: int) -> None:
-    """Share the cores between worker processes (torch would take all of them in each); applied
-    when the worker first runs the model, so that a fully cached run never imports torch."""
-    global _WORKER_THREADS
-    _WORKER_THREADS = max(1, (os.cpu_count() or 1) // jobs)
+def run_corpus(root: str | os.PathLike, spec: str, component: str = "encoder",
+               jobs: int | None = 1, cache_dir: str | os.PathLike | None = "default",
+               phone_tier: str | None = None, word_tier: str | None = None,
+               ks: Sequence[int] = DEFAULT_KS, progress: ProgressFn | None = None,
+               scheduler: str | None = None, timeout: float = 10.0) -> CorpusResult:
+    """Analyse every aligned audio file under ``root``; ``cache_dir=None`` turns the cache off.
 
-
-def run_corpus(root: str | os.PathLike, spec: str, component: str = "encoder", jobs: int = 1,
-               cache_dir: str | os.PathLike | None = "default", phone_tier: str | None = None,
-               word_tier: str | None = None, ks: Sequence[int] = DEFAULT_KS,
-               progress: ProgressFn | None = None) -> CorpusResult:
-    """Analyse every aligned audio file under ``root``; ``cache_dir=None`` turns the cache off."""
+    ``jobs``/``scheduler``: where the files run (see :mod:`steve_qt.core.runner`)."""
     audio = find_audio_files(root)
     aligned = {p: has_alignment(p) for p in audio}
     with_align = [p for p in audio if aligned[p]]
     without = [str(p) for p in audio if not aligned[p]]
     if cache_dir == "default":
         cache_dir = default_cache_dir()
-    jobs_ = [Job(str(p), spec, component, None if cache_dir is None else str(cache_dir),
-                 phone_tier, word_tier, tuple(ks)) for p in with_align]
-    results = _run_jobs(jobs_, max(1, int(jobs)), progress)
+    from .runner import run_files
+
+    task = StatsTask(spec, component, None if cache_dir is None else str(cache_dir), phone_tier,
+                     word_tier, tuple(ks))
+    results = run_files([str(p) for p in with_align], task, jobs=jobs, scheduler=scheduler,
+                        progress=progress, timeout=timeout)
     results.sort(key=lambda r: r.path)
     used = [r for r in results if r.ok]
     stats = pool_head_stats([r.stats for r in used]) if used else None
     keys = sorted({k for r in used for k in r.classes}, key=str)
     classes = {k: pool_class_matrices([r.classes[k] for r in used if k in r.classes]) for k in keys}
     return CorpusResult(str(root), spec, component, results, without, stats, classes)
-
-
-def _run_jobs(jobs: list[Job], workers: int, progress: ProgressFn | None) -> list[FileResult]:
-    total = len(jobs)
-    if progress:
-        progress(0, total, "")
-    if workers == 1 or total <= 1:
-        out = []
-        for i, job in enumerate(jobs):
-            out.append(analyse_file(job))
-            if progress:
-                progress(i + 1, total, Path(job.path).name)
-        return out
-    import multiprocessing
-
-    out: list[FileResult] = []
-    ctx = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(max_workers=min(workers, total), mp_context=ctx,
-                             initializer=_worker_init, initargs=(workers,)) as pool:
-        futures = {pool.submit(analyse_file, job): job for job in jobs}
-        try:
-            for fut in as_completed(futures):
-                job = futures[fut]
-                try:
-                    out.append(fut.result())
-                except BrokenProcessPool:
-                    out.append(FileResult(job.path, False, "a worker process died (out of memory?)"))
-                except Exception as exc:
-                    out.append(FileResult(job.path, False, f"{type(exc).__name__}: {exc}"))
-                if progress:
-                    progress(len(out), total, Path(job.path).name)
-        except BaseException:
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
-    return out
 
 
 # --- tables ----------------------------------------------------------------------------------

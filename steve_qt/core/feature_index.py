@@ -127,12 +127,8 @@ def encode_features(acts: np.ndarray, sae_dir: str | None) -> np.ndarray:
     the SAE's codes)."""
     if sae_dir is None:
         return acts
-    import torch
-
-    sae = load_sae_cached(sae_dir)
-    with torch.no_grad():
-        codes = sae.encode(torch.from_numpy(np.ascontiguousarray(acts, dtype=np.float32)))
-    return codes.detach().cpu().numpy().astype(np.float32, copy=False)
+    codes = load_sae_cached(sae_dir).encode(np.ascontiguousarray(acts, dtype=np.float32))
+    return np.asarray(codes, dtype=np.float32)
 
 
 def row_labels(entries, alignment) -> tuple[list[str], list[str]]:
@@ -219,14 +215,14 @@ class IndexTask:
         return s
 
 
-def site_names(spec: str) -> list[str]:
-    """The model's site names (runs where the model is: in a worker, or in this process)."""
+def model_sites(spec: str) -> list:
+    """The model's sites (runs where the model is: in a worker, or in this process)."""
     from .pipeline import get_adapter
 
     adapter = get_adapter(spec)
     if not hasattr(adapter, "list_sites"):
         raise SteveError(f"{adapter.model_id} does not list activation sites")
-    return [s.name for s in adapter.list_sites()]
+    return list(adapter.list_sites())
 
 
 # --- merging (runs on the client) ------------------------------------------------------------
@@ -336,10 +332,19 @@ class IndexBuilder:
         if self.num_features is None:
             raise SteveError("no file gave activations")
         ranges = self._range_pass()
-        label_list = list(self.labels)
         top = self._examples([(0, self.top)], positive=True)
         rng = self._examples(ranges, positive=None)
-        sel = self._selectivity(label_list)
+        sel = self._selectivity()
+        # label ids in sorted label order, whatever order the files arrived in
+        label_list = sorted(self.labels)
+        remap = np.zeros(len(self.labels) + 1, dtype=np.int32)  # old id -> new id; [-1] = -1
+        remap[-1] = -1
+        for new, text in enumerate(label_list):
+            remap[self.labels[text]] = new
+        for table, cols in ((top, ("phone", "word")), (rng, ("phone", "word")),
+                            (sel, ("phone",))):
+            for c in cols:
+                table[c] = remap[table[c]]
         return {"top": top, "ranges": rng, "selectivity": sel, "labels": label_list,
                 "cmax": self.cmax, "cmin": self.cmin}
 
@@ -419,7 +424,7 @@ class IndexBuilder:
         order = np.lexsort((rows["rank"], bin_order, rows["feature"]))
         return rows[order]
 
-    def _selectivity(self, label_list: list[str]) -> np.ndarray:
+    def _selectivity(self) -> np.ndarray:
         phones = sorted(self.phone_sums)
         f = self.num_features
         if not phones:
@@ -615,9 +620,13 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
                      phone_tier, word_tier)
     t0 = time.perf_counter()
     with Runner(jobs, scheduler, timeout) as runner:
-        valid = runner.call(site_names, spec)
-        if site not in valid:
-            raise SteveError(f"unknown site {site!r} for {spec}; valid sites: {', '.join(valid)}")
+        from .sites import validate_sites
+
+        (chosen,) = validate_sites([site], runner.call(model_sites, spec))
+        if sae_dir is not None:
+            from .sae import check_site
+
+            check_site(load_sae_cached(sae_dir), site, chosen.dim, sae_dir)
         spill = out.with_name(f".{out.name}.spill-{uuid.uuid4().hex[:8]}")
         try:
             builder = IndexBuilder(files, top_k, bins, spill)

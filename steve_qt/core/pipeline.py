@@ -62,6 +62,11 @@ def get_adapter(spec: str | None = None) -> Adapter:
         return _ADAPTERS[key]
 
 
+def loaded_adapter(spec: str | None = None) -> Adapter | None:
+    """The model of ``spec`` when it is loaded already, else None (never loads, never waits)."""
+    return _ADAPTERS.get(normalise_spec(spec))
+
+
 def extract(adapter: Adapter, audio: Audio, components: Sequence[str] | None = None,
             window: int = 0, progress: ProgressFn | None = None,
             should_cancel: CancelFn | None = None, sites: Sequence[str] = ()) -> Extraction:
@@ -70,3 +75,48 @@ def extract(adapter: Adapter, audio: Audio, components: Sequence[str] | None = N
                                progress=progress, should_cancel=should_cancel, sites=sites)
     return adapter.extract(audio.samples, components=components, window=window,
                            progress=progress, should_cancel=should_cancel)
+
+
+def check_measures(adapter: Adapter, measures: Sequence[str], component: str = "encoder") -> None:
+    """SteveError (one line) when ``adapter`` cannot give one of ``measures`` for ``component``."""
+    from .errors import SteveError
+    from .measures import cli_name
+
+    if not measures:
+        return
+    if component != "encoder":
+        raise SteveError(f"context-mixing measures are computed for encoder self-attention only, "
+                         f"not {component!r}")
+    why = getattr(adapter, "measure_unavailable", None)
+    for m in measures:
+        reason = why(m) if why is not None else "its adapter computes no context-mixing measures"
+        if reason:
+            raise SteveError(f"this model cannot give {cli_name(m)}: {reason}")
+
+
+def compute_measures(adapter: Adapter, audio: Audio, ex: Extraction, measures: Sequence[str],
+                     progress: ProgressFn | None = None,
+                     should_cancel: CancelFn | None = None) -> dict:
+    """Encoder context-mixing ``measures`` of the window ``ex`` came from (those it lacks):
+    name -> float16 array. ``ex`` is not changed (the GUI attaches them in its own thread)."""
+    check_measures(adapter, measures)
+    if "encoder" not in ex.maps:
+        from .errors import SteveError
+
+        raise SteveError("context-mixing measures need the encoder self-attention maps")
+    todo = [m for m in measures if m not in ex.maps["encoder"].measures]
+    if not todo:
+        return {}
+    return adapter.extract_measures(
+        audio.samples, todo, window=ex.window, tokens=ex.transcript.tokens or None,
+        text_start=ex.meta.get("text_token_start"), progress=progress,
+        should_cancel=should_cancel)
+
+
+def add_measures(adapter: Adapter, audio: Audio, ex: Extraction, measures: Sequence[str],
+                 progress: ProgressFn | None = None,
+                 should_cancel: CancelFn | None = None) -> Extraction:
+    """Compute encoder context-mixing ``measures`` and store them in ``ex.maps["encoder"]``."""
+    got = compute_measures(adapter, audio, ex, measures, progress, should_cancel)
+    ex.maps["encoder"].add_measures(got)
+    return ex

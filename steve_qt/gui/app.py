@@ -17,6 +17,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "wav2vec2:DIR_OR_ID")
     p.add_argument("--no-extract", action="store_true",
                    help="only show audio and alignments; do not run a model")
+    p.add_argument("--index", metavar="IDX",
+                   help="open a feature index (steve-qt features index) in the features dock")
     return p
 
 
@@ -52,4 +54,6 @@ def run_gui(argv: list[str]) -> int:
     win.show()
     if args.files:
         QtCore.QTimer.singleShot(0, lambda: win.open_paths(args.files))
+    if args.index:
+        QtCore.QTimer.singleShot(0, lambda: win.features.open_index(args.index))
     return int(app.exec())

@@ -24,6 +24,12 @@ class Job:
     entry: Entry
     spec: str
     window: int
+    #: sites to read (the features dock): then no attention is captured, and Whisper runs the
+    #: encoder only when they are all frames sites
+    sites: tuple[str, ...] = ()
+    #: context-mixing measures to add to ``extraction`` (then the job computes only those)
+    measures: tuple[str, ...] = ()
+    extraction: object | None = None
     #: an experiment instead of an extraction: task(adapter, progress, should_cancel) -> result,
     #: handed to on_done(result) / on_error(reason) in the GUI thread (the entry's status is
     #: not touched). Running it in this queue keeps one model user at a time.
@@ -65,9 +71,16 @@ class _Worker(QtCore.QObject):
             progress(0, 0, f"{adapter.model_id}: starting")
             if job.task is not None:
                 ex = job.task(adapter, progress, should_cancel)
+            elif job.measures:  # the result is {name: array}, attached in the GUI thread
+                from ..core.pipeline import compute_measures
+
+                ex = compute_measures(adapter, job.entry.utterance.audio, job.extraction,
+                                      job.measures, progress=progress,
+                                      should_cancel=should_cancel)
             else:
                 ex = extract(adapter, job.entry.utterance.audio, window=job.window,
-                             progress=progress, should_cancel=should_cancel)
+                             progress=progress, should_cancel=should_cancel,
+                             components=() if job.sites else None, sites=job.sites)
         except Cancelled:
             self.cancelled.emit(job)
         except SteveError as exc:
@@ -119,6 +132,7 @@ class ExtractionQueue(QtCore.QObject):
 
     def _has(self, job: Job) -> bool:
         return any(j.entry is job.entry and j.spec == job.spec and j.window == job.window
+                   and j.sites == job.sites and j.measures == job.measures
                    and j.task is None and job.task is None
                    for j in ([self.running] if self.running else []) + self.pending)
 
