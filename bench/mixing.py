@@ -6,7 +6,7 @@ from .common import Config, Section, interleave, make_audio, verdict
 from . import whisper_parts as wp
 
 VZ_TARGET = 3.0  # value zeroing at 3 s: at most 3 x the capture
-COLUMNS = ["model", "input", "T frames", "measure", "capture ms", "measure ms", "ratio", "target",
+COLUMNS = ["measure", "input", "model", "T frames", "capture ms", "measure ms", "ratio", "target",
            "result", "÷ full extract"]
 MEASURE_ROWS = (("norm", "attention norm"), ("value_zeroing", "value zeroing"),
                 ("grad", "grad relevance"))
@@ -39,7 +39,7 @@ def run(cfg: Config) -> Section:
             r = t[name].median / t["capture"].median
             target = f"≤ {VZ_TARGET:g}" if name == "value_zeroing" and seconds == 3.0 else ""
             result = verdict(r, VZ_TARGET) if target else ""
-            section.rows.append(["Whisper tiny.en (embedded)", f"{seconds:g} s", str(keep), title,
+            section.rows.append([title, f"{seconds:g} s", "Whisper tiny.en (embedded)", str(keep),
                                  t["capture"].ms(), t[name].ms(), f"{r:.2f}", target, result,
                                  f"{t[name].median / t['extract'].median:.2f}"])
         extracts.append([f"{seconds:g} s", t["extract"].ms()])
