@@ -15,7 +15,9 @@ from .common import Section
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "results.json"
-ORDER = ["capture", "baseline", "memory", "redraw", "first_map", "features", "mixing"]
+#: sections in report order; a section is a module bench/<name>.py
+ORDER = [n for n in ("capture", "baseline", "memory", "redraw", "first_map", "features", "corpus",
+                     "sae", "mixing", "ksweep") if (HERE / f"{n}.py").exists()]
 
 
 def now() -> str:

@@ -120,7 +120,7 @@ def test_table_csv_and_figure(tmp_path):
     assert b"/FontFile2" in pdf and b"/Type /Font" in pdf  # TrueType embedded (fonttype 42)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == ["0", "1", "2", "post"]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
         "phone", "class", "manner", "voicing"]
     assert (tmp_path / "p.png").stat().st_size > 1000
 

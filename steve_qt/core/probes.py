@@ -193,6 +193,9 @@ TARGET_COLOURS = {"phone": "#1f77b4", "class": "#d62728", "manner": "#2ca02c",
                   "voicing": "#9467bd"}
 
 
+GROUP_STYLES = {"residual": ("-", "o"), "mlp": (":", "s")}  # line style, marker
+
+
 def line_group(kind: str) -> str:
     """Which line a site joins: the residual stream (its final layer norm continues it) or the
     MLP neurons."""
@@ -200,12 +203,13 @@ def line_group(kind: str) -> str:
 
 
 def probe_figure(rows: Sequence[dict], title: str = "", width_in: float = 3.5):
-    """Accuracy by layer, one line per target (and per line group -- residual stream or MLP --
-    when both are probed); the majority baselines dashed in the same colour. A site without a
-    layer (a final layer norm) sits one step right of the last layer, labelled "post". Returns a
-    matplotlib Figure (Agg canvas)."""
+    """Accuracy by layer, one line per target (colour; and per line group -- residual stream
+    solid, MLP dotted -- when both are probed); the majority baselines dashed in the same
+    colour. A site without a layer (a final layer norm) sits one step right of the last layer,
+    labelled "post". Returns a matplotlib Figure (Agg canvas)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
 
     layers = [r["layer"] for r in rows if r["layer"] is not None]
     post_x = (max(layers) + 1) if layers else 0
@@ -214,24 +218,23 @@ def probe_figure(rows: Sequence[dict], title: str = "", width_in: float = 3.5):
     def x_of(r) -> int:
         return post_x if r["layer"] is None else r["layer"]
 
-    groups = list(dict.fromkeys(line_group(r["kind"]) for r in rows))
+    groups = [g for g in GROUP_STYLES if any(line_group(r["kind"]) == g for r in rows)]
     targets = list(dict.fromkeys(r["target"] for r in rows))
-    markers, styles = ["o", "s"], ["-", ":"]
     with _rc():
-        fig = Figure(figsize=(width_in, width_in * 0.75), layout="constrained")
+        fig = Figure(figsize=(width_in, width_in * 0.8), layout="constrained")
         FigureCanvasAgg(fig)
         ax = fig.add_subplot()
         for t in targets:
             colour = TARGET_COLOURS.get(t)
-            for gi, group in enumerate(groups):
+            for group in groups:
                 sel = sorted((r for r in rows if r["target"] == t and line_group(r["kind"]) == group),
                              key=x_of)
                 if not sel:
                     continue
                 x = [x_of(r) for r in sel]
-                label = t if len(groups) == 1 else f"{t} ({group})"
-                ax.plot(x, [r["accuracy"] for r in sel], marker=markers[gi % 2], markersize=3,
-                        linestyle=styles[gi % 2], color=colour, label=label)
+                style, marker = GROUP_STYLES[group]
+                ax.plot(x, [r["accuracy"] for r in sel], marker=marker, markersize=3,
+                        linestyle=style, color=colour)
                 ax.plot(x, [r["majority_baseline"] for r in sel], linestyle="--",
                         linewidth=0.6, color=colour, alpha=0.7)
         xs = sorted({x_of(r) for r in rows})
@@ -241,7 +244,16 @@ def probe_figure(rows: Sequence[dict], title: str = "", width_in: float = 3.5):
         ax.set_ylabel("probe accuracy (dashed: majority)")
         ax.set_ylim(0, 1)
         ax.grid(True, linewidth=0.3, alpha=0.5)
-        ax.legend(fontsize="small", frameon=False, loc="lower right")
+        # the legend: targets by colour, and (with both groups) the groups by line style
+        handles = [Line2D([], [], color=TARGET_COLOURS.get(t), marker="o", markersize=3, label=t)
+                   for t in targets]
+        if len(groups) > 1:
+            handles += [Line2D([], [], color="0.3", linestyle=GROUP_STYLES[g][0],
+                               marker=GROUP_STYLES[g][1], markersize=3, label=g)
+                        for g in groups]
+        ncol = len(targets) if len(groups) == 1 else -(-len(handles) // 2)  # two rows
+        fig.legend(handles=handles, loc="outside lower center", ncol=ncol,
+                   fontsize="small", frameon=False, handlelength=1.8, columnspacing=1.0)
         if title:
             ax.set_title(title, fontsize="medium")
     return fig

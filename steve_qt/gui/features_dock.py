@@ -34,9 +34,9 @@ from ..core.audio import load_audio
 from ..core.errors import SteveError
 from ..core.feature_view import SAE_PREFIX, index_root, missing_files, open_index
 from ..core.frames import seconds_to_samples
+from ..core.spectrogram import mel_spectrogram
 from . import dialogs
 from .colors import lut
-from .spectrogram import log_mel
 from .worker import Job
 
 Qt = QtCore.Qt
@@ -106,11 +106,14 @@ class QtFeaturesDock(QtWidgets.QWidget):
         self.examples.setIconSize(QtCore.QSize(THUMB_W, THUMB_H))
         self.examples.verticalHeader().setDefaultSectionSize(THUMB_H + 4)
         self.examples.setColumnWidth(0, THUMB_W + 6)
-        head = self.examples.horizontalHeader()
-        for c in range(1, 6):
-            head.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        self.top.horizontalHeader().setSectionResizeMode(
-            QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        # fixed widths from the font (ResizeToContents measures every cell on every setItem:
+        # a millisecond each, which made switching feature slow)
+        em = self.fontMetrics().horizontalAdvance("m")
+        for c, chars in enumerate((0, 8, 6, 5, 9, 7), start=0):
+            if chars:
+                self.examples.setColumnWidth(c, int(chars * em))
+        for c, chars in enumerate((7, 6, 6, 10)):
+            self.top.setColumnWidth(c, int(chars * em))
         self.examples_note = QtWidgets.QLabel("")
         self.examples_note.setWordWrap(True)
         self.tabs = QtWidgets.QTabWidget()
@@ -196,6 +199,8 @@ class FeaturesController(QtCore.QObject):
         self.heat.addItem(self.heat_image)
         self.heat.invertY(True)
         self.heat.vb.disableAutoRange()
+        for plot in (self.track, self.heat):
+            plot.vb.sigResized.connect(lambda vb: self._resync_x())
 
     def _build_actions(self) -> None:
         win = self.win
@@ -204,6 +209,11 @@ class FeaturesController(QtCore.QObject):
         self.open_index_action = QtGui.QAction("Open Feature &Index...", win)
         self.open_index_action.triggered.connect(lambda checked=False: self.ask_open_index())
         f.insertAction(before, self.open_index_action)
+        self.open_sae_action = QtGui.QAction("Open &SAE...", win)
+        self.open_sae_action.setStatusTip("A sparse autoencoder (SAELens format) as a site of "
+                                          "the features dock")
+        self.open_sae_action.triggered.connect(lambda checked=False: self.ask_open_sae())
+        f.insertAction(before, self.open_sae_action)
         self.export_examples_action = QtGui.QAction("Export E&xamples Audio...", win)
         self.export_examples_action.triggered.connect(lambda checked=False: self.ask_export())
         f.insertAction(before, self.export_examples_action)
@@ -385,9 +395,12 @@ class FeaturesController(QtCore.QObject):
         QtCore.QTimer.singleShot(0, self._resync_x)
 
     def _resync_x(self) -> None:
-        """A row that appears is linked by pixel position before the layout has settled, which
-        shifts the shared x range: put the document's view back once it has."""
-        self.track.setXRange(*self.doc.view, padding=0)
+        """pyqtgraph links x ranges by pixel position: a row that appears (or resizes) before its
+        axis has its width gets a shifted range; give it the document's view again."""
+        for plot in (self.track, self.heat):  # each on its own: a shifted one must not spread
+            plot.vb.blockLink(True)
+            plot.setXRange(*self.doc.view, padding=0)
+            plot.vb.blockLink(False)
 
     def _fill_top(self) -> None:
         t = self.dock_widget.top
@@ -501,7 +514,7 @@ class FeaturesController(QtCore.QObject):
         s1 = min(seconds_to_samples(ex.time_s + THUMB_HALF_S, rate), len(audio.samples))
         if s1 - s0 < 400:
             return None
-        spec = log_mel(audio.samples[s0:s1], rate)
+        spec = mel_spectrogram(audio.samples[s0:s1], rate)
         lo, hi = spec.levels
         idx = np.clip((spec.db - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)[::-1]
         rgb = np.ascontiguousarray(lut("gray_r")[idx])
@@ -582,6 +595,36 @@ class FeaturesController(QtCore.QObject):
         self.doc.set_selection(span)
         return True
 
+    # --- SAEs ------------------------------------------------------------------------------------
+    def ask_open_sae(self) -> None:
+        folder = dialogs.ask_folder(self.win, "SAE folder (cfg.json, sae_weights.safetensors)")
+        if folder:
+            self.open_sae(folder)
+
+    def open_sae(self, folder: str | Path) -> str | None:
+        """Load an SAE and offer it as a site (its features are the codes of its hook_name
+        site's activations); returns its site name, or None (a dialog says why)."""
+        from ..core.sae import load_sae
+
+        try:
+            sae = load_sae(folder)
+        except SteveError as exc:
+            dialogs.show_error(self.win, "Cannot open SAE", str(exc))
+            return None
+        own = [s for s in self.fv.sites if not s.name.startswith(SAE_PREFIX)]
+        base = next((s for s in own if s.name == sae.hook_name), None)
+        if own and (base is None or base.dim != sae.d_in):
+            dialogs.show_error(self.win, "Cannot open SAE",
+                               f"{folder}: its site {sae.hook_name!r} ({sae.d_in} wide) is not a "
+                               f"site of {self.doc.model}")
+            return None
+        name = self.fv.add_sae(sae, folder)
+        self.fv.set_site(name)
+        self.dock.setVisible(True)
+        self.dock.raise_()
+        self.doc.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
+        return name
+
     # --- the index -------------------------------------------------------------------------------
     def ask_open_index(self) -> None:
         folder = dialogs.ask_folder(self.win, "Feature index folder")
@@ -594,6 +637,10 @@ class FeaturesController(QtCore.QObject):
         except SteveError as exc:
             dialogs.show_error(self.win, "Cannot open feature index", str(exc))
             return False
+        sae_dir = index.meta.get("sae")
+        if sae_dir and SAE_PREFIX + str(Path(sae_dir).resolve()) not in self.fv.saes:
+            if self.open_sae(sae_dir) is None:
+                return False
         self.fv.set_index(index)
         self.dock.setVisible(True)
         self.dock.raise_()

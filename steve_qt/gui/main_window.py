@@ -4,7 +4,8 @@ Keys (Praat, ELAN, Sonic Visualiser conventions):
 Tab plays/stops the selection (the visible window when nothing is selected); Shift+Space plays
 the selection; Space plays/stops from the cursor; Esc stops; Ctrl+I / Ctrl+O zoom in/out around
 the cursor, Ctrl+N zooms to the selection, Ctrl+A shows all; PgUp / PgDn previous/next layer;
-[ / ] previous/next head (the mean of heads sits before head 1); M toggles the mean of heads.
+[ / ] previous/next head (the mean of heads sits before head 1); M toggles the mean of heads;
+F plays the file with its loudness following the features dock's feature (Play > Play Feature).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ..core.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
 from ..core.errors import SteveError
 from ..core.measures import TITLES
 from ..core.pipeline import Utterance
+from ..core.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
 from .analysis_panels import install_panels
 from .controls import OTHER_MODEL, QtControls
@@ -153,6 +155,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._action(v, "Scroll Left", lambda: self.doc.scroll(-0.25), "Left")
         self._action(v, "Scroll Right", lambda: self.doc.scroll(0.25), "Right")
         v.addSeparator()
+        self._build_spectrogram_menu(v.addMenu("Spectro&gram"))
         self.panels_menu = v.addMenu("&Panels")
         for dock in getattr(self, "_pending_docks", []):
             self.panels_menu.addAction(dock.toggleViewAction())
@@ -554,9 +557,24 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def show_keys(self) -> None:
         QtWidgets.QMessageBox.information(self, "Keys", __doc__.split("\n\n", 1)[1])
 
+    def _build_spectrogram_menu(self, menu: QtWidgets.QMenu) -> None:
+        """View > Spectrogram: the model's log-mel or Praat's broadband (one is checked)."""
+        group = QtGui.QActionGroup(self)
+        self.spectrogram_actions = {}
+        for kind, title in SPECTROGRAM_TITLES.items():
+            act = QtGui.QAction(title[0].upper() + title[1:], self, checkable=True)
+            act.setChecked(kind == self.doc.spectrogram)
+            act.triggered.connect(lambda checked=False, k=kind: self.doc.set_spectrogram(k))
+            group.addAction(act)
+            menu.addAction(act)
+            self.spectrogram_actions[kind] = act
+        self.doc.events.spectrogram.connect(
+            lambda ev: self.spectrogram_actions[ev.value].setChecked(True))
+
     # --- closing ---------------------------------------------------------------------------------
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         self._closing = True
+        self.views.spectrograms.shutdown()
         self.playback.close()
         if self.queue.busy:
             self.progress_label.setText("stopping the model...")
