@@ -26,6 +26,7 @@ from ..core.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
 from .analysis_panels import install_panels
 from .controls import OTHER_MODEL, QtControls
+from .decoder_view import install_decoder_view
 from .export_actions import export_data, export_figure
 from .features_dock import install_features
 from .head_overview import QtHeadOverview
@@ -86,6 +87,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._connect()
         install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
+        install_decoder_view(self)  # decoder self-attention, tokens x tokens (issue 14)
         self.features = install_features(self)  # features dock, Play Feature (issue 12)
         from .experiments_panel import install_experiments
 
