@@ -149,9 +149,11 @@ def draw_feature_figure(spec: FigureSpec, data: FeatureFigureData):
                 axt.set_xlabel("time (s)")
         values = np.asarray(data.track.values)
         peak = int(np.argmax(values)) if len(values) else 0
-        default = [data.track.name, f"peak {values.max():.3g} at "
-                   f"{float(data.track.grid.center_seconds(peak)):.3f} s"] if len(values) else \
-            [data.track.name]
+        if not len(values) or not np.any(values):
+            default = [data.track.name, "zero throughout (not active here)"]
+        else:
+            default = [data.track.name, f"peak {values.max():.3g} at "
+                       f"{float(data.track.grid.center_seconds(peak)):.3f} s"]
         _title(fig, [spec.title] if spec.title else default, spec)
         if data.notes:
             fig.supxlabel("; ".join(data.notes), fontsize=FONT_PT[spec.width] - 1.5,

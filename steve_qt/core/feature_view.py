@@ -31,6 +31,7 @@ import numpy as np
 from .adapters import Site
 from .analysis_cache import AnalysisCache
 from .entries import Entries, Entry
+from .errors import SteveError
 from .events import EmitterGroup
 from .frames import FrameGrid
 from .navigation import Evented
@@ -68,9 +69,11 @@ def as_example(row: Any, root: Path | None) -> Example:
     if not f.is_absolute() and root is not None:
         f = root / f
     opt = lambda k, cast: None if get(k) in (None, "") else cast(get(k))  # noqa: E731
+    b = opt("bin", int)
     return Example(int(get("feature")), int(get("rank")), f, int(get("frame")),
                    float(get("time_s")), float(get("activation")), str(get("phone", "") or ""),
-                   str(get("word", "") or ""), opt("bin", int), opt("lo", float), opt("hi", float))
+                   str(get("word", "") or ""), b or None,  # bin 0: a top example
+                   opt("lo", float) if b else None, opt("hi", float) if b else None)
 
 
 # --- numbers (pure) ----------------------------------------------------------------------------
@@ -167,6 +170,7 @@ class FeatureView(Evented):
         self.examples: list[Example] = []
         self.example: int | None = None
         self.saes: dict[str, Any] = {}  # "sae:DIR" -> SAE
+        self.actcache_dir: str | Path | None = None  # None: the user cache (actcache)
         for name in ("current", "model", "window"):
             getattr(files.events if name == "current" else attention.events, name).connect(
                 lambda ev: self.refresh())
@@ -236,9 +240,16 @@ class FeatureView(Evented):
         return None if base is None else (self.attention.model, self.attention.window, base)
 
     def stored(self, entry: Entry | None, site: str | None = None):
-        """(acts (T, D), grid) of ``entry`` at ``site`` (SAE codes for an SAE), or None."""
+        """(acts (T, D), grid) of ``entry`` at ``site`` (SAE codes for an SAE), or None.
+
+        Activations not read in this session are looked up once in the activation cache
+        (core/actcache.py, where ``steve-qt features index`` leaves them)."""
         key = self.key(site)
-        if entry is None or key is None or key not in entry.activations:
+        if entry is None or key is None:
+            return None
+        if key not in entry.activations:
+            self._from_actcache(entry, key)
+        if key not in entry.activations:
             return None
         acts, grid = entry.activations[key]
         name = self.site if site is None else site
@@ -247,12 +258,29 @@ class FeatureView(Evented):
             acts = self.cache.get("sae_codes", (acts, sae), lambda: sae_codes(sae, acts))
         return acts, grid
 
+    def _from_actcache(self, entry: Entry, key: tuple[str, int, str]) -> None:
+        if entry.path is None or key in entry.activation_status:
+            return
+        from .actcache import file_entries
+
+        try:
+            cached = file_entries(entry.path, key[0], key[2], cache_dir=self.actcache_dir)
+        except Exception:  # an unreadable cache is a miss, not an error
+            cached = None
+        w = key[1]
+        if cached is None or w >= len(cached) or cached[w].grid() is None:
+            entry.activation_status[key] = "not cached"
+            return
+        entry.activations[key] = (cached[w].acts.astype(np.float32), cached[w].grid())
+        entry.activation_status[key] = "done"
+
     def needs_activations(self) -> tuple[int, str, int, str] | None:
         """(entry index, model spec, window, site) when the shown file lacks the activations."""
         e, key = self.files.entry, self.key()
         if e is None or key is None or key in e.activations:
             return None
-        if e.activation_status.get(key) in ("queued", "running", "failed"):
+        if self.stored(e) is not None or \
+                e.activation_status.get(key) in ("queued", "running", "failed"):
             return None
         return self.files.current, key[0], key[1], key[2]
 
@@ -309,7 +337,7 @@ class FeatureView(Evented):
         self.index = index
         self.events.index(index)
         site = index_site(index)
-        if site is not None and self.site_info(site) is not None:
+        if site is not None and (self.site_info(site) is not None or site in self.saes):
             self.set_site(site)
         self._refresh_examples()
 
@@ -329,8 +357,11 @@ class FeatureView(Evented):
         rows: list[Example] = []
         if self.index is not None and not self.index_note():
             root = index_root(self.index)
-            rows = [as_example(r, root) for r in self.index.top(self.feature)]
-            rows += [as_example(r, root) for r in self.index.ranges(self.feature)]
+            try:
+                rows = [as_example(r, root) for r in self.index.top(self.feature)]
+                rows += [as_example(r, root) for r in self.index.ranges(self.feature)]
+            except SteveError:  # a feature the index does not have
+                rows = []
         self.example = None
         self.examples = rows
         self.events.examples(rows)

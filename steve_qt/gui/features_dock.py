@@ -43,7 +43,8 @@ Qt = QtCore.Qt
 TRACK_PEN = pg.mkPen(QtGui.QColor(20, 120, 40), width=1.5)
 THUMB_W, THUMB_H = 132, 40
 THUMB_HALF_S = 0.5  # seconds either side of the peak in a thumbnail
-THUMB_BATCH = 4  # thumbnails drawn per idle step (switching feature stays fast)
+THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays fast)
+THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
 TOP_N = 30  # rows of "in this file"
 HEAT_N = 16  # rows of the heat strip
 AUDIO_KEEP = 32  # example files kept loaded
@@ -106,11 +107,14 @@ class QtFeaturesDock(QtWidgets.QWidget):
         self.examples.setIconSize(QtCore.QSize(THUMB_W, THUMB_H))
         self.examples.verticalHeader().setDefaultSectionSize(THUMB_H + 4)
         self.examples.setColumnWidth(0, THUMB_W + 6)
-        head = self.examples.horizontalHeader()
-        for c in range(1, 6):
-            head.setSectionResizeMode(c, QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
-        self.top.horizontalHeader().setSectionResizeMode(
-            QtWidgets.QHeaderView.ResizeMode.ResizeToContents)
+        # fixed widths from the font (ResizeToContents measures every cell on every setItem:
+        # a millisecond each, which made switching feature slow)
+        em = self.fontMetrics().horizontalAdvance("m")
+        for c, chars in enumerate((0, 8, 6, 5, 9, 7), start=0):
+            if chars:
+                self.examples.setColumnWidth(c, int(chars * em))
+        for c, chars in enumerate((7, 6, 6, 10)):
+            self.top.setColumnWidth(c, int(chars * em))
         self.examples_note = QtWidgets.QLabel("")
         self.examples_note.setWordWrap(True)
         self.tabs = QtWidgets.QTabWidget()
@@ -162,8 +166,10 @@ class FeaturesController(QtCore.QObject):
         self._audio: OrderedDict[Path, object] = OrderedDict()
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []
+        # thumbnails are drawn a few at a time once the switch has been painted (and not at all
+        # while the user runs through features faster than THUMB_DELAY_MS)
         self._thumb_timer = QtCore.QTimer(self)
-        self._thumb_timer.setInterval(0)
+        self._thumb_timer.setInterval(THUMB_DELAY_MS)
         self._thumb_timer.timeout.connect(self._draw_some_thumbs)
         self._pending_example: tuple | None = None  # (entry, frame) awaiting activations
         self._montage: list = []  # pieces of the playing example montage
@@ -180,8 +186,8 @@ class FeaturesController(QtCore.QObject):
         views = self.win.views
         self.track = views.insert_track("feature", after=views.spec, stretch=2)
         self.track.setMinimumHeight(50)
-        self.curve = pg.PlotDataItem(stepMode="center", skipFiniteCheck=True, pen=TRACK_PEN,
-                                     fillLevel=0, brush=QtGui.QColor(20, 120, 40, 50))
+        # a step line without a fill (a fill path costs more to paint than the rest of the track)
+        self.curve = pg.PlotDataItem(stepMode="center", skipFiniteCheck=True, pen=TRACK_PEN)
         self.track.addItem(self.curve)
         self.track_text = pg.TextItem("", color=(70, 70, 70), anchor=(0, 0),
                                       fill=QtGui.QColor(255, 255, 255, 190))
@@ -196,6 +202,8 @@ class FeaturesController(QtCore.QObject):
         self.heat.addItem(self.heat_image)
         self.heat.invertY(True)
         self.heat.vb.disableAutoRange()
+        for plot in (self.track, self.heat):
+            plot.vb.sigResized.connect(lambda vb: self._resync_x())
 
     def _build_actions(self) -> None:
         win = self.win
@@ -204,6 +212,11 @@ class FeaturesController(QtCore.QObject):
         self.open_index_action = QtGui.QAction("Open Feature &Index...", win)
         self.open_index_action.triggered.connect(lambda checked=False: self.ask_open_index())
         f.insertAction(before, self.open_index_action)
+        self.open_sae_action = QtGui.QAction("Open &SAE...", win)
+        self.open_sae_action.setStatusTip("A sparse autoencoder (SAELens format) as a site of "
+                                          "the features dock")
+        self.open_sae_action.triggered.connect(lambda checked=False: self.ask_open_sae())
+        f.insertAction(before, self.open_sae_action)
         self.export_examples_action = QtGui.QAction("Export E&xamples Audio...", win)
         self.export_examples_action.triggered.connect(lambda checked=False: self.ask_export())
         f.insertAction(before, self.export_examples_action)
@@ -385,9 +398,12 @@ class FeaturesController(QtCore.QObject):
         QtCore.QTimer.singleShot(0, self._resync_x)
 
     def _resync_x(self) -> None:
-        """A row that appears is linked by pixel position before the layout has settled, which
-        shifts the shared x range: put the document's view back once it has."""
-        self.track.setXRange(*self.doc.view, padding=0)
+        """pyqtgraph links x ranges by pixel position: a row that appears (or resizes) before its
+        axis has its width gets a shifted range; give it the document's view again."""
+        for plot in (self.track, self.heat):  # each on its own: a shifted one must not spread
+            plot.vb.blockLink(True)
+            plot.setXRange(*self.doc.view, padding=0)
+            plot.vb.blockLink(False)
 
     def _fill_top(self) -> None:
         t = self.dock_widget.top
@@ -442,24 +458,23 @@ class FeaturesController(QtCore.QObject):
         d.examples_note.setText(note)
         t = d.examples
         t.setUpdatesEnabled(False)
+        old_rows = t.rowCount()
         t.setRowCount(len(rows))
+        no_icon = QtGui.QIcon()
         for r, ex in enumerate(rows):
+            if r >= old_rows:  # items are made once per row, then only their texts change
+                for c in range(7):
+                    t.setItem(r, c, _item(""))
             icon = self._thumbs.get(self._thumb_key(ex))
-            first = _item("")
-            if icon is not None:
-                first.setIcon(icon)
-            t.setItem(r, 0, first)
-            t.setItem(r, 1, _item(ex.label))
-            t.setItem(r, 2, _item(f"{ex.activation:.3g}"))
-            t.setItem(r, 3, _item(ex.phone))
-            t.setItem(r, 4, _item(ex.word))
-            t.setItem(r, 5, _item(f"{ex.time_s:.2f} s"))
-            t.setItem(r, 6, _item(ex.file.name))
+            t.item(r, 0).setIcon(icon if icon is not None else no_icon)
+            for c, text in enumerate((ex.label, f"{ex.activation:.3g}", ex.phone, ex.word,
+                                      f"{ex.time_s:.2f} s", ex.file.name), start=1):
+                t.item(r, c).setText(text)
             t.item(r, 6).setToolTip(str(ex.file))
         t.setUpdatesEnabled(True)
         self._thumb_todo = [r for r, ex in enumerate(rows) if self._thumb_key(ex) not in self._thumbs]
         if self._thumb_todo:
-            self._thumb_timer.start()
+            self._thumb_timer.start(THUMB_DELAY_MS)
 
     def _on_example(self, event) -> None:
         t = self.dock_widget.examples
@@ -476,6 +491,7 @@ class FeaturesController(QtCore.QObject):
 
     def _draw_some_thumbs(self) -> None:
         rows = self.fv.examples
+        self._thumb_timer.setInterval(0)  # the rest right after
         for _ in range(THUMB_BATCH):
             if not self._thumb_todo:
                 self._thumb_timer.stop()
@@ -582,6 +598,36 @@ class FeaturesController(QtCore.QObject):
         self.doc.set_selection(span)
         return True
 
+    # --- SAEs ------------------------------------------------------------------------------------
+    def ask_open_sae(self) -> None:
+        folder = dialogs.ask_folder(self.win, "SAE folder (cfg.json, sae_weights.safetensors)")
+        if folder:
+            self.open_sae(folder)
+
+    def open_sae(self, folder: str | Path) -> str | None:
+        """Load an SAE and offer it as a site (its features are the codes of its hook_name
+        site's activations); returns its site name, or None (a dialog says why)."""
+        from ..core.sae import load_sae
+
+        try:
+            sae = load_sae(folder)
+        except SteveError as exc:
+            dialogs.show_error(self.win, "Cannot open SAE", str(exc))
+            return None
+        own = [s for s in self.fv.sites if not s.name.startswith(SAE_PREFIX)]
+        base = next((s for s in own if s.name == sae.hook_name), None)
+        if own and (base is None or base.dim != sae.d_in):
+            dialogs.show_error(self.win, "Cannot open SAE",
+                               f"{folder}: its site {sae.hook_name!r} ({sae.d_in} wide) is not a "
+                               f"site of {self.doc.model}")
+            return None
+        name = self.fv.add_sae(sae, folder)
+        self.fv.set_site(name)
+        self.dock.setVisible(True)
+        self.dock.raise_()
+        self.doc.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
+        return name
+
     # --- the index -------------------------------------------------------------------------------
     def ask_open_index(self) -> None:
         folder = dialogs.ask_folder(self.win, "Feature index folder")
@@ -594,6 +640,10 @@ class FeaturesController(QtCore.QObject):
         except SteveError as exc:
             dialogs.show_error(self.win, "Cannot open feature index", str(exc))
             return False
+        sae_dir = index.meta.get("sae")
+        if sae_dir and SAE_PREFIX + str(Path(sae_dir).resolve()) not in self.fv.saes:
+            if self.open_sae(sae_dir) is None:
+                return False
         self.fv.set_index(index)
         self.dock.setVisible(True)
         self.dock.raise_()

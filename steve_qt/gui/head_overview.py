@@ -94,6 +94,7 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
                            QtWidgets.QSizePolicy.Policy.Preferred)
         self.boxes: dict[tuple[int, int | None], _ThumbBox] = {}
         self._shape: tuple[int, int, str | None] | None = None
+        self._drawn = None  # what the thumbnails show now: (maps, kind, scale, colormap)
         e = doc.events
         for name in ("extraction", "component", "kind", "scale", "colormap", "current"):
             getattr(e, name).connect(self._on_maps_change)
@@ -135,12 +136,18 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
         if m is None:
             self.clear()
             self.boxes = {}
-            self._shape = None
+            self._shape = self._drawn = None
             return
         kind = self.doc.kind if m.has_kind(self.doc.kind) else "weights"
         per_layer = kind if kind in PER_LAYER else None
         if self._shape != (m.num_layers, m.num_heads, per_layer):
             self._build(m.num_layers, m.num_heads, per_layer)
+            self._drawn = None
+        shown = (m, self.doc.kind, self.doc.scale, self.doc.colormap)
+        if self._drawn is not None and all(a is b for a, b in zip(shown, self._drawn)):
+            self._on_selection_change(None)  # one extraction announces several fields: draw once
+            return
+        self._drawn = shown
         table = lut(self.doc.colormap)
         for (n, h), box in self.boxes.items():
             head = 0 if h == PER_LAYER_KEY else h

@@ -25,6 +25,12 @@ from test_gui_playback import ONE_BUFFER_S, alsa_home
 PROBE = Path(__file__).with_name("features_probe.py")
 
 
+@pytest.fixture(autouse=True)
+def _activation_cache_in_tmp(tmp_path, monkeypatch):
+    """The activation cache the dock looks in (never the user's own)."""
+    monkeypatch.setenv("STEVE_QT_CACHE", str(tmp_path / "actcache"))
+
+
 def _grid():
     from steve_qt.core.frames import whisper_grid
 
@@ -166,7 +172,7 @@ def test_no_index_gives_a_clear_message(window, dark_suit, tmp_path, dialogs_see
     assert dialogs_seen.errors and "not a feature index" in dialogs_seen.errors[-1][1]
     (empty / "index.json").write_text("{ not json")
     assert not window.features.open_index(empty)
-    assert "cannot read this feature index" in dialogs_seen.errors[-1][1]
+    assert "index.json" in dialogs_seen.errors[-1][1]
 
 
 def test_a_stale_index_says_the_files_moved(window, corpus, tmp_path):
@@ -335,6 +341,81 @@ def test_export_examples_audio_writes_the_montage_and_its_table(window, corpus, 
     assert window.features.export_examples(out) is None  # no silent overwrite
 
 
+def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, dark_suit, qtbot):
+    i = window.open_audio(dark_suit)
+    acts = synthetic_acts(window.doc.utterance.audio.samples.size, 5)
+    window.doc.features.set_site(SITE)
+    _store(window, i, acts)
+    window.features.dock_widget.heat.setChecked(True)
+    in_step = lambda: all(r == pytest.approx(window.doc.view, abs=1e-9)  # noqa: E731
+                          for r in window.views.x_ranges())
+    qtbot.waitUntil(in_step, timeout=5000)  # once the layout has settled
+    heat = window.features.heat
+    assert heat in window.views.shown_plots()
+    order = np.argsort(-acts.max(axis=0), kind="stable")
+    expect = (acts[:, order] / acts[:, order].max(axis=0)).T  # rows: features, each scaled to max
+    np.testing.assert_allclose(window.features.heat_image.image, expect, rtol=1e-6)
+    assert len(set(window.views.left_axis_widths())) == 1
+    window.doc.zoom_in()
+    assert all(r == pytest.approx(window.doc.view, abs=1e-9) for r in window.views.x_ranges())
+
+
+def test_a_real_index_of_steve_qt_features_index(window, tmp_path, samples_dir, whisper_adapter):
+    """An index built by core.feature_index over the real model: its examples open at once
+    (their activations are in the activation cache the build filled) and the selected span and
+    the track agree with the cached activations."""
+    from steve_qt.core import actcache
+    from steve_qt.core.feature_index import build_index
+
+    files = make_corpus(tmp_path / "corpus", samples_dir)
+    build_index(tmp_path / "corpus", SITE, tmp_path / "idx", spec="whisper", top_k=3, jobs=1)
+    window.open_audio(files[0])
+    fv = window.doc.features
+    fv.set_site(SITE)
+    assert window.features.open_index(tmp_path / "idx"), window.message_label.text()
+    assert "3 files" in window.message_label.text()
+    fv.set_feature(100)
+    tops = [e for e in fv.examples if e.bin is None]
+    assert [e.rank for e in tops] == [0, 1, 2]
+    assert all(e.label.startswith("range") for e in fv.examples[3:])
+    for r, ex in enumerate(fv.examples[:3]):
+        assert window.features.open_example(r)
+        assert window.doc.utterance.path.resolve() == ex.file.resolve()
+        cached = actcache.load_activations(ex.file, "whisper", SITE)
+        np.testing.assert_array_equal(window.features.curve.getData()[1], cached[:, 100])
+        assert cached[ex.frame, 100] == pytest.approx(ex.activation, rel=1e-3)
+        assert window.doc.selection == pytest.approx(_half_peak_span(cached[:, 100], ex.frame))
+
+
+def test_an_sae_is_a_site_whose_track_is_its_codes(window, dark_suit, tmp_path):
+    """File > Open SAE...: the track is relu((x - b_dec) W_enc + b_enc) of the SAE's hook_name
+    site's activations (a standard SAE), computed here by hand from the saved weights."""
+    import torch
+
+    from steve_qt.core.sae import SAE, save_sae
+
+    rng = np.random.default_rng(1)
+    w_enc = rng.standard_normal((8, 12)).astype(np.float32)
+    b_enc = rng.standard_normal(12).astype(np.float32) * 0.1
+    b_dec = rng.standard_normal(8).astype(np.float32) * 0.1
+    sae = SAE(torch.from_numpy(w_enc), torch.from_numpy(b_enc),
+              torch.from_numpy(np.ascontiguousarray(w_enc.T)), torch.from_numpy(b_dec),
+              architecture="standard", hook_name=SITE)
+    save_sae(sae, tmp_path / "sae")
+    i = window.open_audio(dark_suit)
+    acts = synthetic_acts(window.doc.utterance.audio.samples.size, 2)
+    window.doc.features.set_site(SITE)
+    _store(window, i, acts)
+    name = window.features.open_sae(tmp_path / "sae")
+    assert name is not None and window.doc.features.site == name
+    assert window.features.dock_widget.feature.maximum() == 11
+    codes = np.maximum((acts.astype(np.float64) - b_dec) @ w_enc + b_enc, 0)
+    for f in (0, 7):
+        window.doc.features.set_feature(f)
+        np.testing.assert_allclose(window.features.curve.getData()[1], codes[:, f], rtol=1e-5,
+                                   atol=1e-5)
+
+
 def test_steve_qt_audio_index_opens_the_index_in_the_dock(app, corpus):
     """``steve-qt AUDIO --index IDX`` shows the file and the index's examples."""
     from PyQt6 import QtWidgets
@@ -364,20 +445,46 @@ def test_steve_qt_audio_index_opens_the_index_in_the_dock(app, corpus):
     assert seen["note"]  # says which site to choose (no site list without a loaded model)
 
 
-def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, dark_suit, qtbot):
-    i = window.open_audio(dark_suit)
-    acts = synthetic_acts(window.doc.utterance.audio.samples.size, 5)
-    window.doc.features.set_site(SITE)
-    _store(window, i, acts)
-    window.features.dock_widget.heat.setChecked(True)
-    in_step = lambda: all(r == pytest.approx(window.doc.view, abs=1e-9)  # noqa: E731
-                          for r in window.views.x_ranges())
-    qtbot.waitUntil(in_step, timeout=5000)  # once the layout has settled
-    heat = window.features.heat
-    assert heat in window.views.shown_plots()
-    order = np.argsort(-acts.max(axis=0), kind="stable")
-    expect = (acts[:, order] / acts[:, order].max(axis=0)).T  # rows: features, each scaled to max
-    np.testing.assert_allclose(window.features.heat_image.image, expect, rtol=1e-6)
-    assert len(set(window.views.left_axis_widths())) == 1
-    window.doc.zoom_in()
-    assert all(r == pytest.approx(window.doc.view, abs=1e-9) for r in window.views.x_ranges())
+def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, dark_suit,
+                                                                  whisper_adapter):
+    """With extraction on: once the model has loaded, its frames sites fill the chooser, the
+    shown file's activations are read in the worker (encoder only) and the track equals a plain
+    forward hook on a plain openai-whisper model with the same weights."""
+    import math
+
+    import torch
+    import whisper
+
+    from steve_qt.core.audio import load_audio
+    from steve_qt.gui.main_window import QtMainWindow
+
+    win = QtMainWindow(auto_extract=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        win.open_audio(dark_suit)
+        fv = win.doc.features
+        qtbot.waitUntil(lambda: win.doc.extraction is not None, timeout=240000)
+        names = [s.name for s in fv.sites]
+        assert SITE in names and all(s.axis == "frames" for s in fv.sites)
+        assert "decoder.blocks.0" not in names  # tokens sites have no time axis
+        fv.set_site(SITE)
+        qtbot.waitUntil(lambda: fv.activations is not None, timeout=240000)
+        fv.set_feature(321)
+
+        plain = whisper.model.Whisper(whisper_adapter.dims)
+        plain.load_state_dict(whisper_adapter.model.state_dict())
+        plain.eval()
+        audio = load_audio(dark_suit).samples
+        got = {}
+        h = plain.encoder.blocks[2].mlp[1].register_forward_hook(
+            lambda m, i, out: got.__setitem__("a", out[0].detach().numpy().copy()))
+        with torch.no_grad():
+            plain.encoder(whisper_adapter.mel(audio)[None])
+        h.remove()
+        keep = math.ceil(audio.size / 320)
+        np.testing.assert_allclose(win.features.curve.getData()[1], got["a"][:keep, 321],
+                                   rtol=0, atol=1e-4)
+    finally:
+        win.close()
