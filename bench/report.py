@@ -15,7 +15,9 @@ from .common import Section
 HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "results.json"
-ORDER = ["capture", "baseline", "memory", "redraw", "first_map", "corpus"]
+#: sections in report order; a section is a module bench/<name>.py
+ORDER = [n for n in ("capture", "baseline", "memory", "redraw", "first_map", "features", "corpus",
+                     "sae", "mixing", "ksweep") if (HERE / f"{n}.py").exists()]
 
 
 def now() -> str:
@@ -101,7 +103,8 @@ def summarize(sections: list[Section]) -> list[list[str]]:
                 if r[i] in ("PASS", "MISS"):
                     name = " · ".join(x for x in r[:2] if x)
                     value = next((r[j] for j in range(len(cols))
-                                  if cols[j] in ("ratio", "STEVE ÷ ours", "median ms")), "")
+                                  if cols[j] in ("ratio", "STEVE ÷ ours", "median ms",
+                                                 "median s")), "")
                     target = r[cols.index("target")] if "target" in cols else (
                         r[cols.index("target (median)")] if "target (median)" in cols else "")
                     rows.append([f"{s.name}: {name}", value, target, r[i]])

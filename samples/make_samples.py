@@ -73,6 +73,7 @@ ESPEAK_RATE = 22050
 OUT_RATE = 16000
 VOICE = "en-us"
 WORDS_PER_MINUTE = 140  # slower than espeak's 175: tiny.en then transcribes the samples better
+PITCH = 50  # espeak's default base pitch (0-100)
 PAD_S = 0.1  # digital silence added before and after the speech
 MIN_PAUSE = 44  # samples at 22,050 Hz (2 ms): shorter zero runs are not pauses
 
@@ -146,8 +147,12 @@ def _phoneme_name(raw: bytes) -> str:
     return raw.decode("utf-8", errors="ignore")
 
 
-def _synthesize_here(text: str) -> Synthesis:
-    """Run espeak-ng in this process. Call once per process (see Reproducibility)."""
+def _synthesize_here(text: str, voice: str = VOICE, wpm: int = WORDS_PER_MINUTE,
+                     pitch: int = PITCH) -> Synthesis:
+    """Run espeak-ng in this process. Call once per process (see Reproducibility).
+
+    ``voice`` is an espeak-ng voice name, optionally with a variant (``en-gb-scotland+f3``),
+    ``wpm`` words per minute, ``pitch`` the base pitch 0-100."""
     lib = ctypes.CDLL(ESPEAK_LIBRARY)
     lib.espeak_Initialize.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_char_p, ctypes.c_int]
     lib.espeak_SetVoiceByName.argtypes = [ctypes.c_char_p]
@@ -178,9 +183,9 @@ def _synthesize_here(text: str) -> Synthesis:
     if rate != ESPEAK_RATE:
         raise RuntimeError(f"espeak_Initialize returned {rate}, expected {ESPEAK_RATE} Hz")
     lib.espeak_SetSynthCallback(callback)
-    if lib.espeak_SetVoiceByName(VOICE.encode()) != 0:
-        raise RuntimeError(f"espeak-ng has no voice {VOICE!r}")
-    for param, value in ((PARAM_RATE, WORDS_PER_MINUTE), (PARAM_VOLUME, 100), (PARAM_PITCH, 50),
+    if lib.espeak_SetVoiceByName(voice.encode()) != 0:
+        raise RuntimeError(f"espeak-ng has no voice {voice!r}")
+    for param, value in ((PARAM_RATE, wpm), (PARAM_VOLUME, 100), (PARAM_PITCH, pitch),
                          (PARAM_RANGE, 50), (PARAM_PUNCTUATION, 0), (PARAM_CAPITALS, 0),
                          (PARAM_WORDGAP, 0)):
         lib.espeak_SetParameter(param, value, 0)
@@ -204,9 +209,11 @@ def espeak_version() -> str | None:
     return (lib.espeak_Info(None) or b"?").decode().split()[0]
 
 
-def synthesize(text: str) -> Synthesis:
+def synthesize(text: str, voice: str = VOICE, rate: int = WORDS_PER_MINUTE,
+               pitch: int = PITCH) -> Synthesis:
     """Synthesise ``text`` in a fresh child process (espeak-ng keeps state between utterances)."""
-    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--espeak-child"],
+    proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "--espeak-child",
+                           voice, str(int(rate)), str(int(pitch))],
                           input=text, capture_output=True, text=True, encoding="utf-8",
                           timeout=120)
     if proc.returncode != 0:
@@ -217,8 +224,9 @@ def synthesize(text: str) -> Synthesis:
     return Synthesis(samples, events, msg["version"])
 
 
-def _child_main() -> None:
-    syn = _synthesize_here(sys.stdin.read())
+def _child_main(args: list[str]) -> None:
+    voice, rate, pitch = args if args else (VOICE, WORDS_PER_MINUTE, PITCH)
+    syn = _synthesize_here(sys.stdin.read(), voice, int(rate), int(pitch))
     json.dump({"samples": base64.b64encode(syn.samples.astype("<i2").tobytes()).decode(),
                "events": [e.__dict__ for e in syn.events], "version": syn.version}, sys.stdout)
 
@@ -448,8 +456,9 @@ class Utterance:
     version: str
 
 
-def make_utterance(stem: str, text: str) -> Utterance:
-    syn = pad(synthesize(text))
+def make_utterance(stem: str, text: str, voice: str = VOICE, rate: int = WORDS_PER_MINUTE,
+                   pitch: int = PITCH) -> Utterance:
+    syn = pad(synthesize(text, voice, rate, pitch))
     phone_segs, word_segs = align(syn.samples, syn.events, text)
     y = resample_int16(syn.samples)
     return Utterance(stem, text, y, scale_segments(phone_segs, len(y)),
@@ -484,7 +493,7 @@ def format_table(utt: Utterance) -> str:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["--espeak-child"]:
-        _child_main()
+        _child_main(argv[1:])
         return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=SAMPLES_DIR, help="output folder")

@@ -12,6 +12,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = Path(os.environ.get("STEVE_QT_TEST_SAMPLES", ROOT / "samples"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache_in_tmp(tmp_path_factory):
+    """The user cache (converted model, corpus cache) lives in a temporary folder during tests;
+    child processes inherit it."""
+    old = os.environ.get("STEVE_QT_CACHE")
+    os.environ["STEVE_QT_CACHE"] = str(tmp_path_factory.mktemp("user_cache"))
+    yield
+    if old is None:
+        os.environ.pop("STEVE_QT_CACHE", None)
+    else:
+        os.environ["STEVE_QT_CACHE"] = old
 class _Records(logging.Handler):
     def __init__(self):
         super().__init__(logging.ERROR)
@@ -65,3 +76,18 @@ def dark_suit_extraction(whisper_adapter, dark_suit):
 
     audio = load_audio(dark_suit)
     return audio, whisper_adapter.extract(audio.samples)
+
+
+@pytest.fixture(scope="session")
+def synthetic_corpus(tmp_path_factory) -> Path:
+    """8 utterances of 8 espeak-ng speakers (samples/make_corpus.py --n 8 --seed 0), TIMIT layout."""
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("corpus") / "c8"
+    proc = subprocess.run([sys.executable, str(ROOT / "samples" / "make_corpus.py"), "--out",
+                           str(out), "--n", "8", "--seed", "0", "--quiet"],
+                          capture_output=True, text=True, timeout=600)
+    if proc.returncode != 0:
+        pytest.fail(f"make_corpus.py failed: {proc.stderr[-2000:]}")
+    return out

@@ -23,7 +23,7 @@ from steve_qt.core.frames import FrameGrid, conv_grid
 from steve_qt.core.sites import SiteRecorder, validate_sites
 
 from . import loading
-from .capture import BLOCK_ROWS, attention_in_blocks, capture_projections
+from .capture import BLOCK_ROWS, capture_in_attention
 from .ctc import greedy_transcript
 
 SAMPLE_RATE = 16000
@@ -73,10 +73,15 @@ class Wav2Vec2Adapter:
 
     name = "wav2vec2"
     components: tuple[str, ...] = ("encoder",)
+    #: context-mixing measures (steve_qt.core.measures); grad needs a CTC head
+    measures = ("norm", "value_zeroing", "grad")
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, arg: str | None = None):
+    def __init__(self, arg: str | None = None, device: str = "cpu"):
         self.loaded = loading.load(arg)
+        self.device = device  # "cpu" or "cuda[:N]" (steve_qt.core.devices.resolve)
+        if device != "cpu":
+            self.loaded.model.to(device)
         cfg = self.loaded.config
         if self.loaded.sample_rate != SAMPLE_RATE:
             raise SteveError(
@@ -160,6 +165,56 @@ class Wav2Vec2Adapter:
         return Extraction({"encoder": maps} if capture else {}, transcript, self.model_id, 0, 1,
                           meta, activations=activations, frame_grid=self.grid)
 
+    # --- context-mixing measures ------------------------------------------------------------
+    def measure_unavailable(self, measure: str) -> str | None:
+        """Why this model cannot give ``measure`` (None when it can)."""
+        if measure not in self.measures:
+            return "unknown measure"
+        if measure == "grad" and not self.loaded.has_ctc_head:
+            return ("it has no CTC head, so there is no transcript log-probability to "
+                    "differentiate (load a Wav2Vec2ForCTC model)")
+        return None
+
+    def extract_measures(self, audio: np.ndarray, measures: Sequence[str], window: int = 0,
+                         tokens=None, text_start=None, progress: ProgressFn | None = None,
+                         should_cancel: CancelFn | None = None) -> dict[str, np.ndarray]:
+        """Encoder context-mixing measures: name -> float16 (N, 1, M or 1, T, T)."""
+        from . import mixing
+
+        self.check_request(None, window)
+        for m in measures:
+            why = self.measure_unavailable(m)
+            if why:
+                raise SteveError(f"this model cannot give {m.replace('_', '-')}: {why}")
+        x = validate_audio(audio)
+        num_frames = self.frames_for(len(x))
+        self.check_memory(num_frames)
+        wanted = [m for m in self.measures if m in measures]
+        layer_wise = {"norm", "value_zeroing"} & set(wanted)
+        total = self.num_layers * (("grad" in wanted) + bool(layer_wise))
+        done = 0
+
+        def step(what: str):
+            def on_layer(i: int) -> None:
+                nonlocal done
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{what}, layer {i}")
+            return on_layer
+
+        inputs = self.input_values(x)
+        out = {}
+        if layer_wise:
+            out.update(mixing.layer_measures(self.loaded, inputs, num_frames, wanted,
+                                             step("attention norm / value zeroing"),
+                                             should_cancel))
+        if "grad" in wanted:
+            blank = self.loaded.config.pad_token_id
+            out["grad"] = mixing.grad_relevance(self.loaded, inputs, num_frames,
+                                                0 if blank is None else blank,
+                                                step("grad relevance"), should_cancel)
+        return out
+
     # --- checks -----------------------------------------------------------------------------
     def check_request(self, components: Sequence[str] | None, window: int) -> None:
         unknown = [c for c in (components or ()) if c not in self.components]
@@ -204,7 +259,7 @@ class Wav2Vec2Adapter:
         import torch
 
         values = normalize_waveform(x) if self.loaded.normalize else x
-        return torch.from_numpy(values)[None]
+        return torch.from_numpy(values)[None].to(self.device)
 
     def forward(self, x: np.ndarray) -> np.ndarray | None:
         """The plain forward pass (no attention capture) -> CTC logits (T, V) or None."""
@@ -231,23 +286,31 @@ class Wav2Vec2Adapter:
         weights_t, scores_t = torch.from_numpy(weights), torch.from_numpy(scores)  # same memory
         done: list[int] = []
 
-        def on_layer(n: int, q: torch.Tensor, k: torch.Tensor, num_heads: int) -> None:
-            if q.shape[1] != num_frames or k.shape[1] != num_frames:
-                raise SteveError(
-                    f"model produced {q.shape[1]} frames but the conv grid says {num_frames}; "
-                    "the config's conv_kernel/conv_stride do not describe this model",
-                    self.loaded.source,
-                )
-            attention_in_blocks(q, k, num_heads, scores_t[n, 0], weights_t[n, 0])
+        def outputs(n: int):
+            return scores_t[n, 0], weights_t[n, 0]
+
+        def on_layer(n: int) -> None:
             done.append(n)
             if progress is not None:
                 what = f"wav2vec2 encoder layer {n + 1}/{self.num_layers}"
                 progress(n + 1, self.num_layers, what)
 
+        def check_frames(_module, _inputs, q: torch.Tensor) -> None:
+            if q.shape[1] != num_frames:
+                raise SteveError(
+                    f"model produced {q.shape[1]} frames but the conv grid says {num_frames}; "
+                    "the config's conv_kernel/conv_stride do not describe this model",
+                    self.loaded.source,
+                )
+
         inputs = self.input_values(x)
-        output = capture_projections(
-            self.loaded.encoder_layers, lambda: self.loaded.model(inputs), on_layer, should_cancel
-        )
+        check = self.loaded.encoder_layers[0].attention.q_proj.register_forward_hook(check_frames)
+        try:
+            output = capture_in_attention(self.loaded.encoder_layers,
+                                          lambda: self.loaded.model(inputs), outputs, on_layer,
+                                          should_cancel)
+        finally:
+            check.remove()
         if done != list(range(self.num_layers)):
             raise SteveError(f"captured layers {done}, expected {self.num_layers} layers")
         maps = AttentionMaps(
@@ -262,7 +325,7 @@ class Wav2Vec2Adapter:
             key_grid=self.grid,
         )
         logits = getattr(output, "logits", None) if self.loaded.has_ctc_head else None
-        return maps, None if logits is None else logits[0].float().numpy()
+        return maps, None if logits is None else logits[0].float().cpu().numpy()
 
     def transcribe(self, logits: np.ndarray | None, num_frames: int) -> Transcript:
         if logits is None or logits.shape[0] != num_frames:

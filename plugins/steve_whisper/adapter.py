@@ -12,20 +12,22 @@ import whisper
 from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper.tokenizer import get_tokenizer
 
-from steve_qt.core.adapters import CancelFn, Extraction, ProgressFn, Site, Transcript, Word
+from steve_qt.core.adapters import (CancelFn, Extraction, PartialFn, ProgressFn, Site, Transcript,
+                                   Word)
 from steve_qt.core.attention import AttentionMaps
 from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
 from steve_qt.core.sites import SiteRecorder, validate_sites
 
-from . import loading
+from . import loading, mixing
 from .capture import QKCapture, cancel_hook
 from .edits import EditFn, edit_hooks
+from .interventions import InterventionsMixin
 
 assert N_SAMPLES == WHISPER_WINDOW_SAMPLES and N_FRAMES == 3000
 
 
-class WhisperAdapter:
+class WhisperAdapter(InterventionsMixin):
     """openai-whisper model behind the steve_qt Adapter protocol.
 
     ``WhisperAdapter(None)`` loads the embedded tiny.en; ``WhisperAdapter("base")`` an
@@ -35,11 +37,14 @@ class WhisperAdapter:
 
     name = "whisper"
     components = ("encoder", "cross", "decoder")
+    #: context-mixing measures of the encoder (steve_qt.core.measures)
+    measures = ("norm", "value_zeroing", "grad")
     sample_rate = 16000
 
-    def __init__(self, arg: str | None = None):
+    def __init__(self, arg: str | None = None, device: str = "cpu"):
         loaded = loading.load(arg)
-        self.model = loaded.model
+        self.device = device  # "cpu" or "cuda[:N]" (steve_qt.core.devices.resolve)
+        self.model = loaded.model if device == "cpu" else loaded.model.to(device)
         self.model_id = loaded.model_id
         self.alignment_heads = loaded.alignment_heads
         self.dims = self.model.dims
@@ -86,7 +91,8 @@ class WhisperAdapter:
     # ------------------------------------------------------------------------------------------
     def extract(self, audio: np.ndarray, components: Sequence[str] | None = None, window: int = 0,
                 progress: ProgressFn | None = None,
-                should_cancel: CancelFn | None = None, sites: Sequence[str] = ()) -> Extraction:
+                should_cancel: CancelFn | None = None, sites: Sequence[str] = (),
+                on_partial: PartialFn | None = None) -> Extraction:
         """Attention of ``components`` (default all; ``()`` none) and activations of ``sites``.
 
         Frames sites are read in the encoder pass that captures the encoder attention, cropped to
@@ -95,6 +101,9 @@ class WhisperAdapter:
         transcript: cross/decoder attention, a tokens site, or a plain attention request without
         sites (whose Extraction has always carried the transcript). Frames sites alone (with or
         without encoder attention) run the encoder once and nothing else.
+
+        ``on_partial`` (see the Adapter protocol) gets the encoder maps and frames sites as soon
+        as the encoder has run, then the transcript too, before the decoder pass.
         """
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1:
@@ -144,7 +153,7 @@ class WhisperAdapter:
                         [b.attn for b in enc.blocks], self.dims.n_audio_head, keep_queries=keep,
                         keep_keys=keep, on_layer=lambda i: step(f"encoder layer {i + 1}")))
                 rec = stack.enter_context(SiteRecorder(self.model, frame_sites, rows=keep))
-                audio_features = enc(mel[None])
+                audio_features = enc(mel[None].to(self.device))
         finally:
             pre.remove()
         if not capture_encoder:
@@ -158,6 +167,16 @@ class WhisperAdapter:
                       "num_samples": len(segment)}
         if not run_transcribe:
             return self._result(maps, Transcript(), window, n_win, meta, asked, activations, grid)
+        later = ("transcript",) + tuple(c for c in ("cross", "decoder") if c in wanted)
+
+        def partial(transcript: Transcript) -> None:
+            if on_partial is not None:
+                ex = self._result(dict(maps), transcript, window, n_win, dict(meta),
+                                  [s for s in asked if s.name in activations], activations, grid)
+                ex.pending = later
+                on_partial(ex)
+
+        partial(Transcript())
 
         # 2. transcript with word timings (whisper's own decoding and DTW)
         transcript, tokens, tokenizer, sot_len = self._transcribe(segment, window, should_cancel)
@@ -172,9 +191,13 @@ class WhisperAdapter:
         # ``scores`` (cropped to the kept frames) again.
         meta.update({"text_token_start": sot_len, "text_token_end": len(tokens) - 1,
                      "language": transcript_language(tokenizer)})
+        later = later[1:]
+        if later:
+            partial(Transcript(text=transcript.text, tokens=list(tokens), token_texts=list(labels),
+                               words=list(transcript.words)))
         if run_decoder:
             dec = self.model.decoder
-            tok = torch.tensor(tokens)[None]
+            tok = torch.tensor(tokens, device=self.device)[None]
             attention = bool({"cross", "decoder"} & set(wanted))
             with torch.no_grad(), ExitStack() as stack:
                 if attention:
@@ -203,6 +226,52 @@ class WhisperAdapter:
                           num_windows=n_win, meta=meta,
                           activations={s.name: activations[s.name] for s in asked},
                           frame_grid=grid)
+
+    # ------------------------------------------------------------------------------------------
+    def measure_unavailable(self, measure: str) -> str | None:
+        """Why this model cannot give ``measure`` (None when it can)."""
+        return None if measure in self.measures else "unknown measure"
+
+    def extract_measures(self, audio: np.ndarray, measures: Sequence[str], window: int = 0,
+                         tokens: Sequence[int] | None = None, text_start: int | None = None,
+                         progress: ProgressFn | None = None,
+                         should_cancel: CancelFn | None = None) -> dict[str, np.ndarray]:
+        """Encoder context-mixing measures of one window: name -> float16 (N, 1, M or 1, T, T).
+
+        ``grad`` differentiates the log-probability of the transcript ``tokens`` (the
+        teacher-forced sequence of an extraction, text from row ``text_start``); without them the
+        window is transcribed first.
+        """
+        audio = np.ascontiguousarray(audio, dtype=np.float32)
+        if audio.ndim != 1 or audio.size == 0:
+            raise SteveError("no mono audio samples to analyse")
+        segment = self.window_audio(audio, window)
+        keep = whisper_grid(window).frames_covering(len(segment))
+        n_layer = self.dims.n_audio_layer
+        wanted = [m for m in self.measures if m in measures]
+        total = n_layer * (("grad" in wanted) + bool({"norm", "value_zeroing"} & set(wanted)))
+        done = 0
+
+        def step(what: str):
+            def on_layer(i: int) -> None:
+                nonlocal done
+                done += 1
+                if progress is not None:
+                    progress(done, total, f"{what}, encoder layer {i}")
+            return on_layer
+
+        mel = self.mel(segment)
+        out = {}
+        if {"norm", "value_zeroing"} & set(wanted):
+            out.update(mixing.layer_measures(self.model, mel, keep, wanted,
+                                             step("attention norm / value zeroing"),
+                                             should_cancel))
+        if "grad" in wanted:
+            if tokens is None or text_start is None:
+                _, tokens, _, text_start = self._transcribe(segment, window, should_cancel)
+            out["grad"] = mixing.grad_relevance(self.model, mel, tokens, text_start, keep,
+                                                step("grad relevance"), should_cancel)
+        return out
 
     # ------------------------------------------------------------------------------------------
     def transcribe(self, audio: np.ndarray, window: int = 0,

@@ -33,6 +33,11 @@ from torch import Tensor
 from steve_qt.core.errors import Cancelled
 
 
+#: attribute of a MultiHeadAttention holding a (Q, K) bool mask of the keys each query may see
+#: (set by ``interventions.attention_window``; honoured by the capture below)
+KEY_MASK_ATTR = "steve_key_mask"
+
+
 @dataclass
 class LayerAttention:
     weights: Tensor  # (M, Q, keep) float16 softmax over all keys, cropped
@@ -61,16 +66,22 @@ def head_scores(q: Tensor, k: Tensor, n_head: int) -> Tensor:
     return torch.matmul(qh, kh.transpose(1, 2)) * d ** -0.5
 
 
-def causal_mask(q_len: int, k_len: int) -> Tensor:
+def causal_mask(q_len: int, k_len: int, device=None) -> Tensor:
     """(Q, K) True where a query may not look (keys after it; queries are the last Q positions)."""
-    return torch.ones(q_len, k_len, dtype=torch.bool).triu(1 + k_len - q_len)
+    return torch.ones(q_len, k_len, dtype=torch.bool, device=device).triu(1 + k_len - q_len)
 
 
-def attention_rows(scores: Tensor, keep_keys: int, causal: bool = False) -> LayerAttention:
-    """Softmax over all keys of (M, Q, K) scores; keep the first ``keep_keys`` keys."""
+def attention_rows(scores: Tensor, keep_keys: int, causal: bool = False,
+                   allowed: Tensor | None = None) -> LayerAttention:
+    """Softmax over all keys of (M, Q, K) scores; keep the first ``keep_keys`` keys.
+
+    ``allowed`` (Q, K) bool: keys a query may look at (an attention window); the others get
+    weight 0, while the stored ``scores`` stay the raw dot products.
+    """
     if causal:
-        scores = scores.masked_fill(causal_mask(*scores.shape[-2:]), float("-inf"))
-    w = torch.softmax(scores, dim=-1)
+        scores = scores.masked_fill(causal_mask(*scores.shape[-2:], scores.device), float("-inf"))
+    w = torch.softmax(scores if allowed is None else scores.masked_fill(~allowed, float("-inf")),
+                      dim=-1)
     return LayerAttention(
         weights=w[..., :keep_keys].to(torch.float16),
         scores=scores[..., :keep_keys].to(torch.float16),
@@ -143,13 +154,17 @@ class QKCapture:
         return self.weights.numpy(), self.scores.numpy(), self.padding.numpy()
 
     def __enter__(self) -> "QKCapture":
+        # an instance-level qkv_attention already there (an attention window) is put back on exit
+        self._previous = [mod.__dict__.get("qkv_attention") for mod in self.modules]
         for i, mod in enumerate(self.modules):
             mod.qkv_attention = self._wrapped(i, mod)
         return self
 
     def __exit__(self, *exc) -> None:
-        for mod in self.modules:
+        for mod, prev in zip(self.modules, self._previous):
             mod.__dict__.pop("qkv_attention", None)
+            if prev is not None:
+                mod.qkv_attention = prev
 
     def _wrapped(self, i: int, mod: torch.nn.Module):
         flash = _flash_op() if self.use_lse else None
@@ -158,8 +173,13 @@ class QKCapture:
             n_ctx = q.shape[1]
             is_causal = mask is not None and n_ctx > 1  # whisper's own SDPA call
             qh, kh, vh = (split_heads(x, mod.n_head) for x in (q, k, v))
+            allowed = getattr(mod, KEY_MASK_ATTR, None)  # (Q, K) bool: an attention window
+            if allowed is not None:
+                out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=allowed)
+                self._layer(i, q.detach()[0], k.detach()[0], None, allowed)
+                return out.permute(0, 2, 1, 3).flatten(start_dim=2), None
             lse = None
-            if flash is not None:
+            if flash is not None and q.device.type == "cpu":  # a CPU kernel
                 try:
                     out, lse = flash(qh, kh, vh, is_causal=is_causal)
                 except RuntimeError:
@@ -170,14 +190,21 @@ class QKCapture:
             return out.permute(0, 2, 1, 3).flatten(start_dim=2), None
         return qkv_attention
 
-    def _layer(self, i: int, q: Tensor, k: Tensor, lse: Tensor | None) -> None:
+    def _layer(self, i: int, q: Tensor, k: Tensor, lse: Tensor | None,
+               allowed: Tensor | None = None) -> None:
         if self.raw is not None:
             self.raw[i] = (q.clone(), k.clone())
         nq = q.shape[0] if self.keep_queries is None else self.keep_queries
         nk = k.shape[0] if self.keep_keys is None else self.keep_keys
         self._outputs(nq, nk)
         layer = LayerAttention(self.weights[i, 0], self.scores[i, 0], self.padding[i])
-        if lse is not None:
+        if allowed is not None:
+            la = attention_rows(head_scores(q[:nq], k, self.n_head), nk, causal=self.causal,
+                                allowed=allowed[:nq])
+            layer.weights.copy_(la.weights), layer.scores.copy_(la.scores)
+            layer.padding.copy_(la.padding)
+            self.path = "masked"
+        elif lse is not None:
             rows_from_lse(q[:nq], k, lse[:, :nq].float(), self.n_head, layer, self.causal)
             self.path = "lse"
         else:

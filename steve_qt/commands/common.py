@@ -29,6 +29,14 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                         "self-attention (Whisper only)")
     p.add_argument("--window", type=int, default=0, metavar="N",
                    help="30 s window of long audio to analyse (Whisper; 0 = first)")
+    add_device_argument(p)
+
+
+def add_device_argument(p: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda[:N]``; ``cli.main`` checks it and applies it to the process."""
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="where the model runs: auto (CUDA when torch sees one, else the CPU; the "
+                        "default, or $STEVE_QT_DEVICE), cpu, cuda or cuda:N")
 
 
 def open_input(args):
@@ -44,15 +52,23 @@ def run_model(args, utt, components, sites=()):
     from ..core.pipeline import extract, get_adapter
 
     adapter = get_adapter(args.model)
+    try:
+        return adapter, extract(adapter, utt.audio, components=components, window=args.window,
+                                progress=progress_line(adapter), sites=sites)
+    finally:
+        clear_progress_line()
+
+
+def progress_line(adapter):
+    """A progress callback writing one updating line on stderr when it is a terminal."""
     tty = sys.stderr.isatty()
 
     def progress(done: int, total: int, what: str) -> None:
         if tty:
             print(f"\r{adapter.model_id}: {what} ({done}/{total})\033[K", end="", file=sys.stderr)
+    return progress
 
-    try:
-        return adapter, extract(adapter, utt.audio, components=components, window=args.window,
-                                progress=progress, sites=sites)
-    finally:
-        if tty:
-            print("\r\033[K", end="", file=sys.stderr)
+
+def clear_progress_line() -> None:
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from .common import add_input_arguments, add_model_arguments, open_input, run_model
+from .common import (add_input_arguments, add_model_arguments, open_input,
+                     clear_progress_line, progress_line, run_model)
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -17,6 +18,10 @@ def register(sub) -> argparse.ArgumentParser:
                    help="also write attention aggregated over phone intervals as CSV")
     p.add_argument("--textgrid", metavar="FILE.TextGrid",
                    help="also write the alignment tiers plus the model's word timings")
+    p.add_argument("--measures", metavar="LIST", default="",
+                   help="also compute context-mixing measures of the encoder, comma-separated: "
+                        "norm (attention norm, per head), value-zeroing (per layer), grad "
+                        "(gradient-weighted relevance of the transcript, cumulative per layer)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.set_defaults(func=run)
     return p
@@ -27,13 +32,26 @@ def run(args) -> int:
     from ..core.fileio import check_writable
     from ..core.npzio import save_npz
 
+    from ..core.measures import parse_measures
+    from ..core.pipeline import add_measures, check_measures, get_adapter
+
+    measures = parse_measures(args.measures)
+    if measures and args.component != "encoder":
+        check_measures(None, measures, args.component)
     for out in (args.out, args.csv, args.textgrid):
         if out:
             check_writable(out, args.force)  # fail before the model runs, not after
     utt = open_input(args)
+    if measures:
+        check_measures(get_adapter(args.model), measures, args.component)
     adapter, ex = run_model(args, utt, [args.component])
     if args.component not in ex.maps:
         raise SteveError(f"{adapter.model_id} has no {args.component!r} attention")
+    if measures:
+        try:
+            add_measures(adapter, utt.audio, ex, measures, progress=progress_line(adapter))
+        finally:
+            clear_progress_line()
     save_npz(args.out, ex, args.component, alignment=utt.alignment, audio_path=args.audio,
              force=args.force)
     maps = ex.maps[args.component]
@@ -57,7 +75,8 @@ def run(args) -> int:
 
     n, _, m, q, k = maps.weights.shape
     win = f", {window_name(maps.window, maps.num_windows)}" if maps.num_windows > 1 else ""
-    print(f"{maps.model} {maps.component}: {n} layers x {m} heads, {q} x {k}{win}; "
+    extra = f" + {', '.join(measures)}" if measures else ""
+    print(f"{maps.model} {maps.component}: {n} layers x {m} heads, {q} x {k}{win}{extra}; "
           f"wrote {', '.join(map(str, written))}")
     if ex.transcript.text:
         print(f"transcript: {ex.transcript.text}")

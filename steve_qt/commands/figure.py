@@ -8,6 +8,10 @@ Whisper's tokens x time with the word tiers beneath.
 Give an .npz written by ``steve-qt extract`` instead of audio to draw without running the model;
 the waveform then comes from the audio file named in the .npz (left out if it is gone).
 Layers and heads are numbered from 0, as in the .npz and ``steve-qt stats``.
+
+Feature figures: ``--feature F`` with ``--site SITE`` (a neuron or dimension) or ``--sae DIR`` (an
+SAE latent) draws AUDIO's spectrogram with the feature's activation overlaid, tiers beneath;
+``--index IDX --feature F`` (no AUDIO) a grid of the feature's top examples in the corpus.
 """
 
 from __future__ import annotations
@@ -39,14 +43,17 @@ def register(sub) -> argparse.ArgumentParser:
 
     p = sub.add_parser("figure", help="draw a figure for a paper (PDF, SVG or PNG)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("audio", metavar="AUDIO|NPZ",
-                   help="audio file (WAV, FLAC, ...) or an .npz from 'steve-qt extract'")
+    p.add_argument("audio", metavar="AUDIO|NPZ", nargs="?",
+                   help="audio file (WAV, FLAC, ...) or an .npz from 'steve-qt extract' "
+                        "(none with --index)")
     p.add_argument("--out", required=True, metavar="FILE", help="output .pdf, .svg or .png")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     g = p.add_argument_group("what to draw")
     g.add_argument("--model", default=None, metavar="SPEC",
                    help=f"model spec (default {DEFAULT_SPEC}: embedded Whisper tiny.en); "
                         "whisper:NAME_OR_PATH, wav2vec2:DIR_OR_ID. Not used with an .npz")
+    g.add_argument("--device", default=None, metavar="DEVICE",
+                   help="where the model runs: auto (default), cpu, cuda or cuda:N")
     g.add_argument("--component", choices=("encoder", "cross", "decoder"), default=None,
                    help="encoder self-attention (default), decoder cross-attention (tokens x "
                         "time) or decoder self-attention; with an .npz, the one it holds")
@@ -59,8 +66,12 @@ def register(sub) -> argparse.ArgumentParser:
                    help="profile figure: the query frame at this time (frame queries)")
     g.add_argument("--profile-token", type=int, metavar="N",
                    help="profile figure: query token row N, from 0 (cross-attention)")
-    g.add_argument("--kind", choices=("weights", "scores"), default="weights",
-                   help="softmax weights (default) or pre-softmax scores")
+    g.add_argument("--kind", type=_kind, default="weights",
+                   metavar="weights|scores|norm|value-zeroing|grad",
+                   help="softmax weights (default), pre-softmax scores, or a context-mixing "
+                        "measure: norm (attention norm, per head), value-zeroing or grad (grad "
+                        "relevance; both per layer). From an .npz the measure must be stored in "
+                        "it (extract --measures); from audio it is computed")
     g.add_argument("--scale", choices=("global", "row", "log"), default="global",
                    help="colour scale: global (default), row (each query row to its max), log")
     g.add_argument("--cmap", default="viridis", metavar="NAME",
@@ -87,8 +98,21 @@ def register(sub) -> argparse.ArgumentParser:
                    help="alignment file to use instead of the one beside the audio")
     a.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
     a.add_argument("--word-tier", metavar="NAME", help="TextGrid tier holding words")
+    from . import feature_figure
+
+    feature_figure.add_arguments(p)
     p.set_defaults(func=run)
     return p
+
+
+def _kind(text: str) -> str:
+    from ..core.measures import KINDS
+
+    kind = text.strip().lower().replace("-", "_")
+    if kind not in KINDS:
+        raise argparse.ArgumentTypeError(
+            f"invalid kind {text!r} (choose from {', '.join(k.replace('_', '-') for k in KINDS)})")
+    return kind
 
 
 def build_spec(args, maps=None):
@@ -178,8 +202,22 @@ def _from_audio(args):
         from ..core.adapters import DEFAULT_SPEC
 
         args.model = DEFAULT_SPEC
+    from ..core.measures import MEASURES
+
+    measures = [args.kind] if args.kind in MEASURES else []
+    if measures:
+        from ..core.pipeline import add_measures, check_measures, get_adapter
+
+        check_measures(get_adapter(args.model), measures, comp)
     utt = open_input(args)
-    _, ex = run_model(args, utt, [comp])
+    adapter, ex = run_model(args, utt, [comp])
+    if measures:
+        from .common import clear_progress_line, progress_line
+
+        try:
+            add_measures(adapter, utt.audio, ex, measures, progress=progress_line(adapter))
+        finally:
+            clear_progress_line()
     return FigureData.from_extraction(ex, utt.audio, utt.alignment), comp
 
 
@@ -187,7 +225,12 @@ def run(args) -> int:
     from ..core.errors import SteveError
     from ..core.fileio import check_writable
     from ..core.figures import format_of, render_figure
+    from . import feature_figure
 
+    if feature_figure.wanted(args):
+        return feature_figure.run(args)
+    if not args.audio:
+        raise SteveError("give an audio file or an .npz (or --index IDX --feature F)")
     format_of(args.out)
     check_writable(args.out, args.force)  # fail before the model runs, not after
     build_spec(args)  # argument conflicts, before the model runs

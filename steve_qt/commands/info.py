@@ -29,7 +29,10 @@ def run(args) -> int:
     print(f"model:       {m.model}")
     print(f"component:   {m.title} ({m.component})")
     print(f"attention:   {n} layers x {heads} heads x {q} query {qa} x {k} key {ka} "
-          f"(float16, {m.nbytes / 1e6:.2f} MB with scores and padding mass)")
+          f"(float16, {m.nbytes / 1e6:.2f} MB with scores, padding mass and measures)")
+    for name, arr in m.measures.items():
+        per = "per head" if arr.shape[2] > 1 else "per layer"
+        print(f"measure:     {name} {tuple(arr.shape)} ({per})")
     if m.key_grid is not None:
         t0, t1 = m.key_extent_seconds()
         print(f"frames:      {m.spf} samples per frame at {m.sample_rate} Hz "

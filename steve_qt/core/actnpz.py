@@ -28,6 +28,8 @@ word_start/end/label
 <tier>_start/_end      float64          alignment tiers ``phones``, ``words`` (as in npzio)
 <tier>_label           str
 audio_path             str              the audio file
+sae_dir                str              only with ``--sae``: the SAE whose codes ``act:<site>``
+                                        holds (its latents, site_dim = d_sae, site_kind "sae")
 =====================  ===============  ==================================================
 """
 
@@ -90,9 +92,11 @@ def activations_to_arrays(extraction: Extraction, sites: Sequence[Site]) -> dict
 
 def save_activations(path: str | os.PathLike, extraction: Extraction, sites: Sequence[Site],
                      alignment=None, audio_path: str | os.PathLike | None = None,
-                     force: bool = False) -> Path:
-    """Write the activations of ``sites`` (plus grid, transcript, alignment) atomically."""
+                     force: bool = False, extra: dict | None = None) -> Path:
+    """Write the activations of ``sites`` (plus grid, transcript, alignment and the ``extra``
+    arrays) atomically."""
     arrays = activations_to_arrays(extraction, sites)
+    arrays.update(extra or {})
     arrays.update(transcript_to_arrays(extraction.transcript))
     arrays.update(alignment_to_arrays(alignment))
     arrays["audio_path"] = np.array(str(audio_path) if audio_path else "")

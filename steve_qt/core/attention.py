@@ -66,6 +66,8 @@ class AttentionMaps:
     window: int = 0  # Whisper 30 s window index (0 for models without windows)
     num_windows: int = 1
     meta: dict = field(default_factory=dict)
+    #: context-mixing measures (steve_qt.core.measures): name -> float16 (N, 1, M or 1, Q, K)
+    measures: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.component not in COMPONENTS:
@@ -77,6 +79,33 @@ class AttentionMaps:
             raise ValueError(f"scores {self.scores.shape} != weights {w.shape}")
         if self.padding_mass.shape != (w.shape[0], w.shape[2], w.shape[3]):
             raise ValueError(f"padding_mass must be (N, M, Q), got {self.padding_mass.shape}")
+        for name, arr in self.measures.items():
+            self.check_measure(name, arr)
+
+    def check_measure(self, name: str, arr: np.ndarray) -> None:
+        """ValueError unless ``arr`` is shaped like the weights, with M heads or 1."""
+        n, _, m, q, k = self.weights.shape
+        if arr.ndim != 5 or arr.shape[:2] != (n, 1) or arr.shape[2] not in (1, m) \
+                or arr.shape[3:] != (q, k):
+            raise ValueError(f"measure {name!r} must be ({n}, 1, {m} or 1, {q}, {k}), "
+                             f"got {arr.shape}")
+
+    def add_measures(self, measures: dict[str, np.ndarray]) -> None:
+        for name, arr in measures.items():
+            self.check_measure(name, arr)
+        self.measures.update(measures)
+
+    def has_kind(self, kind: str) -> bool:
+        """True when ``kind`` (weights, scores or a measure) can be shown from these maps."""
+        if kind == "weights":
+            return True
+        if kind == "scores":
+            return self.scores is not None
+        return kind in self.measures
+
+    def kind_heads(self, kind: str) -> int:
+        """Head axis length of ``kind``: the model's heads, or 1 for a per-layer measure."""
+        return self.measures[kind].shape[2] if kind in self.measures else self.num_heads
 
     # --- sizes ----------------------------------------------------------------------------
     @property
@@ -107,10 +136,12 @@ class AttentionMaps:
 
     # --- slices ---------------------------------------------------------------------------
     def head(self, layer: int, head: int | None, kind: str = "weights") -> np.ndarray:
-        """(Q, K) float32 map of one head, or of the mean over heads when ``head`` is None."""
-        arr = self.weights if kind == "weights" else self.scores
-        if arr is None:
-            raise ValueError("these maps hold no pre-softmax scores")
+        """(Q, K) float32 map of one head, or of the mean over heads when ``head`` is None.
+
+        ``kind``: weights, scores or a measure; a per-layer measure (one head) gives its one map
+        whatever ``head`` says.
+        """
+        arr, head = self._kind_array(kind, head)
         sl = arr[layer, 0]
         if head is None:
             return sl.astype(np.float32).mean(axis=0)
@@ -119,12 +150,22 @@ class AttentionMaps:
     def value(self, layer: int, head: int | None, query: int, key: int,
               kind: str = "weights") -> float:
         """One cell of :meth:`head` without building the (Q, K) map (for hover read-outs)."""
-        arr = self.weights if kind == "weights" else self.scores
-        if arr is None:
-            raise ValueError("these maps hold no pre-softmax scores")
+        arr, head = self._kind_array(kind, head)
         if head is None:
             return float(arr[layer, 0, :, query, key].astype(np.float32).mean())
         return float(arr[layer, 0, head, query, key])
+
+    def _kind_array(self, kind: str, head: int | None) -> tuple[np.ndarray, int | None]:
+        """The (N, 1, M, Q, K) array of ``kind`` and the head to read (0 for a per-layer measure)."""
+        if kind in ("weights", "scores"):
+            arr = self.weights if kind == "weights" else self.scores
+            if arr is None:
+                raise ValueError("these maps hold no pre-softmax scores")
+            return arr, head
+        if kind not in self.measures:
+            raise ValueError(f"these maps hold no {kind!r}")
+        arr = self.measures[kind]
+        return arr, (0 if arr.shape[2] == 1 else head)
 
     def head_padding(self, layer: int, head: int | None) -> np.ndarray:
         p = self.padding_mass[layer]
@@ -161,5 +202,6 @@ class AttentionMaps:
     @property
     def nbytes(self) -> int:
         n = self.weights.nbytes + self.padding_mass.nbytes
+        n += sum(a.nbytes for a in self.measures.values())
         return n + (self.scores.nbytes if self.scores is not None else 0)
 

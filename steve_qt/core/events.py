@@ -101,6 +101,15 @@ class EmitterGroup:
         except KeyError:
             raise AttributeError(f"no event {name!r}") from None
 
+    def include(self, other: "EmitterGroup") -> None:
+        """Make ``other``'s emitters reachable from this group too (the same emitter objects:
+        connecting through either group is the same thing). A composed model uses this to offer
+        one ``events`` over its parts."""
+        for name, emitter in other._emitters.items():
+            if self._emitters.get(name, emitter) is not emitter:
+                raise ValueError(f"two parts emit {name!r}")
+            self._emitters[name] = emitter
+
     def __contains__(self, name: str) -> bool:
         return name in self._emitters
 

@@ -33,6 +33,7 @@ import numpy as np
 
 from .attention import AttentionMaps
 from .document import KINDS, LOG_FLOOR, SCALES, display_image
+from .measures import MEASURES, NON_NEGATIVE, PER_LAYER, cli_name
 from .errors import SteveError
 from .fileio import atomic_path
 from .frames import samples_to_seconds, seconds_to_samples, window_name
@@ -59,7 +60,7 @@ class FigureSpec:
     component: str = "encoder"  # encoder | cross | decoder
     layer: int | str = 0  # layer index (from 0) or "rollout"
     head: int | None = None  # head index (from 0), None = mean of heads
-    kind: str = "weights"  # weights (softmax) | scores (pre-softmax)
+    kind: str = "weights"  # weights (softmax) | scores (pre-softmax) | a measure (core.measures)
     scale: str = "global"  # global | row (rows scaled to their max) | log (log10 weights)
     colormap: str = "viridis"
     span: tuple[float, float] | None = None  # visible time span in seconds (file timeline)
@@ -140,14 +141,26 @@ def tier_intervals(alignment, name: str) -> list:
 def head_name(spec: FigureSpec, maps: AttentionMaps) -> str:
     if spec.layer == ROLLOUT:
         return "attention rollout"
+    if spec.kind in PER_LAYER:
+        return f"layer {int(spec.layer)}, {MEASURE_NAMES[spec.kind]}"
     head = "mean of heads" if spec.head is None else f"head {int(spec.head)}"
-    return f"layer {int(spec.layer)}, {head}"
+    what = f", {MEASURE_NAMES[spec.kind]}" if spec.kind in MEASURE_NAMES else ""
+    return f"layer {int(spec.layer)}, {head}{what}"
+
+
+#: how figures name the measures (grad: layer n holds the relevance through layers 0..n)
+MEASURE_NAMES = {"norm": "attention norm", "value_zeroing": "value zeroing",
+                 "grad": "grad relevance (layers 0 to this)"}
 
 
 def value_name(spec: FigureSpec) -> str:
     """What the colours (or the profile's y axis) show."""
     if spec.kind == "scores":
         return "pre-softmax score" + (" (row-scaled)" if spec.scale == "row" else "")
+    if spec.kind in MEASURES:
+        name = {"norm": "‖α·f(x)‖", "value_zeroing": "value zeroing",
+                "grad": "relevance"}[spec.kind]
+        return {"global": name, "row": f"{name} / row max", "log": f"log10 {name}"}[spec.scale]
     return {"global": "attention weight", "row": "weight / row max",
             "log": "log10 weight"}[spec.scale]
 
@@ -161,7 +174,8 @@ def figure_title(spec: FigureSpec, maps: AttentionMaps) -> list[str]:
     if maps.num_windows > 1:
         first += f" ({window_name(maps.window, maps.num_windows)})"
     if spec.layout == "grid":
-        return [first, f"all layers and heads ({value_name(spec)})"]
+        what = "all layers" if spec.kind in PER_LAYER else "all layers and heads"
+        return [first, f"{what} ({value_name(spec)})"]
     return [first, head_name(spec, maps)]
 
 
@@ -176,19 +190,24 @@ def check_spec(spec: FigureSpec, data: FigureData) -> AttentionMaps:
     if spec.width not in WIDTHS:
         raise SteveError(f"unknown width {spec.width!r}; use column or page")
     if spec.kind not in KINDS:
-        raise SteveError(f"unknown kind {spec.kind!r}; use weights or scores")
+        raise SteveError(f"unknown kind {spec.kind!r}; use one of "
+                         f"{', '.join(cli_name(k) for k in KINDS)}")
+    if spec.kind in MEASURES and not maps.has_kind(spec.kind):
+        have = ", ".join(cli_name(k) for k in maps.measures) or "none"
+        raise SteveError(f"these maps hold no {cli_name(spec.kind)} (measures stored: {have}); "
+                         f"extract with --measures {cli_name(spec.kind)}")
     if spec.scale not in SCALES:
         raise SteveError(f"unknown scale {spec.scale!r}; use global, row or log")
     if spec.kind == "scores" and maps.scores is None:
         raise SteveError("these maps hold no pre-softmax scores; use --kind weights")
-    if spec.kind == "scores" and spec.scale == "log":
+    if spec.kind not in NON_NEGATIVE and spec.scale == "log":
         raise SteveError("the log scale is for weights; scores are already logits")
     if not 50 <= spec.dpi <= 2400:
         raise SteveError(f"dpi {spec.dpi} is out of range (50 to 2400)")
     if spec.layer == ROLLOUT:
         if maps.num_queries != maps.num_keys or spec.component == "cross":
             raise SteveError("rollout needs self-attention (encoder or decoder), not cross-attention")
-        if spec.kind == "scores":
+        if spec.kind != "weights":
             raise SteveError("rollout is computed from weights; use --kind weights")
     elif not isinstance(spec.layer, (int, np.integer)) or not 0 <= spec.layer < maps.num_layers:
         raise SteveError(f"layer {spec.layer!r} does not exist: the maps have layers 0 to "
@@ -608,24 +627,32 @@ def _draw_token_token(spec: FigureSpec, data: FigureData, maps: AttentionMaps):
 
 
 def draw_grid_figure(spec: FigureSpec, data: FigureData):
-    """Layers x heads (and the mean of heads) as small maps with one colour scale."""
+    """Layers x heads (and the mean of heads) as small maps with one colour scale; a per-layer
+    measure (one map per layer) as one row of layers."""
     maps = check_spec(replace(spec, layer=0, head=None), data)
-    n, m = maps.num_layers, maps.num_heads
-    cols = m + 1
+    n, m = maps.num_layers, maps.kind_heads(spec.kind)
+    per_layer = spec.kind in PER_LAYER
+    # grid cells: (row, column, layer, head or None for the mean)
+    if per_layer:
+        nrows, cols = 1, n
+        cells = [(0, layer, layer, 0) for layer in range(n)]
+    else:
+        nrows, cols = n, m + 1
+        cells = [(layer, c, layer, None if c == m else c) for layer in range(n)
+                 for c in range(m + 1)]
     span = time_span(maps, spec)
     rows_shown, cols_shown = shown_rows(maps, spec), shown_cols(maps, spec)
     images = []
-    for layer in range(n):
-        for head in [*range(m), None]:
-            full = head_map(maps, spec, layer, head)[np.ix_(rows_shown, cols_shown)]
-            images.append(display_values(full, spec.kind, spec.scale))
+    for _, _, layer, head in cells:
+        full = head_map(maps, spec, layer, head)[np.ix_(rows_shown, cols_shown)]
+        images.append(display_values(full, spec.kind, spec.scale))
     lo = min(lv[0] for _, lv in images)
     hi = max(lv[1] for _, lv in images)
     width = WIDTHS[spec.width]
     cell = (width - 0.75) / cols
-    fig = _new_figure(spec, n * cell * 0.9 + 1.0)
+    fig = _new_figure(spec, nrows * cell * 0.9 + 1.0)
     tasks: list[Task] = []
-    gs = fig.add_gridspec(n, cols + 1, width_ratios=[1] * cols + [CBAR_IN[spec.width] / cell])
+    gs = fig.add_gridspec(nrows, cols + 1, width_ratios=[1] * cols + [CBAR_IN[spec.width] / cell])
     if maps.key_grid is not None:
         xext = maps.key_extent_seconds()
     else:
@@ -635,13 +662,12 @@ def draw_grid_figure(spec: FigureSpec, data: FigureData):
         yext = (q1, q0)
     else:
         yext = (len(rows_shown), 0)
-    axes = np.empty((n, cols), dtype=object)
+    axes = np.empty((nrows, cols), dtype=object)
     fs = FONT_PT[spec.width] - 1
     im = None
-    for i, (img, _) in enumerate(images):
-        r, c = divmod(i, cols)
+    for (r, c, layer, head), (img, _) in zip(cells, images):
         ax = fig.add_subplot(gs[r, c], sharex=axes[0, 0], sharey=axes[0, 0],
-                             label=f"map:{r}:{'mean' if c == m else c}")
+                             label=f"map:{layer}:{'mean' if head is None or per_layer else head}")
         axes[r, c] = ax
         im = _image(ax, img, (*xext, *yext), (lo, hi), spec)
         ax.tick_params(labelbottom=False, labelleft=False, length=0)
@@ -650,8 +676,9 @@ def draw_grid_figure(spec: FigureSpec, data: FigureData):
         for s in ax.spines.values():
             s.set_linewidth(0.3)
         if r == 0:
-            ax.set_title("mean" if c == m else f"h{c}", fontsize=fs, pad=2)
-        if c == 0:
+            ax.set_title(f"L{layer}" if per_layer else "mean" if head is None else f"h{head}",
+                         fontsize=fs, pad=2)
+        if c == 0 and not per_layer:
             ax.set_ylabel(f"L{r}", fontsize=fs, rotation=0, ha="right",
                           va="center", labelpad=2)
     ax0 = axes[0, 0]
@@ -662,7 +689,7 @@ def draw_grid_figure(spec: FigureSpec, data: FigureData):
     else:
         ax0.set_xlim(*xext)
     if maps.key_grid is not None:  # a time scale under the bottom-left map
-        ax = axes[n - 1, 0]
+        ax = axes[nrows - 1, 0]
         a, b = ax0.get_xlim()
         ax.set_xticks([a, b], [f"{a:.1f}", f"{b:.1f} s"], fontsize=fs - 1)
         ax.tick_params(axis="x", labelbottom=True, length=1.5)
@@ -699,17 +726,17 @@ def draw_profile_figure(spec: FigureSpec, data: FigureData):
     row = head_map(maps, spec)[spec.query].astype(np.float64)  # (K,)
     ylabel = value_name(spec)
     if spec.scale == "row":
-        lo = 0.0 if spec.kind == "weights" else row.min()
+        lo = 0.0 if spec.kind in NON_NEGATIVE else row.min()
         rng = row.max() - lo
         row = (row - lo) / (rng if rng > 0 else 1.0)
     elif spec.scale == "log":
         row = np.maximum(row, LOG_FLOOR)
         ax.set_yscale("log")
-        ylabel = "attention weight (log)"
+        ylabel = f"{value_name(replace(spec, scale='global'))} (log)"
     starts, _ = maps.key_grid.span_seconds(np.arange(maps.num_keys))
     edges = np.append(np.asarray(starts, dtype=float), maps.key_extent_seconds()[1])
     ax.stairs(row, edges, color="#1f4e79", linewidth=0.9, baseline=None)
-    if spec.kind == "weights" and spec.scale != "log":
+    if spec.kind in NON_NEGATIVE and spec.scale != "log":
         ax.set_ylim(0, float(row.max()) * 1.08 if row.max() > 0 else 1.0)
     ax.set_ylabel(ylabel)
     ax.set_xlim(*span)

@@ -8,6 +8,9 @@ format_version         int64            1
 attention              float16          softmax weights, (N layers, 1, M heads, Q, K)
 scores                 float16          pre-softmax scores, same shape
 padding_mass           float32          (N, M, Q) softmax mass sent to cropped padding keys
+norm                   float16          (optional) attention norm, (N, 1, M, Q, K)
+value_zeroing          float16          (optional) value zeroing, (N, 1, 1, Q, K), rows sum to 1
+grad                   float16          (optional) grad relevance, (N, 1, 1, Q, K), cumulative R
 spf                    int64            samples per frame (hop) at sample_rate
 receptive_field        int64            samples one frame sees
 frame_offset           int64            sample (at sample_rate) where frame 0 of the window starts
@@ -42,6 +45,7 @@ from .attention import AttentionMaps
 from .errors import SteveError
 from .fileio import atomic_path
 from .frames import FrameGrid
+from .measures import MEASURES
 
 FORMAT = "steve_qt.attention"
 FORMAT_VERSION = 1
@@ -55,7 +59,9 @@ def _str_array(items) -> np.ndarray:
 
 def maps_to_arrays(maps: AttentionMaps) -> dict[str, np.ndarray]:
     grid = maps.key_grid or maps.query_grid or FrameGrid(0, 0, maps.sample_rate)
-    return {
+    measures = {name: maps.measures[name].astype(np.float16) for name in MEASURES
+                if name in maps.measures}
+    return measures | {
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION),
         "attention": maps.weights.astype(np.float16),
@@ -180,6 +186,7 @@ def _contents(raw: dict[str, np.ndarray], p: Path) -> NpzContents:
         key_labels=None if k_frames else [str(s) for s in raw["key_labels"]],
         window=int(raw["window"]), num_windows=int(raw["num_windows"]),
         meta=_meta(raw),
+        measures={name: raw[name] for name in MEASURES if name in raw},
     )
     words = [Word(float(a), float(b), str(t)) for a, b, t in
              zip(raw["word_start"], raw["word_end"], raw["word_label"])]

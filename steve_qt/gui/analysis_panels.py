@@ -45,6 +45,7 @@ def _matrix_plot() -> tuple[pg.PlotWidget, pg.ImageItem]:
     plot.setAspectLocked(False)
     for name in ("left", "bottom"):
         ax = plot.getAxis(name)
+        ax.enableAutoSIPrefix(False)  # category axes: no "(x0.001)" on an empty plot
         ax.setTextPen(QtGui.QColor(40, 40, 40))
         ax.setPen(QtGui.QColor(120, 120, 120))
     image = pg.ImageItem(axisOrder="row-major")
@@ -151,7 +152,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         doc = self.doc
         m, al = doc.maps, doc.alignment
         if m is None:
-            raise SteveError("no attention extracted yet")
+            raise SteveError("no attention yet")
         src = self.source.currentData()
         tier = getattr(al, "words" if src == "words" else "phones", None) if al else None
         if tier is None or not tier.intervals:
@@ -231,7 +232,6 @@ class QtHeadStats(QtWidgets.QWidget):
         super().__init__(parent)
         self.doc = doc
         self.stats: analysis.HeadStats | None = None
-        self._key = None
         self.values = np.zeros((0, 0))
         names = dict(STAT_TITLES)
         for k in analysis.DEFAULT_KS:
@@ -270,9 +270,7 @@ class QtHeadStats(QtWidgets.QWidget):
         m, al = self.doc.maps, self.doc.alignment
         if m is None:
             return None
-        key = (id(m), id(al))
-        if key != self._key:
-            self.stats, self._key = analysis.head_statistics(m, al), key
+        self.stats = self.doc.cache.head_statistics(m, al)
         return self.stats
 
     def shown_stat(self) -> str:
@@ -292,7 +290,7 @@ class QtHeadStats(QtWidgets.QWidget):
             self.plot.removeItem(t)
         self.texts = []
         if self.compute() is None:
-            self.stats, self._key, self.values = None, None, np.zeros((0, 0))
+            self.stats, self.values = None, np.zeros((0, 0))
             self.image.clear()
             self.summary.setPlainText("")
             self.frame.setVisible(False)

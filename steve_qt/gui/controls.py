@@ -9,15 +9,22 @@ from ..core.adapters import available_adapters
 from ..core.attention import COMPONENT_TITLES
 from ..core.document import Document
 from ..core.frames import window_name
+from ..core.measures import PER_LAYER
 from .colors import COLORMAPS
 
 Qt = QtCore.Qt
 OTHER_MODEL = "__other__"
 MODEL_TITLES = {"whisper": "Whisper tiny.en (embedded)"}
 SCALE_TITLES = {"global": "global", "row": "per row", "log": "log"}
-KIND_TITLES = {"weights": "weights", "scores": "scores"}
+KIND_TITLES = {"weights": "weights", "scores": "scores", "norm": "norm",
+               "value_zeroing": "value zeroing", "grad": "grad relevance"}
 TIPS = {
-    "kind": "weights: softmax attention probabilities; scores: pre-softmax logits q\u00b7k/\u221ad",
+    "kind": "weights: softmax attention probabilities; scores: pre-softmax logits q\u00b7k/\u221ad; "
+            "context mixing of the encoder, computed when first chosen: norm: \u2016\u03b1\u00b7"
+            "f(x)\u2016 per head (Kobayashi et al. 2020); value zeroing: per layer, how much the "
+            "layer's output at a query changes when a key's value is zeroed (Mohebbi et al. "
+            "2023); grad relevance: gradient-weighted attention of the transcript, through "
+            "layers 0 to this one (Chefer et al. 2021)",
     "scale": "global: one colour scale for the map; per row: each query row scaled to its "
              "maximum; log: log10 of the weights",
 }
@@ -102,7 +109,7 @@ class QtControls(QtWidgets.QToolBar):
         e.layer.connect(self._on_layer_change)
         e.head.connect(self._on_head_change)
         e.rollout.connect(self._on_rollout_change)
-        e.kind.connect(lambda ev: self._select(self.kind, doc.kind))
+        e.kind.connect(self._on_kind_change)
         e.scale.connect(lambda ev: self._select(self.scale, doc.scale))
         e.colormap.connect(lambda ev: self._select(self.cmap, doc.colormap))
         e.model.connect(lambda ev: self._select_model(doc.model))
@@ -188,10 +195,16 @@ class QtControls(QtWidgets.QToolBar):
         m = self.doc.maps
         head = self.doc.head
         self._set_spin(self.head, head if head is not None else 0, 0, m.num_heads - 1 if m else 0)
-        self.head.setEnabled(m is not None and head is not None)
+        per_layer = self.doc.kind in PER_LAYER  # one map per layer: no head to choose
+        self.head.setEnabled(m is not None and head is not None and not per_layer)
+        self.mean.setEnabled(m is not None and not per_layer)
         self.mean.blockSignals(True)
         self.mean.setChecked(head is None)
         self.mean.blockSignals(False)
+
+    def _on_kind_change(self, event) -> None:
+        self._select(self.kind, self.doc.kind)
+        self._on_head_change(None)
 
     def _on_mean_toggled(self, checked: bool) -> None:
         self.doc.set_head(None if checked else self.head.value())

@@ -1,7 +1,8 @@
 """Head overview: one thumbnail per layer x head (BertViz's model view); a click selects it.
 
-Rows are layers, columns heads, plus a last column with the mean of heads. Thumbnails are the
-maps block-averaged to at most THUMB pixels a side, on the document's colour scale.
+Rows are layers, columns heads, plus a last column with the mean of heads; a measure defined per
+layer (value zeroing, grad relevance) has one column. Thumbnails are the maps block-averaged to at
+most THUMB pixels a side, on the document's colour scale.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..core.document import Document, display_image
+from ..core.measures import PER_LAYER, TITLES
 from .colors import lut
 
 THUMB = 64  # data pixels a side at most
 CELL_PX = 38  # screen pixels a side of one thumbnail
+PER_LAYER_KEY = "layer"  # the head key of a per-layer measure's boxes
 CURRENT_PEN = pg.mkPen(QtGui.QColor(255, 140, 0), width=3)
 OTHER_PEN = pg.mkPen(QtGui.QColor(200, 200, 200), width=1)
 
@@ -65,9 +68,9 @@ class _ThumbBox(pg.ViewBox):
 class QtHeadOverview(QtWidgets.QScrollArea):
     """The grid in a scroll area (12 x 12 heads of a base model do not fit a dock)."""
 
-    def __init__(self, doc: Document, parent=None):
+    def __init__(self, doc: Document, parent=None, component: str | None = None):
         super().__init__(parent)
-        self.grid = QtHeadGrid(doc)
+        self.grid = QtHeadGrid(doc, component=component)
         self.setWidget(self.grid)
         self.setWidgetResizable(False)
         self.setAlignment(QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignTop)
@@ -79,14 +82,19 @@ class QtHeadOverview(QtWidgets.QScrollArea):
 
 
 class QtHeadGrid(pg.GraphicsLayoutWidget):
-    def __init__(self, doc: Document, parent=None):
+    """Thumbnails of the shown maps, or of one ``component`` of the shown extraction (the
+    decoder view's grid); a click selects the layer and head the document shows."""
+
+    def __init__(self, doc: Document, parent=None, component: str | None = None):
         super().__init__(parent)
         self.doc = doc
+        self.component = component
         self.setBackground("w")
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
                            QtWidgets.QSizePolicy.Policy.Preferred)
         self.boxes: dict[tuple[int, int | None], _ThumbBox] = {}
-        self._shape: tuple[int, int] | None = None
+        self._shape: tuple[int, int, str | None] | None = None
+        self._drawn = None  # what the thumbnails show now: (maps, kind, scale, colormap)
         e = doc.events
         for name in ("extraction", "component", "kind", "scale", "colormap", "current"):
             getattr(e, name).connect(self._on_maps_change)
@@ -94,39 +102,56 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
         e.head.connect(self._on_selection_change)
         self._on_maps_change(None)
 
-    def _build(self, layers: int, heads: int) -> None:
+    def _build(self, layers: int, heads: int, per_layer: str | None = None) -> None:
+        """A layers x (heads + mean) grid, or one column for the per-layer measure ``per_layer``
+        (its boxes are keyed (layer, PER_LAYER_KEY))."""
         self.clear()
         self.boxes = {}
         self.ci.layout.setSpacing(3)
         label_colour = "#333"
-        for h in range(heads):
-            self.addLabel(f"h{h}", row=0, col=h + 1, color=label_colour, size="8pt")
-        self.addLabel("mean", row=0, col=heads + 1, color=label_colour, size="8pt")
+        columns = [PER_LAYER_KEY] if per_layer else [*range(heads), None]
+        for c, h in enumerate(columns):
+            text = TITLES[per_layer] if per_layer else "mean" if h is None else f"h{h}"
+            self.addLabel(text, row=0, col=c + 1, color=label_colour, size="8pt")
         for n in range(layers):
             self.addLabel(f"L{n}", row=n + 1, col=0, color=label_colour, size="8pt")
-            for h in [*range(heads), None]:
+            for c, h in enumerate(columns):
                 box = _ThumbBox(n, h)
                 box.clicked.connect(self._on_thumb_clicked)
-                self.addItem(box, row=n + 1, col=(heads + 1 if h is None else h + 1))
+                self.addItem(box, row=n + 1, col=c + 1)
                 self.boxes[(n, h)] = box
-        self._shape = (layers, heads)
+        self._shape = (layers, heads, per_layer)
         label_w, label_h = 28, 18
-        self.setFixedSize(label_w + (heads + 1) * (CELL_PX + 3) + 12,
-                          label_h + layers * (CELL_PX + 3) + 12)
+        width = max(len(columns) * (CELL_PX + 3), 90 if per_layer else 0)
+        self.setFixedSize(label_w + width + 12, label_h + layers * (CELL_PX + 3) + 12)
+
+    def _maps(self):
+        if self.component is None:
+            return self.doc.maps
+        ex = self.doc.extraction
+        return ex.maps.get(self.component) if ex is not None else None
 
     def _on_maps_change(self, event) -> None:
-        m = self.doc.maps
+        m = self._maps()
         if m is None:
             self.clear()
             self.boxes = {}
-            self._shape = None
+            self._shape = self._drawn = None
             return
-        if self._shape != (m.num_layers, m.num_heads):
-            self._build(m.num_layers, m.num_heads)
+        kind = self.doc.kind if m.has_kind(self.doc.kind) else "weights"
+        per_layer = kind if kind in PER_LAYER else None
+        if self._shape != (m.num_layers, m.num_heads, per_layer):
+            self._build(m.num_layers, m.num_heads, per_layer)
+            self._drawn = None
+        shown = (m, self.doc.kind, self.doc.scale, self.doc.colormap)
+        if self._drawn is not None and all(a is b for a, b in zip(shown, self._drawn)):
+            self._on_selection_change(None)  # one extraction announces several fields: draw once
+            return
+        self._drawn = shown
         table = lut(self.doc.colormap)
         for (n, h), box in self.boxes.items():
-            img, levels = display_image(block_mean(m.head(n, h, self.doc.kind)),
-                                        self.doc.kind, self.doc.scale)
+            head = 0 if h == PER_LAYER_KEY else h
+            img, levels = display_image(block_mean(m.head(n, head, kind)), kind, self.doc.scale)
             box.image.setImage(img, levels=levels, lut=table, autoLevels=False)
             box.autoRange(padding=0)
         self._on_selection_change(None)
@@ -135,11 +160,13 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
         """Frame the shown (layer, head); only the boxes whose frame changes are redrawn."""
         cur = (self.doc.layer, self.doc.head)
         for key, box in self.boxes.items():
-            if box.current != (key == cur):
-                box.current = key == cur
+            now = key == cur or (key[1] == PER_LAYER_KEY and key[0] == cur[0])
+            if box.current != now:
+                box.current = now
                 box.setBorder(CURRENT_PEN if box.current else OTHER_PEN)
 
     def _on_thumb_clicked(self, layer: int, head) -> None:
         self.doc.set_layer(layer)
-        self.doc.set_head(head)
+        if head != PER_LAYER_KEY:
+            self.doc.set_head(head)
 

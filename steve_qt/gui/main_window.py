@@ -4,7 +4,8 @@ Keys (Praat, ELAN, Sonic Visualiser conventions):
 Tab plays/stops the selection (the visible window when nothing is selected); Shift+Space plays
 the selection; Space plays/stops from the cursor; Esc stops; Ctrl+I / Ctrl+O zoom in/out around
 the cursor, Ctrl+N zooms to the selection, Ctrl+A shows all; PgUp / PgDn previous/next layer;
-[ / ] previous/next head (the mean of heads sits before head 1); M toggles the mean of heads.
+[ / ] previous/next head (the mean of heads sits before head 1); M toggles the mean of heads;
+F plays the file with its loudness following the features dock's feature (Play > Play Feature).
 """
 
 from __future__ import annotations
@@ -19,11 +20,15 @@ from ..core.alignment import TierNotFound, find_alignment, load_alignment
 from ..core.audio import AUDIO_EXTENSIONS, load_audio
 from ..core.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
 from ..core.errors import SteveError
+from ..core.measures import TITLES
 from ..core.pipeline import Utterance
+from ..core.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
 from .analysis_panels import install_panels
 from .controls import OTHER_MODEL, QtControls
+from .decoder_view import install_decoder_view
 from .export_actions import export_data, export_figure
+from .features_dock import install_features
 from .head_overview import QtHeadOverview
 from .playback import QtPlayback
 from .time_views import QtTimeViews
@@ -33,6 +38,14 @@ from .worker import ExtractionQueue, Job
 Qt = QtCore.Qt
 ALIGNMENT_SUFFIXES = (".textgrid", ".phn", ".wrd")
 ATTENDED_SHARE = 0.5
+PENDING_NAMES = {"transcript": "transcript and word tier", "cross": "cross-attention",
+                 "decoder": "decoder attention"}
+
+
+def still_coming(pending) -> str:
+    """Status-bar suffix naming what a partial extraction still lacks."""
+    names = [PENDING_NAMES.get(p, p) for p in pending]
+    return f" \u2014 still coming: {', '.join(names)}" if names else ""
 
 
 class QtMainWindow(QtWidgets.QMainWindow):
@@ -74,7 +87,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._connect()
         install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
+        install_decoder_view(self)  # decoder self-attention, tokens x tokens (issue 14)
+        self.features = install_features(self)  # features dock, Play Feature (issue 12)
+        from .experiments_panel import install_experiments
+
+        install_experiments(self)  # window, span removal, steering, logit lens, LM (issue 13)
         self._closing = False
+        self._still_coming = ""  # status-bar suffix while a partial result is shown
 
     # --- layout ----------------------------------------------------------------------------------
     def add_dock(self, widget: QtWidgets.QWidget, title: str,
@@ -150,6 +169,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._action(v, "Scroll Left", lambda: self.doc.scroll(-0.25), "Left")
         self._action(v, "Scroll Right", lambda: self.doc.scroll(0.25), "Right")
         v.addSeparator()
+        self._build_spectrogram_menu(v.addMenu("Spectro&gram"))
         self.panels_menu = v.addMenu("&Panels")
         for dock in getattr(self, "_pending_docks", []):
             self.panels_menu.addAction(dock.toggleViewAction())
@@ -193,10 +213,12 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.controls.modelChosen.connect(self.choose_model)
         self.queue.started.connect(self._on_job_started)
         self.queue.progress.connect(self._on_job_progress)
+        self.queue.partial.connect(self._on_job_partial)
         self.queue.finished.connect(self._on_job_finished)
         self.queue.failed.connect(self._on_job_failed)
         self.queue.cancelled.connect(self._on_job_cancelled)
         self.queue.idle.connect(lambda: self._show_progress(False))
+        self.doc.events.measure_request.connect(self._request_measure)
 
     # --- opening files ---------------------------------------------------------------------------
     def ask_open(self) -> None:
@@ -366,17 +388,44 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def cancel_extraction(self) -> None:
         for job in self.queue.cancel():
-            self._set_job_status(job, CANCELLED)
+            if not job.measures:
+                self._set_job_status(job, CANCELLED)
 
     def _index_of_entry(self, entry) -> int | None:
         return next((i for i, e in enumerate(self.doc.entries) if e is entry), None)
 
     def _set_job_status(self, job: Job, status: str, error: str | None = None) -> None:
+        if job.task is not None:
+            return  # an experiment: the entry's extraction status stays as it is
         i = self._index_of_entry(job.entry)
-        if i is not None:
+        if job.sites:  # the features dock's activations (gui/features_dock.py)
+            self.features.set_job_status(job, status, error)
+        elif i is not None:
             self.doc.set_status(i, job.spec, job.window, status, error)
 
+    def _request_measure(self, event) -> None:
+        """The kind chooser asked for a measure the shown maps lack: compute it in the worker."""
+        i, ex = self.doc.current, self.doc.extraction
+        if i is None or ex is None:
+            return
+        spec, window = self.doc.job_key()
+        self.doc.message_(f"computing {TITLES[event.value]} ...")
+        self.queue.submit(Job(self.doc.entries[i], spec, window, measures=(event.value,),
+                             extraction=ex), front=True)
+
+    def _on_measure_finished(self, job: Job, measures: dict) -> None:
+        job.extraction.maps["encoder"].add_measures(measures)
+        self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} computed")
+        if self.doc.extraction is job.extraction:
+            self.doc.set_kind(job.measures[0])
+
     def _on_job_started(self, job: Job) -> None:
+        self._still_coming = ""
+        if job.measures:  # the extraction itself is done
+            self._show_progress(True)
+            self.progress.setRange(0, 0)
+            self.progress_label.setText(f"{job.name}: {TITLES[job.measures[0]]}")
+            return
         self._set_job_status(job, RUNNING)
         self._show_progress(True)
         self.progress.setRange(0, 0)
@@ -388,19 +437,47 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.progress.setValue(done)
         else:
             self.progress.setRange(0, 0)
-        self.progress_label.setText(f"{job.name}: {what}")
+        self.progress_label.setText(f"{job.name}: {what}{self._still_coming}")
 
-    def _on_job_finished(self, job: Job, ex) -> None:
+    def _on_job_partial(self, job: Job, ex) -> None:
+        """Show what arrived (the encoder maps first); the status bar names what is to come."""
         i = self._index_of_entry(job.entry)
         if i is None:
+            return
+        self._still_coming = still_coming(ex.pending)
+        self.progress_label.setText(f"{job.name}: {', '.join(ex.maps) or 'first results'} "
+                                    f"shown{self._still_coming}")
+        self.doc.set_extraction(i, job.spec, job.window, ex)
+
+    def _on_job_finished(self, job: Job, ex) -> None:
+        if job.task is not None:
+            if job.on_done is not None:
+                job.on_done(ex)
+            return
+        i = self._index_of_entry(job.entry)
+        if i is None:
+            return
+        if job.measures:
+            self._on_measure_finished(job, ex)
+            return
+        if job.sites:
+            self.features.on_activations(i, job, ex)
             return
         self.doc.set_extraction(i, job.spec, job.window, ex)
         self.doc.message_(f"{job.name}: {ex.model}" + (f": \u201c{ex.transcript.text}\u201d"
                                                         if ex.transcript.text else ""))
 
     def _on_job_failed(self, job: Job, reason: str) -> None:
+        if job.task is not None:  # experiments say why in the status bar, no dialog
+            if job.on_error is not None:
+                job.on_error(reason)
+            return
+        if job.measures:  # the attention stays; say why the measure is missing
+            if not self._closing:
+                dialogs.show_error(self, f"{TITLES[job.measures[0]]} failed", reason)
+            return
         self._set_job_status(job, FAILED, reason)
-        if self._closing:
+        if self._closing or job.sites:  # the features dock says why in the status bar
             return
         where = str(job.entry.path) if job.entry.path else job.name
         text = reason if where in reason else f"{where}: {reason}"
@@ -409,8 +486,20 @@ class QtMainWindow(QtWidgets.QMainWindow):
                            "Attention > Extract Again retries.")
 
     def _on_job_cancelled(self, job: Job) -> None:
+        if job.task is not None:
+            if job.on_error is not None:
+                job.on_error(f"{job.title or 'experiment'} cancelled")
+            return
+        if job.measures:
+            self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} cancelled")
+            return
         self._set_job_status(job, CANCELLED)
-        self.doc.message_(f"{job.name}: extraction cancelled")
+        kept = job.entry.extractions.get((job.spec, job.window))
+        if kept is not None and kept.pending:
+            self.doc.message_(f"{job.name}: extraction cancelled; kept the {', '.join(kept.maps)} "
+                              f"maps (Attention > Extract Again for the rest)")
+        else:
+            self.doc.message_(f"{job.name}: extraction cancelled")
 
     def _show_progress(self, on: bool) -> None:
         for w in (self.progress, self.progress_label, self.cancel_button):
@@ -513,9 +602,24 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def show_keys(self) -> None:
         QtWidgets.QMessageBox.information(self, "Keys", __doc__.split("\n\n", 1)[1])
 
+    def _build_spectrogram_menu(self, menu: QtWidgets.QMenu) -> None:
+        """View > Spectrogram: the model's log-mel or Praat's broadband (one is checked)."""
+        group = QtGui.QActionGroup(self)
+        self.spectrogram_actions = {}
+        for kind, title in SPECTROGRAM_TITLES.items():
+            act = QtGui.QAction(title[0].upper() + title[1:], self, checkable=True)
+            act.setChecked(kind == self.doc.spectrogram)
+            act.triggered.connect(lambda checked=False, k=kind: self.doc.set_spectrogram(k))
+            group.addAction(act)
+            menu.addAction(act)
+            self.spectrogram_actions[kind] = act
+        self.doc.events.spectrogram.connect(
+            lambda ev: self.spectrogram_actions[ev.value].setChecked(True))
+
     # --- closing ---------------------------------------------------------------------------------
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
         self._closing = True
+        self.views.spectrograms.shutdown()
         self.playback.close()
         if self.queue.busy:
             self.progress_label.setText("stopping the model...")

@@ -62,9 +62,14 @@ def to_float32(a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 def head_float32(maps: AttentionMaps, layer: int, head: int | None, kind: str = "weights",
                  out: np.ndarray | None = None) -> np.ndarray:
     """(Q, K) float32 of one head, or the mean over heads: ``AttentionMaps.head``, faster."""
-    arr = maps.weights if kind == "weights" else maps.scores
-    if arr is None:
-        raise ValueError("these maps hold no pre-softmax scores")
+    if kind in ("weights", "scores"):
+        arr = maps.weights if kind == "weights" else maps.scores
+        if arr is None:
+            raise ValueError("these maps hold no pre-softmax scores")
+    else:  # a context-mixing measure; a per-layer one has one map whatever the head
+        arr = maps.measures[kind]
+        if arr.shape[2] == 1:
+            head = 0
     sl = arr[layer, 0]  # (M, Q, K)
     if head is not None:
         return to_float32(sl[head], out)

@@ -22,6 +22,7 @@ class QtPlayback(QtCore.QObject):
         self.timer.setInterval(CURSOR_INTERVAL_MS)
         self.timer.timeout.connect(self._on_tick)
         self.last_spans: list[tuple[float, float]] = []
+        self._moves_playhead = True
         doc.events.current.connect(lambda e: self.stop())
 
     @property
@@ -41,7 +42,28 @@ class QtPlayback(QtCore.QObject):
             self.doc.message_(f"Playback unavailable: {exc.problem}")
             return False
         self.last_spans = spans
+        self._moves_playhead = True
         what = ", ".join(f"{a:.3f}-{b:.3f} s" for a, b in spans[:4]) + (" ..." if len(spans) > 4 else "")
+        self.doc.message_(f"Playing {what} ({seconds:.2f} s)")
+        self.timer.start()
+        self.stateChanged.emit(True)
+        return True
+
+    def play_samples(self, samples, rate: int, spans, what: str, playhead: bool = True) -> bool:
+        """Play spans (seconds) of prepared ``samples`` (frames[, channels]) at ``rate``: the
+        features dock's enveloped file or example montage. ``playhead``: the buffer's times are
+        the shown file's (the playback cursor moves), else the caller follows along."""
+        spans = [(float(a), float(b)) for a, b in spans if b > a]
+        if not spans:
+            return False
+        self.stop()
+        try:
+            seconds = self.player.play(samples, rate, spans)
+        except SteveError as exc:
+            self.doc.message_(f"Playback unavailable: {exc.problem}")
+            return False
+        self.last_spans = spans
+        self._moves_playhead = playhead
         self.doc.message_(f"Playing {what} ({seconds:.2f} s)")
         self.timer.start()
         self.stateChanged.emit(True)
@@ -70,7 +92,8 @@ class QtPlayback(QtCore.QObject):
         if self.player.finished() or not self.player.playing:
             self.stop()
             return
-        self.doc.set_playhead(self.player.position())
+        if self._moves_playhead:
+            self.doc.set_playhead(self.player.position())
 
     def close(self) -> None:
         self.stop()

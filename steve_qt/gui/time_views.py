@@ -15,9 +15,10 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from ..core.audio import to_mono
 from ..core.document import Document
 from ..core.frames import window_name
+from ..core.measures import PER_LAYER, TITLES
 from .colors import SPECTROGRAM_COLORMAP, colormap, lut
 from .map_images import MapImages
-from .spectrogram import Spectrogram, log_mel
+from .spectrogram import QtSpectrogramJobs
 from .tier_item import TierItem, phone_shade
 from .viewbox import TimeViewBox
 
@@ -44,6 +45,9 @@ def token_label(text: str) -> str:
     return text.replace(" ", "\u2423", 1) if text.startswith(" ") else text
 
 
+NO_ATTENTION = "no attention yet"
+
+
 class QtTimeViews(pg.GraphicsLayoutWidget):
     """Waveform, query profile, spectrogram, word and phone tiers, attention map."""
 
@@ -55,7 +59,8 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.setBackground("w")
         self.ci.layout.setSpacing(2)
         self.ci.setContentsMargins(4, 4, 4, 4)
-        self._spectrograms: dict[int, tuple[object, Spectrogram]] = {}
+        self.spectrograms = QtSpectrogramJobs(self)  # computed off the GUI thread, cached
+        self.spectrograms.ready.connect(self._draw_spectrogram)
         self._map_rows: tuple[float, float] = (0.0, 1.0)
         self._map_rect = QtCore.QRectF(0, 0, 1, 1)
         self.map_images = MapImages()  # display-ready images of the shown maps (an LRU)
@@ -79,8 +84,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
             p.setXLink(self.wave)
         for p in (self.profile, self.map):  # the document sets their ranges: no auto-range
             p.vb.disableAutoRange()  # when a head switch gives them new data
-        for row, stretch in enumerate((3, 2, 3, 0, 0, 0, 12)):
-            self.ci.layout.setRowStretchFactor(row, stretch)
+        self._stretch = dict(zip(self.time_plots, (3, 2, 3, 0, 0, 0, 12)))
+        for row, p in enumerate(self.time_plots):
+            self.ci.layout.setRowStretchFactor(row, self._stretch[p])
         for p in (self.words, self.phones, self.whisper_words):
             p.setFixedHeight(30)
         self.wave.setMinimumHeight(60)
@@ -143,21 +149,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.regions, self.cursors, self.playheads, self.hovers, self.query_marks = [], [], [], [], []
         self.attended: list[pg.LinearRegionItem] = []
         for p in self.time_plots:
-            brush = MAP_SELECTION_BRUSH if p is self.map else SELECTION_BRUSH
-            edge = QtGui.QColor(255, 210, 60, 230) if p is self.map else \
-                QtGui.QColor(200, 140, 0, 160)
-            region = pg.LinearRegionItem(movable=False, brush=brush, pen=pg.mkPen(edge, width=1))
-            region.setZValue(5)
-            region.setVisible(False)
-            p.addItem(region, ignoreBounds=True)
-            self.regions.append(region)
-            for store, pen, z in ((self.cursors, CURSOR_PEN, 10), (self.playheads, PLAYHEAD_PEN, 12),
-                                  (self.hovers, HOVER_PEN, 9), (self.query_marks, QUERY_PEN, 8)):
-                line = pg.InfiniteLine(angle=90, pen=pen, movable=False)
-                line.setZValue(z)
-                line.setVisible(False)
-                p.addItem(line, ignoreBounds=True)
-                store.append(line)
+            self._add_marks(p)
 
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
         self.map.vb.sigResized.connect(lambda vb: self._update_query_ticks())
@@ -173,6 +165,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         e.query.connect(self._on_query_change)
         e.hover.connect(self._on_hover_change)
         e.playhead.connect(self._on_playhead_change)
+        e.spectrogram.connect(lambda ev: self._draw_spectrogram())
         self._on_current_change(None)
 
     # --- construction ----------------------------------------------------------------------------
@@ -198,6 +191,46 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         vb.sigClick.connect(lambda x, y, dbl, p=p: self._on_click(p, x, y, dbl))
         vb.sigZoom.connect(lambda f, c: self.doc.zoom(f, c))
         vb.sigScroll.connect(self._on_scroll)
+        return p
+
+    def _add_marks(self, p: pg.PlotItem) -> None:
+        """Selection, cursor, playhead, hover and query marks of one time plot."""
+        brush = MAP_SELECTION_BRUSH if p is self.map else SELECTION_BRUSH
+        edge = QtGui.QColor(255, 210, 60, 230) if p is self.map else \
+            QtGui.QColor(200, 140, 0, 160)
+        region = pg.LinearRegionItem(movable=False, brush=brush, pen=pg.mkPen(edge, width=1))
+        region.setZValue(5)
+        region.setVisible(False)
+        p.addItem(region, ignoreBounds=True)
+        self.regions.append(region)
+        for store, pen, z in ((self.cursors, CURSOR_PEN, 10), (self.playheads, PLAYHEAD_PEN, 12),
+                              (self.hovers, HOVER_PEN, 9), (self.query_marks, QUERY_PEN, 8)):
+            line = pg.InfiniteLine(angle=90, pen=pen, movable=False)
+            line.setZValue(z)
+            line.setVisible(False)
+            p.addItem(line, ignoreBounds=True)
+            store.append(line)
+
+    def insert_track(self, name: str, after: pg.PlotItem, stretch: int = 0) -> pg.PlotItem:
+        """A new time plot beneath ``after``: x linked, the same left-axis width, the shared
+        marks (selection, cursor, playhead, hover); mouse clicks and drags act as on the others."""
+        order = list(self.time_plots)
+        for p in order:
+            self.ci.removeItem(p)
+        self.ci.removeItem(self.colorbar)
+        p = self._add_plot(len(order), name)
+        self.ci.removeItem(p)
+        order.insert(order.index(after) + 1, p)
+        self._stretch[p] = stretch
+        for row, q in enumerate(order):
+            self.ci.addItem(q, row=row, col=0)
+            self.ci.layout.setRowStretchFactor(row, self._stretch[q])
+        self.ci.addItem(self.colorbar, row=order.index(self.map), col=1)
+        self.time_plots = order
+        p.setXLink(self.wave)
+        self._add_marks(p)
+        self._on_selection_change(None)
+        self._on_cursor_change(None)
         return p
 
     # --- mouse -> document -----------------------------------------------------------------------
@@ -252,7 +285,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         u = self.doc.utterance
         if u is None:
             self.wave_curve.setData([], [])
-            self.spec_image.clear()
+            self._draw_spectrogram()
             self.word_tier.set_intervals([])
             self.phone_tier.set_intervals([])
             self._on_extraction_change(None)
@@ -263,27 +296,26 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.wave_curve.setData(t, mono)
         peak = float(np.max(np.abs(mono))) or 1.0
         self.wave.setYRange(-peak, peak, padding=0.05)
-        spec = self._spectrogram(u)
-        self.spec_image.setImage(spec.db, levels=spec.levels, autoLevels=False)
-        self.spec_image.setRect(QtCore.QRectF(*spec.rect()))
-        self.spec.setYRange(0, spec.db.shape[0], padding=0)
-        ticks = [(spec.band_of_hz(f), f"{f // 1000}k" if f >= 1000 else str(f))
-                 for f in (500, 1000, 2000, 4000, 8000) if f <= spec.rate / 2]
-        self.spec.getAxis("left").setTicks([ticks, []])
+        self._draw_spectrogram()
         self._on_alignment_change(None)
         self._on_view_change(None)
         self._on_extraction_change(None)
 
-    def _spectrogram(self, u) -> Spectrogram:
-        """Computed once per open utterance (kept while it is open)."""
-        open_audio = {id(e.utterance.audio) for e in self.doc.entries}
-        self._spectrograms = {k: v for k, v in self._spectrograms.items() if k in open_audio}
-        key = id(u.audio)
-        cached = self._spectrograms.get(key)
-        if cached is None or cached[0] is not u.audio:
-            cached = (u.audio, log_mel(u.audio.samples, u.audio.rate))
-            self._spectrograms[key] = cached
-        return cached[1]
+    def _draw_spectrogram(self) -> None:
+        """The shown utterance's spectrogram of the document's kind, once it is computed."""
+        u = self.doc.utterance
+        self.spectrograms.keep([e.utterance.audio for e in self.doc.entries])
+        spec = None if u is None else self.spectrograms.get(u.audio, self.doc.spectrogram)
+        if spec is None:  # nothing open, or still computing: no ticks over an empty plot
+            self.spec_image.clear()
+            self.spec.getAxis("left").setTicks([[], []])
+            return
+        self.spec_image.setImage(spec.db, levels=spec.levels, autoLevels=False)
+        self.spec_image.setRect(QtCore.QRectF(*spec.rect()))
+        self.spec.setYRange(*spec.y_extent, padding=0)
+        ticks = [(spec.y_of_hz(f), f"{f / 1000:g}k" if f >= 1000 else f"{f:g}")
+                 for f in spec.ticks_hz()]
+        self.spec.getAxis("left").setTicks([ticks, []])
 
     def _on_alignment_change(self, event) -> None:
         al = self.doc.alignment
@@ -320,11 +352,15 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         """Placement, axis ticks and phone boundaries of the map (not its pixels)."""
         m = self.doc.maps
         left = self.map.getAxis("left")
-        if m is None:
+        empty = m is None
+        self.colorbar.setVisible(not empty)
+        for axis in (left, self.profile.getAxis("left")):  # no 0..1 ticks over nothing
+            axis.setStyle(showValues=not empty)
+        if empty:
             self.map_image.clear()
             self.map_bounds.setData([], [])
             left.setTicks(None)
-            self.map_title.setText("")
+            _set_text(self.map_title, NO_ATTENTION if self.doc.utterance is not None else "")
             return
         k0, k1 = m.key_extent_seconds()
         q0, q1 = m.query_extent_seconds()
@@ -399,7 +435,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         m = doc.maps
         head = "mean of heads" if doc.head is None else f"head {doc.head} of 0\u2013{m.num_heads - 1}"
         scale = {"global": "", "row": ", rows scaled to max", "log": ", log10"}[doc.scale]
-        what = "weights" if doc.kind == "weights" else "pre-softmax scores"
+        what = TITLES.get(doc.kind, doc.kind)
+        if doc.kind in PER_LAYER:
+            head = "all heads"
         win = f", {window_name(doc.window, m.num_windows)}" if m.num_windows > 1 else ""
         rows = "query tokens" if m.query_grid is None else "query time"
         if doc.rollout:
@@ -532,11 +570,15 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.whisper_words.setToolTip(tip)
 
     # --- for tests and screenshots ---------------------------------------------------------------
+    def shown_plots(self) -> list[pg.PlotItem]:
+        """The time plots on screen (a collapsed row, e.g. no Whisper words, is left out)."""
+        return [p for p in self.time_plots if p.isVisible()]
+
     def x_ranges(self) -> list[tuple[float, float]]:
-        return [tuple(p.vb.viewRange()[0]) for p in self.time_plots]
+        return [tuple(p.vb.viewRange()[0]) for p in self.shown_plots()]
 
     def left_axis_widths(self) -> list[float]:
-        return [p.getAxis("left").width() for p in self.time_plots]
+        return [p.getAxis("left").width() for p in self.shown_plots()]
 
 
 def _set_text(item: pg.TextItem, text: str) -> None:

@@ -1,0 +1,75 @@
+"""Context-mixing measures: each measure's cost ÷ the plain encoder capture, side by side."""
+
+from __future__ import annotations
+
+from .common import Config, Section, interleave, make_audio, verdict
+from . import whisper_parts as wp
+
+VZ_TARGET = 3.0  # value zeroing at 3 s: at most 3 x the capture
+COLUMNS = ["measure", "input", "model", "T frames", "capture ms", "measure ms", "ratio", "target",
+           "result", "÷ full extract"]
+MEASURE_ROWS = (("norm", "attention norm"), ("value_zeroing", "value zeroing"),
+                ("grad", "grad relevance"))
+
+
+def run(cfg: Config) -> Section:
+    from steve_whisper import mixing
+
+    section = Section("mixing", "6. Context-mixing measures (measure ÷ plain encoder capture, "
+                      "same input, interleaved)", COLUMNS)
+    adapter = wp.load_whisper()
+    model = adapter.model
+    repeats, warmup = min(cfg.repeats, 3), min(cfg.warmup, 1)  # value zeroing is slow: short
+    source = ""
+    extracts: list[list[str]] = []
+    for seconds in cfg.durations:
+        audio, source = make_audio(seconds)
+        mel = adapter.mel(audio)  # once, outside the timed region: every variant takes it
+        keep = wp.kept_frames(len(audio))
+        ex = adapter.extract(audio, components=["encoder"])  # the transcript grad differentiates
+        tokens, start = ex.transcript.tokens, ex.meta["text_token_start"]
+        t = interleave({
+            "capture": lambda: wp.our_capture(adapter, mel, keep),
+            "norm": lambda: mixing.layer_measures(model, mel, keep, ["norm"]),
+            "value_zeroing": lambda: mixing.layer_measures(model, mel, keep, ["value_zeroing"]),
+            "grad": lambda: mixing.grad_relevance(model, mel, tokens, start, keep),
+            "extract": lambda: adapter.extract(audio, components=["encoder"]),
+        }, repeats, warmup)
+        for name, title in MEASURE_ROWS:
+            r = t[name].median / t["capture"].median
+            target = f"≤ {VZ_TARGET:g}" if name == "value_zeroing" and seconds == 3.0 else ""
+            result = verdict(r, VZ_TARGET) if target else ""
+            section.rows.append([title, f"{seconds:g} s", "Whisper tiny.en (embedded)", str(keep),
+                                 t["capture"].ms(), t[name].ms(), f"{r:.2f}", target, result,
+                                 f"{t[name].median / t['extract'].median:.2f}"])
+        extracts.append([f"{seconds:g} s", t["extract"].ms()])
+    section.extra_tables.append((
+        "Full `adapter.extract(audio, components=['encoder'])` in the same rounds (the last "
+        "column's divisor: what the CLI and the window run before any measure; it transcribes)",
+        ["input", "extract ms"], extracts))
+    section.notes += [
+        f"Input: {source}; mel computed once outside the timed region. {repeats} timed runs per "
+        f"variant after {warmup} warm-up round(s), interleaved (kept short: the machine is "
+        "shared).",
+        "Capture = the encoder step of `WhisperAdapter.extract` (as in section 1: one SDPA "
+        "forward pass, weights and scores of the T kept frames). Each measure is what "
+        "`WhisperAdapter.extract_measures` runs for it: norm and value zeroing = one encoder "
+        "forward pass with hooks (`steve_whisper.mixing.layer_measures`), per block the softmax "
+        "of the T kept rows over all 1500 keys; norm = α · ‖f_h(x_k)‖; value zeroing = the "
+        "block's MLP tail on all T × T (query, key) pairs at once, the attention output with "
+        "key k's value zeroed being the output minus Σ_h α_hqk f_h(x_k) (exact, no pass per "
+        "key), in blocks of query rows. Grad = encoder + teacher-forced decoder pass with "
+        "autograd on the activations, backward from the transcript's log-probability, ∂L/∂A = "
+        "∂L/∂context · Vᵀ per head over the full 1500 × 1500 window, Chefer's rule, kept T × T "
+        "block; the transcription that gives the tokens is not timed (in the window and the CLI "
+        "it comes from the extraction).",
+        "Value zeroing's work grows with T²: T² positions through each block's MLP "
+        "(384 → 1536 → 384 for tiny.en) against 1500 positions in the forward pass. Taking the "
+        "first MLP layer through the sum over heads (exact; an M-term sum per pair instead of a "
+        "D-term product) was tried and was slower here (batched products with an inner size of "
+        "6), as were smaller blocks of query rows; not kept.",
+        "wav2vec 2.0 is not timed here: its measures use the same code (steve_qt.core.mixing); "
+        "value zeroing of a base model (12 layers, 768 → 3072 → 768 MLP) puts T² positions "
+        "through 12 MLPs, far more than one forward pass.",
+    ]
+    return section

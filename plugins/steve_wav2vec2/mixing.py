@@ -1,0 +1,175 @@
+"""Context-mixing measures of a wav2vec 2.0 encoder (see steve_qt.core.measures for definitions).
+
+Hooks on each encoder layer keep its input (the residual), the q/k/v projections and the attention
+module's output; the measures come from those (steve_qt.core.mixing). The rest of a layer after
+attention (the value-zeroing tail) depends on the variant:
+
+- post-norm (base models): ``r = layer_norm(x + a)``; ``final_layer_norm(r + feed_forward(r))``
+- pre-norm (``do_stable_layer_norm``, large models): ``r = x + a``;
+  ``r + feed_forward(final_layer_norm(r))``
+
+``grad`` differentiates the CTC log-probability of the model's own greedy labels
+(``log p(labels | audio)``, all alignments, blank = the pad token) and needs a CTC head.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from steve_qt.core import mixing
+from steve_qt.core.errors import Cancelled, SteveError
+
+
+def layer_tail(layer, stable: bool) -> mixing.Tail:
+    if getattr(layer, "adapter_layer", None) is not None:
+        raise SteveError("value zeroing does not support wav2vec 2.0 layers with adapter modules")
+    if stable:
+        def tail(x: Tensor, a: Tensor) -> Tensor:
+            r = x + a
+            return r + layer.feed_forward(layer.final_layer_norm(r))
+    else:
+        def tail(x: Tensor, a: Tensor) -> Tensor:
+            r = layer.layer_norm(x + a)
+            return layer.final_layer_norm(r + layer.feed_forward(r))
+    return tail
+
+
+class LayerTaps:
+    """Forward hooks on one encoder layer: input, q/k/v projections, attention output/context."""
+
+    def __init__(self, layer, keep_graph: bool = False):
+        self.keep_graph = keep_graph
+        self.t: dict[str, Tensor] = {}
+        att = layer.attention
+        self.handles = [
+            layer.register_forward_pre_hook(self._input, with_kwargs=True),
+            att.q_proj.register_forward_hook(self._keep("q")),
+            att.k_proj.register_forward_hook(self._keep("k")),
+            att.v_proj.register_forward_hook(self._keep("v")),
+            att.register_forward_hook(self._keep("attn_out", first=True)),
+        ]
+        if keep_graph:
+            self.handles.append(att.out_proj.register_forward_pre_hook(self._context))
+
+    def _store(self, name: str, value: Tensor) -> None:
+        self.t[name] = value[0] if self.keep_graph else value.detach()[0]
+
+    def _input(self, _mod, args, kwargs):
+        self._store("x", args[0] if args else kwargs["hidden_states"])
+
+    def _keep(self, name: str, first: bool = False):
+        def hook(_mod, _inp, out):
+            self._store(name, out[0] if first else out)
+        return hook
+
+    def _context(self, _mod, inp):
+        ctx = inp[0]
+        if ctx.requires_grad:
+            ctx.retain_grad()
+        self.t["context"] = ctx
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def layer_measures(loaded, inputs: Tensor, num_frames: int, names: Sequence[str],
+                   on_layer: Callable[[int], None] | None = None,
+                   should_cancel: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
+    """Attention norm (N, 1, M, T, T) and/or value zeroing (N, 1, 1, T, T), float16."""
+    layers = loaded.encoder_layers
+    stable = bool(loaded.config.do_stable_layer_norm)
+    n_layer, n_head = len(layers), int(loaded.config.num_attention_heads)
+    out: dict[str, np.ndarray] = {}
+    if "norm" in names:
+        out["norm"] = np.empty((n_layer, 1, n_head, num_frames, num_frames), np.float16)
+    if "value_zeroing" in names:
+        out["value_zeroing"] = np.empty((n_layer, 1, 1, num_frames, num_frames), np.float16)
+    taps = [LayerTaps(layer) for layer in layers]
+
+    def finish(i: int):
+        def hook(layer, _inp, _out):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            t = taps[i].t
+            att = layer.attention
+            w = mixing.attention_weights(t["q"], t["k"], n_head, num_frames, num_frames)
+            f = mixing.head_value_outputs(t["v"], att.out_proj.weight, n_head)
+            if "norm" in out:
+                out["norm"][i, 0] = mixing.attention_norm(w, f).numpy()
+            if "value_zeroing" in out:
+                width = layer.feed_forward.intermediate_dense.out_features
+                vz = mixing.value_zeroing(w, f, t["x"], t["attn_out"], layer_tail(layer, stable),
+                                          width=width, should_cancel=should_cancel)
+                out["value_zeroing"][i, 0, 0] = vz.numpy()
+            t.clear()
+            if on_layer is not None:
+                on_layer(i)
+        return hook
+
+    handles = [layer.register_forward_hook(finish(i)) for i, layer in enumerate(layers)]
+    try:
+        with torch.no_grad():
+            loaded.base(inputs)
+    finally:
+        for h in handles:
+            h.remove()
+        for tp in taps:
+            tp.remove()
+    return out
+
+
+def greedy_labels(logits: Tensor, blank: int) -> Tensor:
+    """(T, V) logits -> the greedy CTC label sequence (repeats merged, blanks dropped), (L,)."""
+    best = logits.argmax(dim=-1)
+    keep = torch.ones_like(best, dtype=torch.bool)
+    keep[1:] = best[1:] != best[:-1]
+    best = best[keep]
+    return best[best != blank]
+
+
+def ctc_log_prob(logits: Tensor, labels: Tensor, blank: int) -> Tensor:
+    """log p(labels | audio) under CTC (all alignments): (T, V) logits -> a scalar."""
+    log_probs = torch.log_softmax(logits.float(), dim=-1)[:, None]  # (T, 1, V)
+    loss = torch.nn.functional.ctc_loss(log_probs, labels[None], [logits.shape[0]],
+                                        [labels.shape[0]], blank=blank, reduction="sum")
+    return -loss
+
+
+def grad_relevance(loaded, inputs: Tensor, num_frames: int, blank: int,
+                   on_layer: Callable[[int], None] | None = None,
+                   should_cancel: Callable[[], bool] | None = None) -> np.ndarray:
+    """Chefer et al.'s relevance of the CTC log-probability, cumulative per layer: (N, 1, 1, T, T)."""
+    model = loaded.model
+    layers = loaded.encoder_layers
+    n_head = int(loaded.config.num_attention_heads)
+    flags = [p.requires_grad for p in model.parameters()]
+    taps = [LayerTaps(layer, keep_graph=True) for layer in layers]
+    try:
+        model.requires_grad_(False)
+        with torch.enable_grad():
+            x = inputs.clone().requires_grad_(True)
+            logits = model(x).logits[0]  # (T, V)
+            log_prob = ctc_log_prob(logits, greedy_labels(logits.detach(), blank), blank)
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            log_prob.backward()
+        abar = []
+        for i, tp in enumerate(taps):
+            t = tp.t
+            a, g = mixing.attention_gradient(t["q"].detach(), t["k"].detach(), t["v"].detach(),
+                                             t["context"].grad[0], n_head)
+            abar.append(mixing.mean_positive_relevance(a, g))
+            t.clear()
+            if on_layer is not None:
+                on_layer(i)
+    finally:
+        for tp in taps:
+            tp.remove()
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+    return mixing.relevance_maps(abar, num_frames)

@@ -1,0 +1,160 @@
+"""Context-mixing measures of Whisper's encoder (see steve_qt.core.measures for definitions).
+
+- ``layer_measures``: one encoder forward pass (SDPA, no grad) with hooks on every block; as each
+  block finishes, its attention norm (per head) and value zeroing (per layer) are computed for the
+  T kept frames from the block's own tensors (the softmax over all 1500 keys, as the model takes
+  it). A block is ``x + attn(attn_ln(x))`` then ``r + mlp(mlp_ln(r))``: the value-zeroing tail.
+- ``grad_relevance``: the encoder and a teacher-forced decoder pass with autograd on the
+  activations only (parameters frozen for the pass); the gradient of the transcript's
+  log-probability (sum of log p of its text tokens and <|endoftext|>) reaches each encoder
+  attention's context; ∂L/∂A = ∂L/∂context · Vᵀ per head; Chefer et al.'s rule over the full
+  1500 x 1500 window, then the kept T x T block of each layer's cumulative R, less the identity.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from steve_qt.core import mixing
+from steve_qt.core.errors import Cancelled
+
+
+def block_tail(block) -> mixing.Tail:
+    """The rest of a ResidualAttentionBlock after attention: r = x + a; r + mlp(mlp_ln(r))."""
+    def tail(x: Tensor, a: Tensor) -> Tensor:
+        r = x + a
+        return r + block.mlp(block.mlp_ln(r))
+    return tail
+
+
+class BlockTaps:
+    """Forward hooks on one encoder block: residual input, q/k/v projections, attention output."""
+
+    def __init__(self, block, keep_graph: bool = False):
+        self.block = block
+        self.keep_graph = keep_graph
+        self.t: dict[str, Tensor] = {}
+        attn = block.attn
+        self.handles = [
+            block.register_forward_pre_hook(self._keep("x", lambda inp: inp[0])),
+            attn.query.register_forward_hook(self._keep_out("q")),
+            attn.key.register_forward_hook(self._keep_out("k")),
+            attn.value.register_forward_hook(self._keep_out("v")),
+            attn.register_forward_hook(self._keep_out("attn_out", first=True)),
+        ]
+        if keep_graph:
+            self.handles.append(attn.out.register_forward_pre_hook(self._context))
+
+    def _store(self, name: str, value: Tensor) -> None:
+        self.t[name] = value[0] if self.keep_graph else value.detach()[0]
+
+    def _keep(self, name: str, pick: Callable):
+        def hook(_mod, inp):
+            self._store(name, pick(inp))
+        return hook
+
+    def _keep_out(self, name: str, first: bool = False):
+        def hook(_mod, _inp, out):
+            self._store(name, out[0] if first else out)
+        return hook
+
+    def _context(self, _mod, inp):
+        ctx = inp[0]
+        if ctx.requires_grad:
+            ctx.retain_grad()
+        self.t["context"] = ctx
+
+    def remove(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def layer_measures(model, mel: Tensor, keep: int, names: Sequence[str],
+                   on_layer: Callable[[int], None] | None = None,
+                   should_cancel: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
+    """Attention norm (N, 1, M, T, T) and/or value zeroing (N, 1, 1, T, T), float16."""
+    enc = model.encoder
+    n_layer, n_head = len(enc.blocks), enc.blocks[0].attn.n_head
+    out: dict[str, np.ndarray] = {}
+    if "norm" in names:
+        out["norm"] = np.empty((n_layer, 1, n_head, keep, keep), np.float16)
+    if "value_zeroing" in names:
+        out["value_zeroing"] = np.empty((n_layer, 1, 1, keep, keep), np.float16)
+    taps = [BlockTaps(b) for b in enc.blocks]
+
+    def finish(i: int):
+        def hook(block, _inp, _out):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            t = taps[i].t
+            w = mixing.attention_weights(t["q"], t["k"], n_head, keep, keep)  # (M, T, T)
+            f = mixing.head_value_outputs(t["v"][:keep], block.attn.out.weight, n_head)
+            if "norm" in out:
+                out["norm"][i, 0] = mixing.attention_norm(w, f).numpy()
+            if "value_zeroing" in out:
+                vz = mixing.value_zeroing(w, f, t["x"][:keep], t["attn_out"][:keep],
+                                          block_tail(block), width=block.mlp[0].out_features,
+                                          should_cancel=should_cancel)
+                out["value_zeroing"][i, 0, 0] = vz.numpy()
+            t.clear()
+            if on_layer is not None:
+                on_layer(i)
+        return hook
+
+    handles = [b.register_forward_hook(finish(i)) for i, b in enumerate(enc.blocks)]
+    try:
+        with torch.no_grad():
+            enc(mel[None])
+    finally:
+        for h in handles:
+            h.remove()
+        for tp in taps:
+            tp.remove()
+    return out
+
+
+def transcript_log_prob(model, audio_features: Tensor, tokens: Sequence[int],
+                        text_start: int) -> Tensor:
+    """Σ log p(tokens[i] | tokens[:i], audio) for i >= text_start (teacher forced): a scalar."""
+    tok = torch.tensor(list(tokens))[None]  # (1, L)
+    logits = model.decoder(tok[:, :-1], audio_features)  # (1, L-1, V)
+    logp = torch.log_softmax(logits.float(), dim=-1)[0, text_start - 1:]  # predicts tok[text_start:]
+    return logp.gather(1, tok[0, text_start:, None]).sum()
+
+
+def grad_relevance(model, mel: Tensor, tokens: Sequence[int], text_start: int, keep: int,
+                   on_layer: Callable[[int], None] | None = None,
+                   should_cancel: Callable[[], bool] | None = None) -> np.ndarray:
+    """Chefer et al.'s relevance, cumulative per encoder layer: (N, 1, 1, T, T) float16."""
+    enc = model.encoder
+    n_head = enc.blocks[0].attn.n_head
+    flags = [p.requires_grad for p in model.parameters()]
+    taps = [BlockTaps(b, keep_graph=True) for b in enc.blocks]
+    try:
+        model.requires_grad_(False)
+        with torch.enable_grad():
+            x = mel[None].clone().requires_grad_(True)
+            log_prob = transcript_log_prob(model, enc(x), tokens, text_start)
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            log_prob.backward()
+        abar = []
+        for i, tp in enumerate(taps):
+            t = tp.t
+            a, g = mixing.attention_gradient(t["q"].detach(), t["k"].detach(), t["v"].detach(),
+                                             t["context"].grad[0], n_head)
+            abar.append(mixing.mean_positive_relevance(a, g))
+            del a, g
+            t.clear()
+            if on_layer is not None:
+                on_layer(i)
+    finally:
+        for tp in taps:
+            tp.remove()
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+    return mixing.relevance_maps(abar, keep)

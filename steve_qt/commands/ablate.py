@@ -1,0 +1,43 @@
+"""``steve-qt ablate AUDIO --span T0 T1``: replace the encoder output frames of a time span by
+the frames the encoder gives for padding (or for silence) and decode; rows ``original`` and the
+edited transcript with its word error rate and word diff (removed words appear as ``[-word]``)."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_input_arguments
+from .intervcommon import (add_model_argument, add_out_argument, check_out, clear_progress,
+                           emit_table, load_adapter, progress_printer)
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("ablate", help="transcribe without a time span (encoder frames replaced)",
+                       description=__doc__)
+    add_input_arguments(p)
+    p.add_argument("--span", nargs=2, type=float, required=True, metavar=("T0", "T1"),
+                   help="time span in seconds")
+    p.add_argument("--fill", choices=("padding", "silence"), default="padding",
+                   help="frames put in: the encoder's output for padding (default; what it sees "
+                        "after the audio ends) or for 30 s of digital silence")
+    add_model_argument(p)
+    add_out_argument(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from ..core.interventions import VARIANT_HEADER, span_frames, span_removal
+    from .common import open_input
+
+    check_out(args)
+    utt = open_input(args)
+    span_frames(*args.span, len(utt.audio.samples), args.window)  # bad span: before the model
+    adapter = load_adapter(args.model)
+    try:
+        variants = span_removal(adapter, utt.audio.samples, *args.span, fill=args.fill,
+                                window=args.window, progress=progress_printer())
+    finally:
+        clear_progress()
+    emit_table(args, VARIANT_HEADER, [v.row() for v in variants])
+    return 0

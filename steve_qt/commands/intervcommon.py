@@ -1,0 +1,63 @@
+"""Arguments and steps shared by the intervention commands (window, ablate, steer, lens, lm)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..core.adapters import DEFAULT_SPEC
+
+
+def add_model_argument(p: argparse.ArgumentParser, window: bool = True) -> None:
+    p.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
+                   help="whisper (embedded tiny.en, default) or whisper:NAME_OR_PATH; "
+                        "interventions need a Whisper model")
+    if window:
+        p.add_argument("--window", type=int, default=0, metavar="N",
+                       help="30 s window of long audio (0 = first)")
+
+
+def add_out_argument(p: argparse.ArgumentParser, what: str = "FILE.csv") -> None:
+    p.add_argument("--out", metavar=what, help="write the table here (CSV); else print it")
+    p.add_argument("--force", action="store_true", help="overwrite an existing output")
+
+
+def load_adapter(spec: str):
+    from ..core.interventions import require_interventions
+    from ..core.pipeline import get_adapter
+
+    adapter = get_adapter(spec)
+    require_interventions(adapter)
+    return adapter
+
+
+def progress_printer():
+    tty = sys.stderr.isatty()
+
+    def progress(done: int, total: int, what: str) -> None:
+        if tty:
+            print(f"\r{what} ({done + 1}/{total})\033[K", end="", file=sys.stderr)
+    return progress
+
+
+def clear_progress() -> None:
+    if sys.stderr.isatty():
+        print("\r\033[K", end="", file=sys.stderr)
+
+
+def emit_table(args, header, rows) -> None:
+    """Write the CSV to --out, or print it."""
+    from ..core.interventions import csv_text, write_csv
+
+    if getattr(args, "out", None):
+        write_csv(args.out, header, rows, force=args.force)
+        print(f"wrote {args.out}")
+    else:
+        print(csv_text(header, rows), end="")
+
+
+def check_out(args) -> None:
+    from ..core.fileio import check_writable
+
+    if getattr(args, "out", None):
+        check_writable(args.out, args.force)  # fail before the model runs

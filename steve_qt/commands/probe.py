@@ -1,0 +1,96 @@
+"""``steve-qt probe CORPUS --out PROBE``: layer-wise linear probes for phone, class, manner, voicing.
+
+For every audio file under CORPUS that has a phone alignment beside it, the activations of each
+site (default: the residual stream after every encoder layer) are read per frame (from the
+activation cache, else from the model, on an embedded Dask cluster of --jobs workers or on an
+existing one with --scheduler); each frame is labelled with its phone, the phone's class
+(vowel/consonant), manner and voicing; silence is left out. Per site and target a logistic
+regression on the standardised activations is cross-validated with folds grouped by file, so no
+file is in both training and test. PROBE gets probe.csv (site, layer, target, accuracy,
+majority_baseline, n, classes, files, folds), files.csv, summary.txt and probe.pdf/png
+(accuracy by layer, one line per target, majority baselines dashed). Layers count from 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from ..core.adapters import DEFAULT_SPEC
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("probe", help="layer-wise linear probes (phone, class, manner, voicing) "
+                       "over a corpus", description=__doc__,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("corpus", metavar="CORPUS", help="folder tree of audio files with phone "
+                   "alignments beside them (TIMIT .phn or TextGrid)")
+    p.add_argument("--out", required=True, metavar="PROBE", help="folder to create for the results")
+    p.add_argument("--sites", nargs="+", metavar="SITE",
+                   help="frames sites to probe (default: every layer's residual stream; "
+                        "see `steve-qt sites`)")
+    p.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
+                   help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
+                        "wav2vec2:DIR_OR_ID")
+    p.add_argument("--folds", type=int, default=5, metavar="K",
+                   help="cross-validation folds, grouped by file (default 5)")
+    p.add_argument("--C", dest="c", type=float, default=1.0, metavar="C",
+                   help="inverse L2 regularisation strength of the logistic regression (default 1)")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes of the embedded cluster (default: the number of cores; "
+                        "1 runs in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on an existing Dask cluster, e.g. tcp://127.0.0.1:8786")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
+                   help="seconds to wait for --scheduler to answer (default 10)")
+    p.add_argument("--cache", metavar="DIR",
+                   help="activation cache folder (default $STEVE_QT_CACHE or ~/.cache/steve_qt)")
+    p.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
+    p.add_argument("--force", action="store_true", help="replace an existing PROBE folder")
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from ..core.probes import run_probes
+    from ..core.runner import tqdm_progress
+
+    progress, close = tqdm_progress("steve-qt probe: files")
+    fits = FitBar(before=close)
+    try:
+        run_probes(args.corpus, args.out, spec=args.model, sites=args.sites, folds=args.folds,
+                   c=args.c, jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache,
+                   force=args.force, phone_tier=args.phone_tier, timeout=args.timeout,
+                   progress=progress, fit_progress=fits)
+    finally:
+        close()
+        fits.close()
+    print((Path(args.out) / "summary.txt").read_text(), end="")
+    print(f"wrote probe.csv, files.csv, summary.txt, probe.pdf, probe.png to {args.out}")
+    return 0
+
+
+class FitBar:
+    """A tqdm bar on stderr counting the fitted probes (site x target)."""
+
+    def __init__(self, before=None):
+        self.bar = None
+        self.before = before  # called once before the bar appears (closes the files bar)
+
+    def __call__(self, done: int, total: int, what: str) -> None:
+        import sys
+
+        if self.bar is None:
+            from tqdm import tqdm
+
+            if self.before is not None:
+                self.before()
+            self.bar = tqdm(total=total, unit="probe", desc="steve-qt probe: fits",
+                            file=sys.stderr, dynamic_ncols=True)
+        self.bar.set_postfix_str(what, refresh=False)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()

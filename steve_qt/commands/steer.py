@@ -1,0 +1,68 @@
+"""``steve-qt steer AUDIO --site S --feature F --scale X [--sae DIR]``: multiply one neuron of a
+site (a module path such as encoder.blocks.2.mlp.1), or one feature of a sparse autoencoder
+trained on a site, by X over a span or every audio frame, substitute the activation back and
+decode; rows ``original``, (``reconstruction``: the SAE's reconstruction substituted, with
+--sae), ``steered``, each with word error rate and word diff against the original. An SAE
+feature is steered by adding the change of its contribution, x + (X - 1) f_F(x) W_dec[F], keeping
+the SAE's reconstruction error, so scale 1 reproduces the original exactly."""
+
+from __future__ import annotations
+
+import argparse
+
+from .common import add_input_arguments
+from .intervcommon import (add_model_argument, add_out_argument, check_out, clear_progress,
+                           emit_table, load_adapter, progress_printer)
+
+
+def register(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("steer", help="scale one neuron or SAE feature and compare transcripts",
+                       description=__doc__)
+    add_input_arguments(p)
+    p.add_argument("--site", metavar="S",
+                   help="module path, e.g. encoder.blocks.2.mlp.1 (neurons), encoder.blocks.2 "
+                        "(residual stream), decoder.blocks.0.mlp.1 (default with --sae: the "
+                        "SAE's site)")
+    p.add_argument("--feature", type=int, required=True, metavar="F",
+                   help="neuron index, or SAE feature with --sae (0-based)")
+    p.add_argument("--sae", metavar="DIR", help="steer a feature of this SAE (SAELens format)")
+    p.add_argument("--scale", type=float, required=True, metavar="X",
+                   help="factor (0 switches the neuron off, 1 changes nothing)")
+    p.add_argument("--span", nargs=2, type=float, metavar=("T0", "T1"),
+                   help="only frames of this span (seconds; encoder sites); default all audio "
+                        "frames")
+    add_model_argument(p)
+    add_out_argument(p)
+    p.set_defaults(func=run)
+    return p
+
+
+def run(args) -> int:
+    from ..core.errors import SteveError
+    from ..core.interventions import VARIANT_HEADER, check_feature, span_frames, steer
+    from .common import open_input
+
+    check_out(args)
+    utt = open_input(args)
+    if args.span is not None:
+        span_frames(*args.span, len(utt.audio.samples), args.window)
+    sae = None
+    if args.sae:
+        from ..core.sae import check_site, load_sae
+
+        sae = load_sae(args.sae)
+        args.site = args.site or sae.hook_name
+    if not args.site:
+        raise SteveError("give --site S (a module path such as encoder.blocks.2.mlp.1)")
+    adapter = load_adapter(args.model)
+    if sae is not None:
+        check_site(sae, args.site, adapter.site_dim(args.site), args.sae)
+    check_feature(adapter, args.site, args.feature, sae)
+    try:
+        variants = steer(adapter, utt.audio.samples, args.site, args.feature, args.scale,
+                         span=tuple(args.span) if args.span else None, sae=sae,
+                         window=args.window, progress=progress_printer())
+    finally:
+        clear_progress()
+    emit_table(args, VARIANT_HEADER, [v.row() for v in variants])
+    return 0

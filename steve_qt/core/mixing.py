@@ -1,0 +1,144 @@
+"""Context-mixing measures from one attention layer's tensors (torch; no Qt, no model code).
+
+The adapters hook their models and hand each layer's tensors to these functions:
+
+    q, k, v      (K_all, M*d)   query / key / value projections of every position (values with
+                                their bias), heads laid out head-major as the models do
+    x            (Q, D)         the layer's residual input at the kept query rows
+    attn_out     (Q, D)         the attention module's output at the kept query rows (after the
+                                output projection, with its bias)
+    w_out        (D, M*d)       the output projection's weight
+    tail(x, a)                  the rest of the layer at one position: residual input x (B, 1, D)
+                                and attention output a (B, K, D) -> layer output (B, K, D)
+
+Queries are the first Q rows, kept keys the first K columns (Whisper's padding is cut; the
+softmax is over all K_all keys, as the model takes it).
+
+Value zeroing uses an exact shortcut instead of one pass per key: zeroing the value vector of key
+k in every head changes the attention output at q by exactly -Σ_h α_hqk · f_h(x_k), where
+f_h(x_k) = v_hk · W_O[:, h]ᵀ (the same vectors attention norm measures), so the perturbed layer
+output is ``tail(x_q, attn_out_q - d_qk)`` for all (q, k) at once, in blocks of query rows.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from .errors import Cancelled
+
+Tail = Callable[[Tensor, Tensor], Tensor]
+#: floats one block of value zeroing may hold ((rows, K, width) float32): 16 Mi = 64 MiB
+BLOCK_FLOATS = 16 * 1024 * 1024
+
+
+def split_heads(x: Tensor, n_head: int) -> Tensor:
+    """(T, M*d) -> (M, T, d), a view."""
+    return x.view(x.shape[0], n_head, -1).transpose(0, 1)
+
+
+def attention_weights(q: Tensor, k: Tensor, n_head: int, keep_queries: int,
+                      keep_keys: int) -> Tensor:
+    """Softmax over all keys of the first ``keep_queries`` rows, cropped to ``keep_keys``: (M, Q, K)."""
+    qh = split_heads(q[:keep_queries].float(), n_head)  # (M, Q, d)
+    kh = split_heads(k.float(), n_head)  # (M, K_all, d)
+    scores = torch.matmul(qh, kh.transpose(1, 2)) * qh.shape[-1] ** -0.5  # (M, Q, K_all)
+    return torch.softmax(scores, dim=-1)[..., :keep_keys]
+
+
+def head_value_outputs(v: Tensor, w_out: Tensor, n_head: int) -> Tensor:
+    """f_h(x_k) = v_hk · W_O[:, h]ᵀ for every head and key: (K, M*d), (D, M*d) -> (M, K, D)."""
+    vh = split_heads(v.float(), n_head)  # (M, K, d)
+    wh = w_out.float().view(w_out.shape[0], n_head, -1).permute(1, 2, 0)  # (M, d, D)
+    return torch.matmul(vh, wh)
+
+
+def attention_norm(weights: Tensor, f: Tensor) -> Tensor:
+    """‖α_hqk · f_h(x_k)‖ = α_hqk · ‖f_h(x_k)‖: (M, Q, K), (M, K, D) -> (M, Q, K)."""
+    return weights * torch.linalg.vector_norm(f, dim=-1)[:, None, :]
+
+
+def cosine_distance(a: Tensor, b: Tensor) -> Tensor:
+    """1 - cos(a, b) over the last axis (broadcasting), as ‖â - b̂‖² / 2 of the unit vectors.
+
+    The same number as ``1 - cosine_similarity``, without its cancellation: when zeroing a value
+    barely moves the output (1 - cos near float32's epsilon) the difference of unit vectors keeps
+    its relative precision.
+    """
+    a_unit = a / torch.linalg.vector_norm(a, dim=-1, keepdim=True).clamp_min(1e-30)
+    b_unit = b / torch.linalg.vector_norm(b, dim=-1, keepdim=True).clamp_min(1e-30)
+    return 0.5 * torch.linalg.vector_norm(a_unit - b_unit, dim=-1).square()
+
+
+def normalise_rows(m: Tensor) -> Tensor:
+    """Each row divided by its sum (rows summing to 0 stay 0)."""
+    s = m.sum(dim=-1, keepdim=True)
+    return m / torch.where(s > 0, s, torch.ones_like(s))
+
+
+def value_zeroing(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor, tail: Tail,
+                  width: int | None = None,
+                  should_cancel: Callable[[], bool] | None = None) -> Tensor:
+    """Value zeroing of one layer: (Q, K) float32, rows normalised to sum 1.
+
+    weights (M, Q, K) softmax (over all keys, cropped), f (M, K, D) from ``head_value_outputs``,
+    x (Q, D) residual input, attn_out (Q, D) attention output; ``width`` the widest activation
+    ``tail`` makes per position (the MLP's), for the block size. ``should_cancel`` is polled
+    before each block of query rows (Cancelled).
+    """
+    n_q, n_k = weights.shape[1:]
+    rows = max(1, BLOCK_FLOATS // max(1, n_k * max(width or 0, f.shape[-1])))
+    x, attn_out = x.float(), attn_out.float()
+    y = tail(x[:, None], attn_out[:, None])  # (Q, 1, D): the layer's output with all values
+    out = torch.empty(n_q, n_k)
+    for q0 in range(0, n_q, rows):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled()
+        q1 = min(n_q, q0 + rows)
+        d = torch.einsum("mqk,mkd->qkd", weights[:, q0:q1], f)  # (b, K, D) removed contributions
+        y_zeroed = tail(x[q0:q1, None], attn_out[q0:q1, None] - d)  # (b, K, D)
+        out[q0:q1] = cosine_distance(y_zeroed, y[q0:q1])
+    return normalise_rows(out.clamp_(min=0.0))
+
+
+def attention_gradient(q: Tensor, k: Tensor, v: Tensor, grad_context: Tensor,
+                       n_head: int) -> tuple[Tensor, Tensor]:
+    """(A, ∂L/∂A), each (M, K_all, K_all), from the projections and the gradient of the context.
+
+    The context of head h is A_h · V_h (before the output projection), so ∂L/∂A_h =
+    (∂L/∂context_h) · V_hᵀ: no attention matrix has to be kept in the autograd graph.
+    """
+    qh, kh = split_heads(q.float(), n_head), split_heads(k.float(), n_head)
+    a = torch.softmax(torch.matmul(qh, kh.transpose(1, 2)) * qh.shape[-1] ** -0.5, dim=-1)
+    g = torch.matmul(split_heads(grad_context.float(), n_head),
+                     split_heads(v.float(), n_head).transpose(1, 2))
+    return a, g
+
+
+def mean_positive_relevance(a: Tensor, grad: Tensor) -> Tensor:
+    """Ā = mean over heads of (∇A ⊙ A)⁺: (M, Q, K) -> (Q, K)."""
+    return (grad * a).clamp(min=0.0).mean(dim=0)
+
+
+def propagate_relevance(abar: Sequence[Tensor]) -> list[Tensor]:
+    """R_0 = I, R ← R + Ā_l · R for each layer: the cumulative R after each layer, (K, K) each."""
+    r = torch.eye(abar[0].shape[-1], dtype=torch.float64)
+    out = []
+    for a in abar:
+        r = r + a.double() @ r
+        out.append(r.float())
+    return out
+
+
+def relevance_maps(abar: Sequence[Tensor], keep: int) -> np.ndarray:
+    """What ``grad`` stores: R - I after each layer, kept T x T block, (N, 1, 1, T, T) float16.
+
+    The identity (each frame's relevance to itself before any mixing) is left out so that the
+    relevance that mixing added is what the colours show; add I to get Chefer et al.'s R.
+    """
+    eye = torch.eye(keep)
+    maps = [r[:keep, :keep] - eye for r in propagate_relevance(abar)]
+    return torch.stack(maps)[:, None, None].numpy().astype(np.float16)

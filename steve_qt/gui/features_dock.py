@@ -1,0 +1,784 @@
+"""The features dock: choose a site and a feature, see and hear where it fires, browse its corpus
+examples from a feature index (issue 12).
+
+- Site chooser (frames sites of the shown model, plus loaded SAEs), feature number, and a find
+  box (a number jumps to that feature; text keeps the rows of "in this file" whose best phone
+  starts with it).
+- The activation track sits in the stacked time views, under the spectrogram, on the shared
+  time axis; an optional heat strip shows the file's top N features x frames (each row scaled to
+  its max).
+- "In this file": the top features by max activation (max, mean, best phone); a click chooses.
+- "Examples" of an open index: top-k, then each activation range; each row has a mel thumbnail
+  (+-0.5 s around the peak) with the activation drawn over it when the file's activations are at
+  hand, and a mark at the peak. A click opens the file at the example (loading it if needed) and
+  selects the frames around the peak where the activation stays >= half the peak.
+- Play Feature (F), Play Examples, Export Examples Audio... (see core/feature_audio.py for the
+  gain envelope formula and the montage).
+
+Activations of the shown file are read in the extraction worker (a Job with ``sites``; encoder
+sites only: Whisper does not transcribe). Views draw from ``doc.features`` and write only
+through its setters.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+import pyqtgraph as pg
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from ..core import feature_audio
+from ..core.audio import load_audio
+from ..core.errors import SteveError
+from ..core.feature_view import SAE_PREFIX, index_root, missing_files, open_index
+from ..core.frames import seconds_to_samples
+from ..core.spectrogram import mel_spectrogram
+from . import dialogs
+from .colors import lut
+from .worker import Job
+
+Qt = QtCore.Qt
+TRACK_PEN = pg.mkPen(QtGui.QColor(20, 120, 40), width=1.5)
+THUMB_W, THUMB_H = 132, 40
+THUMB_HALF_S = 0.5  # seconds either side of the peak in a thumbnail
+THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays fast)
+THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
+TOP_N = 30  # rows of "in this file"
+HEAT_N = 16  # rows of the heat strip
+AUDIO_KEEP = 32  # example files kept loaded
+
+
+def _table(headers: list[str]) -> QtWidgets.QTableWidget:
+    t = QtWidgets.QTableWidget(0, len(headers))
+    t.setHorizontalHeaderLabels(headers)
+    t.verticalHeader().setVisible(False)
+    t.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
+    t.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectionBehavior.SelectRows)
+    t.setSelectionMode(QtWidgets.QAbstractItemView.SelectionMode.SingleSelection)
+    t.horizontalHeader().setStretchLastSection(True)
+    t.setWordWrap(False)
+    return t
+
+
+def _item(text: str, value=None) -> QtWidgets.QTableWidgetItem:
+    it = QtWidgets.QTableWidgetItem(text)
+    if value is not None:
+        it.setData(Qt.ItemDataRole.UserRole, value)
+    return it
+
+
+class QtFeaturesDock(QtWidgets.QWidget):
+    """The dock's widgets; the controller (FeaturesController) wires them."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.site = QtWidgets.QComboBox()
+        self.site.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.site.setMinimumContentsLength(18)
+        self.feature = QtWidgets.QSpinBox()
+        self.feature.setRange(0, 0)
+        self.feature.setKeyboardTracking(False)
+        self.find = QtWidgets.QLineEdit()
+        self.find.setPlaceholderText("feature # or phone")
+        self.find.setClearButtonEnabled(True)
+        self.heat = QtWidgets.QCheckBox("heat strip")
+        self.heat.setToolTip(f"the file's top {HEAT_N} features x frames, each row scaled to its max")
+        self.floor = QtWidgets.QSpinBox()
+        self.floor.setRange(-60, 0)
+        self.floor.setValue(int(feature_audio.FLOOR_DB))
+        self.floor.setSuffix(" dB")
+        self.floor.setToolTip("Play Feature: gain where the feature does not fire")
+        self.pad = QtWidgets.QSpinBox()
+        self.pad.setRange(50, 2000)
+        self.pad.setSingleStep(50)
+        self.pad.setValue(int(feature_audio.PAD_S * 1000))
+        self.pad.setSuffix(" ms")
+        self.pad.setToolTip("Play Examples: audio either side of each example's peak")
+        self.play_feature = QtWidgets.QPushButton("Play Feature (F)")
+        self.play_examples = QtWidgets.QPushButton("Play Examples")
+        self.info = QtWidgets.QLabel("")
+        self.info.setWordWrap(True)
+        self.info.setTextFormat(Qt.TextFormat.PlainText)
+
+        self.top = _table(["feature", "max", "mean", "best phone"])
+        self.examples = _table(["", "kind", "act.", "phone", "word", "time", "file"])
+        self.examples.setIconSize(QtCore.QSize(THUMB_W, THUMB_H))
+        self.examples.verticalHeader().setDefaultSectionSize(THUMB_H + 4)
+        self.examples.setColumnWidth(0, THUMB_W + 6)
+        # fixed widths from the font (ResizeToContents measures every cell on every setItem:
+        # a millisecond each, which made switching feature slow)
+        em = self.fontMetrics().horizontalAdvance("m")
+        for c, chars in enumerate((0, 8, 6, 5, 9, 7), start=0):
+            if chars:
+                self.examples.setColumnWidth(c, int(chars * em))
+        for c, chars in enumerate((7, 6, 6, 10)):
+            self.top.setColumnWidth(c, int(chars * em))
+        self.examples_note = QtWidgets.QLabel("")
+        self.examples_note.setWordWrap(True)
+        self.tabs = QtWidgets.QTabWidget()
+        self.tabs.addTab(self.top, "In this file")
+        ex = QtWidgets.QWidget()
+        exl = QtWidgets.QVBoxLayout(ex)
+        exl.setContentsMargins(0, 0, 0, 0)
+        exl.addWidget(self.examples_note)
+        exl.addWidget(self.examples, 1)
+        self.tabs.addTab(ex, "Examples")
+
+        row1 = QtWidgets.QHBoxLayout()
+        row1.addWidget(QtWidgets.QLabel("site"))
+        row1.addWidget(self.site, 1)
+        row2 = QtWidgets.QHBoxLayout()
+        row2.addWidget(QtWidgets.QLabel("feature"))
+        row2.addWidget(self.feature)
+        row2.addWidget(self.find, 1)
+        row2.addWidget(self.heat)
+        row3 = QtWidgets.QHBoxLayout()
+        row3.addWidget(self.play_feature)
+        row3.addWidget(QtWidgets.QLabel("floor"))
+        row3.addWidget(self.floor)
+        row3.addStretch(1)
+        row3.addWidget(self.play_examples)
+        row3.addWidget(QtWidgets.QLabel("\u00b1"))
+        row3.addWidget(self.pad)
+        lay = QtWidgets.QVBoxLayout(self)
+        lay.setContentsMargins(4, 4, 4, 4)
+        for r in (row1, row2, row3):
+            lay.addLayout(r)
+        lay.addWidget(self.info)
+        lay.addWidget(self.tabs, 1)
+
+
+class FeaturesController(QtCore.QObject):
+    """Connects doc.features, the dock, the track plots, the worker and playback."""
+
+    def __init__(self, win):
+        super().__init__(win)
+        self.win = win
+        self.doc = win.doc
+        self.fv = win.doc.features
+        self.dock_widget = QtFeaturesDock()
+        self.dock = win.add_dock(self.dock_widget, "Features", Qt.DockWidgetArea.RightDockWidgetArea)
+        if getattr(win, "head_stats_dock", None) is not None:
+            win.tabifyDockWidget(win.head_stats_dock, self.dock)
+            self.dock.raise_()
+        self._audio: OrderedDict[Path, object] = OrderedDict()
+        self._thumbs: dict[tuple, QtGui.QIcon] = {}
+        self._thumb_todo: list[int] = []
+        # thumbnails are drawn a few at a time once the switch has been painted (and not at all
+        # while the user runs through features faster than THUMB_DELAY_MS)
+        self._thumb_timer = QtCore.QTimer(self)
+        self._thumb_timer.setInterval(THUMB_DELAY_MS)
+        self._thumb_timer.timeout.connect(self._draw_some_thumbs)
+        self._pending_example: tuple | None = None  # (entry, frame) awaiting activations
+        self._montage: list = []  # pieces of the playing example montage
+        self._top_rows: list = []
+        self._build_tracks()
+        self._build_actions()
+        self._connect()
+        self._on_sites(None)
+        self._on_activations(None)
+        self._on_examples(None)
+
+    # --- construction ----------------------------------------------------------------------------
+    def _build_tracks(self) -> None:
+        views = self.win.views
+        self.track = views.insert_track("feature", after=views.spec, stretch=2)
+        self.track.setMinimumHeight(50)
+        # a step line without a fill (a fill path costs more to paint than the rest of the track)
+        self.curve = pg.PlotDataItem(stepMode="center", skipFiniteCheck=True, pen=TRACK_PEN)
+        self.track.addItem(self.curve)
+        self.track_text = pg.TextItem("", color=(70, 70, 70), anchor=(0, 0),
+                                      fill=QtGui.QColor(255, 255, 255, 190))
+        self.track_text.setParentItem(self.track.vb)
+        self.track_text.setPos(4, 0)
+        self.track.vb.disableAutoRange()  # the document sets x; _draw_track sets y
+        self.heat = views.insert_track("top N", after=self.track, stretch=0)
+        self.heat.setFixedHeight(0)
+        self.heat.setVisible(False)
+        self.heat_image = pg.ImageItem(axisOrder="row-major")
+        self.heat_image.setLookupTable(lut("magma"))
+        self.heat.addItem(self.heat_image)
+        self.heat.invertY(True)
+        self.heat.vb.disableAutoRange()
+        for plot in (self.track, self.heat):
+            plot.vb.sigResized.connect(lambda vb: self._resync_x())
+
+    def _build_actions(self) -> None:
+        win = self.win
+        f = win.menuBar().actions()[0].menu()  # File
+        before = win.export_figure_action
+        self.open_index_action = QtGui.QAction("Open Feature &Index...", win)
+        self.open_index_action.triggered.connect(lambda checked=False: self.ask_open_index())
+        f.insertAction(before, self.open_index_action)
+        self.open_sae_action = QtGui.QAction("Open &SAE...", win)
+        self.open_sae_action.setStatusTip("A sparse autoencoder (SAELens format) as a site of "
+                                          "the features dock")
+        self.open_sae_action.triggered.connect(lambda checked=False: self.ask_open_sae())
+        f.insertAction(before, self.open_sae_action)
+        self.export_examples_action = QtGui.QAction("Export E&xamples Audio...", win)
+        self.export_examples_action.triggered.connect(lambda checked=False: self.ask_export())
+        f.insertAction(before, self.export_examples_action)
+        play = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Play")
+        play.addSeparator()
+        self.play_feature_action = win._action(play, "Play &Feature", self.play_feature, "F",
+                                               tip="The file with its loudness following the "
+                                                   "chosen feature's activation")
+        self.play_examples_action = win._action(play, "Play &Examples", self.play_examples,
+                                                tip="Each example of the feature, one after "
+                                                    "another")
+
+    def _connect(self) -> None:
+        d, e = self.dock_widget, self.doc.events
+        d.site.activated.connect(lambda i: self.fv.set_site(d.site.itemData(i)))
+        d.feature.valueChanged.connect(self.fv.set_feature)
+        d.find.returnPressed.connect(self._on_find)
+        d.find.textChanged.connect(lambda text: self._fill_top())
+        d.heat.toggled.connect(lambda on: self._draw_heat())
+        d.play_feature.clicked.connect(self.play_feature)
+        d.play_examples.clicked.connect(self.play_examples)
+        d.top.cellClicked.connect(self._on_top_clicked)
+        d.examples.cellClicked.connect(lambda r, c: self.open_example(r))
+        e.sites.connect(self._on_sites)
+        e.site.connect(self._on_site)
+        e.feature.connect(self._on_feature)
+        e.activations.connect(self._on_activations)
+        e.examples.connect(self._on_examples)
+        e.example.connect(self._on_example)
+        e.alignment.connect(lambda ev: self._fill_top())
+        for name in ("current", "model", "window", "site"):
+            getattr(e, name).connect(lambda ev: self.request())
+        e.model.connect(lambda ev: self._offer_sites())
+        self.win.queue.finished.connect(lambda job, ex: self._offer_sites())
+        self.dock.toggleViewAction().toggled.connect(self._on_dock_toggled)
+        self.win.playback.timer.timeout.connect(self._follow_montage)
+
+    # --- sites -----------------------------------------------------------------------------------
+    def _offer_sites(self) -> None:
+        """Fill the site chooser once the shown model is loaded (it knows its sites)."""
+        from ..core.pipeline import loaded_adapter
+
+        adapter = loaded_adapter(self.doc.model)
+        lister = getattr(adapter, "list_sites", None)
+        if lister is not None:
+            self.fv.set_model_sites(lister())
+
+    def _on_sites(self, event) -> None:
+        d = self.dock_widget
+        d.site.blockSignals(True)
+        d.site.clear()
+        for s in self.fv.sites:
+            if s.name.startswith(SAE_PREFIX):
+                text = f"SAE {Path(s.name[len(SAE_PREFIX):]).name} ({s.dim})"
+            else:
+                text = f"{s.name} ({s.dim})"
+            d.site.addItem(text, s.name)
+        d.site.setCurrentIndex(max(d.site.findData(self.fv.site), 0))
+        d.site.blockSignals(False)
+        if not self.fv.sites:
+            if self.fv.site:
+                d.site.addItem(self.fv.site, self.fv.site)
+            else:
+                d.site.addItem("(no sites: the model is not loaded yet)", None)
+        self._on_site(None)
+
+    def _on_site(self, event) -> None:
+        d = self.dock_widget
+        if not self.fv.sites and event is not None:
+            self._on_sites(None)
+            return
+        i = d.site.findData(self.fv.site)
+        if i >= 0:
+            d.site.setCurrentIndex(i)
+        d.feature.blockSignals(True)
+        d.feature.setRange(0, max(self.fv.dim - 1, 0))
+        d.feature.setValue(self.fv.feature)
+        d.feature.blockSignals(False)
+
+    # --- activations of the shown file -----------------------------------------------------------
+    def request(self) -> None:
+        """Queue the shown file's activations at the chosen site when they are missing."""
+        need = self.fv.needs_activations()
+        if need is None or not self.win.auto_extract or not self.shown:
+            return
+        i, spec, window, site = need
+        e = self.doc.entries[i]
+        e.activation_status[(spec, window, site)] = "queued"
+        self.win.queue.submit(Job(e, spec, window, sites=(site,)), front=True)
+        self.dock_widget.info.setText(f"reading {site} ...")
+
+    def set_job_status(self, job: Job, status: str, error: str | None) -> None:
+        key = (job.spec, job.window, job.sites[0])
+        job.entry.activation_status[key] = status
+        if status == "failed":
+            self.doc.message_(f"Features: {job.name}: {error}")
+            self.dock_widget.info.setText(f"{job.sites[0]}: {error}")
+
+    def on_activations(self, index: int, job: Job, ex) -> None:
+        site = job.sites[0]
+        acts = getattr(ex, "activations", {}).get(site)
+        grid = getattr(ex, "frame_grid", None)
+        if acts is None or grid is None:
+            self.set_job_status(job, "failed", f"the model returned no activations of {site}")
+            return
+        self.fv.store(index, job.spec, job.window, site, acts, grid)
+        self.doc.message_(f"{job.name}: {site} ({acts.shape[0]} frames x {acts.shape[1]})")
+
+    @property
+    def shown(self) -> bool:
+        """The dock is open (maybe behind another tab): the track shows, activations are read."""
+        return self.dock.toggleViewAction().isChecked()
+
+    def _on_dock_toggled(self, on: bool) -> None:
+        self.track.setVisible(on)
+        self.track.setMaximumHeight(16777215 if on else 0)
+        self._draw_heat()
+        QtCore.QTimer.singleShot(0, self._resync_x)
+        if on:
+            self.request()
+
+    def _on_activations(self, event) -> None:
+        self._on_site(None)
+        self._draw_track()
+        self._fill_top()
+        self._draw_heat()
+        if self._pending_example is not None:
+            entry, frame = self._pending_example
+            if entry is self.doc.entry and self.fv.activations is not None:
+                self._pending_example = None
+                self._select_example_span(entry, frame)
+
+    def _on_feature(self, event) -> None:
+        d = self.dock_widget
+        if d.feature.value() != self.fv.feature:
+            d.feature.blockSignals(True)
+            d.feature.setValue(self.fv.feature)
+            d.feature.blockSignals(False)
+        self._draw_track()
+        self._mark_top_row()
+
+    # --- drawing ---------------------------------------------------------------------------------
+    def _draw_track(self) -> None:
+        track, edges = self.fv.track(), self.fv.track_edges()
+        if track is None or edges is None:
+            self.curve.setData([], [])
+            what = self.fv.site or "a site"
+            self.track_text.setText(f"no activations of {what} for this file yet"
+                                    if self.doc.utterance is not None else "")
+            self.dock_widget.info.setText(self.track_text.toPlainText())
+            return
+        self.curve.setData(edges, track)
+        lo, hi = min(float(track.min()), 0.0), float(track.max())
+        self.track.setYRange(lo, hi if hi > lo else lo + 1.0, padding=0.05)
+        peak = int(np.argmax(track))
+        text = (f"feature {self.fv.feature}: max {hi:.3g} at "
+                f"{float(self.fv.grid.center_seconds(peak)):.3f} s")
+        self.track_text.setText(text)
+        self.dock_widget.info.setText(f"{self.fv.site}  {text}")
+
+    def _draw_heat(self) -> None:
+        on = self.dock_widget.heat.isChecked() and self.fv.activations is not None and self.shown
+        self.heat.setVisible(on)
+        self.heat.setFixedHeight(90 if on else 0)
+        if not on:
+            self.heat_image.clear()
+            return
+        from ..core.feature_view import top_matrix
+
+
+        feats = [s.feature for s in self.fv.top(HEAT_N)]
+        img = top_matrix(self.fv.activations, feats)
+        edges = self.fv.track_edges()
+        self.heat_image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
+        self.heat_image.setRect(QtCore.QRectF(edges[0], 0, edges[-1] - edges[0], len(feats)))
+        self.heat.setYRange(0, len(feats), padding=0)
+        self.heat.getAxis("left").setTicks([[(i + 0.5, str(f)) for i, f in enumerate(feats)
+                                             if i % 4 == 0], []])
+        QtCore.QTimer.singleShot(0, self._resync_x)
+
+    def _resync_x(self) -> None:
+        """pyqtgraph links x ranges by pixel position: a row that appears (or resizes) before its
+        axis has its width gets a shifted range; give it the document's view again."""
+        for plot in (self.track, self.heat):  # each on its own: a shifted one must not spread
+            plot.vb.blockLink(True)
+            plot.setXRange(*self.doc.view, padding=0)
+            plot.vb.blockLink(False)
+
+    def _fill_top(self) -> None:
+        t = self.dock_widget.top
+        phones = getattr(self.doc.alignment, "phones", None)
+        self._top_rows = self.fv.top(TOP_N, phones)
+        flt = self.dock_widget.find.text().strip()
+        rows = [s for s in self._top_rows
+                if not flt or flt.isdigit() or s.best_phone.startswith(flt)]
+        t.setRowCount(len(rows))
+        for r, s in enumerate(rows):
+            t.setItem(r, 0, _item(str(s.feature), s.feature))
+            t.setItem(r, 1, _item(f"{s.max:.3g}"))
+            t.setItem(r, 2, _item(f"{s.mean:.3g}"))
+            t.setItem(r, 3, _item(s.best_phone))
+        self._mark_top_row()
+
+    def _mark_top_row(self) -> None:
+        t = self.dock_widget.top
+        t.blockSignals(True)
+        t.clearSelection()
+        for r in range(t.rowCount()):
+            if t.item(r, 0).data(Qt.ItemDataRole.UserRole) == self.fv.feature:
+                t.selectRow(r)
+        t.blockSignals(False)
+
+    def _on_top_clicked(self, row: int, col: int) -> None:
+        it = self.dock_widget.top.item(row, 0)
+        if it is not None:
+            self.fv.set_feature(int(it.data(Qt.ItemDataRole.UserRole)))
+
+    def _on_find(self) -> None:
+        text = self.dock_widget.find.text().strip()
+        if text.isdigit():
+            if self.fv.dim and int(text) >= self.fv.dim:
+                self.doc.message_(f"{self.fv.site} has features 0-{self.fv.dim - 1}")
+                return
+            self.fv.set_feature(int(text))
+        elif self._top_rows and text:
+            hits = [s for s in self._top_rows if s.best_phone.startswith(text)]
+            if hits:
+                self.fv.set_feature(hits[0].feature)
+            else:
+                self.doc.message_(f"no feature in this file's top {TOP_N} has best phone {text!r}")
+
+    # --- examples --------------------------------------------------------------------------------
+    def _on_examples(self, event) -> None:
+        d = self.dock_widget
+        rows = self.fv.examples
+        note = self.fv.index_note()
+        if self.fv.index is not None and not note:
+            note = f"feature {self.fv.feature}: {len(rows)} examples from {self.fv.index.path.name}"
+        d.examples_note.setText(note)
+        t = d.examples
+        t.setUpdatesEnabled(False)
+        old_rows = t.rowCount()
+        t.setRowCount(len(rows))
+        no_icon = QtGui.QIcon()
+        for r, ex in enumerate(rows):
+            if r >= old_rows:  # items are made once per row, then only their texts change
+                for c in range(7):
+                    t.setItem(r, c, _item(""))
+            icon = self._thumbs.get(self._thumb_key(ex))
+            t.item(r, 0).setIcon(icon if icon is not None else no_icon)
+            for c, text in enumerate((ex.label, f"{ex.activation:.3g}", ex.phone, ex.word,
+                                      f"{ex.time_s:.2f} s", ex.file.name), start=1):
+                t.item(r, c).setText(text)
+            t.item(r, 6).setToolTip(str(ex.file))
+        t.setUpdatesEnabled(True)
+        self._thumb_todo = [r for r, ex in enumerate(rows) if self._thumb_key(ex) not in self._thumbs]
+        if self._thumb_todo:
+            self._thumb_timer.start(THUMB_DELAY_MS)
+
+    def _on_example(self, event) -> None:
+        t = self.dock_widget.examples
+        t.blockSignals(True)
+        if self.fv.example is None:
+            t.clearSelection()
+        else:
+            t.selectRow(self.fv.example)
+            t.scrollToItem(t.item(self.fv.example, 0))
+        t.blockSignals(False)
+
+    def _thumb_key(self, ex) -> tuple:
+        return (str(ex.file), round(ex.time_s, 4), self.fv.site, self.fv.feature)
+
+    def _draw_some_thumbs(self) -> None:
+        rows = self.fv.examples
+        self._thumb_timer.setInterval(0)  # the rest right after
+        for _ in range(THUMB_BATCH):
+            if not self._thumb_todo:
+                self._thumb_timer.stop()
+                return
+            r = self._thumb_todo.pop(0)
+            if r >= len(rows):
+                continue
+            ex = rows[r]
+            icon = self._thumbnail(ex)
+            self._thumbs[self._thumb_key(ex)] = icon
+            item = self.dock_widget.examples.item(r, 0)
+            if item is not None and icon is not None:
+                item.setIcon(icon)
+
+    def _thumbnail(self, ex) -> QtGui.QIcon | None:
+        """Mel spectrogram of +-THUMB_HALF_S around the peak, the activation over it (when the
+        file's activations are at hand) and a mark at the peak."""
+        audio = self.audio_of(ex.file)
+        if audio is None:
+            return None
+        rate = audio.rate
+        s0 = max(seconds_to_samples(ex.time_s - THUMB_HALF_S, rate), 0)
+        s1 = min(seconds_to_samples(ex.time_s + THUMB_HALF_S, rate), len(audio.samples))
+        if s1 - s0 < 400:
+            return None
+        spec = mel_spectrogram(audio.samples[s0:s1], rate)
+        lo, hi = spec.levels
+        idx = np.clip((spec.db - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)[::-1]
+        rgb = np.ascontiguousarray(lut("gray_r")[idx])
+        h, w = rgb.shape[:2]
+        img = QtGui.QImage(rgb.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
+        pix = QtGui.QPixmap.fromImage(img).scaled(THUMB_W, THUMB_H,
+                                                  Qt.AspectRatioMode.IgnoreAspectRatio,
+                                                  Qt.TransformationMode.SmoothTransformation)
+        p = QtGui.QPainter(pix)
+        t0, t1 = s0 / rate, s1 / rate
+        x_of = lambda t: (t - t0) / (t1 - t0) * THUMB_W  # noqa: E731
+        entry = self._entry_of(ex.file)
+        got = self.fv.stored(entry) if entry is not None else None
+        if got is not None and self.fv.feature < got[0].shape[1]:
+            acts, grid = got
+            tr = acts[:, self.fv.feature]
+            top = float(max(tr.max(), 1e-9))
+            centres = np.asarray(grid.center_seconds(np.arange(len(tr))))
+            keep = (centres >= t0) & (centres <= t1)
+            pts = [QtCore.QPointF(x_of(c), THUMB_H - 2 - max(v, 0) / top * (THUMB_H - 4))
+                   for c, v in zip(centres[keep], tr[keep])]
+            p.setPen(QtGui.QPen(QtGui.QColor(20, 160, 60), 1.5))
+            p.drawPolyline(pts)
+        p.setPen(QtGui.QPen(QtGui.QColor(220, 30, 30), 1))
+        p.drawLine(QtCore.QPointF(x_of(ex.time_s), 0), QtCore.QPointF(x_of(ex.time_s), THUMB_H))
+        p.end()
+        return QtGui.QIcon(pix)
+
+    def audio_of(self, path: Path):
+        """The file's Audio (open in the window, or loaded and kept for a while); None if it
+        cannot be read."""
+        entry = self._entry_of(path)
+        if entry is not None:
+            return entry.utterance.audio
+        path = Path(path)
+        if path in self._audio:
+            self._audio.move_to_end(path)
+            return self._audio[path]
+        try:
+            audio = load_audio(path)
+        except SteveError:
+            return None
+        self._audio[path] = audio
+        while len(self._audio) > AUDIO_KEEP:
+            self._audio.popitem(last=False)
+        return audio
+
+    def _entry_of(self, path: Path):
+        i = self.doc.index_of(path) if Path(path).exists() else None
+        return self.doc.entries[i] if i is not None else None
+
+    def open_example(self, row: int) -> bool:
+        """Open the example's file at its frame and select the span around its peak."""
+        rows = self.fv.examples
+        if not 0 <= row < len(rows):
+            return False
+        ex = rows[row]
+        if not ex.file.exists():
+            root = index_root(self.fv.index)
+            self.doc.message_(f"Stale feature index: {ex.file} is missing (the index was built "
+                              f"over {root}; were the files moved?)")
+            return False
+        i = self.win.open_audio(ex.file)
+        if i is None:
+            return False
+        self.fv.set_example(row)
+        entry = self.doc.entries[i]
+        self.doc.set_cursor(ex.time_s)
+        if not self._select_example_span(entry, ex.frame):
+            self._pending_example = (entry, ex.frame)
+            self.request()
+        return True
+
+    def _select_example_span(self, entry, frame: int) -> bool:
+        span = self.fv.example_span(entry, frame)
+        if span is None:
+            return False
+        self.doc.set_selection(span)
+        return True
+
+    # --- SAEs ------------------------------------------------------------------------------------
+    def ask_open_sae(self) -> None:
+        folder = dialogs.ask_folder(self.win, "SAE folder (cfg.json, sae_weights.safetensors)")
+        if folder:
+            self.open_sae(folder)
+
+    def open_sae(self, folder: str | Path) -> str | None:
+        """Load an SAE and offer it as a site (its features are the codes of its hook_name
+        site's activations); returns its site name, or None (a dialog says why)."""
+        from ..core.sae import load_sae
+
+        try:
+            sae = load_sae(folder)
+        except SteveError as exc:
+            dialogs.show_error(self.win, "Cannot open SAE", str(exc))
+            return None
+        own = [s for s in self.fv.sites if not s.name.startswith(SAE_PREFIX)]
+        base = next((s for s in own if s.name == sae.hook_name), None)
+        if own and (base is None or base.dim != sae.d_in):
+            dialogs.show_error(self.win, "Cannot open SAE",
+                               f"{folder}: its site {sae.hook_name!r} ({sae.d_in} wide) is not a "
+                               f"site of {self.doc.model}")
+            return None
+        name = self.fv.add_sae(sae, folder)
+        self.fv.set_site(name)
+        self.dock.setVisible(True)
+        self.dock.raise_()
+        self.doc.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
+        return name
+
+    # --- the index -------------------------------------------------------------------------------
+    def ask_open_index(self) -> None:
+        folder = dialogs.ask_folder(self.win, "Feature index folder")
+        if folder:
+            self.open_index(folder)
+
+    def open_index(self, folder: str | Path) -> bool:
+        try:
+            index = open_index(folder)
+        except SteveError as exc:
+            dialogs.show_error(self.win, "Cannot open feature index", str(exc))
+            return False
+        sae_dir = index.meta.get("sae")
+        if sae_dir and SAE_PREFIX + str(Path(sae_dir).resolve()) not in self.fv.saes:
+            if self.open_sae(sae_dir) is None:
+                return False
+        self.fv.set_index(index)
+        self.dock.setVisible(True)
+        self.dock.raise_()
+        self._on_dock_toggled(True)
+        self.dock_widget.tabs.setCurrentIndex(1)
+        root = index_root(index)
+        files = self._index_files(index, root)
+        gone = missing_files(files)
+        note = self.fv.index_note()
+        if gone:
+            msg = (f"Feature index {Path(folder).name}: {len(gone)} of {len(files)} files are "
+                   f"missing (moved since the index was built over {root}?); their examples "
+                   "cannot be opened")
+        elif note:
+            msg = f"Feature index {Path(folder).name}: {note}"
+        else:
+            msg = f"Feature index {Path(folder).name}: {len(files)} files"
+        self.doc.message_(msg)
+        return True
+
+    @staticmethod
+    def _index_files(index, root) -> list[Path]:
+        import csv
+
+        rows = []
+        f = Path(index.path) / "files.csv"
+        if f.is_file():
+            with f.open(newline="", encoding="utf-8") as fh:
+                for r in csv.DictReader(fh):
+                    name = r.get("file") or r.get("path") or ""
+                    if name:
+                        p = Path(name)
+                        rows.append(p if p.is_absolute() or root is None else root / p)
+        if not rows:
+            rows = [ex.file for ex in index_examples_any(index, root)]
+        return rows
+
+    # --- listening -------------------------------------------------------------------------------
+    def play_feature(self) -> bool:
+        """The shown file (its selection when there is one) with the gain envelope."""
+        u, track, grid = self.doc.utterance, self.fv.track(), self.fv.grid
+        if u is None:
+            self.doc.message_("Open an audio file first")
+            return False
+        if track is None:
+            self.doc.message_(f"No activations of {self.fv.site or 'a site'} for this file yet")
+            return False
+        audio = u.audio
+        x = feature_audio.enveloped(audio.original, audio.original_rate, track, grid,
+                                    float(self.dock_widget.floor.value()))
+        span = self.doc.selection or (0.0, audio.duration)
+        ok = self.win.playback.play_samples(
+            x, audio.original_rate, [span],
+            f"feature {self.fv.feature} of {self.fv.site} (floor {self.dock_widget.floor.value()} dB)")
+        self._montage = []
+        return ok
+
+    def montage(self):
+        pad = self.dock_widget.pad.value() / 1000.0
+        rate = 16000
+        return feature_audio.montage(self.fv.examples, self._samples_16k, rate, pad), rate
+
+    def _samples_16k(self, path: Path):
+        a = self.audio_of(path) if Path(path).exists() else None
+        return None if a is None else a.samples
+
+    def play_examples(self) -> bool:
+        if self.fv.index is None or not self.fv.examples:
+            self.doc.message_("No examples: " + (self.fv.index_note() or
+                                                 f"feature {self.fv.feature} has none"))
+            return False
+        (buf, pieces), rate = self.montage()
+        if not pieces:
+            self.doc.message_("None of the examples' files can be read (stale feature index?)")
+            return False
+        ok = self.win.playback.play_samples(
+            buf, rate, [(0.0, len(buf) / rate)],
+            f"{len(pieces)} examples of feature {self.fv.feature}", playhead=False)
+        self._montage = pieces if ok else []
+        self._montage_rate = rate
+        return ok
+
+    def _follow_montage(self) -> None:
+        """While Play Examples plays: the example row follows, and the cursor of the shown file
+        when the example is in it."""
+        if not self._montage or not self.win.playback.playing:
+            return
+        pos = self.win.playback.player.buffer_position()
+        if pos is None:
+            return
+        piece = feature_audio.piece_at(self._montage, pos)
+        if piece is None:
+            return
+        if self.fv.example != piece.row:
+            self.fv.set_example(piece.row)
+        ex = self.fv.examples[piece.row]
+        here = self.doc.utterance is not None and self.doc.utterance.path is not None and \
+            Path(self.doc.utterance.path).resolve() == Path(ex.file).resolve()
+        off = min(max(pos - piece.buf0, 0), piece.n) / self._montage_rate
+        self.doc.set_playhead(piece.t0 + off if here else None)
+
+    def ask_export(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Export examples audio",
+                                                        f"feature_{self.fv.feature}.wav",
+                                                        "WAV (*.wav)")
+        if path:
+            self.export_examples(path, force=True)  # the dialog asked about overwriting
+
+    def export_examples(self, path: str | Path, force: bool = False) -> tuple[Path, Path] | None:
+        if not self.fv.examples:
+            self.doc.message_("No examples to export: " + (self.fv.index_note() or "none"))
+            return None
+        (buf, pieces), rate = self.montage()
+        try:
+            out = feature_audio.write_montage(path, buf, rate, pieces, self.fv.examples, force)
+        except SteveError as exc:
+            dialogs.show_error(self.win, "Cannot export examples", str(exc))
+            return None
+        self.doc.message_(f"Wrote {out[0].name} ({len(buf) / rate:.2f} s, {len(pieces)} "
+                          f"examples) and {out[1].name}")
+        return out
+
+
+def index_examples_any(index, root) -> list:
+    """Examples of every feature of the index that a CSV-only index holds (for its file list)."""
+    from ..core.feature_view import as_example
+
+    rows = []
+    for table in (getattr(index, "_top", {}), getattr(index, "_ranges", {})):
+        for feature_rows in table.values():
+            rows += [as_example(r, root) for r in feature_rows]
+    return rows
+
+
+def install_features(win) -> FeaturesController:
+    """Add the features dock, its time-view tracks, File > Open Feature Index... and the Play
+    menu's Play Feature (F) / Play Examples to a QtMainWindow."""
+    return FeaturesController(win)

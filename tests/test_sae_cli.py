@@ -1,0 +1,246 @@
+"""``steve-qt sae train``, ``activations --sae`` and the feature figures, on real Whisper
+activations of the repository's samples, each number checked against a plain computation."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+import torch
+from safetensors.numpy import load_file as np_load_file
+
+from steve_qt.cli import main
+from tests.test_sae import numpy_encode, random_sae
+
+SITE = "encoder.blocks.2"
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory, samples_dir):
+    """A two-file corpus and its own activation cache."""
+    root = tmp_path_factory.mktemp("saecli")
+    corpus = root / "corpus"
+    corpus.mkdir()
+    for stem in ("dark_suit", "oily_rag"):
+        for ext in (".wav", ".phn", ".wrd", ".txt"):
+            if (samples_dir / f"{stem}{ext}").exists():
+                shutil.copy(samples_dir / f"{stem}{ext}", corpus)
+    mp = pytest.MonkeyPatch()
+    mp.setenv("STEVE_QT_CACHE", str(root / "cache"))
+    yield {"root": root, "corpus": corpus}
+    mp.undo()
+
+
+def cli(argv, capsys):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def trained(env):
+    out = env["root"] / "sae"
+    code = main(["sae", "train", str(env["corpus"]), "--site", SITE, "--out", str(out),
+                 "--expansion", "2", "--k", "8", "--epochs", "2", "--batch", "64",
+                 "--holdout", "0.5", "--wer-files", "1", "--jobs", "1"])
+    assert code == 0
+    return out
+
+
+def test_train_writes_saelens_files_and_an_honest_report(env, trained, whisper_adapter):
+    from steve_qt.core.actcache import load_activations
+    from steve_qt.core.sae import load_sae
+    from steve_qt.core.textdiff import wer
+
+    cfg = json.loads((trained / "cfg.json").read_text())
+    assert (cfg["d_in"], cfg["d_sae"], cfg["k"], cfg["architecture"]) == (384, 768, 8, "topk")
+    assert cfg["metadata"]["hook_name"] == SITE
+    assert not (trained / "checkpoint.pt").exists()
+    report = json.loads((trained / "training.json").read_text())
+    held = report["heldout_files"]
+    assert len(held) == 1 and report["train_files"] == 1
+    # the held-out numbers, again by hand from the cached rows and the saved weights
+    x = load_activations(held[0], "whisper", SITE)
+    w = np_load_file(str(trained / "sae_weights.safetensors"))
+    codes = numpy_encode(x, w["W_enc"], w["b_enc"], w["b_dec"], "topk", 8)
+    recon = codes @ w["W_dec"].astype(np.float64) + w["b_dec"]
+    fve = 1 - ((recon - x) ** 2).sum() / ((x - x.mean(0)) ** 2).sum()
+    h = report["heldout"]
+    assert h["rows"] == len(x)
+    assert h["fraction_variance_explained"] == pytest.approx(fve, rel=1e-4, abs=1e-4)
+    assert h["l0"] == pytest.approx((codes > 0).sum(1).mean())
+    assert h["dead_share"] == pytest.approx((~(codes > 0).any(0)).mean())
+    # the transcript test: unedited transcript as the adapter gives it, WER recomputed
+    t = report["transcript"]["files"][0]
+    from steve_qt.core.audio import load_audio
+
+    assert t["original"] == whisper_adapter.transcribe(load_audio(held[0]).samples).text
+    assert t["wer"] == wer(t["original"], t["reconstructed"])
+    assert load_sae(trained).hook_name == SITE
+
+
+def test_reconstruction_edit_touches_only_the_kept_frames():
+    from steve_qt.core.sae_corpus import reconstruction_edit
+
+    sae = random_sae(d_in=6, d_sae=10, k=3)
+    out = torch.randn(1, 20, 6)
+    edited = reconstruction_edit(sae, keep_frames=7)(out)
+    x = out[0, :7].numpy()
+    codes = numpy_encode(x, sae.W_enc.numpy(), sae.b_enc.numpy(), sae.b_dec.numpy(), "topk", 3)
+    np.testing.assert_allclose(edited[0, :7].numpy(), codes @ sae.W_dec.numpy() +
+                               sae.b_dec.numpy(), rtol=1e-4, atol=1e-4)
+    assert torch.equal(edited[0, 7:], out[0, 7:])
+
+
+def test_existing_sae_not_overwritten(env, trained, capsys):
+    code, _, err = cli(["sae", "train", env["corpus"], "--site", SITE, "--out", trained,
+                        "--jobs", "1"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "--force" in err
+
+
+def test_activations_sae_codes_equal_numpy_encoding(env, trained, whisper_adapter, capsys,
+                                                    samples_dir, tmp_path):
+    from steve_qt.core.audio import load_audio
+
+    out = tmp_path / "codes.npz"
+    code, _, _ = cli(["activations", samples_dir / "dark_suit.wav", "--sae", trained,
+                      "--out", out], capsys)
+    assert code == 0
+    d = np.load(out)
+    assert list(d["sites"]) == [SITE] and list(d["site_dim"]) == [768]
+    assert list(d["site_kind"]) == ["sae"] and str(d["sae_dir"]) == str(trained.resolve())
+    x = whisper_adapter.extract(load_audio(samples_dir / "dark_suit.wav").samples,
+                                components=(), sites=(SITE,)).activations[SITE]
+    w = np_load_file(str(trained / "sae_weights.safetensors"))
+    want = numpy_encode(np.asarray(x, np.float32), w["W_enc"], w["b_enc"], w["b_dec"],
+                        "topk", 8)
+    got = d[f"act:{SITE}"].astype(np.float64)  # stored as float16
+    np.testing.assert_allclose(got, want, rtol=2e-3, atol=2e-3)
+
+
+def test_bad_input_one_line_exit_2(env, trained, capsys, samples_dir, tmp_path):
+    wav = samples_dir / "dark_suit.wav"
+    small = tmp_path / "small"
+    s = random_sae(d_in=6, d_sae=10)
+    from steve_qt.core.sae import save_sae
+
+    save_sae(s, small)  # hook_name encoder.blocks.2, but 6 dimensions
+    (tmp_path / "empty").mkdir()
+    cases = [
+        (["activations", wav, "--sae", tmp_path / "empty", "--out", tmp_path / "a.npz"],
+         "cfg.json is missing"),
+        (["activations", wav, "--sae", small, "--out", tmp_path / "a.npz"],
+         "expects d_in=6 but site encoder.blocks.2 has 384"),
+        (["activations", wav, "--sae", trained, "--site", "encoder.blocks.1",
+          "--out", tmp_path / "a.npz"], "reads encoder.blocks.2, not encoder.blocks.1"),
+        (["sae", "train", tmp_path / "nothing", "--site", SITE, "--out", tmp_path / "o"],
+         "no such folder"),
+        (["sae", "train", env["corpus"], "--site", "encoder.nope", "--out", tmp_path / "o",
+          "--jobs", "1"], "encoder.nope"),
+        (["sae", "train", env["corpus"], "--out", tmp_path / "o"], "give --site"),
+        (["figure", wav, "--sae", small, "--feature", "1", "--out", tmp_path / "f.pdf"],
+         "expects d_in=6"),
+        (["figure", wav, "--site", SITE, "--feature", "384", "--out", tmp_path / "f.pdf"],
+         "feature 384 does not exist"),
+        (["figure", "--index", tmp_path / "empty", "--feature", "1", "--out",
+          tmp_path / "f.pdf"], "not a feature index"),
+    ]
+    for argv, message in cases:
+        code, _, err = cli(argv, capsys)
+        assert code == 2, (argv, err)
+        assert message in err and err.count("\n") == 1 and "Traceback" not in err, (argv, err)
+    with pytest.raises(SystemExit) as exc:  # argparse's own check of --kind
+        main(["sae", "train", str(env["corpus"]), "--site", SITE, "--out", "o", "--kind", "relu"])
+    assert exc.value.code == 2
+    assert "invalid choice: 'relu'" in capsys.readouterr().err
+
+
+# --- figures ---------------------------------------------------------------------------------
+def _pdf(tool: str, pdf) -> str:
+    exe = shutil.which(tool)
+    if exe is None:
+        pytest.skip(f"{tool} (poppler-utils) is not installed")
+    return subprocess.run([exe, str(pdf), "-"] if tool == "pdftotext" else [exe, str(pdf)],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def test_feature_figure_pdf_text_fonts_and_curve(samples_dir, whisper_adapter, capsys,
+                                                 tmp_path):
+    import argparse
+
+    import whisper
+
+    from steve_qt.commands import feature_figure
+    from steve_qt.core.audio import load_audio
+
+    wav = samples_dir / "dark_suit.wav"
+    pdf = tmp_path / "f.pdf"
+    code, _, err = cli(["figure", wav, "--site", "encoder.blocks.2.mlp.1", "--feature", "17",
+                        "--width", "page", "--out", pdf], capsys)
+    assert code == 0, err
+    text = _pdf("pdftotext", pdf)
+    assert "encoder.blocks.2.mlp.1 unit 17" in text
+    from steve_qt.core.alignment import load_alignment
+    from steve_qt.core.figures import is_silence
+
+    labels = [iv.label for iv in load_alignment(wav).tiers["phones"].intervals
+              if not is_silence(iv.label)]
+    shown = set(text.split())
+    assert sum(lab in shown for lab in labels) >= 0.8 * len(labels), (labels, text)
+    assert {"dark", "suit", "greasy"} <= shown  # the word tier
+    assert "Type 3" not in _pdf("pdffonts", pdf)
+    # the drawn curve is neuron 17 of a plain forward hook on a plain openai-whisper model
+    model = whisper.model.Whisper(whisper_adapter.dims)
+    model.load_state_dict(whisper_adapter.model.state_dict())
+    model.eval()
+    samples = load_audio(wav).samples
+    got = {}
+    h = model.get_submodule("encoder.blocks.2.mlp.1").register_forward_hook(
+        lambda m, i, o: got.__setitem__("x", o[0].detach().numpy()))
+    # the input whisper.transcribe gives the encoder: the log-mel of audio + 30 s of zeros,
+    # the audio's frames kept, zero-padded in the mel domain to 3000 frames
+    mel = whisper.log_mel_spectrogram(torch.from_numpy(samples), padding=whisper.audio.N_SAMPLES)
+    mel = whisper.pad_or_trim(mel[:, :mel.shape[-1] - whisper.audio.N_FRAMES],
+                              whisper.audio.N_FRAMES)
+    try:
+        with torch.no_grad():
+            model.encoder(mel[None])
+    finally:
+        h.remove()
+    want = got["x"][:math.ceil(len(samples) / 320), 17]
+    args = argparse.Namespace(audio=str(wav), site="encoder.blocks.2.mlp.1", sae=None,
+                              feature=17, model=None, window=0, alignment="auto",
+                              alignment_file=None, phone_tier=None, word_tier=None,
+                              width="column", dpi=100, title=None, span=None)
+    fig = feature_figure._file_figure(args)()
+    curves = [p for ax in fig.axes for p in ax.patches if hasattr(p, "get_data")]
+    values = curves[-1].get_data().values
+    np.testing.assert_allclose(values, want, rtol=1e-3, atol=2e-3)
+
+
+def test_index_grid_figure(env, trained, capsys, tmp_path):
+    idx = env["root"] / "idx"
+    code, _, err = cli(["features", "index", env["corpus"], "--sae", trained, "--out", idx,
+                        "--jobs", "1"], capsys)
+    assert code == 0, err
+    from steve_qt.core.feature_index import FeatureIndex
+
+    index = FeatureIndex.open(idx)
+    feature = int(np.argmax([index.feature_max(f) for f in range(index.num_features)]))
+    pdf = tmp_path / "grid.pdf"
+    code, _, err = cli(["figure", "--index", idx, "--feature", feature, "--out", pdf], capsys)
+    assert code == 0, err
+    text = _pdf("pdftotext", pdf)
+    assert f"SAE feature {feature} ({SITE}, sae)" in text
+    top = index.top(feature)
+    assert top[0].file in text.replace("\n", " ")
+    assert top[0].phone and top[0].phone in text.split()  # the peak's phone is labelled
+    assert "Type 3" not in _pdf("pdffonts", pdf)
+    png = tmp_path / "grid.png"
+    assert cli(["figure", "--index", idx, "--feature", feature, "--out", png, "--width", "page",
+                "--dpi", "100"], capsys)[0] == 0
+    shutil.copy(png, env["root"] / "grid.png")
