@@ -34,7 +34,7 @@ def make_speech_corpus(folder: Path, n: int) -> None:
 
 
 def run(cfg: Config) -> Section:
-    tiny = cfg.repeats <= 1 and not cfg.quick
+    tiny = cfg.in_process  # Config.tiny(): the smoke test
     n_files = 2 if tiny else (8 if cfg.quick else 24)
     rounds = 1 if (tiny or cfg.quick) else 2
     mem_sizes = (5, 10) if tiny else ((20, 80) if cfg.quick else (50, 400))

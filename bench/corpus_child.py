@@ -68,7 +68,9 @@ def index(folder: str, cache: str, out: str, jobs: int) -> dict:
                 progress=lambda done, total, what: stamps.append((done, time.perf_counter())))
     wall = time.perf_counter() - t0
     done = [(d, t) for d, t in stamps if d > 0]
-    (d0, t_first), (d1, t_last) = done[0], done[-1]
+    # steady state: from the jobs-th finished file (by then every worker has loaded the model
+    # and finished its first file) to the last one
+    (d0, t_first), (d1, t_last) = done[min(jobs, len(done)) - 1], done[-1]
     steady = (d1 - d0) / (t_last - t_first) if t_last > t_first else float("nan")
     return {"files": d1, "seconds": wall, "files_per_s": d1 / wall, "steady_files_per_s": steady,
             "first_file_s": t_first - t0}

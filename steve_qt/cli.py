@@ -35,7 +35,21 @@ def build_parser() -> argparse.ArgumentParser:
                 continue  # command not built yet
             raise
         module.register(sub)
+    _add_device_options(parser)
     return parser
+
+
+def _add_device_options(parser: argparse.ArgumentParser) -> None:
+    """``--device`` for every (sub-)command that runs a model (has ``--model``) and lacks it."""
+    from .commands.common import add_device_argument
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in set(action.choices.values()):
+                _add_device_options(child)
+    opts = parser._option_string_actions
+    if "--model" in opts and "--device" not in opts:
+        add_device_argument(parser)
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None):
@@ -59,6 +73,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if getattr(args, "device", None) is not None:
+            from .core import devices
+
+            devices.use(args.device)  # checked now; worker processes inherit it
         return int(args.func(args) or 0)
     except SteveError as exc:
         print(f"steve-qt: error: {exc}", file=sys.stderr)

@@ -404,7 +404,7 @@ def test_bad_measure_names_and_components(dark_suit, tmp_path, capsys):
         assert rc == 2 and len(err) == 1 and msg in err[0]
 
 
-def test_measures_round_trip_through_npz(tmp_path):
+def test_measures_round_trip_through_npz(tmp_path, capsys):
     from steve_qt.core.adapters import Extraction, Transcript
     from steve_qt.core.attention import AttentionMaps
     from steve_qt.core.frames import whisper_grid
@@ -423,6 +423,12 @@ def test_measures_round_trip_through_npz(tmp_path):
     save_npz(path, Extraction({"encoder": maps}, Transcript(), "toy"), "encoder")
     back = load_npz(path).maps
     assert set(back.measures) == {"norm", "value_zeroing"}
+    from steve_qt.cli import main
+
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "measure:     norm (2, 1, 3, 5, 5) (per head)" in out
+    assert "measure:     value_zeroing (2, 1, 1, 5, 5) (per layer)" in out
     for k, v in meas.items():
         assert back.measures[k].dtype == np.float16 and np.array_equal(back.measures[k], v)
     with pytest.raises(ValueError, match="measure 'grad' must be"):
@@ -466,3 +472,16 @@ def test_figures_of_measures(tmp_path, capsys):
     assert main(["figure", str(npz), "--kind", "grad", "--out", str(tmp_path / "g.png")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "hold no grad (measures stored: norm, value-zeroing)" in err[0]
+
+
+def test_cancel_stops_the_measures():
+    from steve_qt.core.errors import Cancelled
+    from steve_whisper.mixing import grad_relevance, layer_measures
+
+    model, mel = toy_whisper()
+    with pytest.raises(Cancelled):
+        layer_measures(model, mel, KEEP, ["value_zeroing"], should_cancel=lambda: True)
+    with pytest.raises(Cancelled):
+        grad_relevance(model, mel, [1, 2, 5, 3], 2, KEEP, should_cancel=lambda: True)
+    assert all(p.requires_grad for p in model.parameters())  # restored after the cancel
+    assert not any(b._forward_hooks or b._forward_pre_hooks for b in model.encoder.blocks)

@@ -227,6 +227,20 @@ def test_training_lowers_loss_and_recovers_planted_directions(tmp_path, kind, ex
         assert report["l0"] <= 3
 
 
+def test_training_forward_equals_the_saved_sae():
+    """The trainer's sparse TopK decode is SAE.encode/decode of the same weights."""
+    from steve_qt.core.sae_train import forward, init_params, to_sae
+
+    p = init_params(8, 24, "topk", torch.Generator().manual_seed(1))
+    p["b_enc"] = torch.randn(24)
+    p["b_dec"] = torch.randn(8)
+    x = torch.randn(11, 8)
+    _, codes, x_hat = forward(p, x, "topk", 5)
+    sae = to_sae(p, 1.0, TrainConfig(kind="topk", k=5), None, None)
+    assert torch.allclose(codes, sae.encode(x), atol=1e-6)
+    assert torch.allclose(x_hat, sae.decode(sae.encode(x)), atol=1e-5)
+
+
 def test_evaluate_against_brute_force():
     sae = random_sae(d_in=5, d_sae=9, k=2)
     x = np.random.default_rng(6).normal(size=(50, 5)).astype(np.float32)

@@ -10,6 +10,7 @@ and bad input is one line with exit status 2.
 
 from __future__ import annotations
 
+import csv
 import math
 
 import numpy as np
@@ -294,3 +295,30 @@ def test_activations_command_bad_input_is_one_line(dark_suit, tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.startswith("steve-qt: error: ") and err.count("\n") == 1 and what in err
         assert not (tmp_path / "x.npz").exists() and not (tmp_path / "y.npz").exists()
+
+
+def test_wav2vec2_sites_command_and_probe(w2v_dirs, tmp_path, capsys):
+    """The commands take wav2vec 2.0 module paths too (a random tiny model: only the plumbing)."""
+    import shutil
+
+    import soundfile as sf
+    from test_wav2vec2 import speechy
+
+    spec = f"wav2vec2:{w2v_dirs['ctc']}"
+    assert main(["sites", "--model", spec]) == 0
+    out = capsys.readouterr().out
+    assert ["wav2vec2.encoder.layers.1.feed_forward.intermediate_act_fn", "37", "frames", "1",
+            "mlp"] in [line.split() for line in out.splitlines()]
+    corpus = tmp_path / "c"
+    corpus.mkdir()
+    for i in range(3):  # 1 s each, phones every 0.25 s
+        sf.write(str(corpus / f"u{i}.wav"), speechy(16000, seed=i), 16000)
+        (corpus / f"u{i}.phn").write_text("0 4000 s\n4000 8000 a\n8000 12000 t\n12000 16000 i\n")
+    assert main(["probe", str(corpus), "--out", str(tmp_path / "p"), "--model", spec,
+                 "--jobs", "1", "--cache", str(tmp_path / "cache"), "--folds", "3"]) == 0
+    with open(tmp_path / "p" / "probe.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["site"] for r in rows[::4]] == ["wav2vec2.encoder.layers.0", "wav2vec2.encoder.layers.1"]
+    frames = (16000 - 400) // 320 + 1  # 49 per file; centres 12.5 ms + 20 ms * i, all in a phone
+    assert all(int(r["n"]) == 3 * frames and r["files"] == "3" for r in rows)
+    shutil.rmtree(tmp_path / "cache")

@@ -5,12 +5,18 @@ Per encoder layer, hooks keep the outputs of ``attention.q_proj`` and ``attentio
 a sink. This is the same computation as transformers' eager attention without a mask (wav2vec 2.0
 runs one unpadded utterance here), so it does not need ``output_attentions``.
 
+The adapter does not use these hooks: it runs the model with its own attention function
+(``ATTENTION``, registered through transformers' public ``AttentionInterface``), which computes
+scores, weights and the attention output once (``attention_with_capture``), instead of letting
+SDPA compute q . k^T a second time. The hooks below remain the independent reference.
+
 Two ways to turn the projections into pre-softmax scores ``q . k^T * D**-0.5`` and softmax weights:
 
-- ``attention_in_blocks`` (what the adapter uses): q is scaled before the matmul, the keys are
-  laid out once as (M, D, T), and the T query rows are done ``block`` rows at a time, each block
-  written straight into float16 (M, T, T) outputs. A block's float32 scores (M, block, T) stay in
-  cache; no full float32 (M, T, T) scores or weights are made.
+- ``attention_with_capture`` (what the adapter uses, inside the model's attention): q is scaled
+  before the matmul and the T query rows are done ``block`` rows at a time, each block written
+  straight into float16 (M, T, T) outputs and multiplied by the values for the model. A block's
+  float32 scores (M, block, T) stay in cache; no full float32 (M, T, T) scores or weights are
+  made.
 - ``attention_from_projections``: the plain full computation in float32 (M, T, T), kept as the
   reference the block path is checked against.
 
@@ -21,6 +27,7 @@ the attention module, whichever layer norm came before it.
 
 from __future__ import annotations
 
+import threading
 from typing import Callable, Sequence
 
 import torch
@@ -54,41 +61,93 @@ def attention_from_projections(
     return scores, weights
 
 
-def scaled_queries(q: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """Unscaled (1, T, M*D) -> (M, T, D) float32 multiplied by D**-0.5."""
-    q_h = split_heads(q, num_heads)  # (M, T, D)
-    return q_h.float() * q_h.shape[-1] ** -0.5
+# --- capture inside the model's own attention (what the adapter uses) --------------------------
+#: transformers attention implementation the adapter loads models with: SDPA (transformers' own
+#: function, unchanged) except for layers being captured, where ``attention_with_capture`` runs
+ATTENTION = "steve_qt_capture"
+_ACTIVE = threading.local()  # .sinks: {attention module: sink}, set by capture_in_attention
 
 
-def keys_by_head(k: torch.Tensor, num_heads: int) -> torch.Tensor:
-    """(1, T, M*D) -> (M, D, T) float32, contiguous (the matmul's right operand, laid out once)."""
-    return split_heads(k, num_heads).float().transpose(-1, -2).contiguous()
+def _dispatch(module, query, key, value, attention_mask, dropout: float = 0.0,
+              scaling: float | None = None, **kwargs):
+    """The registered attention function: a module with a sink (and no mask, no dropout) is
+    captured, everything else goes to transformers' SDPA function as it is."""
+    sink = (getattr(_ACTIVE, "sinks", None) or {}).get(module)
+    if sink is None or attention_mask is not None or dropout:
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
+                                      scaling=scaling, **kwargs)
+    return sink(query, key, value, query.shape[-1] ** -0.5 if scaling is None else scaling)
 
 
-def attention_in_blocks(
-    q: torch.Tensor,
-    k: torch.Tensor,
-    num_heads: int,
-    scores_out: torch.Tensor,
-    weights_out: torch.Tensor,
-    block: int = BLOCK_ROWS,
-) -> None:
-    """Unscaled q, k (1, T, M*D) -> fill scores_out, weights_out (M, T, T) (float16) in place.
+def register_attention() -> str:
+    """Register ``ATTENTION`` with transformers (idempotent); returns its name."""
+    from transformers import AttentionInterface
 
-    Same numbers as ``attention_from_projections`` rounded to the outputs' dtype (exactly the same
-    float32 products when D**-0.5 is a power of two, as for D = 64 or 16).
+    AttentionInterface.register(ATTENTION, _dispatch)
+    return ATTENTION
+
+
+def attention_with_capture(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
+                           scaling: float, scores_out: torch.Tensor, weights_out: torch.Tensor,
+                           block: int = BLOCK_ROWS) -> torch.Tensor:
+    """The layer's attention, computed once for the model and for us.
+
+    query, key, value: (1, M, T, D) as the attention module hands them over. Writes
+    ``scores_out`` (q . k^T * scaling) and ``weights_out`` (their softmax), both (M, T, T) in
+    their own dtype (float16), ``block`` query rows at a time, and returns the attention output
+    ``weights @ value`` as (1, T, M, D), what transformers' attention functions return. The model
+    therefore computes q . k^T once (SDPA would compute it again inside its kernel).
     """
-    q_h = scaled_queries(q, num_heads)  # (M, T, D)
-    k_t = keys_by_head(k, num_heads)  # (M, D, T)
-    num_rows = q_h.shape[1]
-    s_buf = torch.empty(num_heads, min(block, num_rows), k_t.shape[-1])  # (M, block, T)
+    q = query[0] * scaling  # (M, T, D) float32
+    k_t = key[0].transpose(-1, -2)  # (M, D, T)
+    v = value[0]  # (M, T, D)
+    m, t, d = q.shape
+    out = torch.empty(1, t, m, d, dtype=query.dtype, device=query.device)
+    out_h = out[0].transpose(0, 1)  # (M, T, D) view of the output
+    s_buf = torch.empty(m, min(block, t), t, dtype=q.dtype, device=q.device)  # (M, b, T)
     w_buf = torch.empty_like(s_buf)
-    for r0 in range(0, num_rows, block):
-        r1 = min(num_rows, r0 + block)
-        s = torch.matmul(q_h[:, r0:r1], k_t, out=s_buf[:, : r1 - r0])  # (M, b, T) float32
+    for r0 in range(0, t, block):
+        r1 = min(t, r0 + block)
+        s = torch.matmul(q[:, r0:r1], k_t, out=s_buf[:, : r1 - r0])  # (M, b, T)
         scores_out[:, r0:r1] = s
-        w = torch.softmax(s, dim=-1, out=w_buf[:, : r1 - r0])  # (M, b, T) float32
+        w = torch.softmax(s, dim=-1, out=w_buf[:, : r1 - r0])  # (M, b, T)
         weights_out[:, r0:r1] = w
+        out_h[:, r0:r1] = torch.matmul(w, v)  # (M, b, D)
+    return out
+
+
+def capture_in_attention(
+    layers: Sequence[torch.nn.Module],
+    run: Callable[[], object],
+    outputs: Callable[[int], tuple[torch.Tensor, torch.Tensor]],
+    on_layer: Callable[[int], None] | None = None,
+    should_cancel: Callable[[], bool] | None = None,
+):
+    """Call ``run()`` with every layer's attention captured by ``attention_with_capture``.
+
+    The model must run with ``attn_implementation=ATTENTION``. ``outputs(n)`` gives layer n's
+    (scores_out, weights_out) (M, T, T); ``on_layer(n)`` is called when layer n is done;
+    ``should_cancel`` is checked as each layer's attention starts.
+    """
+    def sink_for(n: int):
+        def sink(query, key, value, scaling):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            out = attention_with_capture(query, key, value, scaling, *outputs(n))
+            if on_layer is not None:
+                on_layer(n)
+            return out, None
+        return sink
+
+    previous = getattr(_ACTIVE, "sinks", None)
+    _ACTIVE.sinks = {layer.attention: sink_for(n) for n, layer in enumerate(layers)}
+    try:
+        with torch.inference_mode():
+            return run()
+    finally:
+        _ACTIVE.sinks = previous
 
 
 def capture_projections(

@@ -104,7 +104,7 @@ def layer_measures(loaded, inputs: Tensor, num_frames: int, names: Sequence[str]
             if "value_zeroing" in out:
                 width = layer.feed_forward.intermediate_dense.out_features
                 vz = mixing.value_zeroing(w, f, t["x"], t["attn_out"], layer_tail(layer, stable),
-                                          width=width)
+                                          width=width, should_cancel=should_cancel)
                 out["value_zeroing"][i, 0, 0] = vz.numpy()
             t.clear()
             if on_layer is not None:

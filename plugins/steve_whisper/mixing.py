@@ -8,7 +8,7 @@
   activations only (parameters frozen for the pass); the gradient of the transcript's
   log-probability (sum of log p of its text tokens and <|endoftext|>) reaches each encoder
   attention's context; ∂L/∂A = ∂L/∂context · Vᵀ per head; Chefer et al.'s rule over the full
-  1500 x 1500 window, then the kept T x T block of each layer's cumulative R.
+  1500 x 1500 window, then the kept T x T block of each layer's cumulative R, less the identity.
 """
 
 from __future__ import annotations
@@ -97,7 +97,8 @@ def layer_measures(model, mel: Tensor, keep: int, names: Sequence[str],
                 out["norm"][i, 0] = mixing.attention_norm(w, f).numpy()
             if "value_zeroing" in out:
                 vz = mixing.value_zeroing(w, f, t["x"][:keep], t["attn_out"][:keep],
-                                          block_tail(block), width=block.mlp[0].out_features)
+                                          block_tail(block), width=block.mlp[0].out_features,
+                                          should_cancel=should_cancel)
                 out["value_zeroing"][i, 0, 0] = vz.numpy()
             t.clear()
             if on_layer is not None:

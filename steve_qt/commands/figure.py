@@ -52,6 +52,8 @@ def register(sub) -> argparse.ArgumentParser:
     g.add_argument("--model", default=None, metavar="SPEC",
                    help=f"model spec (default {DEFAULT_SPEC}: embedded Whisper tiny.en); "
                         "whisper:NAME_OR_PATH, wav2vec2:DIR_OR_ID. Not used with an .npz")
+    g.add_argument("--device", default=None, metavar="DEVICE",
+                   help="where the model runs: auto (default), cpu, cuda or cuda:N")
     g.add_argument("--component", choices=("encoder", "cross", "decoder"), default=None,
                    help="encoder self-attention (default), decoder cross-attention (tokens x "
                         "time) or decoder self-attention; with an .npz, the one it holds")

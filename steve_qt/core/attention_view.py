@@ -19,6 +19,7 @@ new value):
                 window computes it, adds it to the maps and sets the kind
 ``scale``       colour scale: ``global`` | ``row`` (each query row scaled to its max) | ``log``
 ``colormap``    colormap name
+``spectrogram`` spectrogram kind: ``mel`` (what the model hears) | ``broadband`` (Praat's)
 ``window``      Whisper 30 s window index
 ``query``       query row of the shown maps or None
 ==============  ============================================================================
@@ -47,7 +48,7 @@ TIME_COMPONENTS = ("encoder", "cross")
 LOG_FLOOR = 1e-4  # weights below this are drawn as this on the log scale
 
 EVENTS = ("extraction", "model", "component", "layer", "head", "kind", "scale", "colormap",
-          "window", "query", "rollout", "measure_request")
+          "window", "query", "rollout", "measure_request", "spectrogram")
 
 
 def attended_spans(row: np.ndarray, grid: FrameGrid, share: float = 0.5,
@@ -130,6 +131,7 @@ class AttentionView(Evented):
         self.kind = "weights"
         self.scale = "global"
         self.colormap = "viridis"
+        self.spectrogram = "mel"
         self.window = 0
         self.query: int | None = None
 
@@ -335,6 +337,13 @@ class AttentionView(Evented):
 
     def set_colormap(self, name: str) -> None:
         self._set("colormap", name)
+
+    def set_spectrogram(self, kind: str) -> None:
+        from .spectrogram import KINDS as SPECTROGRAMS
+
+        if kind not in SPECTROGRAMS:
+            raise ValueError(f"unknown spectrogram kind {kind!r}")
+        self._set("spectrogram", kind)
 
     def head_map(self) -> np.ndarray | None:
         """(Q, K) float32 of the shown layer/head (or head mean) and kind, or None."""

@@ -9,7 +9,7 @@ part                module                                  events
                     (timeline of the shown file)            playhead, message
 ``doc.attention``   :mod:`~steve_qt.core.attention_view`    extraction, model, component,
                     (what the attention views show)         layer, head, kind, scale, colormap,
-                                                            window, query, rollout
+                                                            spectrogram, window, query, rollout
 ``doc.features``    :mod:`~steve_qt.core.feature_view`      sites, site, feature, activations,
                     (the features dock)                     index, examples, example
 ``doc.cache``       :mod:`~steve_qt.core.analysis_cache`    (none: results keyed by their inputs)
@@ -180,7 +180,7 @@ ATTENTION_FORWARDS = (
     "set_model", "set_window", "num_windows", "window_span", "set_component", "can_rollout",
     "set_rollout", "rollout_map", "set_layer", "step_layer", "set_head", "step_head", "set_kind",
     "set_scale", "set_colormap", "head_map", "image", "query_row", "set_query", "default_query",
-    "query_at", "query_time", "attended", "value_at")
+    "query_at", "query_time", "attended", "value_at", "spectrogram", "set_spectrogram")
 NAV_FORWARDS = (
     "view", "selection", "cursor", "hover", "playhead", "message", "set_view", "zoom", "zoom_in",
     "zoom_out", "zoom_to_selection", "show_all", "scroll", "set_selection", "set_cursor",

@@ -26,9 +26,8 @@ from .figures import (FONT_PT, FigureSpec, Task, _boundaries, _cbar_ratio, _draw
                       write_figure)
 from .fileio import atomic_path, check_writable
 from .frames import FrameGrid
+from .spectrogram import draw_spectrogram, label_hz_axis, mel_spectrogram
 
-N_MELS = 80
-DYNAMIC_RANGE_DB = 70.0
 CURVE = {"color": "#ff7f0e", "linewidth": 1.0}
 CURVE_EDGE = {"color": "white", "linewidth": 2.0, "alpha": 0.8}
 SPEC_CMAP = "gray_r"
@@ -73,53 +72,10 @@ class Example:
 
 
 # --- spectrogram -----------------------------------------------------------------------------
-def hz_to_mel(f):
-    """HTK mel scale."""
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def mel_filters(rate: int, n_fft: int, n_mels: int = N_MELS) -> np.ndarray:
-    """(n_mels, n_fft // 2 + 1) triangular filters equally spaced in mel from 0 Hz to Nyquist."""
-    edges = 700.0 * (10.0 ** (np.linspace(0.0, hz_to_mel(rate / 2), n_mels + 2) / 2595.0) - 1)
-    freqs = np.linspace(0.0, rate / 2, n_fft // 2 + 1)
-    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    up = (freqs[None] - lo) / np.maximum(mid - lo, 1e-9)
-    down = (hi - freqs[None]) / np.maximum(hi - mid, 1e-9)
-    return np.maximum(0.0, np.minimum(up, down))
-
-
-def mel_db(samples: np.ndarray, rate: int) -> tuple[np.ndarray, float]:
-    """(log-mel power in dB (N_MELS, frames), hop in seconds): 25 ms Hann window, 10 ms hop,
-    frame i centred on sample i * hop, clipped to DYNAMIC_RANGE_DB below the peak."""
-    hop = max(1, round(0.010 * rate))
-    win = max(16, round(0.025 * rate))
-    n_fft = 1 << int(np.ceil(np.log2(win)))
-    x = np.pad(np.asarray(samples, dtype=np.float64), (n_fft // 2, n_fft // 2))
-    frames = np.lib.stride_tricks.sliding_window_view(x, n_fft)[::hop]  # (n, n_fft)
-    window = np.zeros(n_fft)
-    window[(n_fft - win) // 2:(n_fft - win) // 2 + win] = np.hanning(win + 2)[1:-1]
-    power = np.abs(np.fft.rfft(frames * window, axis=1)) ** 2  # (n, bins)
-    db = 10.0 * np.log10(np.maximum(mel_filters(rate, n_fft) @ power.T, 1e-10))
-    return np.maximum(db, db.max() - DYNAMIC_RANGE_DB), hop / rate
-
-
 def _spectrogram(ax, samples, rate: int, t0: float):
-    """Draw the spectrogram with its first frame centred at ``t0`` seconds; returns the image."""
-    db, hop_s = mel_db(samples, rate)
-    n = db.shape[1]
-    extent = (t0 - hop_s / 2, t0 + (n - 0.5) * hop_s, 0, N_MELS)
-    im = ax.imshow(db, extent=extent, origin="lower", aspect="auto", cmap=SPEC_CMAP,
-                   interpolation="nearest", rasterized=True)
-    return im
-
-
-def _khz_ticks(ax, rate: int) -> None:
-    """Frequency ticks (kHz) on the mel-band axis."""
-    top = hz_to_mel(rate / 2)
-    ks = [k for k in (0.5, 1, 2, 4, 8) if k * 1000 < rate / 2]
-    ax.set_yticks([float(hz_to_mel(k * 1000) / top * N_MELS) for k in ks],
-                  [f"{k:g}" for k in ks])
-    ax.set_ylabel("kHz")
+    """Draw the model's log-mel (core.spectrogram) with its first frame centred at ``t0``
+    seconds; returns the image."""
+    return draw_spectrogram(ax, mel_spectrogram(samples, rate), t0, cmap=SPEC_CMAP)
 
 
 def _overlay(ax, track: FeatureTrack, span, top: float | None = None):
@@ -169,8 +125,9 @@ def draw_feature_figure(spec: FigureSpec, data: FeatureFigureData):
         gs = fig.add_gridspec(len(rows), 2, height_ratios=rows, width_ratios=_cbar_ratio(spec))
         ax = fig.add_subplot(gs[0, 0], label="spectrogram")
         i0, i1 = int(span[0] * data.sample_rate), int(np.ceil(span[1] * data.sample_rate))
-        im = _spectrogram(ax, data.samples[i0:i1], data.sample_rate, i0 / data.sample_rate)
-        _khz_ticks(ax, data.sample_rate)
+        mel = mel_spectrogram(data.samples[i0:i1], data.sample_rate)
+        im = draw_spectrogram(ax, mel, i0 / data.sample_rate, cmap=SPEC_CMAP)
+        label_hz_axis(ax, mel)
         ax.set_xlim(*span)
         phones = tier_intervals(data.alignment, "phones")
         _vlines(ax, _boundaries(phones, *span), color="0.55", linewidth=0.3)
@@ -192,9 +149,11 @@ def draw_feature_figure(spec: FigureSpec, data: FeatureFigureData):
                 axt.set_xlabel("time (s)")
         values = np.asarray(data.track.values)
         peak = int(np.argmax(values)) if len(values) else 0
-        default = [data.track.name, f"peak {values.max():.3g} at "
-                   f"{float(data.track.grid.center_seconds(peak)):.3f} s"] if len(values) else \
-            [data.track.name]
+        if not len(values) or not np.any(values):
+            default = [data.track.name, "zero throughout (not active here)"]
+        else:
+            default = [data.track.name, f"peak {values.max():.3g} at "
+                       f"{float(data.track.grid.center_seconds(peak)):.3f} s"]
         _title(fig, [spec.title] if spec.title else default, spec)
         if data.notes:
             fig.supxlabel("; ".join(data.notes), fontsize=FONT_PT[spec.width] - 1.5,

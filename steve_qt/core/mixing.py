@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from .errors import Cancelled
+
 Tail = Callable[[Tensor, Tensor], Tensor]
 #: floats one block of value zeroing may hold ((rows, K, width) float32): 16 Mi = 64 MiB
 BLOCK_FLOATS = 16 * 1024 * 1024
@@ -78,12 +80,14 @@ def normalise_rows(m: Tensor) -> Tensor:
 
 
 def value_zeroing(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor, tail: Tail,
-                  width: int | None = None) -> Tensor:
+                  width: int | None = None,
+                  should_cancel: Callable[[], bool] | None = None) -> Tensor:
     """Value zeroing of one layer: (Q, K) float32, rows normalised to sum 1.
 
     weights (M, Q, K) softmax (over all keys, cropped), f (M, K, D) from ``head_value_outputs``,
     x (Q, D) residual input, attn_out (Q, D) attention output; ``width`` the widest activation
-    ``tail`` makes per position (the MLP's), for the block size.
+    ``tail`` makes per position (the MLP's), for the block size. ``should_cancel`` is polled
+    before each block of query rows (Cancelled).
     """
     n_q, n_k = weights.shape[1:]
     rows = max(1, BLOCK_FLOATS // max(1, n_k * max(width or 0, f.shape[-1])))
@@ -91,6 +95,8 @@ def value_zeroing(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor, tail:
     y = tail(x[:, None], attn_out[:, None])  # (Q, 1, D): the layer's output with all values
     out = torch.empty(n_q, n_k)
     for q0 in range(0, n_q, rows):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled()
         q1 = min(n_q, q0 + rows)
         d = torch.einsum("mqk,mkd->qkd", weights[:, q0:q1], f)  # (b, K, D) removed contributions
         y_zeroed = tail(x[q0:q1, None], attn_out[q0:q1, None] - d)  # (b, K, D)

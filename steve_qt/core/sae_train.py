@@ -6,7 +6,7 @@ Two kinds:
   pre-activations are kept (ReLU), decoder rows held at unit norm after every step, and the AuxK
   loss against dead latents: the residual error ``e = x - x_hat`` is reconstructed from the
   ``k_aux = min(d_in // 2, n_dead)`` largest pre-activations among the dead latents (those that
-  have not fired for ``dead_after`` rows), ``loss = ||x - x_hat||^2 + aux_coef * ||e - e_hat||^2``
+  have not fired for ``dead_after`` rows, or for one epoch when that is shorter), ``loss = ||x - x_hat||^2 + aux_coef * ||e - e_hat||^2``
   with ``aux_coef = 1/32``. Saved as SAELens architecture ``topk``.
 - ``l1`` (as FREUD and Anthropic's April 2024 update): ReLU codes,
   ``loss = ||x - x_hat||^2 + lambda * sum_i f_i ||W_dec[i]||`` (the decoder norms in the penalty,
@@ -14,7 +14,7 @@ Two kinds:
   gradients clipped at norm 1. Saved as SAELens architecture ``standard``.
 
 Both train on activations scaled by one constant so that the mean row norm is sqrt(d_in) (the
-factor is estimated from the first rows); the factor is folded into the saved weights, which
+factor is estimated from the first rows, whose mean is also where ``b_dec`` starts); the factor is folded into the saved weights, which
 then take raw activations (``normalize_activations: "none"``), as SAELens's
 ``fold_activation_norm_scaling_factor`` does.
 
@@ -117,10 +117,19 @@ def architecture_of(kind: str) -> str:
 
 
 def forward(p: dict, x: torch.Tensor, kind: str, k: int):
-    """(pre (B, d_sae), codes (B, d_sae), x_hat (B, d_in)) on scaled activations."""
+    """(pre (B, d_sae), codes (B, d_sae), x_hat (B, d_in)) on scaled activations.
+
+    TopK decodes from the k active latents only (gathering their decoder rows: B*k*d_in
+    multiply-adds instead of B*d_sae*d_in); its codes are returned without gradient."""
     pre = pre_activations(x, p["W_enc"], p["b_enc"], p["b_dec"], True)
-    codes = activate(pre, architecture_of(kind), k)
-    return pre, codes, codes @ p["W_dec"] + p["b_dec"]
+    if kind != "topk":
+        codes = activate(pre, architecture_of(kind), k)
+        return pre, codes, codes @ p["W_dec"] + p["b_dec"]
+    top = torch.topk(pre, k=int(k), dim=-1)
+    values = torch.relu(top.values)  # (B, k)
+    x_hat = torch.einsum("bk,bkd->bd", values, p["W_dec"][top.indices]) + p["b_dec"]
+    codes = torch.zeros_like(pre, requires_grad=False).scatter(-1, top.indices, values.detach())
+    return pre, codes, x_hat
 
 
 def auxk_loss(p: dict, x, x_hat, pre, dead: torch.Tensor) -> torch.Tensor:
@@ -190,21 +199,26 @@ def shuffled_batches(chunks: Iterable[np.ndarray], batch: int, buffer_rows: int,
         yield from (rows[i:i + batch] for i in range(0, len(rows), batch))
 
 
-def estimate_scale(source: BatchSource, d_in: int, rows: int = 20000) -> float:
-    """sqrt(d_in) / mean row norm over the first ``rows`` rows of epoch 0."""
-    norms, seen = [], 0
+def first_rows_stats(source: BatchSource, d_in: int, rows: int = 20000) -> tuple[float, np.ndarray]:
+    """(scale, mean) over the first ``rows`` rows of epoch 0: scale = sqrt(d_in) / mean row
+    norm; mean (d_in,) the mean row (b_dec starts there, scaled)."""
+    norms, total, seen = [], np.zeros(d_in), 0
     for chunk in source(0):
         chunk = np.asarray(chunk, dtype=np.float64)
+        if chunk.ndim != 2 or chunk.shape[1] != d_in:
+            raise SteveError(f"activation rows have shape {chunk.shape[1:]}, the SAE expects "
+                             f"d_in={d_in}")
         norms.append(np.linalg.norm(chunk, axis=1))
+        total += chunk.sum(0)
         seen += len(chunk)
         if seen >= rows:
             break
     if not seen:
         raise SteveError("no activation rows to train on")
-    mean = float(np.concatenate(norms).mean())
-    if not mean > 0:
+    mean_norm = float(np.concatenate(norms).mean())
+    if not mean_norm > 0:
         raise SteveError("the activations are all zero; nothing to train on")
-    return math.sqrt(d_in) / mean
+    return math.sqrt(d_in) / mean_norm, total / seen
 
 
 # --- checkpoints -----------------------------------------------------------------------------
@@ -250,7 +264,8 @@ def train_sae(source: BatchSource, d_in: int, cfg: TrainConfig, out_dir: str | o
         state = TrainState(params=init_params(d_in, cfg.expansion * d_in, cfg.kind, gen),
                            config={**cfg.resumable_part(), "d_in": d_in},
                            since_fired=torch.zeros(cfg.expansion * d_in, dtype=torch.long))
-        state.scale = estimate_scale(source, d_in)
+        state.scale, mean = first_rows_stats(source, d_in)
+        state.params["b_dec"] = torch.from_numpy(mean * state.scale).float()
         torch.manual_seed(cfg.seed)
     else:
         torch.set_rng_state(state.rng)
@@ -262,6 +277,8 @@ def train_sae(source: BatchSource, d_in: int, cfg: TrainConfig, out_dir: str | o
     warmup = 0.05 * steps_per_epoch * cfg.epochs if steps_per_epoch and cfg.kind == "l1" else 0
     steps_here = 0
     loss = mse = torch.zeros(())
+    # a latent is dead after dead_after rows without firing, or one epoch when that is shorter
+    dead_after = min(cfg.dead_after, total_rows) if total_rows else cfg.dead_after
 
     def checkpoint():
         state.params = {n: t.detach().clone() for n, t in p.items()}
@@ -281,7 +298,7 @@ def train_sae(source: BatchSource, d_in: int, cfg: TrainConfig, out_dir: str | o
                     raise SteveError(f"activation rows have {rows.shape[1]} dimensions, the SAE "
                                      f"expects d_in={d_in}")
                 x = torch.from_numpy(rows) * state.scale
-                dead = state.since_fired >= cfg.dead_after
+                dead = state.since_fired >= dead_after
                 lam = cfg.l1 * min(1.0, (state.step + 1) / warmup) if warmup else cfg.l1
                 loss, mse, codes = losses(p, x, cfg, dead, lam)
                 opt.zero_grad(set_to_none=True)

@@ -45,6 +45,7 @@ def _matrix_plot() -> tuple[pg.PlotWidget, pg.ImageItem]:
     plot.setAspectLocked(False)
     for name in ("left", "bottom"):
         ax = plot.getAxis(name)
+        ax.enableAutoSIPrefix(False)  # category axes: no "(x0.001)" on an empty plot
         ax.setTextPen(QtGui.QColor(40, 40, 40))
         ax.setPen(QtGui.QColor(120, 120, 120))
     image = pg.ImageItem(axisOrder="row-major")
@@ -151,7 +152,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         doc = self.doc
         m, al = doc.maps, doc.alignment
         if m is None:
-            raise SteveError("no attention extracted yet")
+            raise SteveError("no attention yet")
         src = self.source.currentData()
         tier = getattr(al, "words" if src == "words" else "phones", None) if al else None
         if tier is None or not tier.intervals:

@@ -34,9 +34,9 @@ from ..core.audio import load_audio
 from ..core.errors import SteveError
 from ..core.feature_view import SAE_PREFIX, index_root, missing_files, open_index
 from ..core.frames import seconds_to_samples
+from ..core.spectrogram import mel_spectrogram
 from . import dialogs
 from .colors import lut
-from .spectrogram import log_mel
 from .worker import Job
 
 Qt = QtCore.Qt
@@ -517,7 +517,7 @@ class FeaturesController(QtCore.QObject):
         s1 = min(seconds_to_samples(ex.time_s + THUMB_HALF_S, rate), len(audio.samples))
         if s1 - s0 < 400:
             return None
-        spec = log_mel(audio.samples[s0:s1], rate)
+        spec = mel_spectrogram(audio.samples[s0:s1], rate)
         lo, hi = spec.levels
         idx = np.clip((spec.db - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)[::-1]
         rgb = np.ascontiguousarray(lut("gray_r")[idx])

@@ -18,7 +18,7 @@ from ..core.frames import window_name
 from ..core.measures import PER_LAYER, TITLES
 from .colors import SPECTROGRAM_COLORMAP, colormap, lut
 from .map_images import MapImages
-from .spectrogram import Spectrogram, log_mel
+from .spectrogram import QtSpectrogramJobs
 from .tier_item import TierItem, phone_shade
 from .viewbox import TimeViewBox
 
@@ -45,6 +45,9 @@ def token_label(text: str) -> str:
     return text.replace(" ", "\u2423", 1) if text.startswith(" ") else text
 
 
+NO_ATTENTION = "no attention yet"
+
+
 class QtTimeViews(pg.GraphicsLayoutWidget):
     """Waveform, query profile, spectrogram, word and phone tiers, attention map."""
 
@@ -56,7 +59,8 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.setBackground("w")
         self.ci.layout.setSpacing(2)
         self.ci.setContentsMargins(4, 4, 4, 4)
-        self._spectrograms: dict[int, tuple[object, Spectrogram]] = {}
+        self.spectrograms = QtSpectrogramJobs(self)  # computed off the GUI thread, cached
+        self.spectrograms.ready.connect(self._draw_spectrogram)
         self._map_rows: tuple[float, float] = (0.0, 1.0)
         self._map_rect = QtCore.QRectF(0, 0, 1, 1)
         self.map_images = MapImages()  # display-ready images of the shown maps (an LRU)
@@ -161,6 +165,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         e.query.connect(self._on_query_change)
         e.hover.connect(self._on_hover_change)
         e.playhead.connect(self._on_playhead_change)
+        e.spectrogram.connect(lambda ev: self._draw_spectrogram())
         self._on_current_change(None)
 
     # --- construction ----------------------------------------------------------------------------
@@ -280,7 +285,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         u = self.doc.utterance
         if u is None:
             self.wave_curve.setData([], [])
-            self.spec_image.clear()
+            self._draw_spectrogram()
             self.word_tier.set_intervals([])
             self.phone_tier.set_intervals([])
             self._on_extraction_change(None)
@@ -291,27 +296,26 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.wave_curve.setData(t, mono)
         peak = float(np.max(np.abs(mono))) or 1.0
         self.wave.setYRange(-peak, peak, padding=0.05)
-        spec = self._spectrogram(u)
-        self.spec_image.setImage(spec.db, levels=spec.levels, autoLevels=False)
-        self.spec_image.setRect(QtCore.QRectF(*spec.rect()))
-        self.spec.setYRange(0, spec.db.shape[0], padding=0)
-        ticks = [(spec.band_of_hz(f), f"{f // 1000}k" if f >= 1000 else str(f))
-                 for f in (500, 1000, 2000, 4000, 8000) if f <= spec.rate / 2]
-        self.spec.getAxis("left").setTicks([ticks, []])
+        self._draw_spectrogram()
         self._on_alignment_change(None)
         self._on_view_change(None)
         self._on_extraction_change(None)
 
-    def _spectrogram(self, u) -> Spectrogram:
-        """Computed once per open utterance (kept while it is open)."""
-        open_audio = {id(e.utterance.audio) for e in self.doc.entries}
-        self._spectrograms = {k: v for k, v in self._spectrograms.items() if k in open_audio}
-        key = id(u.audio)
-        cached = self._spectrograms.get(key)
-        if cached is None or cached[0] is not u.audio:
-            cached = (u.audio, log_mel(u.audio.samples, u.audio.rate))
-            self._spectrograms[key] = cached
-        return cached[1]
+    def _draw_spectrogram(self) -> None:
+        """The shown utterance's spectrogram of the document's kind, once it is computed."""
+        u = self.doc.utterance
+        self.spectrograms.keep([e.utterance.audio for e in self.doc.entries])
+        spec = None if u is None else self.spectrograms.get(u.audio, self.doc.spectrogram)
+        if spec is None:  # nothing open, or still computing: no ticks over an empty plot
+            self.spec_image.clear()
+            self.spec.getAxis("left").setTicks([[], []])
+            return
+        self.spec_image.setImage(spec.db, levels=spec.levels, autoLevels=False)
+        self.spec_image.setRect(QtCore.QRectF(*spec.rect()))
+        self.spec.setYRange(*spec.y_extent, padding=0)
+        ticks = [(spec.y_of_hz(f), f"{f / 1000:g}k" if f >= 1000 else f"{f:g}")
+                 for f in spec.ticks_hz()]
+        self.spec.getAxis("left").setTicks([ticks, []])
 
     def _on_alignment_change(self, event) -> None:
         al = self.doc.alignment
@@ -348,11 +352,15 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         """Placement, axis ticks and phone boundaries of the map (not its pixels)."""
         m = self.doc.maps
         left = self.map.getAxis("left")
-        if m is None:
+        empty = m is None
+        self.colorbar.setVisible(not empty)
+        for axis in (left, self.profile.getAxis("left")):  # no 0..1 ticks over nothing
+            axis.setStyle(showValues=not empty)
+        if empty:
             self.map_image.clear()
             self.map_bounds.setData([], [])
             left.setTicks(None)
-            self.map_title.setText("")
+            _set_text(self.map_title, NO_ATTENTION if self.doc.utterance is not None else "")
             return
         k0, k1 = m.key_extent_seconds()
         q0, q1 = m.query_extent_seconds()
