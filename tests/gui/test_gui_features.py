@@ -358,6 +358,13 @@ def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, d
     assert len(set(window.views.left_axis_widths())) == 1
     window.doc.zoom_in()
     assert all(r == pytest.approx(window.doc.view, abs=1e-9) for r in window.views.x_ranges())
+    window.features.dock_widget.heat.setChecked(False)  # the rows resize: no row drifts
+    window.resize(1000, 760)
+    qtbot.wait(100)
+    qtbot.waitUntil(in_step, timeout=5000)
+    window.features.dock_widget.heat.setChecked(True)
+    qtbot.wait(100)
+    qtbot.waitUntil(in_step, timeout=5000)
 
 
 def test_a_real_index_of_steve_qt_features_index(window, tmp_path, samples_dir, whisper_adapter):
