@@ -68,9 +68,9 @@ class _ThumbBox(pg.ViewBox):
 class QtHeadOverview(QtWidgets.QScrollArea):
     """The grid in a scroll area (12 x 12 heads of a base model do not fit a dock)."""
 
-    def __init__(self, doc: Document, parent=None):
+    def __init__(self, doc: Document, parent=None, component: str | None = None):
         super().__init__(parent)
-        self.grid = QtHeadGrid(doc)
+        self.grid = QtHeadGrid(doc, component=component)
         self.setWidget(self.grid)
         self.setWidgetResizable(False)
         self.setAlignment(QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignTop)
@@ -82,9 +82,13 @@ class QtHeadOverview(QtWidgets.QScrollArea):
 
 
 class QtHeadGrid(pg.GraphicsLayoutWidget):
-    def __init__(self, doc: Document, parent=None):
+    """Thumbnails of the shown maps, or of one ``component`` of the shown extraction (the
+    decoder view's grid); a click selects the layer and head the document shows."""
+
+    def __init__(self, doc: Document, parent=None, component: str | None = None):
         super().__init__(parent)
         self.doc = doc
+        self.component = component
         self.setBackground("w")
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
                            QtWidgets.QSizePolicy.Policy.Preferred)
@@ -121,8 +125,14 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
         width = max(len(columns) * (CELL_PX + 3), 90 if per_layer else 0)
         self.setFixedSize(label_w + width + 12, label_h + layers * (CELL_PX + 3) + 12)
 
+    def _maps(self):
+        if self.component is None:
+            return self.doc.maps
+        ex = self.doc.extraction
+        return ex.maps.get(self.component) if ex is not None else None
+
     def _on_maps_change(self, event) -> None:
-        m = self.doc.maps
+        m = self._maps()
         if m is None:
             self.clear()
             self.boxes = {}

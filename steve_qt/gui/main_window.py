@@ -26,6 +26,7 @@ from ..core.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
 from .analysis_panels import install_panels
 from .controls import OTHER_MODEL, QtControls
+from .decoder_view import install_decoder_view
 from .export_actions import export_data, export_figure
 from .features_dock import install_features
 from .head_overview import QtHeadOverview
@@ -86,7 +87,11 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._connect()
         install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
+        install_decoder_view(self)  # decoder self-attention, tokens x tokens (issue 14)
         self.features = install_features(self)  # features dock, Play Feature (issue 12)
+        from .experiments_panel import install_experiments
+
+        install_experiments(self)  # window, span removal, steering, logit lens, LM (issue 13)
         self._closing = False
         self._still_coming = ""  # status-bar suffix while a partial result is shown
 
@@ -390,6 +395,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         return next((i for i, e in enumerate(self.doc.entries) if e is entry), None)
 
     def _set_job_status(self, job: Job, status: str, error: str | None = None) -> None:
+        if job.task is not None:
+            return  # an experiment: the entry's extraction status stays as it is
         i = self._index_of_entry(job.entry)
         if job.sites:  # the features dock's activations (gui/features_dock.py)
             self.features.set_job_status(job, status, error)
@@ -443,6 +450,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.doc.set_extraction(i, job.spec, job.window, ex)
 
     def _on_job_finished(self, job: Job, ex) -> None:
+        if job.task is not None:
+            if job.on_done is not None:
+                job.on_done(ex)
+            return
         i = self._index_of_entry(job.entry)
         if i is None:
             return
@@ -457,6 +468,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
                                                         if ex.transcript.text else ""))
 
     def _on_job_failed(self, job: Job, reason: str) -> None:
+        if job.task is not None:  # experiments say why in the status bar, no dialog
+            if job.on_error is not None:
+                job.on_error(reason)
+            return
         if job.measures:  # the attention stays; say why the measure is missing
             if not self._closing:
                 dialogs.show_error(self, f"{TITLES[job.measures[0]]} failed", reason)
@@ -471,6 +486,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
                            "Attention > Extract Again retries.")
 
     def _on_job_cancelled(self, job: Job) -> None:
+        if job.task is not None:
+            if job.on_error is not None:
+                job.on_error(f"{job.title or 'experiment'} cancelled")
+            return
         if job.measures:
             self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} cancelled")
             return

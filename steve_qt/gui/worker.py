@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import traceback
 from dataclasses import dataclass
+from typing import Callable
 
 from PyQt6 import QtCore
 
@@ -31,6 +32,13 @@ class Job:
     #: context-mixing measures to add to ``extraction`` (then the job computes only those)
     measures: tuple[str, ...] = ()
     extraction: object | None = None
+    #: an experiment instead of an extraction: task(adapter, progress, should_cancel) -> result,
+    #: handed to on_done(result) / on_error(reason) in the GUI thread (the entry's status is
+    #: not touched). Running it in this queue keeps one model user at a time.
+    task: Callable | None = None
+    on_done: Callable | None = None
+    on_error: Callable | None = None
+    title: str = ""
 
     @property
     def name(self) -> str:
@@ -64,7 +72,9 @@ class _Worker(QtCore.QObject):
             if should_cancel():
                 raise Cancelled()
             progress(0, 0, f"{adapter.model_id}: starting")
-            if job.measures:  # the result is {name: array}, attached in the GUI thread
+            if job.task is not None:
+                ex = job.task(adapter, progress, should_cancel)
+            elif job.measures:  # the result is {name: array}, attached in the GUI thread
                 from ..core.pipeline import compute_measures
 
                 ex = compute_measures(adapter, job.entry.utterance.audio, job.extraction,
@@ -130,6 +140,7 @@ class ExtractionQueue(QtCore.QObject):
     def _has(self, job: Job) -> bool:
         return any(j.entry is job.entry and j.spec == job.spec and j.window == job.window
                    and j.sites == job.sites and j.measures == job.measures
+                   and j.task is None and job.task is None
                    for j in ([self.running] if self.running else []) + self.pending)
 
     def drop(self, entry: Entry) -> None:

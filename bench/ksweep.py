@@ -1,0 +1,44 @@
+"""6. Interventions: a k-sweep of the attention window against single transcriptions.
+
+``steve-qt window AUDIO --k 1,2,5,10,25,75,750`` transcribes once per k (plus once unmasked for
+the reference, which the GUI already has from its extraction and which is not counted here).
+Target: the 7 masked transcriptions cost at most 7 x one plain transcription of the same audio.
+"""
+
+from __future__ import annotations
+
+from .common import Config, Section, interleave, verdict
+
+KS = (1, 2, 5, 10, 25, 75, 750)
+COLUMNS = ["input", "one transcription s", "sweep of 7 s", "sweep ÷ one", "target", "result"]
+
+
+def run(cfg: Config) -> Section:
+    from steve_qt.core.audio import load_audio
+    from steve_qt.core.interventions import window_sweep
+
+    from .common import SAMPLE_WAV
+    from .whisper_parts import load_whisper
+
+    adapter = load_whisper()
+    audio = load_audio(SAMPLE_WAV).samples
+    ks = KS if not cfg.quick or cfg.extract_repeats else (5,)
+    reference = adapter.transcribe(audio).text  # warm-up, untimed
+    repeats = max(1, min(cfg.extract_repeats, 2))
+    t = interleave({"one": lambda: adapter.transcribe(audio),
+                    "sweep": lambda: window_sweep(adapter, audio, ks, reference=reference)},
+                   repeats=repeats, warmup=0)
+    ratio = t["sweep"].median / t["one"].median
+    section = Section("ksweep", "6. Interventions: ±k attention window sweep", COLUMNS)
+    section.rows.append([f"{SAMPLE_WAV.name} ({len(audio) / 16000:.2f} s)",
+                         f"{t['one'].median:.2f}", f"{t['sweep'].median:.2f}",
+                         f"{ratio:.2f}", f"≤ {len(ks)}", verdict(ratio, len(ks))])
+    _, rows = window_sweep(adapter, audio, ks, reference=reference)
+    section.notes.append(
+        f"k = {', '.join(map(str, ks))}, all encoder layers masked; each masked run is a full "
+        f"whisper.transcribe (greedy, temperature fallback as usual, word timings) with the "
+        f"encoder's attention through SDPA with a band mask. {repeats} interleaved round(s) "
+        f"(one, sweep) after an untimed warm-up transcription; medians.")
+    section.notes.append("Transcripts: unmasked " + repr(reference) + "; " + "; ".join(
+        f"k={r.k}: {r.result.transcript!r} (WER {r.result.wer:.2f})" for r in rows))
+    return section
