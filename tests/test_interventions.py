@@ -199,9 +199,9 @@ def test_lens_cli_writes_both_tables(tmp_path, monkeypatch, dark_suit):
     import json
 
     from steve_qt.cli import main
-    from steve_qt.commands import intervcommon
+    from steve_qt.core import pipeline
 
-    monkeypatch.setattr(intervcommon, "load_adapter", lambda spec: FakeLensAdapter())
+    monkeypatch.setattr(pipeline, "get_adapter", lambda spec=None: FakeLensAdapter())
     out = tmp_path / "lens"
     assert main(["lens", str(dark_suit), "--out", str(out), "--top", "2"]) == 0
     with open(out / "encoder_lens.csv", newline="") as fh:

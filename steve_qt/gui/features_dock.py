@@ -399,11 +399,17 @@ class FeaturesController(QtCore.QObject):
 
     def _resync_x(self) -> None:
         """pyqtgraph links x ranges by pixel position: a row that appears (or resizes) before its
-        axis has its width gets a shifted range; give it the document's view again."""
-        for plot in (self.track, self.heat):  # each on its own: a shifted one must not spread
-            plot.vb.blockLink(True)
-            plot.setXRange(*self.doc.view, padding=0)
-            plot.vb.blockLink(False)
+        axis has its width gets a shifted range; give it the document's view again. The waveform
+        (every row links to it) is told nothing: pyqtgraph passes a range set on a linked view
+        back to the view it links to, lined up by pixels, which would shift every row."""
+        wave = self.win.views.wave.vb
+        wave.blockLink(True)
+        try:
+            for plot in (self.track, self.heat):
+                if plot.isVisible():
+                    plot.setXRange(*self.doc.view, padding=0)
+        finally:
+            wave.blockLink(False)
 
     def _fill_top(self) -> None:
         t = self.dock_widget.top
