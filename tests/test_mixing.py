@@ -404,7 +404,7 @@ def test_bad_measure_names_and_components(dark_suit, tmp_path, capsys):
         assert rc == 2 and len(err) == 1 and msg in err[0]
 
 
-def test_measures_round_trip_through_npz(tmp_path):
+def test_measures_round_trip_through_npz(tmp_path, capsys):
     from steve_qt.core.adapters import Extraction, Transcript
     from steve_qt.core.attention import AttentionMaps
     from steve_qt.core.frames import whisper_grid
@@ -423,6 +423,12 @@ def test_measures_round_trip_through_npz(tmp_path):
     save_npz(path, Extraction({"encoder": maps}, Transcript(), "toy"), "encoder")
     back = load_npz(path).maps
     assert set(back.measures) == {"norm", "value_zeroing"}
+    from steve_qt.cli import main
+
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "measure:     norm (2, 1, 3, 5, 5) (per head)" in out
+    assert "measure:     value_zeroing (2, 1, 1, 5, 5) (per layer)" in out
     for k, v in meas.items():
         assert back.measures[k].dtype == np.float16 and np.array_equal(back.measures[k], v)
     with pytest.raises(ValueError, match="measure 'grad' must be"):

@@ -358,6 +358,13 @@ def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, d
     assert len(set(window.views.left_axis_widths())) == 1
     window.doc.zoom_in()
     assert all(r == pytest.approx(window.doc.view, abs=1e-9) for r in window.views.x_ranges())
+    window.features.dock_widget.heat.setChecked(False)  # the rows resize: no row drifts
+    window.resize(1000, 760)
+    qtbot.wait(100)
+    qtbot.waitUntil(in_step, timeout=5000)
+    window.features.dock_widget.heat.setChecked(True)
+    qtbot.wait(100)
+    qtbot.waitUntil(in_step, timeout=5000)
 
 
 def test_a_real_index_of_steve_qt_features_index(window, tmp_path, samples_dir, whisper_adapter):
@@ -416,35 +423,6 @@ def test_an_sae_is_a_site_whose_track_is_its_codes(window, dark_suit, tmp_path):
                                    atol=1e-5)
 
 
-def test_steve_qt_audio_index_opens_the_index_in_the_dock(app, corpus):
-    """``steve-qt AUDIO --index IDX`` shows the file and the index's examples."""
-    from PyQt6 import QtWidgets
-
-    from steve_qt.cli import main
-    from steve_qt.gui.main_window import QtMainWindow
-
-    files, acts, idx = corpus
-    seen = {}
-
-    def check():
-        wins = [w for w in QtWidgets.QApplication.topLevelWidgets()
-                if isinstance(w, QtMainWindow) and w.isVisible()]
-        if not wins or not wins[-1].doc.entries or wins[-1].doc.features.index is None:
-            QtCore.QTimer.singleShot(50, check)
-            return
-        win = wins[-1]
-        seen["shown"] = win.doc.utterance.audio.name
-        seen["index"] = Path(win.doc.features.index.path).resolve()
-        seen["note"] = win.features.dock_widget.examples_note.text()
-        win.close()
-        QtWidgets.QApplication.quit()
-
-    QtCore.QTimer.singleShot(0, check)
-    assert main(["--no-extract", str(files[0]), "--index", str(idx)]) == 0
-    assert seen["shown"] == files[0].name and seen["index"] == idx.resolve()
-    assert seen["note"]  # says which site to choose (no site list without a loaded model)
-
-
 def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, dark_suit,
                                                                   whisper_adapter):
     """With extraction on: once the model has loaded, its frames sites fill the chooser, the
@@ -488,3 +466,34 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
                                    rtol=0, atol=1e-4)
     finally:
         win.close()
+
+
+def test_steve_qt_audio_index_opens_the_index_in_the_dock(app, corpus):
+    """``steve-qt AUDIO --index IDX`` shows the file and the index's examples.
+
+    It runs and quits the application's event loop, so it stays the module's last test."""
+    from PyQt6 import QtWidgets
+
+    from steve_qt.cli import main
+    from steve_qt.gui.main_window import QtMainWindow
+
+    files, acts, idx = corpus
+    seen = {}
+
+    def check():
+        wins = [w for w in QtWidgets.QApplication.topLevelWidgets()
+                if isinstance(w, QtMainWindow) and w.isVisible()]
+        if not wins or not wins[-1].doc.entries or wins[-1].doc.features.index is None:
+            QtCore.QTimer.singleShot(50, check)
+            return
+        win = wins[-1]
+        seen["shown"] = win.doc.utterance.audio.name
+        seen["index"] = Path(win.doc.features.index.path).resolve()
+        seen["note"] = win.features.dock_widget.examples_note.text()
+        win.close()
+        QtWidgets.QApplication.quit()
+
+    QtCore.QTimer.singleShot(0, check)
+    assert main(["--no-extract", str(files[0]), "--index", str(idx)]) == 0
+    assert seen["shown"] == files[0].name and seen["index"] == idx.resolve()
+    assert seen["note"]  # says which site to choose (no site list without a loaded model)
