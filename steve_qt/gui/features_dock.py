@@ -251,6 +251,7 @@ class FeaturesController(QtCore.QObject):
             getattr(e, name).connect(lambda ev: self.request())
         e.model.connect(lambda ev: self._offer_sites())
         self.win.queue.finished.connect(lambda job, ex: self._offer_sites())
+        e.extraction.connect(lambda ev: self._offer_sites())  # the model is loaded by then
         self.dock.toggleViewAction().toggled.connect(self._on_dock_toggled)
         self.win.playback.timer.timeout.connect(self._follow_montage)
 

@@ -452,7 +452,9 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
     try:
         win.open_audio(dark_suit)
         fv = win.doc.features
-        qtbot.waitUntil(lambda: win.doc.extraction is not None, timeout=240000)
+        qtbot.waitUntil(lambda: win.doc.extraction is not None and bool(fv.sites),
+                        timeout=240000)
+        qtbot.waitUntil(lambda: not win.queue.busy, timeout=240000)
         names = [s.name for s in fv.sites]
         assert SITE in names and all(s.axis == "frames" for s in fv.sites)
         assert "decoder.blocks.0" not in names  # tokens sites have no time axis
