@@ -140,6 +140,8 @@ def test_bad_features():
         iv.check_feature(a, "encoder.blocks.0", 10, FakeSAE())
     with pytest.raises(SteveError, match="trained on site"):
         iv.check_feature(a, "encoder.blocks.1", 0, FakeSAE())
+    with pytest.raises(SteveError, match="encoder .audio frame. sites only"):
+        iv.steer(a, AUDIO, "decoder.blocks.0", 0, 0.0, span=(0.1, 0.2))
     with pytest.raises(SteveError, match="finite"):
         iv.steer(a, AUDIO, "encoder.blocks.0", 0, float("inf"))
 
@@ -199,9 +201,9 @@ def test_lens_cli_writes_both_tables(tmp_path, monkeypatch, dark_suit):
     import json
 
     from steve_qt.cli import main
-    from steve_qt.commands import intervcommon
+    from steve_qt.core import pipeline
 
-    monkeypatch.setattr(intervcommon, "load_adapter", lambda spec: FakeLensAdapter())
+    monkeypatch.setattr(pipeline, "get_adapter", lambda spec=None: FakeLensAdapter())
     out = tmp_path / "lens"
     assert main(["lens", str(dark_suit), "--out", str(out), "--top", "2"]) == 0
     with open(out / "encoder_lens.csv", newline="") as fh:

@@ -6,17 +6,17 @@ a sink. This is the same computation as transformers' eager attention without a 
 runs one unpadded utterance here), so it does not need ``output_attentions``.
 
 The adapter does not use these hooks: it runs the model with its own attention function
-(``ATTENTION``, registered through transformers' public ``AttentionInterface``), which computes
-scores, weights and the attention output once (``attention_with_capture``), instead of letting
-SDPA compute q . k^T a second time. The hooks below remain the independent reference.
+(``ATTENTION``, registered through transformers' public ``AttentionInterface``), which for the
+layers being captured calls the flash-attention kernel SDPA uses (same output, bit for bit) for
+its output and per-row log-sum-exp, and turns the scores into weights with exp(s - lse), without
+a separate softmax (``attention_with_capture``). The hooks below remain the independent reference.
 
 Two ways to turn the projections into pre-softmax scores ``q . k^T * D**-0.5`` and softmax weights:
 
 - ``attention_with_capture`` (what the adapter uses, inside the model's attention): q is scaled
-  before the matmul and the T query rows are done ``block`` rows at a time, each block written
-  straight into float16 (M, T, T) outputs and multiplied by the values for the model. A block's
-  float32 scores (M, block, T) stay in cache; no full float32 (M, T, T) scores or weights are
-  made.
+  before the matmul and the T query rows are done ``block`` rows at a time, each block's scores
+  and exp(scores - lse) written straight into float16 (M, T, T) outputs. A block's float32
+  scores (M, block, T) stay in cache; no full float32 (M, T, T) scores or weights are made.
 - ``attention_from_projections``: the plain full computation in float32 (M, T, T), kept as the
   reference the block path is checked against.
 
@@ -31,6 +31,7 @@ import threading
 from typing import Callable, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from steve_qt.core.errors import Cancelled
 
@@ -70,10 +71,12 @@ _ACTIVE = threading.local()  # .sinks: {attention module: sink}, set by capture_
 
 def _dispatch(module, query, key, value, attention_mask, dropout: float = 0.0,
               scaling: float | None = None, **kwargs):
-    """The registered attention function: a module with a sink (and no mask, no dropout) is
-    captured, everything else goes to transformers' SDPA function as it is."""
+    """The registered attention function: a module with a sink (no mask, no dropout, not
+    causal: wav2vec 2.0's encoder) is captured, everything else goes to transformers' SDPA
+    function as it is."""
     sink = (getattr(_ACTIVE, "sinks", None) or {}).get(module)
-    if sink is None or attention_mask is not None or dropout:
+    plain = attention_mask is not None or dropout or getattr(module, "is_causal", False)
+    if sink is None or plain:
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
@@ -89,33 +92,56 @@ def register_attention() -> str:
     return ATTENTION
 
 
+def _flash_op():
+    """torch's CPU flash-attention kernel returning (output, logsumexp), or None."""
+    try:
+        return torch.ops.aten._scaled_dot_product_flash_attention_for_cpu
+    except (AttributeError, RuntimeError):
+        return None
+
+
 def attention_with_capture(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
                            scaling: float, scores_out: torch.Tensor, weights_out: torch.Tensor,
                            block: int = BLOCK_ROWS) -> torch.Tensor:
-    """The layer's attention, computed once for the model and for us.
+    """The layer's attention output, as SDPA computes it, plus its scores and weights.
 
-    query, key, value: (1, M, T, D) as the attention module hands them over. Writes
-    ``scores_out`` (q . k^T * scaling) and ``weights_out`` (their softmax), both (M, T, T) in
-    their own dtype (float16), ``block`` query rows at a time, and returns the attention output
-    ``weights @ value`` as (1, T, M, D), what transformers' attention functions return. The model
-    therefore computes q . k^T once (SDPA would compute it again inside its kernel).
+    query, key, value: (1, M, T, D) as the attention module hands them over. The output comes
+    from the CPU flash-attention kernel that ``scaled_dot_product_attention`` dispatches to
+    (bit for bit what the model computes without capture), called directly because it also
+    returns each row's log-sum-exp ``lse`` over the keys. Then, ``block`` query rows at a time:
+
+        scores  = q . k^T * scaling        -> ``scores_out``  (M, T, T), its dtype (float16)
+        weights = exp(scores - lse)        -> ``weights_out`` (M, T, T): the softmax, without
+                                              its own max and sum passes
+
+    Where that kernel is missing or refuses the input (another torch, a GPU), the output comes
+    from ``scaled_dot_product_attention`` and the weights from ``torch.softmax``: the same
+    numbers within float32 rounding. Returns the output as (1, T, M, D), what transformers'
+    attention functions return.
     """
+    flash = _flash_op() if query.device.type == "cpu" else None
+    lse = None
+    if flash is not None:
+        try:
+            out, lse = flash(query, key, value, scale=scaling)[:2]  # (1, M, T, D), (1, M, T)
+        except RuntimeError:
+            lse = None
+    if lse is None:
+        out = F.scaled_dot_product_attention(query, key, value, scale=scaling)
     q = query[0] * scaling  # (M, T, D) float32
     k_t = key[0].transpose(-1, -2)  # (M, D, T)
-    v = value[0]  # (M, T, D)
-    m, t, d = q.shape
-    out = torch.empty(1, t, m, d, dtype=query.dtype, device=query.device)
-    out_h = out[0].transpose(0, 1)  # (M, T, D) view of the output
+    m, t, _ = q.shape
     s_buf = torch.empty(m, min(block, t), t, dtype=q.dtype, device=q.device)  # (M, b, T)
-    w_buf = torch.empty_like(s_buf)
     for r0 in range(0, t, block):
         r1 = min(t, r0 + block)
         s = torch.matmul(q[:, r0:r1], k_t, out=s_buf[:, : r1 - r0])  # (M, b, T)
         scores_out[:, r0:r1] = s
-        w = torch.softmax(s, dim=-1, out=w_buf[:, : r1 - r0])  # (M, b, T)
+        if lse is not None:
+            w = s.sub_(lse[0, :, r0:r1, None]).exp_()  # in place: (M, b, T)
+        else:
+            w = torch.softmax(s, dim=-1)
         weights_out[:, r0:r1] = w
-        out_h[:, r0:r1] = torch.matmul(w, v)  # (M, b, D)
-    return out
+    return out.transpose(1, 2).contiguous()
 
 
 def capture_in_attention(
