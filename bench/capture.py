@@ -8,14 +8,16 @@ from .common import Config, Section, Timing, interleave, make_audio, verdict
 from . import whisper_parts as wp
 
 TARGET = 1.15
+W2V2_TARGET = 1.10  # issue 14: wav2vec 2.0 capture at 10 s within 10 % of its bare forward
 COLUMNS = ["model", "input", "T frames", "bare forward ms", "capture ms", "ratio", "target",
            "result"]
 
 
-def ratio_row(model: str, seconds: float, frames: int, bare: Timing, cap: Timing) -> list[str]:
+def ratio_row(model: str, seconds: float, frames: int, bare: Timing, cap: Timing,
+              target: float = TARGET) -> list[str]:
     r = cap.median / bare.median
     return [model, f"{seconds:g} s", str(frames), bare.ms(), cap.ms(), f"{r:.3f}",
-            f"≤ {TARGET}", verdict(r, TARGET)]
+            f"≤ {target}", verdict(r, target)]
 
 
 def whisper_rows(cfg: Config, section: Section, other_rows: list) -> None:
@@ -78,7 +80,8 @@ def run(cfg: Config) -> Section:
     whisper_rows(cfg, section, other_rows)
     from . import wav2vec2_capture
 
-    wav2vec2_capture.add_rows(cfg, section, ratio_row, other_rows)
+    wav2vec2_capture.add_rows(cfg, section, lambda *a: ratio_row(*a, target=W2V2_TARGET),
+                              other_rows)
     section.extra_tables.insert(0, (
         "Not the application: other ways to compute the same capture, timed in the same interleaved rounds against the "
         "same bare forward", COLUMNS, other_rows))

@@ -44,38 +44,57 @@ def gui_available() -> bool:
     return (ROOT / "steve_qt" / "gui" / "app.py").exists()
 
 
+MILESTONES = [  # (stamp, what), in the order they normally happen
+    ("t_imports", "steve_qt imported (interpreter started)"),
+    ("t_qt", "Qt started (the model has been loading in a background thread since start-up)"),
+    ("t_load", "model loaded (torch, whisper, the converted model from the user cache)"),
+    ("t_partial", "encoder maps extracted (the first stage)"),
+    ("t_drawn", "first map painted"),
+    ("t_extract", "transcript, word tier, cross- and decoder attention arrived"),
+]
+FIRST_MAP_TARGET_S = 2.0
+SECOND_FILE_TARGET_S = 0.5
+
+
 def stages(t0: float, d: dict) -> dict[str, float]:
-    """Wall-clock stamps -> named durations (s)."""
-    out = {"process start + imports": d["t_imports"] - t0}
-    if "t_load_start" in d and d["t_load_start"] > d["t_imports"]:
-        out["window up, file opened"] = d["t_load_start"] - d["t_imports"]
-    out["model load"] = d["t_load"] - d.get("t_load_start", d["t_imports"])
-    out["open audio + extraction" if "t_drawn" not in d else "extraction"] = (
-        d["t_extract"] - d["t_load"])
-    if "t_drawn" in d:
-        out["drawing (to first map painted)"] = d["t_drawn"] - d["t_extract"]
-        out["total"] = d["t_drawn"] - t0
-    else:
-        out["total (without drawing)"] = d["t_extract"] - t0
+    """Wall-clock stamps -> seconds since the process was launched, per milestone (the GUI
+    path's stages overlap: the model loads while Qt starts), plus the second file's map."""
+    if "t_drawn" not in d:  # the non-GUI child: sequential stages
+        return {"process start + imports": d["t_imports"] - t0,
+                "model load": d["t_load"] - d["t_imports"],
+                "open audio + extraction": d["t_extract"] - d["t_load"],
+                "total (without drawing)": d["t_extract"] - t0}
+    out = {what: d[k] - t0 for k, what in MILESTONES if k in d}
+    if "t2_drawn" in d:
+        out["second file: opened → its map painted"] = d["t2_drawn"] - d["t2_open"]
     return out
+
+
+def verdict(value: float, target: float) -> str:
+    return "PASS" if value <= target else "MISS"
 
 
 def run(cfg: Config) -> Section:
     section = Section("first_map", "5. Time to first map (`steve-qt FILE`, embedded tiny.en)",
-                      ["stage", "median s", "min–max s"])
+                      ["milestone", "median s", "min–max s"])
     with tempfile.TemporaryDirectory() as tmp:
         path, what = input_file(Path(tmp), cfg.first_map_file)
+        second = SAMPLE_WAV.parent / "oily_rag.wav"
         use_gui = gui_available()
+        cache = str(Path(tmp) / "user_cache")  # the converted model lives here (made by run 0)
         if use_gui:
             from . import gui_probe
 
             cmd = [sys.executable, "-m", "bench.gui_probe", str(path),
                    "--threads", str(cfg.threads)]
-            env = dict(QT_QPA_PLATFORM="offscreen")
+            if second.exists() and second != path:
+                cmd += ["--second", str(second)]
+            env = dict(QT_QPA_PLATFORM="offscreen", STEVE_QT_CACHE=cache)
         else:
             cmd = [sys.executable, "-m", "bench.first_map_child", str(path),
                    "--threads", str(cfg.threads)]
-            env = {}
+            env = dict(STEVE_QT_CACHE=cache)
+        first_ever = stages(*launch(cmd, cfg.threads, **env))  # converts the model, warms caches
         launched = [launch(cmd, cfg.threads, **env) for _ in range(cfg.first_map_repeats)]
         runs = [stages(*x) for x in launched]
         info = launched[-1][1]
@@ -83,23 +102,37 @@ def run(cfg: Config) -> Section:
         if use_gui and "t_drawn" not in info:
             raise RuntimeError(f"the GUI never drew a map: {info}")
     for name in runs[0]:
-        vals = [r[name] for r in runs]
+        vals = [r[name] for r in runs if name in r]
         section.rows.append([name, f"{statistics.median(vals):.2f}",
                              f"{min(vals):.2f}–{max(vals):.2f}"])
-    if not use_gui:
+    if use_gui:
+        first = statistics.median(r["first map painted"] for r in runs)
+        rows = [["cold process start → first map painted", f"{first:.2f}",
+                 f"≤ {FIRST_MAP_TARGET_S:g} s", verdict(first, FIRST_MAP_TARGET_S)]]
+        key = "second file: opened → its map painted"
+        if all(key in r for r in runs):
+            sec = statistics.median(r[key] for r in runs)
+            rows.append([f"second file ({second.name}) in the running window → its map painted",
+                         f"{sec:.2f}", f"≤ {SECOND_FILE_TARGET_S:g} s",
+                         verdict(sec, SECOND_FILE_TARGET_S)])
+        section.extra_tables.append(("Targets", ["measurement", "median s", "target", "result"],
+                                     rows))
+        section.notes.append(gui_probe.NOTE)
+        if "first map painted" in first_ever:
+            section.notes.append(
+                "First start ever (an empty user cache: the embedded CTranslate2 model is "
+                "converted and written to the cache, not counted above): first map painted after "
+                f"{first_ever['first map painted']:.2f} s.")
+    else:
         section.rows.append(["drawing", GUI_MISSING, ""])
         section.notes.append(
             f"{GUI_MISSING} (steve_qt/gui/app.py absent when this ran): measured the non-GUI "
             "steps that `steve-qt FILE` takes, in a fresh process each run "
-            "(`bench/first_map_child.py`): interpreter start + imports of torch, whisper and "
-            "steve_qt, `pipeline.get_adapter('whisper')` (CT2 → openai-whisper conversion, "
-            "SHA-256 check), `open_utterance` + `adapter.extract` with all components (encoder, "
-            "transcription, cross and decoder).")
-    else:
-        section.notes.append(gui_probe.NOTE)
+            "(`bench/first_map_child.py`).")
     comps = ", ".join(info.get("components", [])) or "all (encoder, cross, decoder)"
     section.notes.append(f"Input: {what} ({seconds:.2f} s), opened with "
                          f"`{info.get('opened')}`; components extracted: {comps}. "
-                         f"{cfg.first_map_repeats} fresh processes; the OS file cache is warm "
-                         "after the first.")
+                         f"{cfg.first_map_repeats} fresh processes after one untimed first start "
+                         "(which fills a fresh user cache, STEVE_QT_CACHE in a temp folder, and "
+                         "warms the OS file cache).")
     return section

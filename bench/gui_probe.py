@@ -25,15 +25,15 @@ import numpy as np  # noqa: E402
 
 NOTE = ("Time to first map measured with the real GUI: `bench/gui_probe.py` calls "
         "`steve_qt.gui.app.run_gui([FILE])` unchanged (offscreen, a throw-away XDG_CONFIG_HOME "
-        "so that recent-files settings are not touched) and stamps wall-clock times when the "
-        "extraction worker calls `pipeline.get_adapter` and `pipeline.extract` and when the "
-        "attention map's ImageItem first paints; 'process start + imports' runs from launching "
-        "the process to the GUI modules imported; 'window up, file opened' until the worker "
-        "asks for the model; 'model load' includes importing torch and whisper (the GUI imports "
-        "them lazily in the worker); 'extraction' is `adapter.extract` with all components "
-        "(encoder, transcription, cross, decoder); 'drawing' is from the extraction's end to "
-        "the first paint of the map (signal to the GUI thread, document update, map, profile "
-        "and head-overview thumbnails).")
+        "so that recent-files settings are not touched) and stamps wall-clock times (seconds "
+        "since the process was launched) when Qt has started, when `pipeline.get_adapter` "
+        "returns the model (it starts loading in a background thread at start-up, "
+        "`gui.app.preload_model`, while Qt starts and the window is built), when the adapter "
+        "hands over its first partial result (the encoder maps; progressive extraction), when the "
+        "attention map's ImageItem first paints an image, and when the whole extraction "
+        "(transcript, word tier, cross- and decoder attention) has arrived. Then it opens a second "
+        "file in the same window (`open_paths`, as File > Open does) and times it until the map "
+        "paints that file's maps. torch runs with the bench's thread count.")
 
 
 def counting(item, on_paint) -> None:
@@ -161,6 +161,7 @@ def measure_main_window(app, heads: list[np.ndarray], repeats: int, warmup: int)
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("file")
+    ap.add_argument("--second", help="then open this file in the running window and time its map")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--timeout", type=float, default=300, help="give up after (s)")
     args = ap.parse_args()
@@ -170,47 +171,98 @@ def main() -> None:
     os.environ["XDG_CONFIG_HOME"] = cfg_home
 
     from steve_qt.core import pipeline
-    from steve_qt.gui import app as gui_app
-    from steve_qt.gui import time_views
+    from steve_qt.gui import app as gui_app  # light: Qt is imported by run_gui, as in steve-qt
 
     t_imports = time.time()
     stamps: dict[str, float] = {"t_imports": t_imports}
     real_get_adapter, real_extract = pipeline.get_adapter, pipeline.extract
+    windows = []
 
-    def get_adapter(spec=None):
+    def get_adapter(spec=None, device=None):
         stamps.setdefault("t_load_start", time.time())
         import torch
 
         torch.set_num_threads(args.threads)
-        out = real_get_adapter(spec)
+        out = real_get_adapter(spec, device)
         stamps.setdefault("t_load", time.time())
         return out
 
-    def extract(*a, **k):
-        stamps.setdefault("t_extract_start", time.time())
-        out = real_extract(*a, **k)
-        stamps.setdefault("t_extract", time.time())
+    def extract(*a, on_partial=None, **k):
+        second = "t2_open" in stamps
+        prefix = "t2_" if second else "t_"
+
+        def partial(ex):
+            stamps.setdefault(prefix + "partial", time.time())
+            if on_partial is not None:
+                on_partial(ex)
+
+        stamps.setdefault(prefix + "extract_start", time.time())
+        out = real_extract(*a, on_partial=partial, **k)
+        stamps.setdefault(prefix + "extract", time.time())
         return out
 
     pipeline.get_adapter, pipeline.extract = get_adapter, extract
-    real_init = time_views.QtTimeViews.__init__
+    real_init = real_win_init = None
+
+    def quit_app() -> None:
+        from PyQt6 import QtCore, QtWidgets
+
+        QtCore.QTimer.singleShot(0, QtWidgets.QApplication.instance().quit)
+
+    def open_second() -> None:
+        stamps["t2_open"] = time.time()
+        windows[0].open_paths([args.second])
+
+    def on_idle() -> None:
+        # the first file's extraction is complete: open the second one, or stop
+        if "t_drawn" in stamps and "t_extract" in stamps and "t2_open" not in stamps:
+            from PyQt6 import QtCore
+
+            if args.second:
+                QtCore.QTimer.singleShot(100, open_second)
+            else:
+                quit_app()
+
+    def win_init(self, *a, **k):
+        real_win_init(self, *a, **k)
+        windows.append(self)
+        self.queue.idle.connect(on_idle)
 
     def init(self, *a, **k):
         real_init(self, *a, **k)
 
         def on_paint(item) -> None:
-            if "t_drawn" not in stamps and item.image is not None and "t_extract" in stamps:
+            if item.image is None:
+                return
+            if "t_drawn" not in stamps and ("t_partial" in stamps or "t_extract" in stamps):
                 stamps["t_drawn"] = time.time()
-                from PyQt6 import QtCore, QtWidgets
-
-                QtCore.QTimer.singleShot(0, QtWidgets.QApplication.instance().quit)
+                on_idle()
+            elif ("t2_open" in stamps and "t2_drawn" not in stamps and windows
+                  and windows[0].doc.maps is not None
+                  and windows[0].doc.utterance.path.name == os.path.basename(args.second)):
+                stamps["t2_drawn"] = time.time()
+                quit_app()
 
         counting(self.map_image, on_paint)
         from PyQt6 import QtCore, QtWidgets
 
         QtCore.QTimer.singleShot(int(args.timeout * 1000), QtWidgets.QApplication.instance().quit)
 
-    time_views.QtTimeViews.__init__ = init
+    real_make_app = gui_app.make_app
+
+    def make_app(*a, **k):  # run_gui calls it after starting the model preload: patch Qt now
+        app = real_make_app(*a, **k)
+        from steve_qt.gui import main_window, time_views
+
+        nonlocal real_init, real_win_init
+        real_init = time_views.QtTimeViews.__init__
+        real_win_init = main_window.QtMainWindow.__init__
+        time_views.QtTimeViews.__init__ = init
+        main_window.QtMainWindow.__init__ = win_init
+        stamps["t_qt"] = time.time()
+        return app
+
+    gui_app.make_app = make_app
     status = gui_app.run_gui([args.file])
     out = dict(t_main=T_MAIN, status=status, opened="steve_qt.gui.app.run_gui", **stamps)
     out["t_load_start"] = stamps.get("t_load_start", t_imports)

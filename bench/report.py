@@ -103,7 +103,8 @@ def summarize(sections: list[Section]) -> list[list[str]]:
                 if r[i] in ("PASS", "MISS"):
                     name = " · ".join(x for x in r[:2] if x)
                     value = next((r[j] for j in range(len(cols))
-                                  if cols[j] in ("ratio", "STEVE ÷ ours", "median ms")), "")
+                                  if cols[j] in ("ratio", "STEVE ÷ ours", "median ms",
+                                                 "median s")), "")
                     target = r[cols.index("target")] if "target" in cols else (
                         r[cols.index("target (median)")] if "target (median)" in cols else "")
                     rows.append([f"{s.name}: {name}", value, target, r[i]])

@@ -12,6 +12,17 @@ ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = Path(os.environ.get("STEVE_QT_TEST_SAMPLES", ROOT / "samples"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _user_cache_in_tmp(tmp_path_factory):
+    """The user cache (converted model, corpus cache) lives in a temporary folder during tests;
+    child processes inherit it."""
+    old = os.environ.get("STEVE_QT_CACHE")
+    os.environ["STEVE_QT_CACHE"] = str(tmp_path_factory.mktemp("user_cache"))
+    yield
+    if old is None:
+        os.environ.pop("STEVE_QT_CACHE", None)
+    else:
+        os.environ["STEVE_QT_CACHE"] = old
 class _Records(logging.Handler):
     def __init__(self):
         super().__init__(logging.ERROR)

@@ -85,9 +85,9 @@ def local_index(small_corpus, tmp_path_factory, whisper_adapter):
 
 
 def test_local_cluster_index_equals_in_process_run(local_index, small_corpus, tmp_path,
-                                                   whisper_adapter):
-    """--jobs 2 (embedded cluster, two worker processes) = --jobs 1 (this process), and the
-    numbers equal plain forward hooks on the model (independent of the adapter's capture)."""
+                                                   whisper_adapter, monkeypatch):
+    """--jobs 2 (embedded cluster, two worker processes) = --jobs 1 (this process, which never
+    transcribes), and the numbers equal plain forward hooks on the model."""
     import csv
 
     import torch
@@ -96,8 +96,13 @@ def test_local_cluster_index_equals_in_process_run(local_index, small_corpus, tm
     from steve_qt.core.audio import load_audio
     from steve_qt.core.feature_index import build_index
 
+    def no_transcription(*a, **k):
+        raise AssertionError("an encoder site must not run the transcription")
+
+    monkeypatch.setattr(whisper_adapter, "_transcribe", no_transcription)
     out = tmp_path / "idx1"
-    build_index(small_corpus, SITE, out, top_k=3, jobs=1, cache_dir=tmp_path / "cache")
+    meta = build_index(small_corpus, SITE, out, top_k=3, jobs=1, cache_dir=tmp_path / "cache")
+    assert meta["files_used"] == 4
     for name in DATA_FILES:
         assert (out / name).read_bytes() == (local_index / name).read_bytes(), name
     # brute force for a few features from a plain hook on the openai-whisper model

@@ -453,3 +453,43 @@ def test_sae_features_equal_brute_force(fake, corpus, tmp_path):
     meta = json.loads((idx / "index.json").read_text())
     assert meta["site"] == SITE and meta["sae"] == str((tmp_path / "sae").resolve())
     assert meta["num_features"] == 8
+
+
+def test_streaming_merge_equals_brute_force_over_many_batches(tmp_path):
+    """The builder merges files in batches and reads the spill back in chunks: with 300 files
+    arriving in random order (batch 8, chunk 32) the tables equal a sort of all files."""
+    rng = np.random.default_rng(3)
+    n, d, k, bins = 300, 5, 7, 4
+    files = [f"f{i:03d}.wav" for i in range(n)]
+    vmax = rng.integers(-3, 12, size=(n, d)).astype(np.float32) / 2  # many ties
+    vmin = np.minimum(vmax, -rng.integers(0, 5, size=(n, d)).astype(np.float32) / 4)
+    amax = rng.integers(0, 10, size=(n, d)).astype(np.int32)
+    amin = rng.integers(0, 10, size=(n, d)).astype(np.int32)
+    b = feature_index.IndexBuilder(files, k, bins, tmp_path / "spill", batch=8, chunk=32)
+    for i in rng.permutation(n):
+        s = feature_index.FileSummary(files[i], ok=True, rows=10)
+        s.vmax, s.amax, s.vmin, s.amin = vmax[i], amax[i], vmin[i], amin[i]
+        s.times = np.arange(10) * 0.02 + 0.01
+        s.phones = ["a"] * 5 + ["b"] * 5
+        s.words = [""] * 10
+        b.add(int(i), s)
+    t = b.finish()
+    top, ranges = t["top"], t["ranges"]
+    for f in range(d):
+        want = sorted(range(n), key=lambda i: (-vmax[i, f], files[i]))[:k]
+        got = top[top["feature"] == f]
+        assert list(got["file"]) == want and list(got["rank"]) == list(range(k))
+        assert list(got["frame"]) == [amax[i, f] for i in want]
+        big, small = float(vmax[:, f].max()), float(vmin[:, f].min())
+        for bb in range(1, bins + 1):
+            lo, hi = big * (bb - 1) / bins, big * bb / bins
+            want = [i for i in sorted(range(n), key=lambda i: (-vmax[i, f], files[i]))
+                    if big > 0 and lo < vmax[i, f] <= hi][:k]
+            got = ranges[(ranges["feature"] == f) & (ranges["bin"] == bb)]
+            assert list(got["file"]) == want, (f, bb)
+            lo, hi = -small * (bb - 1) / bins, -small * bb / bins
+            want = [i for i in sorted(range(n), key=lambda i: (vmin[i, f], files[i]))
+                    if small < 0 and lo < -vmin[i, f] <= hi][:k]
+            got = ranges[(ranges["feature"] == f) & (ranges["bin"] == -bb)]
+            assert list(got["file"]) == want, (f, -bb)
+            assert list(got["frame"]) == [amin[i, f] for i in want]

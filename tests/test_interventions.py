@@ -140,6 +140,8 @@ def test_bad_features():
         iv.check_feature(a, "encoder.blocks.0", 10, FakeSAE())
     with pytest.raises(SteveError, match="trained on site"):
         iv.check_feature(a, "encoder.blocks.1", 0, FakeSAE())
+    with pytest.raises(SteveError, match="encoder .audio frame. sites only"):
+        iv.steer(a, AUDIO, "decoder.blocks.0", 0, 0.0, span=(0.1, 0.2))
     with pytest.raises(SteveError, match="finite"):
         iv.steer(a, AUDIO, "encoder.blocks.0", 0, float("inf"))
 
@@ -171,3 +173,49 @@ def test_csv_round_trip(tmp_path):
                                         ["original", 'say "x", y', "0.0000", ""]]
     with pytest.raises(SteveError, match="exists"):
         iv.write_csv(p, iv.VARIANT_HEADER, [])
+
+
+class FakeLensAdapter(FakeAdapter):
+    """Decoder lens over 3 positions, 2 layers, a 4-token vocabulary written out by hand."""
+
+    probs = np.array([[[0.1, 0.2, 0.3, 0.4], [0.4, 0.3, 0.2, 0.1], [0.25, 0.5, 0.15, 0.1]],
+                      [[0.7, 0.1, 0.1, 0.1], [0.0, 0.0, 0.9, 0.1], [0.2, 0.2, 0.5, 0.1]]],
+                     np.float32)
+
+    def transcribe(self, samples, window=0, edits=None, should_cancel=None):
+        t = super().transcribe(samples, window, edits, should_cancel)
+        t.tokens = [0, 1, 2]
+        return t
+
+    def decoder_lens(self, samples, tokens, window=0):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(tokens=list(tokens), probs=self.probs)
+
+    def token_texts(self, tokens):
+        return [["<a>", " b", ",c", '"d'][int(t)] for t in tokens]
+
+
+def test_lens_cli_writes_both_tables(tmp_path, monkeypatch, dark_suit):
+    import csv
+    import json
+
+    from steve_qt.cli import main
+    from steve_qt.core import pipeline
+
+    monkeypatch.setattr(pipeline, "get_adapter", lambda spec=None: FakeLensAdapter())
+    out = tmp_path / "lens"
+    assert main(["lens", str(dark_suit), "--out", str(out), "--top", "2"]) == 0
+    with open(out / "encoder_lens.csv", newline="") as fh:
+        enc = list(csv.reader(fh))
+    assert enc == [["layer", "transcript", "wer"], ["0", "layer 0", "1.0000"],
+                   ["1", "layer 1", "1.0000"]]
+    with open(out / "decoder_lens.csv", newline="") as fh:
+        dec = list(csv.DictReader(fh))
+    assert len(dec) == 6 and list(dec[0]) == list(iv.DECODER_LENS_HEADER)
+    # layer 1, position 1: probs (0, 0, .9, .1) -> tokens 2 then 3
+    row = dec[4]
+    assert (row["layer"], row["position"], row["token"]) == ("1", "1", " b")
+    assert json.loads(row["top_tokens"]) == [",c", '"d']
+    assert json.loads(row["top_probs"]) == [0.9, 0.1]
+    assert main(["lens", str(dark_suit), "--out", str(out)]) == 2  # no overwrite

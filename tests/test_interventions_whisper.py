@@ -168,7 +168,7 @@ class ToySAE:
     def encode(self, x):
         return torch.relu((x - self.b_dec) @ self.W_enc + self.b_enc)
 
-    def decode(self, c):
+    def decode(self, c, like=None):
         return c @ self.W_dec + self.b_dec
 
 
@@ -248,3 +248,47 @@ def test_nearest_tokens_by_numpy(whisper_adapter):
     order = np.argsort(-cos)[:5]
     assert [g[0] for g in got] == order.tolist()
     np.testing.assert_allclose([g[2] for g in got], cos[order], atol=1e-5)
+
+
+def _small_sae(site="encoder.blocks.2", d_in=384, d_sae=16):
+    from steve_qt.core.sae import SAE
+
+    g = torch.Generator().manual_seed(0)
+    return SAE(W_enc=torch.randn(d_in, d_sae, generator=g) * 0.1, b_enc=torch.zeros(d_sae),
+               W_dec=torch.randn(d_sae, d_in, generator=g) * 0.1, b_dec=torch.zeros(d_in),
+               architecture="topk", k=4, hook_name=site, model_name="whisper")
+
+
+def test_sae_edit_with_the_project_sae():
+    from steve_whisper.interventions import sae_edit
+
+    sae = _small_sae()
+    x = torch.randn(1, 1500, 384)
+    assert torch.equal(sae_edit(sae, 3, 1.0)(x), x)
+    codes = sae.encode(x[0, 5:9])
+    y = sae_edit(sae, 3, 0.0, 5, 9)(x)
+    expected = x[0, 5:9] - codes[:, 3:4] * sae.W_dec[3]  # f_F switched off
+    torch.testing.assert_close(y[0, 5:9], expected, atol=1e-5, rtol=1e-5)
+    assert torch.equal(y[0, :5], x[0, :5]) and torch.equal(y[0, 9:], x[0, 9:])
+
+
+def test_steer_cli_with_sae_scale_one(tmp_path, dark_suit, reference, capsys):
+    import csv
+
+    from steve_qt.cli import main
+    from steve_qt.core.sae import save_sae
+
+    save_sae(_small_sae(), tmp_path / "sae")
+    out = tmp_path / "s.csv"
+    assert main(["steer", str(dark_suit), "--sae", str(tmp_path / "sae"), "--feature", "3",
+                 "--scale", "1", "--out", str(out)]) == 0
+    with open(out, newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["variant", "transcript", "wer", "diff"]
+    assert [r[0] for r in rows[1:]] == ["original", "reconstruction", "steered"]
+    assert rows[1][1] == reference.text and rows[3][1] == reference.text
+    print(f"random SAE reconstruction says: {rows[2][1]!r}")
+    capsys.readouterr()
+    assert main(["steer", str(dark_suit), "--sae", str(tmp_path / "sae"), "--feature", "16",
+                 "--scale", "0"]) == 2
+    assert "there are 16 SAE features" in capsys.readouterr().err

@@ -278,3 +278,17 @@ def test_bad_training_settings(tmp_path):
         train_sae(source_of(x), 8, TrainConfig(), tmp_path / "t")
     with pytest.raises(SteveError, match="no activation rows"):
         train_sae(lambda e: iter(()), 16, TrainConfig(), tmp_path / "u")
+
+
+def test_bench_section_runs_tiny():
+    """bench/sae.py's code path with tiny counts (the numbers go to bench/RESULTS.md)."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from bench import sae as bench_sae
+    from bench.common import Config
+
+    s = bench_sae.run(Config.tiny())
+    assert len(s.rows) == 2 and all(len(r) == len(s.columns) for r in s.rows)
+    assert all(float(r[5].replace(",", "")) > 0 for r in s.rows)

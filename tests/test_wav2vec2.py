@@ -158,15 +158,17 @@ def test_weights_match_output_attentions(adapters, audio3s, which):
     def keep(n, s, w):
         ours[n] = (s.clone(), w.clone())
 
+    from steve_wav2vec2.capture import ATTENTION
+
     model = a.loaded.model
-    assert model.config._attn_implementation == "sdpa"  # what extract() runs
+    assert model.config._attn_implementation == ATTENTION  # what extract() runs
     model.set_attn_implementation("eager")  # transformers returns attentions from eager only
     try:
         out = capture_attention(
             a.loaded.encoder_layers, lambda: model(inputs, output_attentions=True), keep
         )
     finally:
-        model.set_attn_implementation("sdpa")
+        model.set_attn_implementation(ATTENTION)
     assert sorted(ours) == list(range(N_LAYERS)) and len(out.attentions) == N_LAYERS
     for n in range(N_LAYERS):
         ref = out.attentions[n][0].float()  # (M, T, T)
@@ -194,14 +196,19 @@ def full_reference(q, k, num_heads):
     return scores.half(), weights.half(), scores, weights
 
 
-def blocks(q, k, num_heads, block):
-    from steve_wav2vec2.capture import attention_in_blocks
+def blocks(q, k, num_heads, block, v=None):
+    """attention_with_capture on projections (1, T, M*D): (scores, weights) float16 (M, T, T),
+    and the attention output (1, T, M, D) when values ``v`` (1, T, M*D) are given."""
+    from steve_wav2vec2.capture import attention_with_capture
 
     t = q.shape[1]
+    heads = lambda x: x.view(1, t, num_heads, -1).transpose(1, 2)  # noqa: E731  (1, M, T, D)
+    v = torch.zeros_like(k) if v is None else v
     s_out = torch.full((num_heads, t, t), float("nan"), dtype=torch.float16)
     w_out = torch.full((num_heads, t, t), float("nan"), dtype=torch.float16)
-    attention_in_blocks(q, k, num_heads, s_out, w_out, block=block)
-    return s_out, w_out
+    d = q.shape[-1] // num_heads
+    out = attention_with_capture(heads(q), heads(k), heads(v), d**-0.5, s_out, w_out, block=block)
+    return s_out, w_out, out
 
 
 def assert_float16_of(got: np.ndarray, ref32: np.ndarray) -> None:
@@ -225,11 +232,16 @@ def test_block_path_equals_full_computation(t, block):
     m, d = 3, 16
     q = 3 * torch.randn(1, t, m * d, generator=g)
     k = 3 * torch.randn(1, t, m * d, generator=g)
+    v = torch.randn(1, t, m * d, generator=g)
     _, _, s32, w32 = full_reference(q, k, m)
-    s_out, w_out = blocks(q, k, m, block)
+    s_out, w_out, out = blocks(q, k, m, block, v)
     assert_float16_of(s_out.numpy(), s32.numpy())
     assert_float16_of(w_out.numpy(), w32.numpy())
     np.testing.assert_allclose(w_out.double().sum(-1).numpy(), 1.0, atol=1e-2)
+    # the output the model gets: weights (float32) @ values, laid out (1, T, M, D)
+    want = torch.matmul(w32, v[0].view(t, m, d).transpose(0, 1)).transpose(0, 1)[None]
+    assert out.shape == (1, t, m, d)
+    np.testing.assert_allclose(out.numpy(), want.numpy(), atol=1e-5, rtol=1e-5)
 
 
 def test_block_path_within_float16_rounding_for_any_head_dim():
@@ -239,7 +251,7 @@ def test_block_path_within_float16_rounding_for_any_head_dim():
     q = 3 * torch.randn(1, t, m * d, generator=g)
     k = 3 * torch.randn(1, t, m * d, generator=g)
     _, _, s32, w32 = full_reference(q, k, m)
-    s_out, w_out = blocks(q, k, m, block=32)
+    s_out, w_out, _ = blocks(q, k, m, block=32)
     assert_float16_of(s_out.numpy(), s32.numpy())
     assert_float16_of(w_out.numpy(), w32.numpy())
 
@@ -247,22 +259,49 @@ def test_block_path_within_float16_rounding_for_any_head_dim():
 @pytest.mark.parametrize("which, n", [("ctc", 3 * SR), ("ctc_stable", 3 * SR), ("ctc", 400)])
 def test_extract_equals_full_computation(adapters, which, n):
     """What extract() stores (blocks of 64 rows; T = 149 and T = 1) equals the float32 reference
-    on the same hooked projections, rounded to float16."""
-    from steve_wav2vec2.capture import capture_attention
+    on the projections hooked in that same run, rounded to float16."""
+    from steve_wav2vec2.capture import attention_from_projections
 
     a = adapters[which]
     audio = speechy(n)
-    ref: dict[int, tuple] = {}
-
-    def keep(i, s, w):
-        ref[i] = (s.numpy().copy(), w.numpy().copy())
-
-    capture_attention(a.loaded.encoder_layers, lambda: a.loaded.model(a.input_values(audio)), keep)
-    m = a.extract(audio).maps["encoder"]
+    seen: dict[tuple[str, int], torch.Tensor] = {}  # q/k projections of the extract() run itself
+    hooks = [getattr(layer.attention, f"{kind}_proj").register_forward_hook(
+                 lambda _m, _i, o, key=(kind, i): seen.__setitem__(key, o.detach().clone()))
+             for i, layer in enumerate(a.loaded.encoder_layers) for kind in "qk"]
+    try:
+        m = a.extract(audio).maps["encoder"]
+    finally:
+        for h in hooks:
+            h.remove()
+    ref = {i: tuple(x.numpy() for x in attention_from_projections(seen["q", i], seen["k", i],
+                                                                  N_HEADS))
+           for i in range(N_LAYERS)}
     assert m.num_queries == expected_frames(n)
     for i in range(N_LAYERS):
         assert_float16_of(m.scores[i, 0], ref[i][0])
         assert_float16_of(m.weights[i, 0], ref[i][1])
+
+
+@pytest.mark.parametrize("which", ["ctc", "ctc_stable"])
+def test_capturing_forward_computes_what_the_plain_model_computes(adapters, which, audio3s):
+    """Capturing does not change what the model computes: the logits of extract()'s forward pass
+    equal, bit for bit, those of the same model with nothing captured (transformers' SDPA), and
+    eager attention's within float32 rounding."""
+    from steve_wav2vec2.capture import ATTENTION
+
+    a = adapters[which]
+    x = a.input_values(audio3s)
+    _maps, logits = a.run(audio3s, a.frames_for(len(audio3s)), None, None)
+    model = a.loaded.model
+    with torch.no_grad():
+        plain = model(x).logits[0].numpy()  # nothing captured: transformers' SDPA function
+        model.set_attn_implementation("eager")
+        try:
+            eager = model(x).logits[0].numpy()
+        finally:
+            model.set_attn_implementation(ATTENTION)
+    assert np.array_equal(logits, plain)  # the same kernel computes the attention output
+    np.testing.assert_allclose(logits, eager, atol=1e-4, rtol=1e-4)
 
 
 def test_weight_rows_sum_to_one(extraction):

@@ -23,7 +23,7 @@ from steve_qt.core.frames import FrameGrid, conv_grid
 from steve_qt.core.sites import SiteRecorder, validate_sites
 
 from . import loading
-from .capture import BLOCK_ROWS, attention_in_blocks, capture_projections
+from .capture import BLOCK_ROWS, capture_in_attention
 from .ctc import greedy_transcript
 
 SAMPLE_RATE = 16000
@@ -77,8 +77,11 @@ class Wav2Vec2Adapter:
     measures = ("norm", "value_zeroing", "grad")
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, arg: str | None = None):
+    def __init__(self, arg: str | None = None, device: str = "cpu"):
         self.loaded = loading.load(arg)
+        self.device = device  # "cpu" or "cuda[:N]" (steve_qt.core.devices.resolve)
+        if device != "cpu":
+            self.loaded.model.to(device)
         cfg = self.loaded.config
         if self.loaded.sample_rate != SAMPLE_RATE:
             raise SteveError(
@@ -256,7 +259,7 @@ class Wav2Vec2Adapter:
         import torch
 
         values = normalize_waveform(x) if self.loaded.normalize else x
-        return torch.from_numpy(values)[None]
+        return torch.from_numpy(values)[None].to(self.device)
 
     def forward(self, x: np.ndarray) -> np.ndarray | None:
         """The plain forward pass (no attention capture) -> CTC logits (T, V) or None."""
@@ -283,23 +286,31 @@ class Wav2Vec2Adapter:
         weights_t, scores_t = torch.from_numpy(weights), torch.from_numpy(scores)  # same memory
         done: list[int] = []
 
-        def on_layer(n: int, q: torch.Tensor, k: torch.Tensor, num_heads: int) -> None:
-            if q.shape[1] != num_frames or k.shape[1] != num_frames:
-                raise SteveError(
-                    f"model produced {q.shape[1]} frames but the conv grid says {num_frames}; "
-                    "the config's conv_kernel/conv_stride do not describe this model",
-                    self.loaded.source,
-                )
-            attention_in_blocks(q, k, num_heads, scores_t[n, 0], weights_t[n, 0])
+        def outputs(n: int):
+            return scores_t[n, 0], weights_t[n, 0]
+
+        def on_layer(n: int) -> None:
             done.append(n)
             if progress is not None:
                 what = f"wav2vec2 encoder layer {n + 1}/{self.num_layers}"
                 progress(n + 1, self.num_layers, what)
 
+        def check_frames(_module, _inputs, q: torch.Tensor) -> None:
+            if q.shape[1] != num_frames:
+                raise SteveError(
+                    f"model produced {q.shape[1]} frames but the conv grid says {num_frames}; "
+                    "the config's conv_kernel/conv_stride do not describe this model",
+                    self.loaded.source,
+                )
+
         inputs = self.input_values(x)
-        output = capture_projections(
-            self.loaded.encoder_layers, lambda: self.loaded.model(inputs), on_layer, should_cancel
-        )
+        check = self.loaded.encoder_layers[0].attention.q_proj.register_forward_hook(check_frames)
+        try:
+            output = capture_in_attention(self.loaded.encoder_layers,
+                                          lambda: self.loaded.model(inputs), outputs, on_layer,
+                                          should_cancel)
+        finally:
+            check.remove()
         if done != list(range(self.num_layers)):
             raise SteveError(f"captured layers {done}, expected {self.num_layers} layers")
         maps = AttentionMaps(
@@ -314,7 +325,7 @@ class Wav2Vec2Adapter:
             key_grid=self.grid,
         )
         logits = getattr(output, "logits", None) if self.loaded.has_ctc_head else None
-        return maps, None if logits is None else logits[0].float().numpy()
+        return maps, None if logits is None else logits[0].float().cpu().numpy()
 
     def transcribe(self, logits: np.ndarray | None, num_frames: int) -> Transcript:
         if logits is None or logits.shape[0] != num_frames:

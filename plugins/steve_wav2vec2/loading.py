@@ -6,8 +6,9 @@ What is loaded:
 - The model is ``Wav2Vec2ForCTC`` when the config's ``architectures`` names it (or, when
   ``architectures`` is empty, when the directory holds a ``vocab.json``); otherwise
   ``Wav2Vec2Model``. A checkpoint without a trained ``lm_head`` is used without the head.
-- Attention runs in transformers' SDPA implementation (the capture hooks the q/k projections, so
-  it needs no ``output_attentions``), float32, on the CPU, in eval mode.
+- Attention runs in transformers' SDPA function, through steve_qt's registered attention function
+  (``capture.ATTENTION``) that computes scores and weights itself for the layers being captured
+  (so it needs no ``output_attentions``), float32, in eval mode.
 - The tokenizer (for the greedy CTC transcript) is optional.
 - Feature normalisation follows the feature extractor's ``do_normalize``. Without a feature
   extractor config we normalise (zero mean, unit variance), which is ``Wav2Vec2FeatureExtractor``'s
@@ -155,16 +156,18 @@ def wants_ctc_head(config, source: str, is_local: bool) -> bool:
 
 
 def load_model(source: str, is_local: bool, config, ctc: bool):
-    """(model, has_ctc_head) in eval mode, float32, SDPA attention."""
+    """(model, has_ctc_head) in eval mode, float32, attention ``capture.ATTENTION`` (SDPA)."""
     import torch
     from transformers import Wav2Vec2ForCTC, Wav2Vec2Model
+
+    from .capture import register_attention
 
     cls = Wav2Vec2ForCTC if ctc else Wav2Vec2Model
     try:
         model, info = cls.from_pretrained(
             source,
             config=config,
-            attn_implementation="sdpa",
+            attn_implementation=register_attention(),  # SDPA, capturing when asked
             dtype=torch.float32,
             local_files_only=is_local or offline_env(),
             output_loading_info=True,

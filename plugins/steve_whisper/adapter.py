@@ -12,7 +12,8 @@ import whisper
 from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper.tokenizer import get_tokenizer
 
-from steve_qt.core.adapters import CancelFn, Extraction, ProgressFn, Site, Transcript, Word
+from steve_qt.core.adapters import (CancelFn, Extraction, PartialFn, ProgressFn, Site, Transcript,
+                                   Word)
 from steve_qt.core.attention import AttentionMaps
 from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
@@ -40,9 +41,10 @@ class WhisperAdapter(InterventionsMixin):
     measures = ("norm", "value_zeroing", "grad")
     sample_rate = 16000
 
-    def __init__(self, arg: str | None = None):
+    def __init__(self, arg: str | None = None, device: str = "cpu"):
         loaded = loading.load(arg)
-        self.model = loaded.model
+        self.device = device  # "cpu" or "cuda[:N]" (steve_qt.core.devices.resolve)
+        self.model = loaded.model if device == "cpu" else loaded.model.to(device)
         self.model_id = loaded.model_id
         self.alignment_heads = loaded.alignment_heads
         self.dims = self.model.dims
@@ -89,7 +91,8 @@ class WhisperAdapter(InterventionsMixin):
     # ------------------------------------------------------------------------------------------
     def extract(self, audio: np.ndarray, components: Sequence[str] | None = None, window: int = 0,
                 progress: ProgressFn | None = None,
-                should_cancel: CancelFn | None = None, sites: Sequence[str] = ()) -> Extraction:
+                should_cancel: CancelFn | None = None, sites: Sequence[str] = (),
+                on_partial: PartialFn | None = None) -> Extraction:
         """Attention of ``components`` (default all; ``()`` none) and activations of ``sites``.
 
         Frames sites are read in the encoder pass that captures the encoder attention, cropped to
@@ -98,6 +101,9 @@ class WhisperAdapter(InterventionsMixin):
         transcript: cross/decoder attention, a tokens site, or a plain attention request without
         sites (whose Extraction has always carried the transcript). Frames sites alone (with or
         without encoder attention) run the encoder once and nothing else.
+
+        ``on_partial`` (see the Adapter protocol) gets the encoder maps and frames sites as soon
+        as the encoder has run, then the transcript too, before the decoder pass.
         """
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1:
@@ -147,7 +153,7 @@ class WhisperAdapter(InterventionsMixin):
                         [b.attn for b in enc.blocks], self.dims.n_audio_head, keep_queries=keep,
                         keep_keys=keep, on_layer=lambda i: step(f"encoder layer {i + 1}")))
                 rec = stack.enter_context(SiteRecorder(self.model, frame_sites, rows=keep))
-                audio_features = enc(mel[None])
+                audio_features = enc(mel[None].to(self.device))
         finally:
             pre.remove()
         if not capture_encoder:
@@ -161,6 +167,16 @@ class WhisperAdapter(InterventionsMixin):
                       "num_samples": len(segment)}
         if not run_transcribe:
             return self._result(maps, Transcript(), window, n_win, meta, asked, activations, grid)
+        later = ("transcript",) + tuple(c for c in ("cross", "decoder") if c in wanted)
+
+        def partial(transcript: Transcript) -> None:
+            if on_partial is not None:
+                ex = self._result(dict(maps), transcript, window, n_win, dict(meta),
+                                  [s for s in asked if s.name in activations], activations, grid)
+                ex.pending = later
+                on_partial(ex)
+
+        partial(Transcript())
 
         # 2. transcript with word timings (whisper's own decoding and DTW)
         transcript, tokens, tokenizer, sot_len = self._transcribe(segment, window, should_cancel)
@@ -175,9 +191,13 @@ class WhisperAdapter(InterventionsMixin):
         # ``scores`` (cropped to the kept frames) again.
         meta.update({"text_token_start": sot_len, "text_token_end": len(tokens) - 1,
                      "language": transcript_language(tokenizer)})
+        later = later[1:]
+        if later:
+            partial(Transcript(text=transcript.text, tokens=list(tokens), token_texts=list(labels),
+                               words=list(transcript.words)))
         if run_decoder:
             dec = self.model.decoder
-            tok = torch.tensor(tokens)[None]
+            tok = torch.tensor(tokens, device=self.device)[None]
             attention = bool({"cross", "decoder"} & set(wanted))
             with torch.no_grad(), ExitStack() as stack:
                 if attention:

@@ -66,9 +66,9 @@ def head_scores(q: Tensor, k: Tensor, n_head: int) -> Tensor:
     return torch.matmul(qh, kh.transpose(1, 2)) * d ** -0.5
 
 
-def causal_mask(q_len: int, k_len: int) -> Tensor:
+def causal_mask(q_len: int, k_len: int, device=None) -> Tensor:
     """(Q, K) True where a query may not look (keys after it; queries are the last Q positions)."""
-    return torch.ones(q_len, k_len, dtype=torch.bool).triu(1 + k_len - q_len)
+    return torch.ones(q_len, k_len, dtype=torch.bool, device=device).triu(1 + k_len - q_len)
 
 
 def attention_rows(scores: Tensor, keep_keys: int, causal: bool = False,
@@ -79,7 +79,7 @@ def attention_rows(scores: Tensor, keep_keys: int, causal: bool = False,
     weight 0, while the stored ``scores`` stay the raw dot products.
     """
     if causal:
-        scores = scores.masked_fill(causal_mask(*scores.shape[-2:]), float("-inf"))
+        scores = scores.masked_fill(causal_mask(*scores.shape[-2:], scores.device), float("-inf"))
     w = torch.softmax(scores if allowed is None else scores.masked_fill(~allowed, float("-inf")),
                       dim=-1)
     return LayerAttention(
@@ -179,7 +179,7 @@ class QKCapture:
                 self._layer(i, q.detach()[0], k.detach()[0], None, allowed)
                 return out.permute(0, 2, 1, 3).flatten(start_dim=2), None
             lse = None
-            if flash is not None:
+            if flash is not None and q.device.type == "cpu":  # a CPU kernel
                 try:
                     out, lse = flash(qh, kh, vh, is_causal=is_causal)
                 except RuntimeError:

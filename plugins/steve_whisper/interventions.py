@@ -24,7 +24,6 @@ from whisper.tokenizer import get_tokenizer
 from steve_qt.core.errors import SteveError
 
 from .capture import KEY_MASK_ATTR, split_heads
-from .edits import module_at
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,19 +123,6 @@ ENCODER_OUTPUT = "encoder.ln_post"
 # ---------------------------------------------------------------------------------------------
 # 3. steering a neuron (one channel of a site) or an SAE feature
 
-def site_dim(model: torch.nn.Module, site: str) -> int:
-    """Width of a site's output: neurons of ``*.mlp.1`` (GELU), else the residual width."""
-    mod = module_at(model, site)
-    if site.endswith(".mlp.1"):
-        return module_at(model, site[:-1] + "0").out_features
-    if isinstance(mod, torch.nn.LayerNorm):
-        return mod.normalized_shape[0]
-    if type(mod).__name__ == "ResidualAttentionBlock":
-        return mod.attn.query.in_features
-    raise SteveError(f"cannot steer {site!r}: sites are encoder.blocks.L, encoder.blocks.L.mlp.1, "
-                     f"encoder.ln_post, decoder.blocks.L, decoder.blocks.L.mlp.1, decoder.ln")
-
-
 def is_frames_site(site: str) -> bool:
     return site.startswith("encoder")
 
@@ -153,24 +139,27 @@ def scale_neuron(feature: int, scale: float, f0: int | None = None,
 
 def sae_edit(sae, feature: int | None, scale: float, f0: int | None = None,
              f1: int | None = None) -> Callable[[Tensor], Tensor]:
-    """An SAE edit over positions [f0, f1).
+    """An SAE edit over positions [f0, f1) (``steve_qt.core.sae.SAE``).
 
-    ``feature`` None: substitute the SAE's reconstruction decode(encode(x)) (the baseline).
-    Otherwise keep x and add the change of feature F's contribution only:
-    x' = x + (scale - 1) * f_F(x) * W_dec[F]  (scale 1 gives x back exactly; the SAE's
-    reconstruction error is kept, so the steered run differs from the original by the feature
-    alone).
+    ``feature`` None: substitute the SAE's reconstruction decode(encode(x)) (FREUD's baseline).
+    Otherwise keep x and add only the change that scaling feature F's code makes:
+    x' = x + decode(c') - decode(c), c = encode(x), c' = c with c_F * scale; for an SAE without
+    input normalisation that is x + (scale - 1) * f_F(x) * W_dec[F]. The SAE's reconstruction
+    error is kept, so scale 1 gives x back exactly and the steered run differs from the
+    original by the feature alone. (FREUD substitutes decode(c') itself; its effect is the
+    ``reconstruction`` row's change plus the feature's.)
     """
     def edit(out: Tensor) -> Tensor:
         out = out.clone()
-        x = out[0, f0:f1]  # (T', d_in)
+        x = out[0, f0:f1].float()  # (T', d_in)
         with torch.no_grad():
-            codes = sae.encode(x.float())  # (T', d_sae)
+            codes = sae.encode(x)  # (T', d_sae)
             if feature is None:
-                new = sae.decode(codes)
+                new = sae.decode(codes, like=x)
             else:
-                w = torch.as_tensor(sae.W_dec[feature], dtype=torch.float32)  # (d_in,)
-                new = x.float() + (scale - 1.0) * codes[:, feature:feature + 1] * w
+                edited = codes.clone()
+                edited[:, feature] *= scale
+                new = x + (sae.decode(edited, like=x) - sae.decode(codes, like=x))
         out[0, f0:f1] = new.to(out.dtype)
         return out
     return edit
@@ -298,7 +287,10 @@ class InterventionsMixin:
         return {ENCODER_OUTPUT: replace_frames(f0, f1, fill_frames(self.model, fill))}
 
     def site_dim(self, site: str) -> int:
-        return site_dim(self.model, site)
+        """Width of a site (``list_sites``); SteveError listing the sites for an unknown one."""
+        from steve_qt.core.sites import validate_sites
+
+        return validate_sites([site], self.list_sites())[0].dim
 
     def steering_edits(self, site: str, feature: int | None, scale: float,
                        frames: tuple[int, int] | None = None, sae=None) -> dict:

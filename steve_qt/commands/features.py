@@ -24,6 +24,7 @@ import math
 import sys
 
 from ..core.adapters import DEFAULT_SPEC
+from .common import add_device_argument
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -44,6 +45,7 @@ def register(sub) -> argparse.ArgumentParser:
     ix.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
                     help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
                          "wav2vec2:DIR_OR_ID")
+    add_device_argument(ix)
     ix.add_argument("--top-k", type=int, default=20, metavar="K",
                     help="examples per feature (and per range bin); default 20")
     ix.add_argument("--bins", type=int, default=5, metavar="N",

@@ -17,6 +17,7 @@ SAE latent) draws AUDIO's spectrogram with the feature's activation overlaid, ti
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 
@@ -52,6 +53,8 @@ def register(sub) -> argparse.ArgumentParser:
     g.add_argument("--model", default=None, metavar="SPEC",
                    help=f"model spec (default {DEFAULT_SPEC}: embedded Whisper tiny.en); "
                         "whisper:NAME_OR_PATH, wav2vec2:DIR_OR_ID. Not used with an .npz")
+    g.add_argument("--device", default=None, metavar="DEVICE",
+                   help="where the model runs: auto (default), cpu, cuda or cuda:N")
     g.add_argument("--component", choices=("encoder", "cross", "decoder"), default=None,
                    help="encoder self-attention (default), decoder cross-attention (tokens x "
                         "time) or decoder self-attention; with an .npz, the one it holds")
@@ -79,6 +82,13 @@ def register(sub) -> argparse.ArgumentParser:
     g.add_argument("--window", type=int, default=0, metavar="N",
                    help="30 s window of long audio to analyse (Whisper; 0 = first)")
     g.add_argument("--title", help="title instead of the generated one")
+    g.add_argument("--spectrogram", choices=("mel", "broadband"), default=None,
+                   help="a spectrogram under the waveform: mel (the log-mel the model hears) or "
+                        "broadband (Praat's: 5 ms Gaussian window, 0-5 kHz, 50 dB)")
+    g.add_argument("--labels", choices=("fit", "all"), default="fit",
+                   help="fit (default): leave out labels with no room; all: draw every label, "
+                        "shrinking the font, then abbreviating (as Praat does). The log line on "
+                        "stderr says how many were left out")
     g.add_argument("--model-words", action="store_true",
                    help="also draw the model's own word timings (Whisper's) as a tier beneath "
                         "time x time maps, as the window does (always drawn under --component "
@@ -126,7 +136,8 @@ def build_spec(args, maps=None):
                       kind=args.kind, scale=args.scale, colormap=args.cmap,
                       span=tuple(args.span) if args.span else None, layout=layout,
                       width=args.width, dpi=args.dpi, title=args.title,
-                      model_words=True if args.model_words else None)
+                      model_words=True if args.model_words else None,
+                      spectrogram=args.spectrogram, labels=args.labels)
     if maps is not None and layout == "profile":
         spec.query = query_row(maps, args.profile_query, args.profile_token)
     return spec
@@ -241,6 +252,7 @@ def run(args) -> int:
                          f"{', '.join(data.maps) or 'none'})")
     args.component = comp
     spec = build_spec(args, data.maps[comp])
-    render_figure(spec, data, args.out, force=args.force)
+    render_figure(spec, data, args.out, force=args.force,
+                  log=lambda line: print(f"steve-qt figure: {line}", file=sys.stderr))
     print(f"wrote {args.out}")
     return 0

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from ..core.adapters import DEFAULT_SPEC
 from ..core.analysis import DEFAULT_KS
+from .common import add_device_argument
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -39,6 +40,7 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--component", choices=("encoder", "cross", "decoder"), default="encoder",
                    help="encoder self-attention (default), decoder cross-attention or decoder "
                         "self-attention (Whisper only)")
+    add_device_argument(p)
     p.add_argument("--out", required=True, metavar="OUTDIR", help="folder for the results "
                    "(created if missing)")
     p.add_argument("--jobs", type=int, default=None, metavar="N",

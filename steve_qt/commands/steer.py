@@ -1,7 +1,10 @@
-"""``steve-qt steer AUDIO --site S --feature F --scale X``: multiply one neuron of a site (a
-module path such as encoder.blocks.2.mlp.1) by X over a span or every audio frame, substitute it
-back and decode; rows ``original`` and ``steered`` with word error rate and word diff. Scale 1
-reproduces the original exactly."""
+"""``steve-qt steer AUDIO --site S --feature F --scale X [--sae DIR]``: multiply one neuron of a
+site (a module path such as encoder.blocks.2.mlp.1), or one feature of a sparse autoencoder
+trained on a site, by X over a span or every audio frame, substitute the activation back and
+decode; rows ``original``, (``reconstruction``: the SAE's reconstruction substituted, with
+--sae), ``steered``, each with word error rate and word diff against the original. An SAE
+feature is steered by adding the change of its contribution, x + (X - 1) f_F(x) W_dec[F], keeping
+the SAE's reconstruction error, so scale 1 reproduces the original exactly."""
 
 from __future__ import annotations
 
@@ -13,13 +16,16 @@ from .intervcommon import (add_model_argument, add_out_argument, check_out, clea
 
 
 def register(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("steer", help="scale one neuron and compare transcripts",
+    p = sub.add_parser("steer", help="scale one neuron or SAE feature and compare transcripts",
                        description=__doc__)
     add_input_arguments(p)
-    p.add_argument("--site", required=True, metavar="S",
+    p.add_argument("--site", metavar="S",
                    help="module path, e.g. encoder.blocks.2.mlp.1 (neurons), encoder.blocks.2 "
-                        "(residual stream), decoder.blocks.0.mlp.1")
-    p.add_argument("--feature", type=int, required=True, metavar="F", help="neuron index (0-based)")
+                        "(residual stream), decoder.blocks.0.mlp.1 (default with --sae: the "
+                        "SAE's site)")
+    p.add_argument("--feature", type=int, required=True, metavar="F",
+                   help="neuron index, or SAE feature with --sae (0-based)")
+    p.add_argument("--sae", metavar="DIR", help="steer a feature of this SAE (SAELens format)")
     p.add_argument("--scale", type=float, required=True, metavar="X",
                    help="factor (0 switches the neuron off, 1 changes nothing)")
     p.add_argument("--span", nargs=2, type=float, metavar=("T0", "T1"),
@@ -32,6 +38,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
+    from ..core.errors import SteveError
     from ..core.interventions import VARIANT_HEADER, check_feature, span_frames, steer
     from .common import open_input
 
@@ -39,8 +46,17 @@ def run(args) -> int:
     utt = open_input(args)
     if args.span is not None:
         span_frames(*args.span, len(utt.audio.samples), args.window)
-    adapter = load_adapter(args.model)
     sae = None
+    if args.sae:
+        from ..core.sae import check_site, load_sae
+
+        sae = load_sae(args.sae)
+        args.site = args.site or sae.hook_name
+    if not args.site:
+        raise SteveError("give --site S (a module path such as encoder.blocks.2.mlp.1)")
+    adapter = load_adapter(args.model)
+    if sae is not None:
+        check_site(sae, args.site, adapter.site_dim(args.site), args.sae)
     check_feature(adapter, args.site, args.feature, sae)
     try:
         variants = steer(adapter, utt.audio.samples, args.site, args.feature, args.scale,

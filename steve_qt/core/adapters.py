@@ -29,6 +29,9 @@ DEFAULT_SPEC = "whisper"
 ProgressFn = Callable[[int, int, str], None]
 #: should_cancel() -> True to stop as soon as possible (the adapter raises Cancelled).
 CancelFn = Callable[[], bool]
+#: on_partial(extraction) -- an early, incomplete result (``extraction.pending`` names what is
+#: still coming); called from the worker thread, at most once per stage, never with the final one.
+PartialFn = Callable[["Extraction"], None]
 
 
 @dataclass
@@ -78,6 +81,9 @@ class Extraction:
     window: int = 0
     num_windows: int = 1
     meta: dict = field(default_factory=dict)
+    #: what a partial result still lacks, in the order it comes: "transcript" (text and word
+    #: timings), "cross", "decoder". Empty for a complete extraction.
+    pending: tuple[str, ...] = ()
     #: site name -> float32 (T, D): frames sites on ``frame_grid`` cropped exactly as the
     #: attention maps' frames, tokens sites one row per teacher-forced token
     activations: dict[str, np.ndarray] = field(default_factory=dict)
@@ -125,6 +131,12 @@ class Adapter(Protocol):
         ``sites`` (names from ``list_sites()``) fill ``Extraction.activations`` from the same
         forward pass. Raises SteveError on bad input (an unknown site names the valid ones)
         and Cancelled when ``should_cancel()`` turned True.
+
+        Optional, for adapters that compute in stages: an ``on_partial: PartialFn | None = None``
+        keyword. When given, the adapter calls it with each earlier, incomplete Extraction (the
+        encoder maps first, then the transcript, ...); the return value is always complete.
+        ``pipeline.extract`` passes it only to adapters whose ``extract`` accepts it, so adapters
+        without it keep working unchanged.
         """
         ...
 
@@ -140,18 +152,42 @@ def parse_spec(spec: str | None) -> tuple[str, str | None]:
     return name.strip().lower(), (arg.strip() or None) if sep else None
 
 
-def load_adapter(spec: str | None = None) -> Adapter:
-    """Load the adapter named by a model spec (``whisper``, ``whisper:base``, ``wav2vec2:DIR``)."""
+def load_adapter(spec: str | None = None, device: str | None = None) -> Adapter:
+    """Load the adapter named by a model spec (``whisper``, ``whisper:base``, ``wav2vec2:DIR``).
+
+    ``device`` (``auto``/``cpu``/``cuda[:N]``; None = ``$STEVE_QT_DEVICE`` or auto) is passed as
+    ``factory(arg, device=...)`` to factories that take a ``device`` keyword; an adapter without
+    one runs on the CPU (asking it for CUDA explicitly is an error).
+    """
+    from .devices import requested, resolve
+
     name, arg = parse_spec(spec)
     eps = available_adapters()
     if name not in eps:
         known = ", ".join(sorted(eps)) or "none (is steve_qt installed with pip install -e .?)"
         raise SteveError(f"unknown model {name!r}; installed adapters: {known}")
+    wanted = device or requested()
+    resolved = resolve(wanted)
     try:
         factory = eps[name].load()
     except Exception as exc:  # a broken plugin must not take the app down
         raise SteveError(f"adapter {name!r} failed to import: {exc}") from exc
-    adapter = factory(arg)
+    if _takes_device(factory):
+        adapter = factory(arg, device=resolved)
+    elif resolved != "cpu" and wanted != "auto":
+        raise SteveError(f"adapter {name!r} runs on the CPU only; it cannot use device {wanted!r}")
+    else:
+        adapter = factory(arg)
     if not isinstance(adapter, Adapter):
         raise SteveError(f"adapter {name!r} does not implement the steve_qt Adapter protocol")
     return adapter
+
+
+def _takes_device(factory) -> bool:
+    import inspect
+
+    try:
+        params = inspect.signature(factory).parameters
+    except (TypeError, ValueError):
+        return False
+    return "device" in params

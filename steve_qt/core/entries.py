@@ -96,7 +96,7 @@ class Entries:
     def store(self, index: int, spec: str, window: int, ex: Extraction) -> None:
         e = self.entries[index]
         e.extractions[(spec, window)] = ex
-        e.status[(spec, window)] = DONE
+        e.status[(spec, window)] = RUNNING if ex.pending else DONE  # partial: more is coming
         self.events.entry_status(index)
 
     def forget(self, index: int, key: tuple[str, int]) -> None:

@@ -37,6 +37,7 @@ from .measures import MEASURES, NON_NEGATIVE, PER_LAYER, cli_name
 from .errors import SteveError
 from .fileio import atomic_path
 from .frames import samples_to_seconds, seconds_to_samples, window_name
+from .spectrogram import KINDS as SPECTROGRAMS
 
 WIDTHS = {"column": 3.5, "page": 7.0}  # inches
 FONT_PT = {"column": 7.0, "page": 8.0}  # base font size in points
@@ -48,6 +49,8 @@ SPECIAL_TOKENS = {"<|startoftranscript|>": "SOT", "<|endoftext|>": "EOT",
 BOUNDARY_LINE = {"color": "white", "linewidth": 0.25, "alpha": 0.45}
 QUERY_COLOUR = "#d62728"
 LAYOUT_DPI = 100
+LABEL_MODES = ("fit", "all")
+MIN_LABEL_PT = 4.0  # --labels all shrinks labels down to this size, then abbreviates them
 CBAR_IN = {"column": 0.1, "page": 0.13}  # colour bar width in inches
 Task = Callable[[object], None]  # run with the renderer once the layout is known
 
@@ -73,6 +76,8 @@ class FigureSpec:
     model_words: bool | None = None  # the model's word timings as a tier: None = beneath token
     #                                  figures only (cross); True = also beneath time x time maps
     title: str | None = None  # replaces the generated title
+    spectrogram: str | None = None  # None, "mel" or "broadband": a spectrogram under the waveform
+    labels: str = "fit"  # fit: leave out labels with no room | all: shrink, then abbreviate
 
 
 @dataclass
@@ -105,7 +110,8 @@ def from_document(doc, layout: str = "map", width: str = "column",
     spec = FigureSpec(component=doc.component, layer=doc.layer, head=doc.head, kind=doc.kind,
                       scale=doc.scale, colormap=doc.colormap, span=tuple(doc.view),
                       query=doc.query, layout=layout, width=width, dpi=dpi,
-                      model=ex.model, model_words=True)  # as the window's tier
+                      model=ex.model, model_words=True,  # as the window's tier
+                      spectrogram=getattr(doc, "spectrogram", None))
     return spec, FigureData.from_extraction(ex, utt.audio, doc.alignment)
 
 
@@ -198,6 +204,10 @@ def check_spec(spec: FigureSpec, data: FigureData) -> AttentionMaps:
                          f"extract with --measures {cli_name(spec.kind)}")
     if spec.scale not in SCALES:
         raise SteveError(f"unknown scale {spec.scale!r}; use global, row or log")
+    if spec.spectrogram not in (None, *SPECTROGRAMS):
+        raise SteveError(f"unknown spectrogram {spec.spectrogram!r}; use mel or broadband")
+    if spec.labels not in LABEL_MODES:
+        raise SteveError(f"unknown label mode {spec.labels!r}; use fit or all")
     if spec.kind == "scores" and maps.scores is None:
         raise SteveError("these maps hold no pre-softmax scores; use --kind weights")
     if spec.kind not in NON_NEGATIVE and spec.scale == "log":
@@ -375,6 +385,21 @@ def _draw_waveform(ax, data: FigureData, span: tuple[float, float]) -> bool:
     return True
 
 
+def _draw_spectrogram(ax, data: FigureData, span: tuple[float, float], kind: str) -> None:
+    """The spectrogram (core.spectrogram, as the window draws it) of the samples in ``span``."""
+    from .spectrogram import draw_spectrogram, label_hz_axis, spectrogram
+
+    rate = data.sample_rate
+    margin = int(0.02 * rate)  # a window's worth beyond each end: no edge effects in view
+    i0, i1 = (int(v) for v in seconds_to_samples(np.array(span), rate))
+    i0, i1 = max(i0 - margin, 0), min(i1 + margin, len(data.samples))
+    spec = spectrogram(np.asarray(data.samples[i0:i1], dtype=np.float32), rate, kind)
+    draw_spectrogram(ax, spec, i0 / rate)
+    label_hz_axis(ax, spec)
+    ax.set_xlim(*span)
+    ax.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
+
+
 def _draw_tier(ax, intervals: list, span: tuple[float, float], name: str, spec: FigureSpec,
                tasks: list[Task], last: bool) -> None:
     """One interval tier as a strip: boundaries, labels centred (shrunk or dropped if too wide)."""
@@ -400,6 +425,9 @@ def _draw_tier(ax, intervals: list, span: tuple[float, float], name: str, spec: 
     _vlines(ax, _boundaries(intervals, a, b), color="0.35", linewidth=0.4)
 
     def fit(renderer) -> None:
+        if spec.labels == "all":
+            _fit_every_label(ax, texts, fs, renderer, f"{name} tier")
+            return
         to_px = ax.transData.transform
         gap = renderer.points_to_pixels(2)
         placed: list[tuple[float, float]] = []  # pixel extents of the labels kept
@@ -426,23 +454,84 @@ def _draw_tier(ax, intervals: list, span: tuple[float, float], name: str, spec: 
                 txt.set_bbox({"facecolor": "white", "edgecolor": "none", "pad": 0.2})
             else:
                 txt.set_visible(False)
+        _count_labels(ax.figure, f"{name} tier", len(texts),
+                      dropped=sum(not t.get_visible() for t, _, _ in texts))
 
     tasks.append(fit)
 
 
+def _label_sizes(fs: float) -> list[float]:
+    """Font sizes tried by --labels all: fs, then 15 % smaller each step, down to MIN_LABEL_PT."""
+    sizes = [fs]
+    while sizes[-1] * 0.85 > MIN_LABEL_PT:
+        sizes.append(sizes[-1] * 0.85)
+    return sizes + [MIN_LABEL_PT] if sizes[-1] > MIN_LABEL_PT else sizes
+
+
+def _fit_every_label(ax, texts: list, fs: float, renderer, name: str) -> None:
+    """--labels all (as Praat): every label is drawn; one without room in its interval shrinks
+    down to MIN_LABEL_PT, then loses letters from its end (its first letter always stays)."""
+    to_px = ax.transData.transform
+    gap = renderer.points_to_pixels(1)
+    shrunk = short = 0
+    for txt, s, e in texts:
+        room = to_px((e, 0))[0] - to_px((s, 0))[0] - gap
+        label = txt.get_text()
+        txt.set_visible(True)
+        txt.set_bbox(None)
+        for size in _label_sizes(fs):
+            txt.set_fontsize(size)
+            if txt.get_window_extent(renderer).width <= room:
+                shrunk += size < fs
+                break
+        else:
+            k = len(label)
+            while k > 1 and txt.get_window_extent(renderer).width > room:
+                k -= 1
+                txt.set_text(label[:k])
+            short += 1
+    _count_labels(ax.figure, name, len(texts), shrunk=shrunk, abbreviated=short)
+
+
+def _count_labels(fig, name: str, total: int, dropped: int = 0, shrunk: int = 0,
+                  abbreviated: int = 0) -> None:
+    """Record what became of a set of labels, for :func:`label_log`."""
+    counts = fig.__dict__.setdefault("steve_labels", {})
+    counts[name] = {"total": total, "dropped": dropped, "shrunk": shrunk,
+                    "abbreviated": abbreviated}
+
+
+def label_log(fig) -> str | None:
+    """One line for the figure's log: how many labels each tier and axis drew and left out."""
+    counts = getattr(fig, "steve_labels", {})
+    if not counts:
+        return None
+    parts = [f"{name} {c['total'] - c['dropped']} of {c['total']}" for name, c in counts.items()]
+    dropped = sum(c["dropped"] for c in counts.values())
+    shrunk = sum(c["shrunk"] for c in counts.values())
+    short = sum(c["abbreviated"] for c in counts.values())
+    line = "labels drawn: " + ", ".join(parts)
+    if dropped:
+        line += f"; {dropped} left out for lack of room (--labels all draws every label)"
+    elif shrunk or short:
+        line += f"; {shrunk} in a smaller font, {short} abbreviated"
+    return line
+
+
 def _thin_ticks(ax, axis: str, positions: Sequence[float], labels: Sequence[str],
-                priority: Sequence[float], tasks: list[Task], rotation: float = 0) -> None:
+                priority: Sequence[float], tasks: list[Task], rotation: float = 0,
+                spec: FigureSpec | None = None, name: str | None = None) -> None:
     """Tick labels at ``positions``; after layout keep only those that don't overlap, the
     highest ``priority`` (e.g. interval duration) first. Labels of x are rotated by
-    ``rotation`` degrees (0 or 90)."""
+    ``rotation`` degrees (0 or 90). With ``spec.labels == "all"`` every label stays: the font
+    shrinks (down to MIN_LABEL_PT) until they do not overlap, or as far as it goes. ``name``
+    counts them for the figure's log."""
     positions = list(positions)
     labels = list(labels)
     order = np.argsort(-np.asarray(priority, dtype=float), kind="stable")
+    every = spec is not None and spec.labels == "all"
 
-    def fit(renderer) -> None:
-        getattr(ax, f"set_{axis}ticks")(positions, labels, rotation=rotation)
-        tick_labels = getattr(ax, f"get_{axis}ticklabels")()
-        fs = tick_labels[0].get_fontsize() if tick_labels else 6
+    def kept_at(renderer, fs: float) -> list[int]:
         idx = 1 if axis == "y" else 0
         kept: list[tuple[float, float]] = []
         keep = []
@@ -459,19 +548,36 @@ def _thin_ticks(ax, axis: str, positions: Sequence[float], labels: Sequence[str]
             if in_axes and all(hi <= a or lo >= b for a, b in kept):
                 kept.append((lo, hi))
                 keep.append(i)
-        keep.sort()
+        return sorted(keep)
+
+    def fit(renderer) -> None:
+        getattr(ax, f"set_{axis}ticks")(positions, labels, rotation=rotation)
+        tick_labels = getattr(ax, f"get_{axis}ticklabels")()
+        fs = tick_labels[0].get_fontsize() if tick_labels else 6
+        if every:
+            sizes = _label_sizes(fs)
+            size = next((s for s in sizes if len(kept_at(renderer, s)) == len(labels)), sizes[-1])
+            ax.tick_params(axis=axis, labelsize=size)
+            if name:
+                _count_labels(ax.figure, name, len(labels), shrunk=len(labels) * (size < fs))
+            return
+        keep = kept_at(renderer, fs)
         getattr(ax, f"set_{axis}ticks")([positions[i] for i in keep], [labels[i] for i in keep],
                                         rotation=rotation)
+        if name:
+            _count_labels(ax.figure, name, len(labels), dropped=len(labels) - len(keep))
 
     getattr(ax, f"set_{axis}ticks")(positions, labels, rotation=rotation)
     tasks.append(fit)
 
 
-def _phone_ticks(ax, axis: str, phones: list, lo: float, hi: float, tasks: list[Task]) -> None:
+def _phone_ticks(ax, axis: str, phones: list, lo: float, hi: float, tasks: list[Task],
+                 spec: FigureSpec | None = None) -> None:
     inside = [iv for iv in phones if not is_silence(iv.label) and iv.end_s > lo and iv.start_s < hi]
     mids = [(max(iv.start_s, lo) + min(iv.end_s, hi)) / 2 for iv in inside]
     _thin_ticks(ax, axis, mids, [iv.label for iv in inside],
-                [min(iv.end_s, hi) - max(iv.start_s, lo) for iv in inside], tasks)
+                [min(iv.end_s, hi) - max(iv.start_s, lo) for iv in inside], tasks, spec=spec,
+                name=f"phones on the {'query' if axis == 'y' else 'key'} axis")
 
 
 def _vlines(ax, xs: Sequence[float], **style) -> None:
@@ -490,10 +596,11 @@ def _boundaries(phones: list, lo: float, hi: float) -> list[float]:
 
 
 def _token_ticks(ax, axis: str, labels: Sequence[str], tasks: list[Task],
-                 rotation: float = 0) -> None:
+                 rotation: float = 0, spec: FigureSpec | None = None) -> None:
     names = [token_label(s) for s in labels]
     _thin_ticks(ax, axis, [i + 0.5 for i in range(len(names))], names,
-                [1.0 / (1 + i) for i in range(len(names))], tasks, rotation)
+                [1.0 / (1 + i) for i in range(len(names))], tasks, rotation, spec=spec,
+                name=f"tokens on the {'query' if axis == 'y' else 'key'} axis")
 
 
 def _cbar_ratio(spec: FigureSpec) -> list[float]:
@@ -546,6 +653,20 @@ def _heights(spec: FigureSpec, wave: bool) -> tuple[float, float, float]:
     return (0.45 if col else 0.6) if wave else 0.0, 2.45 if col else 3.4, 0.17 if col else 0.2
 
 
+def _spectrogram_height(spec: FigureSpec) -> float:
+    return 0.6 if spec.width == "column" else 0.85
+
+
+def _draw_top(fig, gs, ax_main, data: FigureData, span, spec: FigureSpec, has_wave: bool,
+              has_spec: bool) -> None:
+    """The waveform and the spectrogram above the main axes (rows 0 and 1 of ``gs``)."""
+    if has_wave:
+        _draw_waveform(fig.add_subplot(gs[0, 0], sharex=ax_main, label="waveform"), data, span)
+    if has_spec:
+        ax = fig.add_subplot(gs[int(has_wave), 0], sharex=ax_main, label="spectrogram")
+        _draw_spectrogram(ax, data, span, spec.spectrogram)
+
+
 def draw_map_figure(spec: FigureSpec, data: FigureData):
     maps = check_spec(spec, data)
     if maps.key_grid is None:
@@ -553,15 +674,16 @@ def draw_map_figure(spec: FigureSpec, data: FigureData):
     span = time_span(maps, spec)
     tiers = _tiers_for(spec, data, maps)
     has_wave = data.samples is not None and len(data.samples) > 0
+    has_spec = has_wave and spec.spectrogram is not None
     h_wave, h_map, h_tier = _heights(spec, has_wave)
-    rows = ([h_wave] if has_wave else []) + [h_map] + [h_tier] * len(tiers)
+    top = [h_wave] * has_wave + [_spectrogram_height(spec)] * has_spec
+    rows = top + [h_map] + [h_tier] * len(tiers)
     fig = _new_figure(spec, sum(rows) + 0.95)
     tasks: list[Task] = []
     gs = fig.add_gridspec(len(rows), 2, height_ratios=rows, width_ratios=_cbar_ratio(spec))
-    r = 1 if has_wave else 0  # row of the map
+    r = len(top)  # row of the map
     ax_map = fig.add_subplot(gs[r, 0], label="map")
-    if has_wave:
-        _draw_waveform(fig.add_subplot(gs[0, 0], sharex=ax_map, label="waveform"), data, span)
+    _draw_top(fig, gs, ax_map, data, span, spec, has_wave, has_spec)
     phones = tier_intervals(data.alignment, "phones")
     k0, k1 = maps.key_extent_seconds()
     if maps.query_grid is not None:  # audio frames x audio frames
@@ -571,7 +693,7 @@ def draw_map_figure(spec: FigureSpec, data: FigureData):
         ax_map.set_ylim(span[1], span[0])
         if phones:
             ax_map.set_ylabel("query")
-            _phone_ticks(ax_map, "y", phones, *span, tasks)
+            _phone_ticks(ax_map, "y", phones, *span, tasks, spec)
             _hlines(ax_map, _boundaries(phones, *span), **BOUNDARY_LINE)
         else:
             ax_map.set_ylabel("query time (s)")
@@ -582,7 +704,7 @@ def draw_map_figure(spec: FigureSpec, data: FigureData):
         im = _image(ax_map, img, (k0, k1, len(rows_shown), 0), levels, spec)
         ax_map.set_ylim(len(rows_shown), 0)
         labels = maps.query_labels or [str(i) for i in range(maps.num_queries)]
-        _token_ticks(ax_map, "y", [labels[i] for i in rows_shown], tasks)
+        _token_ticks(ax_map, "y", [labels[i] for i in rows_shown], tasks, spec=spec)
         ax_map.set_ylabel("token")
         # token rows: word boundaries say more than phone boundaries
         marks = tier_intervals(data.alignment, "words") or \
@@ -616,8 +738,8 @@ def _draw_token_token(spec: FigureSpec, data: FigureData, maps: AttentionMaps):
     im = _image(ax, img, (0, len(cols), len(rows), 0), levels, spec)
     qlab = maps.query_labels or [str(i) for i in range(maps.num_queries)]
     klab = maps.key_labels or [str(i) for i in range(maps.num_keys)]
-    _token_ticks(ax, "y", [qlab[i] for i in rows], tasks)
-    _token_ticks(ax, "x", [klab[i] for i in cols], tasks, rotation=90)
+    _token_ticks(ax, "y", [qlab[i] for i in rows], tasks, spec=spec)
+    _token_ticks(ax, "x", [klab[i] for i in cols], tasks, rotation=90, spec=spec)
     ax.set_ylabel("query token")
     ax.set_xlabel("key token")
     _colourbar(fig, im, fig.add_subplot(gs[0, 1], label="colorbar"), spec)
@@ -712,16 +834,17 @@ def draw_profile_figure(spec: FigureSpec, data: FigureData):
     span = time_span(maps, spec)
     tiers = _tiers_for(spec, data, maps)
     has_wave = data.samples is not None and len(data.samples) > 0
+    has_spec = has_wave and spec.spectrogram is not None
     h_wave, _, h_tier = _heights(spec, has_wave)
     h_curve = 1.4 if spec.width == "column" else 1.9
-    rows = ([h_wave] if has_wave else []) + [h_curve] + [h_tier] * len(tiers)
+    top = [h_wave] * has_wave + [_spectrogram_height(spec)] * has_spec
+    rows = top + [h_curve] + [h_tier] * len(tiers)
     fig = _new_figure(spec, sum(rows) + 0.95)
     tasks: list[Task] = []
     gs = fig.add_gridspec(len(rows), 1, height_ratios=rows)
-    r = 1 if has_wave else 0
+    r = len(top)
     ax = fig.add_subplot(gs[r, 0], label="profile")
-    if has_wave:
-        _draw_waveform(fig.add_subplot(gs[0, 0], sharex=ax, label="waveform"), data, span)
+    _draw_top(fig, gs, ax, data, span, spec, has_wave, has_spec)
 
     row = head_map(maps, spec)[spec.query].astype(np.float64)  # (K,)
     ylabel = value_name(spec)
@@ -835,14 +958,18 @@ def figure_bytes(spec: FigureSpec, data: FigureData, fmt: str = "png") -> bytes:
 
 
 def render_figure(spec: FigureSpec, data: FigureData, path: str | os.PathLike,
-                  force: bool = False) -> Path:
+                  force: bool = False, log: Callable[[str], None] | None = None) -> Path:
     """Draw and write the figure to ``path`` (.pdf, .svg, .png) atomically; SteveError if
-    ``path`` exists (unless ``force``) or can't be written."""
+    ``path`` exists (unless ``force``) or can't be written. ``log`` receives one line saying how
+    many labels were drawn and left out (:func:`label_log`)."""
     from .fileio import check_writable
 
     fmt = format_of(path)
     check_writable(path, force)  # before the drawing work
     fig = draw_figure(spec, data)
+    line = label_log(fig)
+    if log is not None and line:
+        log(line)
     with atomic_path(path, force) as tmp:
         with open(tmp, "wb") as fh:
             write_figure(fig, fh, fmt, spec)

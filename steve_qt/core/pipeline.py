@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
-from .adapters import Adapter, CancelFn, Extraction, ProgressFn, load_adapter, parse_spec
+from .adapters import (Adapter, CancelFn, Extraction, PartialFn, ProgressFn, load_adapter,
+                       parse_spec)
 from .audio import Audio, load_audio
 
 
@@ -44,7 +46,7 @@ def open_utterance(audio_path: str | os.PathLike, alignment: str = "auto",
     return Utterance(audio, align, kind if align is not None else None)
 
 
-_ADAPTERS: dict[str, Adapter] = {}
+_ADAPTERS: dict[str, Adapter] = {}  # "spec" on the CPU, "spec@cuda" elsewhere
 _ADAPTERS_LOCK = threading.Lock()
 
 
@@ -53,28 +55,51 @@ def normalise_spec(spec: str | None) -> str:
     return f"{name}:{arg}" if arg else name
 
 
-def get_adapter(spec: str | None = None) -> Adapter:
-    """Load a model once per process and reuse it (thread-safe)."""
+def get_adapter(spec: str | None = None, device: str | None = None) -> Adapter:
+    """Load a model once per process and device and reuse it (thread-safe).
+
+    ``device``: ``auto``/``cpu``/``cuda[:N]``; None = ``$STEVE_QT_DEVICE`` (``--device``) or auto.
+    """
+    from .devices import resolve
+
+    where = resolve(device)
     key = normalise_spec(spec)
+    cache_key = key if where == "cpu" else f"{key}@{where}"
     with _ADAPTERS_LOCK:
-        if key not in _ADAPTERS:
-            _ADAPTERS[key] = load_adapter(key)
-        return _ADAPTERS[key]
+        if cache_key not in _ADAPTERS:
+            _ADAPTERS[cache_key] = load_adapter(key, where)
+        return _ADAPTERS[cache_key]
 
 
 def loaded_adapter(spec: str | None = None) -> Adapter | None:
     """The model of ``spec`` when it is loaded already, else None (never loads, never waits)."""
-    return _ADAPTERS.get(normalise_spec(spec))
+    key = normalise_spec(spec)  # on the CPU; elsewhere "spec@cuda" (see get_adapter)
+    return _ADAPTERS.get(key) or next((a for k, a in _ADAPTERS.items()
+                                       if k.startswith(key + "@")), None)
 
 
 def extract(adapter: Adapter, audio: Audio, components: Sequence[str] | None = None,
             window: int = 0, progress: ProgressFn | None = None,
-            should_cancel: CancelFn | None = None, sites: Sequence[str] = ()) -> Extraction:
-    if sites:  # adapters from before sites existed keep working for attention-only requests
-        return adapter.extract(audio.samples, components=components, window=window,
-                               progress=progress, should_cancel=should_cancel, sites=sites)
+            should_cancel: CancelFn | None = None, sites: Sequence[str] = (),
+            on_partial: PartialFn | None = None) -> Extraction:
+    """``adapter.extract``. Adapters from before sites and partial results keep working:
+    ``sites`` is passed only when asked for, ``on_partial`` only to adapters that accept it."""
+    extra: dict = {}
+    if sites:
+        extra["sites"] = sites
+    if on_partial is not None and accepts_partial(adapter):
+        extra["on_partial"] = on_partial
     return adapter.extract(audio.samples, components=components, window=window,
-                           progress=progress, should_cancel=should_cancel)
+                           progress=progress, should_cancel=should_cancel, **extra)
+
+
+def accepts_partial(adapter: Adapter) -> bool:
+    """Whether ``adapter.extract`` takes an ``on_partial`` keyword (or ``**kwargs``)."""
+    try:
+        params = inspect.signature(adapter.extract).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "on_partial" or p.kind is p.VAR_KEYWORD for p in params)
 
 
 def check_measures(adapter: Adapter, measures: Sequence[str], component: str = "encoder") -> None:

@@ -129,8 +129,15 @@ def rows_source(files: list, spec: str, site: str, cache_dir=None, chunk: int = 
     from .actcache import iter_rows
 
     cd = None if cache_dir is None else str(cache_dir)
-    return lambda epoch: iter_rows([str(f) for f in files], spec, site, batch=chunk,
-                                   cache_dir=cd, missing="error")
+
+    def rows(epoch: int):
+        try:
+            yield from iter_rows([str(f) for f in files], spec, site, batch=chunk,
+                                 cache_dir=cd, missing="error")
+        except FileNotFoundError as exc:  # the cache was cleared (or a file changed) meanwhile
+            raise SteveError(f"{exc}; run the command again to recompute it") from exc
+
+    return rows
 
 
 # --- the transcript with the SAE's reconstruction --------------------------------------------

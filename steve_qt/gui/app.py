@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import threading
 
 from ..core.adapters import DEFAULT_SPEC
 
@@ -15,11 +17,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
                    help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
                         "wav2vec2:DIR_OR_ID")
+    p.add_argument("--device", default=None, metavar="DEVICE",
+                   help="where the model runs: auto (CUDA when torch sees one, else the CPU; the "
+                        "default, or $STEVE_QT_DEVICE), cpu, cuda or cuda:N")
     p.add_argument("--no-extract", action="store_true",
                    help="only show audio and alignments; do not run a model")
     p.add_argument("--index", metavar="IDX",
                    help="open a feature index (steve-qt features index) in the features dock")
     return p
+
+
+def set_device(name: str) -> bool:
+    """Check ``--device`` before the window opens (one line on stderr when it is unusable).
+    ``auto`` and ``cpu`` are checked without importing torch (the worker imports it later)."""
+    from ..core import devices
+    from ..core.errors import SteveError
+
+    try:
+        name = devices.check_name(name)
+        if name.startswith("cuda"):
+            devices.resolve(name)
+    except SteveError as exc:
+        print(f"steve-qt: error: {exc}", file=sys.stderr)
+        return False
+    os.environ[devices.DEVICE_ENV] = name
+    return True
+
+
+def preload_model(spec: str) -> threading.Thread:
+    """Start loading the model (importing torch, about a second) in a background thread now, so
+    that it overlaps with starting Qt and building the window. The extraction worker's
+    ``pipeline.get_adapter`` then finds it loaded (or waits for it). A failure here is ignored:
+    the worker loads again and reports the error in the window."""
+    def load() -> None:
+        from ..core import pipeline
+
+        try:
+            pipeline.get_adapter(spec)
+        except Exception:  # noqa: BLE001 - reported by the worker's own attempt
+            pass
+
+    thread = threading.Thread(target=load, name="steve-qt model preload", daemon=True)
+    thread.start()
+    return thread
 
 
 def configure_pyqtgraph() -> None:
@@ -45,6 +85,10 @@ def make_app(argv: list[str] | None = None):
 
 def run_gui(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
+    if args.device is not None and not set_device(args.device):
+        return 2
+    if not args.no_extract:
+        preload_model(args.model)  # torch and the model load while the window is built
     app = make_app()
     from PyQt6 import QtCore
 

@@ -52,14 +52,14 @@ def ask_yes_no(parent, title: str, text: str) -> bool:
     return answer == QtWidgets.QMessageBox.StandardButton.Yes
 
 
-def _start_name(window, suffix: str) -> str:
+def _start_name(window, suffix: str, component: str | None = None) -> str:
     u = window.doc.utterance
     if u is None or u.path is None:
         return ""
     doc = window.doc
-    what = "rollout" if doc.rollout else (
+    what = "rollout" if doc.rollout and component is None else (
         f"L{doc.layer}" + ("mean" if doc.head is None else f"H{doc.head}"))
-    return str(u.path.with_name(f"{u.path.stem}_{doc.component}_{what}{suffix}"))
+    return str(u.path.with_name(f"{u.path.stem}_{component or doc.component}_{what}{suffix}"))
 
 
 def _force_for(window, path: Path) -> bool | None:
@@ -69,24 +69,35 @@ def _force_for(window, path: Path) -> bool | None:
     return True if confirm_overwrite(window, str(path)) else None
 
 
-def on_screen_figure(doc, width: str = FIGURE_WIDTH):
-    """(FigureSpec, FigureData) of what the window shows, rollout included."""
+def on_screen_figure(doc, width: str = FIGURE_WIDTH, component: str | None = None):
+    """(FigureSpec, FigureData) of what the window shows, rollout included; with ``component``
+    (the decoder view) that component at the shown layer and head, within its own."""
     from ..core.figures import from_document
 
     spec, data = from_document(doc, layout="map", width=width)
-    if doc.rollout:
+    if component is not None:
+        m = data.maps.get(component)
+        if m is None:
+            raise SteveError(f"no {component} attention was extracted for this utterance")
+        spec.component = component
+        spec.layer = min(doc.layer, m.num_layers - 1)
+        spec.head = None if doc.head is None else min(doc.head, m.num_heads - 1)
+        if not m.has_kind(spec.kind):
+            spec.kind = "weights"
+    elif doc.rollout:
         spec.layer = "rollout"
     return spec, data
 
 
 def export_figure(window, path: str | Path | None = None,
-                  width: str = FIGURE_WIDTH) -> Path | None:
+                  width: str = FIGURE_WIDTH, component: str | None = None) -> Path | None:
     """Write the figure of what is on screen (.pdf/.svg/.png) at a journal ``width`` ("page" or
-    "column"; the dialog asks both when no path is given); returns its path or None."""
+    "column"; the dialog asks both when no path is given); returns its path or None.
+    ``component`` names another component than the time views' (the decoder view's)."""
     from ..core.figures import render_figure
 
     if path is None:
-        answer = ask_figure_path(window, _start_name(window, ".pdf"))
+        answer = ask_figure_path(window, _start_name(window, ".pdf", component))
         if answer is None:
             return None
         path, width = answer
@@ -97,7 +108,7 @@ def export_figure(window, path: str | Path | None = None,
     if force is None:
         return None
     try:
-        spec, data = on_screen_figure(window.doc, width)
+        spec, data = on_screen_figure(window.doc, width, component)
         out = render_figure(spec, data, path, force=force)
     except SteveError as exc:
         dialogs.show_error(window, "Cannot export figure", str(exc))

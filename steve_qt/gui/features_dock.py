@@ -43,7 +43,8 @@ Qt = QtCore.Qt
 TRACK_PEN = pg.mkPen(QtGui.QColor(20, 120, 40), width=1.5)
 THUMB_W, THUMB_H = 132, 40
 THUMB_HALF_S = 0.5  # seconds either side of the peak in a thumbnail
-THUMB_BATCH = 4  # thumbnails drawn per idle step (switching feature stays fast)
+THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays fast)
+THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
 TOP_N = 30  # rows of "in this file"
 HEAT_N = 16  # rows of the heat strip
 AUDIO_KEEP = 32  # example files kept loaded
@@ -161,14 +162,16 @@ class FeaturesController(QtCore.QObject):
         self.dock = win.add_dock(self.dock_widget, "Features", Qt.DockWidgetArea.RightDockWidgetArea)
         if getattr(win, "head_stats_dock", None) is not None:
             win.tabifyDockWidget(win.head_stats_dock, self.dock)
-            self.dock.raise_()
         self._audio: OrderedDict[Path, object] = OrderedDict()
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []
+        # thumbnails are drawn a few at a time once the switch has been painted (and not at all
+        # while the user runs through features faster than THUMB_DELAY_MS)
         self._thumb_timer = QtCore.QTimer(self)
-        self._thumb_timer.setInterval(0)
+        self._thumb_timer.setInterval(THUMB_DELAY_MS)
         self._thumb_timer.timeout.connect(self._draw_some_thumbs)
         self._pending_example: tuple | None = None  # (entry, frame) awaiting activations
+        self.active = False  # see activate()
         self._montage: list = []  # pieces of the playing example montage
         self._top_rows: list = []
         self._build_tracks()
@@ -183,8 +186,8 @@ class FeaturesController(QtCore.QObject):
         views = self.win.views
         self.track = views.insert_track("feature", after=views.spec, stretch=2)
         self.track.setMinimumHeight(50)
-        self.curve = pg.PlotDataItem(stepMode="center", skipFiniteCheck=True, pen=TRACK_PEN,
-                                     fillLevel=0, brush=QtGui.QColor(20, 120, 40, 50))
+        # a step line without a fill (a fill path costs more to paint than the rest of the track)
+        self.curve = pg.PlotDataItem(stepMode="center", skipFiniteCheck=True, pen=TRACK_PEN)
         self.track.addItem(self.curve)
         self.track_text = pg.TextItem("", color=(70, 70, 70), anchor=(0, 0),
                                       fill=QtGui.QColor(255, 255, 255, 190))
@@ -228,8 +231,8 @@ class FeaturesController(QtCore.QObject):
 
     def _connect(self) -> None:
         d, e = self.dock_widget, self.doc.events
-        d.site.activated.connect(lambda i: self.fv.set_site(d.site.itemData(i)))
-        d.feature.valueChanged.connect(self.fv.set_feature)
+        d.site.activated.connect(lambda i: (self.fv.set_site(d.site.itemData(i)), self.activate()))
+        d.feature.valueChanged.connect(lambda f: (self.fv.set_feature(f), self.activate()))
         d.find.returnPressed.connect(self._on_find)
         d.find.textChanged.connect(lambda text: self._fill_top())
         d.heat.toggled.connect(lambda on: self._draw_heat())
@@ -297,7 +300,7 @@ class FeaturesController(QtCore.QObject):
     def request(self) -> None:
         """Queue the shown file's activations at the chosen site when they are missing."""
         need = self.fv.needs_activations()
-        if need is None or not self.win.auto_extract or not self.shown:
+        if need is None or not self.win.auto_extract or not self.active or not self.shown:
             return
         i, spec, window, site = need
         e = self.doc.entries[i]
@@ -324,8 +327,16 @@ class FeaturesController(QtCore.QObject):
 
     @property
     def shown(self) -> bool:
-        """The dock is open (maybe behind another tab): the track shows, activations are read."""
+        """The dock is open (maybe behind another tab): the track row shows."""
         return self.dock.toggleViewAction().isChecked()
+
+    def activate(self) -> None:
+        """The user asked for features (chose a site or a feature, opened an index or an SAE,
+        pressed F): from now on the shown file's activations are read (a model run per file,
+        so nothing is read for someone who never uses the dock)."""
+        if not self.active:
+            self.active = True
+            self.request()
 
     def _on_dock_toggled(self, on: bool) -> None:
         self.track.setVisible(on)
@@ -396,11 +407,17 @@ class FeaturesController(QtCore.QObject):
 
     def _resync_x(self) -> None:
         """pyqtgraph links x ranges by pixel position: a row that appears (or resizes) before its
-        axis has its width gets a shifted range; give it the document's view again."""
-        for plot in (self.track, self.heat):  # each on its own: a shifted one must not spread
-            plot.vb.blockLink(True)
-            plot.setXRange(*self.doc.view, padding=0)
-            plot.vb.blockLink(False)
+        axis has its width gets a shifted range; give it the document's view again. The waveform
+        (every row links to it) is told nothing: pyqtgraph passes a range set on a linked view
+        back to the view it links to, lined up by pixels, which would shift every row."""
+        wave = self.win.views.wave.vb
+        wave.blockLink(True)
+        try:
+            for plot in (self.track, self.heat):
+                if plot.isVisible():
+                    plot.setXRange(*self.doc.view, padding=0)
+        finally:
+            wave.blockLink(False)
 
     def _fill_top(self) -> None:
         t = self.dock_widget.top
@@ -455,24 +472,23 @@ class FeaturesController(QtCore.QObject):
         d.examples_note.setText(note)
         t = d.examples
         t.setUpdatesEnabled(False)
+        old_rows = t.rowCount()
         t.setRowCount(len(rows))
+        no_icon = QtGui.QIcon()
         for r, ex in enumerate(rows):
+            if r >= old_rows:  # items are made once per row, then only their texts change
+                for c in range(7):
+                    t.setItem(r, c, _item(""))
             icon = self._thumbs.get(self._thumb_key(ex))
-            first = _item("")
-            if icon is not None:
-                first.setIcon(icon)
-            t.setItem(r, 0, first)
-            t.setItem(r, 1, _item(ex.label))
-            t.setItem(r, 2, _item(f"{ex.activation:.3g}"))
-            t.setItem(r, 3, _item(ex.phone))
-            t.setItem(r, 4, _item(ex.word))
-            t.setItem(r, 5, _item(f"{ex.time_s:.2f} s"))
-            t.setItem(r, 6, _item(ex.file.name))
+            t.item(r, 0).setIcon(icon if icon is not None else no_icon)
+            for c, text in enumerate((ex.label, f"{ex.activation:.3g}", ex.phone, ex.word,
+                                      f"{ex.time_s:.2f} s", ex.file.name), start=1):
+                t.item(r, c).setText(text)
             t.item(r, 6).setToolTip(str(ex.file))
         t.setUpdatesEnabled(True)
         self._thumb_todo = [r for r, ex in enumerate(rows) if self._thumb_key(ex) not in self._thumbs]
         if self._thumb_todo:
-            self._thumb_timer.start()
+            self._thumb_timer.start(THUMB_DELAY_MS)
 
     def _on_example(self, event) -> None:
         t = self.dock_widget.examples
@@ -489,6 +505,7 @@ class FeaturesController(QtCore.QObject):
 
     def _draw_some_thumbs(self) -> None:
         rows = self.fv.examples
+        self._thumb_timer.setInterval(0)  # the rest right after
         for _ in range(THUMB_BATCH):
             if not self._thumb_todo:
                 self._thumb_timer.stop()
@@ -620,6 +637,7 @@ class FeaturesController(QtCore.QObject):
             return None
         name = self.fv.add_sae(sae, folder)
         self.fv.set_site(name)
+        self.activate()
         self.dock.setVisible(True)
         self.dock.raise_()
         self.doc.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
@@ -642,6 +660,7 @@ class FeaturesController(QtCore.QObject):
             if self.open_sae(sae_dir) is None:
                 return False
         self.fv.set_index(index)
+        self.activate()
         self.dock.setVisible(True)
         self.dock.raise_()
         self._on_dock_toggled(True)
@@ -686,7 +705,10 @@ class FeaturesController(QtCore.QObject):
             self.doc.message_("Open an audio file first")
             return False
         if track is None:
-            self.doc.message_(f"No activations of {self.fv.site or 'a site'} for this file yet")
+            self.activate()
+            self.doc.message_(f"No activations of {self.fv.site or 'a site'} for this file yet"
+                              + (" (reading them)" if self.fv.needs_activations() is None
+                                 and self.fv.site else ""))
             return False
         audio = u.audio
         x = feature_audio.enveloped(audio.original, audio.original_rate, track, grid,

@@ -68,9 +68,9 @@ class _ThumbBox(pg.ViewBox):
 class QtHeadOverview(QtWidgets.QScrollArea):
     """The grid in a scroll area (12 x 12 heads of a base model do not fit a dock)."""
 
-    def __init__(self, doc: Document, parent=None):
+    def __init__(self, doc: Document, parent=None, component: str | None = None):
         super().__init__(parent)
-        self.grid = QtHeadGrid(doc)
+        self.grid = QtHeadGrid(doc, component=component)
         self.setWidget(self.grid)
         self.setWidgetResizable(False)
         self.setAlignment(QtCore.Qt.AlignmentFlag.AlignHCenter | QtCore.Qt.AlignmentFlag.AlignTop)
@@ -82,14 +82,19 @@ class QtHeadOverview(QtWidgets.QScrollArea):
 
 
 class QtHeadGrid(pg.GraphicsLayoutWidget):
-    def __init__(self, doc: Document, parent=None):
+    """Thumbnails of the shown maps, or of one ``component`` of the shown extraction (the
+    decoder view's grid); a click selects the layer and head the document shows."""
+
+    def __init__(self, doc: Document, parent=None, component: str | None = None):
         super().__init__(parent)
         self.doc = doc
+        self.component = component
         self.setBackground("w")
         self.setSizePolicy(QtWidgets.QSizePolicy.Policy.Preferred,
                            QtWidgets.QSizePolicy.Policy.Preferred)
         self.boxes: dict[tuple[int, int | None], _ThumbBox] = {}
         self._shape: tuple[int, int, str | None] | None = None
+        self._drawn = None  # what the thumbnails show now: (maps, kind, scale, colormap)
         e = doc.events
         for name in ("extraction", "component", "kind", "scale", "colormap", "current"):
             getattr(e, name).connect(self._on_maps_change)
@@ -120,17 +125,29 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
         width = max(len(columns) * (CELL_PX + 3), 90 if per_layer else 0)
         self.setFixedSize(label_w + width + 12, label_h + layers * (CELL_PX + 3) + 12)
 
+    def _maps(self):
+        if self.component is None:
+            return self.doc.maps
+        ex = self.doc.extraction
+        return ex.maps.get(self.component) if ex is not None else None
+
     def _on_maps_change(self, event) -> None:
-        m = self.doc.maps
+        m = self._maps()
         if m is None:
             self.clear()
             self.boxes = {}
-            self._shape = None
+            self._shape = self._drawn = None
             return
         kind = self.doc.kind if m.has_kind(self.doc.kind) else "weights"
         per_layer = kind if kind in PER_LAYER else None
         if self._shape != (m.num_layers, m.num_heads, per_layer):
             self._build(m.num_layers, m.num_heads, per_layer)
+            self._drawn = None
+        shown = (m, self.doc.kind, self.doc.scale, self.doc.colormap)
+        if self._drawn is not None and all(a is b for a, b in zip(shown, self._drawn)):
+            self._on_selection_change(None)  # one extraction announces several fields: draw once
+            return
+        self._drawn = shown
         table = lut(self.doc.colormap)
         for (n, h), box in self.boxes.items():
             head = 0 if h == PER_LAYER_KEY else h

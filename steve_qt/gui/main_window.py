@@ -26,6 +26,7 @@ from ..core.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
 from .analysis_panels import install_panels
 from .controls import OTHER_MODEL, QtControls
+from .decoder_view import install_decoder_view
 from .export_actions import export_data, export_figure
 from .features_dock import install_features
 from .head_overview import QtHeadOverview
@@ -37,6 +38,14 @@ from .worker import ExtractionQueue, Job
 Qt = QtCore.Qt
 ALIGNMENT_SUFFIXES = (".textgrid", ".phn", ".wrd")
 ATTENDED_SHARE = 0.5
+PENDING_NAMES = {"transcript": "transcript and word tier", "cross": "cross-attention",
+                 "decoder": "decoder attention"}
+
+
+def still_coming(pending) -> str:
+    """Status-bar suffix naming what a partial extraction still lacks."""
+    names = [PENDING_NAMES.get(p, p) for p in pending]
+    return f" \u2014 still coming: {', '.join(names)}" if names else ""
 
 
 class QtMainWindow(QtWidgets.QMainWindow):
@@ -78,8 +87,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._build_menus()
         self._connect()
         install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
+        install_decoder_view(self)  # decoder self-attention, tokens x tokens (issue 14)
         self.features = install_features(self)  # features dock, Play Feature (issue 12)
+        from .experiments_panel import install_experiments
+
+        install_experiments(self)  # window, span removal, steering, logit lens, LM (issue 13)
         self._closing = False
+        self._still_coming = ""  # status-bar suffix while a partial result is shown
 
     # --- layout ----------------------------------------------------------------------------------
     def add_dock(self, widget: QtWidgets.QWidget, title: str,
@@ -199,6 +213,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.controls.modelChosen.connect(self.choose_model)
         self.queue.started.connect(self._on_job_started)
         self.queue.progress.connect(self._on_job_progress)
+        self.queue.partial.connect(self._on_job_partial)
         self.queue.finished.connect(self._on_job_finished)
         self.queue.failed.connect(self._on_job_failed)
         self.queue.cancelled.connect(self._on_job_cancelled)
@@ -380,6 +395,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         return next((i for i, e in enumerate(self.doc.entries) if e is entry), None)
 
     def _set_job_status(self, job: Job, status: str, error: str | None = None) -> None:
+        if job.task is not None:
+            return  # an experiment: the entry's extraction status stays as it is
         i = self._index_of_entry(job.entry)
         if job.sites:  # the features dock's activations (gui/features_dock.py)
             self.features.set_job_status(job, status, error)
@@ -403,6 +420,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.doc.set_kind(job.measures[0])
 
     def _on_job_started(self, job: Job) -> None:
+        self._still_coming = ""
         if job.measures:  # the extraction itself is done
             self._show_progress(True)
             self.progress.setRange(0, 0)
@@ -419,9 +437,23 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.progress.setValue(done)
         else:
             self.progress.setRange(0, 0)
-        self.progress_label.setText(f"{job.name}: {what}")
+        self.progress_label.setText(f"{job.name}: {what}{self._still_coming}")
+
+    def _on_job_partial(self, job: Job, ex) -> None:
+        """Show what arrived (the encoder maps first); the status bar names what is to come."""
+        i = self._index_of_entry(job.entry)
+        if i is None:
+            return
+        self._still_coming = still_coming(ex.pending)
+        self.progress_label.setText(f"{job.name}: {', '.join(ex.maps) or 'first results'} "
+                                    f"shown{self._still_coming}")
+        self.doc.set_extraction(i, job.spec, job.window, ex)
 
     def _on_job_finished(self, job: Job, ex) -> None:
+        if job.task is not None:
+            if job.on_done is not None:
+                job.on_done(ex)
+            return
         i = self._index_of_entry(job.entry)
         if i is None:
             return
@@ -436,6 +468,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
                                                         if ex.transcript.text else ""))
 
     def _on_job_failed(self, job: Job, reason: str) -> None:
+        if job.task is not None:  # experiments say why in the status bar, no dialog
+            if job.on_error is not None:
+                job.on_error(reason)
+            return
         if job.measures:  # the attention stays; say why the measure is missing
             if not self._closing:
                 dialogs.show_error(self, f"{TITLES[job.measures[0]]} failed", reason)
@@ -450,11 +486,20 @@ class QtMainWindow(QtWidgets.QMainWindow):
                            "Attention > Extract Again retries.")
 
     def _on_job_cancelled(self, job: Job) -> None:
+        if job.task is not None:
+            if job.on_error is not None:
+                job.on_error(f"{job.title or 'experiment'} cancelled")
+            return
         if job.measures:
             self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} cancelled")
             return
         self._set_job_status(job, CANCELLED)
-        self.doc.message_(f"{job.name}: extraction cancelled")
+        kept = job.entry.extractions.get((job.spec, job.window))
+        if kept is not None and kept.pending:
+            self.doc.message_(f"{job.name}: extraction cancelled; kept the {', '.join(kept.maps)} "
+                              f"maps (Attention > Extract Again for the rest)")
+        else:
+            self.doc.message_(f"{job.name}: extraction cancelled")
 
     def _show_progress(self, on: bool) -> None:
         for w in (self.progress, self.progress_label, self.cancel_button):

@@ -3,7 +3,9 @@
 ``ExtractionQueue`` lives in the GUI thread; its ``_Worker`` lives in a QThread. The model is
 loaded once per spec and reused (``pipeline.get_adapter``). Cancel sets an event that the
 adapter polls through ``should_cancel`` (it raises Cancelled within one layer). Results come
-back as Qt signals, so the document is only ever changed in the GUI thread.
+back as Qt signals, so the document is only ever changed in the GUI thread: ``partial`` for each
+early, incomplete result (the encoder maps before the transcript; ``Extraction.pending`` says
+what is still coming), then one of ``finished``/``failed``/``cancelled``.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import threading
 import traceback
 from dataclasses import dataclass
+from typing import Callable
 
 from PyQt6 import QtCore
 
@@ -29,6 +32,13 @@ class Job:
     #: context-mixing measures to add to ``extraction`` (then the job computes only those)
     measures: tuple[str, ...] = ()
     extraction: object | None = None
+    #: an experiment instead of an extraction: task(adapter, progress, should_cancel) -> result,
+    #: handed to on_done(result) / on_error(reason) in the GUI thread (the entry's status is
+    #: not touched). Running it in this queue keeps one model user at a time.
+    task: Callable | None = None
+    on_done: Callable | None = None
+    on_error: Callable | None = None
+    title: str = ""
 
     @property
     def name(self) -> str:
@@ -37,6 +47,7 @@ class Job:
 
 class _Worker(QtCore.QObject):
     progress = QtCore.pyqtSignal(object, int, int, str)  # job, done, total, what
+    partial = QtCore.pyqtSignal(object, object)  # job, incomplete Extraction
     finished = QtCore.pyqtSignal(object, object)  # job, Extraction
     failed = QtCore.pyqtSignal(object, str)  # job, reason
     cancelled = QtCore.pyqtSignal(object)  # job
@@ -61,7 +72,9 @@ class _Worker(QtCore.QObject):
             if should_cancel():
                 raise Cancelled()
             progress(0, 0, f"{adapter.model_id}: starting")
-            if job.measures:  # the result is {name: array}, attached in the GUI thread
+            if job.task is not None:
+                ex = job.task(adapter, progress, should_cancel)
+            elif job.measures:  # the result is {name: array}, attached in the GUI thread
                 from ..core.pipeline import compute_measures
 
                 ex = compute_measures(adapter, job.entry.utterance.audio, job.extraction,
@@ -70,7 +83,9 @@ class _Worker(QtCore.QObject):
             else:
                 ex = extract(adapter, job.entry.utterance.audio, window=job.window,
                              progress=progress, should_cancel=should_cancel,
-                             components=() if job.sites else None, sites=job.sites)
+                             components=() if job.sites else None, sites=job.sites,
+                             on_partial=None if job.sites else
+                             (lambda part: self.partial.emit(job, part)))
         except Cancelled:
             self.cancelled.emit(job)
         except SteveError as exc:
@@ -87,6 +102,7 @@ class ExtractionQueue(QtCore.QObject):
 
     started = QtCore.pyqtSignal(object)
     progress = QtCore.pyqtSignal(object, int, int, str)
+    partial = QtCore.pyqtSignal(object, object)
     finished = QtCore.pyqtSignal(object, object)
     failed = QtCore.pyqtSignal(object, str)
     cancelled = QtCore.pyqtSignal(object)
@@ -102,6 +118,7 @@ class ExtractionQueue(QtCore.QObject):
         self._worker.moveToThread(self._thread)
         self._run.connect(self._worker.run)
         self._worker.progress.connect(self.progress)
+        self._worker.partial.connect(self._on_partial)
         self._worker.finished.connect(self._on_finished)
         self._worker.failed.connect(self._on_failed)
         self._worker.cancelled.connect(self._on_cancelled)
@@ -123,6 +140,7 @@ class ExtractionQueue(QtCore.QObject):
     def _has(self, job: Job) -> bool:
         return any(j.entry is job.entry and j.spec == job.spec and j.window == job.window
                    and j.sites == job.sites and j.measures == job.measures
+                   and j.task is None and job.task is None
                    for j in ([self.running] if self.running else []) + self.pending)
 
     def drop(self, entry: Entry) -> None:
@@ -164,6 +182,10 @@ class ExtractionQueue(QtCore.QObject):
     def _done(self) -> Job:
         job, self.running = self.running, None
         return job
+
+    def _on_partial(self, job: Job, ex) -> None:
+        if job is self.running:  # a late signal of a finished job is dropped
+            self.partial.emit(job, ex)
 
     def _on_finished(self, job: Job, ex) -> None:
         self._done()

@@ -37,6 +37,12 @@ def _grid():
     return whisper_grid(0)
 
 
+def _show_dock(window, qtbot) -> None:
+    """Bring the Features tab to the front (it starts behind Head statistics)."""
+    window.features.dock.raise_()
+    qtbot.waitUntil(window.features.dock.isVisible, timeout=5000)
+
+
 def _store(window, index: int, acts: np.ndarray) -> None:
     window.doc.features.store(index, window.doc.model, 0, SITE, acts, _grid())
 
@@ -60,6 +66,8 @@ def _half_peak_span(track: np.ndarray, frame: int) -> tuple[float, float]:
 
 # --- the activation track ----------------------------------------------------------------------
 def test_track_equals_the_stored_activations_of_the_chosen_feature(window, dark_suit, qtbot):
+    _show_dock(window, qtbot)
+    assert window.features.track.isVisible()
     i = window.open_audio(dark_suit)
     n = window.doc.utterance.audio.samples.size
     acts = synthetic_acts(n, 7)
@@ -342,6 +350,7 @@ def test_export_examples_audio_writes_the_montage_and_its_table(window, corpus, 
 
 
 def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, dark_suit, qtbot):
+    _show_dock(window, qtbot)
     i = window.open_audio(dark_suit)
     acts = synthetic_acts(window.doc.utterance.audio.samples.size, 5)
     window.doc.features.set_site(SITE)
@@ -358,6 +367,13 @@ def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, d
     assert len(set(window.views.left_axis_widths())) == 1
     window.doc.zoom_in()
     assert all(r == pytest.approx(window.doc.view, abs=1e-9) for r in window.views.x_ranges())
+    window.features.dock_widget.heat.setChecked(False)  # the rows resize: no row drifts
+    window.resize(1000, 760)
+    qtbot.wait(100)
+    qtbot.waitUntil(in_step, timeout=5000)
+    window.features.dock_widget.heat.setChecked(True)
+    qtbot.wait(100)
+    qtbot.waitUntil(in_step, timeout=5000)
 
 
 def test_a_real_index_of_steve_qt_features_index(window, tmp_path, samples_dir, whisper_adapter):
@@ -416,8 +432,60 @@ def test_an_sae_is_a_site_whose_track_is_its_codes(window, dark_suit, tmp_path):
                                    atol=1e-5)
 
 
+def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, dark_suit,
+                                                                  whisper_adapter):
+    """With extraction on: once the model has loaded, its frames sites fill the chooser, the
+    shown file's activations are read in the worker (encoder only) and the track equals a plain
+    forward hook on a plain openai-whisper model with the same weights."""
+    import math
+
+    import torch
+    import whisper
+
+    from steve_qt.core.audio import load_audio
+    from steve_qt.gui.main_window import QtMainWindow
+
+    win = QtMainWindow(auto_extract=True)
+    qtbot.addWidget(win)
+    win.show()
+    qtbot.waitExposed(win)
+    try:
+        win.open_audio(dark_suit)
+        fv = win.doc.features
+        qtbot.waitUntil(lambda: win.doc.extraction is not None, timeout=240000)
+        names = [s.name for s in fv.sites]
+        assert SITE in names and all(s.axis == "frames" for s in fv.sites)
+        assert "decoder.blocks.0" not in names  # tokens sites have no time axis
+        assert not win.queue.busy, "nothing is read before the user asks for features"
+        _show_dock(win, qtbot)
+        combo = win.features.dock_widget.site
+        combo.setCurrentIndex(combo.findData(SITE))
+        combo.activated.emit(combo.currentIndex())  # the user chooses the site
+        assert fv.site == SITE
+        qtbot.waitUntil(lambda: fv.activations is not None, timeout=240000)
+        fv.set_feature(321)
+
+        plain = whisper.model.Whisper(whisper_adapter.dims)
+        plain.load_state_dict(whisper_adapter.model.state_dict())
+        plain.eval()
+        audio = load_audio(dark_suit).samples
+        got = {}
+        h = plain.encoder.blocks[2].mlp[1].register_forward_hook(
+            lambda m, i, out: got.__setitem__("a", out[0].detach().numpy().copy()))
+        with torch.no_grad():
+            plain.encoder(whisper_adapter.mel(audio)[None])
+        h.remove()
+        keep = math.ceil(audio.size / 320)
+        np.testing.assert_allclose(win.features.curve.getData()[1], got["a"][:keep, 321],
+                                   rtol=0, atol=1e-4)
+    finally:
+        win.close()
+
+
 def test_steve_qt_audio_index_opens_the_index_in_the_dock(app, corpus):
-    """``steve-qt AUDIO --index IDX`` shows the file and the index's examples."""
+    """``steve-qt AUDIO --index IDX`` shows the file and the index's examples.
+
+    It runs and quits the application's event loop, so it stays the module's last test."""
     from PyQt6 import QtWidgets
 
     from steve_qt.cli import main
@@ -443,48 +511,3 @@ def test_steve_qt_audio_index_opens_the_index_in_the_dock(app, corpus):
     assert main(["--no-extract", str(files[0]), "--index", str(idx)]) == 0
     assert seen["shown"] == files[0].name and seen["index"] == idx.resolve()
     assert seen["note"]  # says which site to choose (no site list without a loaded model)
-
-
-def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, dark_suit,
-                                                                  whisper_adapter):
-    """With extraction on: once the model has loaded, its frames sites fill the chooser, the
-    shown file's activations are read in the worker (encoder only) and the track equals a plain
-    forward hook on a plain openai-whisper model with the same weights."""
-    import math
-
-    import torch
-    import whisper
-
-    from steve_qt.core.audio import load_audio
-    from steve_qt.gui.main_window import QtMainWindow
-
-    win = QtMainWindow(auto_extract=True)
-    qtbot.addWidget(win)
-    win.show()
-    qtbot.waitExposed(win)
-    try:
-        win.open_audio(dark_suit)
-        fv = win.doc.features
-        qtbot.waitUntil(lambda: win.doc.extraction is not None, timeout=240000)
-        names = [s.name for s in fv.sites]
-        assert SITE in names and all(s.axis == "frames" for s in fv.sites)
-        assert "decoder.blocks.0" not in names  # tokens sites have no time axis
-        fv.set_site(SITE)
-        qtbot.waitUntil(lambda: fv.activations is not None, timeout=240000)
-        fv.set_feature(321)
-
-        plain = whisper.model.Whisper(whisper_adapter.dims)
-        plain.load_state_dict(whisper_adapter.model.state_dict())
-        plain.eval()
-        audio = load_audio(dark_suit).samples
-        got = {}
-        h = plain.encoder.blocks[2].mlp[1].register_forward_hook(
-            lambda m, i, out: got.__setitem__("a", out[0].detach().numpy().copy()))
-        with torch.no_grad():
-            plain.encoder(whisper_adapter.mel(audio)[None])
-        h.remove()
-        keep = math.ceil(audio.size / 320)
-        np.testing.assert_allclose(win.features.curve.getData()[1], got["a"][:keep, 321],
-                                   rtol=0, atol=1e-4)
-    finally:
-        win.close()

@@ -41,7 +41,9 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
     win.resize(1400, 950)
     win.show()
     win.open_paths([str(dark_suit)])
-    qtbot.waitUntil(lambda: win.doc.maps is not None, timeout=EXTRACTION_TIMEOUT_MS)
+    # the encoder maps come first (progressive extraction); wait for the whole extraction
+    qtbot.waitUntil(lambda: win.doc.maps is not None and not win.doc.extraction.pending
+                    and not win.queue.busy, timeout=EXTRACTION_TIMEOUT_MS)
     assert dialogs_seen.errors == []
     maps = win.doc.maps
     assert maps.component == "encoder" and maps.model.startswith("whisper:tiny.en")

@@ -1,0 +1,128 @@
+"""The embedded model converted once: an openai-whisper state dict in the user cache.
+
+Converting the CTranslate2 ``model.bin`` (float16, fused q/k/v) to an openai-whisper state dict
+takes about a second at every start; the result is stored once as
+``<cache>/models/whisper-<SHA-256 of model.bin>.safetensors`` (float32, written atomically) and
+memory-mapped on later starts. The file's metadata holds the model dimensions and a checksum of
+the tensor bytes; a file that cannot be read, is cut short, or whose bytes do not add up to the
+checksum counts as missing and is written again.
+
+The SHA-256 of ``model.bin`` is remembered in ``<cache>/models/sha256.json`` with the file's size
+and modification time, so that an unchanged ``model.bin`` is not hashed at every start; any change
+of size or time hashes it again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from whisper.model import ModelDimensions, Whisper
+
+from steve_qt.core.fileio import atomic_path, sha256_file, write_text_atomic
+
+FORMAT = "steve_qt whisper state dict 1"
+
+
+def cache_root() -> Path:
+    """The user cache (the same folder as the corpus cache): $STEVE_QT_CACHE or ~/.cache/steve_qt."""
+    env = os.environ.get("STEVE_QT_CACHE")
+    return (Path(env) if env else Path.home() / ".cache" / "steve_qt") / "models"
+
+
+def state_path(sha256: str) -> Path:
+    return cache_root() / f"whisper-{sha256}.safetensors"
+
+
+# --- SHA-256 of model.bin, remembered by size and modification time ----------------------------
+def _stamp(path: Path) -> list:
+    st = path.stat()
+    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
+
+
+def file_sha256(path: Path) -> str:
+    memo_path = cache_root() / "sha256.json"
+    try:
+        memo = json.loads(memo_path.read_text())
+        if not isinstance(memo, dict):
+            memo = {}
+    except (OSError, ValueError):
+        memo = {}
+    stamp = _stamp(path)
+    hit = memo.get(stamp[0])
+    if isinstance(hit, list) and hit[:2] == stamp[1:] and len(hit) == 3:
+        return str(hit[2])
+    digest = sha256_file(path)
+    memo[stamp[0]] = [*stamp[1:], digest]
+    try:
+        memo_path.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(memo_path, json.dumps(memo, indent=1), force=True)
+    except (OSError, Exception) as exc:  # noqa: BLE001 - a read-only cache only costs time
+        warnings.warn(f"steve_qt: cannot remember the model hash in {memo_path}: {exc}",
+                      stacklevel=2)
+    return digest
+
+
+# --- the state dict -------------------------------------------------------------------------------
+def checksum(state: dict[str, torch.Tensor]) -> int:
+    """Sum of every tensor's bytes read as little-endian uint32 words, modulo 2**64 (float32
+    tensors only). Cheap (one pass over memory) and changes with any single damaged word."""
+    total = 0
+    for name in sorted(state):
+        words = state[name].detach().contiguous().numpy().reshape(-1).view(np.uint32)
+        total = (total + int(np.add.reduce(words, dtype=np.uint64))) % 2**64
+    return total
+
+
+def write_state(path: Path, dims: ModelDimensions, state: dict[str, torch.Tensor]) -> bool:
+    """Store ``state`` (float32 tensors) atomically; False (and a warning) when it cannot."""
+    state = {k: v.detach().to(torch.float32).contiguous() for k, v in state.items()}
+    meta = {"format": FORMAT, "dims": json.dumps(asdict(dims)), "checksum": str(checksum(state))}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path, force=True) as tmp:
+            save_file(state, str(tmp), metadata=meta)
+        return True
+    except Exception as exc:  # noqa: BLE001 - no cache (read-only home, full disk): go on
+        warnings.warn(f"steve_qt: cannot write the converted model to {path}: {exc}",
+                      stacklevel=2)
+        return False
+
+
+def read_state(path: Path) -> tuple[ModelDimensions, dict[str, torch.Tensor]] | None:
+    """(dims, state) from a cache file; None when it is missing or damaged."""
+    if not path.exists():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+        if meta.get("format") != FORMAT:
+            return None
+        dims = ModelDimensions(**json.loads(meta["dims"]))
+        state = load_file(str(path))
+        if any(v.dtype != torch.float32 for v in state.values()):
+            return None
+        if checksum(state) != int(meta["checksum"]):
+            return None
+        return dims, state
+    except (SafetensorError, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def build_model(dims: ModelDimensions, state: dict[str, torch.Tensor]) -> Whisper:
+    """openai-whisper's Whisper holding the tensors of ``state`` as they are (``assign=True``:
+    no copy; tensors read from the cache stay memory-mapped). Building on the meta device to
+    skip the random initialisation was tried: it imports torch._dynamo (1.5 s), more than the
+    initialisation costs (about 0.25 s)."""
+    model = Whisper(dims)
+    model.load_state_dict(state, strict=True, assign=True)
+    return model

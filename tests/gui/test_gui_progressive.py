@@ -1,0 +1,100 @@
+"""Progressive extraction in the window: encoder maps first, then transcript, then the rest."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from gui_helpers import EXTRACTION_TIMEOUT_MS
+
+
+def _maps_equal(a, b) -> None:
+    assert sorted(a.maps) == sorted(b.maps)
+    for c in a.maps:
+        np.testing.assert_array_equal(a.maps[c].weights, b.maps[c].weights)
+        np.testing.assert_array_equal(a.maps[c].scores, b.maps[c].scores)
+        np.testing.assert_array_equal(a.maps[c].padding_mass, b.maps[c].padding_mass)
+
+
+@pytest.fixture
+def auto_window(app, qtbot, whisper_adapter):
+    from steve_qt.gui.main_window import QtMainWindow
+
+    win = QtMainWindow()  # runs the (session-cached) embedded Whisper by itself
+    qtbot.addWidget(win)
+    win.show()
+    yield win
+    win.close()
+
+
+def test_encoder_maps_arrive_before_the_transcript_and_the_end_equals_one_shot(
+        auto_window, qtbot, dark_suit, dark_suit_extraction):
+    win, doc = auto_window, auto_window.doc
+    seen = []  # (components, transcript text, pending, status text) at every extraction event
+    labels = []
+    doc.events.extraction.connect(lambda ev: seen.append(
+        (tuple(sorted(ev.value.maps)), ev.value.transcript.text, ev.value.pending)
+        if ev.value is not None else None))
+    win.queue.partial.connect(lambda job, ex: labels.append(win.progress_label.text()))
+    win.open_paths([str(dark_suit)])
+    qtbot.waitUntil(lambda: doc.entry is not None and doc.entry.status_text(*doc.job_key())
+                    == "done", timeout=EXTRACTION_TIMEOUT_MS)
+    seen = [s for s in seen if s is not None]
+    assert seen[0] == (("encoder",), "", ("transcript", "cross", "decoder"))
+    assert seen[1][0] == ("encoder",) and seen[1][1] and seen[1][2] == ("cross", "decoder")
+    assert seen[-1][0] == ("cross", "decoder", "encoder") and seen[-1][2] == ()
+    # the status bar named what was still coming while the partial result was shown
+    assert "still coming: transcript and word tier, cross-attention, decoder attention" in labels[0]
+    assert "still coming: cross-attention, decoder attention" in labels[1]
+    _, one_shot = dark_suit_extraction  # adapter.extract(audio) without on_partial
+    final = doc.extraction
+    _maps_equal(final, one_shot)
+    assert final.transcript == one_shot.transcript and final.meta == one_shot.meta
+
+
+@pytest.mark.parametrize("stage", [0, 1])
+def test_cancel_after_a_stage_keeps_what_arrived(auto_window, qtbot, dark_suit, monkeypatch,
+                                                 dark_suit_extraction, stage):
+    """Cancel while the worker waits right after stage ``stage`` (0: encoder maps shown, 1: also
+    the transcript): the window keeps exactly what arrived, marked cancelled."""
+    from steve_qt.core import pipeline
+
+    real = pipeline.extract
+    partials = []
+
+    def gated(adapter, audio, *a, on_partial=None, should_cancel=None, **k):
+        def on_part(ex):
+            on_partial(ex)
+            partials.append(ex)
+            if len(partials) == stage + 1:  # hold the worker here until Cancel is pressed
+                deadline = time.monotonic() + 60
+                while not should_cancel() and time.monotonic() < deadline:
+                    time.sleep(0.01)
+
+        return real(adapter, audio, *a, on_partial=on_part, should_cancel=should_cancel, **k)
+
+    monkeypatch.setattr(pipeline, "extract", gated)
+    win, doc = auto_window, auto_window.doc
+    win.queue.partial.connect(lambda job, ex: (len(partials) == stage + 1 and win.queue.running
+                                               and win.cancel_extraction()))
+    cancelled = []
+    win.queue.cancelled.connect(cancelled.append)
+    win.open_paths([str(dark_suit)])
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=EXTRACTION_TIMEOUT_MS)
+    assert doc.entry.status_text(*doc.job_key()) == "cancelled"
+    kept = doc.extraction
+    _, one_shot = dark_suit_extraction
+    assert sorted(kept.maps) == ["encoder"]
+    np.testing.assert_array_equal(kept.maps["encoder"].weights, one_shot.maps["encoder"].weights)
+    if stage == 0:
+        assert kept.transcript.text == "" and kept.pending[0] == "transcript"
+    else:
+        assert kept.transcript.text == one_shot.transcript.text
+        assert kept.transcript.words == one_shot.transcript.words
+        assert kept.pending == ("cross", "decoder")
+    assert doc.maps is kept.maps["encoder"]  # still shown
+    assert "kept the encoder maps" in win.message_label.text()
+    qtbot.wait(50)
+    assert not win.queue.busy and doc.extraction is kept  # nothing re-queued by itself
