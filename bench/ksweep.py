@@ -7,6 +7,9 @@ Target: the 7 masked transcriptions cost at most 7 x one plain transcription of 
 
 from __future__ import annotations
 
+import sys
+import time
+
 from .common import Config, Section, interleave, verdict
 
 KS = (1, 2, 5, 10, 25, 75, 750)
@@ -23,22 +26,33 @@ def run(cfg: Config) -> Section:
     adapter = load_whisper()
     audio = load_audio(SAMPLE_WAV).samples
     ks = KS if not cfg.quick or cfg.extract_repeats else (5,)
-    reference = adapter.transcribe(audio).text  # warm-up, untimed
-    repeats = max(1, min(cfg.extract_repeats, 2))
-    t = interleave({"one": lambda: adapter.transcribe(audio),
-                    "sweep": lambda: window_sweep(adapter, audio, ks, reference=reference)},
+    reference = adapter.transcribe(audio).text  # warm-up and the reference, untimed
+    stamps: list[float] = []
+    out: dict = {}
+
+    def sweep():
+        def progress(done, total, what):
+            stamps.append(time.perf_counter())
+            print(f"[bench] ksweep: {what}", file=sys.stderr, flush=True)
+        stamps.append(time.perf_counter())
+        out["rows"] = window_sweep(adapter, audio, ks, reference=reference, progress=progress)[1]
+        stamps.append(time.perf_counter())
+
+    repeats = max(1, min(cfg.extract_repeats, 1))  # the machine is shared: one round
+    t = interleave({"one": lambda: adapter.transcribe(audio), "sweep": sweep},
                    repeats=repeats, warmup=0)
     ratio = t["sweep"].median / t["one"].median
     section = Section("ksweep", "6. Interventions: ±k attention window sweep", COLUMNS)
     section.rows.append([f"{SAMPLE_WAV.name} ({len(audio) / 16000:.2f} s)",
                          f"{t['one'].median:.2f}", f"{t['sweep'].median:.2f}",
                          f"{ratio:.2f}", f"≤ {len(ks)}", verdict(ratio, len(ks))])
-    _, rows = window_sweep(adapter, audio, ks, reference=reference)
+    per_k = [b - a for a, b in zip(stamps[-len(ks) - 2:], stamps[-len(ks) - 1:])][1:]
     section.notes.append(
         f"k = {', '.join(map(str, ks))}, all encoder layers masked; each masked run is a full "
-        f"whisper.transcribe (greedy, temperature fallback as usual, word timings) with the "
-        f"encoder's attention through SDPA with a band mask. {repeats} interleaved round(s) "
-        f"(one, sweep) after an untimed warm-up transcription; medians.")
-    section.notes.append("Transcripts: unmasked " + repr(reference) + "; " + "; ".join(
-        f"k={r.k}: {r.result.transcript!r} (WER {r.result.wer:.2f})" for r in rows))
+        f"whisper.transcribe (greedy with whisper's temperature fallback, word timings) with "
+        f"the encoder's attention through SDPA with a band mask. {repeats} interleaved "
+        f"round(s) (one, sweep) after an untimed transcription that gives the reference.")
+    section.notes.append("Per k: " + "; ".join(
+        f"k={r.k}: {dt:.1f} s, {r.result.transcript!r} (WER {r.result.wer:.2f})"
+        for r, dt in zip(out["rows"], per_k)) + f"; unmasked: {reference!r}.")
     return section

@@ -17,7 +17,9 @@ COMMANDS = ("extract", "info", "figure", "stats", "sites", "activations", "featu
             "window", "ablate", "steer", "lens", "lm")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or of the command ``only`` (so that running one command does
+    not import the others' modules: some of them import torch)."""
     parser = argparse.ArgumentParser(
         prog="steve-qt",
         description="See and hear what a speech transformer attends to. With no command (or with "
@@ -28,6 +30,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"steve-qt {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
+        if only is not None and name != only:
+            continue
         try:
             module = importlib.import_module(f"steve_qt.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     warnings.showwarning = _show_warning
     if not argv or argv[0] not in COMMANDS + ("-h", "--help", "--version"):
         return _gui(argv)
-    parser = build_parser()
+    parser = build_parser(argv[0] if argv[0] in COMMANDS else None)
     args = parser.parse_args(argv)
     try:
         if getattr(args, "device", None) is not None:

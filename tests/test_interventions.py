@@ -140,6 +140,8 @@ def test_bad_features():
         iv.check_feature(a, "encoder.blocks.0", 10, FakeSAE())
     with pytest.raises(SteveError, match="trained on site"):
         iv.check_feature(a, "encoder.blocks.1", 0, FakeSAE())
+    with pytest.raises(SteveError, match="encoder .audio frame. sites only"):
+        iv.steer(a, AUDIO, "decoder.blocks.0", 0, 0.0, span=(0.1, 0.2))
     with pytest.raises(SteveError, match="finite"):
         iv.steer(a, AUDIO, "encoder.blocks.0", 0, float("inf"))
 

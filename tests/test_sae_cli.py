@@ -215,7 +215,8 @@ def test_feature_figure_pdf_text_fonts_and_curve(samples_dir, whisper_adapter, c
     args = argparse.Namespace(audio=str(wav), site="encoder.blocks.2.mlp.1", sae=None,
                               feature=17, model=None, window=0, alignment="auto",
                               alignment_file=None, phone_tier=None, word_tier=None,
-                              width="column", dpi=100, title=None, span=None)
+                              width="column", dpi=100, title=None, span=None,
+                              spectrogram=None)
     fig = feature_figure._file_figure(args)()
     curves = [p for ax in fig.axes for p in ax.patches if hasattr(p, "get_data")]
     values = curves[-1].get_data().values

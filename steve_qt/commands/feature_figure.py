@@ -41,7 +41,8 @@ def _spec(args):
     from ..core.figures import FigureSpec
 
     return FigureSpec(width=args.width, dpi=args.dpi, title=args.title,
-                      span=tuple(args.span) if args.span else None)
+                      span=tuple(args.span) if args.span else None,
+                      spectrogram=getattr(args, "spectrogram", None))
 
 
 def run(args) -> int:

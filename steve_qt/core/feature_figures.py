@@ -1,6 +1,7 @@
 """Figures of one feature (a neuron or an SAE latent), drawn with matplotlib like figures.py.
 
-- :func:`draw_feature_figure` (FREUD's picture): the file's log-mel spectrogram with the feature's
+- :func:`draw_feature_figure` (FREUD's picture): the file's spectrogram (log-mel by default, or
+  Praat's broadband; :mod:`steve_qt.core.spectrogram`, as the window draws it) with the feature's
   activation overlaid as a curve (its own axis on the right), a colour bar for the spectrogram,
   the phone and word tiers beneath, time in seconds at the bottom.
 - :func:`draw_examples_figure`: a grid of a feature's top examples across a corpus, each a
@@ -71,11 +72,19 @@ class Example:
     phones: list = field(default_factory=list)  # Interval-like (start_s, end_s, label), file time
 
 
-# --- spectrogram -----------------------------------------------------------------------------
-def _spectrogram(ax, samples, rate: int, t0: float):
-    """Draw the model's log-mel (core.spectrogram) with its first frame centred at ``t0``
-    seconds; returns the image."""
-    return draw_spectrogram(ax, mel_spectrogram(samples, rate), t0, cmap=SPEC_CMAP)
+# --- spectrogram ---------------------------------------------------------------------------
+def _spectrogram(ax, samples, rate: int, t0: float, kind: str = "mel", labels: bool = True):
+    """Draw the spectrogram (core.spectrogram, as the window draws it) with its first frame
+    centred at ``t0`` seconds; returns the image (for a colour bar)."""
+    from .spectrogram import draw_spectrogram, label_hz_axis, spectrogram
+
+    spec = spectrogram(np.asarray(samples, dtype=np.float32), rate, kind)
+    im = draw_spectrogram(ax, spec, t0, cmap=SPEC_CMAP)
+    if labels:
+        label_hz_axis(ax, spec)
+    else:
+        ax.set_ylim(*spec.y_extent)
+    return im
 
 
 def _overlay(ax, track: FeatureTrack, span, top: float | None = None):
@@ -188,7 +197,8 @@ def draw_examples_figure(spec: FigureSpec, examples: Sequence[Example], feature_
                                                             hspace=0)
             ax = fig.add_subplot(cell[0], label=f"example:{i}")
             span = (ex.start_s, ex.start_s + len(ex.samples) / ex.sample_rate)
-            _spectrogram(ax, ex.samples, ex.sample_rate, ex.start_s)
+            _spectrogram(ax, ex.samples, ex.sample_rate, ex.start_s, spec.spectrogram or "mel",
+                         labels=False)
             ax.set_xlim(*span)
             ax.set_yticks([])
             ax.tick_params(axis="x", bottom=False, labelbottom=False)

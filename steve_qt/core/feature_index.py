@@ -332,8 +332,8 @@ class IndexBuilder:
         if self.num_features is None:
             raise SteveError("no file gave activations")
         ranges = self._range_pass()
-        top = self._examples([(0, self.top)], positive=True)
-        rng = self._examples(ranges, positive=None)
+        top = self._examples([(0, self.top)])
+        rng = self._examples(ranges)
         sel = self._selectivity()
         # label ids in sorted label order, whatever order the files arrived in
         label_list = sorted(self.labels)
@@ -385,7 +385,7 @@ class IndexBuilder:
                 heaps[-b].merge(np.where(inside, -vmin, -np.inf), files, amin)
         return list(heaps.items())
 
-    def _examples(self, heaps: list[tuple[int, TopK]], positive) -> np.ndarray:
+    def _examples(self, heaps: list[tuple[int, TopK]]) -> np.ndarray:
         """Structured EXAMPLE_DTYPE rows sorted by feature, then bin order, then rank."""
         pos_edges, neg_edges = self.bin_edges()
         parts = []

@@ -274,6 +274,9 @@ def steer(adapter, samples: np.ndarray, site: str, feature: int, scale: float,
     require_interventions(adapter)
     if not math.isfinite(scale):
         raise SteveError(f"--scale must be a finite number, got {scale}")
+    if span is not None and not site.startswith("encoder"):
+        raise SteveError(f"a span applies to encoder (audio frame) sites only, not {site!r} "
+                         f"(decoder sites are steered at every token)")
     check_feature(adapter, site, feature, sae)
     n_win = min(len(samples) - window * WHISPER_WINDOW_SAMPLES, WHISPER_WINDOW_SAMPLES)
     frames = (span_frames(*span, len(samples), window) if span is not None

@@ -162,7 +162,6 @@ class FeaturesController(QtCore.QObject):
         self.dock = win.add_dock(self.dock_widget, "Features", Qt.DockWidgetArea.RightDockWidgetArea)
         if getattr(win, "head_stats_dock", None) is not None:
             win.tabifyDockWidget(win.head_stats_dock, self.dock)
-            self.dock.raise_()
         self._audio: OrderedDict[Path, object] = OrderedDict()
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []
@@ -172,6 +171,7 @@ class FeaturesController(QtCore.QObject):
         self._thumb_timer.setInterval(THUMB_DELAY_MS)
         self._thumb_timer.timeout.connect(self._draw_some_thumbs)
         self._pending_example: tuple | None = None  # (entry, frame) awaiting activations
+        self.active = False  # see activate()
         self._montage: list = []  # pieces of the playing example montage
         self._top_rows: list = []
         self._build_tracks()
@@ -231,8 +231,8 @@ class FeaturesController(QtCore.QObject):
 
     def _connect(self) -> None:
         d, e = self.dock_widget, self.doc.events
-        d.site.activated.connect(lambda i: self.fv.set_site(d.site.itemData(i)))
-        d.feature.valueChanged.connect(self.fv.set_feature)
+        d.site.activated.connect(lambda i: (self.fv.set_site(d.site.itemData(i)), self.activate()))
+        d.feature.valueChanged.connect(lambda f: (self.fv.set_feature(f), self.activate()))
         d.find.returnPressed.connect(self._on_find)
         d.find.textChanged.connect(lambda text: self._fill_top())
         d.heat.toggled.connect(lambda on: self._draw_heat())
@@ -251,6 +251,7 @@ class FeaturesController(QtCore.QObject):
             getattr(e, name).connect(lambda ev: self.request())
         e.model.connect(lambda ev: self._offer_sites())
         self.win.queue.finished.connect(lambda job, ex: self._offer_sites())
+        e.extraction.connect(lambda ev: self._offer_sites())  # the model is loaded by then
         self.dock.toggleViewAction().toggled.connect(self._on_dock_toggled)
         self.win.playback.timer.timeout.connect(self._follow_montage)
 
@@ -300,7 +301,7 @@ class FeaturesController(QtCore.QObject):
     def request(self) -> None:
         """Queue the shown file's activations at the chosen site when they are missing."""
         need = self.fv.needs_activations()
-        if need is None or not self.win.auto_extract or not self.shown:
+        if need is None or not self.win.auto_extract or not self.active or not self.shown:
             return
         i, spec, window, site = need
         e = self.doc.entries[i]
@@ -327,8 +328,16 @@ class FeaturesController(QtCore.QObject):
 
     @property
     def shown(self) -> bool:
-        """The dock is open (maybe behind another tab): the track shows, activations are read."""
+        """The dock is open (maybe behind another tab): the track row shows."""
         return self.dock.toggleViewAction().isChecked()
+
+    def activate(self) -> None:
+        """The user asked for features (chose a site or a feature, opened an index or an SAE,
+        pressed F): from now on the shown file's activations are read (a model run per file,
+        so nothing is read for someone who never uses the dock)."""
+        if not self.active:
+            self.active = True
+            self.request()
 
     def _on_dock_toggled(self, on: bool) -> None:
         self.track.setVisible(on)
@@ -629,6 +638,7 @@ class FeaturesController(QtCore.QObject):
             return None
         name = self.fv.add_sae(sae, folder)
         self.fv.set_site(name)
+        self.activate()
         self.dock.setVisible(True)
         self.dock.raise_()
         self.doc.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
@@ -651,6 +661,7 @@ class FeaturesController(QtCore.QObject):
             if self.open_sae(sae_dir) is None:
                 return False
         self.fv.set_index(index)
+        self.activate()
         self.dock.setVisible(True)
         self.dock.raise_()
         self._on_dock_toggled(True)
@@ -695,7 +706,10 @@ class FeaturesController(QtCore.QObject):
             self.doc.message_("Open an audio file first")
             return False
         if track is None:
-            self.doc.message_(f"No activations of {self.fv.site or 'a site'} for this file yet")
+            self.activate()
+            self.doc.message_(f"No activations of {self.fv.site or 'a site'} for this file yet"
+                              + (" (reading them)" if self.fv.needs_activations() is None
+                                 and self.fv.site else ""))
             return False
         audio = u.audio
         x = feature_audio.enveloped(audio.original, audio.original_rate, track, grid,

@@ -82,8 +82,10 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
                            self.phones, self.map]
         for p in self.time_plots[1:]:
             p.setXLink(self.wave)
-        for p in (self.profile, self.map):  # the document sets their ranges: no auto-range
-            p.vb.disableAutoRange()  # when a head switch gives them new data
+        # the document sets their ranges: no auto-range when a head switch gives them new data,
+        # nor when the spectrogram arrives from its thread (x is linked: it would move every view)
+        for p in (self.profile, self.map, self.spec):
+            p.vb.disableAutoRange()
         self._stretch = dict(zip(self.time_plots, (3, 2, 3, 0, 0, 0, 12)))
         for row, p in enumerate(self.time_plots):
             self.ci.layout.setRowStretchFactor(row, self._stretch[p])
@@ -316,6 +318,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         ticks = [(spec.y_of_hz(f), f"{f / 1000:g}k" if f >= 1000 else f"{f:g}")
                  for f in spec.ticks_hz()]
         self.spec.getAxis("left").setTicks([ticks, []])
+        # a y-range change re-syncs the x-linked plots by their screen geometry, which a hidden
+        # plot (zero height, other x) gets wrong: put every plot back on the document's view
+        self._on_view_change(None)
 
     def _on_alignment_change(self, event) -> None:
         al = self.doc.alignment

@@ -37,6 +37,12 @@ def _grid():
     return whisper_grid(0)
 
 
+def _show_dock(window, qtbot) -> None:
+    """Bring the Features tab to the front (it starts behind Head statistics)."""
+    window.features.dock.raise_()
+    qtbot.waitUntil(window.features.dock.isVisible, timeout=5000)
+
+
 def _store(window, index: int, acts: np.ndarray) -> None:
     window.doc.features.store(index, window.doc.model, 0, SITE, acts, _grid())
 
@@ -60,6 +66,8 @@ def _half_peak_span(track: np.ndarray, frame: int) -> tuple[float, float]:
 
 # --- the activation track ----------------------------------------------------------------------
 def test_track_equals_the_stored_activations_of_the_chosen_feature(window, dark_suit, qtbot):
+    _show_dock(window, qtbot)
+    assert window.features.track.isVisible()
     i = window.open_audio(dark_suit)
     n = window.doc.utterance.audio.samples.size
     acts = synthetic_acts(n, 7)
@@ -342,6 +350,7 @@ def test_export_examples_audio_writes_the_montage_and_its_table(window, corpus, 
 
 
 def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, dark_suit, qtbot):
+    _show_dock(window, qtbot)
     i = window.open_audio(dark_suit)
     acts = synthetic_acts(window.doc.utterance.audio.samples.size, 5)
     window.doc.features.set_site(SITE)
@@ -443,11 +452,18 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
     try:
         win.open_audio(dark_suit)
         fv = win.doc.features
-        qtbot.waitUntil(lambda: win.doc.extraction is not None, timeout=240000)
+        qtbot.waitUntil(lambda: win.doc.extraction is not None and bool(fv.sites),
+                        timeout=240000)
+        qtbot.waitUntil(lambda: not win.queue.busy, timeout=240000)
         names = [s.name for s in fv.sites]
         assert SITE in names and all(s.axis == "frames" for s in fv.sites)
         assert "decoder.blocks.0" not in names  # tokens sites have no time axis
-        fv.set_site(SITE)
+        assert not win.queue.busy, "nothing is read before the user asks for features"
+        _show_dock(win, qtbot)
+        combo = win.features.dock_widget.site
+        combo.setCurrentIndex(combo.findData(SITE))
+        combo.activated.emit(combo.currentIndex())  # the user chooses the site
+        assert fv.site == SITE
         qtbot.waitUntil(lambda: fv.activations is not None, timeout=240000)
         fv.set_feature(321)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PyQt6 import QtWidgets
 
 from gui_helpers import ARTIFACTS
 from steve_qt.core.spectrogram import broadband_spectrogram, mel_spectrogram
@@ -44,3 +45,20 @@ def test_menu_switches_between_log_mel_and_broadband(loaded, qtbot):
     np.testing.assert_array_equal(win.views.spec_image.image, mel_spectrogram(
         audio.samples, audio.rate).db)
     assert win.spectrogram_actions["mel"].isChecked()
+
+
+def test_a_late_spectrogram_leaves_the_view_alone(loaded, qtbot):
+    """The spectrogram arrives from its thread after the view was set: no plot may move."""
+    win = loaded
+    qtbot.waitUntil(lambda: win.views.spec_image.image is not None, timeout=120000)
+    QtWidgets.QApplication.processEvents()
+    shown = [p for p in win.views.time_plots if p.isVisible() and p.vb.height() > 1]
+    assert win.views.spec in shown and win.views.map in shown
+    for plot in shown:
+        assert plot.vb.viewRange()[0] == pytest.approx(list(win.doc.view)), plot.name
+    win.doc.set_view(0.5, 1.5)
+    win.doc.set_spectrogram("broadband")  # arrives later still
+    qtbot.waitUntil(lambda: not win.views.spectrograms.busy, timeout=120000)
+    QtWidgets.QApplication.processEvents()
+    for plot in shown:
+        assert plot.vb.viewRange()[0] == pytest.approx([0.5, 1.5]), plot.name
