@@ -15,7 +15,7 @@ MEASURE_ROWS = (("norm", "attention norm"), ("value_zeroing", "value zeroing"),
 def run(cfg: Config) -> Section:
     from steve_whisper import mixing
 
-    section = Section("mixing", "6. Context-mixing measures (measure ÷ plain encoder capture, "
+    section = Section("mixing", "Context-mixing measures (measure ÷ plain encoder capture, "
                       "same input, interleaved)", COLUMNS)
     adapter = wp.load_whisper()
     model = adapter.model
