@@ -411,15 +411,17 @@ def test_an_sae_is_a_site_whose_track_is_its_codes(window, dark_suit, tmp_path):
     from steve_qt.core.sae import SAE, save_sae
 
     rng = np.random.default_rng(1)
-    w_enc = rng.standard_normal((8, 12)).astype(np.float32)
+    d_in = 1536  # the width of encoder.blocks.2.mlp.1 in tiny.en (checked when the model is loaded)
+    w_enc = (rng.standard_normal((d_in, 12)) / 40).astype(np.float32)
     b_enc = rng.standard_normal(12).astype(np.float32) * 0.1
-    b_dec = rng.standard_normal(8).astype(np.float32) * 0.1
+    b_dec = rng.standard_normal(d_in).astype(np.float32) * 0.1
     sae = SAE(torch.from_numpy(w_enc), torch.from_numpy(b_enc),
               torch.from_numpy(np.ascontiguousarray(w_enc.T)), torch.from_numpy(b_dec),
               architecture="standard", hook_name=SITE)
     save_sae(sae, tmp_path / "sae")
     i = window.open_audio(dark_suit)
-    acts = synthetic_acts(window.doc.utterance.audio.samples.size, 2)
+    t = frames_of(window.doc.utterance.audio.samples.size)
+    acts = np.maximum(rng.standard_normal((t, d_in)), 0).astype(np.float32)
     window.doc.features.set_site(SITE)
     _store(window, i, acts)
     name = window.features.open_sae(tmp_path / "sae")
