@@ -14,11 +14,13 @@ def audio(dark_suit_extraction):
 
 
 def _plain_transcribe(model, audio):
-    """whisper.transcribe as a user calls it, seeded like the adapter."""
+    """whisper.transcribe as a user calls it for one greedy pass without timestamps (as the
+    adapter's transcribe decodes)."""
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(0)
         return whisper.transcribe(model, audio, language="en", fp16=False, verbose=None,
-                                  word_timestamps=True,
+                                  temperature=0.0, without_timestamps=True,
+                                  word_timestamps=False,
                                   condition_on_previous_text=False)["text"].strip()
 
 

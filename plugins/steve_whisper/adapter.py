@@ -279,7 +279,14 @@ class WhisperAdapter(InterventionsMixin):
                    should_cancel: CancelFn | None = None) -> Transcript:
         """Transcribe one window, with ``edits`` (module path -> f(output)) applied as forward
         hooks during ``whisper.transcribe`` (see ``edits.py``); the hooks are always removed.
-        The transcript carries the teacher-forced token sequence (prompt, text, end)."""
+        The transcript carries the teacher-forced token sequence (prompt, text, end).
+
+        Decoding is one greedy pass without timestamps (temperature 0, no sampling fallback, no
+        word timing), for the edited and the plain run alike: a changed transcript then comes
+        from the edit, not from sampling, and a degenerate edited input costs one decode of at
+        most 224 tokens. With whisper's defaults (six temperatures, seeking by timestamps, word
+        timing passes) a k = 2 attention window on a 3.7 s file took minutes. ``words`` is
+        empty; ``extract`` gives the transcript with word timings."""
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1:
             raise SteveError(f"Whisper needs mono audio, got shape {audio.shape}")
@@ -287,12 +294,14 @@ class WhisperAdapter(InterventionsMixin):
             raise SteveError("no audio samples to transcribe")
         segment = self.window_audio(audio, window)
         with edit_hooks(self.model, edits):
-            transcript, tokens, tokenizer, _ = self._transcribe(segment, window, should_cancel)
+            transcript, tokens, tokenizer, _ = self._transcribe(segment, window, should_cancel,
+                                                                greedy=True)
         transcript.tokens = tokens
         transcript.token_texts = [self._token_text(tokenizer, t) for t in tokens]
         return transcript
 
-    def _transcribe(self, segment: np.ndarray, window: int, should_cancel: CancelFn | None):
+    def _transcribe(self, segment: np.ndarray, window: int, should_cancel: CancelFn | None,
+                    greedy: bool = False):
         model = self.model
         language = None if model.is_multilingual else "en"
         hooks = [m.register_forward_pre_hook(cancel_hook(should_cancel))
@@ -302,9 +311,11 @@ class WhisperAdapter(InterventionsMixin):
             # output repeats itself), seeded so that the same input gives the same transcript
             with torch.no_grad(), torch.random.fork_rng():
                 torch.manual_seed(0)
+                options = (dict(temperature=0.0, word_timestamps=False, without_timestamps=True)
+                           if greedy else dict(word_timestamps=True))
                 result = whisper.transcribe(model, segment, language=language, fp16=False,
-                                            word_timestamps=True, verbose=None,
-                                            condition_on_previous_text=False)
+                                            verbose=None, condition_on_previous_text=False,
+                                            **options)
         finally:
             for h in hooks:
                 h.remove()
