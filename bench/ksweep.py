@@ -48,8 +48,8 @@ def run(cfg: Config) -> Section:
                          f"{ratio:.2f}", f"≤ {len(ks)}", verdict(ratio, len(ks))])
     per_k = [b - a for a, b in zip(stamps[-len(ks) - 2:], stamps[-len(ks) - 1:])][1:]
     section.notes.append(
-        f"k = {', '.join(map(str, ks))}, all encoder layers masked; each masked run is a full "
-        f"whisper.transcribe (greedy with whisper's temperature fallback, word timings) with "
+        f"k = {', '.join(map(str, ks))}, all encoder layers masked; each masked run is one "
+        f"greedy whisper.transcribe pass without timestamps (the adapter's transcribe) with "
         f"the encoder's attention through SDPA with a band mask. {repeats} interleaved "
         f"round(s) (one, sweep) after an untimed transcription that gives the reference.")
     section.notes.append("Per k: " + "; ".join(

@@ -1,5 +1,7 @@
 """WhisperAdapter.transcribe(edits=...): forward hooks on module paths, always removed."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -20,6 +22,7 @@ def _plain_transcribe(model, audio):
         torch.manual_seed(0)
         return whisper.transcribe(model, audio, language="en", fp16=False, verbose=None,
                                   temperature=0.0, without_timestamps=True,
+                                  sample_len=10 + math.ceil(10 * len(audio) / 16000),
                                   word_timestamps=False,
                                   condition_on_previous_text=False)["text"].strip()
 
@@ -62,3 +65,13 @@ def test_unknown_module_path(whisper_adapter, audio):
         whisper_adapter.transcribe(audio, edits={"encoder.blocks.99": lambda o: o})
     with pytest.raises(SteveError):
         whisper_adapter.transcribe(np.zeros(0, np.float32))
+
+
+def test_greedy_pass_stops_runaway_output(whisper_adapter, audio):
+    """A broken input (attention limited to +-5 frames) makes tiny.en repeat ". . ." up to
+    whisper's 224 tokens; the adapter's pass stops at 10 tokens per second of audio + 10."""
+    limit = 10 + math.ceil(10 * len(audio) / 16000)
+    with whisper_adapter.attention_window(5, None):
+        t = whisper_adapter.transcribe(audio)
+    text = [tok for tok, label in zip(t.tokens, t.token_texts) if not label.startswith("<|")]
+    assert 0 < len(text) <= limit

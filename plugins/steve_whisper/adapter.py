@@ -285,8 +285,10 @@ class WhisperAdapter(InterventionsMixin):
         word timing), for the edited and the plain run alike: a changed transcript then comes
         from the edit, not from sampling, and a degenerate edited input costs one decode of at
         most 224 tokens. With whisper's defaults (six temperatures, seeking by timestamps, word
-        timing passes) a k = 2 attention window on a 3.7 s file took minutes. ``words`` is
-        empty; ``extract`` gives the transcript with word timings."""
+        timing passes) a k = 2 attention window on a 3.7 s file took minutes. A pass stops after
+        ``greedy_token_limit`` tokens (10 per second of audio + 10; read speech needs 3-6 per
+        second), which only cuts runaway repetitions such as ". . . ." of a broken input.
+        ``words`` is empty; ``extract`` gives the transcript with word timings."""
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1:
             raise SteveError(f"Whisper needs mono audio, got shape {audio.shape}")
@@ -311,7 +313,8 @@ class WhisperAdapter(InterventionsMixin):
             # output repeats itself), seeded so that the same input gives the same transcript
             with torch.no_grad(), torch.random.fork_rng():
                 torch.manual_seed(0)
-                options = (dict(temperature=0.0, word_timestamps=False, without_timestamps=True)
+                options = (dict(temperature=0.0, word_timestamps=False, without_timestamps=True,
+                                sample_len=greedy_token_limit(len(segment), self.sample_rate))
                            if greedy else dict(word_timestamps=True))
                 result = whisper.transcribe(model, segment, language=language, fp16=False,
                                             verbose=None, condition_on_previous_text=False,
@@ -334,6 +337,17 @@ class WhisperAdapter(InterventionsMixin):
     def _token_text(tokenizer, token: int) -> str:
         raw = tokenizer.encoding.decode_single_token_bytes(token)
         return raw.decode("utf-8", errors="replace")
+
+
+#: greedy decoding stops after this many tokens per second of audio (plus GREEDY_TOKENS_BASE):
+#: read speech runs at 3-6 tokens/s, so only runaway repetitions of a broken input are cut
+GREEDY_TOKENS_PER_S = 10
+GREEDY_TOKENS_BASE = 10
+
+
+def greedy_token_limit(num_samples: int, sample_rate: int) -> int:
+    """Most tokens one greedy pass may sample (whisper's own limit is 224)."""
+    return min(224, GREEDY_TOKENS_BASE + math.ceil(GREEDY_TOKENS_PER_S * num_samples / sample_rate))
 
 
 def transcript_language(tokenizer) -> str:
