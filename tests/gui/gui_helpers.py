@@ -8,7 +8,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-EXTRACTION_TIMEOUT_MS = 600_000  # a shared 2-core machine under load can be very slow
+EXTRACTION_TIMEOUT_MS = int(__import__("os").environ.get("STEVE_QT_TEST_TIMEOUT_MS", 600_000))  # a shared 2-core machine under load can be very slow
 
 
 def write_tone(path: Path, seconds: float, rate: int = 16000) -> Path:

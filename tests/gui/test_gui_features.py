@@ -486,32 +486,46 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
         win.close()
 
 
-def test_steve_qt_audio_index_opens_the_index_in_the_dock(app, corpus):
-    """``steve-qt AUDIO --index IDX`` shows the file and the index's examples.
+_CLI_PROBE = """
+import json, sys
+from pathlib import Path
+from PyQt6 import QtCore, QtWidgets
+from steve_qt.cli import main
+from steve_qt.gui.main_window import QtMainWindow
 
-    It runs and quits the application's event loop, so it stays the module's last test."""
-    from PyQt6 import QtWidgets
+seen = {}
 
-    from steve_qt.cli import main
-    from steve_qt.gui.main_window import QtMainWindow
+def check():
+    wins = [w for w in QtWidgets.QApplication.topLevelWidgets()
+            if isinstance(w, QtMainWindow) and w.isVisible()]
+    if not wins or not wins[-1].doc.entries or wins[-1].doc.features.index is None:
+        QtCore.QTimer.singleShot(50, check)
+        return
+    win = wins[-1]
+    seen["shown"] = win.doc.utterance.audio.name
+    seen["index"] = str(Path(win.doc.features.index.path).resolve())
+    seen["note"] = win.features.dock_widget.examples_note.text()
+    win.close()
+    QtWidgets.QApplication.quit()
 
+QtCore.QTimer.singleShot(0, check)
+seen["status"] = main(sys.argv[1:])
+print(json.dumps(seen))
+"""
+
+
+def test_steve_qt_audio_index_opens_the_index_in_the_dock(corpus, tmp_path):
+    """``steve-qt AUDIO --index IDX`` shows the file and the index's examples. It runs (and
+    quits) the application's event loop, so it runs in its own process: a quit event loop in
+    this session stalled every later GUI test."""
     files, acts, idx = corpus
-    seen = {}
-
-    def check():
-        wins = [w for w in QtWidgets.QApplication.topLevelWidgets()
-                if isinstance(w, QtMainWindow) and w.isVisible()]
-        if not wins or not wins[-1].doc.entries or wins[-1].doc.features.index is None:
-            QtCore.QTimer.singleShot(50, check)
-            return
-        win = wins[-1]
-        seen["shown"] = win.doc.utterance.audio.name
-        seen["index"] = Path(win.doc.features.index.path).resolve()
-        seen["note"] = win.features.dock_widget.examples_note.text()
-        win.close()
-        QtWidgets.QApplication.quit()
-
-    QtCore.QTimer.singleShot(0, check)
-    assert main(["--no-extract", str(files[0]), "--index", str(idx)]) == 0
-    assert seen["shown"] == files[0].name and seen["index"] == idx.resolve()
+    env = dict(os.environ, HOME=str(tmp_path), QT_QPA_PLATFORM="offscreen",
+               XDG_CONFIG_HOME=str(tmp_path / ".config"))
+    out = subprocess.run([sys.executable, "-c", _CLI_PROBE, "--no-extract", str(files[0]),
+                          "--index", str(idx)], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["status"] == 0
+    assert seen["shown"] == files[0].name and Path(seen["index"]) == idx.resolve()
     assert seen["note"]  # says which site to choose (no site list without a loaded model)
