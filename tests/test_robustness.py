@@ -383,3 +383,22 @@ def test_five_minutes_wav2vec2_is_refused_with_the_memory_it_needs(tmp_path, fiv
     assert str(five_minutes) in err or "wav2vec" in err
     assert re.search(r"\d", err) and ("GiB" in err or "bytes" in err or "GB" in err), err
     assert err.count("\n") == 1
+
+
+def test_timit_blank_labels_round_trip(tmp_path):
+    """Found by the fuzz test: a label of only spaces lost its field ('0 48000 '), and the file
+    could not be read back. Blank phone labels are written as h#; blank words are left out."""
+    import warnings
+
+    from steve_qt.core.alignment import Alignment, Interval, Tier
+
+    a = Alignment(tiers={"phones": Tier("phones", [Interval(0.0, 1 / 16000, ""),
+                                                   Interval(1 / 16000, 3.0, " ")]),
+                         "words": Tier("words", [Interval(0.0, 3.0, " ")])}, duration_s=3.0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", SteveWarning)
+        write_timit(a, tmp_path / "r")
+    assert (tmp_path / "r.phn").read_text() == "0 1 h#\n1 48000 h#\n"
+    assert (tmp_path / "r.wrd").read_text() == ""
+    assert [iv.label for iv in read_timit(tmp_path / "r.phn").tiers["phones"].intervals] == \
+        ["h#", "h#"]

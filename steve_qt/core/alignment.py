@@ -304,7 +304,7 @@ def read_timit(path: str | os.PathLike, sample_rate: int = TIMIT_RATE) -> Alignm
 
 
 def _timit_label(label: str, fixes: list[str]) -> str:
-    if not label:
+    if not label.strip():  # a label of only spaces would leave the line without its label
         fixes.append("empty labels written as h#")
         return "h#"
     if any(ch.isspace() for ch in label):
@@ -315,7 +315,8 @@ def _timit_label(label: str, fixes: list[str]) -> str:
 
 def _timit_lines(tier: Tier, sample_rate: int, path, silence_is_gap: bool) -> str:
     lines, fixes = [], []
-    kept = [iv for iv in tier if iv.label or not silence_is_gap]  # TIMIT .wrd leaves silence out
+    # TIMIT .wrd leaves silence (empty or blank labels) out
+    kept = [iv for iv in tier if iv.label.strip() or not silence_is_gap]
     samples = seconds_to_samples([[iv.start_s, iv.end_s] for iv in kept], sample_rate)  # (n, 2)
     for iv, (a, b) in zip(kept, samples.reshape(-1, 2).tolist()):
         lines.append(f"{a} {b} {_timit_label(iv.label, fixes)}\n")
