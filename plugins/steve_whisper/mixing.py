@@ -23,6 +23,13 @@ from steve_qt.core import mixing
 from steve_qt.core.errors import Cancelled
 
 
+def block_mlp(block) -> mixing.PreLNMLP:
+    """The block's MLP after ``mlp_ln`` as the pre-LN tail of the structured value zeroing."""
+    return mixing.PreLNMLP(block.mlp_ln.weight, block.mlp_ln.bias, block.mlp_ln.eps,
+                           block.mlp[0].weight, block.mlp[0].bias, block.mlp[2].weight,
+                           block.mlp[2].bias)
+
+
 def block_tail(block) -> mixing.Tail:
     """The rest of a ResidualAttentionBlock after attention: r = x + a; r + mlp(mlp_ln(r))."""
     def tail(x: Tensor, a: Tensor) -> Tensor:
@@ -96,9 +103,8 @@ def layer_measures(model, mel: Tensor, keep: int, names: Sequence[str],
             if "norm" in out:
                 out["norm"][i, 0] = mixing.attention_norm(w, f).numpy()
             if "value_zeroing" in out:
-                vz = mixing.value_zeroing(w, f, t["x"][:keep], t["attn_out"][:keep],
-                                          block_tail(block), width=block.mlp[0].out_features,
-                                          should_cancel=should_cancel)
+                vz = mixing.value_zeroing_pre_ln(w, f, t["x"][:keep], t["attn_out"][:keep],
+                                                 block_mlp(block), should_cancel=should_cancel)
                 out["value_zeroing"][i, 0, 0] = vz.numpy()
             t.clear()
             if on_layer is not None:

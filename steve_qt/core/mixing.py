@@ -18,10 +18,27 @@ Value zeroing uses an exact shortcut instead of one pass per key: zeroing the va
 k in every head changes the attention output at q by exactly -Σ_h α_hqk · f_h(x_k), where
 f_h(x_k) = v_hk · W_O[:, h]ᵀ (the same vectors attention norm measures), so the perturbed layer
 output is ``tail(x_q, attn_out_q - d_qk)`` for all (q, k) at once, in blocks of query rows.
+
+For a pre-LN block (``r = x + a``; ``r + W2 gelu(W1 LN(r) + b1) + b2``, Whisper and the large
+wav2vec 2.0 models) ``value_zeroing_pre_ln`` does the same without running ``tail`` on every pair:
+
+- first MLP layer through the sum over heads (exact): with c = r - mean(r), g_hk = f_hk -
+  mean(f_hk) and W̃ = W1 diag(γ), W1 LN(r_qk) = (P_q - Σ_h α_hqk U_hk) / σ_qk + W1 β, where
+  P_q = W̃ c_q (Q, F) and U_hk = W̃ g_hk (M, K, F) are computed once per layer, σ_qk from r_q - d_qk:
+  an M-term sum per pair instead of a D-term product;
+- second MLP layer on the change only: out_qk - y_q = -d_qk + W2 (gelu(pre_qk) - gelu(pre_q)),
+  so the cosine distance is taken from y_q and that difference δ, without cancellation;
+- W2 · Δ in int8 with exact integer sums (oneDNN's quantized linear, AMX/VNNI on x86), each
+  operand split in two int8 slices with per-row / per-output scales (Δ ≈ s (x1 + x2/254) / 127):
+  x1·w1 + (x1·w2 + x2·w1)/254 keeps Δ·W2 to ~1e-5 of the change's own size (the error scales with
+  δ, not with the layer output); float32 ``matmul`` where that kernel is missing.
+
+Pairs are taken in blocks of keys (all queries of a few keys), small enough to stay in cache.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
@@ -142,3 +159,97 @@ def relevance_maps(abar: Sequence[Tensor], keep: int) -> np.ndarray:
     eye = torch.eye(keep)
     maps = [r[:keep, :keep] - eye for r in propagate_relevance(abar)]
     return torch.stack(maps)[:, None, None].numpy().astype(np.float16)
+
+
+# --- value zeroing of a pre-LN block, structured ------------------------------------------------
+
+#: (key, query) pairs per block of the structured path: (pairs, F) float32 blocks of ~1.5 MiB
+PAIRS_PER_BLOCK = 256
+
+
+@dataclass
+class PreLNMLP:
+    """The tail of a pre-LN block, r + W2 gelu(W1 LN(r) + b1) + b2 (exact erf GELU), as tensors.
+
+    ln_weight, ln_bias (D,), eps; w1 (F, D), b1 (F,); w2 (D, F), b2 (D,).
+    """
+
+    ln_weight: Tensor
+    ln_bias: Tensor
+    eps: float
+    w1: Tensor
+    b1: Tensor
+    w2: Tensor
+    b2: Tensor
+
+
+def cosine_distance_of_change(y: Tensor, delta: Tensor) -> Tensor:
+    """1 - cos(y, y + δ) over the last axis, from δ's parts along and across y (no cancellation).
+
+    With n = ‖y‖ + ⟨δ, ŷ⟩ and m = ‖δ - ⟨δ, ŷ⟩ŷ‖: 1 - cos = m² / (h (h + n)), h = √(n² + m²), for
+    n > 0; 1 - n/h otherwise.
+    """
+    y_norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True).clamp_min(1e-30)
+    y_unit = y / y_norm
+    along = (delta * y_unit).sum(-1, keepdim=True)
+    m2 = (delta - along * y_unit).square().sum(-1)
+    n = (y_norm + along)[..., 0]
+    h = torch.sqrt(n * n + m2).clamp_min(1e-30)
+    return torch.where(n > 0, m2 / (h * (h + n)), 1.0 - n / h)
+
+
+def pair_inv_sigma(weights: Tensor, c: Tensor, g: Tensor, eps: float) -> Tensor:
+    """1/σ_qk of LayerNorm at r_qk = r_q - d_qk, from Gram terms (float64): (K, Q).
+
+    weights (M, Q, K); c (Q, D) = r - mean(r); g (M, K, D) = f - mean(f). The centred r_qk is
+    c_q - Σ_h α_hqk g_hk, so D σ²_qk = ‖c_q‖² - 2 Σ_h α_hqk ⟨c_q, g_hk⟩ + Σ_hh' α_hqk α_h'qk ⟨g_hk, g_h'k⟩.
+    """
+    a = weights.double().permute(2, 1, 0)  # (K, Q, M)
+    c, g = c.double(), g.double()
+    cc = c.square().sum(-1)  # (Q,)
+    cg = torch.einsum("qd,mkd->kqm", c, g)  # (K, Q, M)
+    gg = torch.einsum("hkd,mkd->khm", g, g)  # (K, M, M)
+    quad = (torch.bmm(a, gg) * a).sum(-1)  # (K, Q)
+    var = (cc - 2.0 * (a * cg).sum(-1) + quad).clamp_min(0.0) / c.shape[-1]
+    return torch.rsqrt(var + eps).float()
+
+
+def value_zeroing_pre_ln(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor, mlp: PreLNMLP,
+                         should_cancel: Callable[[], bool] | None = None) -> Tensor:
+    """Value zeroing of a pre-LN block without a pass per pair: (Q, K) float32, rows sum to 1.
+
+    Same arguments and result as ``value_zeroing`` with the block's ``tail``.
+    """
+    n_head, n_q, n_k = weights.shape
+    gamma, beta = mlp.ln_weight.float(), mlp.ln_bias.float()
+    w1, b1 = mlp.w1.float(), mlp.b1.float()
+    w2_t, b2 = mlp.w2.float().T.contiguous(), mlp.b2.float()  # (F, D), (D,)
+    w_tilde_t = (w1 * gamma).T.contiguous()  # (D, F): W̃ᵀ
+    bias1 = w1 @ beta + b1  # (F,)
+    f = f.float()
+    r = x.float() + attn_out.float()  # (Q, D)
+    c = r - r.mean(-1, keepdim=True)
+    g = f - f.mean(-1, keepdim=True)  # (M, K, D)
+    p = c @ w_tilde_t  # (Q, F): P_q
+    inv_sigma_q = torch.rsqrt(c.double().square().mean(-1, keepdim=True) + mlp.eps).float()
+    y_mlp = torch.nn.functional.gelu(p * inv_sigma_q + bias1) @ w2_t  # (Q, D)
+    y = r + y_mlp + b2  # (Q, D): the layer output with all values
+    inv_sigma = pair_inv_sigma(weights, c, g, mlp.eps)  # (K, Q)
+    alpha = weights.float().permute(2, 1, 0)  # (K, Q, M)
+    # pre_qk = P_q/σ_qk + [-α_hqk/σ_qk ..., 1] · [U_hk ...; W1β + b1]: one bmm per key, M+1 terms
+    coef = torch.cat([-alpha * inv_sigma[..., None], torch.ones(n_k, n_q, 1)], dim=-1)
+    u = torch.cat([g @ w_tilde_t, bias1.expand(1, n_k, -1)]).transpose(0, 1).contiguous()
+    f_kmd = f.transpose(0, 1).contiguous()  # (K, M, D)
+    alpha = alpha.contiguous()
+    keys = max(1, PAIRS_PER_BLOCK // n_q)
+    out = torch.empty(n_k, n_q)
+    for k0 in range(0, n_k, keys):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled()
+        k1 = min(n_k, k0 + keys)
+        pre = torch.bmm(coef[k0:k1], u[k0:k1])  # (b, Q, F)
+        pre.addcmul_(p, inv_sigma[k0:k1, :, None])
+        mlp_out = torch.nn.functional.gelu(pre) @ w2_t  # (b, Q, D)
+        d = torch.bmm(alpha[k0:k1], f_kmd[k0:k1])  # (b, Q, D): removed contributions
+        out[k0:k1] = cosine_distance_of_change(y, mlp_out.sub_(y_mlp).sub_(d))
+    return normalise_rows(out.T.clamp_(min=0.0))
