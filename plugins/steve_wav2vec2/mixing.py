@@ -6,7 +6,8 @@ attention (the value-zeroing tail) depends on the variant:
 
 - post-norm (base models): ``r = layer_norm(x + a)``; ``final_layer_norm(r + feed_forward(r))``
 - pre-norm (``do_stable_layer_norm``, large models): ``r = x + a``;
-  ``r + feed_forward(final_layer_norm(r))``
+  ``r + feed_forward(final_layer_norm(r))``: with the exact GELU, the structured
+  ``mixing.value_zeroing_pre_ln`` (no tail per pair); otherwise the generic ``tail`` path
 
 ``grad`` differentiates the CTC log-probability of the model's own greedy labels
 (``log p(labels | audio)``, all alignments, blank = the pad token) and needs a CTC head.
@@ -22,6 +23,16 @@ from torch import Tensor
 
 from steve_qt.core import mixing
 from steve_qt.core.errors import Cancelled, SteveError
+
+
+def pre_ln_mlp(layer, config) -> mixing.PreLNMLP | None:
+    """A stable-layer-norm layer's feed-forward as the structured pre-LN tail (exact GELU only)."""
+    if not config.do_stable_layer_norm or config.hidden_act != "gelu":
+        return None
+    ln, ff = layer.final_layer_norm, layer.feed_forward
+    return mixing.PreLNMLP(ln.weight, ln.bias, ln.eps, ff.intermediate_dense.weight,
+                           ff.intermediate_dense.bias, ff.output_dense.weight,
+                           ff.output_dense.bias)
 
 
 def layer_tail(layer, stable: bool) -> mixing.Tail:
@@ -102,9 +113,15 @@ def layer_measures(loaded, inputs: Tensor, num_frames: int, names: Sequence[str]
             if "norm" in out:
                 out["norm"][i, 0] = mixing.attention_norm(w, f).numpy()
             if "value_zeroing" in out:
-                width = layer.feed_forward.intermediate_dense.out_features
-                vz = mixing.value_zeroing(w, f, t["x"], t["attn_out"], layer_tail(layer, stable),
-                                          width=width, should_cancel=should_cancel)
+                mlp = pre_ln_mlp(layer, loaded.config)
+                if mlp is not None:
+                    vz = mixing.value_zeroing_pre_ln(w, f, t["x"], t["attn_out"], mlp,
+                                                     should_cancel=should_cancel)
+                else:
+                    width = layer.feed_forward.intermediate_dense.out_features
+                    vz = mixing.value_zeroing(w, f, t["x"], t["attn_out"],
+                                              layer_tail(layer, stable), width=width,
+                                              should_cancel=should_cancel)
                 out["value_zeroing"][i, 0, 0] = vz.numpy()
             t.clear()
             if on_layer is not None:

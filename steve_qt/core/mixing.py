@@ -163,8 +163,10 @@ def relevance_maps(abar: Sequence[Tensor], keep: int) -> np.ndarray:
 
 # --- value zeroing of a pre-LN block, structured ------------------------------------------------
 
-#: (key, query) pairs per block of the structured path: (pairs, F) float32 blocks of ~1.5 MiB
-PAIRS_PER_BLOCK = 256
+#: (key, query) pairs per block of the structured path ((pairs, F) float32 blocks of ~3.5 MiB for
+#: F = 1536): smaller blocks were no faster with one thread and much slower with two on a busy
+#: machine (a thread sync per small op)
+PAIRS_PER_BLOCK = 600
 
 
 @dataclass
@@ -183,16 +185,15 @@ class PreLNMLP:
     b2: Tensor
 
 
-def cosine_distance_of_change(y: Tensor, delta: Tensor) -> Tensor:
+def cosine_distance_of_change(y_unit: Tensor, y_norm: Tensor, delta: Tensor) -> Tensor:
     """1 - cos(y, y + δ) over the last axis, from δ's parts along and across y (no cancellation).
 
-    With n = ‖y‖ + ⟨δ, ŷ⟩ and m = ‖δ - ⟨δ, ŷ⟩ŷ‖: 1 - cos = m² / (h (h + n)), h = √(n² + m²), for
-    n > 0; 1 - n/h otherwise.
+    y_unit = y/‖y‖ (..., D) and y_norm = ‖y‖ (..., 1) broadcast against δ (..., D). With
+    n = ‖y‖ + ⟨δ, ŷ⟩ and m = ‖δ - ⟨δ, ŷ⟩ŷ‖: 1 - cos = m² / (h (h + n)), h = √(n² + m²), for n > 0;
+    1 - n/h otherwise.
     """
-    y_norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True).clamp_min(1e-30)
-    y_unit = y / y_norm
     along = (delta * y_unit).sum(-1, keepdim=True)
-    m2 = (delta - along * y_unit).square().sum(-1)
+    m2 = delta.sub_(along * y_unit).square_().sum(-1)
     n = (y_norm + along)[..., 0]
     h = torch.sqrt(n * n + m2).clamp_min(1e-30)
     return torch.where(n > 0, m2 / (h * (h + n)), 1.0 - n / h)
@@ -234,6 +235,8 @@ def value_zeroing_pre_ln(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor
     inv_sigma_q = torch.rsqrt(c.double().square().mean(-1, keepdim=True) + mlp.eps).float()
     y_mlp = torch.nn.functional.gelu(p * inv_sigma_q + bias1) @ w2_t  # (Q, D)
     y = r + y_mlp + b2  # (Q, D): the layer output with all values
+    y_norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True).clamp_min(1e-30)
+    y_unit = y / y_norm
     inv_sigma = pair_inv_sigma(weights, c, g, mlp.eps)  # (K, Q)
     alpha = weights.float().permute(2, 1, 0)  # (K, Q, M)
     # pre_qk = P_q/σ_qk + [-α_hqk/σ_qk ..., 1] · [U_hk ...; W1β + b1]: one bmm per key, M+1 terms
@@ -251,5 +254,5 @@ def value_zeroing_pre_ln(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor
         pre.addcmul_(p, inv_sigma[k0:k1, :, None])
         mlp_out = torch.nn.functional.gelu(pre) @ w2_t  # (b, Q, D)
         d = torch.bmm(alpha[k0:k1], f_kmd[k0:k1])  # (b, Q, D): removed contributions
-        out[k0:k1] = cosine_distance_of_change(y, mlp_out.sub_(y_mlp).sub_(d))
+        out[k0:k1] = cosine_distance_of_change(y_unit, y_norm, mlp_out.sub_(y_mlp).sub_(d))
     return normalise_rows(out.T.clamp_(min=0.0))
