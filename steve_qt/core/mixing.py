@@ -244,15 +244,19 @@ def value_zeroing_pre_ln(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor
     u = torch.cat([g @ w_tilde_t, bias1.expand(1, n_k, -1)]).transpose(0, 1).contiguous()
     f_kmd = f.transpose(0, 1).contiguous()  # (K, M, D)
     alpha = alpha.contiguous()
-    keys = max(1, PAIRS_PER_BLOCK // n_q)
+    keys = max(1, PAIRS_PER_BLOCK // n_q)  # inner blocks: the (keys, Q, F) work
+    chunk = max(keys, BLOCK_FLOATS // (n_q * y.shape[1]))  # outer chunks: (keys, Q, D) results
     out = torch.empty(n_k, n_q)
-    for k0 in range(0, n_k, keys):
-        if should_cancel is not None and should_cancel():
-            raise Cancelled()
-        k1 = min(n_k, k0 + keys)
-        pre = torch.bmm(coef[k0:k1], u[k0:k1])  # (b, Q, F)
-        pre.addcmul_(p, inv_sigma[k0:k1, :, None])
-        mlp_out = torch.nn.functional.gelu(pre) @ w2_t  # (b, Q, D)
-        d = torch.bmm(alpha[k0:k1], f_kmd[k0:k1])  # (b, Q, D): removed contributions
-        out[k0:k1] = cosine_distance_of_change(y_unit, y_norm, mlp_out.sub_(y_mlp).sub_(d))
+    for c0 in range(0, n_k, chunk):
+        c1 = min(n_k, c0 + chunk)
+        delta = torch.empty(c1 - c0, n_q, y.shape[1])  # (c, Q, D): out_qk - y_q
+        for k0 in range(c0, c1, keys):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            k1 = min(c1, k0 + keys)
+            pre = torch.bmm(coef[k0:k1], u[k0:k1])  # (b, Q, F)
+            pre.addcmul_(p, inv_sigma[k0:k1, :, None])
+            torch.matmul(torch.nn.functional.gelu(pre), w2_t, out=delta[k0 - c0:k1 - c0])
+        d = torch.bmm(alpha[c0:c1], f_kmd[c0:c1])  # (c, Q, D): removed contributions
+        out[c0:c1] = cosine_distance_of_change(y_unit, y_norm, delta.sub_(y_mlp).sub_(d))
     return normalise_rows(out.T.clamp_(min=0.0))
