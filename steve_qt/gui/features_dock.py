@@ -248,7 +248,7 @@ class FeaturesController(QtCore.QObject):
         e.example.connect(self._on_example)
         e.alignment.connect(lambda ev: self._fill_top())
         for name in ("current", "model", "window", "site"):
-            getattr(e, name).connect(lambda ev: self.request())
+            getattr(e, name).connect(lambda ev: (self.request(), self._draw_track()))
         e.model.connect(lambda ev: self._offer_sites())
         self.win.queue.finished.connect(lambda job, ex: self._offer_sites())
         e.extraction.connect(lambda ev: self._offer_sites())  # the model is loaded by then
@@ -307,13 +307,15 @@ class FeaturesController(QtCore.QObject):
         e = self.doc.entries[i]
         e.activation_status[(spec, window, site)] = "queued"
         self.win.queue.submit(Job(e, spec, window, sites=(site,)), front=True)
-        self.dock_widget.info.setText(f"reading {site} ...")
+        self._draw_track()
 
     def set_job_status(self, job: Job, status: str, error: str | None) -> None:
         key = (job.spec, job.window, job.sites[0])
         job.entry.activation_status[key] = status
         if status == "failed":
             self.doc.message_(f"Features: {job.name}: {error}")
+            if job.entry is self.doc.entry:
+                self.track_text.setText(self.track_hint())
             self.dock_widget.info.setText(f"{job.sites[0]}: {error}")
 
     def on_activations(self, index: int, job: Job, ex) -> None:
@@ -338,6 +340,7 @@ class FeaturesController(QtCore.QObject):
         if not self.active:
             self.active = True
             self.request()
+            self._draw_track()
 
     def _on_dock_toggled(self, on: bool) -> None:
         self.track.setVisible(on)
@@ -368,13 +371,26 @@ class FeaturesController(QtCore.QObject):
         self._mark_top_row()
 
     # --- drawing ---------------------------------------------------------------------------------
+    def track_hint(self) -> str:
+        """What the empty track row says (no file: nothing)."""
+        if self.doc.utterance is None:
+            return ""
+        if not self.active or not self.fv.site:
+            return "choose a site and a feature in the Features dock"
+        key = self.fv.key()
+        status = self.doc.entry.activation_status.get(key) if key is not None else None
+        if status in ("queued", "running"):
+            return f"reading {self.fv.site} ..."
+        if status == "failed":
+            return f"cannot read {self.fv.site} for this file (the status bar says why)"
+        return f"no activations of {self.fv.site} for this file yet"
+
     def _draw_track(self) -> None:
         track, edges = self.fv.track(), self.fv.track_edges()
+        self.track.getAxis("left").setStyle(showValues=track is not None)  # no 0..1 over nothing
         if track is None or edges is None:
             self.curve.setData([], [])
-            what = self.fv.site or "a site"
-            self.track_text.setText(f"no activations of {what} for this file yet"
-                                    if self.doc.utterance is not None else "")
+            self.track_text.setText(self.track_hint())
             self.dock_widget.info.setText(self.track_text.toPlainText())
             return
         self.curve.setData(edges, track)

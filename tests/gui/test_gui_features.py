@@ -19,6 +19,7 @@ import pytest
 import soundfile as sf
 from PyQt6 import QtCore
 
+from gui_helpers import ARTIFACTS
 from feature_helpers import HOP, SITE, frames_of, make_corpus, synthetic_acts, write_index
 from test_gui_playback import ONE_BUFFER_S, alsa_home
 
@@ -93,6 +94,23 @@ def test_track_equals_the_stored_activations_of_the_chosen_feature(window, dark_
     qtbot.mouseClick(table.viewport(), QtCore.Qt.MouseButton.LeftButton,
                      pos=table.visualItemRect(table.item(row, 1)).center())
     assert window.doc.features.feature == 3
+
+
+def test_the_empty_track_row_says_what_to_choose_and_has_no_ticks(window, dark_suit, qtbot):
+    _show_dock(window, qtbot)
+    track, axis = window.features.track, window.features.track.getAxis("left")
+    text = lambda: window.features.track_text.textItem.toPlainText()  # noqa: E731
+    assert track.isVisible() and axis.style["showValues"] is False and text() == ""
+    i = window.open_audio(dark_suit)
+    assert axis.style["showValues"] is False  # no 0..1 ticks over an empty row
+    assert text() == "choose a site and a feature in the Features dock"
+    window.doc.features.set_site(SITE)
+    window.features.activate()
+    assert axis.style["showValues"] is False and SITE in text()
+    _store(window, i, synthetic_acts(window.doc.utterance.audio.samples.size, 2))
+    assert axis.style["showValues"] is True and text().startswith("feature 0: max ")
+    ARTIFACTS.mkdir(exist_ok=True)
+    window.grab().save(str(ARTIFACTS / "features_track_filled.png"))
 
 
 def test_best_phone_is_the_label_with_the_highest_mean(window, dark_suit):
