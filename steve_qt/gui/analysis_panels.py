@@ -129,6 +129,13 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         self.values = np.zeros((0, 0))  # (rows, cols) as shown
         self.source = _combo(MATRIX_SOURCES)
         self.value = _combo(MATRIX_VALUES)
+        # its texts name the shown measure and grow with it: let it share the dock's width
+        # rather than widen the right column (the full text is in the list and the caption)
+        self.value.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.value.setMinimumContentsLength(14)
+        self.value.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding,
+                                 QtWidgets.QSizePolicy.Policy.Fixed)
         self.feature = _combo({f: f for f in analysis.CLASS_FEATURES})
         self.feature.setToolTip("phone-class feature: kind (silence/vowel/consonant), manner, "
                                 "place, voicing")

@@ -47,6 +47,8 @@ THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays
 THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
 TOP_N = 30  # rows of "in this file"
 HEAT_N = 16  # rows of the heat strip
+HEAT_PX = 96  # its height
+HEAT_FONT_PT = 7  # its row labels (feature numbers)
 AUDIO_KEEP = 32  # example files kept loaded
 
 
@@ -75,7 +77,8 @@ class QtFeaturesDock(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.site = QtWidgets.QComboBox()
-        self.site.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.site.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.site.setMinimumContentsLength(18)
         self.feature = QtWidgets.QSpinBox()
         self.feature.setRange(0, 0)
@@ -88,12 +91,14 @@ class QtFeaturesDock(QtWidgets.QWidget):
         self.floor = QtWidgets.QSpinBox()
         self.floor.setRange(-60, 0)
         self.floor.setValue(int(feature_audio.FLOOR_DB))
+        self.floor.setPrefix("floor ")
         self.floor.setSuffix(" dB")
         self.floor.setToolTip("Play Feature: gain where the feature does not fire")
         self.pad = QtWidgets.QSpinBox()
         self.pad.setRange(50, 2000)
         self.pad.setSingleStep(50)
         self.pad.setValue(int(feature_audio.PAD_S * 1000))
+        self.pad.setPrefix("\u00b1 ")
         self.pad.setSuffix(" ms")
         self.pad.setToolTip("Play Examples: audio either side of each example's peak")
         self.play_feature = QtWidgets.QPushButton("Play Feature (F)")
@@ -109,12 +114,13 @@ class QtFeaturesDock(QtWidgets.QWidget):
         self.examples.setColumnWidth(0, THUMB_W + 6)
         # fixed widths from the font (ResizeToContents measures every cell on every setItem:
         # a millisecond each, which made switching feature slow)
-        em = self.fontMetrics().horizontalAdvance("m")
-        for c, chars in enumerate((0, 8, 6, 5, 9, 7), start=0):
-            if chars:
-                self.examples.setColumnWidth(c, int(chars * em))
-        for c, chars in enumerate((7, 6, 6, 10)):
-            self.top.setColumnWidth(c, int(chars * em))
+        fm = self.fontMetrics()
+        for c, sample in enumerate(("", "range -5", "-0.000", "phone", "greasy", "00.00 s"),
+                                   start=0):
+            if sample:
+                self.examples.setColumnWidth(c, fm.horizontalAdvance(sample) + 14)
+        for c, sample in enumerate(("feature", "-0.000", "-0.000", "best phone")):
+            self.top.setColumnWidth(c, fm.horizontalAdvance(sample) + 14)
         self.examples_note = QtWidgets.QLabel("")
         self.examples_note.setWordWrap(True)
         self.tabs = QtWidgets.QTabWidget()
@@ -122,7 +128,11 @@ class QtFeaturesDock(QtWidgets.QWidget):
         ex = QtWidgets.QWidget()
         exl = QtWidgets.QVBoxLayout(ex)
         exl.setContentsMargins(0, 0, 0, 0)
-        exl.addWidget(self.examples_note)
+        note_row = QtWidgets.QHBoxLayout()  # the examples' own controls, above their table
+        note_row.addWidget(self.examples_note, 1)
+        note_row.addWidget(self.play_examples)
+        note_row.addWidget(self.pad)
+        exl.addLayout(note_row)
         exl.addWidget(self.examples, 1)
         self.tabs.addTab(ex, "Examples")
 
@@ -136,12 +146,8 @@ class QtFeaturesDock(QtWidgets.QWidget):
         row2.addWidget(self.heat)
         row3 = QtWidgets.QHBoxLayout()
         row3.addWidget(self.play_feature)
-        row3.addWidget(QtWidgets.QLabel("floor"))
         row3.addWidget(self.floor)
         row3.addStretch(1)
-        row3.addWidget(self.play_examples)
-        row3.addWidget(QtWidgets.QLabel("\u00b1"))
-        row3.addWidget(self.pad)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         for r in (row1, row2, row3):
@@ -161,7 +167,7 @@ class FeaturesController(QtCore.QObject):
         self.dock_widget = QtFeaturesDock()
         self.dock = win.add_dock(self.dock_widget, "Features", Qt.DockWidgetArea.RightDockWidgetArea)
         if getattr(win, "head_stats_dock", None) is not None:
-            win.tabifyDockWidget(win.head_stats_dock, self.dock)
+            win.tabify_docks(win.head_stats_dock, self.dock)
         self._audio: OrderedDict[Path, object] = OrderedDict()
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []
@@ -202,6 +208,11 @@ class FeaturesController(QtCore.QObject):
         self.heat.addItem(self.heat_image)
         self.heat.invertY(True)
         self.heat.vb.disableAutoRange()
+        self.heat_font = QtGui.QFont()
+        self.heat_font.setPointSize(HEAT_FONT_PT)
+        self.heat.getAxis("left").setStyle(tickFont=self.heat_font)
+        self._heat_feats: list[int] = []
+        self.heat.vb.sigResized.connect(lambda vb: self._label_heat())
         for plot in (self.track, self.heat):
             plot.vb.sigResized.connect(lambda vb: self._resync_x())
 
@@ -405,7 +416,7 @@ class FeaturesController(QtCore.QObject):
     def _draw_heat(self) -> None:
         on = self.dock_widget.heat.isChecked() and self.fv.activations is not None and self.shown
         self.heat.setVisible(on)
-        self.heat.setFixedHeight(90 if on else 0)
+        self.heat.setFixedHeight(HEAT_PX if on else 0)
         if not on:
             self.heat_image.clear()
             return
@@ -418,9 +429,23 @@ class FeaturesController(QtCore.QObject):
         self.heat_image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
         self.heat_image.setRect(QtCore.QRectF(edges[0], 0, edges[-1] - edges[0], len(feats)))
         self.heat.setYRange(0, len(feats), padding=0)
-        self.heat.getAxis("left").setTicks([[(i + 0.5, str(f)) for i, f in enumerate(feats)
-                                             if i % 4 == 0], []])
+        self._heat_feats = feats
+        self._label_heat()
         QtCore.QTimer.singleShot(0, self._resync_x)
+
+    def _label_heat(self) -> None:
+        """The heat strip's rows labelled with their feature numbers: every row when the labels
+        fit its height, else every n-th row so that none overlap."""
+        feats = self._heat_feats
+        if not feats or not self.heat.isVisible():
+            return
+        axis = self.heat.getAxis("left")
+        row_px = self.heat.vb.height() / len(feats)
+        label_px = QtGui.QFontMetricsF(self.heat_font).height()
+        step = max(1, int(np.ceil(label_px / max(row_px, 1e-9))))
+        ticks = [[(i + 0.5, str(f)) for i, f in enumerate(feats) if i % step == 0], []]
+        if getattr(axis, "_tickLevels", None) != ticks:
+            axis.setTicks(ticks)
 
     def _resync_x(self) -> None:
         """pyqtgraph links x ranges by pixel position: a row that appears (or resizes) before its

@@ -383,6 +383,25 @@ def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, d
     expect = (acts[:, order] / acts[:, order].max(axis=0)).T  # rows: features, each scaled to max
     np.testing.assert_allclose(window.features.heat_image.image, expect, rtol=1e-6)
     assert len(set(window.views.left_axis_widths())) == 1
+    # row labels: as many as fit without overlapping; every row once the strip is tall enough
+    from PyQt6 import QtGui
+
+    label_px = QtGui.QFontMetricsF(window.features.heat_font).height()
+    axis = heat.getAxis("left")
+
+    def labelled() -> list[int]:
+        return [int(text) for _, text in axis._tickLevels[0]]
+
+    rows = [int(f) for f in order[:16]]
+    row_px = heat.vb.height() / len(rows)
+    shown = labelled()
+    step = rows.index(shown[1]) - rows.index(shown[0])
+    assert shown == rows[::step] and step * row_px >= label_px > (step - 1) * row_px
+    assert step < 4  # was every 4th row whatever the room
+    heat.setFixedHeight(int(len(rows) * label_px) + 20)
+    qtbot.waitUntil(lambda: labelled() == rows, timeout=5000)
+    window.features.dock_widget.heat.setChecked(False)
+    window.features.dock_widget.heat.setChecked(True)
     window.doc.zoom_in()
     assert all(r == pytest.approx(window.doc.view, abs=1e-9) for r in window.views.x_ranges())
     window.features.dock_widget.heat.setChecked(False)  # the rows resize: no row drifts
