@@ -71,6 +71,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import SteveError
+from .runner import never_raising
 
 INDEX_VERSION = 1
 EXAMPLE_DTYPE = np.dtype([("feature", "<i4"), ("rank", "<i4"), ("bin", "<i2"), ("file", "<i4"),
@@ -187,15 +188,7 @@ class IndexTask:
     word_tier: str | None = None
 
     def __call__(self, path: str) -> FileSummary:
-        t0 = time.perf_counter()
-        try:
-            s = self._run(path)
-        except SteveError as exc:
-            s = FileSummary(path, reason=exc.problem)
-        except Exception as exc:  # a model failure or a bug on this file: report it, go on
-            s = FileSummary(path, reason=f"{type(exc).__name__}: {exc}")
-        s.seconds = time.perf_counter() - t0
-        return s
+        return never_raising(self._run, path, lambda p, why: FileSummary(p, reason=why))
 
     def _run(self, path: str) -> FileSummary:
         global EXTRACTIONS

@@ -28,7 +28,6 @@ import csv
 import io
 import os
 import shutil
-import time
 import uuid
 import warnings
 from collections import Counter
@@ -41,6 +40,7 @@ import numpy as np
 from .adapters import Site
 from .errors import SteveError
 from .phones import phone_class
+from .runner import never_raising
 
 TARGETS = ("phone", "class", "manner", "voicing")
 DEFAULT_FOLDS = 5
@@ -347,15 +347,7 @@ class ProbeTask:
     phone_tier: str | None = None
 
     def __call__(self, path: str) -> ProbeFile:
-        t0 = time.perf_counter()
-        try:
-            f = self._run(path)
-        except SteveError as exc:
-            f = ProbeFile(path, reason=exc.problem)
-        except Exception as exc:  # a model failure or a bug on this file: report it, go on
-            f = ProbeFile(path, reason=f"{type(exc).__name__}: {exc}")
-        f.seconds = time.perf_counter() - t0
-        return f
+        return never_raising(self._run, path, lambda p, why: ProbeFile(p, reason=why))
 
     def _run(self, path: str) -> ProbeFile:
         from .feature_index import row_labels
