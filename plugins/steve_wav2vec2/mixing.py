@@ -22,7 +22,7 @@ from torch import Tensor
 
 from steve_qt.core import mixing
 from steve_qt.core.errors import Cancelled, SteveError
-from steve_qt.core.taps import LayerTaps
+from steve_qt.core.taps import LayerTaps, frozen_parameters, layer_relevances
 
 
 def layer_tail(layer, stable: bool) -> mixing.Tail:
@@ -116,29 +116,17 @@ def grad_relevance(loaded, inputs: Tensor, num_frames: int, blank: int,
     model = loaded.model
     layers = loaded.encoder_layers
     n_head = int(loaded.config.num_attention_heads)
-    flags = [p.requires_grad for p in model.parameters()]
     taps = [layer_taps(layer, keep_graph=True) for layer in layers]
     try:
-        model.requires_grad_(False)
-        with torch.enable_grad():
+        with frozen_parameters(model), torch.enable_grad():
             x = inputs.clone().requires_grad_(True)
             logits = model(x).logits[0]  # (T, V)
             log_prob = ctc_log_prob(logits, greedy_labels(logits.detach(), blank), blank)
             if should_cancel is not None and should_cancel():
                 raise Cancelled()
             log_prob.backward()
-        abar = []
-        for i, tp in enumerate(taps):
-            t = tp.t
-            a, g = mixing.attention_gradient(t["q"].detach(), t["k"].detach(), t["v"].detach(),
-                                             t["context"].grad[0], n_head)
-            abar.append(mixing.mean_positive_relevance(a, g))
-            t.clear()
-            if on_layer is not None:
-                on_layer(i)
+        abar = layer_relevances(taps, n_head, on_layer)
     finally:
         for tp in taps:
             tp.remove()
-        for p, f in zip(model.parameters(), flags):
-            p.requires_grad_(f)
     return mixing.relevance_maps(abar, num_frames)

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from steve_qt.core import mixing
 from steve_qt.core.errors import Cancelled
-from steve_qt.core.taps import LayerTaps
+from steve_qt.core.taps import LayerTaps, frozen_parameters, layer_relevances
 
 
 def block_tail(block) -> mixing.Tail:
@@ -100,29 +100,16 @@ def grad_relevance(model, mel: Tensor, tokens: Sequence[int], text_start: int, k
     """Chefer et al.'s relevance, cumulative per encoder layer: (N, 1, 1, T, T) float16."""
     enc = model.encoder
     n_head = enc.blocks[0].attn.n_head
-    flags = [p.requires_grad for p in model.parameters()]
     taps = [BlockTaps(b, keep_graph=True) for b in enc.blocks]
     try:
-        model.requires_grad_(False)
-        with torch.enable_grad():
+        with frozen_parameters(model), torch.enable_grad():
             x = mel[None].clone().requires_grad_(True)
             log_prob = transcript_log_prob(model, enc(x), tokens, text_start)
             if should_cancel is not None and should_cancel():
                 raise Cancelled()
             log_prob.backward()
-        abar = []
-        for i, tp in enumerate(taps):
-            t = tp.t
-            a, g = mixing.attention_gradient(t["q"].detach(), t["k"].detach(), t["v"].detach(),
-                                             t["context"].grad[0], n_head)
-            abar.append(mixing.mean_positive_relevance(a, g))
-            del a, g
-            t.clear()
-            if on_layer is not None:
-                on_layer(i)
+        abar = layer_relevances(taps, n_head, on_layer)
     finally:
         for tp in taps:
             tp.remove()
-        for p, f in zip(model.parameters(), flags):
-            p.requires_grad_(f)
     return mixing.relevance_maps(abar, keep)

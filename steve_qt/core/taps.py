@@ -6,11 +6,20 @@ model plugins (plugins/steve_whisper/mixing.py, plugins/steve_wav2vec2/mixing.py
 projections' outputs (T, D), ``attn_out`` the attention module's output (its first element), and
 with ``keep_graph`` the ``context`` entering the output projection, its gradient retained.
 Without ``keep_graph`` everything is detached. ``remove()`` takes every hook off.
+
+For the gradient relevance: ``frozen_parameters(model)`` runs a pass with autograd on the
+activations only; ``layer_relevances(taps, n_head)`` then gives each tapped layer's
+Ā = E_h[(∇A ⊙ A)⁺] from its kept q, k, v and the context's gradient.
 """
 
 from __future__ import annotations
 
+import contextlib
+from typing import Callable, Iterator, Sequence
+
 from torch import Tensor
+
+from . import mixing
 
 
 class LayerTaps:
@@ -49,3 +58,32 @@ class LayerTaps:
     def remove(self) -> None:
         for h in self.handles:
             h.remove()
+
+
+@contextlib.contextmanager
+def frozen_parameters(model) -> Iterator[None]:
+    """The model's parameters need no gradient inside the block; their flags are put back."""
+    flags = [p.requires_grad for p in model.parameters()]
+    try:
+        model.requires_grad_(False)
+        yield
+    finally:
+        for p, f in zip(model.parameters(), flags):
+            p.requires_grad_(f)
+
+
+def layer_relevances(taps: Sequence[LayerTaps], n_head: int,
+                     on_layer: Callable[[int], None] | None = None) -> list[Tensor]:
+    """After backward through taps made with ``keep_graph``: per layer Ā (T, T) over the whole
+    window (steve_qt.core.mixing.mean_positive_relevance); each tap's tensors are let go."""
+    abar = []
+    for i, tp in enumerate(taps):
+        t = tp.t
+        a, g = mixing.attention_gradient(t["q"].detach(), t["k"].detach(), t["v"].detach(),
+                                         t["context"].grad[0], n_head)
+        abar.append(mixing.mean_positive_relevance(a, g))
+        del a, g
+        t.clear()
+        if on_layer is not None:
+            on_layer(i)
+    return abar
