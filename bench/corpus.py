@@ -75,6 +75,10 @@ def _run(cfg, work, n_files, rounds, mem_sizes, top_files) -> Section:
                    f"{n_files} files, {JOBS} workers × 1 thread",
                    f"{steady:.2f} vs {b:.2f} files/s", f"{ratio:.2f}", "≥ 0.8",
                    verdict(ratio, 0.8, higher_is_better=True)])
+    task = float(np.median([x["task_s_median"] for x in index]))
+    s.rows.append(["per-file task time on a worker (median; read, hash, mel, forward, cache "
+                   "write, summary)", f"{n_files} files", f"{task * 1e3:.0f} ms (bare: "
+                   f"{JOBS / b * 1e3:.0f} ms per file and process)", "", "", ""])
     s.rows.append(["index throughput, whole command (cluster start + model load per worker "
                    "included)", f"{n_files} files", f"{whole:.2f} files/s", f"{whole / b:.2f}",
                    "", ""])

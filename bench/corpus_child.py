@@ -72,8 +72,12 @@ def index(folder: str, cache: str, out: str, jobs: int, site: str = SITE) -> dic
     # and finished its first file) to the last one
     (d0, t_first), (d1, t_last) = done[min(jobs, len(done)) - 1], done[-1]
     steady = (d1 - d0) / (t_last - t_first) if t_last > t_first else float("nan")
+    import csv
+
+    with open(Path(out) / "files.csv", newline="") as f:  # each file's task time on its worker
+        task_s = [float(r["seconds"]) for r in csv.DictReader(f) if r["status"] == "ok"]
     return {"files": d1, "seconds": wall, "files_per_s": d1 / wall, "steady_files_per_s": steady,
-            "first_file_s": t_first - t0}
+            "first_file_s": t_first - t0, "task_s_median": float(np.median(task_s))}
 
 
 # --- memory: an index build over N files whose activations are in the cache ----------------------
