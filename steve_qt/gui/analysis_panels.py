@@ -149,7 +149,6 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         top = QtWidgets.QHBoxLayout()
         for w in (self.source, self.value, self.feature):
             top.addWidget(w)
-        top.addStretch(1)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
