@@ -24,14 +24,12 @@ wav2vec 2.0 models) ``value_zeroing_pre_ln`` does the same without running ``tai
 
 - first MLP layer through the sum over heads (exact): with c = r - mean(r), g_hk = f_hk -
   mean(f_hk) and W̃ = W1 diag(γ), W1 LN(r_qk) = (P_q - Σ_h α_hqk U_hk) / σ_qk + W1 β, where
-  P_q = W̃ c_q (Q, F) and U_hk = W̃ g_hk (M, K, F) are computed once per layer, σ_qk from r_q - d_qk:
-  an M-term sum per pair instead of a D-term product;
-- second MLP layer on the change only: out_qk - y_q = -d_qk + W2 (gelu(pre_qk) - gelu(pre_q)),
-  so the cosine distance is taken from y_q and that difference δ, without cancellation;
-- W2 · Δ in int8 with exact integer sums (oneDNN's quantized linear, AMX/VNNI on x86), each
-  operand split in two int8 slices with per-row / per-output scales (Δ ≈ s (x1 + x2/254) / 127):
-  x1·w1 + (x1·w2 + x2·w1)/254 keeps Δ·W2 to ~1e-5 of the change's own size (the error scales with
-  δ, not with the layer output); float32 ``matmul`` where that kernel is missing.
+  P_q = W̃ c_q (Q, F) and U_hk = W̃ g_hk (M, K, F) are computed once per layer and σ_qk comes from
+  Gram terms (‖c_q‖², ⟨c_q, g_hk⟩, ⟨g_hk, g_h'k⟩): an (M+1)-term sum per pair instead of a D-term
+  product;
+- GELU and the second MLP layer in float32 (the cost that is left: T² × D × F MACs per layer);
+- the cosine distance from y_q and the change out_qk - y_q (W2 gelu(pre_qk) less W2 gelu(pre_q)
+  and d_qk), split along and across y_q (no cancellation in 1 - cos when the change is small).
 
 Pairs are taken in blocks of keys (all queries of a few keys), small enough to stay in cache.
 """
@@ -164,8 +162,8 @@ def relevance_maps(abar: Sequence[Tensor], keep: int) -> np.ndarray:
 # --- value zeroing of a pre-LN block, structured ------------------------------------------------
 
 #: (key, query) pairs per block of the structured path ((pairs, F) float32 blocks of ~3.5 MiB for
-#: F = 1536): smaller blocks were no faster with one thread and much slower with two on a busy
-#: machine (a thread sync per small op)
+#: F = 1536): fastest here of 150 to 1500 with one and two threads; keeping a whole chunk's
+#: (keys, T, D) results for one cosine pass was slower (out of cache)
 PAIRS_PER_BLOCK = 600
 
 
@@ -199,19 +197,18 @@ def cosine_distance_of_change(y_unit: Tensor, y_norm: Tensor, delta: Tensor) -> 
     return torch.where(n > 0, m2 / (h * (h + n)), 1.0 - n / h)
 
 
-def pair_inv_sigma(weights: Tensor, c: Tensor, g: Tensor, eps: float) -> Tensor:
-    """1/σ_qk of LayerNorm at r_qk = r_q - d_qk, from Gram terms (float64): (K, Q).
+def pair_inv_sigma(alpha: Tensor, cc: Tensor, cg: Tensor, gg: Tensor, width: int,
+                   eps: float) -> Tensor:
+    """1/σ_qk of LayerNorm at r_qk = r_q - d_qk for a block of keys, from Gram terms: (b, Q).
 
-    weights (M, Q, K); c (Q, D) = r - mean(r); g (M, K, D) = f - mean(f). The centred r_qk is
-    c_q - Σ_h α_hqk g_hk, so D σ²_qk = ‖c_q‖² - 2 Σ_h α_hqk ⟨c_q, g_hk⟩ + Σ_hh' α_hqk α_h'qk ⟨g_hk, g_h'k⟩.
+    alpha (b, Q, M) = α_hqk; cc (Q,) = ‖c_q‖²; cg (b, Q, M) = ⟨c_q, g_hk⟩; gg (b, M, M) =
+    ⟨g_hk, g_h'k⟩, with c = r - mean(r), g = f - mean(f). The centred r_qk is c_q - Σ_h α_hqk g_hk,
+    so D σ²_qk = ‖c_q‖² - 2 Σ_h α_hqk ⟨c_q, g_hk⟩ + Σ_hh' α_hqk α_h'qk ⟨g_hk, g_h'k⟩ (summed in
+    float64).
     """
-    a = weights.double().permute(2, 1, 0)  # (K, Q, M)
-    c, g = c.double(), g.double()
-    cc = c.square().sum(-1)  # (Q,)
-    cg = torch.einsum("qd,mkd->kqm", c, g)  # (K, Q, M)
-    gg = torch.einsum("hkd,mkd->khm", g, g)  # (K, M, M)
-    quad = (torch.bmm(a, gg) * a).sum(-1)  # (K, Q)
-    var = (cc - 2.0 * (a * cg).sum(-1) + quad).clamp_min(0.0) / c.shape[-1]
+    a = alpha.double()
+    quad = (torch.bmm(a, gg.double()) * a).sum(-1)  # (b, Q)
+    var = (cc.double() - 2.0 * (a * cg.double()).sum(-1) + quad).clamp_min(0.0) / width
     return torch.rsqrt(var + eps).float()
 
 
@@ -237,26 +234,24 @@ def value_zeroing_pre_ln(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor
     y = r + y_mlp + b2  # (Q, D): the layer output with all values
     y_norm = torch.linalg.vector_norm(y, dim=-1, keepdim=True).clamp_min(1e-30)
     y_unit = y / y_norm
-    inv_sigma = pair_inv_sigma(weights, c, g, mlp.eps)  # (K, Q)
-    alpha = weights.float().permute(2, 1, 0)  # (K, Q, M)
+    alpha = weights.float().permute(2, 1, 0).contiguous()  # (K, Q, M)
+    cc = c.double().square().sum(-1)  # (Q,)
+    cg = torch.einsum("qd,mkd->kqm", c, g)  # (K, Q, M)
+    gg = torch.einsum("hkd,mkd->khm", g, g)  # (K, M, M)
     # pre_qk = P_q/σ_qk + [-α_hqk/σ_qk ..., 1] · [U_hk ...; W1β + b1]: one bmm per key, M+1 terms
-    coef = torch.cat([-alpha * inv_sigma[..., None], torch.ones(n_k, n_q, 1)], dim=-1)
     u = torch.cat([g @ w_tilde_t, bias1.expand(1, n_k, -1)]).transpose(0, 1).contiguous()
     f_kmd = f.transpose(0, 1).contiguous()  # (K, M, D)
-    alpha = alpha.contiguous()
-    keys = max(1, PAIRS_PER_BLOCK // n_q)  # inner blocks: the (keys, Q, F) work
-    chunk = max(keys, BLOCK_FLOATS // (n_q * y.shape[1]))  # outer chunks: (keys, Q, D) results
+    keys = max(1, PAIRS_PER_BLOCK // n_q)
     out = torch.empty(n_k, n_q)
-    for c0 in range(0, n_k, chunk):
-        c1 = min(n_k, c0 + chunk)
-        delta = torch.empty(c1 - c0, n_q, y.shape[1])  # (c, Q, D): out_qk - y_q
-        for k0 in range(c0, c1, keys):
-            if should_cancel is not None and should_cancel():
-                raise Cancelled()
-            k1 = min(c1, k0 + keys)
-            pre = torch.bmm(coef[k0:k1], u[k0:k1])  # (b, Q, F)
-            pre.addcmul_(p, inv_sigma[k0:k1, :, None])
-            torch.matmul(torch.nn.functional.gelu(pre), w2_t, out=delta[k0 - c0:k1 - c0])
-        d = torch.bmm(alpha[c0:c1], f_kmd[c0:c1])  # (c, Q, D): removed contributions
-        out[c0:c1] = cosine_distance_of_change(y_unit, y_norm, delta.sub_(y_mlp).sub_(d))
+    for k0 in range(0, n_k, keys):
+        if should_cancel is not None and should_cancel():
+            raise Cancelled()
+        k1 = min(n_k, k0 + keys)
+        a = alpha[k0:k1]  # (b, Q, M)
+        inv_sigma = pair_inv_sigma(a, cc, cg[k0:k1], gg[k0:k1], r.shape[1], mlp.eps)  # (b, Q)
+        coef = torch.cat([a * -inv_sigma[..., None], torch.ones(k1 - k0, n_q, 1)], dim=-1)
+        pre = torch.bmm(coef, u[k0:k1]).addcmul_(p, inv_sigma[..., None])  # (b, Q, F)
+        delta = torch.nn.functional.gelu(pre) @ w2_t  # (b, Q, D), then out_qk - y_q:
+        delta.sub_(y_mlp).sub_(torch.bmm(a, f_kmd[k0:k1]))  # less d_qk
+        out[k0:k1] = cosine_distance_of_change(y_unit, y_norm, delta)
     return normalise_rows(out.T.clamp_(min=0.0))
