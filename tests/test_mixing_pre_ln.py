@@ -42,7 +42,8 @@ def block64(p, x, n_head, keep, zero_value=None):
         s = slice(hd * d, (hd + 1) * d)
         ctx[:, s] = torch.softmax(q[:, s] @ k[:, s].T / d ** 0.5, dim=-1) @ v[:, s]
     r = x[:keep] + ctx @ p["attn.out.weight"].T + p["attn.out.bias"]
-    m = gelu64(ln64(r, p["mlp_ln.weight"], p["mlp_ln.bias"]) @ p["mlp.0.weight"].T + p["mlp.0.bias"])
+    h = ln64(r, p["mlp_ln.weight"], p["mlp_ln.bias"])
+    m = gelu64(h @ p["mlp.0.weight"].T + p["mlp.0.bias"])
     return r + m @ p["mlp.2.weight"].T + p["mlp.2.bias"]
 
 

@@ -3,7 +3,8 @@
 - ``layer_measures``: one encoder forward pass (SDPA, no grad) with hooks on every block; as each
   block finishes, its attention norm (per head) and value zeroing (per layer) are computed for the
   T kept frames from the block's own tensors (the softmax over all 1500 keys, as the model takes
-  it). A block is ``x + attn(attn_ln(x))`` then ``r + mlp(mlp_ln(r))``: the value-zeroing tail.
+  it). A block is ``x + attn(attn_ln(x))`` then ``r + mlp(mlp_ln(r))``, a pre-LN tail: value
+  zeroing goes through ``mixing.value_zeroing_pre_ln`` with the block's ``mlp_ln`` and ``mlp``.
 - ``grad_relevance``: the encoder and a teacher-forced decoder pass with autograd on the
   activations only (parameters frozen for the pass); the gradient of the transcript's
   log-probability (sum of log p of its text tokens and <|endoftext|>) reaches each encoder
@@ -29,14 +30,6 @@ def block_mlp(block) -> mixing.PreLNMLP:
     return mixing.PreLNMLP(block.mlp_ln.weight, block.mlp_ln.bias, block.mlp_ln.eps,
                            block.mlp[0].weight, block.mlp[0].bias, block.mlp[2].weight,
                            block.mlp[2].bias)
-
-
-def block_tail(block) -> mixing.Tail:
-    """The rest of a ResidualAttentionBlock after attention: r = x + a; r + mlp(mlp_ln(r))."""
-    def tail(x: Tensor, a: Tensor) -> Tensor:
-        r = x + a
-        return r + block.mlp(block.mlp_ln(r))
-    return tail
 
 
 class BlockTaps(LayerTaps):
