@@ -19,6 +19,7 @@ import atexit  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 import os  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -202,6 +203,17 @@ def main() -> None:
         return out
 
     pipeline.get_adapter, pipeline.extract = get_adapter, extract
+    from steve_qt.core import previews
+
+    real_take = previews.take
+
+    def take(*a, **k):
+        out = real_take(*a, **k)
+        if out is not None:
+            stamps.setdefault("t_preview", time.time())
+        return out
+
+    previews.take = take
     real_init = real_win_init = None
 
     def quit_app() -> None:
@@ -215,7 +227,8 @@ def main() -> None:
 
     def on_idle() -> None:
         # the first file's extraction is complete: open the second one, or stop
-        if "t_drawn" in stamps and "t_extract" in stamps and "t2_open" not in stamps:
+        if "t_drawn" in stamps and "t_model_drawn" in stamps and "t_extract" in stamps \
+                and "t2_open" not in stamps:
             from PyQt6 import QtCore
 
             if args.second:
@@ -225,6 +238,8 @@ def main() -> None:
 
     def win_init(self, *a, **k):
         real_win_init(self, *a, **k)
+        stamps["t_window"] = time.time()
+        stamps["torch_imported_by_window"] = "torch" in sys.modules
         windows.append(self)
         self.queue.idle.connect(on_idle)
 
@@ -234,8 +249,14 @@ def main() -> None:
         def on_paint(item) -> None:
             if item.image is None:
                 return
-            if "t_drawn" not in stamps and ("t_partial" in stamps or "t_extract" in stamps):
+            if "t_drawn" not in stamps and any(k in stamps for k in
+                                               ("t_preview", "t_partial", "t_extract")):
                 stamps["t_drawn"] = time.time()
+                stamps["first_paint_preview"] = previews.is_preview(windows[0].doc.extraction)
+                on_idle()
+            if ("t_model_drawn" not in stamps and windows and windows[0].doc.extraction
+                    is not None and not previews.is_preview(windows[0].doc.extraction)):
+                stamps["t_model_drawn"] = time.time()
                 on_idle()
             elif ("t2_open" in stamps and "t2_drawn" not in stamps and windows
                   and windows[0].doc.maps is not None

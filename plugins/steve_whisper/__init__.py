@@ -4,7 +4,15 @@
 encoder preview, ``steve_whisper.preview``) load without torch and whisper.
 """
 
-__all__ = ["WhisperAdapter"]
+__all__ = ["WhisperAdapter", "preview_for"]
+
+
+def preview_for(arg: str | None):
+    """The torch-free encoder preview of the model ``arg`` names, or None (see
+    ``steve_qt.core.previews``)."""
+    from .preview import preview_for as offer
+
+    return offer(arg)
 
 
 def __getattr__(name: str):

@@ -40,6 +40,7 @@ import numpy as np
 from steve_qt.core.adapters import Extraction, Transcript
 from steve_qt.core.attention import AttentionMaps
 from steve_qt.core.errors import Cancelled
+from steve_qt.core.previews import PREVIEW_META
 from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
 
 from . import modelfiles
@@ -48,8 +49,7 @@ SAMPLE_RATE = 16000
 N_FFT = 400
 HOP = 160
 N_FRAMES = 3000  # mel frames of one 30 s window
-#: ``meta`` key marking a preview extraction (its value says what computed it)
-PREVIEW_KEY = "preview"
+PREVIEW_KEY = PREVIEW_META  # ``meta`` key marking a preview extraction
 PREVIEW_WHAT = "numpy float32 encoder (steve_whisper.preview); the model's own numbers follow"
 
 
@@ -301,6 +301,19 @@ def encoder_attention(mel: np.ndarray, p: dict[str, np.ndarray], n_head: int, ke
     return weights, scores, padding
 
 
+def one_blas_thread():
+    """numpy's BLAS on one thread while the preview runs. It runs beside the GUI thread building
+    the window, on a machine of 2 cores: OpenBLAS with 2 threads then waits for busy cores
+    (measured 4x slower per matrix product under load), with 1 it does not."""
+    from contextlib import nullcontext
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return nullcontext()
+    return threadpool_limits(1, user_api="blas")
+
+
 # --- the first stage, as the adapter hands it over ------------------------------------------------
 def preview_extraction(audio: np.ndarray, window: int = 0,
                        should_cancel: Callable[[], bool] | None = None) -> Extraction | None:
@@ -319,7 +332,8 @@ def preview_extraction(audio: np.ndarray, window: int = 0,
     grid = whisper_grid(window)
     keep = grid.frames_covering(len(segment))
     mel = log_mel(segment, dims["n_mels"])
-    w, s, pad = encoder_attention(mel, state, dims["n_audio_head"], keep, should_cancel)
+    with one_blas_thread():
+        w, s, pad = encoder_attention(mel, state, dims["n_audio_head"], keep, should_cancel)
     common = dict(model=modelfiles.EMBEDDED_ID, sample_rate=SAMPLE_RATE,
                   num_samples=len(segment), window=window, num_windows=n_win)
     maps = {"encoder": AttentionMaps(w, s, pad, "encoder", query_grid=grid, key_grid=grid,
@@ -332,5 +346,13 @@ def preview_extraction(audio: np.ndarray, window: int = 0,
 
 
 def is_preview(ex) -> bool:
-    """Whether an Extraction is this module's preview (not the model's own numbers)."""
-    return bool(getattr(ex, "meta", None)) and PREVIEW_KEY in ex.meta
+    """Whether an Extraction is a preview (not the model's own numbers)."""
+    return PREVIEW_KEY in (getattr(ex, "meta", None) or {})
+
+
+def preview_for(arg: str | None):
+    """``preview_extraction`` when ``arg`` (the model spec after ``whisper:``) names the
+    embedded model and its converted weights are in the user cache; else None."""
+    if arg not in (None, "", "embedded") or embedded_cache_file() is None:
+        return None
+    return preview_extraction
