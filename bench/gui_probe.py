@@ -5,7 +5,8 @@
   keys call), until the map's ImageItem has repainted.
 - ``python -m bench.gui_probe FILE``: time to first map. Calls ``steve_qt.gui.app.run_gui([FILE])``
   unchanged; wrappers only stamp the time when the worker calls ``pipeline.get_adapter`` and
-  ``pipeline.extract``, and when the map ImageItem first paints an image; then the app quits.
+  ``pipeline.extract``, when ``core.previews.take`` hands over a preview, and when the map
+  ImageItem first paints an image (and first paints the model's own maps); then the app quits.
 """
 
 from __future__ import annotations
@@ -27,14 +28,17 @@ import numpy as np  # noqa: E402
 NOTE = ("Time to first map measured with the real GUI: `bench/gui_probe.py` calls "
         "`steve_qt.gui.app.run_gui([FILE])` unchanged (offscreen, a throw-away XDG_CONFIG_HOME "
         "so that recent-files settings are not touched) and stamps wall-clock times (seconds "
-        "since the process was launched) when Qt has started, when `pipeline.get_adapter` "
-        "returns the model (it starts loading in a background thread at start-up, "
-        "`gui.app.preload_model`, while Qt starts and the window is built), when the adapter "
-        "hands over its first partial result (the encoder maps; progressive extraction), when the "
-        "attention map's ImageItem first paints an image, and when the whole extraction "
-        "(transcript, word tier, cross- and decoder attention) has arrived. Then it opens a second "
-        "file in the same window (`open_paths`, as File > Open does) and times it until the map "
-        "paints that file's maps. torch runs with the bench's thread count.")
+        "since the process was launched) when Qt has started, when the main window is built, "
+        "when the extraction worker takes the torch-free encoder preview "
+        "(`core.previews`; computed from start-up in a forked child while Qt starts and the "
+        "window is built), when the attention map's ImageItem first paints an image, when "
+        "`pipeline.get_adapter` returns the model (torch is imported after the preview has "
+        "painted), when the adapter hands over its first partial result (its own encoder maps, "
+        "which replace the preview), when the map first paints them, and when the whole "
+        "extraction (transcript, word tier, cross- and decoder attention) has arrived. Then it "
+        "opens a second file in the same window (`open_paths`, as File > Open does) and times "
+        "it until the map paints that file's maps (the model is loaded then: no preview). "
+        "torch runs with the bench's thread count; the preview's numpy BLAS with one thread.")
 
 
 def counting(item, on_paint) -> None:
