@@ -156,3 +156,30 @@ def test_gelu_equals_torch():
     theirs = torch.nn.functional.gelu(torch.from_numpy(x)).numpy()
     # erf's error (below 1.5e-7) times |x| / 2, plus float32 rounding of x * Phi(x)
     assert (np.abs(ours - theirs) <= 1e-6 * np.maximum(1.0, np.abs(x))).all()
+
+
+def test_started_preview_is_taken_once_and_cancel_ends_its_process(cached_model, dark_suit):
+    """``previews.start`` (a forked child on Linux) hands its result to ``take`` for the same
+    file; Cancel while waiting ends the child; other samples get a preview computed anew."""
+    from steve_qt.core import previews
+    from steve_qt.core.errors import Cancelled
+
+    audio = load_audio(dark_suit)
+    assert previews.start("whisper", dark_suit)
+    ex = previews.take("whisper", audio)
+    direct = preview.preview_extraction(audio.samples)
+    np.testing.assert_array_equal(ex.maps["encoder"].weights, direct.maps["encoder"].weights)
+
+    assert previews.start("whisper", dark_suit)
+    fut = previews._STARTED[previews._key("whisper", dark_suit, 0)]
+    with pytest.raises(Cancelled):
+        previews.take("whisper", audio, should_cancel=lambda: True)
+    if fut.process is not None:
+        fut.process.join(10)
+        assert not fut.process.is_alive()
+
+    assert previews.start("whisper", dark_suit)
+    audio.samples = audio.samples[:16000].copy()  # the file changed since start(): not its preview
+    ex = previews.take("whisper", audio)
+    assert ex.maps["encoder"].weights.shape[-1] == 50
+    assert previews.take("wav2vec2:/nowhere", audio) is None  # no preview for that adapter
