@@ -49,30 +49,42 @@ def run(cfg: Config) -> Section:
 def _run(cfg, work, n_files, rounds, mem_sizes, top_files) -> Section:
     corpus = work / "speech"
     make_speech_corpus(corpus, n_files)
-    bare, index = [], []
-    for r in range(rounds):  # interleaved: bare, index, bare, index
+    bare, index, mid = [], [], []
+
+    def index_run(site: str, name: str) -> dict:
+        return run_child("bench.corpus_child",
+                         ["index", str(corpus), str(work / f"cache-{name}"), str(work / name),
+                          "--jobs", str(JOBS), "--site", site], threads=1, timeout=3600)
+
+    for r in range(rounds):  # interleaved: bare, index (last layer), index (layer 2), bare, ...
         bare.append(run_child("bench.corpus_child", ["bare", str(corpus), "--jobs", str(JOBS)],
                               threads=1, timeout=3600))
-        index.append(run_child("bench.corpus_child",
-                               ["index", str(corpus), str(work / f"cache{r}"),
-                                str(work / f"idx{r}"), "--jobs", str(JOBS)],
-                               threads=1, timeout=3600))
-    cached = run_child("bench.corpus_child", ["index", str(corpus), str(work / "cache0"),
-                                              str(work / "idx_cached"), "--jobs", str(JOBS)],
-                       threads=1, timeout=3600)
+        index.append(index_run(SITE, f"idx{r}"))
+        mid.append(index_run(MID_SITE, f"mid{r}"))
+    cached = run_child("bench.corpus_child", ["index", str(corpus), str(work / "cache-idx0"),
+                                              str(work / "idx_cached"), "--jobs", str(JOBS),
+                                              "--site", SITE], threads=1, timeout=3600)
     b = float(np.median([x["files_per_s"] for x in bare]))
     steady = float(np.median([x["steady_files_per_s"] for x in index]))
     whole = float(np.median([x["files_per_s"] for x in index]))
+    steady_mid = float(np.median([x["steady_files_per_s"] for x in mid]))
     ratio = steady / b
     s = Section("corpus", "6. Corpus scale: features index on Dask, memory, features top",
                 ["measurement", "input", "value", "ratio", "target", "result"])
-    s.rows.append(["index throughput ÷ bare encoder forward (steady state)",
+    s.rows.append([f"index throughput ÷ bare encoder forward (steady state), {SITE}",
                    f"{n_files} files, {JOBS} workers × 1 thread",
                    f"{steady:.2f} vs {b:.2f} files/s", f"{ratio:.2f}", "≥ 0.8",
                    verdict(ratio, 0.8, higher_is_better=True)])
+    task = float(np.median([x["task_s_median"] for x in index]))
+    s.rows.append(["per-file task time on a worker (median; read, hash, mel, forward, cache "
+                   "write, summary)", f"{n_files} files", f"{task * 1e3:.0f} ms (bare: "
+                   f"{JOBS / b * 1e3:.0f} ms per file and process)", "", "", ""])
     s.rows.append(["index throughput, whole command (cluster start + model load per worker "
                    "included)", f"{n_files} files", f"{whole:.2f} files/s", f"{whole / b:.2f}",
                    "", ""])
+    s.rows.append([f"index throughput (steady state), {MID_SITE}: the encoder stops after "
+                   "block 2", f"{n_files} files", f"{steady_mid:.2f} files/s",
+                   f"{steady_mid / b:.2f}", "", ""])
     s.rows.append(["index throughput from the cache (no model run)", f"{n_files} files",
                    f"{cached['files_per_s']:.2f} files/s (steady "
                    f"{cached['steady_files_per_s']:.1f})", "", "", ""])
@@ -105,7 +117,7 @@ def _run(cfg, work, n_files, rounds, mem_sizes, top_files) -> Section:
     s.notes += [
         f"Corpus for throughput: {n_files} utterances made from the repository's samples "
         "(espeak-ng speech, 3–4 s each) with per-file seeded noise (distinct content hashes). "
-        f"Index = `build_index(..., site={SITE_NOTE}, jobs={JOBS})` in a fresh process on a cold "
+        f"Index = `build_index(..., site={SITE}, jobs={JOBS})` in a fresh process on a cold "
         "cache: embedded LocalCluster of 2 worker processes × 1 thread (torch "
         "OMP_NUM_THREADS=1 each); each file: read audio and alignment, SHA-256, encoder-only "
         "forward through the adapter (no transcription), float16 Zarr cache write, per-file "
@@ -113,11 +125,15 @@ def _run(cfg, work, n_files, rounds, mem_sizes, top_files) -> Section:
         f"from the {JOBS}th finished file (by then every worker has loaded the model and "
         "finished a file) to the last one; the whole-command row includes cluster start-up and "
         "each worker's model load. Mel spectrogram, audio and alignment reading, hashing and "
-        "the cache write are inside the index's time, outside the bare forward's.",
+        "the cache write are inside the index's time, outside the bare forward's. The judged "
+        f"row uses the last block's neurons ({SITE}), so the whole encoder runs as in the "
+        f"bare pass; for a site in an earlier block ({MID_SITE}) the adapter stops the encoder "
+        "after that block (the values are those of a whole pass, bit for bit; tested), which "
+        "is why that row can beat the bare forward.",
         f"Bare = {JOBS} spawned processes × 1 torch thread, each `model.encoder(mel)` on its "
         "half of the same files, mel computed before the timed region, all started at one "
-        f"barrier; files/s = files ÷ (last end − first start). Rounds interleaved bare, index, "
-        f"bare, index ({rounds} round(s)); medians.",
+        f"barrier; files/s = files ÷ (last end − first start). Rounds interleaved bare, index "
+        f"(last block), index (block 2) ({rounds} round(s)); medians.",
         "Memory: `build_index(..., jobs=1)` in a fresh process (client and worker are one "
         "process, so its peak RSS holds everything) over N files whose activations "
         "(150 × 1536 float16, synthetic) are already in the cache; the model is loaded before "
@@ -131,4 +147,5 @@ def _run(cfg, work, n_files, rounds, mem_sizes, top_files) -> Section:
     return s
 
 
-SITE_NOTE = "encoder.blocks.2.mlp.1"
+SITE = "encoder.blocks.3.mlp.1"  # the last block: the whole encoder runs, as in the bare pass
+MID_SITE = "encoder.blocks.2.mlp.1"

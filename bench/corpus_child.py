@@ -59,12 +59,12 @@ def bare(folder: str, jobs: int) -> dict:
 
 
 # --- the index on the local cluster ------------------------------------------------------------
-def index(folder: str, cache: str, out: str, jobs: int) -> dict:
+def index(folder: str, cache: str, out: str, jobs: int, site: str = SITE) -> dict:
     from steve_qt.core.feature_index import build_index
 
     stamps: list[tuple[int, float]] = []
     t0 = time.perf_counter()
-    build_index(folder, SITE, out, jobs=jobs, cache_dir=cache, top_k=20,
+    build_index(folder, site, out, jobs=jobs, cache_dir=cache, top_k=20,
                 progress=lambda done, total, what: stamps.append((done, time.perf_counter())))
     wall = time.perf_counter() - t0
     done = [(d, t) for d, t in stamps if d > 0]
@@ -72,8 +72,12 @@ def index(folder: str, cache: str, out: str, jobs: int) -> dict:
     # and finished its first file) to the last one
     (d0, t_first), (d1, t_last) = done[min(jobs, len(done)) - 1], done[-1]
     steady = (d1 - d0) / (t_last - t_first) if t_last > t_first else float("nan")
+    import csv
+
+    with open(Path(out) / "files.csv", newline="") as f:  # each file's task time on its worker
+        task_s = [float(r["seconds"]) for r in csv.DictReader(f) if r["status"] == "ok"]
     return {"files": d1, "seconds": wall, "files_per_s": d1 / wall, "steady_files_per_s": steady,
-            "first_file_s": t_first - t0}
+            "first_file_s": t_first - t0, "task_s_median": float(np.median(task_s))}
 
 
 # --- memory: an index build over N files whose activations are in the cache ----------------------
@@ -219,6 +223,7 @@ def main() -> None:
     i.add_argument("cache")
     i.add_argument("out")
     i.add_argument("--jobs", type=int, default=2)
+    i.add_argument("--site", default=SITE)
     m = sub.add_parser("memory")
     m.add_argument("n", type=int)
     m.add_argument("workdir")
@@ -231,7 +236,7 @@ def main() -> None:
     if a.what == "bare":
         emit(bare(a.folder, a.jobs))
     elif a.what == "index":
-        emit(index(a.folder, a.cache, a.out, a.jobs))
+        emit(index(a.folder, a.cache, a.out, a.jobs, a.site))
     elif a.what == "memory":
         emit(memory(a.n, a.workdir))
     else:

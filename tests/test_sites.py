@@ -148,6 +148,37 @@ def test_frames_sites_never_transcribe(whisper_adapter, dark_suit, monkeypatch):
     assert calls == [1]  # a tokens site needs the transcript
 
 
+def test_frames_sites_alone_stop_the_encoder_after_the_deepest_one(whisper_adapter,
+                                                                    plain_whisper, dark_suit):
+    """Sites alone: the blocks after the deepest site do not run, and the values are those of a
+    whole pass through a plain model (bit for bit); with attention or ln_post every block runs."""
+    audio = load_audio(dark_suit).samples
+    blocks = whisper_adapter.model.encoder.blocks
+    ran: list[int] = []
+    handles = [b.register_forward_pre_hook(lambda _m, _i, i=i: ran.append(i))
+               for i, b in enumerate(blocks)]
+    try:
+        ex = whisper_adapter.extract(audio, components=(), sites=["encoder.blocks.1.mlp.1",
+                                                                  "encoder.blocks.0"])
+        assert ran == [0, 1]  # blocks 0 and 1 started, 2 and 3 did not
+        ran.clear()
+        whisper_adapter.extract(audio, components=(), sites=["encoder.ln_post"])
+        assert ran == [0, 1, 2, 3]
+        ran.clear()
+        whisper_adapter.extract(audio, components=("encoder",), sites=["encoder.blocks.0"])
+        assert ran == [0, 1, 2, 3]
+    finally:
+        for h in handles:
+            h.remove()
+    enc = plain_whisper.encoder
+    mel = whisper_adapter.mel(audio)[None]
+    ref = hooked({"encoder.blocks.1.mlp.1": enc.blocks[1].mlp[1],
+                  "encoder.blocks.0": enc.blocks[0]}, lambda: enc(mel))
+    keep = math.ceil(len(audio) / 320)
+    for name, want in ref.items():
+        assert np.array_equal(ex.activations[name], want[:keep]), name
+
+
 def test_whisper_sites_of_a_later_window_are_cropped_to_it(whisper_adapter):
     rng = np.random.default_rng(0)
     audio = (0.01 * rng.standard_normal(480000 + 16000 + 100)).astype(np.float32)

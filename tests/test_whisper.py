@@ -295,3 +295,21 @@ def test_maps_come_from_the_input_transcribe_uses(whisper_adapter, dark_suit):
     mel = whisper_adapter.mel(audio)
     assert mel.shape == (80, 3000)
     assert torch.equal(mel[:, :n], full[:, :n]) and not mel[:, n:].any()
+
+
+@pytest.mark.parametrize("n", [0, 1, 159, 160, 401, 48123, 160000, 479999, 480000])
+@pytest.mark.parametrize("kind", ["noise", "loud end", "silence"])
+def test_short_padded_mel_equals_30s_padding_bit_for_bit(whisper_adapter, n, kind):
+    """The adapter appends a few hundred zeros, transcribe 30 s: the same mel, bit for bit, also
+    when the loudest frame is the one that reaches past the end (it sets the normalisation)."""
+    from whisper.audio import N_FRAMES, N_SAMPLES, log_mel_spectrogram
+
+    x = (np.random.default_rng(n).standard_normal(n) * 0.05).astype(np.float32)
+    if kind == "loud end":
+        x[-60:] *= 200.0
+    elif kind == "silence":
+        x[:] = 0.0
+    full = log_mel_spectrogram(torch.from_numpy(x), 80, padding=N_SAMPLES)
+    content = full.shape[-1] - N_FRAMES
+    expected = torch.nn.functional.pad(full[:, :content], (0, N_FRAMES - content))
+    assert torch.equal(whisper_adapter.mel(x), expected)

@@ -292,7 +292,7 @@ class Wav2Vec2Adapter:
         def on_layer(n: int) -> None:
             done.append(n)
             if progress is not None:
-                what = f"wav2vec2 encoder layer {n + 1}/{self.num_layers}"
+                what = f"wav2vec2 encoder layer {n}"
                 progress(n + 1, self.num_layers, what)
 
         def check_frames(_module, _inputs, q: torch.Tensor) -> None:

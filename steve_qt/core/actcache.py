@@ -4,7 +4,7 @@ Layout (a Zarr v3 hierarchy under the user cache, ``$STEVE_QT_CACHE`` or ``~/.ca
 
     activations/                    group
       ab/                           group: first two hex digits of the key
-        ab12...ef/                  array (T, D) float16, chunks of 256 frames, Blosc zstd + shuffle
+        ab12...ef/                  array (T, D) float16, chunks of 256 frames, Blosc zstd level 1 + shuffle
                                     attrs: spec, site, window, file_sha256, num_windows,
                                     num_samples, grid (hop, receptive_field, sample_rate, offset)
 
@@ -133,7 +133,7 @@ def save_entry(root: Path, key: str, acts: np.ndarray, attrs: dict) -> Path:
     try:
         arr = zarr.create_array(store=str(tmp), shape=acts.shape, dtype="float16",
                                 chunks=(max(1, min(CHUNK_FRAMES, acts.shape[0])), max(1, acts.shape[1])),
-                                compressors=BloscCodec(cname="zstd", clevel=3, shuffle="shuffle"),
+                                compressors=BloscCodec(cname="zstd", clevel=1, shuffle="shuffle"),
                                 attributes=dict(attrs, format=FORMAT))
         if acts.size:
             arr[:] = acts

@@ -83,6 +83,10 @@ def sites_table(sites: Sequence[Site]) -> str:
     return "\n".join(lines)
 
 
+class SitesRecorded(Exception):
+    """Raised by a stopping SiteRecorder's hook once it has every site (not an error)."""
+
+
 class SiteRecorder:
     """Forward hooks that keep the output of named modules as float32 (rows, D) numpy arrays.
 
@@ -90,12 +94,18 @@ class SiteRecorder:
     ``model.get_submodule(name)`` stores ``output[0, :T]`` (batch element 0; the first element when
     a module returns a tuple, as transformers' layers do) in ``recorder.arrays[name]``, a copy. With
     ``rows=None`` every row is kept. The hooks are removed on exit whatever happens.
+
+    ``stop=True`` ends the forward pass as soon as every site has been recorded (for a caller that
+    wants the sites and nothing else: the layers after the deepest site are not run). The
+    recorder's hook then raises ``SitesRecorded``, which its own ``with`` block swallows.
     """
 
-    def __init__(self, model, names: Sequence[str], rows: int | None = None):
+    def __init__(self, model, names: Sequence[str], rows: int | None = None,
+                 stop: bool = False):
         self.model = model
         self.names = list(names)
         self.rows = rows
+        self.stop = stop and bool(self.names)
         self.arrays: dict[str, np.ndarray] = {}
         self._handles: list = []
 
@@ -107,6 +117,8 @@ class SiteRecorder:
             if self.rows is not None:
                 x = x[: self.rows]
             self.arrays[name] = np.array(x.float().cpu().numpy(), dtype=np.float32, copy=True)
+            if self.stop and len(self.arrays) == len(self.names):
+                raise SitesRecorded()
         return hook
 
     def __enter__(self) -> "SiteRecorder":
@@ -119,10 +131,11 @@ class SiteRecorder:
             raise
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, exc_type=None, *_exc) -> bool:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        return exc_type is not None and issubclass(exc_type, SitesRecorded)
 
     def result(self) -> dict[str, np.ndarray]:
         """The recorded arrays in the order of ``names``; SteveError for a module that never ran."""
