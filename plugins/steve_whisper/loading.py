@@ -18,7 +18,8 @@ from steve_qt.core.errors import SteveError
 
 from . import statecache
 from .ct2 import CT2FormatError, read_ct2, whisper_dims, whisper_state_dict
-from .modelfiles import EMBEDDED_ID, EMBEDDED_NAME, EMBEDDED_SHA256, embedded_model_dir  # noqa: F401
+from .modelfiles import (EMBEDDED_ID, EMBEDDED_NAME, EMBEDDED_SHA256,  # noqa: F401
+                         embedded_model_dir)
 
 
 

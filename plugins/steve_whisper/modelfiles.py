@@ -37,7 +37,8 @@ def embedded_model_dir() -> Path:
 
 
 def cache_root() -> Path:
-    """The user cache (the same folder as the corpus cache): $STEVE_QT_CACHE or ~/.cache/steve_qt."""
+    """The user cache's model folder (beside the corpus cache): $STEVE_QT_CACHE or
+    ~/.cache/steve_qt, then ``models``."""
     env = os.environ.get("STEVE_QT_CACHE")
     return (Path(env) if env else Path.home() / ".cache" / "steve_qt") / "models"
 

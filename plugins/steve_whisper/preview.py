@@ -22,6 +22,11 @@ attention output and MLP are not needed, nor the final layer norm. GELU uses an 
 Abramowitz & Stegun (7.1.26, absolute error below 1.5e-7), so neither scipy (0.65 s to import)
 nor torch is needed.
 
+Speed: the element-wise passes (GELU, softmax) run on cache-sized blocks (the softmax per block
+of 128 query rows against all 1500 keys, normalised after the product with the values), and
+numpy's BLAS runs on one thread. Side by side in one process (load 4 on 2 cores), the preview's
+encoder took 437 ms against 362 ms for torch's bare encoder forward on one thread.
+
 ``preview_extraction`` returns None (no preview) when the converted cache file does not exist
 yet (the first start ever: the torch loader writes it) or the model files are not the embedded
 ones. It never writes anything.
@@ -319,7 +324,8 @@ def preview_extraction(audio: np.ndarray, window: int = 0,
                        should_cancel: Callable[[], bool] | None = None) -> Extraction | None:
     """The embedded model's encoder maps of ``audio``'s window ``window``, shaped as the Whisper
     adapter's first partial result, marked ``meta["preview"]`` and with ``pending`` starting
-    with "model" (the model's own numbers are still coming); None when the converted model is not in the user cache yet."""
+    with "model" (the model's own numbers are still coming); None when the converted model is
+    not in the user cache yet."""
     path = embedded_cache_file()
     if path is None:
         return None
