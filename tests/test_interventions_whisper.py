@@ -292,3 +292,24 @@ def test_steer_cli_with_sae_scale_one(tmp_path, dark_suit, reference, capsys):
     assert main(["steer", str(dark_suit), "--sae", str(tmp_path / "sae"), "--feature", "16",
                  "--scale", "0"]) == 2
     assert "there are 16 SAE features" in capsys.readouterr().err
+
+
+def test_ablate_cli_writes_the_variants_of_span_removal(tmp_path, dark_suit, whisper_adapter,
+                                                        reference, capsys):
+    import csv
+
+    from steve_qt.cli import main
+    from steve_qt.core.audio import load_audio
+    from steve_qt.core.interventions import span_removal
+
+    out = tmp_path / "a.csv"
+    assert main(["ablate", str(dark_suit), "--span", "0.9", "1.6", "--out", str(out)]) == 0
+    with open(out, newline="") as fh:
+        rows = list(csv.reader(fh))
+    want = span_removal(whisper_adapter, load_audio(dark_suit).samples, 0.9, 1.6)
+    assert rows[0] == ["variant", "transcript", "wer", "diff"]
+    assert rows[1:] == [list(v.row()) for v in want]
+    assert rows[1][1] == reference.text
+    capsys.readouterr()
+    assert main(["ablate", str(dark_suit), "--span", "0.9", "1.6", "--out", str(out)]) == 2
+    assert "use --force" in capsys.readouterr().err  # before the model runs

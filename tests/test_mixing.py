@@ -345,6 +345,18 @@ def test_wav2vec2_norm_and_value_zeroing_equal_the_per_key_loop(w2v_dirs, which)
         close16(got["value_zeroing"][n, 0, 0], vz, atol=3e-3)
 
 
+def test_measures_progress_counts_layers_from_0_over_both_passes(w2v_dirs):
+    from steve_qt.core.adapters import load_adapter
+
+    adapter = load_adapter(f"wav2vec2:{w2v_dirs['post']}")
+    seen = []
+    adapter.extract_measures(speechy(SR // 4, seed=2), ["norm", "grad"],
+                             progress=lambda done, total, what: seen.append((done, total, what)))
+    one, grad = "attention norm / value zeroing", "grad relevance"
+    assert seen == [(1, 4, f"{one}, layer 0"), (2, 4, f"{one}, layer 1"),
+                    (3, 4, f"{grad}, layer 0"), (4, 4, f"{grad}, layer 1")]
+
+
 def test_wav2vec2_grad_equals_eager_attention_autograd(w2v_dirs):
     from steve_qt.core.adapters import load_adapter
 

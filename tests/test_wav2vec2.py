@@ -411,8 +411,10 @@ def test_model_without_ctc_head(adapters, audio3s):
 # --- progress, cancel, limits, bad input -----------------------------------------------------
 def test_progress_per_layer(adapters):
     calls = []
-    adapters["ctc"].extract(speechy(8000), progress=lambda d, n, w: calls.append((d, n)))
-    assert calls == [(1, N_LAYERS), (2, N_LAYERS)]
+    adapters["ctc"].extract(speechy(8000), progress=lambda d, n, w: calls.append((d, n, w)))
+    # the count from 1, the layers (as everywhere) from 0
+    assert calls == [(1, N_LAYERS, "wav2vec2 encoder layer 0"),
+                     (2, N_LAYERS, "wav2vec2 encoder layer 1")]
 
 
 def test_cancel(adapters):

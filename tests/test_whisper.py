@@ -229,6 +229,13 @@ def test_cancel_stops_extraction(whisper_adapter):
         whisper_adapter.extract(audio, should_cancel=lambda: True)
 
 
+def test_encoder_progress_names_layers_from_0(whisper_adapter):
+    seen = []
+    whisper_adapter.extract(np.zeros(8000, dtype=np.float32), components=("encoder",),
+                            progress=lambda done, total, what: seen.append(what))
+    assert seen[:4] == [f"encoder layer {i}" for i in range(4)]  # tiny.en: layers 0-3
+
+
 def test_named_model_offline_names_the_embedded_alternative(monkeypatch, tmp_path):
     from steve_whisper import loading
 

@@ -20,6 +20,7 @@ from steve_qt.core.adapters import Extraction, ProgressFn, CancelFn, Site, Trans
 from steve_qt.core.attention import AttentionMaps
 from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import FrameGrid, conv_grid
+from steve_qt.core.measures import ONE_PASS, LayerProgress
 from steve_qt.core.sites import SiteRecorder, validate_sites
 
 from . import loading
@@ -190,29 +191,18 @@ class Wav2Vec2Adapter:
         num_frames = self.frames_for(len(x))
         self.check_memory(num_frames)
         wanted = [m for m in self.measures if m in measures]
-        layer_wise = {"norm", "value_zeroing"} & set(wanted)
-        total = self.num_layers * (("grad" in wanted) + bool(layer_wise))
-        done = 0
-
-        def step(what: str):
-            def on_layer(i: int) -> None:
-                nonlocal done
-                done += 1
-                if progress is not None:
-                    progress(done, total, f"{what}, layer {i}")
-            return on_layer
-
+        steps = LayerProgress(self.num_layers, wanted, progress)
         inputs = self.input_values(x)
         out = {}
-        if layer_wise:
+        if ONE_PASS & set(wanted):
             out.update(mixing.layer_measures(self.loaded, inputs, num_frames, wanted,
-                                             step("attention norm / value zeroing"),
+                                             steps.step("attention norm / value zeroing"),
                                              should_cancel))
         if "grad" in wanted:
             blank = self.loaded.config.pad_token_id
             out["grad"] = mixing.grad_relevance(self.loaded, inputs, num_frames,
                                                 0 if blank is None else blank,
-                                                step("grad relevance"), should_cancel)
+                                                steps.step("grad relevance"), should_cancel)
         return out
 
     # --- checks -----------------------------------------------------------------------------

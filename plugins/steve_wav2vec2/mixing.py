@@ -22,6 +22,7 @@ from torch import Tensor
 
 from steve_qt.core import mixing
 from steve_qt.core.errors import Cancelled, SteveError
+from steve_qt.core.taps import LayerTaps, frozen_parameters, layer_relevances
 
 
 def layer_tail(layer, stable: bool) -> mixing.Tail:
@@ -38,43 +39,11 @@ def layer_tail(layer, stable: bool) -> mixing.Tail:
     return tail
 
 
-class LayerTaps:
+def layer_taps(layer, keep_graph: bool = False) -> LayerTaps:
     """Forward hooks on one encoder layer: input, q/k/v projections, attention output/context."""
-
-    def __init__(self, layer, keep_graph: bool = False):
-        self.keep_graph = keep_graph
-        self.t: dict[str, Tensor] = {}
-        att = layer.attention
-        self.handles = [
-            layer.register_forward_pre_hook(self._input, with_kwargs=True),
-            att.q_proj.register_forward_hook(self._keep("q")),
-            att.k_proj.register_forward_hook(self._keep("k")),
-            att.v_proj.register_forward_hook(self._keep("v")),
-            att.register_forward_hook(self._keep("attn_out", first=True)),
-        ]
-        if keep_graph:
-            self.handles.append(att.out_proj.register_forward_pre_hook(self._context))
-
-    def _store(self, name: str, value: Tensor) -> None:
-        self.t[name] = value[0] if self.keep_graph else value.detach()[0]
-
-    def _input(self, _mod, args, kwargs):
-        self._store("x", args[0] if args else kwargs["hidden_states"])
-
-    def _keep(self, name: str, first: bool = False):
-        def hook(_mod, _inp, out):
-            self._store(name, out[0] if first else out)
-        return hook
-
-    def _context(self, _mod, inp):
-        ctx = inp[0]
-        if ctx.requires_grad:
-            ctx.retain_grad()
-        self.t["context"] = ctx
-
-    def remove(self) -> None:
-        for h in self.handles:
-            h.remove()
+    a = layer.attention
+    return LayerTaps(layer, a.q_proj, a.k_proj, a.v_proj, a, a.out_proj, "hidden_states",
+                     keep_graph)
 
 
 def layer_measures(loaded, inputs: Tensor, num_frames: int, names: Sequence[str],
@@ -89,7 +58,7 @@ def layer_measures(loaded, inputs: Tensor, num_frames: int, names: Sequence[str]
         out["norm"] = np.empty((n_layer, 1, n_head, num_frames, num_frames), np.float16)
     if "value_zeroing" in names:
         out["value_zeroing"] = np.empty((n_layer, 1, 1, num_frames, num_frames), np.float16)
-    taps = [LayerTaps(layer) for layer in layers]
+    taps = [layer_taps(layer) for layer in layers]
 
     def finish(i: int):
         def hook(layer, _inp, _out):
@@ -147,29 +116,17 @@ def grad_relevance(loaded, inputs: Tensor, num_frames: int, blank: int,
     model = loaded.model
     layers = loaded.encoder_layers
     n_head = int(loaded.config.num_attention_heads)
-    flags = [p.requires_grad for p in model.parameters()]
-    taps = [LayerTaps(layer, keep_graph=True) for layer in layers]
+    taps = [layer_taps(layer, keep_graph=True) for layer in layers]
     try:
-        model.requires_grad_(False)
-        with torch.enable_grad():
+        with frozen_parameters(model), torch.enable_grad():
             x = inputs.clone().requires_grad_(True)
             logits = model(x).logits[0]  # (T, V)
             log_prob = ctc_log_prob(logits, greedy_labels(logits.detach(), blank), blank)
             if should_cancel is not None and should_cancel():
                 raise Cancelled()
             log_prob.backward()
-        abar = []
-        for i, tp in enumerate(taps):
-            t = tp.t
-            a, g = mixing.attention_gradient(t["q"].detach(), t["k"].detach(), t["v"].detach(),
-                                             t["context"].grad[0], n_head)
-            abar.append(mixing.mean_positive_relevance(a, g))
-            t.clear()
-            if on_layer is not None:
-                on_layer(i)
+        abar = layer_relevances(taps, n_head, on_layer)
     finally:
         for tp in taps:
             tp.remove()
-        for p, f in zip(model.parameters(), flags):
-            p.requires_grad_(f)
     return mixing.relevance_maps(abar, num_frames)

@@ -17,6 +17,7 @@ from steve_qt.core.adapters import (CancelFn, Extraction, PartialFn, ProgressFn,
 from steve_qt.core.attention import AttentionMaps
 from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
+from steve_qt.core.measures import ONE_PASS, LayerProgress
 from steve_qt.core.sites import SiteRecorder, validate_sites
 
 from . import loading, mixing
@@ -262,28 +263,18 @@ class WhisperAdapter(InterventionsMixin):
         keep = whisper_grid(window).frames_covering(len(segment))
         n_layer = self.dims.n_audio_layer
         wanted = [m for m in self.measures if m in measures]
-        total = n_layer * (("grad" in wanted) + bool({"norm", "value_zeroing"} & set(wanted)))
-        done = 0
-
-        def step(what: str):
-            def on_layer(i: int) -> None:
-                nonlocal done
-                done += 1
-                if progress is not None:
-                    progress(done, total, f"{what}, encoder layer {i}")
-            return on_layer
-
+        steps = LayerProgress(n_layer, wanted, progress, layer_word="encoder layer")
         mel = self.mel(segment)
         out = {}
-        if {"norm", "value_zeroing"} & set(wanted):
+        if ONE_PASS & set(wanted):
             out.update(mixing.layer_measures(self.model, mel, keep, wanted,
-                                             step("attention norm / value zeroing"),
+                                             steps.step("attention norm / value zeroing"),
                                              should_cancel))
         if "grad" in wanted:
             if tokens is None or text_start is None:
                 _, tokens, _, text_start = self._transcribe(segment, window, should_cancel)
             out["grad"] = mixing.grad_relevance(self.model, mel, tokens, text_start, keep,
-                                                step("grad relevance"), should_cancel)
+                                                steps.step("grad relevance"), should_cancel)
         return out
 
     # ------------------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from torch import Tensor
 
 from steve_qt.core import mixing
 from steve_qt.core.errors import Cancelled
+from steve_qt.core.taps import LayerTaps, frozen_parameters, layer_relevances
 
 
 def block_tail(block) -> mixing.Tail:
@@ -31,46 +32,13 @@ def block_tail(block) -> mixing.Tail:
     return tail
 
 
-class BlockTaps:
+class BlockTaps(LayerTaps):
     """Forward hooks on one encoder block: residual input, q/k/v projections, attention output."""
 
     def __init__(self, block, keep_graph: bool = False):
+        a = block.attn
+        super().__init__(block, a.query, a.key, a.value, a, a.out, "x", keep_graph)
         self.block = block
-        self.keep_graph = keep_graph
-        self.t: dict[str, Tensor] = {}
-        attn = block.attn
-        self.handles = [
-            block.register_forward_pre_hook(self._keep("x", lambda inp: inp[0])),
-            attn.query.register_forward_hook(self._keep_out("q")),
-            attn.key.register_forward_hook(self._keep_out("k")),
-            attn.value.register_forward_hook(self._keep_out("v")),
-            attn.register_forward_hook(self._keep_out("attn_out", first=True)),
-        ]
-        if keep_graph:
-            self.handles.append(attn.out.register_forward_pre_hook(self._context))
-
-    def _store(self, name: str, value: Tensor) -> None:
-        self.t[name] = value[0] if self.keep_graph else value.detach()[0]
-
-    def _keep(self, name: str, pick: Callable):
-        def hook(_mod, inp):
-            self._store(name, pick(inp))
-        return hook
-
-    def _keep_out(self, name: str, first: bool = False):
-        def hook(_mod, _inp, out):
-            self._store(name, out[0] if first else out)
-        return hook
-
-    def _context(self, _mod, inp):
-        ctx = inp[0]
-        if ctx.requires_grad:
-            ctx.retain_grad()
-        self.t["context"] = ctx
-
-    def remove(self) -> None:
-        for h in self.handles:
-            h.remove()
 
 
 def layer_measures(model, mel: Tensor, keep: int, names: Sequence[str],
@@ -132,29 +100,16 @@ def grad_relevance(model, mel: Tensor, tokens: Sequence[int], text_start: int, k
     """Chefer et al.'s relevance, cumulative per encoder layer: (N, 1, 1, T, T) float16."""
     enc = model.encoder
     n_head = enc.blocks[0].attn.n_head
-    flags = [p.requires_grad for p in model.parameters()]
     taps = [BlockTaps(b, keep_graph=True) for b in enc.blocks]
     try:
-        model.requires_grad_(False)
-        with torch.enable_grad():
+        with frozen_parameters(model), torch.enable_grad():
             x = mel[None].clone().requires_grad_(True)
             log_prob = transcript_log_prob(model, enc(x), tokens, text_start)
             if should_cancel is not None and should_cancel():
                 raise Cancelled()
             log_prob.backward()
-        abar = []
-        for i, tp in enumerate(taps):
-            t = tp.t
-            a, g = mixing.attention_gradient(t["q"].detach(), t["k"].detach(), t["v"].detach(),
-                                             t["context"].grad[0], n_head)
-            abar.append(mixing.mean_positive_relevance(a, g))
-            del a, g
-            t.clear()
-            if on_layer is not None:
-                on_layer(i)
+        abar = layer_relevances(taps, n_head, on_layer)
     finally:
         for tp in taps:
             tp.remove()
-        for p, f in zip(model.parameters(), flags):
-            p.requires_grad_(f)
     return mixing.relevance_maps(abar, keep)

@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 
 from .common import add_input_arguments
-from .intervcommon import (add_model_argument, add_out_argument, check_out, clear_progress,
-                           emit_table, load_adapter, progress_printer)
+from .intervcommon import (add_model_argument, add_out_argument, load_adapter, open_for_edit,
+                           run_variants)
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -27,17 +27,10 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.interventions import VARIANT_HEADER, span_frames, span_removal
-    from .common import open_input
+    from ..core.interventions import span_removal
 
-    check_out(args)
-    utt = open_input(args)
-    span_frames(*args.span, len(utt.audio.samples), args.window)  # bad span: before the model
+    utt = open_for_edit(args, args.span)  # a bad span fails before the model loads
     adapter = load_adapter(args.model)
-    try:
-        variants = span_removal(adapter, utt.audio.samples, *args.span, fill=args.fill,
-                                window=args.window, progress=progress_printer())
-    finally:
-        clear_progress()
-    emit_table(args, VARIANT_HEADER, [v.row() for v in variants])
-    return 0
+    return run_variants(args, lambda progress: span_removal(
+        adapter, utt.audio.samples, *args.span, fill=args.fill, window=args.window,
+        progress=progress))

@@ -61,3 +61,29 @@ def check_out(args) -> None:
 
     if getattr(args, "out", None):
         check_writable(args.out, args.force)  # fail before the model runs
+
+
+def open_for_edit(args, span=None):
+    """Check --out, open the input and check a time span against it: all before the model
+    loads. Returns the Utterance."""
+    from ..core.interventions import span_frames
+    from .common import open_input
+
+    check_out(args)
+    utt = open_input(args)
+    if span is not None:
+        span_frames(*span, len(utt.audio.samples), args.window)
+    return utt
+
+
+def run_variants(args, transcribe) -> int:
+    """``transcribe(progress)`` -> the transcript variants (original first), progress on stderr;
+    then their table (variant, transcript, WER, word diff) to --out or stdout."""
+    from ..core.interventions import VARIANT_HEADER
+
+    try:
+        variants = transcribe(progress_printer())
+    finally:
+        clear_progress()
+    emit_table(args, VARIANT_HEADER, [v.row() for v in variants])
+    return 0

@@ -11,8 +11,8 @@ from __future__ import annotations
 import argparse
 
 from .common import add_input_arguments
-from .intervcommon import (add_model_argument, add_out_argument, check_out, clear_progress,
-                           emit_table, load_adapter, progress_printer)
+from .intervcommon import (add_model_argument, add_out_argument, load_adapter, open_for_edit,
+                           run_variants)
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -39,13 +39,9 @@ def register(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from ..core.errors import SteveError
-    from ..core.interventions import VARIANT_HEADER, check_feature, span_frames, steer
-    from .common import open_input
+    from ..core.interventions import check_feature, steer
 
-    check_out(args)
-    utt = open_input(args)
-    if args.span is not None:
-        span_frames(*args.span, len(utt.audio.samples), args.window)
+    utt = open_for_edit(args, args.span)
     sae = None
     if args.sae:
         from ..core.sae import check_site, load_sae
@@ -58,11 +54,7 @@ def run(args) -> int:
     if sae is not None:
         check_site(sae, args.site, adapter.site_dim(args.site), args.sae)
     check_feature(adapter, args.site, args.feature, sae)
-    try:
-        variants = steer(adapter, utt.audio.samples, args.site, args.feature, args.scale,
-                         span=tuple(args.span) if args.span else None, sae=sae,
-                         window=args.window, progress=progress_printer())
-    finally:
-        clear_progress()
-    emit_table(args, VARIANT_HEADER, [v.row() for v in variants])
-    return 0
+    return run_variants(args, lambda progress: steer(
+        adapter, utt.audio.samples, args.site, args.feature, args.scale,
+        span=tuple(args.span) if args.span else None, sae=sae, window=args.window,
+        progress=progress))

@@ -67,8 +67,14 @@ def frame_owner(ranges: Sequence[tuple[int, int]], num_frames: int) -> np.ndarra
 
 
 # --- one (Q, K) map ------------------------------------------------------------------------
-def layer_map(maps: AttentionMaps, layer: int | str, head: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """(Q, K) float32 weights and (Q,) padding mass of one head, the head mean, or the rollout."""
+def layer_map(maps: AttentionMaps, layer: int | str, head: int | None,
+              kind: str = "weights") -> tuple[np.ndarray, np.ndarray]:
+    """(Q, K) float32 map of one head, the head mean, or the rollout, and (Q,) padding mass.
+
+    ``kind``: weights (the default), scores or a context-mixing measure (steve_qt.core.measures);
+    padding mass belongs to the softmax weights, so it is NaN for every other kind. The rollout
+    is of the weights only.
+    """
     if layer == ROLLOUT:
         return maps.rollout(), np.zeros(maps.num_queries, dtype=np.float32)
     if not isinstance(layer, (int, np.integer)) or not 0 <= layer < maps.num_layers:
@@ -76,6 +82,10 @@ def layer_map(maps: AttentionMaps, layer: int | str, head: int | None) -> tuple[
                          f"{maps.num_layers - 1} and 'rollout'")
     if head is not None and not 0 <= head < maps.num_heads:
         raise SteveError(f"head {head} does not exist: the maps have heads 0 to {maps.num_heads - 1}")
+    if kind != "weights":
+        if not maps.has_kind(kind):
+            raise SteveError(f"{maps.title} holds no {kind.replace('_', ' ')} maps")
+        return maps.head(int(layer), head, kind), np.full(maps.num_queries, np.nan, np.float32)
     return maps.head(int(layer), head), maps.head_padding(int(layer), head)
 
 
@@ -106,11 +116,12 @@ class IntervalMatrix:
 
 
 def aggregate_intervals(maps: AttentionMaps, layer: int | str, head: int | None, query_tier,
-                        key_tier=None) -> IntervalMatrix:
-    """Interval x interval matrices of one head (None = mean of heads) or of ``"rollout"``."""
+                        key_tier=None, kind: str = "weights") -> IntervalMatrix:
+    """Interval x interval matrices of one head (None = mean of heads) or of ``"rollout"``, of
+    the weights or of another ``kind`` of map (see layer_map)."""
     _frame_axes(maps, "interval aggregation")
     key_tier = query_tier if key_tier is None else key_tier
-    w, pad = layer_map(maps, layer, head)  # (Q, K), (Q,)
+    w, pad = layer_map(maps, layer, head, kind)  # (Q, K), (Q,)
     q_ranges = interval_frames(maps.query_grid, maps.num_queries, query_tier)
     k_ranges = interval_frames(maps.key_grid, maps.num_keys, key_tier)
     # sum over each key interval's frames first: (Q, Ik)
@@ -197,10 +208,11 @@ def frame_classes(grid: FrameGrid, num_frames: int, tier, feature: str,
 
 
 def aggregate_classes(maps: AttentionMaps, layer: int | str, head: int | None, tier,
-                      feature: str = "kind") -> ClassMatrix:
-    """Phone-class x phone-class matrices of one head (None = mean of heads) or ``"rollout"``."""
+                      feature: str = "kind", kind: str = "weights") -> ClassMatrix:
+    """Phone-class x phone-class matrices of one head (None = mean of heads) or ``"rollout"``,
+    of the weights or of another ``kind`` of map (see layer_map)."""
     _frame_axes(maps, "phone-class aggregation")
-    w, pad = layer_map(maps, layer, head)
+    w, pad = layer_map(maps, layer, head, kind)
     return classes_of_map(maps, w, pad, tier, feature)
 
 

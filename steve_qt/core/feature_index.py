@@ -71,6 +71,8 @@ from typing import Sequence
 import numpy as np
 
 from .errors import SteveError
+from .fileio import atomic_folder, check_folder_writable
+from .runner import never_raising
 
 INDEX_VERSION = 1
 EXAMPLE_DTYPE = np.dtype([("feature", "<i4"), ("rank", "<i4"), ("bin", "<i2"), ("file", "<i4"),
@@ -187,15 +189,7 @@ class IndexTask:
     word_tier: str | None = None
 
     def __call__(self, path: str) -> FileSummary:
-        t0 = time.perf_counter()
-        try:
-            s = self._run(path)
-        except SteveError as exc:
-            s = FileSummary(path, reason=exc.problem)
-        except Exception as exc:  # a model failure or a bug on this file: report it, go on
-            s = FileSummary(path, reason=f"{type(exc).__name__}: {exc}")
-        s.seconds = time.perf_counter() - t0
-        return s
+        return never_raising(self._run, path, lambda p, why: FileSummary(p, reason=why))
 
     def _run(self, path: str) -> FileSummary:
         global EXTRACTIONS
@@ -532,9 +526,7 @@ def files_csv(files: list[str], summaries: dict[int, dict]) -> str:
 def write_index(out: Path, tables: dict, files: list[str], file_info: dict[int, dict],
                 meta: dict, summary: str, force: bool = False) -> None:
     """Write every file of the index into ``out.part-*`` and move it into place."""
-    tmp = out.with_name(f".{out.name}.part-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_folder(out, force, "the index") as tmp:
         nf = meta["num_features"]
         labels = tables["labels"]
         for name in ("top", "ranges", "selectivity"):
@@ -550,33 +542,11 @@ def write_index(out: Path, tables: dict, files: list[str], file_info: dict[int, 
         (tmp / "files.csv").write_text(files_csv(files, file_info))
         (tmp / "index.json").write_text(json.dumps(meta, indent=2) + "\n")
         (tmp / "summary.txt").write_text(summary)
-        old = None
-        if out.exists():
-            if not force:
-                raise SteveError("folder exists; not overwritten (use --force to replace it)", out)
-            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(out, old)
-        os.rename(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        raise SteveError(f"cannot write the index: {exc.strerror or exc}", out) from exc
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --- building (the whole job) ----------------------------------------------------------------
 def check_output(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise SteveError("is a file; --out needs a folder for the index", out)
-    if out.exists() and not force:
-        raise SteveError("folder exists; not overwritten (use --force to replace it)", out)
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise SteveError(f"folder {parent} does not exist", out)
-    if not os.access(parent, os.W_OK):
-        raise SteveError(f"folder {parent} is not writable", out)
+    check_folder_writable(out, force, "the index")
 
 
 def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, spec: str = "whisper",

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import tempfile
+import uuid
 from pathlib import Path
 from typing import Iterator
 
@@ -49,6 +51,49 @@ def atomic_path(path: str | os.PathLike, force: bool = False) -> Iterator[Path]:
     finally:
         if tmp_path.exists():
             tmp_path.unlink()
+
+
+def check_folder_writable(out: str | os.PathLike, force: bool, what: str) -> Path:
+    """Raise SteveError if output folder ``out`` is a file, exists (and not ``force``), or its
+    parent folder is missing or not writable. ``what``: what the folder is for ("the index")."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SteveError(f"is a file; --out needs a folder for {what}", out)
+    if out.exists() and not force:
+        raise SteveError("folder exists; not overwritten (use --force to replace it)", out)
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise SteveError(f"folder {parent} does not exist", out)
+    if not os.access(parent, os.W_OK):
+        raise SteveError(f"folder {parent} is not writable", out)
+    return out
+
+
+@contextlib.contextmanager
+def atomic_folder(out: str | os.PathLike, force: bool, what: str) -> Iterator[Path]:
+    """Yield a new folder beside ``out`` to write into; when the block ends it becomes ``out``
+    by a rename (an existing ``out``, replaced only with ``force``, is moved aside first and
+    removed after). On any error the new folder is removed and ``out`` is untouched; an OSError
+    becomes SteveError "cannot write ``what``"."""
+    out = Path(out)
+    tmp = out.with_name(f".{out.name}.part-{uuid.uuid4().hex[:8]}")
+    tmp.mkdir(parents=True)
+    try:
+        yield tmp
+        old = None
+        if out.exists():
+            if not force:
+                raise SteveError("folder exists; not overwritten (use --force to replace it)", out)
+            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
+            os.rename(out, old)
+        os.rename(tmp, out)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError as exc:
+        raise SteveError(f"cannot write {what}: {exc.strerror or exc}", out) from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _umask() -> int:

@@ -67,3 +67,27 @@ def parse_measures(text: str | Iterable[str] | None) -> tuple[str, ...]:
 def num_measure_heads(measure: str, num_heads: int) -> int:
     """Head axis length M of a measure: the model's heads, or 1 for a per-layer measure."""
     return 1 if measure in PER_LAYER else num_heads
+
+
+#: measures one forward pass gives (hooks on every layer); the others need their own pass
+ONE_PASS = frozenset({"norm", "value_zeroing"})
+
+
+class LayerProgress:
+    """Progress of a measures request over its passes, a layer at a time: one pass for the
+    ONE_PASS measures wanted, one for ``grad``; ``step(what)`` makes a pass's ``on_layer(i)``,
+    which reports ``progress(done, total, "WHAT, LAYER_WORD i")``."""
+
+    def __init__(self, num_layers: int, wanted: Iterable[str], progress=None,
+                 layer_word: str = "layer"):
+        wanted = set(wanted)
+        self.total = num_layers * (("grad" in wanted) + bool(ONE_PASS & wanted))
+        self.done = 0
+        self.progress, self.layer_word = progress, layer_word
+
+    def step(self, what: str):
+        def on_layer(i: int) -> None:
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.total, f"{what}, {self.layer_word} {i}")
+        return on_layer

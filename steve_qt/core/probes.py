@@ -27,9 +27,6 @@ from __future__ import annotations
 import csv
 import io
 import os
-import shutil
-import time
-import uuid
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -40,7 +37,9 @@ import numpy as np
 
 from .adapters import Site
 from .errors import SteveError
+from .fileio import atomic_folder, check_folder_writable
 from .phones import phone_class
+from .runner import never_raising
 
 TARGETS = ("phone", "class", "manner", "voicing")
 DEFAULT_FOLDS = 5
@@ -347,15 +346,7 @@ class ProbeTask:
     phone_tier: str | None = None
 
     def __call__(self, path: str) -> ProbeFile:
-        t0 = time.perf_counter()
-        try:
-            f = self._run(path)
-        except SteveError as exc:
-            f = ProbeFile(path, reason=exc.problem)
-        except Exception as exc:  # a model failure or a bug on this file: report it, go on
-            f = ProbeFile(path, reason=f"{type(exc).__name__}: {exc}")
-        f.seconds = time.perf_counter() - t0
-        return f
+        return never_raising(self._run, path, lambda p, why: ProbeFile(p, reason=why))
 
     def _run(self, path: str) -> ProbeFile:
         from .feature_index import row_labels
@@ -391,43 +382,19 @@ def files_csv(files: Sequence[str], results: dict[int, ProbeFile]) -> str:
 
 
 def check_output(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise SteveError("is a file; --out needs a folder for the probe results", out)
-    if out.exists() and not force:
-        raise SteveError("folder exists; not overwritten (use --force to replace it)", out)
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise SteveError(f"folder {parent} does not exist", out)
-    if not os.access(parent, os.W_OK):
-        raise SteveError(f"folder {parent} is not writable", out)
+    check_folder_writable(out, force, "the probe results")
 
 
 def write_outputs(out: Path, rows: list[dict], files: list[str], results: dict[int, ProbeFile],
                   summary: str, title: str, force: bool) -> None:
     """probe.csv, files.csv, summary.txt, probe.pdf, probe.png into ``out`` (made aside, renamed)."""
-    tmp = out.with_name(f".{out.name}.part-{uuid.uuid4().hex[:8]}")
-    tmp.mkdir(parents=True)
-    try:
+    with atomic_folder(out, force, "the probe results") as tmp:
         (tmp / "probe.csv").write_text(probe_csv(rows), encoding="utf-8")
         (tmp / "files.csv").write_text(files_csv(files, results), encoding="utf-8")
         (tmp / "summary.txt").write_text(summary, encoding="utf-8")
         fig = probe_figure(rows, title)
         save_figure(fig, tmp / "probe.pdf")
         save_figure(fig, tmp / "probe.png")
-        old = None
-        if out.exists():
-            if not force:
-                raise SteveError("folder exists; not overwritten (use --force to replace it)", out)
-            old = out.with_name(f".{out.name}.old-{uuid.uuid4().hex[:8]}")
-            os.rename(out, old)
-        os.rename(tmp, out)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    except OSError as exc:
-        raise SteveError(f"cannot write the probe results: {exc.strerror or exc}", out) from exc
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def summary_text(meta: dict, rows: Sequence[dict], files: list[str],

@@ -30,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import time
 import uuid
 from typing import Callable, Iterator, Sequence, TypeVar
 
@@ -200,6 +201,21 @@ class Runner:
             if progress:
                 progress(done, total, os.path.basename(files[i]))
             yield i, result
+
+
+def never_raising(run: Callable[[str], R], path: str, failed: Callable[[str, str], R]) -> R:
+    """``run(path)``, or ``failed(path, reason)`` when it raises (a SteveError gives its problem,
+    anything else its type and message): the body of a task that never raises. The result's
+    ``seconds`` is set to the time it took."""
+    t0 = time.perf_counter()
+    try:
+        result = run(path)
+    except SteveError as exc:
+        result = failed(path, exc.problem)
+    except Exception as exc:  # a model failure or a bug on this file: report it, go on
+        result = failed(path, f"{type(exc).__name__}: {exc}")
+    result.seconds = time.perf_counter() - t0
+    return result
 
 
 def iter_files(files: Sequence[str], task: Callable[[str], R], jobs: int | None = None,

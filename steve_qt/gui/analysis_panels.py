@@ -15,17 +15,30 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from ..core import analysis
 from ..core.document import Document
 from ..core.errors import SteveError
+from ..core.measures import PER_LAYER
 from .colors import colormap, lut
 
 Qt = QtCore.Qt
 MATRIX_SOURCES = {"phones": "phone \u00d7 phone", "words": "word \u00d7 word",
                   "classes": "phone class \u00d7 phone class"}
 MATRIX_VALUES = {"mean": "mean weight per frame pair", "total": "total mass (query \u2192 key)"}
+#: what one cell of the shown kind of map is called (the Values box's choice)
+KIND_NOUNS = {"weights": "weight", "scores": "score", "norm": "attention norm",
+              "value_zeroing": "value zeroing", "grad": "grad relevance"}
 STAT_TITLES = {"mean_distance_ms": "mean distance (ms)", "entropy_bits": "entropy (bits)",
                "own_phone_mass": "own-phone mass", "padding_mass": "padding mass",
                "silence_share": "silence share"}
 LABEL_GAP_PX = 4  # space between two axis labels
 MAX_CELL_TEXT = 400  # cells beyond this count get tooltips only
+
+
+def matrix_value_title(value: str, kind: str) -> str:
+    """The phone matrix's caption for ``value`` (mean | total) of a ``kind`` of map."""
+    if kind == "weights":
+        return MATRIX_VALUES[value]
+    noun = KIND_NOUNS.get(kind, kind.replace("_", " "))
+    return (f"mean {noun} per frame pair" if value == "mean"
+            else f"total {noun} (query \u2192 key)")
 
 
 def _combo(items: dict) -> QtWidgets.QComboBox:
@@ -116,6 +129,13 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         self.values = np.zeros((0, 0))  # (rows, cols) as shown
         self.source = _combo(MATRIX_SOURCES)
         self.value = _combo(MATRIX_VALUES)
+        # its texts name the shown measure and grow with it: let it share the dock's width
+        # rather than widen the right column (the full text is in the list and the caption)
+        self.value.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.value.setMinimumContentsLength(14)
+        self.value.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding,
+                                 QtWidgets.QSizePolicy.Policy.Fixed)
         self.feature = _combo({f: f for f in analysis.CLASS_FEATURES})
         self.feature.setToolTip("phone-class feature: kind (silence/vowel/consonant), manner, "
                                 "place, voicing")
@@ -129,7 +149,6 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         top = QtWidgets.QHBoxLayout()
         for w in (self.source, self.value, self.feature):
             top.addWidget(w)
-        top.addStretch(1)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         lay.addLayout(top)
@@ -142,7 +161,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         self.plot.scene().sigMouseMoved.connect(self._on_moved)
         e = doc.events
         for name in ("current", "extraction", "component", "layer", "head", "rollout",
-                     "alignment", "colormap"):
+                     "alignment", "colormap", "kind"):
             getattr(e, name).connect(lambda ev: self.refresh())
         self.refresh()
 
@@ -158,13 +177,24 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         if tier is None or not tier.intervals:
             raise SteveError(f"the alignment has no {'word' if src == 'words' else 'phone'} "
                              "tier (open one with File > Open Alignment)")
+        kind = self.kind
         if src == "classes":
             return analysis.aggregate_classes(m, doc.shown_layer, doc.head, tier,
-                                              self.feature.currentData())
-        return analysis.aggregate_intervals(m, doc.shown_layer, doc.head, tier)
+                                              self.feature.currentData(), kind=kind)
+        return analysis.aggregate_intervals(m, doc.shown_layer, doc.head, tier, kind=kind)
+
+    @property
+    def kind(self) -> str:
+        """The kind of map aggregated: the one the views show (weights under rollout)."""
+        return "weights" if self.doc.rollout else self.doc.kind
+
+    def value_title(self) -> str:
+        return matrix_value_title(self.value.currentData(), self.kind)
 
     def refresh(self) -> None:
         self.feature.setVisible(self.source.currentData() == "classes")
+        for i in range(self.value.count()):  # the captions name the kind of map shown
+            self.value.setItemText(i, matrix_value_title(self.value.itemData(i), self.kind))
         try:
             self.matrix = self.compute()
         except SteveError as exc:
@@ -182,10 +212,14 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         _draw(self.plot, self.image, self.values, mat.query_labels, mat.key_labels,
               self.doc.colormap)
         doc = self.doc
-        who = "rollout" if doc.rollout else (
-            f"layer {doc.layer}, " + ("mean of heads" if doc.head is None
-                                      else f"head {doc.head}"))
-        self.info.setText(f"{who}: {self.value.currentText()}; rows query, columns key. "
+        if doc.rollout:
+            who = "rollout"
+        elif self.kind in PER_LAYER:  # one map per layer: no head to name
+            who = f"layer {doc.layer}"
+        else:
+            who = f"layer {doc.layer}, " + ("mean of heads" if doc.head is None
+                                            else f"head {doc.head}")
+        self.info.setText(f"{who}: {self.value_title()}; rows query, columns key. "
                           "Click a cell: select the key interval, query = middle of the row's "
                           "interval, play the key.")
 
@@ -193,7 +227,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
     def cell_text(self, r: int, c: int) -> str:
         mat = self.matrix
         return (f"{mat.query_labels[r]!s} \u2192 {mat.key_labels[c]!s}: "
-                f"{self.value.currentText()} {self.values[r, c]:.4g}")
+                f"{self.value_title()} {self.values[r, c]:.4g}")
 
     def _on_moved(self, pos) -> None:
         cell = _cell_at(self.plot, pos, self.values.shape) if self.matrix is not None else None

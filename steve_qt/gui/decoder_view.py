@@ -34,11 +34,11 @@ class QtDecoderView(QtWidgets.QWidget):
         self.plot, self.image = _matrix_plot()
         self.plot.getAxis("bottom").setLabel("key token")
         self.plot.getAxis("left").setLabel("query token")
-        self.plot.setMinimumHeight(220)
+        self.plot.setMinimumHeight(120)
         self.info = QtWidgets.QLabel("")
         self.info.setTextFormat(Qt.TextFormat.PlainText)
         self.heads = QtHeadOverview(doc, component=COMPONENT)
-        self.heads.setMinimumHeight(120)
+        self.heads.setMinimumHeight(60)
         self.export_button = QtWidgets.QPushButton("Export Figure...")
         self.export_button.clicked.connect(self.exportRequested)
         lay = QtWidgets.QVBoxLayout(self)
@@ -130,5 +130,5 @@ def install_decoder_view(window) -> QtDecoderView:
                                           Qt.DockWidgetArea.RightDockWidgetArea)
     stats = getattr(window, "head_stats_dock", None)
     if stats is not None:
-        window.tabifyDockWidget(stats, window.decoder_dock)
+        window.tabify_docks(stats, window.decoder_dock)
     return view

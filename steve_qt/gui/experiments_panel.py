@@ -87,11 +87,10 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         super().__init__(parent)
         self.doc, self.model, self.submit = doc, model, submit
         self._unmasked: dict[int, tuple] = {}  # id(entry) -> (key, unmasked Extraction)
-        self.addTab(self._window_tab(), "Window \u00b1k")
-        self.addTab(self._span_tab(), "Span")
-        self.addTab(self._steer_tab(), "Steer")
-        self.addTab(self._lens_tab(), "Lens")
-        self.addTab(self._lm_tab(), "LM")
+        for make, title in ((self._window_tab, "Window \u00b1k"), (self._span_tab, "Span"),
+                            (self._steer_tab, "Steer"), (self._lens_tab, "Lens"),
+                            (self._lm_tab, "LM")):
+            self.addTab(_scrolled(make()), title)
         e = model.events
         e.window_result.connect(self._on_window_result)
         e.span_result.connect(self._on_span_result)
@@ -330,11 +329,11 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         run = QtWidgets.QPushButton("Run the logit lens")
         run.clicked.connect(self.run_lens)
         lay.addWidget(run)
-        lay.addWidget(QtWidgets.QLabel("encoder: block l's output through ln_post, decoded"))
+        lay.addWidget(_label_text("encoder: block l's output through ln_post, decoded"))
         self.lens_encoder = _table(["layer", "WER", "transcript"])
         lay.addWidget(self.lens_encoder, 1)
-        lay.addWidget(QtWidgets.QLabel("decoder: top next token per layer (rows) and position "
-                                       "(columns: the input token); hover for the top 5"))
+        lay.addWidget(_label_text("decoder: top next token per layer (rows) and position "
+                                  "(columns: the input token); hover for the top 5"))
         self.lens_decoder = QtWidgets.QTableWidget(0, 0)
         self.lens_decoder.setEditTriggers(QtWidgets.QAbstractItemView.EditTrigger.NoEditTriggers)
         lay.addWidget(self.lens_decoder, 2)
@@ -424,6 +423,16 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         self.model.set("k", None)
 
 
+def _scrolled(tab: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
+    """A tab's controls in a scroll area: a short dock scrolls them instead of growing the
+    window's minimum height."""
+    area = QtWidgets.QScrollArea()
+    area.setWidgetResizable(True)
+    area.setFrameShape(QtWidgets.QFrame.Shape.NoFrame)
+    area.setWidget(tab)
+    return area
+
+
 def _label_text(text: str) -> QtWidgets.QLabel:
     lab = _label()
     lab.setText(text)
@@ -466,5 +475,5 @@ def install_experiments(window) -> None:
                                               Qt.DockWidgetArea.RightDockWidgetArea)
     beside = getattr(window, "phone_matrix_dock", None)
     if beside is not None:  # a tab beside the phone matrix: the right column keeps its room
-        window.tabifyDockWidget(beside, window.experiments_dock)
+        window.tabify_docks(beside, window.experiments_dock)
         beside.raise_()

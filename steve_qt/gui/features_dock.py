@@ -47,6 +47,8 @@ THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays
 THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
 TOP_N = 30  # rows of "in this file"
 HEAT_N = 16  # rows of the heat strip
+HEAT_PX = 96  # its height
+HEAT_FONT_PT = 7  # its row labels (feature numbers)
 AUDIO_KEEP = 32  # example files kept loaded
 
 
@@ -75,7 +77,8 @@ class QtFeaturesDock(QtWidgets.QWidget):
     def __init__(self, parent=None):
         super().__init__(parent)
         self.site = QtWidgets.QComboBox()
-        self.site.setSizeAdjustPolicy(QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self.site.setSizeAdjustPolicy(
+            QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
         self.site.setMinimumContentsLength(18)
         self.feature = QtWidgets.QSpinBox()
         self.feature.setRange(0, 0)
@@ -88,12 +91,14 @@ class QtFeaturesDock(QtWidgets.QWidget):
         self.floor = QtWidgets.QSpinBox()
         self.floor.setRange(-60, 0)
         self.floor.setValue(int(feature_audio.FLOOR_DB))
+        self.floor.setPrefix("floor ")
         self.floor.setSuffix(" dB")
         self.floor.setToolTip("Play Feature: gain where the feature does not fire")
         self.pad = QtWidgets.QSpinBox()
         self.pad.setRange(50, 2000)
         self.pad.setSingleStep(50)
         self.pad.setValue(int(feature_audio.PAD_S * 1000))
+        self.pad.setPrefix("\u00b1 ")
         self.pad.setSuffix(" ms")
         self.pad.setToolTip("Play Examples: audio either side of each example's peak")
         self.play_feature = QtWidgets.QPushButton("Play Feature (F)")
@@ -109,12 +114,13 @@ class QtFeaturesDock(QtWidgets.QWidget):
         self.examples.setColumnWidth(0, THUMB_W + 6)
         # fixed widths from the font (ResizeToContents measures every cell on every setItem:
         # a millisecond each, which made switching feature slow)
-        em = self.fontMetrics().horizontalAdvance("m")
-        for c, chars in enumerate((0, 8, 6, 5, 9, 7), start=0):
-            if chars:
-                self.examples.setColumnWidth(c, int(chars * em))
-        for c, chars in enumerate((7, 6, 6, 10)):
-            self.top.setColumnWidth(c, int(chars * em))
+        fm = self.fontMetrics()
+        for c, sample in enumerate(("", "range -5", "-0.000", "phone", "greasy", "00.00 s"),
+                                   start=0):
+            if sample:
+                self.examples.setColumnWidth(c, fm.horizontalAdvance(sample) + 14)
+        for c, sample in enumerate(("feature", "-0.000", "-0.000", "best phone")):
+            self.top.setColumnWidth(c, fm.horizontalAdvance(sample) + 14)
         self.examples_note = QtWidgets.QLabel("")
         self.examples_note.setWordWrap(True)
         self.tabs = QtWidgets.QTabWidget()
@@ -122,7 +128,11 @@ class QtFeaturesDock(QtWidgets.QWidget):
         ex = QtWidgets.QWidget()
         exl = QtWidgets.QVBoxLayout(ex)
         exl.setContentsMargins(0, 0, 0, 0)
-        exl.addWidget(self.examples_note)
+        note_row = QtWidgets.QHBoxLayout()  # the examples' own controls, above their table
+        note_row.addWidget(self.examples_note, 1)
+        note_row.addWidget(self.play_examples)
+        note_row.addWidget(self.pad)
+        exl.addLayout(note_row)
         exl.addWidget(self.examples, 1)
         self.tabs.addTab(ex, "Examples")
 
@@ -136,12 +146,8 @@ class QtFeaturesDock(QtWidgets.QWidget):
         row2.addWidget(self.heat)
         row3 = QtWidgets.QHBoxLayout()
         row3.addWidget(self.play_feature)
-        row3.addWidget(QtWidgets.QLabel("floor"))
         row3.addWidget(self.floor)
         row3.addStretch(1)
-        row3.addWidget(self.play_examples)
-        row3.addWidget(QtWidgets.QLabel("\u00b1"))
-        row3.addWidget(self.pad)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
         for r in (row1, row2, row3):
@@ -161,7 +167,7 @@ class FeaturesController(QtCore.QObject):
         self.dock_widget = QtFeaturesDock()
         self.dock = win.add_dock(self.dock_widget, "Features", Qt.DockWidgetArea.RightDockWidgetArea)
         if getattr(win, "head_stats_dock", None) is not None:
-            win.tabifyDockWidget(win.head_stats_dock, self.dock)
+            win.tabify_docks(win.head_stats_dock, self.dock)
         self._audio: OrderedDict[Path, object] = OrderedDict()
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []
@@ -202,6 +208,11 @@ class FeaturesController(QtCore.QObject):
         self.heat.addItem(self.heat_image)
         self.heat.invertY(True)
         self.heat.vb.disableAutoRange()
+        self.heat_font = QtGui.QFont()
+        self.heat_font.setPointSize(HEAT_FONT_PT)
+        self.heat.getAxis("left").setStyle(tickFont=self.heat_font)
+        self._heat_feats: list[int] = []
+        self.heat.vb.sigResized.connect(lambda vb: self._label_heat())
         for plot in (self.track, self.heat):
             plot.vb.sigResized.connect(lambda vb: self._resync_x())
 
@@ -248,7 +259,7 @@ class FeaturesController(QtCore.QObject):
         e.example.connect(self._on_example)
         e.alignment.connect(lambda ev: self._fill_top())
         for name in ("current", "model", "window", "site"):
-            getattr(e, name).connect(lambda ev: self.request())
+            getattr(e, name).connect(lambda ev: (self.request(), self._draw_track()))
         e.model.connect(lambda ev: self._offer_sites())
         self.win.queue.finished.connect(lambda job, ex: self._offer_sites())
         e.extraction.connect(lambda ev: self._offer_sites())  # the model is loaded by then
@@ -307,13 +318,15 @@ class FeaturesController(QtCore.QObject):
         e = self.doc.entries[i]
         e.activation_status[(spec, window, site)] = "queued"
         self.win.queue.submit(Job(e, spec, window, sites=(site,)), front=True)
-        self.dock_widget.info.setText(f"reading {site} ...")
+        self._draw_track()
 
     def set_job_status(self, job: Job, status: str, error: str | None) -> None:
         key = (job.spec, job.window, job.sites[0])
         job.entry.activation_status[key] = status
         if status == "failed":
             self.doc.message_(f"Features: {job.name}: {error}")
+            if job.entry is self.doc.entry:
+                self.track_text.setText(self.track_hint())
             self.dock_widget.info.setText(f"{job.sites[0]}: {error}")
 
     def on_activations(self, index: int, job: Job, ex) -> None:
@@ -338,6 +351,7 @@ class FeaturesController(QtCore.QObject):
         if not self.active:
             self.active = True
             self.request()
+            self._draw_track()
 
     def _on_dock_toggled(self, on: bool) -> None:
         self.track.setVisible(on)
@@ -368,13 +382,26 @@ class FeaturesController(QtCore.QObject):
         self._mark_top_row()
 
     # --- drawing ---------------------------------------------------------------------------------
+    def track_hint(self) -> str:
+        """What the empty track row says (no file: nothing)."""
+        if self.doc.utterance is None:
+            return ""
+        if not self.active or not self.fv.site:
+            return "choose a site and a feature in the Features dock"
+        key = self.fv.key()
+        status = self.doc.entry.activation_status.get(key) if key is not None else None
+        if status in ("queued", "running"):
+            return f"reading {self.fv.site} ..."
+        if status == "failed":
+            return f"cannot read {self.fv.site} for this file (the status bar says why)"
+        return f"no activations of {self.fv.site} for this file yet"
+
     def _draw_track(self) -> None:
         track, edges = self.fv.track(), self.fv.track_edges()
+        self.track.getAxis("left").setStyle(showValues=track is not None)  # no 0..1 over nothing
         if track is None or edges is None:
             self.curve.setData([], [])
-            what = self.fv.site or "a site"
-            self.track_text.setText(f"no activations of {what} for this file yet"
-                                    if self.doc.utterance is not None else "")
+            self.track_text.setText(self.track_hint())
             self.dock_widget.info.setText(self.track_text.toPlainText())
             return
         self.curve.setData(edges, track)
@@ -389,7 +416,7 @@ class FeaturesController(QtCore.QObject):
     def _draw_heat(self) -> None:
         on = self.dock_widget.heat.isChecked() and self.fv.activations is not None and self.shown
         self.heat.setVisible(on)
-        self.heat.setFixedHeight(90 if on else 0)
+        self.heat.setFixedHeight(HEAT_PX if on else 0)
         if not on:
             self.heat_image.clear()
             return
@@ -402,9 +429,23 @@ class FeaturesController(QtCore.QObject):
         self.heat_image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
         self.heat_image.setRect(QtCore.QRectF(edges[0], 0, edges[-1] - edges[0], len(feats)))
         self.heat.setYRange(0, len(feats), padding=0)
-        self.heat.getAxis("left").setTicks([[(i + 0.5, str(f)) for i, f in enumerate(feats)
-                                             if i % 4 == 0], []])
+        self._heat_feats = feats
+        self._label_heat()
         QtCore.QTimer.singleShot(0, self._resync_x)
+
+    def _label_heat(self) -> None:
+        """The heat strip's rows labelled with their feature numbers: every row when the labels
+        fit its height, else every n-th row so that none overlap."""
+        feats = self._heat_feats
+        if not feats or not self.heat.isVisible():
+            return
+        axis = self.heat.getAxis("left")
+        row_px = self.heat.vb.height() / len(feats)
+        label_px = QtGui.QFontMetricsF(self.heat_font).height()
+        step = max(1, int(np.ceil(label_px / max(row_px, 1e-9))))
+        ticks = [[(i + 0.5, str(f)) for i, f in enumerate(feats) if i % step == 0], []]
+        if getattr(axis, "_tickLevels", None) != ticks:
+            axis.setTicks(ticks)
 
     def _resync_x(self) -> None:
         """pyqtgraph links x ranges by pixel position: a row that appears (or resizes) before its

@@ -44,6 +44,13 @@ PENDING_NAMES = {"model": "the model's own numbers (loading it)",
                  "decoder": "decoder attention"}
 
 
+#: widths of the left (utterances, heads) and right (panels) dock columns in a 1280 px window;
+#: narrower windows scale them down (to what their panels need at least), see fit_docks
+LEFT_COLUMN_PX, RIGHT_COLUMN_PX, DEFAULT_WIDTH_PX = 330, 420, 1280
+#: the right column's height given to its upper stack (phone matrix, experiments)
+RIGHT_UPPER_SHARE = 0.45
+
+
 def still_coming(pending) -> str:
     """Status-bar suffix naming what a partial extraction still lacks."""
     names = [PENDING_NAMES.get(p, p) for p in pending]
@@ -627,6 +634,46 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.spectrogram_actions[kind] = act
         self.doc.events.spectrogram.connect(
             lambda ev: self.spectrogram_actions[ev.value].setChecked(True))
+
+    # --- dock sizes ------------------------------------------------------------------------------
+    def tabify_docks(self, first: QtWidgets.QDockWidget, second: QtWidgets.QDockWidget) -> None:
+        """Put ``second`` as a tab beside ``first``. Before the window is shown, a tab group made
+        while another one exists leaves a stale copy of its tab bar on screen (Qt 6.11; it stays
+        at its first place, over the docks, when the window is resized): such a group is made
+        when the window is first shown, with ``first`` in front."""
+        grouped = [d for d in self.findChildren(QtWidgets.QDockWidget)
+                   if self.tabifiedDockWidgets(d)]
+        if self.isVisible() or not grouped or first in grouped:
+            self.tabifyDockWidget(first, second)
+        else:
+            self._deferred_tabs = getattr(self, "_deferred_tabs", []) + [(first, second)]
+
+    def showEvent(self, ev: QtGui.QShowEvent) -> None:
+        super().showEvent(ev)
+        if not getattr(self, "_docks_fitted", False):
+            self._docks_fitted = True
+            for first, second in getattr(self, "_deferred_tabs", []):
+                self.tabifyDockWidget(first, second)
+                first.raise_()
+            self._deferred_tabs = []
+            self.fit_docks()
+
+    def fit_docks(self) -> None:
+        """Size the dock columns for the window's width: in a window narrower than 1280 px the
+        side columns shrink in proportion (never below what their panels need), so that the time
+        views keep their share; the right column's upper stack gets RIGHT_UPPER_SHARE of its
+        height (the lower one holds the features dock's example table)."""
+        scale = min(self.width() / DEFAULT_WIDTH_PX, 1.0)
+        h = Qt.Orientation.Horizontal
+        self.resizeDocks([self.utterance_dock], [round(LEFT_COLUMN_PX * scale)], h)
+        upper = getattr(self, "phone_matrix_dock", None)
+        lower = getattr(self, "head_stats_dock", None)
+        if upper is not None:
+            self.resizeDocks([upper], [round(RIGHT_COLUMN_PX * scale)], h)
+        if upper is not None and lower is not None:
+            column = upper.height() + lower.height()
+            share = round(column * RIGHT_UPPER_SHARE)
+            self.resizeDocks([upper, lower], [share, column - share], Qt.Orientation.Vertical)
 
     # --- closing ---------------------------------------------------------------------------------
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:

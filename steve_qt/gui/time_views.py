@@ -285,6 +285,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
     # --- document -> drawing ---------------------------------------------------------------------
     def _on_current_change(self, event) -> None:
         u = self.doc.utterance
+        self.wave.getAxis("left").setStyle(showValues=u is not None)  # no 0..1 over nothing
         if u is None:
             self.wave_curve.setData([], [])
             self._draw_spectrogram()

@@ -19,6 +19,7 @@ import pytest
 import soundfile as sf
 from PyQt6 import QtCore
 
+from gui_helpers import ARTIFACTS
 from feature_helpers import HOP, SITE, frames_of, make_corpus, synthetic_acts, write_index
 from test_gui_playback import ONE_BUFFER_S, alsa_home
 
@@ -93,6 +94,23 @@ def test_track_equals_the_stored_activations_of_the_chosen_feature(window, dark_
     qtbot.mouseClick(table.viewport(), QtCore.Qt.MouseButton.LeftButton,
                      pos=table.visualItemRect(table.item(row, 1)).center())
     assert window.doc.features.feature == 3
+
+
+def test_the_empty_track_row_says_what_to_choose_and_has_no_ticks(window, dark_suit, qtbot):
+    _show_dock(window, qtbot)
+    track, axis = window.features.track, window.features.track.getAxis("left")
+    text = lambda: window.features.track_text.textItem.toPlainText()  # noqa: E731
+    assert track.isVisible() and axis.style["showValues"] is False and text() == ""
+    i = window.open_audio(dark_suit)
+    assert axis.style["showValues"] is False  # no 0..1 ticks over an empty row
+    assert text() == "choose a site and a feature in the Features dock"
+    window.doc.features.set_site(SITE)
+    window.features.activate()
+    assert axis.style["showValues"] is False and SITE in text()
+    _store(window, i, synthetic_acts(window.doc.utterance.audio.samples.size, 2))
+    assert axis.style["showValues"] is True and text().startswith("feature 0: max ")
+    ARTIFACTS.mkdir(exist_ok=True)
+    window.grab().save(str(ARTIFACTS / "features_track_filled.png"))
 
 
 def test_best_phone_is_the_label_with_the_highest_mean(window, dark_suit):
@@ -365,6 +383,25 @@ def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, d
     expect = (acts[:, order] / acts[:, order].max(axis=0)).T  # rows: features, each scaled to max
     np.testing.assert_allclose(window.features.heat_image.image, expect, rtol=1e-6)
     assert len(set(window.views.left_axis_widths())) == 1
+    # row labels: as many as fit without overlapping; every row once the strip is tall enough
+    from PyQt6 import QtGui
+
+    label_px = QtGui.QFontMetricsF(window.features.heat_font).height()
+    axis = heat.getAxis("left")
+
+    def labelled() -> list[int]:
+        return [int(text) for _, text in axis._tickLevels[0]]
+
+    rows = [int(f) for f in order[:16]]
+    row_px = heat.vb.height() / len(rows)
+    shown = labelled()
+    step = rows.index(shown[1]) - rows.index(shown[0])
+    assert shown == rows[::step] and step * row_px >= label_px > (step - 1) * row_px
+    assert step < 4  # was every 4th row whatever the room
+    heat.setFixedHeight(int(len(rows) * label_px) + 20)
+    qtbot.waitUntil(lambda: labelled() == rows, timeout=5000)
+    window.features.dock_widget.heat.setChecked(False)
+    window.features.dock_widget.heat.setChecked(True)
     window.doc.zoom_in()
     assert all(r == pytest.approx(window.doc.view, abs=1e-9) for r in window.views.x_ranges())
     window.features.dock_widget.heat.setChecked(False)  # the rows resize: no row drifts

@@ -87,3 +87,39 @@ def test_a_measure_the_model_cannot_give_is_a_dialog(fresh, qtbot, whisper_adapt
     choose(win, "norm")
     assert win.doc.kind == "weights" and not win.queue.busy
     assert "encoder self-attention only" in win.doc.message
+
+
+def test_phone_matrix_aggregates_and_names_the_measure_shown(fresh):
+    """The phone matrix follows the Values box: with a measure shown it averages that measure
+    (checked by hand from the raw array) and its caption names it, not "weight"."""
+    win = fresh
+    doc, panel = win.doc, win.phone_matrix
+    m = doc.maps
+    rng = np.random.default_rng(5)
+    n, _, heads, q, k = m.weights.shape
+    m.measures["norm"] = rng.uniform(0, 3, (n, 1, heads, q, k)).astype(np.float16)
+    m.measures["value_zeroing"] = rng.uniform(0, 1, (n, 1, 1, q, k)).astype(np.float16)
+    doc.set_layer(1)
+    doc.set_head(3)
+    assert "mean weight per frame pair" in panel.info.text()
+    for kind, head, noun in (("norm", 3, "attention norm"), ("value_zeroing", 0, "value zeroing")):
+        choose(win, kind)
+        assert doc.kind == kind
+        arr = m.measures[kind][1, 0, head].astype(np.float64)
+        (qa, qb), (ka, kb) = panel.matrix.query_frames[2], panel.matrix.key_frames[4]
+        assert panel.values[2, 4] == pytest.approx(arr[qa:qb, ka:kb].mean(), rel=1e-5)
+        assert f"mean {noun} per frame pair" in panel.info.text()
+        assert "weight" not in panel.info.text()
+        assert panel.value.currentText() == f"mean {noun} per frame pair"
+        assert f"{noun} " in panel.cell_text(2, 4)
+    assert panel.info.text().startswith("layer 1:")  # value zeroing: one map per layer, no head
+    panel.value.setCurrentIndex(panel.value.findData("total"))
+    panel.refresh()
+    arr = m.measures["value_zeroing"][1, 0, 0].astype(np.float64)
+    (qa, qb), (ka, kb) = panel.matrix.query_frames[2], panel.matrix.key_frames[4]
+    assert panel.values[2, 4] == pytest.approx(arr[qa:qb, ka:kb].sum(axis=1).mean(), rel=1e-5)
+    assert "total value zeroing (query \u2192 key)" in panel.info.text()
+    choose(win, "weights")
+    assert panel.value.currentText() == "total mass (query \u2192 key)"
+    w = m.weights[1, 0, 3].astype(np.float64)
+    assert panel.values[2, 4] == pytest.approx(w[qa:qb, ka:kb].sum(axis=1).mean(), rel=1e-5)
