@@ -46,10 +46,13 @@ def gui_available() -> bool:
 
 MILESTONES = [  # (stamp, what), in the order they normally happen
     ("t_imports", "steve_qt imported (interpreter started)"),
-    ("t_qt", "Qt started (the model has been loading in a background thread since start-up)"),
-    ("t_load", "model loaded (torch, whisper, the converted model from the user cache)"),
-    ("t_partial", "encoder maps extracted (the first stage)"),
+    ("t_qt", "Qt started"),
+    ("t_window", "main window built"),
+    ("t_preview", "encoder preview computed (numpy, no torch; starts at start-up)"),
     ("t_drawn", "first map painted"),
+    ("t_load", "model loaded (torch, whisper, the converted model from the user cache)"),
+    ("t_partial", "the model's encoder maps extracted (its first stage)"),
+    ("t_model_drawn", "the model's encoder maps painted (replacing the preview)"),
     ("t_extract", "transcript, word tier, cross- and decoder attention arrived"),
 ]
 FIRST_MAP_TARGET_S = 2.0
@@ -118,6 +121,12 @@ def run(cfg: Config) -> Section:
         section.extra_tables.append(("Targets", ["measurement", "median s", "target", "result"],
                                      rows))
         section.notes.append(gui_probe.NOTE)
+        infos = [x[1] for x in launched]
+        section.notes.append(
+            f"The first map painted was the torch-free preview in "
+            f"{sum(bool(i.get('first_paint_preview')) for i in infos)} of {len(infos)} runs; "
+            f"torch was already imported when the main window had been built in "
+            f"{sum(bool(i.get('torch_imported_by_window')) for i in infos)} of {len(infos)}.")
         if "first map painted" in first_ever:
             section.notes.append(
                 "First start ever (an empty user cache: the embedded CTranslate2 model is "

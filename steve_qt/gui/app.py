@@ -9,6 +9,8 @@ import threading
 
 from ..core.adapters import DEFAULT_SPEC
 
+ALIGNMENT_SUFFIXES = (".textgrid", ".phn", ".wrd")  # files the window opens as alignments
+
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="steve-qt", description="See and hear what a speech "
@@ -62,6 +64,22 @@ def preload_model(spec: str) -> threading.Thread:
     return thread
 
 
+def start_loading(spec: str, files: list[str]) -> None:
+    """What to compute while Qt starts and the window is built.
+
+    With a file to open and a model that has a preview (``core.previews``: the embedded
+    Whisper once its converted weights are in the user cache), compute the first file's
+    preview, without torch; the model loads after it, in the extraction worker (importing torch
+    in another thread would hold the GIL against the window build and the preview). Otherwise
+    load the model now (``preload_model``)."""
+    from ..core import previews
+
+    audio = [f for f in files if os.path.splitext(f)[1].lower() not in ALIGNMENT_SUFFIXES]
+    if audio and previews.start(spec, audio[0]):
+        return
+    preload_model(spec)
+
+
 def configure_pyqtgraph() -> None:
     import pyqtgraph as pg
 
@@ -88,7 +106,7 @@ def run_gui(argv: list[str]) -> int:
     if args.device is not None and not set_device(args.device):
         return 2
     if not args.no_extract:
-        preload_model(args.model)  # torch and the model load while the window is built
+        start_loading(args.model, args.files)
     app = make_app()
     from PyQt6 import QtCore
 

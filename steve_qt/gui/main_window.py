@@ -22,8 +22,10 @@ from ..core.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
 from ..core.errors import SteveError
 from ..core.measures import TITLES
 from ..core.pipeline import Utterance
+from ..core.previews import is_preview
 from ..core.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
+from .app import ALIGNMENT_SUFFIXES
 from .analysis_panels import install_panels
 from .controls import OTHER_MODEL, QtControls
 from .decoder_view import install_decoder_view
@@ -36,9 +38,9 @@ from .utterance_list import QtUtteranceList
 from .worker import ExtractionQueue, Job
 
 Qt = QtCore.Qt
-ALIGNMENT_SUFFIXES = (".textgrid", ".phn", ".wrd")
 ATTENDED_SHARE = 0.5
-PENDING_NAMES = {"transcript": "transcript and word tier", "cross": "cross-attention",
+PENDING_NAMES = {"model": "the model's own numbers (loading it)",
+                 "transcript": "transcript and word tier", "cross": "cross-attention",
                  "decoder": "decoder attention"}
 
 
@@ -452,9 +454,17 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if i is None:
             return
         self._still_coming = still_coming(ex.pending)
-        self.progress_label.setText(f"{job.name}: {', '.join(ex.maps) or 'first results'} "
-                                    f"shown{self._still_coming}")
+        what = ', '.join(ex.maps) or 'first results'
+        if is_preview(ex):
+            what += " preview"
+        self.progress_label.setText(f"{job.name}: {what} shown{self._still_coming}")
         self.doc.set_extraction(i, job.spec, job.window, ex)
+
+    def _withdraw_preview(self, job: Job) -> None:
+        """A preview never outlives its job: the document keeps only the model's own numbers."""
+        i = self._index_of_entry(job.entry)
+        if i is not None and is_preview(job.entry.extractions.get((job.spec, job.window))):
+            self.doc.drop_extraction(i, job.spec, job.window)
 
     def _on_job_finished(self, job: Job, ex) -> None:
         if job.task is not None:
@@ -483,6 +493,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             if not self._closing:
                 dialogs.show_error(self, f"{TITLES[job.measures[0]]} failed", reason)
             return
+        self._withdraw_preview(job)
         self._set_job_status(job, FAILED, reason)
         if self._closing or job.sites:  # the features dock says why in the status bar
             return
@@ -500,6 +511,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if job.measures:
             self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} cancelled")
             return
+        self._withdraw_preview(job)
         self._set_job_status(job, CANCELLED)
         kept = job.entry.extractions.get((job.spec, job.window))
         if kept is not None and kept.pending:

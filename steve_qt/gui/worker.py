@@ -5,12 +5,15 @@ loaded once per spec and reused (``pipeline.get_adapter``). Cancel sets an event
 adapter polls through ``should_cancel`` (it raises Cancelled within one layer). Results come
 back as Qt signals, so the document is only ever changed in the GUI thread: ``partial`` for each
 early, incomplete result (the encoder maps before the transcript; ``Extraction.pending`` says
-what is still coming), then one of ``finished``/``failed``/``cancelled``.
+what is still coming), then one of ``finished``/``failed``/``cancelled``. While the model is
+not loaded yet, a job first hands over the model's preview (``core.previews``: computed without
+torch, marked in ``meta``) as a partial result; the model's own results replace it.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 import traceback
 from dataclasses import dataclass
 from typing import Callable
@@ -19,6 +22,13 @@ from PyQt6 import QtCore
 
 from ..core.document import Entry
 from ..core.errors import Cancelled, SteveError
+from ..core.previews import is_preview
+
+#: after handing a preview to the window, the worker waits this long (ms) for the event loop to
+#: paint it before it loads the model (importing torch holds the GIL) ...
+PREVIEW_PAINT_MS = 60
+#: ... and never longer than this (s)
+PREVIEW_WAIT_S = 2.0
 
 
 @dataclass(eq=False)
@@ -55,10 +65,21 @@ class _Worker(QtCore.QObject):
     def __init__(self, cancel: threading.Event):
         super().__init__()
         self.cancel = cancel
+        #: set by the GUI thread once a preview has had time to paint (``ExtractionQueue``)
+        self.shown = threading.Event()
+
+    def _wait_until_shown(self, should_cancel) -> None:
+        """Loading the model next imports torch, which holds the GIL for a second or more and
+        would hold back the GUI thread painting the preview: wait for that paint first."""
+        deadline = time.monotonic() + PREVIEW_WAIT_S
+        while not self.shown.wait(0.02) and time.monotonic() < deadline:
+            if should_cancel():
+                raise Cancelled()
 
     @QtCore.pyqtSlot(object)
     def run(self, job: Job) -> None:
-        from ..core.pipeline import extract, get_adapter
+        from ..core import previews
+        from ..core.pipeline import extract, get_adapter, loaded_adapter
 
         def should_cancel() -> bool:
             return self.cancel.is_set()
@@ -67,6 +88,16 @@ class _Worker(QtCore.QObject):
             self.progress.emit(job, done, total, what)
 
         try:
+            if job.task is None and not job.measures and not job.sites \
+                    and loaded_adapter(job.spec) is None:
+                # the model is not loaded yet (a cold start): show a preview computed without
+                # torch first, when the model has one; the model's own result replaces it
+                progress(0, 0, "encoder preview")
+                ex = previews.take(job.spec, job.entry.utterance.audio, job.window, should_cancel)
+                if ex is not None:
+                    self.shown.clear()
+                    self.partial.emit(job, ex)
+                    self._wait_until_shown(should_cancel)
             progress(0, 0, f"loading model {job.spec}")
             adapter = get_adapter(job.spec)
             if should_cancel():
@@ -186,6 +217,8 @@ class ExtractionQueue(QtCore.QObject):
     def _on_partial(self, job: Job, ex) -> None:
         if job is self.running:  # a late signal of a finished job is dropped
             self.partial.emit(job, ex)
+        if is_preview(ex):  # the window has taken it; let the event loop paint, then go on
+            QtCore.QTimer.singleShot(PREVIEW_PAINT_MS, self._worker.shown.set)
 
     def _on_finished(self, job: Job, ex) -> None:
         self._done()

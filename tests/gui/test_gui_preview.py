@@ -1,0 +1,150 @@
+"""Cold start: the torch-free encoder preview is shown first, then replaced by the model's own
+numbers (the document ends with exactly what the adapter computes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from gui_helpers import ARTIFACTS, EXTRACTION_TIMEOUT_MS
+
+
+@pytest.fixture
+def cold_window(app, qtbot, whisper_adapter, monkeypatch):
+    """A window whose worker believes the model is not loaded yet (a cold start), so that it
+    shows the preview first; loading then finds the session's model at once."""
+    from steve_qt.core import pipeline
+    from steve_qt.gui.main_window import QtMainWindow
+
+    monkeypatch.setattr(pipeline, "loaded_adapter", lambda spec=None: None)
+    win = QtMainWindow()
+    qtbot.addWidget(win)
+    win.resize(1400, 950)
+    win.show()
+    yield win
+    win.close()
+
+
+def _same_maps(a, b) -> None:
+    assert sorted(a.maps) == sorted(b.maps)
+    for c in a.maps:
+        np.testing.assert_array_equal(a.maps[c].weights, b.maps[c].weights)
+        np.testing.assert_array_equal(a.maps[c].scores, b.maps[c].scores)
+        np.testing.assert_array_equal(a.maps[c].padding_mass, b.maps[c].padding_mass)
+
+
+def test_preview_first_then_the_models_numbers(cold_window, qtbot, dark_suit,
+                                               dark_suit_extraction, monkeypatch):
+    from steve_qt.core import pipeline
+    from steve_qt.core.previews import is_preview
+
+    win, doc = cold_window, cold_window.doc
+    seen, labels = [], []
+    doc.events.extraction.connect(lambda ev: seen.append(ev.value))
+    win.queue.partial.connect(lambda job, ex: labels.append(win.progress_label.text()))
+    real_get = pipeline.get_adapter
+    shot = []
+
+    def get_adapter(*a, **k):  # the preview has been painted: look at it as a user would
+        if not shot:
+            shot.append(doc.extraction)
+            ARTIFACTS.mkdir(exist_ok=True)
+            win.grab().save(str(ARTIFACTS / "preview_first_map.png"))
+        return real_get(*a, **k)
+
+    monkeypatch.setattr(pipeline, "get_adapter", get_adapter)
+    win.open_paths([str(dark_suit)])
+    qtbot.waitUntil(lambda: doc.entry is not None and doc.entry.status_text(*doc.job_key())
+                    == "done", timeout=EXTRACTION_TIMEOUT_MS)
+    win.grab().save(str(ARTIFACTS / "preview_full_extraction.png"))
+    seen = [s for s in seen if s is not None]
+    assert is_preview(seen[0]) and seen[0].pending == ("model", "transcript", "cross", "decoder")
+    assert shot and is_preview(shot[0])  # the preview was shown before the model loaded
+    assert "encoder preview shown" in labels[0] and "the model's own numbers" in labels[0]
+    assert not any(is_preview(s) for s in seen[1:])
+    # the preview is close to the model's encoder maps, and the document ends with the latter
+    _, one_shot = dark_suit_extraction
+    prev = seen[0].maps["encoder"].weights.astype(np.float32)
+    assert np.abs(prev - one_shot.maps["encoder"].weights.astype(np.float32)).max() <= 1e-3
+    final = doc.extraction
+    assert not is_preview(final)
+    _same_maps(final, one_shot)
+    assert final.transcript == one_shot.transcript and final.meta == one_shot.meta
+
+
+def test_cancel_while_the_model_loads_withdraws_the_preview(cold_window, qtbot, dark_suit,
+                                                            monkeypatch):
+    from steve_qt.core import pipeline
+
+    real_get = pipeline.get_adapter
+    cancel = {}
+
+    def slow_get_adapter(*a, **k):  # a model that loads until Cancel is pressed
+        deadline = time.monotonic() + 60
+        while not cancel.get("pressed") and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return real_get(*a, **k)
+
+    monkeypatch.setattr(pipeline, "get_adapter", slow_get_adapter)
+    win, doc = cold_window, cold_window.doc
+    shown = []
+    win.queue.partial.connect(lambda job, ex: shown.append(doc.extraction))
+    cancelled = []
+    win.queue.cancelled.connect(cancelled.append)
+    win.open_paths([str(dark_suit)])
+    qtbot.waitUntil(lambda: bool(shown), timeout=EXTRACTION_TIMEOUT_MS)
+    win.cancel_extraction()
+    cancel["pressed"] = True
+    qtbot.waitUntil(lambda: bool(cancelled), timeout=EXTRACTION_TIMEOUT_MS)
+    assert shown[0] is not None
+    assert doc.extraction is None and doc.maps is None  # no preview numbers stay behind
+    assert doc.entry.status_text(*doc.job_key()) == "cancelled"
+
+
+def test_a_failing_preview_falls_back_to_the_model(cold_window, qtbot, dark_suit,
+                                                   dark_suit_extraction, monkeypatch,
+                                                   dialogs_seen, caplog):
+    from steve_whisper import preview
+
+    def broken(*a, **k):
+        raise RuntimeError("preview broke")
+
+    monkeypatch.setattr(preview, "preview_extraction", broken)
+    win, doc = cold_window, cold_window.doc
+    win.open_paths([str(dark_suit)])
+    qtbot.waitUntil(lambda: doc.entry is not None and doc.entry.status_text(*doc.job_key())
+                    == "done", timeout=EXTRACTION_TIMEOUT_MS)
+    _same_maps(doc.extraction, dark_suit_extraction[1])
+    assert not dialogs_seen.errors
+    assert any("preview failed" in r.getMessage() for r in caplog.records)
+
+
+def test_building_the_window_and_the_preview_import_no_torch(whisper_adapter, dark_suit):
+    """In a fresh process: start the preview of a file (as ``steve-qt FILE`` does), build the
+    main window, take the preview: torch and whisper are still not imported."""
+    code = f"""
+import json, sys
+from steve_qt.core import previews
+from steve_qt.core.audio import load_audio
+from steve_qt.gui.app import make_app
+started = previews.start("whisper", {str(dark_suit)!r})
+app = make_app()
+from steve_qt.gui.main_window import QtMainWindow
+win = QtMainWindow(auto_extract=False)
+win.show()
+app.processEvents()
+after_window = [m for m in ("torch", "whisper") if m in sys.modules]
+ex = previews.take("whisper", load_audio({str(dark_suit)!r}))
+print(json.dumps([started, after_window, ex is not None and previews.is_preview(ex),
+                  [m for m in ("torch", "whisper") if m in sys.modules]]))
+win.close()
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert json.loads(out.stdout.strip().splitlines()[-1]) == [True, [], True, []]
