@@ -80,7 +80,7 @@ def layer_measures(loaded, inputs: Tensor, num_frames: int, names: Sequence[str]
             w = mixing.attention_weights(t["q"], t["k"], n_head, num_frames, num_frames)
             f = mixing.head_value_outputs(t["v"], att.out_proj.weight, n_head)
             if "norm" in out:
-                out["norm"][i, 0] = mixing.attention_norm(w, f).numpy()
+                out["norm"][i, 0] = mixing.attention_norm(w, f).cpu().numpy()
             if "value_zeroing" in out:
                 mlp = pre_ln_mlp(layer, loaded.config)
                 if mlp is not None:
@@ -91,7 +91,7 @@ def layer_measures(loaded, inputs: Tensor, num_frames: int, names: Sequence[str]
                     vz = mixing.value_zeroing(w, f, t["x"], t["attn_out"],
                                               layer_tail(layer, stable), width=width,
                                               should_cancel=should_cancel)
-                out["value_zeroing"][i, 0, 0] = vz.numpy()
+                out["value_zeroing"][i, 0, 0] = vz.cpu().numpy()
             t.clear()
             if on_layer is not None:
                 on_layer(i)

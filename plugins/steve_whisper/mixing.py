@@ -62,11 +62,11 @@ def layer_measures(model, mel: Tensor, keep: int, names: Sequence[str],
             w = mixing.attention_weights(t["q"], t["k"], n_head, keep, keep)  # (M, T, T)
             f = mixing.head_value_outputs(t["v"][:keep], block.attn.out.weight, n_head)
             if "norm" in out:
-                out["norm"][i, 0] = mixing.attention_norm(w, f).numpy()
+                out["norm"][i, 0] = mixing.attention_norm(w, f).cpu().numpy()
             if "value_zeroing" in out:
                 vz = mixing.value_zeroing_pre_ln(w, f, t["x"][:keep], t["attn_out"][:keep],
                                                  block_mlp(block), should_cancel=should_cancel)
-                out["value_zeroing"][i, 0, 0] = vz.numpy()
+                out["value_zeroing"][i, 0, 0] = vz.cpu().numpy()
             t.clear()
             if on_layer is not None:
                 on_layer(i)

@@ -108,7 +108,7 @@ def value_zeroing(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor, tail:
     rows = max(1, BLOCK_FLOATS // max(1, n_k * max(width or 0, f.shape[-1])))
     x, attn_out = x.float(), attn_out.float()
     y = tail(x[:, None], attn_out[:, None])  # (Q, 1, D): the layer's output with all values
-    out = torch.empty(n_q, n_k)
+    out = torch.empty(n_q, n_k, device=weights.device)
     for q0 in range(0, n_q, rows):
         if should_cancel is not None and should_cancel():
             raise Cancelled()
@@ -140,7 +140,7 @@ def mean_positive_relevance(a: Tensor, grad: Tensor) -> Tensor:
 
 def propagate_relevance(abar: Sequence[Tensor]) -> list[Tensor]:
     """R_0 = I, R ← R + Ā_l · R for each layer: the cumulative R after each layer, (K, K) each."""
-    r = torch.eye(abar[0].shape[-1], dtype=torch.float64)
+    r = torch.eye(abar[0].shape[-1], dtype=torch.float64, device=abar[0].device)
     out = []
     for a in abar:
         r = r + a.double() @ r
@@ -154,9 +154,9 @@ def relevance_maps(abar: Sequence[Tensor], keep: int) -> np.ndarray:
     The identity (each frame's relevance to itself before any mixing) is left out so that the
     relevance that mixing added is what the colours show; add I to get Chefer et al.'s R.
     """
-    eye = torch.eye(keep)
+    eye = torch.eye(keep, device=abar[0].device)
     maps = [r[:keep, :keep] - eye for r in propagate_relevance(abar)]
-    return torch.stack(maps)[:, None, None].numpy().astype(np.float16)
+    return torch.stack(maps)[:, None, None].cpu().numpy().astype(np.float16)
 
 
 # --- value zeroing of a pre-LN block, structured ------------------------------------------------
@@ -242,14 +242,14 @@ def value_zeroing_pre_ln(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor
     u = torch.cat([g @ w_tilde_t, bias1.expand(1, n_k, -1)]).transpose(0, 1).contiguous()
     f_kmd = f.transpose(0, 1).contiguous()  # (K, M, D)
     keys = max(1, PAIRS_PER_BLOCK // n_q)
-    out = torch.empty(n_k, n_q)
+    out = torch.empty(n_k, n_q, device=weights.device)
     for k0 in range(0, n_k, keys):
         if should_cancel is not None and should_cancel():
             raise Cancelled()
         k1 = min(n_k, k0 + keys)
         a = alpha[k0:k1]  # (b, Q, M)
         inv_sigma = pair_inv_sigma(a, cc, cg[k0:k1], gg[k0:k1], r.shape[1], mlp.eps)  # (b, Q)
-        coef = torch.cat([a * -inv_sigma[..., None], torch.ones(k1 - k0, n_q, 1)], dim=-1)
+        coef = torch.cat([a * -inv_sigma[..., None], torch.ones(k1 - k0, n_q, 1, device=a.device)], dim=-1)
         pre = torch.bmm(coef, u[k0:k1]).addcmul_(p, inv_sigma[..., None])  # (b, Q, F)
         delta = torch.nn.functional.gelu(pre) @ w2_t  # (b, Q, D), then out_qk - y_q:
         delta.sub_(y_mlp).sub_(torch.bmm(a, f_kmd[k0:k1]))  # less d_qk
