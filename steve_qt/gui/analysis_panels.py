@@ -285,6 +285,7 @@ class QtHeadStats(QtWidgets.QWidget):
         lay.addWidget(self.stat)
         lay.addWidget(self.plot, 1)
         lay.addWidget(self.summary)
+        self._shown: tuple | None = None  # (maps, alignment, statistic, colormap) drawn
         self.stat.activated.connect(lambda i: self.refresh())
         self.plot.scene().sigMouseClicked.connect(self._on_clicked)
         self.plot.scene().sigMouseMoved.connect(self._on_moved)
@@ -320,6 +321,11 @@ class QtHeadStats(QtWidgets.QWidget):
         return getattr(s, name)
 
     def refresh(self) -> None:
+        shown = (self.doc.maps, self.doc.alignment, self.stat.currentData(), self.doc.colormap)
+        if self._shown is not None and all(
+                a == b if isinstance(a, str) else a is b for a, b in zip(shown, self._shown)):
+            return  # one extraction announces several fields: draw once
+        self._shown = shown
         for t in self.texts:
             self.plot.removeItem(t)
         self.texts = []

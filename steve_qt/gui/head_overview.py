@@ -133,11 +133,13 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
 
     def _on_maps_change(self, event) -> None:
         m = self._maps()
-        if m is None:
-            self.clear()
-            self.boxes = {}
-            self._shape = self._drawn = None
+        if m is None:  # the boxes stay (hidden, blank) for the next maps of the same shape
+            for box in self.boxes.values():
+                box.image.clear()
+            self._drawn = None
+            self.setVisible(False)
             return
+        self.setVisible(True)
         kind = self.doc.kind if m.has_kind(self.doc.kind) else "weights"
         per_layer = kind if kind in PER_LAYER else None
         if self._shape != (m.num_layers, m.num_heads, per_layer):

@@ -143,6 +143,8 @@ ex = previews.take("whisper", load_audio({str(dark_suit)!r}))
 print(json.dumps([started, after_window, ex is not None and previews.is_preview(ex),
                   [m for m in ("torch", "whisper") if m in sys.modules]]))
 win.close()
+del win  # before the application: a window outliving it crashed the interpreter at exit
+import gc; gc.collect()
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=300)
