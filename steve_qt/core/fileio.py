@@ -20,12 +20,17 @@ def check_writable(path: str | os.PathLike, force: bool = False) -> Path:
         raise SteveError("is a folder; give a file name", p)
     if p.exists() and not force:
         raise SteveError("file exists; not overwritten (use --force to replace it)", p)
+    check_parent(p)
+    return p
+
+
+def check_parent(p: Path) -> None:
+    """Raise SteveError if the folder ``p`` would be written into is missing or read-only."""
     parent = p.parent if str(p.parent) else Path(".")
-    if not parent.exists():
+    if not parent.is_dir():
         raise SteveError(f"folder {parent} does not exist", p)
     if not os.access(parent, os.W_OK):
         raise SteveError(f"folder {parent} is not writable", p)
-    return p
 
 
 @contextlib.contextmanager
@@ -61,11 +66,7 @@ def check_folder_writable(out: str | os.PathLike, force: bool, what: str) -> Pat
         raise SteveError(f"is a file; --out needs a folder for {what}", out)
     if out.exists() and not force:
         raise SteveError("folder exists; not overwritten (use --force to replace it)", out)
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise SteveError(f"folder {parent} does not exist", out)
-    if not os.access(parent, os.W_OK):
-        raise SteveError(f"folder {parent} is not writable", out)
+    check_parent(out)
     return out
 
 
