@@ -23,7 +23,7 @@ from torch import Tensor
 
 from steve_qt.core import mixing
 from steve_qt.core.errors import Cancelled, SteveError
-from steve_qt.core.taps import LayerTaps, frozen_parameters, layer_relevances
+from steve_qt.core.taps import LayerTaps, relevance_of
 
 
 def pre_ln_mlp(layer, config) -> mixing.PreLNMLP | None:
@@ -134,16 +134,9 @@ def grad_relevance(loaded, inputs: Tensor, num_frames: int, blank: int,
     layers = loaded.encoder_layers
     n_head = int(loaded.config.num_attention_heads)
     taps = [layer_taps(layer, keep_graph=True) for layer in layers]
-    try:
-        with frozen_parameters(model), torch.enable_grad():
-            x = inputs.clone().requires_grad_(True)
-            logits = model(x).logits[0]  # (T, V)
-            log_prob = ctc_log_prob(logits, greedy_labels(logits.detach(), blank), blank)
-            if should_cancel is not None and should_cancel():
-                raise Cancelled()
-            log_prob.backward()
-        abar = layer_relevances(taps, n_head, on_layer)
-    finally:
-        for tp in taps:
-            tp.remove()
-    return mixing.relevance_maps(abar, num_frames)
+
+    def log_prob() -> Tensor:
+        logits = model(inputs.clone().requires_grad_(True)).logits[0]  # (T, V)
+        return ctc_log_prob(logits, greedy_labels(logits.detach(), blank), blank)
+
+    return relevance_of(model, taps, log_prob, n_head, num_frames, on_layer, should_cancel)

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from steve_qt.core import mixing
 from steve_qt.core.errors import Cancelled
-from steve_qt.core.taps import LayerTaps, frozen_parameters, layer_relevances
+from steve_qt.core.taps import LayerTaps, relevance_of
 
 
 def block_mlp(block) -> mixing.PreLNMLP:
@@ -100,15 +100,9 @@ def grad_relevance(model, mel: Tensor, tokens: Sequence[int], text_start: int, k
     enc = model.encoder
     n_head = enc.blocks[0].attn.n_head
     taps = [BlockTaps(b, keep_graph=True) for b in enc.blocks]
-    try:
-        with frozen_parameters(model), torch.enable_grad():
-            x = mel[None].clone().requires_grad_(True)
-            log_prob = transcript_log_prob(model, enc(x), tokens, text_start)
-            if should_cancel is not None and should_cancel():
-                raise Cancelled()
-            log_prob.backward()
-        abar = layer_relevances(taps, n_head, on_layer)
-    finally:
-        for tp in taps:
-            tp.remove()
-    return mixing.relevance_maps(abar, keep)
+
+    def log_prob() -> Tensor:
+        x = mel[None].clone().requires_grad_(True)
+        return transcript_log_prob(model, enc(x), tokens, text_start)
+
+    return relevance_of(model, taps, log_prob, n_head, keep, on_layer, should_cancel)

@@ -17,9 +17,12 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterator, Sequence
 
+import numpy as np
+import torch
 from torch import Tensor
 
 from . import mixing
+from .errors import Cancelled
 
 
 class LayerTaps:
@@ -87,3 +90,22 @@ def layer_relevances(taps: Sequence[LayerTaps], n_head: int,
         if on_layer is not None:
             on_layer(i)
     return abar
+
+
+def relevance_of(model, taps: Sequence[LayerTaps], log_prob: Callable[[], Tensor], n_head: int,
+                 keep: int, on_layer: Callable[[int], None] | None = None,
+                 should_cancel: Callable[[], bool] | None = None) -> np.ndarray:
+    """Grad relevance (N, 1, 1, keep, keep) float16 (steve_qt.core.mixing.relevance_maps):
+    ``log_prob()`` runs the model forward with gradients (parameters frozen) through ``taps``
+    (made with ``keep_graph``), its result is differentiated, and the taps are removed."""
+    try:
+        with frozen_parameters(model), torch.enable_grad():
+            value = log_prob()
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            value.backward()
+        abar = layer_relevances(taps, n_head, on_layer)
+    finally:
+        for tp in taps:
+            tp.remove()
+    return mixing.relevance_maps(abar, keep)
