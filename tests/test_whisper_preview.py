@@ -4,8 +4,10 @@ Whisper adapter's own capture (torch), which share none of its code."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from concurrent.futures import wait
 
 import numpy as np
 import pytest
@@ -174,12 +176,32 @@ def test_started_preview_is_taken_once_and_cancel_ends_its_process(cached_model,
     fut = previews._STARTED[previews._key("whisper", dark_suit, 0)]
     with pytest.raises(Cancelled):
         previews.take("whisper", audio, should_cancel=lambda: True)
-    if fut.process is not None:
-        fut.process.join(10)
-        assert not fut.process.is_alive()
+    if fut.process is not None:  # the thread waiting for the child sees it end and reaps it
+        pid = fut.process.pid
+        wait([fut], timeout=10)
+        assert fut.done() and "ended" in str(fut.exception())
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
     assert previews.start("whisper", dark_suit)
     audio.samples = audio.samples[:16000].copy()  # the file changed since start(): not its preview
     ex = previews.take("whisper", audio)
     assert ex.maps["encoder"].weights.shape[-1] == 50
     assert previews.take("wav2vec2:/nowhere", audio) is None  # no preview for that adapter
+
+
+def test_a_started_preview_that_does_not_come_is_given_up(cached_model, dark_suit, monkeypatch,
+                                                          caplog):
+    """``take`` waits at most WAIT_S for a started preview, then ends its process: no preview,
+    a log line, and the model's own result follows as ever."""
+    from steve_qt.core import previews
+
+    monkeypatch.setattr(previews, "WAIT_S", 0.0)
+    audio = load_audio(dark_suit)
+    assert previews.start("whisper", dark_suit)
+    fut = previews._STARTED[previews._key("whisper", dark_suit, 0)]
+    assert previews.take("whisper", audio) is None
+    assert any("preview failed" in r.getMessage() for r in caplog.records)
+    if fut.process is not None:  # killed, not finished: its waiting thread saw it end
+        wait([fut], timeout=10)
+        assert fut.done() and "ended" in str(fut.exception())

@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from concurrent.futures import Future, wait
 from pathlib import Path
 from typing import Callable
@@ -32,6 +33,9 @@ log = logging.getLogger(__name__)
 
 #: ``Extraction.meta`` key that marks a preview (its value says what computed it)
 PREVIEW_META = "preview"
+
+#: seconds ``take`` waits for a started preview (about half a second normally) before it gives up
+WAIT_S = 20.0
 
 #: (spec, resolved path, window) -> Future of (samples, Extraction | None)
 _STARTED: dict[tuple, Future] = {}
@@ -141,11 +145,15 @@ def take(spec: str | None, audio, window: int = 0,
     fut = _STARTED.pop(_key(spec, audio.path, window), None) if audio.path else None
     try:
         if fut is not None:
+            deadline = time.monotonic() + WAIT_S
             while not wait([fut], timeout=0.02).done:
-                if should_cancel is not None and should_cancel():
+                cancelled = should_cancel is not None and should_cancel()
+                if cancelled or time.monotonic() > deadline:
                     if getattr(fut, "process", None) is not None:
-                        fut.process.terminate()
-                    raise Cancelled()
+                        fut.process.kill()  # SIGKILL: a handler or a stuck child cannot keep it
+                    if cancelled:
+                        raise Cancelled()
+                    raise TimeoutError(f"no preview after {WAIT_S:g} s")
             samples, ex = fut.result()
             if len(samples) == len(audio.samples) and (samples == audio.samples).all():
                 return ex

@@ -259,14 +259,16 @@ class QtMainWindow(QtWidgets.QMainWindow):
             dialogs.show_error(self, "Cannot open audio", str(exc))
             return None
         alignment, kind = self._load_alignment_beside(path, audio.duration)
-        index = self.doc.add(Utterance(audio, alignment, kind), show=show)
+        index = self.doc.add(Utterance(audio, alignment, kind), show=False)
+        # the model starts on the file while the views take it in
+        self._queue_extraction(index, front=show)
         settings.add_recent_file(path)
         if show:
+            self.doc.set_current(index)
             what = f"alignment {alignment.source.name}" if alignment is not None and \
                 alignment.source else "no alignment found beside it"
             self.doc.message_(f"{audio.name}: {audio.duration:.2f} s at {audio.original_rate} Hz"
                               f", {what}")
-        self._queue_extraction(index, front=show)
         return index
 
     def _load_alignment_beside(self, path: Path, duration: float):
