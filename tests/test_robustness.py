@@ -400,5 +400,6 @@ def test_timit_blank_labels_round_trip(tmp_path):
         write_timit(a, tmp_path / "r")
     assert (tmp_path / "r.phn").read_text() == "0 1 h#\n1 48000 h#\n"
     assert (tmp_path / "r.wrd").read_text() == ""
-    assert [iv.label for iv in read_timit(tmp_path / "r.phn").tiers["phones"].intervals] == \
-        ["h#", "h#"]
+    with pytest.warns(SteveWarning, match="r.wrd: file holds no intervals"):  # the empty words
+        back = read_timit(tmp_path / "r.phn")
+    assert [iv.label for iv in back.tiers["phones"].intervals] == ["h#", "h#"]
