@@ -220,8 +220,14 @@ def measure_peak(fn: Callable[[], object],
                  look: Callable[[object], object] | None = None) -> dict:
     """Run ``fn`` once; RSS before, peak RSS during (VmHWM after a reset), in MiB.
 
-    ``look(result)`` is called after the peak was read (e.g. to size the result).
+    ``look(result)`` is called after the peak was read (e.g. to size the result). Memory that
+    result pools keep for reuse (``steve_qt.core.buffers``) is given back first, as the freed
+    heap is, so each run's peak includes its result's memory.
     """
+    import sys
+
+    if "steve_qt.core.buffers" in sys.modules:
+        sys.modules["steve_qt.core.buffers"].clear_all()
     trim_heap()
     reset_ok = reset_peak_rss()
     before = rss_kb()

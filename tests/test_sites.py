@@ -260,7 +260,7 @@ def test_wav2vec2_sites_equal_plain_hooks(w2v_dirs, which):
         assert got[name].shape[0] == num_frames
         assert ex.activations[name].shape == got[name].shape
         np.testing.assert_allclose(ex.activations[name], got[name], rtol=0, atol=1e-5, err_msg=name)
-        # the capture takes the attention output from the kernel SDPA uses: bit for bit
+        # captured or not, every layer runs eager attention's operations: bit for bit
         assert np.array_equal(ex.activations[name], ex0.activations[name]), name
     assert ex0.maps == {} and set(ex.maps) == {"encoder"}
     with pytest.raises(SteveError, match="unknown site 'encoder.blocks.0'; valid sites: "):
