@@ -16,6 +16,7 @@ from ..core import analysis
 from ..core.document import Document
 from ..core.errors import SteveError
 from ..core.measures import PER_LAYER
+from .coalesce import Coalesced
 from .colors import colormap, lut
 
 Qt = QtCore.Qt
@@ -127,6 +128,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         self.doc = doc
         self.matrix = None  # IntervalMatrix | ClassMatrix | None
         self.values = np.zeros((0, 0))  # (rows, cols) as shown
+        self._shown: tuple | None = None  # what the drawn matrix was made of (see refresh)
         self.source = _combo(MATRIX_SOURCES)
         self.value = _combo(MATRIX_VALUES)
         # its texts name the shown measure and grow with it: let it share the dock's width
@@ -159,10 +161,11 @@ class QtPhoneMatrix(QtWidgets.QWidget):
             c.activated.connect(lambda i: self.refresh())
         self.plot.scene().sigMouseClicked.connect(self._on_clicked)
         self.plot.scene().sigMouseMoved.connect(self._on_moved)
+        self.refresh_soon = Coalesced(self.refresh, self)
         e = doc.events
         for name in ("current", "extraction", "component", "layer", "head", "rollout",
                      "alignment", "colormap", "kind"):
-            getattr(e, name).connect(lambda ev: self.refresh())
+            getattr(e, name).connect(self.refresh_soon.request)
         self.refresh()
 
     # --- numbers ---------------------------------------------------------------------------------
@@ -191,7 +194,19 @@ class QtPhoneMatrix(QtWidgets.QWidget):
     def value_title(self) -> str:
         return matrix_value_title(self.value.currentData(), self.kind)
 
+    def _state(self) -> tuple:
+        d = self.doc
+        return (d.maps, d.alignment, d.layer, d.shown_layer, d.head, d.rollout, self.kind,
+                self.source.currentData(), self.value.currentData(),
+                self.feature.currentData(), d.colormap)
+
     def refresh(self) -> None:
+        state = self._state()
+        if self._shown is not None and len(state) == len(self._shown) and all(
+                a is b or (isinstance(a, (str, int, bool, type(None))) and a == b)
+                for a, b in zip(state, self._shown)):
+            return  # one extraction announces several fields: compute and draw once
+        self._shown = state
         self.feature.setVisible(self.source.currentData() == "classes")
         for i in range(self.value.count()):  # the captions name the kind of map shown
             self.value.setItemText(i, matrix_value_title(self.value.itemData(i), self.kind))
@@ -289,9 +304,10 @@ class QtHeadStats(QtWidgets.QWidget):
         self.stat.activated.connect(lambda i: self.refresh())
         self.plot.scene().sigMouseClicked.connect(self._on_clicked)
         self.plot.scene().sigMouseMoved.connect(self._on_moved)
+        self.refresh_soon = Coalesced(self.refresh, self)
         e = doc.events
         for name in ("current", "extraction", "component", "alignment", "colormap"):
-            getattr(e, name).connect(lambda ev: self.refresh())
+            getattr(e, name).connect(self.refresh_soon.request)
         for name in ("layer", "head", "rollout"):
             getattr(e, name).connect(lambda ev: self._mark_current())
         self.frame = pg.QtWidgets.QGraphicsRectItem(0, 0, 1, 1)

@@ -13,6 +13,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..core.document import Document, display_image
 from ..core.measures import PER_LAYER, TITLES
+from .coalesce import Coalesced
 from .colors import lut
 
 THUMB = 64  # data pixels a side at most
@@ -95,9 +96,10 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
         self.boxes: dict[tuple[int, int | None], _ThumbBox] = {}
         self._shape: tuple[int, int, str | None] | None = None
         self._drawn = None  # what the thumbnails show now: (maps, kind, scale, colormap)
+        self.maps_soon = Coalesced(lambda: self._on_maps_change(None), self)
         e = doc.events
         for name in ("extraction", "component", "kind", "scale", "colormap", "current"):
-            getattr(e, name).connect(self._on_maps_change)
+            getattr(e, name).connect(self.maps_soon.request)
         e.layer.connect(self._on_selection_change)
         e.head.connect(self._on_selection_change)
         self._on_maps_change(None)

@@ -21,7 +21,7 @@ from ..core.audio import AUDIO_EXTENSIONS, load_audio
 from ..core.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
 from ..core.errors import SteveError
 from ..core.measures import TITLES
-from ..core.pipeline import Utterance
+from ..core.pipeline import Utterance, loaded_adapter
 from ..core.previews import is_preview
 from ..core.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
@@ -259,6 +259,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
             dialogs.show_error(self, "Cannot open audio", str(exc))
             return None
         alignment, kind = self._load_alignment_beside(path, audio.duration)
+        if show:
+            self._hold_spectrograms()  # the first file is shown as it is added
         index = self.doc.add(Utterance(audio, alignment, kind), show=False)
         # the model starts on the file while the views take it in
         self._queue_extraction(index, front=show)
@@ -385,6 +387,15 @@ class QtMainWindow(QtWidgets.QMainWindow):
             return
         self.doc.set_status(index, key[0], key[1], QUEUED)
         self.queue.submit(Job(e, key[0], key[1]), front=front)
+        if front:
+            self._hold_spectrograms()
+
+    def _hold_spectrograms(self) -> None:
+        """With the model ready and a file's extraction next, its maps come first and then the
+        spectrogram (a spectrogram thread beside the model's slowed the map on two cores); the
+        hold ends when the job's first maps come (or it ends), at most HOLD_MAX_MS later."""
+        if self.auto_extract and loaded_adapter(self.doc.model) is not None:
+            self.views.spectrograms.hold()
 
     def extract_again(self) -> None:
         i = self.doc.current
@@ -450,8 +461,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.progress.setRange(0, 0)
         self.progress_label.setText(f"{job.name}: {what}{self._still_coming}")
 
+    def _release_spectrograms(self, job: Job) -> None:
+        if job.task is None and not job.sites and not job.measures:
+            QtCore.QTimer.singleShot(0, self.views.spectrograms.release)  # after the map's paint
+
     def _on_job_partial(self, job: Job, ex) -> None:
         """Show what arrived (the encoder maps first); the status bar names what is to come."""
+        self._release_spectrograms(job)
         i = self._index_of_entry(job.entry)
         if i is None:
             return
@@ -469,6 +485,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.doc.drop_extraction(i, job.spec, job.window)
 
     def _on_job_finished(self, job: Job, ex) -> None:
+        self._release_spectrograms(job)
         if job.task is not None:
             if job.on_done is not None:
                 job.on_done(ex)
@@ -487,6 +504,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                                                         if ex.transcript.text else ""))
 
     def _on_job_failed(self, job: Job, reason: str) -> None:
+        self._release_spectrograms(job)
         if job.task is not None:  # experiments say why in the status bar, no dialog
             if job.on_error is not None:
                 job.on_error(reason)
@@ -506,6 +524,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                            "Attention > Extract Again retries.")
 
     def _on_job_cancelled(self, job: Job) -> None:
+        self._release_spectrograms(job)
         if job.task is not None:
             if job.on_error is not None:
                 job.on_error(f"{job.title or 'experiment'} cancelled")

@@ -3,6 +3,10 @@
 The first spectrogram of a session imports librosa (a second or two): the window shows its maps
 meanwhile and paints the spectrogram when it arrives. Results are kept per (audio, kind) while
 the audio is open.
+
+While the model computes a file's first maps, the window holds new spectrogram jobs back
+(``hold``, at most ``HOLD_MAX_MS``): on two cores a spectrogram thread beside the model's two
+threads made the second file's map come 0.05-0.4 s later (bench/RESULTS.md, first_map).
 """
 
 from __future__ import annotations
@@ -14,6 +18,10 @@ from PyQt6 import QtCore
 from ..core.spectrogram import Spectrogram, spectrogram
 
 
+#: the longest a hold keeps spectrogram jobs back (the encoder of tiny.en takes about 0.25 s)
+HOLD_MAX_MS = 600
+
+
 class QtSpectrogramJobs(QtCore.QObject):
     ready = QtCore.pyqtSignal()  # a spectrogram arrived (or failed): ask get() again
 
@@ -22,7 +30,29 @@ class QtSpectrogramJobs(QtCore.QObject):
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="steve-qt-spectrogram")
         self._done: dict[tuple[int, str], tuple[object, Spectrogram | None]] = {}
         self._pending: set[tuple[int, str]] = set()
+        self._held: list[tuple] = []  # (audio, key, kind) waiting for release()
+        self._holding = False
+        self._hold_timer = QtCore.QTimer(self)
+        self._hold_timer.setSingleShot(True)
+        self._hold_timer.timeout.connect(self.release)
         self.errors: list[str] = []
+
+    def hold(self, max_ms: int = HOLD_MAX_MS) -> None:
+        """Keep new jobs back until ``release()``, or ``max_ms`` from now at the latest."""
+        self._holding = True
+        self._hold_timer.start(max_ms)
+
+    def release(self) -> None:
+        """Start the jobs held back (in the order asked)."""
+        self._hold_timer.stop()
+        self._holding = False
+        held, self._held = self._held, []
+        for audio, key, kind in held:
+            self._submit(audio, key, kind)
+
+    @property
+    def holding(self) -> bool:
+        return self._holding
 
     @property
     def busy(self) -> bool:
@@ -36,9 +66,15 @@ class QtSpectrogramJobs(QtCore.QObject):
             return done[1]
         if key not in self._pending:
             self._pending.add(key)
-            fut = self._pool.submit(spectrogram, audio.samples, audio.rate, kind)
-            fut.add_done_callback(lambda f, a=audio, k=key: self._finished(a, k, f))
+            if self._holding:
+                self._held.append((audio, key, kind))
+            else:
+                self._submit(audio, key, kind)
         return None
+
+    def _submit(self, audio, key, kind: str) -> None:
+        fut = self._pool.submit(spectrogram, audio.samples, audio.rate, kind)
+        fut.add_done_callback(lambda f, a=audio, k=key: self._finished(a, k, f))
 
     def keep(self, audios) -> None:
         """Forget the spectrograms of audio that is no longer open."""
@@ -66,4 +102,6 @@ class QtSpectrogramJobs(QtCore.QObject):
         self.ready.emit()
 
     def shutdown(self) -> None:
+        self._hold_timer.stop()
+        self._held = []
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -41,3 +41,11 @@ def assert_map_shows(views, values, levels=None, approx: bool = False) -> None:
         return
     diff = np.abs(shown.astype(int) - want)
     assert diff.max() <= 1 and np.count_nonzero(diff) <= max(1, diff.size // 1000)
+
+
+def settle() -> None:
+    """Run what the event loop has pending now: the panels beside the map redraw once per turn
+    of the loop (steve_qt.gui.coalesce), not inside the call that changed the document."""
+    from PyQt6 import QtWidgets
+
+    QtWidgets.QApplication.processEvents()

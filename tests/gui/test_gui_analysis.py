@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PyQt6 import QtCore
 
-from gui_helpers import ARTIFACTS, assert_map_shows
+from gui_helpers import ARTIFACTS, assert_map_shows, settle
 from steve_qt.core import analysis
 from steve_qt.core.document import display_image
 from steve_qt.gui.analysis_panels import thinned
@@ -27,6 +27,7 @@ def test_phone_matrix_equals_aggregation_and_follows_head(loaded):
     assert doc.component == "encoder"
     doc.set_layer(1)
     doc.set_head(2)
+    settle()
     maps, phones = doc.maps, doc.alignment.phones
     want = analysis.aggregate_intervals(maps, 1, 2, phones)
     np.testing.assert_array_equal(panel.values, want.mean)
@@ -38,6 +39,7 @@ def test_phone_matrix_equals_aggregation_and_follows_head(loaded):
 
     before = panel.values.copy()
     doc.set_head(4)
+    settle()
     np.testing.assert_array_equal(panel.values, analysis.aggregate_intervals(maps, 1, 4, phones).mean)
     assert not np.allclose(np.nan_to_num(before), np.nan_to_num(panel.values))
 
@@ -117,6 +119,7 @@ def test_rollout_in_map_view(loaded):
     assert_map_shows(win.views, img, levels, approx=True)
     assert "rollout" in win.views.map_title.textItem.toPlainText()
     # the phone matrix follows
+    settle()
     np.testing.assert_allclose(win.phone_matrix.values, analysis.aggregate_intervals(
         maps, "rollout", doc.head, doc.alignment.phones).mean)
     # a cross-attention component drops the rollout; a layer choice leaves it
@@ -176,6 +179,7 @@ def test_panels_on_cross_attention(loaded):
     win = loaded
     doc = win.doc
     doc.set_component("cross")
+    settle()
     pm, hs = win.phone_matrix, win.head_stats
     assert pm.matrix is None and "tokens" in pm.info.text()
     assert pm.plot.labels == ([], [])  # no stale phone labels on the axes

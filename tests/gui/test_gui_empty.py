@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gui_helpers import ARTIFACTS
+from gui_helpers import ARTIFACTS, settle
 
 
 def test_no_tick_junk_before_the_first_extraction(window, dark_suit, dark_suit_extraction, qtbot):
@@ -26,6 +26,7 @@ def test_no_tick_junk_before_the_first_extraction(window, dark_suit, dark_suit_e
     window.grab().save(str(ARTIFACTS / "window_no_attention_yet.png"))
 
     window.doc.set_extraction(i, window.doc.model, 0, dark_suit_extraction[1])
+    settle()
     assert "layer 0" in views.map_title.textItem.toPlainText()
     for plot in (views.map, views.profile):
         assert plot.getAxis("left").style["showValues"] is True

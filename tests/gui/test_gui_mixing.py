@@ -9,7 +9,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-from gui_helpers import ARTIFACTS, EXTRACTION_TIMEOUT_MS, assert_map_shows
+from gui_helpers import ARTIFACTS, EXTRACTION_TIMEOUT_MS, assert_map_shows, settle
 
 
 @pytest.fixture
@@ -28,6 +28,7 @@ def fresh(window, dark_suit, dark_suit_extraction):
 def choose(win, kind: str) -> None:
     combo = win.controls.kind
     combo.activated.emit(combo.findData(kind))
+    settle()
 
 
 def test_measures_computed_on_request_and_shown(fresh, qtbot, whisper_adapter, monkeypatch,
@@ -40,6 +41,7 @@ def test_measures_computed_on_request_and_shown(fresh, qtbot, whisper_adapter, m
     win.doc.set_head(1)
     choose(win, "norm")
     qtbot.waitUntil(lambda: win.doc.kind == "norm", timeout=EXTRACTION_TIMEOUT_MS)
+    settle()
     assert set(m.measures) == {"norm"} and m.measures["norm"].shape == (4, 1, 6, m.num_queries,
                                                                          m.num_keys)
     assert_map_shows(win.views, m.measures["norm"][2, 0, 1].astype(np.float32))
@@ -47,6 +49,7 @@ def test_measures_computed_on_request_and_shown(fresh, qtbot, whisper_adapter, m
 
     choose(win, "value_zeroing")
     qtbot.waitUntil(lambda: win.doc.kind == "value_zeroing", timeout=EXTRACTION_TIMEOUT_MS)
+    settle()
     vz = m.measures["value_zeroing"]
     assert vz.shape == (4, 1, 1, m.num_queries, m.num_keys)
     assert_map_shows(win.views, vz[2, 0, 0].astype(np.float32))
@@ -101,6 +104,7 @@ def test_phone_matrix_aggregates_and_names_the_measure_shown(fresh):
     m.measures["value_zeroing"] = rng.uniform(0, 1, (n, 1, 1, q, k)).astype(np.float16)
     doc.set_layer(1)
     doc.set_head(3)
+    settle()
     assert "mean weight per frame pair" in panel.info.text()
     for kind, head, noun in (("norm", 3, "attention norm"), ("value_zeroing", 0, "value zeroing")):
         choose(win, kind)
