@@ -38,7 +38,7 @@ class Config:
     redraw_repeats: int = 60  # pyqtgraph switches
     mpl_repeats: int = 10  # matplotlib redraws (~0.4 s each)
     map_size: int = 1500  # redraw map side
-    first_map_repeats: int = 2
+    first_map_repeats: int = 5  # fresh processes; the second-file row is judged on their median
     wav2vec2_config: dict = field(default_factory=lambda: dict(
         hidden_size=768, num_hidden_layers=12, num_attention_heads=12, intermediate_size=3072))
     first_map_file: str | None = None  # default: samples/dark_suit.wav, else synthetic
