@@ -33,6 +33,11 @@ log = logging.getLogger(__name__)
 
 #: ``Extraction.meta`` key that marks a preview (its value says what computed it)
 PREVIEW_META = "preview"
+#: what a preview is, in a phrase for titles and messages
+PREVIEW_NOTE = "computed without torch, within one float16 step of the model's capture"
+#: why a preview is not exported
+PREVIEW_NOT_EXPORTED = ("the maps shown are the encoder preview (computed without torch), not "
+                        "the model's own capture; Attention > Extract Again gives those")
 
 #: seconds ``take`` waits for a started preview (about half a second normally) before it gives up
 WAIT_S = 20.0

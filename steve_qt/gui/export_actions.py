@@ -10,6 +10,7 @@ from pathlib import Path
 from PyQt6 import QtWidgets
 
 from ..core.errors import SteveError
+from ..core.previews import PREVIEW_NOT_EXPORTED, is_preview
 from . import dialogs
 
 DATA_FILTER = "NumPy archive (*.npz)"
@@ -96,6 +97,10 @@ def export_figure(window, path: str | Path | None = None,
     ``component`` names another component than the time views' (the decoder view's)."""
     from ..core.figures import render_figure
 
+    if is_preview(window.doc.extraction):
+        dialogs.show_error(window, "Cannot export figure", PREVIEW_NOT_EXPORTED[0].upper()
+                           + PREVIEW_NOT_EXPORTED[1:] + ".")
+        return None
     if path is None:
         answer = ask_figure_path(window, _start_name(window, ".pdf", component))
         if answer is None:
@@ -131,6 +136,10 @@ def export_data(window, path: str | Path | None = None,
     if ex is None or u is None:
         dialogs.show_error(window, "Nothing to export",
                            "No attention has been extracted for this utterance yet.")
+        return []
+    if is_preview(ex):
+        dialogs.show_error(window, "Cannot export data", PREVIEW_NOT_EXPORTED[0].upper()
+                           + PREVIEW_NOT_EXPORTED[1:] + ".")
         return []
     if path is None:
         path = ask_save_path(window, "Export data", _start_name(window, ".npz"), DATA_FILTER)

@@ -22,7 +22,7 @@ from ..core.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
 from ..core.errors import SteveError
 from ..core.measures import TITLES
 from ..core.pipeline import Utterance, loaded_adapter
-from ..core.previews import is_preview
+from ..core.previews import PREVIEW_NOTE, is_preview
 from ..core.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
 from .app import ALIGNMENT_SUFFIXES
@@ -479,7 +479,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.doc.set_extraction(i, job.spec, job.window, ex)
 
     def _withdraw_preview(self, job: Job) -> None:
-        """A preview never outlives its job: the document keeps only the model's own numbers."""
+        """A job that failed leaves no preview behind (Cancel keeps it, marked as a preview)."""
         i = self._index_of_entry(job.entry)
         if i is not None and is_preview(job.entry.extractions.get((job.spec, job.window))):
             self.doc.drop_extraction(i, job.spec, job.window)
@@ -532,10 +532,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if job.measures:
             self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} cancelled")
             return
-        self._withdraw_preview(job)
         self._set_job_status(job, CANCELLED)
         kept = job.entry.extractions.get((job.spec, job.window))
-        if kept is not None and kept.pending:
+        if is_preview(kept):  # Cancel keeps what arrived; the title and exports say what it is
+            self.doc.message_(f"{job.name}: extraction cancelled; kept the encoder preview "
+                              f"({PREVIEW_NOTE}; Attention > Extract Again for the model's own "
+                              "numbers)")
+        elif kept is not None and kept.pending:
             self.doc.message_(f"{job.name}: extraction cancelled; kept the {', '.join(kept.maps)} "
                               f"maps (Attention > Extract Again for the rest)")
         else:

@@ -16,6 +16,7 @@ from ..core.audio import to_mono
 from ..core.document import Document
 from ..core.frames import window_name
 from ..core.measures import PER_LAYER, TITLES
+from ..core.previews import is_preview
 from .colors import SPECTROGRAM_COLORMAP, colormap, lut
 from .map_images import MapImages
 from .spectrogram import QtSpectrogramJobs
@@ -452,6 +453,8 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         else:
             title = (f"{m.title}: layer {doc.layer} of 0\u2013{m.num_layers - 1}, {head} ({what}{scale})"
                      f"{win}   rows: {rows} \u2193, columns: key time \u2192")
+        if is_preview(doc.extraction):
+            title = "PREVIEW (numpy) \u2014 " + title
         _set_text(self.map_title, title)
 
     def _draw_profile(self) -> None:

@@ -77,9 +77,15 @@ def test_preview_first_then_the_models_numbers(cold_window, qtbot, dark_suit,
     assert final.transcript == one_shot.transcript and final.meta == one_shot.meta
 
 
-def test_cancel_while_the_model_loads_withdraws_the_preview(cold_window, qtbot, dark_suit,
-                                                            monkeypatch):
+def test_cancel_while_the_model_loads_keeps_the_preview_marked(cold_window, qtbot, dark_suit,
+                                                               monkeypatch, tmp_path,
+                                                               dialogs_seen):
+    """Cancel keeps what arrived: the preview stays, its title says it is a preview, exports
+    refuse it in one line (they hold only the model's own numbers), and Extract Again replaces
+    it with the model's."""
     from steve_qt.core import pipeline
+    from steve_qt.core.previews import is_preview
+    from steve_qt.gui.export_actions import export_data, export_figure
 
     real_get = pipeline.get_adapter
     cancel = {}
@@ -101,9 +107,23 @@ def test_cancel_while_the_model_loads_withdraws_the_preview(cold_window, qtbot, 
     win.cancel_extraction()
     cancel["pressed"] = True
     qtbot.waitUntil(lambda: bool(cancelled), timeout=EXTRACTION_TIMEOUT_MS)
-    assert shown[0] is not None
-    assert doc.extraction is None and doc.maps is None  # no preview numbers stay behind
+    assert is_preview(shown[0])
+    assert doc.extraction is shown[0] and doc.maps is not None  # kept
     assert doc.entry.status_text(*doc.job_key()) == "cancelled"
+    assert win.views.map_title.textItem.toPlainText().startswith("PREVIEW")
+    assert "kept the encoder preview" in win.message_label.text()
+
+    assert export_data(win, tmp_path / "a.npz", with_csv=False) == []
+    assert export_figure(win, tmp_path / "a.png") is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    assert [t for t, _ in dialogs_seen.errors] == ["Cannot export data", "Cannot export figure"]
+    assert all("preview" in text and "\n" not in text for _, text in dialogs_seen.errors)
+
+    win.extract_again()  # the model's own numbers replace the preview
+    qtbot.waitUntil(lambda: doc.extraction is not None and not is_preview(doc.extraction)
+                    and not doc.extraction.pending, timeout=EXTRACTION_TIMEOUT_MS)
+    assert not win.views.map_title.textItem.toPlainText().startswith("PREVIEW")
+    assert export_data(win, tmp_path / "b.npz", with_csv=False) == [tmp_path / "b.npz"]
 
 
 def test_a_failing_preview_falls_back_to_the_model(cold_window, qtbot, dark_suit,
