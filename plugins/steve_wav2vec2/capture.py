@@ -9,7 +9,8 @@ The adapter does not use these hooks: it runs the model with its own attention f
 (``ATTENTION``, registered through transformers' public ``AttentionInterface``), which for the
 layers being captured computes the attention as transformers' eager attention does and keeps its
 scores and weights (``attention_with_capture``), and hands every other call to transformers'
-eager function: captured or not, the model computes the same numbers. The hooks below remain the independent reference.
+eager function: captured or not, the model computes the same numbers. The hooks below remain the
+independent reference.
 
 Two ways to turn the projections into pre-softmax scores ``q . k^T * D**-0.5`` and softmax weights:
 
@@ -114,8 +115,8 @@ def attention_with_capture(query: torch.Tensor, key: torch.Tensor, value: torch.
         output  = weights @ v              -> returned as (1, T, M, D)
 
     so the weights and the output are eager attention's, bit for bit (tested against
-    transformers' own function). The layer output differs from SDPA's (what the model runs when
-    nothing is captured) by float32 rounding only. ``scratch``: a float32 (1, M, T, T) tensor
+    transformers' own function). The layer output differs from SDPA's (transformers' default
+    attention) by float32 rounding only. ``scratch``: a float32 (1, M, T, T) tensor
     the scores and then the weights are computed in (one per extraction, used by every layer),
     or None for new memory. Cheaper than SDPA's kernel plus a separate score product: 10 s of
     a base model, this takes 1.3x SDPA's time where SDPA + q k^T + exp took 2.3x.

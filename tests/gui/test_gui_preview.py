@@ -112,6 +112,8 @@ def test_cancel_while_the_model_loads_keeps_the_preview_marked(cold_window, qtbo
     assert doc.entry.status_text(*doc.job_key()) == "cancelled"
     assert win.views.map_title.textItem.toPlainText().startswith("PREVIEW")
     assert "kept the encoder preview" in win.message_label.text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    win.grab().save(str(ARTIFACTS / "preview_kept_after_cancel.png"))
 
     assert export_data(win, tmp_path / "a.npz", with_csv=False) == []
     assert export_figure(win, tmp_path / "a.png") is None
