@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -349,11 +348,18 @@ def test_fuzz_timit_round_trip(tmp_path, a):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SteveWarning)  # empty labels -> h#, spaces -> _
         write_timit(a, tmp_path / "r")
-    b = read_timit(tmp_path / "r.phn")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always", SteveWarning)
+        b = read_timit(tmp_path / "r.phn")
+    # the one warning a round trip may give: a word file left empty by the writer (a word label
+    # it cannot write), which the reader then ignores, saying so
+    for w in seen:
+        assert "r.wrd: file holds no intervals; ignored" in str(w.message), str(w.message)
+    if seen:
+        assert not b.tiers.get("words")
     got = b.tiers["phones"].intervals
     assert [(iv.start_s, iv.end_s) for iv in got] == \
         [(iv.start_s, iv.end_s) for iv in a.tiers["phones"].intervals]
-    assert sf  # soundfile is imported for the WAV helpers above
 
 
 @pytest.fixture(scope="module")
