@@ -49,3 +49,60 @@ def settle() -> None:
     from PyQt6 import QtWidgets
 
     QtWidgets.QApplication.processEvents()
+
+
+def assert_same_maps(a, b) -> None:
+    """Two extractions hold the same components with identical weights, scores, padding mass."""
+    assert sorted(a.maps) == sorted(b.maps)
+    for c in a.maps:
+        np.testing.assert_array_equal(a.maps[c].weights, b.maps[c].weights)
+        np.testing.assert_array_equal(a.maps[c].scores, b.maps[c].scores)
+        np.testing.assert_array_equal(a.maps[c].padding_mass, b.maps[c].padding_mass)
+
+
+_STEVE_QT_PROBE = """
+import json, sys
+from pathlib import Path
+from PyQt6 import QtCore, QtWidgets
+from steve_qt.cli import main
+from steve_qt.gui.main_window import QtMainWindow
+
+seen = {{}}
+
+def check():
+    wins = [w for w in QtWidgets.QApplication.topLevelWidgets()
+            if isinstance(w, QtMainWindow) and w.isVisible()]
+    win = wins[-1] if wins else None
+    if win is None or not ({ready}):
+        QtCore.QTimer.singleShot(50, check)
+        return
+    seen.update({record})
+    win.close()
+    QtWidgets.QApplication.quit()
+
+QtCore.QTimer.singleShot(0, check)
+seen["status"] = main(sys.argv[1:])
+print(json.dumps(seen))
+"""
+
+
+def run_steve_qt(args: list[str], ready: str, record: str, home: Path) -> dict:
+    """``steve-qt ARGS`` (cli.main -> gui.app.run_gui) in a process of its own, offscreen, with
+    ``home`` as HOME and config folder. Once the expression ``ready`` (on ``win``, the main
+    window) is true, the dict expression ``record`` is taken, the window closed and the event
+    loop quit; returns what was recorded plus ``status`` (main's return value).
+
+    Its own process, because quitting the application's event loop inside the test session
+    stalled the queued calls of every later GUI test."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    env = dict(os.environ, HOME=str(home), QT_QPA_PLATFORM="offscreen",
+               XDG_CONFIG_HOME=str(home / ".config"))
+    script = _STEVE_QT_PROBE.format(ready=ready, record=record)
+    out = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])

@@ -19,7 +19,7 @@ import pytest
 import soundfile as sf
 from PyQt6 import QtCore
 
-from gui_helpers import ARTIFACTS
+from gui_helpers import ARTIFACTS, run_steve_qt
 from feature_helpers import HOP, SITE, frames_of, make_corpus, synthetic_acts, write_index
 from test_gui_playback import ONE_BUFFER_S, alsa_home
 
@@ -523,46 +523,17 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
         win.close()
 
 
-_CLI_PROBE = """
-import json, sys
-from pathlib import Path
-from PyQt6 import QtCore, QtWidgets
-from steve_qt.cli import main
-from steve_qt.gui.main_window import QtMainWindow
-
-seen = {}
-
-def check():
-    wins = [w for w in QtWidgets.QApplication.topLevelWidgets()
-            if isinstance(w, QtMainWindow) and w.isVisible()]
-    if not wins or not wins[-1].doc.entries or wins[-1].doc.features.index is None:
-        QtCore.QTimer.singleShot(50, check)
-        return
-    win = wins[-1]
-    seen["shown"] = win.doc.utterance.audio.name
-    seen["index"] = str(Path(win.doc.features.index.path).resolve())
-    seen["note"] = win.features.dock_widget.examples_note.text()
-    win.close()
-    QtWidgets.QApplication.quit()
-
-QtCore.QTimer.singleShot(0, check)
-seen["status"] = main(sys.argv[1:])
-print(json.dumps(seen))
-"""
-
-
 def test_steve_qt_audio_index_opens_the_index_in_the_dock(corpus, tmp_path):
     """``steve-qt AUDIO --index IDX`` shows the file and the index's examples. It runs (and
     quits) the application's event loop, so it runs in its own process: a quit event loop in
     this session stalled every later GUI test."""
     files, acts, idx = corpus
-    env = dict(os.environ, HOME=str(tmp_path), QT_QPA_PLATFORM="offscreen",
-               XDG_CONFIG_HOME=str(tmp_path / ".config"))
-    out = subprocess.run([sys.executable, "-c", _CLI_PROBE, "--no-extract", str(files[0]),
-                          "--index", str(idx)], env=env, capture_output=True, text=True,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = run_steve_qt(["--no-extract", str(files[0]), "--index", str(idx)],
+                        ready="win.doc.entries and win.doc.features.index is not None",
+                        record='{"shown": win.doc.utterance.audio.name, '
+                               '"index": str(Path(win.doc.features.index.path).resolve()), '
+                               '"note": win.features.dock_widget.examples_note.text()}',
+                        home=tmp_path)
     assert seen["status"] == 0
     assert seen["shown"] == files[0].name and Path(seen["index"]) == idx.resolve()
     assert seen["note"]  # says which site to choose (no site list without a loaded model)

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import pytest
 
-from gui_helpers import ARTIFACTS, EXTRACTION_TIMEOUT_MS
+from gui_helpers import ARTIFACTS, EXTRACTION_TIMEOUT_MS, assert_same_maps
 
 
 @pytest.fixture
@@ -28,14 +28,6 @@ def cold_window(app, qtbot, whisper_adapter, monkeypatch):
     win.show()
     yield win
     win.close()
-
-
-def _same_maps(a, b) -> None:
-    assert sorted(a.maps) == sorted(b.maps)
-    for c in a.maps:
-        np.testing.assert_array_equal(a.maps[c].weights, b.maps[c].weights)
-        np.testing.assert_array_equal(a.maps[c].scores, b.maps[c].scores)
-        np.testing.assert_array_equal(a.maps[c].padding_mass, b.maps[c].padding_mass)
 
 
 def test_preview_first_then_the_models_numbers(cold_window, qtbot, dark_suit,
@@ -73,7 +65,7 @@ def test_preview_first_then_the_models_numbers(cold_window, qtbot, dark_suit,
     assert np.abs(prev - one_shot.maps["encoder"].weights.astype(np.float32)).max() <= 1e-3
     final = doc.extraction
     assert not is_preview(final)
-    _same_maps(final, one_shot)
+    assert_same_maps(final, one_shot)
     assert final.transcript == one_shot.transcript and final.meta == one_shot.meta
 
 
@@ -141,7 +133,7 @@ def test_a_failing_preview_falls_back_to_the_model(cold_window, qtbot, dark_suit
     win.open_paths([str(dark_suit)])
     qtbot.waitUntil(lambda: doc.entry is not None and doc.entry.status_text(*doc.job_key())
                     == "done", timeout=EXTRACTION_TIMEOUT_MS)
-    _same_maps(doc.extraction, dark_suit_extraction[1])
+    assert_same_maps(doc.extraction, dark_suit_extraction[1])
     assert not dialogs_seen.errors
     assert any("preview failed" in r.getMessage() for r in caplog.records)
 

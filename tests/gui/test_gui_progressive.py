@@ -7,15 +7,7 @@ import time
 import numpy as np
 import pytest
 
-from gui_helpers import EXTRACTION_TIMEOUT_MS
-
-
-def _maps_equal(a, b) -> None:
-    assert sorted(a.maps) == sorted(b.maps)
-    for c in a.maps:
-        np.testing.assert_array_equal(a.maps[c].weights, b.maps[c].weights)
-        np.testing.assert_array_equal(a.maps[c].scores, b.maps[c].scores)
-        np.testing.assert_array_equal(a.maps[c].padding_mass, b.maps[c].padding_mass)
+from gui_helpers import EXTRACTION_TIMEOUT_MS, assert_same_maps
 
 
 @pytest.fixture
@@ -50,7 +42,7 @@ def test_encoder_maps_arrive_before_the_transcript_and_the_end_equals_one_shot(
     assert "still coming: cross-attention, decoder attention" in labels[1]
     _, one_shot = dark_suit_extraction  # adapter.extract(audio) without on_partial
     final = doc.extraction
-    _maps_equal(final, one_shot)
+    assert_same_maps(final, one_shot)
     assert final.transcript == one_shot.transcript and final.meta == one_shot.meta
 
 
@@ -66,8 +58,8 @@ def test_cancel_after_a_stage_keeps_what_arrived(auto_window, qtbot, dark_suit, 
 
     def gated(adapter, audio, *a, on_partial=None, should_cancel=None, **k):
         def on_part(ex):
+            partials.append(ex)  # before the signal: the GUI thread may handle it at once
             on_partial(ex)
-            partials.append(ex)
             if len(partials) == stage + 1:  # hold the worker here until Cancel is pressed
                 deadline = time.monotonic() + 60
                 while not should_cancel() and time.monotonic() < deadline:

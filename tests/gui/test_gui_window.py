@@ -9,7 +9,8 @@ import pytest
 from PyQt6 import QtCore, QtGui, QtWidgets
 from PyQt6.QtTest import QTest
 
-from gui_helpers import ARTIFACTS, EXTRACTION_TIMEOUT_MS, assert_map_shows, write_tone
+from gui_helpers import (ARTIFACTS, EXTRACTION_TIMEOUT_MS, assert_map_shows, run_steve_qt,
+                         write_tone)
 
 Qt = QtCore.Qt
 
@@ -444,49 +445,16 @@ def test_dropping_a_textgrid_replaces_the_alignment_of_the_shown_file(window, tm
         [iv.label for iv in al.phones.intervals]
 
 
-_CLI_PROBE = """
-import json, sys
-from PyQt6 import QtCore, QtWidgets
-from steve_qt.cli import main
-from steve_qt.gui.main_window import QtMainWindow
-
-seen = {}
-
-def check():
-    wins = [w for w in QtWidgets.QApplication.topLevelWidgets()
-            if isinstance(w, QtMainWindow) and w.isVisible()]
-    if not wins or len(wins[-1].doc.entries) < 2:
-        QtCore.QTimer.singleShot(50, check)
-        return
-    win = wins[-1]
-    seen["names"] = [e.name for e in win.doc.entries]
-    seen["shown"] = win.doc.utterance.audio.name
-    seen["auto_extract"] = win.auto_extract
-    win.close()
-    QtWidgets.QApplication.quit()
-
-QtCore.QTimer.singleShot(0, check)
-seen["status"] = main(sys.argv[1:])
-print(json.dumps(seen))
-"""
-
-
 def test_steve_qt_command_line_opens_the_files_in_the_window(dark_suit, tmp_path):
     """``steve-qt A.wav B.wav`` (cli.main -> gui.app.run_gui) shows both files. It runs and quits
     the application's event loop, so it runs in its own process: after a quit event loop in this
     session, queued calls from worker threads stopped arriving (test_gui_empty then waited for
     its spectrogram forever)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     other = write_tone(tmp_path / "b.wav", 0.5)
-    env = dict(os.environ, HOME=str(tmp_path), QT_QPA_PLATFORM="offscreen",
-               XDG_CONFIG_HOME=str(tmp_path / ".config"))
-    out = subprocess.run([sys.executable, "-c", _CLI_PROBE, "--no-extract", str(dark_suit),
-                          str(other)], env=env, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stderr
-    seen = json.loads(out.stdout.strip().splitlines()[-1])
+    seen = run_steve_qt(["--no-extract", str(dark_suit), str(other)],
+                        ready="len(win.doc.entries) >= 2",
+                        record='{"names": [e.name for e in win.doc.entries], '
+                               '"shown": win.doc.utterance.audio.name, '
+                               '"auto_extract": win.auto_extract}', home=tmp_path)
     assert seen == {"names": ["dark_suit.wav", "b.wav"], "shown": "dark_suit.wav",
                     "auto_extract": False, "status": 0}
