@@ -463,7 +463,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _release_spectrograms(self, job: Job) -> None:
         if job.task is None and not job.sites and not job.measures:
-            QtCore.QTimer.singleShot(0, self.views.spectrograms.release)  # after the map's paint
+            self.views.spectrograms.release_soon()  # after the map's paint
 
     def _on_job_partial(self, job: Job, ex) -> None:
         """Show what arrived (the encoder maps first); the status bar names what is to come."""

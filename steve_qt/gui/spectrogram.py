@@ -42,6 +42,11 @@ class QtSpectrogramJobs(QtCore.QObject):
         self._holding = True
         self._hold_timer.start(max_ms)
 
+    def release_soon(self) -> None:
+        """``release()`` in the next turn of the event loop (after what is being drawn now)."""
+        if self._holding:
+            self._hold_timer.start(0)
+
     def release(self) -> None:
         """Start the jobs held back (in the order asked)."""
         self._hold_timer.stop()

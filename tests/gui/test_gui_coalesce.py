@@ -127,3 +127,24 @@ def test_with_the_model_loaded_the_spectrogram_starts_after_the_maps(app, qtbot,
         assert win.views.spec_image.image is not None
     finally:
         win.close()
+
+
+def test_a_failing_coalesced_call_is_logged_like_a_listener_not_raised(app, listener_errors):
+    """An error in a deferred panel redraw must not reach Qt's event loop (PyQt ends the
+    application on an exception in a slot): it is logged where listener errors are."""
+    from steve_qt.gui.coalesce import Coalesced
+
+    def broken():
+        raise ValueError("broken panel")
+
+    parent = QtCore.QObject()
+    c = Coalesced(broken, parent)
+    c.request()
+    settle()
+    c.request()
+    c.flush()
+    assert [r.getMessage() for r in listener_errors] == ["error in a deferred listener "
+                                                         "(test_a_failing_coalesced_call_is_logged_"
+                                                         "like_a_listener_not_raised.<locals>"
+                                                         ".broken)"] * 2
+    listener_errors.clear()
