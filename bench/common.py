@@ -165,7 +165,7 @@ def make_audio(seconds: float) -> tuple[np.ndarray, str]:
     """(samples at 16 kHz, description): samples/dark_suit.wav tiled to length, else synthetic."""
     n = int(round(seconds * RATE))
     if SAMPLE_WAV.exists():
-        from steve_qt.core.audio import load_audio
+        from steve_qt.core.speech.audio import load_audio
 
         src = load_audio(SAMPLE_WAV).samples
         return np.resize(src, n).astype(np.float32), f"{SAMPLE_WAV.name} tiled"
@@ -221,13 +221,13 @@ def measure_peak(fn: Callable[[], object],
     """Run ``fn`` once; RSS before, peak RSS during (VmHWM after a reset), in MiB.
 
     ``look(result)`` is called after the peak was read (e.g. to size the result). Memory that
-    result pools keep for reuse (``steve_qt.core.buffers``) is given back first, as the freed
+    result pools keep for reuse (``steve_qt.core.models.buffers``) is given back first, as the freed
     heap is, so each run's peak includes its result's memory.
     """
     import sys
 
-    if "steve_qt.core.buffers" in sys.modules:
-        sys.modules["steve_qt.core.buffers"].clear_all()
+    if "steve_qt.core.models.buffers" in sys.modules:
+        sys.modules["steve_qt.core.models.buffers"].clear_all()
     trim_heap()
     reset_ok = reset_peak_rss()
     before = rss_kb()

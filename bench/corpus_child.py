@@ -26,8 +26,8 @@ def _bare_worker(files, barrier, queue):
     import torch
 
     torch.set_num_threads(1)
-    from steve_qt.core.audio import load_audio
-    from steve_qt.core.pipeline import get_adapter
+    from steve_qt.core.speech.audio import load_audio
+    from steve_qt.core.models.pipeline import get_adapter
 
     adapter = get_adapter("whisper")
     mels = [adapter.mel(load_audio(f).samples[:480000]) for f in files]
@@ -60,7 +60,7 @@ def bare(folder: str, jobs: int) -> dict:
 
 # --- the index on the local cluster ------------------------------------------------------------
 def index(folder: str, cache: str, out: str, jobs: int, site: str = SITE) -> dict:
-    from steve_qt.core.feature_index import build_index
+    from steve_qt.core.features.index import build_index
 
     stamps: list[tuple[int, float]] = []
     t0 = time.perf_counter()
@@ -86,7 +86,7 @@ def make_files(folder: Path, n: int, seconds: float = 3.0, cache: Path | None = 
     each in the activation cache (so that no model runs)."""
     import soundfile as sf
 
-    from steve_qt.core import actcache
+    from steve_qt.core.features import actcache
     from steve_qt.core.frames import whisper_grid
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -109,8 +109,8 @@ def make_files(folder: Path, n: int, seconds: float = 3.0, cache: Path | None = 
 
 
 def memory(n: int, workdir: str) -> dict:
-    from steve_qt.core.feature_index import build_index
-    from steve_qt.core.pipeline import get_adapter
+    from steve_qt.core.features.index import build_index
+    from steve_qt.core.models.pipeline import get_adapter
 
     from .common import peak_rss_kb, reset_peak_rss, rss_kb, trim_heap
 
@@ -132,7 +132,7 @@ def memory(n: int, workdir: str) -> dict:
 def synth_index(out: Path, n_files: int, rows: int = 150, seed: int = 0) -> float:
     """An index of ``n_files`` files built from synthetic per-file summaries by the real builder
     (merge, range pass, tables); returns the build seconds."""
-    from steve_qt.core import feature_index as fi
+    from steve_qt.core.features import index as fi
 
     rng = np.random.default_rng(seed)
     files = [f"DR{i % 8}/S{i // 10:04d}/u{i:05d}.wav" for i in range(n_files)]
@@ -170,7 +170,7 @@ def top(workdir: str, n_files: int, scan_cache: str | None, scan_corpus: str | N
     import subprocess
     import sys
 
-    from steve_qt.core.feature_index import FeatureIndex
+    from steve_qt.core.features.index import FeatureIndex
 
     work = Path(workdir)
     idx = work / f"idx_synth{n_files}"
@@ -198,7 +198,7 @@ def top(workdir: str, n_files: int, scan_cache: str | None, scan_corpus: str | N
            "cli_ms": 1e3 * float(np.median(cli)), "python_import_ms": 1e3 * float(np.median(startup)),
            "index_mib": sum(p.stat().st_size for p in idx.iterdir()) / 2**20}
     if scan_cache and scan_corpus:
-        from steve_qt.core import actcache
+        from steve_qt.core.features import actcache
 
         files = sorted(Path(scan_corpus).rglob("*.wav"))
         t0 = time.perf_counter()

@@ -28,7 +28,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     import whisper  # noqa: F401
 
-    from steve_qt.core import pipeline
+    from steve_qt.core.models import pipeline
 
     t_imports = time.time()
     adapter = pipeline.get_adapter("whisper")
@@ -36,8 +36,8 @@ def main() -> None:
     try:
         audio = pipeline.open_utterance(args.file).audio
         opened = "open_utterance"
-    except ModuleNotFoundError:  # steve_qt.core.alignment not written yet
-        from steve_qt.core.audio import load_audio
+    except ModuleNotFoundError:  # steve_qt.core.speech.alignment not written yet
+        from steve_qt.core.speech.audio import load_audio
 
         audio = load_audio(args.file)
         opened = "load_audio (no alignment module yet)"

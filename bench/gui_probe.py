@@ -69,8 +69,8 @@ def counting(item, on_paint) -> None:
 
 def fake_extraction(heads: list[np.ndarray], num_layers: int = 4):
     """Encoder maps (num_layers, 1, M, Q, K) float16 built from the given (Q, K) maps."""
-    from steve_qt.core.adapters import Extraction, Transcript
-    from steve_qt.core.attention import AttentionMaps
+    from steve_qt.core.models.adapters import Extraction, Transcript
+    from steve_qt.core.attention.maps import AttentionMaps
     from steve_qt.core.frames import whisper_grid
 
     m, q = len(heads), heads[0].shape[0]
@@ -85,8 +85,8 @@ def fake_extraction(heads: list[np.ndarray], num_layers: int = 4):
 
 
 def measure_main_window(app, heads: list[np.ndarray], repeats: int, warmup: int) -> dict:
-    from steve_qt.core.audio import from_array
-    from steve_qt.core.pipeline import Utterance
+    from steve_qt.core.speech.audio import from_array
+    from steve_qt.core.models.pipeline import Utterance
     from steve_qt.gui.app import configure_pyqtgraph
     from steve_qt.gui.main_window import QtMainWindow
 
@@ -175,7 +175,7 @@ def main() -> None:
     atexit.register(shutil.rmtree, cfg_home, True)
     os.environ["XDG_CONFIG_HOME"] = cfg_home
 
-    from steve_qt.core import pipeline
+    from steve_qt.core.models import pipeline
     from steve_qt.gui import app as gui_app  # light: Qt is imported by run_gui, as in steve-qt
 
     t_imports = time.time()
@@ -207,7 +207,7 @@ def main() -> None:
         return out
 
     pipeline.get_adapter, pipeline.extract = get_adapter, extract
-    from steve_qt.core import previews
+    from steve_qt.core.models import previews
 
     real_take = previews.take
 

@@ -17,8 +17,8 @@ COLUMNS = ["input", "one transcription s", "sweep of 7 s", "sweep ÷ one", "targ
 
 
 def run(cfg: Config) -> Section:
-    from steve_qt.core.audio import load_audio
-    from steve_qt.core.interventions import window_sweep
+    from steve_qt.core.speech.audio import load_audio
+    from steve_qt.core.interventions.tables import window_sweep
 
     from .common import SAMPLE_WAV
     from .whisper_parts import load_whisper

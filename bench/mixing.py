@@ -63,7 +63,7 @@ def run(cfg: Config) -> Section:
         "∂L/∂context · Vᵀ per head over the full 1500 × 1500 window, Chefer's rule, kept T × T "
         "block; the transcription that gives the tokens is not timed (in the window and the CLI "
         "it comes from the extraction).",
-        "Value zeroing (`steve_qt.core.mixing.value_zeroing_pre_ln`, Whisper's pre-LN block) "
+        "Value zeroing (`steve_qt.core.attention.mixing.value_zeroing_pre_ln`, Whisper's pre-LN block) "
         "does not run the MLP tail on every (q, k) pair: the first MLP layer goes through the "
         "sum over heads (exact: W1·LN(r_qk) = (P_q − Σ_h α_hqk U_hk)/σ_qk + W1β with P_q = "
         "W̃c_q, U_hk = W̃g_hk computed once per layer; one `bmm` per block of keys with an "
@@ -88,7 +88,7 @@ def run(cfg: Config) -> Section:
         "cannot keep float32 accuracy (each product's output is rounded to 8 bits). Keeping "
         "a whole chunk's (keys, T, D) results for one cosine pass was slower (out of cache); "
         "blocks of 150 to 1500 pairs: 600 fastest with 1 and 2 threads.",
-        "wav2vec 2.0 is not timed here: its measures use the same code (steve_qt.core.mixing); "
+        "wav2vec 2.0 is not timed here: its measures use the same code (steve_qt.core.attention.mixing); "
         "value zeroing of a base model (12 layers, 768 → 3072 → 768 MLP) puts T² positions "
         "through 12 MLPs, far more than one forward pass.",
     ]

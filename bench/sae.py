@@ -1,6 +1,6 @@
 """SAE training throughput on this CPU (issue 12): activation rows per second and peak memory.
 
-``steve_qt.core.sae_train.train_sae`` as ``steve-qt sae train`` runs it (shuffle buffer,
+``steve_qt.core.features.sae_train.train_sae`` as ``steve-qt sae train`` runs it (shuffle buffer,
 checkpoints, AuxK / L1, Adam), on synthetic rows of tiny.en's residual width (384) streamed in
 chunks of 4096 as the activation cache yields them; one epoch per measurement, the SAE written
 at the end. Peak memory: the process's VmHWM (reset before each run) minus its RSS before.
@@ -27,7 +27,7 @@ def _source(rows: int, d: int, seed: int = 0):
 def _one(kind: str, d: int, expansion: int, batch: int, rows: int, threads: int) -> list[str]:
     import torch
 
-    from steve_qt.core.sae_train import TrainConfig, train_sae
+    from steve_qt.core.features.sae_train import TrainConfig, train_sae
 
     torch.set_num_threads(threads)
     cfg = TrainConfig(kind=kind, expansion=expansion, k=32, batch=batch, epochs=1,

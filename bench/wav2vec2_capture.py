@@ -36,7 +36,7 @@ def add_rows(cfg: Config, section: Section, ratio_row, other_rows: list) -> None
         shape = (adapter.num_layers, 1, adapter.num_heads, frames, frames)
         def capture_fresh():
             """Every result in new memory, as when the results before are still held."""
-            from steve_qt.core.buffers import BufferPool
+            from steve_qt.core.models.buffers import BufferPool
             import steve_wav2vec2.adapter as w2_adapter
 
             pool, w2_adapter.RESULTS = w2_adapter.RESULTS, BufferPool(max_bytes=0)
@@ -76,7 +76,7 @@ def add_rows(cfg: Config, section: Section, ratio_row, other_rows: list) -> None
         "float16 (N, 1, M, T, T) arrays; the CTC transcript). The weights and every layer output "
         "are transformers' eager attention's, bit for bit (tests); they differ from SDPA's by "
         "float32 rounding. The result arrays come from a pool that uses the memory of earlier "
-        "results nobody holds any more (`steve_qt.core.buffers`): the bench drops each result, so "
+        "results nobody holds any more (`steve_qt.core.models.buffers`): the bench drops each result, so "
         "'capture' reuses its memory; the row 'into new memory' gives the adapter a pool that "
         "keeps nothing, so every capture writes into new memory from the kernel, as when "
         f"earlier results are still held. Target for wav2vec 2.0: ≤ {W2V2_TARGET} "

@@ -55,7 +55,7 @@ def model_spec(cfg) -> str | None:
 
 
 def load_adapter(spec: str):
-    from steve_qt.core.pipeline import get_adapter
+    from steve_qt.core.models.pipeline import get_adapter
 
     return get_adapter(spec)
 

@@ -15,7 +15,7 @@ from torch import Tensor
 
 def load_whisper():
     """The embedded tiny.en adapter, the way the application loads it."""
-    from steve_qt.core.pipeline import get_adapter
+    from steve_qt.core.models.pipeline import get_adapter
 
     return get_adapter("whisper")
 

@@ -253,7 +253,7 @@ def csv_text(header: list[str], rows: list[list]) -> str:
 
 def write_corpus(out: Path, n: int, p: Plan, log=print) -> list[Item]:
     import soundfile as sf
-    from steve_qt.core.alignment import write_timit
+    from steve_qt.core.speech.alignment import write_timit
 
     items = []
     for item, utt in synthesize_items(n, p, log):

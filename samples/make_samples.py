@@ -36,7 +36,7 @@ last phone's end.
 Resampling and rounding
 -----------------------
 espeak speaks at 22,050 Hz. ``PAD_S`` of digital silence is added at both ends, the signal is
-resampled to 16 kHz with ``steve_qt.core.audio.resample`` (soxr HQ), and every boundary ``b``
+resampled to 16 kHz with ``steve_qt.core.speech.audio.resample`` (soxr HQ), and every boundary ``b``
 (a sample index at 22,050 Hz) becomes ``round(b * 320 / 441)`` at 16 kHz. 441 is odd, so
 ``b * 320 / 441`` is never exactly half-way between integers: the rounding has no ties. The final
 boundary is the resampled length, ``round(n * 320 / 441)``.
@@ -408,7 +408,7 @@ def pad(syn: Synthesis, pad_s: float = PAD_S) -> Synthesis:
 
 def resample_int16(x: np.ndarray) -> np.ndarray:
     """(n,) int16 at 22,050 Hz -> (round(n*320/441),) int16 at 16 kHz."""
-    from steve_qt.core.audio import resample
+    from steve_qt.core.speech.audio import resample
 
     y = resample(x.astype(np.float32) / 32768.0, ESPEAK_RATE, OUT_RATE)
     if len(y) != to_out_rate(len(x)):
@@ -437,7 +437,7 @@ def timit_silence(segs: list[Segment]) -> list[Segment]:
 def make_alignment(phone_segs: list[Segment], word_segs: list[Segment], text: str, n: int,
                    source: Path | None):
     """An ``Alignment`` with tiers "phones" and "words"; times are sample / 16000 s."""
-    from steve_qt.core.alignment import Alignment, Interval, Tier
+    from steve_qt.core.speech.alignment import Alignment, Interval, Tier
 
     def tier(name: str, segs: list[Segment]) -> Tier:
         return Tier(name, [Interval(s.start / OUT_RATE, s.end / OUT_RATE, s.label) for s in segs])
@@ -467,7 +467,7 @@ def make_utterance(stem: str, text: str, voice: str = VOICE, rate: int = WORDS_P
 
 def write_utterance(utt: Utterance, out_dir: Path) -> None:
     import soundfile as sf
-    from steve_qt.core.alignment import write_textgrid, write_timit
+    from steve_qt.core.speech.alignment import write_textgrid, write_timit
 
     out_dir.mkdir(parents=True, exist_ok=True)
     wav = out_dir / f"{utt.stem}.wav"

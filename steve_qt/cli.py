@@ -78,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if getattr(args, "device", None) is not None:
-            from .core import devices
+            from .core.models import devices
 
             devices.use(args.device)  # checked now; worker processes inherit it
         return int(args.func(args) or 0)

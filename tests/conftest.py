@@ -65,14 +65,14 @@ def dark_suit() -> Path:
 
 @pytest.fixture(scope="session")
 def whisper_adapter():
-    from steve_qt.core.pipeline import get_adapter
+    from steve_qt.core.models.pipeline import get_adapter
 
     return get_adapter("whisper")
 
 
 @pytest.fixture(scope="session")
 def dark_suit_extraction(whisper_adapter, dark_suit):
-    from steve_qt.core.audio import load_audio
+    from steve_qt.core.speech.audio import load_audio
 
     audio = load_audio(dark_suit)
     return audio, whisper_adapter.extract(audio.samples)

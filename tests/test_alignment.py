@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steve_qt.core.alignment import (
+from steve_qt.core.speech.alignment import (
     Alignment,
     Interval,
     Tier,

@@ -7,11 +7,11 @@ import math
 import numpy as np
 import pytest
 
-from steve_qt.core.alignment import Interval, Tier
-from steve_qt.core.analysis import (aggregate_classes, aggregate_intervals, class_of,
+from steve_qt.core.speech.alignment import Interval, Tier
+from steve_qt.core.attention.analysis import (aggregate_classes, aggregate_intervals, class_of,
                                     head_statistics, interval_frames, pool_class_matrices,
                                     pool_head_stats)
-from steve_qt.core.attention import AttentionMaps
+from steve_qt.core.attention.maps import AttentionMaps
 from steve_qt.core.frames import FrameGrid
 
 GRID = FrameGrid(320, 320, 16000)  # 20 ms frames; frame i spans [20 i, 20 i + 20) ms
@@ -234,8 +234,8 @@ def test_class_matrix_hand_computed():
 
 
 def test_class_order_covers_the_phone_table():
-    from steve_qt.core import phones
-    from steve_qt.core.analysis import CLASS_ORDER
+    from steve_qt.core.speech import phones
+    from steve_qt.core.attention.analysis import CLASS_ORDER
 
     classes = {phones.SILENCE, phones.UNKNOWN}
     for table in (phones.ARPABET, phones.IPA_CONSONANTS):

@@ -7,7 +7,7 @@ import pytest
 import soundfile as sf
 
 from audio_helpers import tone, write_wav
-from steve_qt.core.audio import MODEL_RATE, load_audio
+from steve_qt.core.speech.audio import MODEL_RATE, load_audio
 from steve_qt.core.errors import SteveError
 
 

@@ -1,4 +1,4 @@
-"""steve_qt.core.buffers: result memory is used again only when nothing holds it."""
+"""steve_qt.core.models.buffers: result memory is used again only when nothing holds it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pickle
 import numpy as np
 import pytest
 
-from steve_qt.core.buffers import BufferPool
+from steve_qt.core.models.buffers import BufferPool
 
 MiB = 1024**2
 
@@ -90,7 +90,7 @@ def test_torch_writes_into_pool_memory(shape):
 
 
 def test_clear_all_gives_back_every_pools_free_memory():
-    from steve_qt.core.buffers import clear_all
+    from steve_qt.core.models.buffers import clear_all
 
     pools = [BufferPool(16 * MiB) for _ in range(2)]
     held = pools[0].empty((MiB,), np.uint8)

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steve_qt.core import corpus
-from steve_qt.core.attention import AttentionMaps
+from steve_qt.core.features import corpus
+from steve_qt.core.attention.maps import AttentionMaps
 from steve_qt.core.frames import whisper_grid
 
 
@@ -233,7 +233,7 @@ class WindowAdapter:
         return max(1, -(-n // 480000))
 
     def extract(self, audio, components=None, window=0, progress=None, should_cancel=None):
-        from steve_qt.core.adapters import Extraction, Transcript
+        from steve_qt.core.models.adapters import Extraction, Transcript
 
         if audio[0] == 0.5:
             raise RuntimeError("model exploded")
@@ -269,7 +269,7 @@ def write_utterance(folder: Path, stem: str, seconds: float, first: float = 0.1)
 
 
 def test_long_audio_uses_every_window_and_model_errors_are_reported(tmp_path, monkeypatch):
-    from steve_qt.core import pipeline
+    from steve_qt.core.models import pipeline
 
     fake = WindowAdapter()
     monkeypatch.setitem(pipeline._ADAPTERS, "fake", fake)

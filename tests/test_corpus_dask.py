@@ -76,7 +76,7 @@ def stop(procs: list[subprocess.Popen], extra_pids: list[int]) -> None:
 
 @pytest.fixture(scope="module")
 def local_index(small_corpus, tmp_path_factory, whisper_adapter):
-    from steve_qt.core.feature_index import build_index
+    from steve_qt.core.features.index import build_index
 
     out = tmp_path_factory.mktemp("li") / "idx"
     build_index(small_corpus, SITE, out, top_k=3, jobs=2,
@@ -93,8 +93,8 @@ def test_local_cluster_index_equals_in_process_run(local_index, small_corpus, tm
     import torch
     import whisper
 
-    from steve_qt.core.audio import load_audio
-    from steve_qt.core.feature_index import build_index
+    from steve_qt.core.speech.audio import load_audio
+    from steve_qt.core.features.index import build_index
 
     def no_transcription(*a, **k):
         raise AssertionError("an encoder site must not run the transcription")
@@ -143,7 +143,7 @@ def test_external_cluster_with_a_killed_worker_gives_the_same_index(local_index,
                                                                     tmp_path):
     from distributed import Client
 
-    from steve_qt.core.feature_index import build_index
+    from steve_qt.core.features.index import build_index
 
     port = free_port()
     addr = f"tcp://127.0.0.1:{port}"

@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from steve_qt import cli
-from steve_qt.core import devices, pipeline
+from steve_qt.core.models import devices
+from steve_qt.core.models import pipeline
 from steve_qt.core.errors import SteveError
 
 HAS_CUDA = torch.cuda.is_available()
@@ -99,7 +100,7 @@ class _CpuOnly:
 
 
 def test_adapters_without_a_device_keyword_run_on_the_cpu(monkeypatch):
-    from steve_qt.core import adapters
+    from steve_qt.core.models import adapters
 
     class EP:
         name = "cpuonly"

@@ -1,9 +1,9 @@
-"""steve_qt.core.experiments: the Experiments dock's evented model and its tasks (fake model)."""
+"""steve_qt.core.state.experiments: the Experiments dock's evented model and its tasks (fake model)."""
 
 import pytest
 
 from steve_qt.core.errors import SteveError
-from steve_qt.core.experiments import K_STOPS, Experiments, lm_task, span_task
+from steve_qt.core.state.experiments import K_STOPS, Experiments, lm_task, span_task
 
 
 def test_set_emits_and_clear_forgets_results():

@@ -1,4 +1,4 @@
-"""Data export (steve_qt.core.export): interval CSV checked against the .npz arrays by an
+"""Data export (steve_qt.core.attention.export): interval CSV checked against the .npz arrays by an
 independent computation; TextGrid export read back by our reader, the textgrid package and Praat."""
 
 from __future__ import annotations
@@ -12,18 +12,18 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steve_qt.core.adapters import Word
-from steve_qt.core.alignment import Alignment, Interval, Tier, read_textgrid
+from steve_qt.core.models.adapters import Word
+from steve_qt.core.speech.alignment import Alignment, Interval, Tier, read_textgrid
 from steve_qt.core.errors import SteveError
-from steve_qt.core.export import CSV_COLUMNS, write_interval_csv, write_textgrid_export
+from steve_qt.core.attention.export import CSV_COLUMNS, write_interval_csv, write_textgrid_export
 
 
 # --- fixtures --------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def real(dark_suit_extraction, dark_suit, tmp_path_factory):
     """dark_suit through tiny.en: the encoder .npz, its CSV, and the utterance."""
-    from steve_qt.core.npzio import save_npz
-    from steve_qt.core.pipeline import open_utterance
+    from steve_qt.core.models.npzio import save_npz
+    from steve_qt.core.models.pipeline import open_utterance
 
     audio, ex = dark_suit_extraction
     utt = open_utterance(dark_suit)
@@ -110,7 +110,7 @@ def test_csv_agrees_with_npz_weights(real):
 
 def test_csv_mass_rows_sum_to_one_when_the_tier_tiles_the_frames(tmp_path):
     """Hand-built maps whose phones tile every frame: summed_mass + padding = 1 per query row."""
-    from steve_qt.core.attention import AttentionMaps, softmax
+    from steve_qt.core.attention.maps import AttentionMaps, softmax
     from steve_qt.core.frames import whisper_grid
 
     rng = np.random.default_rng(1)

@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from steve_qt.core import actcache, feature_index
+from steve_qt.core.features import actcache
+from steve_qt.core.features import index as feature_index
 from steve_qt.core.errors import SteveError
 
 D = 6
@@ -38,13 +39,13 @@ class FakeAdapter:
         return max(1, -(-n // 480000))
 
     def list_sites(self):
-        from steve_qt.core.adapters import Site
+        from steve_qt.core.models.adapters import Site
 
         return [Site(SITE, D, "frames", 0, "mlp"), Site("fake.other", 3, "frames", 1, "mlp")]
 
     def extract(self, audio, components=None, window=0, progress=None, should_cancel=None,
                 sites=()):
-        from steve_qt.core.adapters import Extraction, Transcript
+        from steve_qt.core.models.adapters import Extraction, Transcript
         from steve_qt.core.frames import whisper_grid
 
         assert components == () and tuple(sites) == (SITE,)
@@ -90,7 +91,7 @@ def write_file(folder: Path, stem: str, frames: int, seed: int, align: bool = Tr
 
 @pytest.fixture
 def fake(monkeypatch):
-    from steve_qt.core import pipeline
+    from steve_qt.core.models import pipeline
 
     a = FakeAdapter()
     monkeypatch.setitem(pipeline._ADAPTERS, "fake", a)
@@ -120,7 +121,7 @@ def read_csv(path: Path) -> list[dict]:
 
 # --- brute force, written from the documented rules only ---------------------------------------
 def brute(root: Path, top_k: int, bins: int):
-    from steve_qt.core.alignment import read_timit
+    from steve_qt.core.speech.alignment import read_timit
 
     files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*.wav"))
     per_file = {}
@@ -424,7 +425,7 @@ def test_sae_features_equal_brute_force(fake, corpus, tmp_path):
     import torch
 
     from steve_qt.cli import main
-    from steve_qt.core.sae import SAE, save_sae
+    from steve_qt.core.features.sae import SAE, save_sae
 
     rng = np.random.default_rng(5)
     w_enc = rng.integers(-1, 2, size=(D, 8)).astype(np.float32)

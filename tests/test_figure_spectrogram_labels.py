@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from steve_qt.core.alignment import Alignment, Interval, Tier
-from steve_qt.core.figures import MIN_LABEL_PT, FigureSpec, draw_figure, label_log
-from steve_qt.core.spectrogram import broadband_spectrogram, mel_spectrogram
+from steve_qt.core.speech.alignment import Alignment, Interval, Tier
+from steve_qt.core.figures.attention import MIN_LABEL_PT, FigureSpec, draw_figure, label_log
+from steve_qt.core.speech.spectrogram import broadband_spectrogram, mel_spectrogram
 
 from audio_helpers import write_wav
 from test_figures import RATE, _axes, _visible_texts, synthetic
@@ -111,8 +111,8 @@ def test_labels_all_draws_every_label_shrunk_then_abbreviated():
 
 def test_cli_spectrogram_and_labels_log_on_stderr(data, tmp_path, capsys):
     from steve_qt.cli import main
-    from steve_qt.core.adapters import Extraction, Transcript
-    from steve_qt.core.npzio import save_npz
+    from steve_qt.core.models.adapters import Extraction, Transcript
+    from steve_qt.core.models.npzio import save_npz
 
     d = crowded()
     wav = write_wav(tmp_path / "utt.wav", d.samples, RATE)

@@ -1,4 +1,4 @@
-"""Figures for papers (steve_qt.core.figures, ``steve-qt figure``): text stays text, PNG bytes are
+"""Figures for papers (steve_qt.core.figures.attention, ``steve-qt figure``): text stays text, PNG bytes are
 reproducible, labels don't overlap, the drawn numbers are the maps' numbers."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steve_qt.core.adapters import Extraction, Transcript, Word
-from steve_qt.core.alignment import Alignment, Interval, Tier
-from steve_qt.core.attention import AttentionMaps, softmax
+from steve_qt.core.models.adapters import Extraction, Transcript, Word
+from steve_qt.core.speech.alignment import Alignment, Interval, Tier
+from steve_qt.core.attention.maps import AttentionMaps, softmax
 from steve_qt.core.errors import SteveError
-from steve_qt.core.figures import (FigureData, FigureSpec, draw_figure, figure_bytes,
+from steve_qt.core.figures.attention import (FigureData, FigureSpec, draw_figure, figure_bytes,
                                    render_figure)
 from steve_qt.core.frames import whisper_grid
 
@@ -342,7 +342,7 @@ def test_render_refuses_overwrite_and_bad_paths(data, tmp_path):
 @pytest.fixture(scope="module")
 def npz_files(data, tmp_path_factory):
     """An .npz per component written by save_npz, with and without its audio file."""
-    from steve_qt.core.npzio import save_npz
+    from steve_qt.core.models.npzio import save_npz
 
     d = tmp_path_factory.mktemp("npz")
     wav = write_wav(d / "utt.wav", data.samples, RATE)
@@ -433,7 +433,7 @@ def test_cli_errors_exit_2(npz_files, tmp_path, capsys):
 # --- the real model on a sample ------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def real(dark_suit_extraction, dark_suit):
-    from steve_qt.core.pipeline import open_utterance
+    from steve_qt.core.models.pipeline import open_utterance
 
     audio, ex = dark_suit_extraction
     utt = open_utterance(dark_suit)
@@ -463,10 +463,10 @@ def test_real_whisper_cross_and_grid_png(real):
 
 
 def test_from_document_is_what_the_window_shows(data):
-    from steve_qt.core.audio import from_array
-    from steve_qt.core.document import Document
-    from steve_qt.core.figures import from_document
-    from steve_qt.core.pipeline import Utterance
+    from steve_qt.core.speech.audio import from_array
+    from steve_qt.core.state.document import Document
+    from steve_qt.core.figures.attention import from_document
+    from steve_qt.core.models.pipeline import Utterance
 
     doc = Document()
     with pytest.raises(SteveError, match="nothing to draw"):

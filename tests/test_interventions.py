@@ -1,12 +1,12 @@
-"""steve_qt.core.interventions: tables, spans, parsing, checked by hand with a fake adapter."""
+"""steve_qt.core.interventions.tables: tables, spans, parsing, checked by hand with a fake adapter."""
 
 import contextlib
 
 import numpy as np
 import pytest
 
-from steve_qt.core import interventions as iv
-from steve_qt.core.adapters import Transcript
+from steve_qt.core.interventions import tables as iv
+from steve_qt.core.models.adapters import Transcript
 from steve_qt.core.errors import Cancelled, SteveError
 
 
@@ -82,7 +82,7 @@ def test_parse_ks_and_layers():
 
 
 def test_alignment_text_leaves_out_silence():
-    from steve_qt.core.alignment import Alignment, Interval, Tier
+    from steve_qt.core.speech.alignment import Alignment, Interval, Tier
 
     tier = Tier("words", [Interval(0, 0.1, "h#"), Interval(0.1, 0.5, "she"),
                           Interval(0.5, 0.6, ""), Interval(0.6, 1.0, "had")])
@@ -201,7 +201,7 @@ def test_lens_cli_writes_both_tables(tmp_path, monkeypatch, dark_suit):
     import json
 
     from steve_qt.cli import main
-    from steve_qt.core import pipeline
+    from steve_qt.core.models import pipeline
 
     monkeypatch.setattr(pipeline, "get_adapter", lambda spec=None: FakeLensAdapter())
     out = tmp_path / "lens"

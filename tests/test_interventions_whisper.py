@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from steve_qt.core import interventions as iv
-from steve_qt.core.textdiff import normalise_words
+from steve_qt.core.interventions import tables as iv
+from steve_qt.core.speech.textdiff import normalise_words
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +251,7 @@ def test_nearest_tokens_by_numpy(whisper_adapter):
 
 
 def _small_sae(site="encoder.blocks.2", d_in=384, d_sae=16):
-    from steve_qt.core.sae import SAE
+    from steve_qt.core.features.sae import SAE
 
     g = torch.Generator().manual_seed(0)
     return SAE(W_enc=torch.randn(d_in, d_sae, generator=g) * 0.1, b_enc=torch.zeros(d_sae),
@@ -276,7 +276,7 @@ def test_steer_cli_with_sae_scale_one(tmp_path, dark_suit, reference, capsys):
     import csv
 
     from steve_qt.cli import main
-    from steve_qt.core.sae import save_sae
+    from steve_qt.core.features.sae import save_sae
 
     save_sae(_small_sae(), tmp_path / "sae")
     out = tmp_path / "s.csv"
@@ -299,8 +299,8 @@ def test_ablate_cli_writes_the_variants_of_span_removal(tmp_path, dark_suit, whi
     import csv
 
     from steve_qt.cli import main
-    from steve_qt.core.audio import load_audio
-    from steve_qt.core.interventions import span_removal
+    from steve_qt.core.speech.audio import load_audio
+    from steve_qt.core.interventions.tables import span_removal
 
     out = tmp_path / "a.csv"
     assert main(["ablate", str(dark_suit), "--span", "0.9", "1.6", "--out", str(out)]) == 0

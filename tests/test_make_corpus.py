@@ -40,8 +40,8 @@ def test_plan_is_seeded_and_speakers_differ():
 
 
 def test_corpus_layout_alignments_and_tables(synthetic_corpus):
-    from steve_qt.core.corpus import find_audio_files
-    from steve_qt.core.pipeline import open_utterance
+    from steve_qt.core.features.corpus import find_audio_files
+    from steve_qt.core.models.pipeline import open_utterance
 
     files = find_audio_files(synthetic_corpus)
     assert len(files) == 8

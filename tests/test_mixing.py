@@ -17,7 +17,7 @@ whisper = pytest.importorskip("whisper")
 from scipy.special import erf  # noqa: E402
 
 from steve_qt.core.errors import SteveError  # noqa: E402
-from steve_qt.core.measures import parse_measures  # noqa: E402
+from steve_qt.core.attention.measures import parse_measures  # noqa: E402
 
 SR = 16000
 
@@ -202,7 +202,7 @@ def test_toy_whisper_grad_relevance_equals_explicit_autograd():
 # --- tiny.en --------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def short_audio(dark_suit):
-    from steve_qt.core.audio import load_audio
+    from steve_qt.core.speech.audio import load_audio
 
     return load_audio(dark_suit).samples[int(0.3 * SR):int(0.7 * SR)]  # 0.4 s -> 20 frames
 
@@ -302,7 +302,7 @@ def speechy(n, seed=1):
 
 @pytest.mark.parametrize("which", ["post", "stable"])
 def test_wav2vec2_norm_and_value_zeroing_equal_the_per_key_loop(w2v_dirs, which):
-    from steve_qt.core.adapters import load_adapter
+    from steve_qt.core.models.adapters import load_adapter
 
     adapter = load_adapter(f"wav2vec2:{w2v_dirs[which]}")
     audio = speechy(SR // 2)
@@ -346,7 +346,7 @@ def test_wav2vec2_norm_and_value_zeroing_equal_the_per_key_loop(w2v_dirs, which)
 
 
 def test_measures_progress_counts_layers_from_0_over_both_passes(w2v_dirs):
-    from steve_qt.core.adapters import load_adapter
+    from steve_qt.core.models.adapters import load_adapter
 
     adapter = load_adapter(f"wav2vec2:{w2v_dirs['post']}")
     seen = []
@@ -358,7 +358,7 @@ def test_measures_progress_counts_layers_from_0_over_both_passes(w2v_dirs):
 
 
 def test_wav2vec2_grad_equals_eager_attention_autograd(w2v_dirs):
-    from steve_qt.core.adapters import load_adapter
+    from steve_qt.core.models.adapters import load_adapter
 
     adapter = load_adapter(f"wav2vec2:{w2v_dirs['post']}")
     audio = speechy(SR // 2, seed=4)
@@ -384,7 +384,7 @@ def test_wav2vec2_grad_equals_eager_attention_autograd(w2v_dirs):
 # --- refusals -----------------------------------------------------------------------------------
 def test_wav2vec2_without_ctc_head_cannot_give_grad(w2v_dirs, tmp_path, capsys):
     from steve_qt.cli import main
-    from steve_qt.core.adapters import load_adapter
+    from steve_qt.core.models.adapters import load_adapter
 
     adapter = load_adapter(f"wav2vec2:{w2v_dirs['bare']}")
     with pytest.raises(SteveError, match="this model cannot give grad: it has no CTC head"):
@@ -417,10 +417,10 @@ def test_bad_measure_names_and_components(dark_suit, tmp_path, capsys):
 
 
 def test_measures_round_trip_through_npz(tmp_path, capsys):
-    from steve_qt.core.adapters import Extraction, Transcript
-    from steve_qt.core.attention import AttentionMaps
+    from steve_qt.core.models.adapters import Extraction, Transcript
+    from steve_qt.core.attention.maps import AttentionMaps
     from steve_qt.core.frames import whisper_grid
-    from steve_qt.core.npzio import load_npz, save_npz
+    from steve_qt.core.models.npzio import load_npz, save_npz
 
     rng = np.random.default_rng(0)
     w = rng.random((2, 1, 3, 5, 5)).astype(np.float16)
@@ -456,11 +456,11 @@ def test_figures_of_measures(tmp_path, capsys):
     """figure --kind reads a measure from the npz; a per-layer measure's grid is one map per
     layer; a measure the npz lacks is one line, exit 2."""
     from steve_qt.cli import main
-    from steve_qt.core.adapters import Extraction, Transcript
-    from steve_qt.core.attention import AttentionMaps
-    from steve_qt.core.figures import FigureData, FigureSpec, draw_grid_figure
+    from steve_qt.core.models.adapters import Extraction, Transcript
+    from steve_qt.core.attention.maps import AttentionMaps
+    from steve_qt.core.figures.attention import FigureData, FigureSpec, draw_grid_figure
     from steve_qt.core.frames import whisper_grid
-    from steve_qt.core.npzio import save_npz
+    from steve_qt.core.models.npzio import save_npz
 
     rng = np.random.default_rng(1)
     n, m, t = 3, 2, 40

@@ -1,4 +1,4 @@
-"""Value zeroing of a pre-LN block by ``steve_qt.core.mixing.value_zeroing_pre_ln`` (first MLP
+"""Value zeroing of a pre-LN block by ``steve_qt.core.attention.mixing.value_zeroing_pre_ln`` (first MLP
 layer through the sum over heads, LayerNorm's σ from Gram terms, cosine distance from the change)
 against float64 brute force written here with plain torch ops: one tiny.en encoder block with one
 value row zeroed per run (softmax over all 1500 keys), and synthetic blocks whose distances are
@@ -58,7 +58,7 @@ def normalised(dist):
 
 @pytest.mark.parametrize("layer", [0, 3])
 def test_tiny_en_block_equals_float64_per_key_zeroing(whisper_adapter, dark_suit, layer):
-    from steve_qt.core.audio import load_audio
+    from steve_qt.core.speech.audio import load_audio
     from steve_whisper.mixing import BlockTaps, block_mlp
 
     a = whisper_adapter

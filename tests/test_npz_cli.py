@@ -13,7 +13,7 @@ import pytest
 
 from steve_qt.cli import main
 from steve_qt.core.errors import SteveError
-from steve_qt.core.npzio import load_npz
+from steve_qt.core.models.npzio import load_npz
 
 STEVE = str(Path(sys.executable).with_name("steve-qt"))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from steve_qt.core import pipeline
-from steve_qt.core.adapters import Extraction, Transcript
-from steve_qt.core.audio import from_array
+from steve_qt.core.models import pipeline
+from steve_qt.core.models.adapters import Extraction, Transcript
+from steve_qt.core.speech.audio import from_array
 
 
 class OldAdapter:

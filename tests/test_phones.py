@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from steve_qt.core.phones import (
+from steve_qt.core.speech.phones import (
     FEATURES,
     KINDS,
     TIMIT_61,

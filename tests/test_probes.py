@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from steve_qt.cli import main
-from steve_qt.core.adapters import Site
+from steve_qt.core.models.adapters import Site
 from steve_qt.core.errors import SteveError
-from steve_qt.core.probes import (PROBE_COLUMNS, ProbeFile, frame_targets, probe_accuracy,
+from steve_qt.core.features.probes import (PROBE_COLUMNS, ProbeFile, frame_targets, probe_accuracy,
                                   probe_csv, probe_figure, probe_table, save_figure)
 
 

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from audio_helpers import tone, write_wav
 from steve_qt.cli import main
-from steve_qt.core.alignment import (Alignment, Interval, Tier, read_textgrid, read_timit,
+from steve_qt.core.speech.alignment import (Alignment, Interval, Tier, read_textgrid, read_timit,
                                      write_textgrid, write_timit)
 from steve_qt.core.errors import SteveError
-from steve_qt.core.pipeline import open_utterance
+from steve_qt.core.models.pipeline import open_utterance
 from steve_qt.core.warnings import SteveWarning
 
 PHN = "0 3200 h#\n3200 6400 s\n6400 16000 iy\n"
@@ -396,7 +396,7 @@ def test_timit_blank_labels_round_trip(tmp_path):
     could not be read back. Blank phone labels are written as h#; blank words are left out."""
     import warnings
 
-    from steve_qt.core.alignment import Alignment, Interval, Tier
+    from steve_qt.core.speech.alignment import Alignment, Interval, Tier
 
     a = Alignment(tiers={"phones": Tier("phones", [Interval(0.0, 1 / 16000, ""),
                                                    Interval(1 / 16000, 3.0, " ")]),

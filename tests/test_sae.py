@@ -12,8 +12,8 @@ from safetensors.numpy import load_file as np_load_file
 from safetensors.numpy import save_file as np_save_file
 
 from steve_qt.core.errors import SteveError
-from steve_qt.core.sae import SAE, load_sae, save_sae
-from steve_qt.core.sae_train import CHECKPOINT, TrainConfig, evaluate, train_sae
+from steve_qt.core.features.sae import SAE, load_sae, save_sae
+from steve_qt.core.features.sae_train import CHECKPOINT, TrainConfig, evaluate, train_sae
 
 
 def random_sae(d_in=6, d_sae=10, architecture="topk", k=3, seed=0) -> SAE:
@@ -94,7 +94,7 @@ def _write_foreign(tmp_path, cfg: dict, d_in=4, d_sae=8, seed=3):
     return w
 
 
-# cfg.json variants SAELens releases have written (see steve_qt/core/sae.py)
+# cfg.json variants SAELens releases have written (see steve_qt/core/features/sae.py)
 VARIANTS = {
     "6.x metadata": ({"dtype": "float32", "device": "cpu", "apply_b_dec_to_input": True,
                       "normalize_activations": "none", "reshape_activations": "none",
@@ -229,7 +229,7 @@ def test_training_lowers_loss_and_recovers_planted_directions(tmp_path, kind, ex
 
 def test_training_forward_equals_the_saved_sae():
     """The trainer's sparse TopK decode is SAE.encode/decode of the same weights."""
-    from steve_qt.core.sae_train import forward, init_params, to_sae
+    from steve_qt.core.features.sae_train import forward, init_params, to_sae
 
     p = init_params(8, 24, "topk", torch.Generator().manual_seed(1))
     p["b_enc"] = torch.randn(24)

@@ -52,9 +52,9 @@ def trained(env):
 
 
 def test_train_writes_saelens_files_and_an_honest_report(env, trained, whisper_adapter):
-    from steve_qt.core.actcache import load_activations
-    from steve_qt.core.sae import load_sae
-    from steve_qt.core.textdiff import wer
+    from steve_qt.core.features.actcache import load_activations
+    from steve_qt.core.features.sae import load_sae
+    from steve_qt.core.speech.textdiff import wer
 
     cfg = json.loads((trained / "cfg.json").read_text())
     assert (cfg["d_in"], cfg["d_sae"], cfg["k"], cfg["architecture"]) == (384, 768, 8, "topk")
@@ -76,7 +76,7 @@ def test_train_writes_saelens_files_and_an_honest_report(env, trained, whisper_a
     assert h["dead_share"] == pytest.approx((~(codes > 0).any(0)).mean())
     # the transcript test: unedited transcript as the adapter gives it, WER recomputed
     t = report["transcript"]["files"][0]
-    from steve_qt.core.audio import load_audio
+    from steve_qt.core.speech.audio import load_audio
 
     assert t["original"] == whisper_adapter.transcribe(load_audio(held[0]).samples).text
     assert t["wer"] == wer(t["original"], t["reconstructed"])
@@ -84,7 +84,7 @@ def test_train_writes_saelens_files_and_an_honest_report(env, trained, whisper_a
 
 
 def test_reconstruction_edit_touches_only_the_kept_frames():
-    from steve_qt.core.sae_corpus import reconstruction_edit
+    from steve_qt.core.features.sae_corpus import reconstruction_edit
 
     sae = random_sae(d_in=6, d_sae=10, k=3)
     out = torch.randn(1, 20, 6)
@@ -104,7 +104,7 @@ def test_existing_sae_not_overwritten(env, trained, capsys):
 
 def test_activations_sae_codes_equal_numpy_encoding(env, trained, whisper_adapter, capsys,
                                                     samples_dir, tmp_path):
-    from steve_qt.core.audio import load_audio
+    from steve_qt.core.speech.audio import load_audio
 
     out = tmp_path / "codes.npz"
     code, _, _ = cli(["activations", samples_dir / "dark_suit.wav", "--sae", trained,
@@ -126,7 +126,7 @@ def test_bad_input_one_line_exit_2(env, trained, capsys, samples_dir, tmp_path):
     wav = samples_dir / "dark_suit.wav"
     small = tmp_path / "small"
     s = random_sae(d_in=6, d_sae=10)
-    from steve_qt.core.sae import save_sae
+    from steve_qt.core.features.sae import save_sae
 
     save_sae(s, small)  # hook_name encoder.blocks.2, but 6 dimensions
     (tmp_path / "empty").mkdir()
@@ -175,7 +175,7 @@ def test_feature_figure_pdf_text_fonts_and_curve(samples_dir, whisper_adapter, c
     import whisper
 
     from steve_qt.commands import feature_figure
-    from steve_qt.core.audio import load_audio
+    from steve_qt.core.speech.audio import load_audio
 
     wav = samples_dir / "dark_suit.wav"
     pdf = tmp_path / "f.pdf"
@@ -184,8 +184,8 @@ def test_feature_figure_pdf_text_fonts_and_curve(samples_dir, whisper_adapter, c
     assert code == 0, err
     text = _pdf("pdftotext", pdf)
     assert "encoder.blocks.2.mlp.1 unit 17" in text
-    from steve_qt.core.alignment import load_alignment
-    from steve_qt.core.figures import is_silence
+    from steve_qt.core.speech.alignment import load_alignment
+    from steve_qt.core.figures.attention import is_silence
 
     labels = [iv.label for iv in load_alignment(wav).tiers["phones"].intervals
               if not is_silence(iv.label)]
@@ -228,7 +228,7 @@ def test_index_grid_figure(env, trained, capsys, tmp_path):
     code, _, err = cli(["features", "index", env["corpus"], "--sae", trained, "--out", idx,
                         "--jobs", "1"], capsys)
     assert code == 0, err
-    from steve_qt.core.feature_index import FeatureIndex
+    from steve_qt.core.features.index import FeatureIndex
 
     index = FeatureIndex.open(idx)
     feature = int(np.argmax([index.feature_max(f) for f in range(index.num_features)]))

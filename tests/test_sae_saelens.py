@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from steve_qt.core.sae import load_sae, save_sae
+from steve_qt.core.features.sae import load_sae, save_sae
 
 DATA = Path(__file__).parent / "data"
 CHECK = Path(__file__).parent / "saelens_check.py"

@@ -170,7 +170,7 @@ def test_committed_files_equal_what_the_generator_writes(generated):
 # --- the committed samples -----------------------------------------------------------------------
 @pytest.mark.parametrize("stem", sorted(ms.UTTERANCES))
 def test_committed_timit_and_textgrid_read_back_to_the_same_intervals(stem):
-    from steve_qt.core.alignment import read_textgrid, read_timit
+    from steve_qt.core.speech.alignment import read_textgrid, read_timit
 
     for suffix in SUFFIXES:
         assert (SAMPLES / f"{stem}{suffix}").exists(), f"{stem}{suffix} missing"

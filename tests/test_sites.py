@@ -19,10 +19,10 @@ import torch
 import whisper
 
 from steve_qt.cli import main
-from steve_qt.core.adapters import Site
-from steve_qt.core.audio import load_audio
+from steve_qt.core.models.adapters import Site
+from steve_qt.core.speech.audio import load_audio
 from steve_qt.core.errors import SteveError
-from steve_qt.core.sites import describe_sites, parse_sites, sites_table, validate_sites
+from steve_qt.core.models.sites import describe_sites, parse_sites, sites_table, validate_sites
 
 ENCODER_SITES = ["encoder.blocks.0", "encoder.blocks.2.mlp.1", "encoder.ln_post"]
 DECODER_SITES = ["decoder.blocks.1", "decoder.blocks.3.mlp.1", "decoder.ln"]
@@ -213,7 +213,7 @@ def test_wav2vec2_sites_equal_plain_hooks(w2v_dirs, which):
     import transformers
     from test_wav2vec2 import speechy
 
-    from steve_qt.core.adapters import load_adapter
+    from steve_qt.core.models.adapters import load_adapter
 
     adapter = load_adapter(f"wav2vec2:{w2v_dirs[which]}")
     sites = adapter.list_sites()
@@ -298,7 +298,7 @@ def test_activations_command_writes_float16_per_site(whisper_adapter, dark_suit,
         assert len(z["token_labels"]) == len(z["tokens"]) == z["act:decoder.blocks.0"].shape[0]
         assert str(z["transcript"]).startswith("She had your")
         assert z["phones_label"].size > 0 and str(z["audio_path"]) == str(dark_suit)
-    from steve_qt.core.actnpz import load_activation_file
+    from steve_qt.core.models.actnpz import load_activation_file
 
     f = load_activation_file(out)
     assert [s.name for s in f.sites] == list(ex.activations) and f.grid.hop == 320

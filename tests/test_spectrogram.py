@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.signal
 
-from steve_qt.core.spectrogram import (BROADBAND_MAX_HZ, Spectrogram, broadband_spectrogram,
+from steve_qt.core.speech.spectrogram import (BROADBAND_MAX_HZ, Spectrogram, broadband_spectrogram,
                                        mel_spectrogram, spectrogram)
 
 RATE = 16000

@@ -2,7 +2,7 @@
 
 import math
 
-from steve_qt.core.textdiff import format_diff, normalise_words, wer, word_diff
+from steve_qt.core.speech.textdiff import format_diff, normalise_words, wer, word_diff
 
 
 def test_normalise_lower_case_and_punctuation():

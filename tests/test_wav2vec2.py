@@ -16,8 +16,8 @@ import pytest
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
-from steve_qt.core.adapters import Adapter, load_adapter  # noqa: E402
-from steve_qt.core.attention import softmax  # noqa: E402
+from steve_qt.core.models.adapters import Adapter, load_adapter  # noqa: E402
+from steve_qt.core.attention.maps import softmax  # noqa: E402
 from steve_qt.core.errors import Cancelled, SteveError  # noqa: E402
 from steve_qt.core.frames import FrameGrid  # noqa: E402
 

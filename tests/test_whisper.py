@@ -11,7 +11,7 @@ import torch
 import whisper
 from whisper.model import disable_sdpa
 
-from steve_qt.core.audio import load_audio
+from steve_qt.core.speech.audio import load_audio
 from steve_qt.core.errors import Cancelled, SteveError
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from steve_qt.core.attention import AttentionMaps
+from steve_qt.core.attention.maps import AttentionMaps
 from steve_qt.core.errors import SteveError
 from steve_qt.core.frames import whisper_grid
-from steve_qt.core.whisper_align import (TIER_NAME, align_words, boundary_errors, dtw_path,
-                                         format_errors, normalise_word, text_span, token_starts)
+from steve_qt.core.speech.word_errors import boundary_errors, format_errors, normalise_word
+from steve_whisper.align import TIER_NAME, align_words, dtw_path, text_span, token_starts
 
 SENTENCE = " She had your dark suit."
 
@@ -126,7 +126,7 @@ def test_boundary_errors_pair_words_by_text_in_order():
 # --- the real model on the "dark suit" sample ---------------------------------------------------
 @pytest.fixture(scope="module")
 def dark_suit_words(dark_suit_extraction, dark_suit):
-    from steve_qt.core.pipeline import open_utterance
+    from steve_qt.core.models.pipeline import open_utterance
 
     _audio, ex = dark_suit_extraction
     res = align_words(ex.maps["cross"], ex.transcript.tokens)
@@ -140,8 +140,8 @@ def test_dark_suit_agrees_with_whisper_find_alignment(dark_suit_words, whisper_a
     from whisper.timing import find_alignment, merge_punctuations
     from whisper.tokenizer import get_tokenizer
 
-    from steve_qt.core.audio import load_audio
-    from steve_qt.core.whisper_align import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS
+    from steve_qt.core.speech.audio import load_audio
+    from steve_whisper.align import APPEND_PUNCTUATIONS, PREPEND_PUNCTUATIONS
 
     ex, res, _ref = dark_suit_words
     samples = load_audio(dark_suit).samples
@@ -218,7 +218,7 @@ def forced_cross_maps(adapter, samples: np.ndarray, text: str) -> tuple[Attentio
 
 def test_dark_suit_reference_text_boundaries_near_espeak(whisper_adapter, dark_suit):
     """Every word: the reference sentence teacher-forced, then the same DTW."""
-    from steve_qt.core.pipeline import open_utterance
+    from steve_qt.core.models.pipeline import open_utterance
 
     utt = open_utterance(dark_suit)
     maps, tokens = forced_cross_maps(whisper_adapter, utt.audio.samples, utt.alignment.text)
@@ -230,3 +230,22 @@ def test_dark_suit_reference_text_boundaries_near_espeak(whisper_adapter, dark_s
     # by +68 ms on average (whisper.timing.find_alignment itself gives the same, see above)
     assert np.mean(ms <= 100) > 0.5, "most boundaries should be within 100 ms"
     assert np.median(ms) <= 100 and ms.max() <= 200
+
+
+def test_core_reaches_the_alignment_through_the_adapter_by_model_name():
+    """core.models.adapters.word_alignment finds Whisper's aligner by the maps' model name and
+    gives what steve_whisper.align gives; a model without one (wav2vec 2.0) gives None."""
+    from steve_qt.core.models.adapters import word_alignment
+
+    import dataclasses
+
+    tokens = english_tokens(SENTENCE)
+    synthetic = synthetic_cross(tokens, [0, 12, 25, 33, 50, 70, 74], num_frames=90)
+    maps = dataclasses.replace(synthetic, model="whisper:tiny.en (embedded)")
+    direct = align_words(maps, tokens)
+    via = word_alignment(maps, tokens)
+    assert len(direct.words) == 5
+    assert [(w.text, w.start_s, w.end_s) for w in via.words] == \
+        [(w.text, w.start_s, w.end_s) for w in direct.words]
+    assert word_alignment(dataclasses.replace(maps, model="wav2vec2:/some/dir"), tokens) is None
+    assert word_alignment(synthetic, tokens) is None  # no adapter is named "synthetic"

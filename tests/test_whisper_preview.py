@@ -14,7 +14,7 @@ import pytest
 import torch
 from whisper.audio import N_SAMPLES, log_mel_spectrogram, pad_or_trim
 
-from steve_qt.core.audio import load_audio
+from steve_qt.core.speech.audio import load_audio
 
 from steve_whisper import modelfiles, preview
 
@@ -163,7 +163,7 @@ def test_gelu_equals_torch():
 def test_started_preview_is_taken_once_and_cancel_ends_its_process(cached_model, dark_suit):
     """``previews.start`` (a forked child on Linux) hands its result to ``take`` for the same
     file; Cancel while waiting ends the child; other samples get a preview computed anew."""
-    from steve_qt.core import previews
+    from steve_qt.core.models import previews
     from steve_qt.core.errors import Cancelled
 
     audio = load_audio(dark_suit)
@@ -194,7 +194,7 @@ def test_a_started_preview_that_does_not_come_is_given_up(cached_model, dark_sui
                                                           caplog):
     """``take`` waits at most WAIT_S for a started preview, then ends its process: no preview,
     a log line, and the model's own result follows as ever."""
-    from steve_qt.core import previews
+    from steve_qt.core.models import previews
 
     monkeypatch.setattr(previews, "WAIT_S", 0.0)
     audio = load_audio(dark_suit)

@@ -16,13 +16,13 @@ from typing import Sequence
 
 import numpy as np
 
-from steve_qt.core.adapters import Extraction, ProgressFn, CancelFn, Site, Transcript
-from steve_qt.core.attention import AttentionMaps
-from steve_qt.core.buffers import BufferPool
+from steve_qt.core.models.adapters import Extraction, ProgressFn, CancelFn, Site, Transcript
+from steve_qt.core.attention.maps import AttentionMaps
+from steve_qt.core.models.buffers import BufferPool
 from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import FrameGrid, conv_grid
-from steve_qt.core.measures import ONE_PASS, LayerProgress
-from steve_qt.core.sites import SiteRecorder, validate_sites
+from steve_qt.core.attention.measures import ONE_PASS, LayerProgress
+from steve_qt.core.models.sites import SiteRecorder, validate_sites
 
 from . import loading
 from .capture import capture_in_attention
@@ -75,13 +75,13 @@ class Wav2Vec2Adapter:
 
     name = "wav2vec2"
     components: tuple[str, ...] = ("encoder",)
-    #: context-mixing measures (steve_qt.core.measures); grad needs a CTC head
+    #: context-mixing measures (steve_qt.core.attention.measures); grad needs a CTC head
     measures = ("norm", "value_zeroing", "grad")
     sample_rate = SAMPLE_RATE
 
     def __init__(self, arg: str | None = None, device: str = "cpu"):
         self.loaded = loading.load(arg)
-        self.device = device  # "cpu" or "cuda[:N]" (steve_qt.core.devices.resolve)
+        self.device = device  # "cpu" or "cuda[:N]" (steve_qt.core.models.devices.resolve)
         if device != "cpu":
             self.loaded.model.to(device)
         cfg = self.loaded.config

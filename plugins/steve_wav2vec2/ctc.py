@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from steve_qt.core.adapters import Transcript, Word
+from steve_qt.core.models.adapters import Transcript, Word
 from steve_qt.core.frames import FrameGrid
 
 

@@ -1,7 +1,7 @@
-"""Context-mixing measures of a wav2vec 2.0 encoder (see steve_qt.core.measures for definitions).
+"""Context-mixing measures of a wav2vec 2.0 encoder (see steve_qt.core.attention.measures for definitions).
 
 Hooks on each encoder layer keep its input (the residual), the q/k/v projections and the attention
-module's output; the measures come from those (steve_qt.core.mixing). The rest of a layer after
+module's output; the measures come from those (steve_qt.core.attention.mixing). The rest of a layer after
 attention (the value-zeroing tail) depends on the variant:
 
 - post-norm (base models): ``r = layer_norm(x + a)``; ``final_layer_norm(r + feed_forward(r))``
@@ -21,9 +21,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from steve_qt.core import mixing
+from steve_qt.core.attention import mixing
 from steve_qt.core.errors import Cancelled, SteveError
-from steve_qt.core.taps import LayerTaps, relevance_of
+from steve_qt.core.models.taps import LayerTaps, relevance_of
 
 
 def pre_ln_mlp(layer, config) -> mixing.PreLNMLP | None:

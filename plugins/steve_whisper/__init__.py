@@ -9,7 +9,7 @@ __all__ = ["WhisperAdapter", "preview_for"]
 
 def preview_for(arg: str | None):
     """The torch-free encoder preview of the model ``arg`` names, or None (see
-    ``steve_qt.core.previews``)."""
+    ``steve_qt.core.models.previews``)."""
     from .preview import preview_for as offer
 
     return offer(arg)

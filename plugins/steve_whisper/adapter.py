@@ -12,13 +12,13 @@ import whisper
 from whisper.audio import HOP_LENGTH, N_FFT, N_FRAMES, N_SAMPLES, log_mel_spectrogram, pad_or_trim
 from whisper.tokenizer import get_tokenizer
 
-from steve_qt.core.adapters import (CancelFn, Extraction, PartialFn, ProgressFn, Site, Transcript,
+from steve_qt.core.models.adapters import (CancelFn, Extraction, PartialFn, ProgressFn, Site, Transcript,
                                    Word)
-from steve_qt.core.attention import AttentionMaps
+from steve_qt.core.attention.maps import AttentionMaps
 from steve_qt.core.errors import Cancelled, SteveError
 from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
-from steve_qt.core.measures import ONE_PASS, LayerProgress
-from steve_qt.core.sites import SiteRecorder, validate_sites
+from steve_qt.core.attention.measures import ONE_PASS, LayerProgress
+from steve_qt.core.models.sites import SiteRecorder, validate_sites
 
 from . import loading, mixing
 from .capture import QKCapture, cancel_hook
@@ -41,13 +41,21 @@ class WhisperAdapter(InterventionsMixin):
 
     name = "whisper"
     components = ("encoder", "cross", "decoder")
-    #: context-mixing measures of the encoder (steve_qt.core.measures)
+    #: context-mixing measures of the encoder (steve_qt.core.attention.measures)
     measures = ("norm", "value_zeroing", "grad")
     sample_rate = 16000
 
+    @staticmethod
+    def align_words(maps: AttentionMaps, tokens: Sequence[int]):
+        """Word timings from cross-attention maps, as whisper.timing computes them
+        (:func:`steve_whisper.align.align_words`); core reaches it by the maps' model name."""
+        from .align import align_words
+
+        return align_words(maps, tokens)
+
     def __init__(self, arg: str | None = None, device: str = "cpu"):
         loaded = loading.load(arg)
-        self.device = device  # "cpu" or "cuda[:N]" (steve_qt.core.devices.resolve)
+        self.device = device  # "cpu" or "cuda[:N]" (steve_qt.core.models.devices.resolve)
         self.model = loaded.model if device == "cpu" else loaded.model.to(device)
         self.model_id = loaded.model_id
         self.alignment_heads = loaded.alignment_heads

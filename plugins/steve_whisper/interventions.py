@@ -2,7 +2,7 @@
 
 Each one is an edited run of the model (``edits.py`` hooks, or an instance-level
 ``qkv_attention`` for the attention window); the tables they produce are compared with
-``steve_qt.core.textdiff`` by ``steve_qt.core.interventions``.
+``steve_qt.core.speech.textdiff`` by ``steve_qt.core.interventions.tables``.
 
 Shapes: encoder activations (1, 1500, D) over the padded 30 s window; the audio covers the first
 ``keep = ceil(samples / 320)`` frames; decoder activations (1, n_tokens, D).
@@ -139,7 +139,7 @@ def scale_neuron(feature: int, scale: float, f0: int | None = None,
 
 def sae_edit(sae, feature: int | None, scale: float, f0: int | None = None,
              f1: int | None = None) -> Callable[[Tensor], Tensor]:
-    """An SAE edit over positions [f0, f1) (``steve_qt.core.sae.SAE``).
+    """An SAE edit over positions [f0, f1) (``steve_qt.core.features.sae.SAE``).
 
     ``feature`` None: substitute the SAE's reconstruction decode(encode(x)) (FREUD's baseline).
     Otherwise keep x and add only the change that scaling feature F's code makes:
@@ -267,7 +267,7 @@ def nearest_tokens(model: torch.nn.Module, word: str, top: int = 20):
 
 
 # ---------------------------------------------------------------------------------------------
-# the adapter's side: what steve_qt.core.interventions calls
+# the adapter's side: what steve_qt.core.interventions.tables calls
 
 class InterventionsMixin:
     """Interventions of WhisperAdapter (needs ``self.model`` and ``self.mel``)."""
@@ -288,7 +288,7 @@ class InterventionsMixin:
 
     def site_dim(self, site: str) -> int:
         """Width of a site (``list_sites``); SteveError listing the sites for an unknown one."""
-        from steve_qt.core.sites import validate_sites
+        from steve_qt.core.models.sites import validate_sites
 
         return validate_sites([site], self.list_sites())[0].dim
 

@@ -1,4 +1,4 @@
-"""Context-mixing measures of Whisper's encoder (see steve_qt.core.measures for definitions).
+"""Context-mixing measures of Whisper's encoder (see steve_qt.core.attention.measures for definitions).
 
 - ``layer_measures``: one encoder forward pass (SDPA, no grad) with hooks on every block; as each
   block finishes, its attention norm (per head) and value zeroing (per layer) are computed for the
@@ -20,9 +20,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from steve_qt.core import mixing
+from steve_qt.core.attention import mixing
 from steve_qt.core.errors import Cancelled
-from steve_qt.core.taps import LayerTaps, relevance_of
+from steve_qt.core.models.taps import LayerTaps, relevance_of
 
 
 def block_mlp(block) -> mixing.PreLNMLP:

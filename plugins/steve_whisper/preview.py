@@ -42,10 +42,10 @@ from typing import Callable
 
 import numpy as np
 
-from steve_qt.core.adapters import Extraction, Transcript
-from steve_qt.core.attention import AttentionMaps
+from steve_qt.core.models.adapters import Extraction, Transcript
+from steve_qt.core.attention.maps import AttentionMaps
 from steve_qt.core.errors import Cancelled
-from steve_qt.core.previews import PREVIEW_META
+from steve_qt.core.models.previews import PREVIEW_META
 from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
 
 from . import modelfiles

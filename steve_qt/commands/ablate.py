@@ -27,7 +27,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.interventions import span_removal
+    from ..core.interventions.tables import span_removal
 
     utt = open_for_edit(args, args.span)  # a bad span fails before the model loads
     adapter = load_adapter(args.model)

@@ -5,7 +5,7 @@ With ``--sae DIR`` (a sparse autoencoder in SAELens's format) the file holds the
 ``hook_name``; ``--site`` may be left out).
 
 Writes one float16 (T, D) array per site (key ``act:<site>``) with the frame grid, the alignment
-tiers and (for tokens sites) the transcript; see ``steve_qt/core/actnpz.py`` for every key.
+tiers and (for tokens sites) the transcript; see ``steve_qt/core/models/actnpz.py`` for every key.
 Frames sites alone never run the transcription, only the encoder.
 """
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.adapters import DEFAULT_SPEC
+from ..core.models.adapters import DEFAULT_SPEC
 from .common import add_input_arguments
 
 
@@ -43,12 +43,12 @@ def run(args) -> int:
 
     import numpy as np
 
-    from ..core.actnpz import save_activations
+    from ..core.models.actnpz import save_activations
     from ..core.errors import SteveError
-    from ..core.sae import check_site
+    from ..core.features.sae import check_site
     from ..core.fileio import check_writable
-    from ..core.pipeline import get_adapter
-    from ..core.sites import validate_sites
+    from ..core.models.pipeline import get_adapter
+    from ..core.models.sites import validate_sites
     from .common import open_input, run_model
 
     check_writable(args.out, args.force)  # fail before the model runs, not after
@@ -77,8 +77,8 @@ def run(args) -> int:
 def sae_site(args):
     """Load ``--sae``; its hook_name is the site (``--site`` may repeat it, not contradict it)."""
     from ..core.errors import SteveError
-    from ..core.sae import load_sae
-    from ..core.sites import parse_sites
+    from ..core.features.sae import load_sae
+    from ..core.models.sites import parse_sites
 
     sae = load_sae(args.sae)
     asked = parse_sites(args.site) if args.site else []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.adapters import DEFAULT_SPEC
+from ..core.models.adapters import DEFAULT_SPEC
 
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
@@ -40,7 +40,7 @@ def add_device_argument(p: argparse.ArgumentParser) -> None:
 
 
 def open_input(args):
-    from ..core.pipeline import open_utterance
+    from ..core.models.pipeline import open_utterance
 
     return open_utterance(args.audio, alignment=args.alignment,
                           alignment_path=args.alignment_file, phone_tier=args.phone_tier,
@@ -49,7 +49,7 @@ def open_input(args):
 
 def run_model(args, utt, components, sites=()):
     """Load the model and extract, with a progress line on stderr when it is a terminal."""
-    from ..core.pipeline import extract, get_adapter
+    from ..core.models.pipeline import extract, get_adapter
 
     adapter = get_adapter(args.model)
     try:

@@ -30,10 +30,10 @@ def register(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from ..core.errors import SteveError
     from ..core.fileio import check_writable
-    from ..core.npzio import save_npz
+    from ..core.models.npzio import save_npz
 
-    from ..core.measures import parse_measures
-    from ..core.pipeline import add_measures, check_measures, get_adapter
+    from ..core.attention.measures import parse_measures
+    from ..core.models.pipeline import add_measures, check_measures, get_adapter
 
     measures = parse_measures(args.measures)
     if measures and args.component != "encoder":
@@ -57,7 +57,7 @@ def run(args) -> int:
     maps = ex.maps[args.component]
     written = [args.out]
     if args.csv:
-        from ..core.export import write_interval_csv
+        from ..core.attention.export import write_interval_csv
 
         if utt.alignment is None or utt.alignment.phones is None:
             raise SteveError("--csv needs a phone alignment (none found beside the audio)",
@@ -65,7 +65,7 @@ def run(args) -> int:
         write_interval_csv(args.csv, maps, utt.alignment, force=args.force)
         written.append(args.csv)
     if args.textgrid:
-        from ..core.export import write_textgrid_export
+        from ..core.attention.export import write_textgrid_export
 
         write_textgrid_export(args.textgrid, utt.alignment, ex.transcript.words,
                               utt.audio.duration, force=args.force,

@@ -1,5 +1,5 @@
 """``steve-qt figure AUDIO --feature F --site SITE|--sae DIR`` and ``steve-qt figure --index IDX
---feature F``: the figures of one feature (see ``steve_qt/core/feature_figures.py``).
+--feature F``: the figures of one feature (see ``steve_qt/core/figures/features.py``).
 
 Reached through ``steve-qt figure`` (commands/figure.py adds the arguments and hands over when
 ``--feature`` is given).
@@ -38,7 +38,7 @@ def wanted(args) -> bool:
 
 
 def _spec(args):
-    from ..core.figures import FigureSpec
+    from ..core.figures.attention import FigureSpec
 
     return FigureSpec(width=args.width, dpi=args.dpi, title=args.title,
                       span=tuple(args.span) if args.span else None,
@@ -47,8 +47,8 @@ def _spec(args):
 
 def run(args) -> int:
     from ..core.errors import SteveError
-    from ..core.feature_figures import render
-    from ..core.figures import format_of
+    from ..core.figures.features import render
+    from ..core.figures.attention import format_of
     from ..core.fileio import check_writable
 
     format_of(args.out)
@@ -88,13 +88,13 @@ def feature_values(acts, feature: int, sae, where: str):
 
 
 def _file_figure(args):
-    from ..core.adapters import DEFAULT_SPEC
+    from ..core.models.adapters import DEFAULT_SPEC
     from ..core.errors import SteveError
-    from ..core.feature_figures import (FeatureFigureData, FeatureTrack, draw_feature_figure,
+    from ..core.figures.features import (FeatureFigureData, FeatureTrack, draw_feature_figure,
                                         feature_name)
-    from ..core.pipeline import get_adapter
-    from ..core.sae import check_site, load_sae
-    from ..core.sites import validate_sites
+    from ..core.models.pipeline import get_adapter
+    from ..core.features.sae import check_site, load_sae
+    from ..core.models.sites import validate_sites
     from .common import open_input
 
     sae = load_sae(args.sae) if args.sae else None
@@ -125,13 +125,13 @@ def _file_figure(args):
 def _index_figure(args):
     import numpy as np
 
-    from ..core.actcache import file_activations
+    from ..core.features.actcache import file_activations
     from ..core.errors import SteveError
-    from ..core.feature_figures import (Example, FeatureTrack, draw_examples_figure,
+    from ..core.figures.features import (Example, FeatureTrack, draw_examples_figure,
                                         feature_name)
-    from ..core.feature_index import FeatureIndex
-    from ..core.pipeline import open_utterance
-    from ..core.sae import load_sae
+    from ..core.features.index import FeatureIndex
+    from ..core.models.pipeline import open_utterance
+    from ..core.features.sae import load_sae
 
     idx = FeatureIndex.open(args.index)
     meta = idx.meta

@@ -23,7 +23,7 @@ import argparse
 import math
 import sys
 
-from ..core.adapters import DEFAULT_SPEC
+from ..core.models.adapters import DEFAULT_SPEC
 from .common import add_device_argument
 
 
@@ -75,8 +75,8 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run_index(args) -> int:
-    from ..core.feature_index import build_index
-    from ..core.runner import tqdm_progress
+    from ..core.features.index import build_index
+    from ..core.features.runner import tqdm_progress
 
     progress, close = tqdm_progress("steve-qt features index")
     try:
@@ -108,7 +108,7 @@ def _table(examples, ranges: bool) -> list[str]:
 
 
 def run_top(args) -> int:
-    from ..core.feature_index import FeatureIndex
+    from ..core.features.index import FeatureIndex
 
     idx = FeatureIndex.open(args.index)
     f = args.feature

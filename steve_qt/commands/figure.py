@@ -40,7 +40,7 @@ def _head(text: str):
 
 
 def register(sub) -> argparse.ArgumentParser:
-    from ..core.adapters import DEFAULT_SPEC
+    from ..core.models.adapters import DEFAULT_SPEC
 
     p = sub.add_parser("figure", help="draw a figure for a paper (PDF, SVG or PNG)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -114,7 +114,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def _kind(text: str) -> str:
-    from ..core.measures import KINDS
+    from ..core.attention.measures import KINDS
 
     kind = text.strip().lower().replace("-", "_")
     if kind not in KINDS:
@@ -126,7 +126,7 @@ def _kind(text: str) -> str:
 def build_spec(args, maps=None):
     """FigureSpec from the parsed arguments (the query row needs the maps)."""
     from ..core.errors import SteveError
-    from ..core.figures import FigureSpec
+    from ..core.figures.attention import FigureSpec
 
     picked = [args.grid, args.profile_query is not None, args.profile_token is not None]
     if sum(picked) > 1:
@@ -167,10 +167,10 @@ def _from_npz(args):
     """FigureData from an .npz (no model run) and the component it holds."""
     import warnings
 
-    from ..core.audio import load_audio
+    from ..core.speech.audio import load_audio
     from ..core.errors import SteveError
-    from ..core.figures import FigureData
-    from ..core.npzio import load_npz
+    from ..core.figures.attention import FigureData
+    from ..core.models.npzio import load_npz
     from ..core.warnings import SteveWarning
 
     c = load_npz(args.audio)
@@ -187,7 +187,7 @@ def _from_npz(args):
     if args.alignment == "none":
         alignment = None
     elif args.alignment_file or args.alignment != "auto":  # another alignment file
-        from ..core.alignment import load_alignment
+        from ..core.speech.alignment import load_alignment
 
         alignment = load_alignment(audio_path, kind=args.alignment, path=args.alignment_file,
                                    duration_s=audio.duration if audio is not None else None,
@@ -203,19 +203,19 @@ def _from_npz(args):
 
 
 def _from_audio(args):
-    from ..core.figures import FigureData
+    from ..core.figures.attention import FigureData
     from .common import open_input, run_model
 
     comp = args.component or "encoder"
     if args.model is None:
-        from ..core.adapters import DEFAULT_SPEC
+        from ..core.models.adapters import DEFAULT_SPEC
 
         args.model = DEFAULT_SPEC
-    from ..core.measures import MEASURES
+    from ..core.attention.measures import MEASURES
 
     measures = [args.kind] if args.kind in MEASURES else []
     if measures:
-        from ..core.pipeline import add_measures, check_measures, get_adapter
+        from ..core.models.pipeline import add_measures, check_measures, get_adapter
 
         check_measures(get_adapter(args.model), measures, comp)
     utt = open_input(args)
@@ -233,7 +233,7 @@ def _from_audio(args):
 def run(args) -> int:
     from ..core.errors import SteveError
     from ..core.fileio import check_writable
-    from ..core.figures import format_of, render_figure
+    from ..core.figures.attention import format_of, render_figure
     from . import feature_figure
 
     if feature_figure.wanted(args):

@@ -14,9 +14,9 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.actnpz import is_activation_file
+    from ..core.models.actnpz import is_activation_file
     from ..core.frames import window_name
-    from ..core.npzio import load_npz
+    from ..core.models.npzio import load_npz
 
     if is_activation_file(args.npz):
         return activations_info(args.npz)
@@ -55,8 +55,8 @@ def run(args) -> int:
 
 
 def activations_info(path) -> int:
-    from ..core.actnpz import load_activation_file
-    from ..core.sites import sites_table
+    from ..core.models.actnpz import load_activation_file
+    from ..core.models.sites import sites_table
 
     f = load_activation_file(path)
     raw = f.raw

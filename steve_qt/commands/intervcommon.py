@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..core.adapters import DEFAULT_SPEC
+from ..core.models.adapters import DEFAULT_SPEC
 
 
 def add_model_argument(p: argparse.ArgumentParser, window: bool = True) -> None:
@@ -23,8 +23,8 @@ def add_out_argument(p: argparse.ArgumentParser, what: str = "FILE.csv") -> None
 
 
 def load_adapter(spec: str):
-    from ..core.interventions import require_interventions
-    from ..core.pipeline import get_adapter
+    from ..core.interventions.tables import require_interventions
+    from ..core.models.pipeline import get_adapter
 
     adapter = get_adapter(spec)
     require_interventions(adapter)
@@ -47,7 +47,7 @@ def clear_progress() -> None:
 
 def emit_table(args, header, rows) -> None:
     """Write the CSV to --out, or print it."""
-    from ..core.interventions import csv_text, write_csv
+    from ..core.interventions.tables import csv_text, write_csv
 
     if getattr(args, "out", None):
         write_csv(args.out, header, rows, force=args.force)
@@ -66,7 +66,7 @@ def check_out(args) -> None:
 def open_for_edit(args, span=None):
     """Check --out, open the input and check a time span against it: all before the model
     loads. Returns the Utterance."""
-    from ..core.interventions import span_frames
+    from ..core.interventions.tables import span_frames
     from .common import open_input
 
     check_out(args)
@@ -79,7 +79,7 @@ def open_for_edit(args, span=None):
 def run_variants(args, transcribe) -> int:
     """``transcribe(progress)`` -> the transcript variants (original first), progress on stderr;
     then their table (variant, transcript, WER, word diff) to --out or stdout."""
-    from ..core.interventions import VARIANT_HEADER
+    from ..core.interventions.tables import VARIANT_HEADER
 
     try:
         variants = transcribe(progress_printer())

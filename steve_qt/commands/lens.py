@@ -31,7 +31,7 @@ def run(args) -> int:
 
     from ..core.errors import SteveError
     from ..core.fileio import check_writable
-    from ..core.interventions import (DECODER_LENS_HEADER, ENCODER_LENS_HEADER,
+    from ..core.interventions.tables import (DECODER_LENS_HEADER, ENCODER_LENS_HEADER,
                                       decoder_lens_rows, decoder_lens_table, encoder_lens,
                                       write_csv, _fmt)
     from .common import open_input

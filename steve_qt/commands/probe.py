@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.adapters import DEFAULT_SPEC
+from ..core.models.adapters import DEFAULT_SPEC
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -53,8 +53,8 @@ def register(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..core.probes import run_probes
-    from ..core.runner import tqdm_progress
+    from ..core.features.probes import run_probes
+    from ..core.features.runner import tqdm_progress
 
     progress, close = tqdm_progress("steve-qt probe: files")
     fits = FitBar(before=close)

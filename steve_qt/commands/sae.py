@@ -27,7 +27,7 @@ from pathlib import Path
 
 
 def register(sub) -> argparse.ArgumentParser:
-    from ..core.sae_train import TrainConfig
+    from ..core.features.sae_train import TrainConfig
 
     d = TrainConfig()
     p = sub.add_parser("sae", help="sparse autoencoders: train one on a corpus (sae train)",
@@ -80,7 +80,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 def _check_out(out: Path, force: bool) -> None:
     from ..core.errors import SteveError
-    from ..core.sae import CFG_FILENAME
+    from ..core.features.sae import CFG_FILENAME
 
     if out.exists() and not out.is_dir():
         raise SteveError("is a file, not a folder for an SAE", out)
@@ -92,12 +92,12 @@ def _check_out(out: Path, force: bool) -> None:
 
 
 def run_train(args) -> int:
-    from ..core.adapters import DEFAULT_SPEC
+    from ..core.models.adapters import DEFAULT_SPEC
     from ..core.errors import SteveError
-    from ..core.runner import tqdm_progress
-    from ..core.sae_corpus import (fill_cache, reconstruction_wer, resolve_corpus, rows_source,
+    from ..core.features.runner import tqdm_progress
+    from ..core.features.sae_corpus import (fill_cache, reconstruction_wer, resolve_corpus, rows_source,
                                    site_info, split_holdout)
-    from ..core.sae_train import TrainConfig, evaluate, train_sae, write_report
+    from ..core.features.sae_train import TrainConfig, evaluate, train_sae, write_report
 
     out = Path(args.out)
     _check_out(out, args.force)
@@ -170,7 +170,7 @@ def run_train(args) -> int:
 
 
 def _count(files, spec: str, site: str, cache) -> int:
-    from ..core.actcache import count_rows
+    from ..core.features.actcache import count_rows
 
     return count_rows([str(f) for f in files], spec, site, cache)[1]
 

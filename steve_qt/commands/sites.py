@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.adapters import DEFAULT_SPEC
+from ..core.models.adapters import DEFAULT_SPEC
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -18,8 +18,8 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.pipeline import get_adapter
-    from ..core.sites import sites_table
+    from ..core.models.pipeline import get_adapter
+    from ..core.models.sites import sites_table
 
     adapter = get_adapter(args.model)
     print(f"{adapter.model_id}: {len(adapter.list_sites())} sites "

@@ -25,8 +25,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.adapters import DEFAULT_SPEC
-from ..core.analysis import DEFAULT_KS
+from ..core.models.adapters import DEFAULT_SPEC
+from ..core.attention.analysis import DEFAULT_KS
 from .common import add_device_argument
 
 
@@ -67,7 +67,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.corpus import OUTPUT_NAMES, corpus_tables, default_cache_dir, run_corpus
+    from ..core.features.corpus import OUTPUT_NAMES, corpus_tables, default_cache_dir, run_corpus
     from ..core.errors import SteveError
     from ..core.fileio import check_writable, write_text_atomic
 
@@ -90,7 +90,7 @@ def run(args) -> int:
         check_writable(out / name, args.force)
     cache = None if args.no_cache else (Path(args.cache) if args.cache else default_cache_dir())
 
-    from ..core.runner import tqdm_progress
+    from ..core.features.runner import tqdm_progress
 
     progress, close = tqdm_progress("steve-qt stats")
     try:

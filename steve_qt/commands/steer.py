@@ -39,12 +39,12 @@ def register(sub) -> argparse.ArgumentParser:
 
 def run(args) -> int:
     from ..core.errors import SteveError
-    from ..core.interventions import check_feature, steer
+    from ..core.interventions.tables import check_feature, steer
 
     utt = open_for_edit(args, args.span)
     sae = None
     if args.sae:
-        from ..core.sae import check_site, load_sae
+        from ..core.features.sae import check_site, load_sae
 
         sae = load_sae(args.sae)
         args.site = args.site or sae.hook_name

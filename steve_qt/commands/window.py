@@ -26,7 +26,7 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.interventions import alignment_text, parse_ks, parse_layers, window_sweep, \
+    from ..core.interventions.tables import alignment_text, parse_ks, parse_layers, window_sweep, \
         window_table
     from .common import open_input
 

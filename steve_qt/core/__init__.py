@@ -1,4 +1,6 @@
-"""Qt-free core of steve_qt: audio, alignments, attention maps, adapters, analysis, export.
+"""Qt-free core of steve_qt, one subpackage per domain.
 
-Nothing in this package may import Qt (enforced by tests/test_architecture.py).
+Dependencies go one way: ``errors``, ``events``, ``fileio``, ``frames`` and ``warnings`` (shared
+by all) <- ``speech`` <- ``attention`` <- ``models`` <- ``features`` <- ``interventions`` <-
+``state`` <- ``figures``. Nothing in this package may import Qt (tests/test_architecture.py).
 """

@@ -116,3 +116,27 @@ class EmitterGroup:
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self._emitters)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equality that tolerates values (numpy arrays) whose ``==`` is not a bool."""
+    if a is b:
+        return True
+    try:
+        return bool(a == b)
+    except Exception:
+        return False
+
+
+class Evented:
+    """Base of the small models: ``_set(name, value)`` stores a field and emits its event."""
+
+    events: EmitterGroup
+
+    def _set(self, name: str, value: Any) -> bool:
+        old = getattr(self, name)
+        if same(old, value):
+            return False
+        setattr(self, name, value)
+        getattr(self.events, name)(value, old)
+        return True

@@ -1,7 +1,7 @@
 """Analysis panels (docks): the interval x interval matrix of the shown head, the layer x head
 grid of head statistics, and the Whisper DTW word tier beneath the reference words.
 
-The numbers come from steve_qt.core.analysis / whisper_align on the already extracted maps; the
+The numbers come from steve_qt.core.attention.analysis and the adapter's word alignment on the already extracted maps; the
 panels follow the document's events and never run the model.
 """
 
@@ -12,10 +12,10 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ..core import analysis
-from ..core.document import Document
+from ..core.attention import analysis
+from ..core.state.document import Document
 from ..core.errors import SteveError
-from ..core.measures import PER_LAYER
+from ..core.attention.measures import PER_LAYER
 from .coalesce import Coalesced
 from .colors import colormap, lut
 
@@ -416,8 +416,8 @@ class WhisperWords:
 
     def __init__(self, doc: Document, views):
         self.doc, self.views = doc, views
-        self.alignment = None  # whisper_align.WordAlignment of the shown extraction
-        self.errors: list = []  # whisper_align.WordError against the reference word tier
+        self.alignment = None  # the adapter's WordAlignment of the shown extraction
+        self.errors: list = []  # word_errors.WordError against the reference word tier
         self._key = None
         for name in ("current", "extraction", "alignment"):
             getattr(doc.events, name).connect(lambda ev: self.refresh())
@@ -440,12 +440,12 @@ class WhisperWords:
         tokens = list(getattr(ex.transcript, "tokens", []) or []) if ex is not None else []
         if cross is None or not tokens:
             return None
-        from ..core.whisper_align import align_words
+        from ..core.models.adapters import word_alignment
 
-        return align_words(cross, tokens)
+        return word_alignment(cross, tokens)
 
     def refresh(self) -> None:
-        from ..core.whisper_align import boundary_errors, format_errors
+        from ..core.speech.word_errors import boundary_errors, format_errors
 
         ex, al = self.doc.extraction, self.doc.alignment
         key = (id(ex), id(al))

@@ -7,7 +7,7 @@ import os
 import sys
 import threading
 
-from ..core.adapters import DEFAULT_SPEC
+from ..core.models.adapters import DEFAULT_SPEC
 
 ALIGNMENT_SUFFIXES = (".textgrid", ".phn", ".wrd")  # files the window opens as alignments
 
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 def set_device(name: str) -> bool:
     """Check ``--device`` before the window opens (one line on stderr when it is unusable).
     ``auto`` and ``cpu`` are checked without importing torch (the worker imports it later)."""
-    from ..core import devices
+    from ..core.models import devices
     from ..core.errors import SteveError
 
     try:
@@ -52,7 +52,7 @@ def preload_model(spec: str) -> threading.Thread:
     ``pipeline.get_adapter`` then finds it loaded (or waits for it). A failure here is ignored:
     the worker loads again and reports the error in the window."""
     def load() -> None:
-        from ..core import pipeline
+        from ..core.models import pipeline
 
         try:
             pipeline.get_adapter(spec)
@@ -72,7 +72,7 @@ def start_loading(spec: str, files: list[str]) -> None:
     preview, without torch; the model loads after it, in the extraction worker (importing torch
     in another thread would hold the GIL against the window build and the preview). Otherwise
     load the model now (``preload_model``)."""
-    from ..core import previews
+    from ..core.models import previews
 
     audio = [f for f in files if os.path.splitext(f)[1].lower() not in ALIGNMENT_SUFFIXES]
     if audio and previews.start(spec, audio[0]):

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from PyQt6 import QtCore, QtWidgets
 
-from ..core.adapters import available_adapters
-from ..core.attention import COMPONENT_TITLES
-from ..core.document import Document
+from ..core.models.adapters import available_adapters
+from ..core.attention.maps import COMPONENT_TITLES
+from ..core.state.document import Document
 from ..core.frames import window_name
-from ..core.measures import PER_LAYER
+from ..core.attention.measures import PER_LAYER
 from .colors import COLORMAPS
 
 Qt = QtCore.Qt

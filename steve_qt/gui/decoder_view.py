@@ -11,8 +11,8 @@ from __future__ import annotations
 import numpy as np
 from PyQt6 import QtCore, QtWidgets
 
-from ..core.document import Document, display_image
-from ..core.figures import token_label
+from ..core.state.document import Document, display_image
+from ..core.figures.attention import token_label
 from . import export_actions
 from .analysis_panels import _cell_at, _draw, _matrix_plot
 from .head_overview import QtHeadOverview

@@ -1,7 +1,7 @@
 """The Experiments dock: +-k attention window, span removal, steering, logit lens, LM (issue 13).
 
 ``QtExperimentsPanel`` subscribes to the document (current utterance, selection) and to its own
-evented model ``steve_qt.core.experiments.Experiments``; experiments run as tasks in the
+evented model ``steve_qt.core.state.experiments.Experiments``; experiments run as tasks in the
 window's extraction queue (one model user at a time; the status bar's Cancel stops them); their
 results come back to the GUI thread and are set on the model, which redraws the tabs. Errors go
 to the status bar as one line.
@@ -19,11 +19,11 @@ from typing import Callable
 from PyQt6 import QtCore, QtWidgets
 from PyQt6.QtCore import Qt
 
-from ..core.experiments import (K_STOPS, Experiments, lens_task, lm_task, span_task,
+from ..core.state.experiments import (K_STOPS, Experiments, lens_task, lm_task, span_task,
                                 steer_task, window_task)
-from ..core.interventions import layers_label, parse_layers
+from ..core.interventions.tables import layers_label, parse_layers
 from ..core.errors import SteveError
-from ..core.textdiff import DELETE, EQUAL, INSERT
+from ..core.speech.textdiff import DELETE, EQUAL, INSERT
 
 DEFAULT_SITE = "encoder.blocks.2.mlp.1"
 

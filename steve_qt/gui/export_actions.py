@@ -10,7 +10,7 @@ from pathlib import Path
 from PyQt6 import QtWidgets
 
 from ..core.errors import SteveError
-from ..core.previews import PREVIEW_NOT_EXPORTED, is_preview
+from ..core.models.previews import PREVIEW_NOT_EXPORTED, is_preview
 from . import dialogs
 
 DATA_FILTER = "NumPy archive (*.npz)"
@@ -73,7 +73,7 @@ def _force_for(window, path: Path) -> bool | None:
 def on_screen_figure(doc, width: str = FIGURE_WIDTH, component: str | None = None):
     """(FigureSpec, FigureData) of what the window shows, rollout included; with ``component``
     (the decoder view) that component at the shown layer and head, within its own."""
-    from ..core.figures import from_document
+    from ..core.figures.attention import from_document
 
     spec, data = from_document(doc, layout="map", width=width)
     if component is not None:
@@ -95,7 +95,7 @@ def export_figure(window, path: str | Path | None = None,
     """Write the figure of what is on screen (.pdf/.svg/.png) at a journal ``width`` ("page" or
     "column"; the dialog asks both when no path is given); returns its path or None.
     ``component`` names another component than the time views' (the decoder view's)."""
-    from ..core.figures import render_figure
+    from ..core.figures.attention import render_figure
 
     if is_preview(window.doc.extraction):
         dialogs.show_error(window, "Cannot export figure", PREVIEW_NOT_EXPORTED[0].upper()
@@ -128,8 +128,8 @@ def export_figure(window, path: str | Path | None = None,
 def export_data(window, path: str | Path | None = None,
                 with_csv: bool | None = None) -> list[Path]:
     """Write the shown component as .npz (and the phone-interval CSV beside it, if asked)."""
-    from ..core.export import write_interval_csv
-    from ..core.npzio import save_npz
+    from ..core.attention.export import write_interval_csv
+    from ..core.models.npzio import save_npz
 
     doc = window.doc
     ex, u = doc.extraction, doc.utterance

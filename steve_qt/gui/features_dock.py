@@ -29,12 +29,12 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ..core import feature_audio
-from ..core.audio import load_audio
+from ..core.features import audio as feature_audio
+from ..core.speech.audio import load_audio
 from ..core.errors import SteveError
-from ..core.feature_view import SAE_PREFIX, index_root, missing_files, open_index
+from ..core.state.feature_view import SAE_PREFIX, index_root, missing_files, open_index
 from ..core.frames import seconds_to_samples
-from ..core.spectrogram import mel_spectrogram
+from ..core.speech.spectrogram import mel_spectrogram
 from . import dialogs
 from .colors import lut
 from .worker import Job
@@ -269,7 +269,7 @@ class FeaturesController(QtCore.QObject):
     # --- sites -----------------------------------------------------------------------------------
     def _offer_sites(self) -> None:
         """Fill the site chooser once the shown model is loaded (it knows its sites)."""
-        from ..core.pipeline import loaded_adapter
+        from ..core.models.pipeline import loaded_adapter
 
         adapter = loaded_adapter(self.doc.model)
         lister = getattr(adapter, "list_sites", None)
@@ -420,7 +420,7 @@ class FeaturesController(QtCore.QObject):
         if not on:
             self.heat_image.clear()
             return
-        from ..core.feature_view import top_matrix
+        from ..core.state.feature_view import top_matrix
 
 
         feats = [s.feature for s in self.fv.top(HEAT_N)]
@@ -663,7 +663,7 @@ class FeaturesController(QtCore.QObject):
     def open_sae(self, folder: str | Path) -> str | None:
         """Load an SAE and offer it as a site (its features are the codes of its hook_name
         site's activations); returns its site name, or None (a dialog says why)."""
-        from ..core.sae import load_sae
+        from ..core.features.sae import load_sae
 
         try:
             sae = load_sae(folder)
@@ -830,7 +830,7 @@ class FeaturesController(QtCore.QObject):
 
 def index_examples_any(index, root) -> list:
     """Examples of every feature of the index that a CSV-only index holds (for its file list)."""
-    from ..core.feature_view import as_example
+    from ..core.state.feature_view import as_example
 
     rows = []
     for table in (getattr(index, "_top", {}), getattr(index, "_ranges", {})):

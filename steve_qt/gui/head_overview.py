@@ -11,8 +11,8 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ..core.document import Document, display_image
-from ..core.measures import PER_LAYER, TITLES
+from ..core.state.document import Document, display_image
+from ..core.attention.measures import PER_LAYER, TITLES
 from .coalesce import Coalesced
 from .colors import lut
 

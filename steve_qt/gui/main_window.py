@@ -16,14 +16,14 @@ from typing import Callable, Iterable
 
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ..core.alignment import TierNotFound, find_alignment, load_alignment
-from ..core.audio import AUDIO_EXTENSIONS, load_audio
-from ..core.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
+from ..core.speech.alignment import TierNotFound, find_alignment, load_alignment
+from ..core.speech.audio import AUDIO_EXTENSIONS, load_audio
+from ..core.state.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
 from ..core.errors import SteveError
-from ..core.measures import TITLES
-from ..core.pipeline import Utterance, loaded_adapter
-from ..core.previews import PREVIEW_NOTE, is_preview
-from ..core.spectrogram import TITLES as SPECTROGRAM_TITLES
+from ..core.attention.measures import TITLES
+from ..core.models.pipeline import Utterance, loaded_adapter
+from ..core.models.previews import PREVIEW_NOTE, is_preview
+from ..core.speech.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
 from .app import ALIGNMENT_SUFFIXES
 from .analysis_panels import install_panels

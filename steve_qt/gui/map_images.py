@@ -29,8 +29,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 
-from ..core.attention import AttentionMaps
-from ..core.document import Document, display_image
+from ..core.attention.maps import AttentionMaps
+from ..core.state.document import Document, display_image
 
 #: float32 value of every float16 bit pattern, indexed by the pattern as uint16: (65536,)
 F16_TO_F32 = np.arange(65536, dtype=np.uint32).astype(np.uint16).view(np.float16) \

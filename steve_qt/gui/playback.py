@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PyQt6 import QtCore
 
-from ..core.document import Document
+from ..core.state.document import Document
 from ..core.errors import SteveError
-from ..core.playback import Player
+from ..core.speech.playback import Player
 
 CURSOR_INTERVAL_MS = 25
 

@@ -1,4 +1,4 @@
-"""Display spectrograms computed off the GUI thread (steve_qt.core.spectrogram does the maths).
+"""Display spectrograms computed off the GUI thread (steve_qt.core.speech.spectrogram does the maths).
 
 The first spectrogram of a session imports librosa (a second or two): the window shows its maps
 meanwhile and paints the spectrogram when it arrives. Results are kept per (audio, kind) while
@@ -15,7 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from PyQt6 import QtCore
 
-from ..core.spectrogram import Spectrogram, spectrogram
+from ..core.speech.spectrogram import Spectrogram, spectrogram
 
 
 #: the longest a hold keeps spectrogram jobs back (the encoder of tiny.en takes about 0.25 s)

@@ -17,7 +17,7 @@ VOWEL_BRUSH = QtGui.QColor(60, 120, 230, 30)
 
 def phone_shade(label: str) -> QtGui.QColor | None:
     """Vowels light blue, silence grey, consonants plain (so the eye finds the syllables)."""
-    from ..core.phones import phone_class
+    from ..core.speech.phones import phone_class
 
     kind = phone_class(label).kind
     if kind == "vowel":

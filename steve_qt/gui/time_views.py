@@ -12,11 +12,11 @@ import numpy as np
 import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
-from ..core.audio import to_mono
-from ..core.document import Document
+from ..core.speech.audio import to_mono
+from ..core.state.document import Document
 from ..core.frames import window_name
-from ..core.measures import PER_LAYER, TITLES
-from ..core.previews import is_preview
+from ..core.attention.measures import PER_LAYER, TITLES
+from ..core.models.previews import is_preview
 from .colors import SPECTROGRAM_COLORMAP, colormap, lut
 from .map_images import MapImages
 from .spectrogram import QtSpectrogramJobs

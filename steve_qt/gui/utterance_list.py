@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PyQt6 import QtCore, QtWidgets
 
-from ..core.document import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Document
+from ..core.state.document import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Document
 
 STATUS_TEXT = {QUEUED: "queued", RUNNING: "extracting...", DONE: "", FAILED: "failed",
                CANCELLED: "cancelled"}

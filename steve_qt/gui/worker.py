@@ -20,9 +20,9 @@ from typing import Callable
 
 from PyQt6 import QtCore
 
-from ..core.document import Entry
+from ..core.state.document import Entry
 from ..core.errors import Cancelled, SteveError
-from ..core.previews import is_preview
+from ..core.models.previews import is_preview
 
 #: after handing a preview to the window, the worker waits this long (ms) for the event loop to
 #: paint it before it loads the model (importing torch holds the GIL) ...
@@ -78,8 +78,8 @@ class _Worker(QtCore.QObject):
 
     @QtCore.pyqtSlot(object)
     def run(self, job: Job) -> None:
-        from ..core import previews
-        from ..core.pipeline import extract, get_adapter, loaded_adapter
+        from ..core.models import previews
+        from ..core.models.pipeline import extract, get_adapter, loaded_adapter
 
         def should_cancel() -> bool:
             return self.cancel.is_set()
@@ -106,7 +106,7 @@ class _Worker(QtCore.QObject):
             if job.task is not None:
                 ex = job.task(adapter, progress, should_cancel)
             elif job.measures:  # the result is {name: array}, attached in the GUI thread
-                from ..core.pipeline import compute_measures
+                from ..core.models.pipeline import compute_measures
 
                 ex = compute_measures(adapter, job.entry.utterance.audio, job.extraction,
                                       job.measures, progress=progress,

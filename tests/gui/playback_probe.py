@@ -19,7 +19,7 @@ def main(wav: str, nth_vowel: int) -> None:
     from PyQt6 import QtCore
     from PyQt6.QtTest import QTest
 
-    from steve_qt.core.phones import phone_class
+    from steve_qt.core.speech.phones import phone_class
     from steve_qt.gui.main_window import QtMainWindow
 
     win = QtMainWindow(auto_extract=False)

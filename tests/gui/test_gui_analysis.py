@@ -9,8 +9,8 @@ import pytest
 from PyQt6 import QtCore
 
 from gui_helpers import ARTIFACTS, assert_map_shows, settle
-from steve_qt.core import analysis
-from steve_qt.core.document import display_image
+from steve_qt.core.attention import analysis
+from steve_qt.core.state.document import display_image
 from steve_qt.gui.analysis_panels import thinned
 
 
@@ -132,7 +132,8 @@ def test_rollout_in_map_view(loaded):
 
 
 def test_whisper_words_tier(loaded):
-    from steve_qt.core.whisper_align import align_words, boundary_errors
+    from steve_qt.core.speech.word_errors import boundary_errors
+    from steve_whisper.align import align_words
 
     win = loaded
     ww, doc = win.whisper_words, win.doc

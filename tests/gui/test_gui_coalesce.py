@@ -9,7 +9,7 @@ import numpy as np
 from PyQt6 import QtCore
 
 from gui_helpers import assert_map_shows, settle
-from steve_qt.core.document import display_image
+from steve_qt.core.state.document import display_image
 
 
 def test_coalesced_calls_once_per_turn_of_the_event_loop(app):
@@ -72,7 +72,7 @@ def test_an_extraction_draws_the_map_at_once_and_each_panel_once_after(window, d
 
 def test_a_hold_keeps_spectrograms_back_until_released_or_its_time_is_up(app, qtbot,
                                                                         dark_suit):
-    from steve_qt.core.audio import load_audio
+    from steve_qt.core.speech.audio import load_audio
     from steve_qt.gui.spectrogram import QtSpectrogramJobs
 
     audio = load_audio(dark_suit)

@@ -8,15 +8,15 @@ import math
 import numpy as np
 import pytest
 
-from steve_qt.core.adapters import Extraction, Transcript
-from steve_qt.core.attention import AttentionMaps
-from steve_qt.core.audio import from_array
-from steve_qt.core.document import (Document, attended_spans, clamp_view, display_image,
+from steve_qt.core.models.adapters import Extraction, Transcript
+from steve_qt.core.attention.maps import AttentionMaps
+from steve_qt.core.speech.audio import from_array
+from steve_qt.core.state.document import (Document, attended_spans, clamp_view, display_image,
                                     zoom_view)
 from steve_qt.core.events import EmitterGroup
 from steve_qt.core.frames import FrameGrid, whisper_grid
-from steve_qt.core.pipeline import Utterance
-from steve_qt.core.playback import buffer_to_file_seconds, build_program
+from steve_qt.core.models.pipeline import Utterance
+from steve_qt.core.speech.playback import buffer_to_file_seconds, build_program
 
 
 def fake_extraction(num_samples: int, layers=3, heads=4, seed=0) -> Extraction:
@@ -147,7 +147,7 @@ def test_attended_spans_are_the_fewest_frames_holding_the_share():
 
 
 def test_describe_names_time_phone_word_and_map_cell():
-    from steve_qt.core.alignment import Alignment, Interval, Tier
+    from steve_qt.core.speech.alignment import Alignment, Interval, Tier
 
     doc = doc_with_audio(1.0)
     al = Alignment({"phones": Tier("phones", [Interval(0.0, 0.4, "s"), Interval(0.4, 1.0, "iy")]),
@@ -200,7 +200,7 @@ def test_build_program_cuts_spans_and_maps_positions_back():
 
 def test_player_position_follows_the_stream_clock():
     """Position = buffer position of the block at the DAC + time since, mapped to file time."""
-    from steve_qt.core.playback import Player, Segment
+    from steve_qt.core.speech.playback import Player, Segment
 
     class FakeStream:
         active = True

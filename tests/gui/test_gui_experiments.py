@@ -13,7 +13,7 @@ def _wait_idle(win, qtbot):
 
 
 def test_span_removal_from_selection_shows_the_diff(loaded, qtbot, dialogs_seen):
-    from steve_qt.core.textdiff import word_diff
+    from steve_qt.core.speech.textdiff import word_diff
 
     win = loaded
     panel = win.experiments_panel

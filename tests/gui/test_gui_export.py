@@ -124,7 +124,7 @@ def test_export_figure_error_goes_to_dialog(loaded, answers, tmp_path, dialogs_s
 
 
 def test_export_data_npz_and_csv(loaded, answers, tmp_path, dialogs_seen):
-    from steve_qt.core.npzio import load_npz
+    from steve_qt.core.models.npzio import load_npz
 
     win = loaded
     doc = win.doc

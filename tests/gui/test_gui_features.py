@@ -3,7 +3,7 @@
 Activations are synthetic (feature_helpers.synthetic_acts) and stored on the document as the
 worker would; the index is written by hand with the CSV columns the brief fixes. Playback runs
 in a subprocess against an ALSA file device (as test_gui_playback.py does) and what was played
-is compared with the formula computed here, independently of steve_qt.core.feature_audio.
+is compared with the formula computed here, independently of steve_qt.core.features.audio.
 """
 
 from __future__ import annotations
@@ -417,8 +417,8 @@ def test_a_real_index_of_steve_qt_features_index(window, tmp_path, samples_dir, 
     """An index built by core.feature_index over the real model: its examples open at once
     (their activations are in the activation cache the build filled) and the selected span and
     the track agree with the cached activations."""
-    from steve_qt.core import actcache
-    from steve_qt.core.feature_index import build_index
+    from steve_qt.core.features import actcache
+    from steve_qt.core.features.index import build_index
 
     files = make_corpus(tmp_path / "corpus", samples_dir)
     build_index(tmp_path / "corpus", SITE, tmp_path / "idx", spec="whisper", top_k=3, jobs=1)
@@ -445,7 +445,7 @@ def test_an_sae_is_a_site_whose_track_is_its_codes(window, dark_suit, tmp_path):
     site's activations (a standard SAE), computed here by hand from the saved weights."""
     import torch
 
-    from steve_qt.core.sae import SAE, save_sae
+    from steve_qt.core.features.sae import SAE, save_sae
 
     rng = np.random.default_rng(1)
     d_in = 1536  # the width of encoder.blocks.2.mlp.1 in tiny.en (checked when the model is loaded)
@@ -481,7 +481,7 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
     import torch
     import whisper
 
-    from steve_qt.core.audio import load_audio
+    from steve_qt.core.speech.audio import load_audio
     from steve_qt.gui.main_window import QtMainWindow
 
     win = QtMainWindow(auto_extract=True)

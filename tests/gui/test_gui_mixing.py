@@ -61,7 +61,7 @@ def test_measures_computed_on_request_and_shown(fresh, qtbot, whisper_adapter, m
     win.doc.set_query(win.doc.default_query())
     ARTIFACTS.mkdir(exist_ok=True)
     assert win.grab().save(str(ARTIFACTS / "main_window_value_zeroing.png"))
-    from steve_qt.core.figures import from_document, render_figure
+    from steve_qt.core.figures.attention import from_document, render_figure
 
     spec, data = from_document(win.doc, dpi=80)  # File > Export Figure draws what is shown
     assert spec.kind == "value_zeroing" and spec.layer == 2

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pytest
 
-from steve_qt.core.figures import draw_figure
+from steve_qt.core.figures.attention import draw_figure
 from steve_qt.gui import export_actions
 
 LAYER, HEAD = 2, 3  # 0-based, as the module path encoder.blocks.2 counts

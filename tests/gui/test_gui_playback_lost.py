@@ -17,9 +17,9 @@ import time
 import numpy as np
 import pytest
 
-from steve_qt.core import playback
+from steve_qt.core.speech import playback
 from steve_qt.core.errors import SteveError
-from steve_qt.core.playback import LOST, Player
+from steve_qt.core.speech.playback import LOST, Player
 
 from test_gui_playback import alsa_home, run_probe
 

@@ -18,7 +18,7 @@ from gui_helpers import ARTIFACTS, EXTRACTION_TIMEOUT_MS, assert_same_maps
 def cold_window(app, qtbot, whisper_adapter, monkeypatch):
     """A window whose worker believes the model is not loaded yet (a cold start), so that it
     shows the preview first; loading then finds the session's model at once."""
-    from steve_qt.core import pipeline
+    from steve_qt.core.models import pipeline
     from steve_qt.gui.main_window import QtMainWindow
 
     monkeypatch.setattr(pipeline, "loaded_adapter", lambda spec=None: None)
@@ -32,8 +32,8 @@ def cold_window(app, qtbot, whisper_adapter, monkeypatch):
 
 def test_preview_first_then_the_models_numbers(cold_window, qtbot, dark_suit,
                                                dark_suit_extraction, monkeypatch):
-    from steve_qt.core import pipeline
-    from steve_qt.core.previews import is_preview
+    from steve_qt.core.models import pipeline
+    from steve_qt.core.models.previews import is_preview
 
     win, doc = cold_window, cold_window.doc
     seen, labels = [], []
@@ -75,8 +75,8 @@ def test_cancel_while_the_model_loads_keeps_the_preview_marked(cold_window, qtbo
     """Cancel keeps what arrived: the preview stays, its title says it is a preview, exports
     refuse it in one line (they hold only the model's own numbers), and Extract Again replaces
     it with the model's."""
-    from steve_qt.core import pipeline
-    from steve_qt.core.previews import is_preview
+    from steve_qt.core.models import pipeline
+    from steve_qt.core.models.previews import is_preview
     from steve_qt.gui.export_actions import export_data, export_figure
 
     real_get = pipeline.get_adapter
@@ -143,8 +143,8 @@ def test_building_the_window_and_the_preview_import_no_torch(whisper_adapter, da
     main window, take the preview: torch and whisper are still not imported."""
     code = f"""
 import json, sys
-from steve_qt.core import previews
-from steve_qt.core.audio import load_audio
+from steve_qt.core.models import previews
+from steve_qt.core.speech.audio import load_audio
 from steve_qt.gui.app import make_app
 started = previews.start("whisper", {str(dark_suit)!r})
 app = make_app()

@@ -51,7 +51,7 @@ def test_cancel_after_a_stage_keeps_what_arrived(auto_window, qtbot, dark_suit, 
                                                  dark_suit_extraction, stage):
     """Cancel while the worker waits right after stage ``stage`` (0: encoder maps shown, 1: also
     the transcript): the window keeps exactly what arrived, marked cancelled."""
-    from steve_qt.core import pipeline
+    from steve_qt.core.models import pipeline
 
     real = pipeline.extract
     partials = []

@@ -7,12 +7,12 @@ import pytest
 from gui_helpers import assert_map_shows
 from PyQt6 import QtCore, QtWidgets
 
-from steve_qt.core.adapters import Extraction, Transcript
-from steve_qt.core.attention import AttentionMaps
-from steve_qt.core.audio import from_array
-from steve_qt.core.document import Document, display_image
+from steve_qt.core.models.adapters import Extraction, Transcript
+from steve_qt.core.attention.maps import AttentionMaps
+from steve_qt.core.speech.audio import from_array
+from steve_qt.core.state.document import Document, display_image
 from steve_qt.core.frames import whisper_grid
-from steve_qt.core.pipeline import Utterance
+from steve_qt.core.models.pipeline import Utterance
 from steve_qt.gui.map_images import (MapImages, head_float32, to_float32, to_indices,
                                      weights_indices)
 

@@ -7,7 +7,7 @@ import pytest
 from PyQt6 import QtWidgets
 
 from gui_helpers import ARTIFACTS
-from steve_qt.core.spectrogram import broadband_spectrogram, mel_spectrogram
+from steve_qt.core.speech.spectrogram import broadband_spectrogram, mel_spectrogram
 
 
 def shown_spectrogram(win, qtbot):

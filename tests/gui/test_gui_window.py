@@ -347,7 +347,7 @@ def test_closing_during_extraction_ends_cleanly(app, qtbot, tmp_path):
 
 def test_long_audio_offers_30_second_windows(window, tmp_path, qtbot):
     """A 65 s file has three Whisper windows; choosing one shows its maps where they belong."""
-    from steve_qt.core import pipeline
+    from steve_qt.core.models import pipeline
     from test_gui_document import fake_extraction
 
     class WindowedFake:
@@ -407,7 +407,7 @@ def test_screenshot_of_the_main_window(loaded, qtbot):
 
 
 def test_values_scale_and_colours_change_only_the_map(loaded):
-    from steve_qt.core.document import display_image
+    from steve_qt.core.state.document import display_image
     from steve_qt.gui.colors import lut
 
     win = loaded

@@ -1,0 +1,1 @@
+"""Interventions as tables: attention windows, span removal, steering, logit lens, decoder LM."""

@@ -1,0 +1,2 @@
+"""Speech I/O: audio loading and playback, time-aligned tiers (TIMIT, TextGrid), phone sets,
+spectrograms and transcript comparison."""

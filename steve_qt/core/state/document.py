@@ -1,0 +1,203 @@
+"""The document: a thin composition of the window's small evented models (Qt-free).
+
+==================  =====================================  ==================================
+part                module                                  events
+==================  =====================================  ==================================
+``doc.files``       :mod:`~steve_qt.core.state.entries`           entries, entry_status, current
+                    (open utterances, extraction jobs)
+``doc.nav``         :mod:`~steve_qt.core.state.navigation`        view, selection, cursor, hover,
+                    (timeline of the shown file)            playhead, message
+``doc.attention``   :mod:`~steve_qt.core.state.attention_view`    extraction, model, component,
+                    (what the attention views show)         layer, head, kind, scale, colormap,
+                                                            spectrogram, window, query, rollout
+``doc.features``    :mod:`~steve_qt.core.state.feature_view`      sites, site, feature, activations,
+                    (the features dock)                     index, examples, example
+``doc.cache``       :mod:`~steve_qt.core.state.analysis_cache`    (none: results keyed by their inputs)
+==================  =====================================  ==================================
+
+``doc.events`` reaches every part's emitters (the same objects), so a view subscribes with
+``doc.events.<name>.connect`` or to its part directly; views never write into each other. The
+Document itself emits ``alignment`` (the shown utterance's alignment was replaced) and runs the
+steps that touch several parts (opening, showing and closing an utterance). Its attributes and
+methods forward to the parts (``doc.layer`` is ``doc.attention.layer``, ``doc.set_view`` is
+``doc.nav.set_view``), so callers need not know which part holds what.
+
+Times are seconds on the file's timeline. Frame/time arithmetic goes through the maps' FrameGrid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from ..models.adapters import DEFAULT_SPEC, Extraction
+from .analysis_cache import AnalysisCache
+from ..attention.maps import AttentionMaps
+from .attention_view import (KINDS, LOG_FLOOR, SCALES, TIME_COMPONENTS, AttentionView,  # noqa: F401
+                             attended_spans, display_image)
+from .entries import CANCELLED, DONE, FAILED, QUEUED, RUNNING, Entries, Entry  # noqa: F401
+from ..events import EmitterGroup
+from .feature_view import FeatureView
+from .navigation import MIN_VIEW_S, Navigation, clamp_view, normalise_span, zoom_view  # noqa: F401
+from ..models.pipeline import Utterance
+
+
+def _forward(part: str, name: str) -> property:
+    return property(lambda self: getattr(getattr(self, part), name),
+                    doc=f"``doc.{part}.{name}``")
+
+
+class Document:
+    """State of the window: open utterances, model, selection; emits ``events``."""
+
+    def __init__(self, model: str = DEFAULT_SPEC):
+        self.files = Entries()
+        self.nav = Navigation()
+        self.cache = AnalysisCache()
+        self.attention = AttentionView(self.files, self.nav, self.cache, model)
+        self.features = FeatureView(self.files, self.attention, self.cache)
+        self.events = EmitterGroup("alignment")
+        for part in (self.files, self.nav, self.attention, self.features):
+            self.events.include(part.events)
+
+    # --- open utterances -------------------------------------------------------------------------
+    entries = _forward("files", "entries")
+    current = _forward("files", "current")
+    entry = _forward("files", "entry")
+    index_of = _forward("files", "index_of")
+    set_status = _forward("files", "set_status")
+
+    @property
+    def utterance(self) -> Utterance | None:
+        e = self.entry
+        return e.utterance if e else None
+
+    @property
+    def duration(self) -> float:
+        u = self.utterance
+        return u.audio.duration if u else 1.0
+
+    @property
+    def alignment(self):
+        u = self.utterance
+        return u.alignment if u else None
+
+    def add(self, utterance: Utterance, show: bool = True) -> int:
+        """Append an utterance (or find it when its file is open already); returns its index."""
+        if utterance.path is not None:
+            i = self.index_of(utterance.path)
+            if i is not None:
+                if show:
+                    self.set_current(i)
+                return i
+        i = self.files.append(utterance)
+        if show or self.current is None:
+            self.set_current(i)
+        return i
+
+    def remove(self, index: int) -> None:
+        self.files.delete(index)
+        if self.current is not None and self.current >= index:
+            nxt = min(self.current, len(self.entries) - 1) if self.entries else None
+            self.files.current = -1  # force the event
+            self.set_current(nxt)
+
+    def set_current(self, index: int | None) -> None:
+        if index is not None and not 0 <= index < len(self.entries):
+            raise IndexError(index)
+        if index == self.current:
+            return
+        old = self.current
+        self.files.current = index
+        # a new utterance starts unselected, fully visible, at window 0
+        self.attention.reset()
+        self.nav.reset(self.duration)
+        self.events.current(index, old)
+        self.nav.emit_reset()
+        self.events.window(0)
+        self.attention._emit_extraction()
+
+    def set_alignment(self, alignment, kind: str | None) -> None:
+        u = self.utterance
+        if u is None:
+            return
+        u.alignment = alignment
+        u.alignment_kind = kind
+        self.events.alignment(alignment)
+
+    def set_extraction(self, index: int, spec: str, window: int, ex: Extraction) -> None:
+        self.files.store(index, spec, window, ex)
+        self.attention.on_stored(index, spec, window)
+
+    def drop_extraction(self, index: int, spec: str, window: int) -> None:
+        """Forget a stored result (a preview whose job ended without the model's own);
+        the status stays as the job set it."""
+        self.files.entries[index].extractions.pop((spec, window), None)
+        self.attention.on_stored(index, spec, window)
+
+    # --- words for the status bar ----------------------------------------------------------------
+    def describe(self, t: float | None, query: int | None = None) -> str:
+        """Status-bar text for a point: time, phone, word; on the map also query, key and value."""
+        if t is None or self.utterance is None:
+            return ""
+        parts = [f"{t:.3f} s"]
+        al = self.alignment
+        for name, tier in (("phone", _tier(al, "phones")), ("word", _tier(al, "words"))):
+            iv = tier.at(t) if tier is not None else None
+            if iv is not None and iv.label:
+                parts.append(f"{name} {iv.label}")
+        if al is None or _tier(al, "words") is None:
+            w = self.transcript_word_at(t)
+            if w is not None:
+                parts.append(f"word {w} (whisper)")
+        m = self.maps
+        if query is not None and m is not None and 0 <= query < m.num_queries:
+            parts.append(self._describe_cell(m, t, query))
+        return "   ".join(parts)
+
+    def _describe_cell(self, m: AttentionMaps, t: float, query: int) -> str:
+        if m.query_grid is not None:
+            a, b = m.query_grid.span_seconds(query)
+            q = f"query {float(a + b) / 2:.3f} s (frame {query})"
+        else:
+            label = m.query_labels[query] if m.query_labels else str(query)
+            q = f"query token {query} {label!r}"
+        if m.key_grid is None:
+            return q
+        k = int(m.key_grid.frame_at_seconds(t, m.num_keys))
+        a, b = m.key_grid.span_seconds(k)
+        value = self.value_at(query, k)
+        what = {"weights": "weight", "scores": "score"}.get(self.kind, self.kind.replace("_", " "))
+        return f"{q} -> key {float(a + b) / 2:.3f} s (frame {k}): {what} {value:.4g}"
+
+    def transcript_word_at(self, t: float) -> str | None:
+        ex = self.extraction
+        if ex is None:
+            return None
+        for w in ex.transcript.words:
+            if w.start_s <= t < w.end_s:
+                return w.text
+        return None
+
+
+
+
+ATTENTION_FORWARDS = (
+    "model", "component", "layer", "rollout", "head", "kind", "scale", "colormap", "window",
+    "query", "extraction", "maps", "shown_layer", "job_key", "components",
+    "set_model", "set_window", "num_windows", "window_span", "set_component", "can_rollout",
+    "set_rollout", "rollout_map", "set_layer", "step_layer", "set_head", "step_head", "set_kind",
+    "set_scale", "set_colormap", "head_map", "image", "query_row", "set_query", "default_query",
+    "query_at", "query_time", "attended", "value_at", "spectrogram", "set_spectrogram")
+NAV_FORWARDS = (
+    "view", "selection", "cursor", "hover", "playhead", "message", "set_view", "zoom", "zoom_in",
+    "zoom_out", "zoom_to_selection", "show_all", "scroll", "set_selection", "set_cursor",
+    "set_hover", "set_playhead", "message_", "play_span")
+for _part, _names in (("attention", ATTENTION_FORWARDS), ("nav", NAV_FORWARDS)):
+    for _name in _names:
+        setattr(Document, _name, _forward(_part, _name))
+del _part, _names, _name
+
+
+def _tier(alignment, name: str):
+    if alignment is None:
+        return None
+    return getattr(alignment, name, None)
