@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("whisper")
 
-from steve_qt.core import mixing  # noqa: E402
+from steve_qt.core.attention import mixing  # noqa: E402
 
 SR = 16000
 
