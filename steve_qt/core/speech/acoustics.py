@@ -74,9 +74,14 @@ class Track:
     times: np.ndarray
     values: np.ndarray
     unit: str
+    dx: float = math.nan  # Praat's time step of the frames (times[0] is Praat's x1)
+    closed_edges: bool = False  # Praat's Vector query (Intensity): a time exactly half a frame
+    # beyond the first or last frame still reads that frame; Pitch and Formant do not
 
     @property
     def step(self) -> float:
+        if math.isfinite(self.dx):
+            return self.dx
         return float(self.times[1] - self.times[0]) if len(self.times) > 1 else math.nan
 
     @property
@@ -144,14 +149,15 @@ def compute_tracks(samples: np.ndarray, rate: int, params: AcousticParams | None
     tracks: dict[str, Track] = {}
     f0 = np.array(pitch.selected_array["frequency"], dtype=np.float64)
     f0[f0 == 0] = np.nan  # Praat's unvoiced frames
-    tracks["f0"] = Track(np.asarray(pitch.xs(), dtype=np.float64), f0, "Hz")
+    tracks["f0"] = Track(np.asarray(pitch.xs(), dtype=np.float64), f0, "Hz", float(pitch.dx))
     ft = np.asarray(formant.xs(), dtype=np.float64)
     for k in range(1, max_formant_tracks + 1):
         vals = np.array([formant.get_value_at_time(k, t) for t in ft], dtype=np.float64)
-        tracks[f"f{k}"] = Track(ft, vals, "Hz")
+        tracks[f"f{k}"] = Track(ft, vals, "Hz", float(formant.dx))
     it = np.array(intensity.values[0], dtype=np.float64)
     it[it <= PRAAT_ZERO_DB] = np.nan  # Praat's value for a frame of zero power
-    tracks["intensity"] = Track(np.asarray(intensity.xs(), dtype=np.float64), it, "dB")
+    tracks["intensity"] = Track(np.asarray(intensity.xs(), dtype=np.float64), it, "dB",
+                                float(intensity.dx), closed_edges=True)
     return AcousticTracks(tracks, duration, params)
 
 
@@ -170,19 +176,19 @@ def sample_track(track: Track, times: np.ndarray) -> np.ndarray:
     out = np.full(times.shape, np.nan)
     if len(t) == 0:
         return out
-    if len(t) == 1:
-        near = np.abs(times - t[0]) <= 0.5 * (track.step if np.isfinite(track.step) else 0)
-        out[near] = v[0]
-        return out
-    dt = t[1] - t[0]
-    pos = (times - t[0]) / dt  # fractional frame index from 0
-    left = np.floor(pos).astype(np.int64)
-    phase = pos - left
+    dx = track.step if math.isfinite(track.step) else 1.0
+    # Praat's arithmetic, 1-based: ireal = (x - x1) / dx + 1, ileft = floor(ireal)
+    ireal = (times - t[0]) / dx + 1.0
+    ileft = np.floor(ireal).astype(np.int64)
+    phase = ireal - ileft
     far_is_right = phase < 0.5
-    near = np.where(far_is_right, left, left + 1)
-    far = np.where(far_is_right, left + 1, left)
+    near = np.where(far_is_right, ileft, ileft + 1) - 1  # to 0-based
+    far = np.where(far_is_right, ileft + 1, ileft) - 1
     phase = np.where(far_is_right, phase, 1.0 - phase)
     inside = (near >= 0) & (near < len(t))
+    if track.closed_edges:
+        inside |= (ireal >= 0.5) & (ireal <= len(t) + 0.5)
+        near = np.clip(near, 0, len(t) - 1)
     near, far, phase = near[inside], far[inside], phase[inside]
     fnear = v[near]
     far_ok = (far >= 0) & (far < len(t))
