@@ -99,7 +99,8 @@ def register(sub) -> argparse.ArgumentParser:
     o.add_argument("--dpi", type=int, default=300, help="PNG resolution and the heatmaps' "
                    "resolution in PDF/SVG (default 300)")
     a = p.add_argument_group("alignment")
-    a.add_argument("--alignment", choices=("auto", "timit", "textgrid", "none"), default="auto",
+    a.add_argument("--alignment", choices=("auto", "timit", "textgrid", "eaf", "none"),
+                   default="auto",
                    help="phone/word intervals: auto (.phn/.wrd or .TextGrid beside the audio; "
                         "with an .npz, the tiers stored in it), timit, textgrid or none")
     a.add_argument("--alignment-file", metavar="PATH",

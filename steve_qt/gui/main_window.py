@@ -320,7 +320,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if u is None:
             dialogs.show_error(self, "No audio", f"{path}: open the audio before its alignment.")
             return False
-        kind = "textgrid" if path.suffix.lower() == ".textgrid" else "timit"
+        from ..core.speech.alignment import alignment_kind
+
+        kind = alignment_kind(path) if path.suffix.lower() in (".textgrid", ".eaf") else "timit"
         alignment = self._read_alignment(u.path, kind, path, u.audio.duration)
         if alignment is None:
             return False
