@@ -142,3 +142,38 @@ def test_cli_silence_and_short(tmp_path):
     assert r.returncode == 2
     assert r.stderr.count("\n") == 1 and "shorter than Praat" in r.stderr
     assert not (tmp_path / "x.csv").exists()
+
+
+def test_figure_overlay_draws_praats_tracks():
+    from matplotlib.figure import Figure
+
+    from steve_qt.core.figures.acoustics import (FORMANT_COLOUR, PITCH_COLOUR, draw_acoustics,
+                                                 parse_overlays)
+    from steve_qt.core.speech.spectrogram import spectrogram
+
+    x = synthetic_vowel()
+    spec = spectrogram(x.astype(np.float32), RATE, "broadband")
+    fig = Figure()
+    ax = fig.add_subplot()
+    which = parse_overlays("pitch,formants,intensity")
+    assert draw_acoustics(ax, x, RATE, (0.0, 1.0), which, spec.y_of_hz) == []
+    tr = compute_tracks(x, RATE)
+    pitch_ax, int_ax = fig.axes[1], fig.axes[2]
+    line = pitch_ax.lines[0]
+    assert line.get_color() == PITCH_COLOUR and pitch_ax.get_ylabel() == "pitch (Hz)"
+    np.testing.assert_array_equal(line.get_xdata(), tr["f0"].times)
+    np.testing.assert_array_equal(line.get_ydata(), tr["f0"].values)  # NaN gaps stay gaps
+    np.testing.assert_array_equal(int_ax.lines[0].get_ydata(), tr["intensity"].values)
+    dots = ax.collections
+    assert len(dots) == 3 and all(
+        tuple(d.get_facecolor()[0][:3]) == (1.0, 0.0, 0.0) for d in dots)
+    ys = dots[1].get_offsets()[:, 1]
+    f2 = tr["f2"].values[np.isfinite(tr["f2"].values)]
+    np.testing.assert_allclose(ys, [spec.y_of_hz(f) for f in f2])
+    assert FORMANT_COLOUR == "#ff0000"
+    with pytest.raises(SteveError, match="unknown acoustic track"):
+        parse_overlays("pitch,f5")
+    fig2 = Figure()
+    notes = draw_acoustics(fig2.add_subplot(), np.zeros(RATE), RATE, (0, 1), ("pitch",),
+                           spec.y_of_hz)
+    assert notes == ["no pitch found (unvoiced, silence or noise)"]
