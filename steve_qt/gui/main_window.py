@@ -101,6 +101,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         from .experiments_panel import install_experiments
 
         install_experiments(self)  # window, span removal, steering, logit lens, LM (issue 13)
+        from .acoustics import install_acoustics
+
+        self.acoustics = install_acoustics(self)  # View > Acoustics: Praat's tracks
         self._closing = False
         self._still_coming = ""  # status-bar suffix while a partial result is shown
 
