@@ -71,3 +71,40 @@ def test_silence_says_so(window, qtbot, tmp_path):
     qtbot.waitUntil(lambda: "Acoustics: no tracks" in (window.doc.message or ""), timeout=60000)
     assert "shorter than Praat's analysis window" in window.doc.message
     assert window.acoustics.current() is None
+
+
+def test_find_box_jumps_to_the_feature_most_correlated(window, fake_acoustic_index):
+    box = window.features.dock_widget.find
+    box.setText("f2")
+    box.returnPressed.emit()
+    assert "open a feature index built with --acoustics" in window.doc.message
+    window.doc.features.index = fake_acoustic_index
+    box.setText("f2")
+    box.returnPressed.emit()
+    top = fake_acoustic_index.acoustic_top("f2", 5)
+    assert window.doc.features.feature == top[0][0]
+    assert window.doc.message.startswith("most correlated with f2 (")
+    assert f"{top[0][0]} (r {top[0][1]:+.2f})" in window.doc.message
+
+
+@pytest.fixture
+def fake_acoustic_index(tmp_path, monkeypatch):
+    """A real index built with --acoustics over synthetic vowels by the stand-in model."""
+    import soundfile as sf
+
+    from steve_qt.cli import main
+    from steve_qt.core.features.index import FeatureIndex
+    from steve_qt.core.models import pipeline
+    from test_feature_index import SITE, FakeAdapter
+    from test_index_acoustics import glide
+
+    monkeypatch.setitem(pipeline._ADAPTERS, "fake", FakeAdapter())
+    root = tmp_path / "c"
+    root.mkdir()
+    for i in range(3):
+        sf.write(root / f"v{i}.wav", glide(100 + 30 * i, 160, 600, 1400 + 200 * i, 1.0, i),
+                 16000, subtype="FLOAT")
+    out = tmp_path / "idx"
+    assert main(["features", "index", str(root), "--site", SITE, "--model", "fake", "--out",
+                 str(out), "--jobs", "1", "--cache", str(tmp_path / "cache"), "--acoustics"]) == 0
+    return FeatureIndex.open(out)
