@@ -90,7 +90,8 @@ from .runner import never_raising
 INDEX_VERSION = 2
 EXAMPLE_DTYPE = np.dtype([("feature", "<i4"), ("rank", "<i4"), ("bin", "<i2"), ("file", "<i4"),
                           ("frame", "<i4"), ("time_s", "<f8"), ("activation", "<f4"),
-                          ("lo", "<f8"), ("hi", "<f8"), ("phone", "<i4"), ("word", "<i4")])
+                          ("lo", "<f8"), ("hi", "<f8"), ("phone", "<i4"), ("word", "<i4"),
+                          ("token", "<i4")])
 SELECTIVITY_DTYPE = np.dtype([("feature", "<i4"), ("phone", "<i4"), ("frames", "<i8"),
                               ("n_files", "<i8"), ("mean", "<f8"), ("std", "<f8"),
                               ("rest_mean", "<f8"), ("rest_std", "<f8"), ("selectivity", "<f8"),
@@ -128,6 +129,7 @@ class FileSummary:
     feats: np.ndarray | None = None  # (T, F) float32, for the AUROC pass (spilled to disk)
     acoustic: dict = field(default_factory=dict)  # measure -> acoustic_corr.Moments
     acoustic_note: str = ""  # why a file has no acoustic frames
+    tokens: list = field(default_factory=list)  # (T,) token text of each row (tokens sites)
 
 
 _SAES: dict = {}
@@ -228,12 +230,45 @@ class IndexTask:
         if acts.shape[0] == 0:
             raise SteveError("no frames (the audio is empty)")
         feats = encode_features(acts, self.sae_dir)
-        phones, words = row_labels(fa.entries, utt.alignment)
-        s = summarise(path, feats, fa.times(), phones, words)
+        if fa.entries[0].is_tokens:
+            s = summarise_tokens(path, feats, fa.entries)
+        else:
+            phones, words = row_labels(fa.entries, utt.alignment)
+            s = summarise(path, feats, fa.times(), phones, words)
+            if self.acoustics:
+                add_acoustic_moments(s, feats, utt.audio)
         s.windows, s.extracted, s.cached = len(fa.entries), fa.extracted, fa.cached
-        if self.acoustics:
-            add_acoustic_moments(s, feats, utt.audio)
         return s
+
+
+def word_label(text: str) -> str:
+    """A word as word statistics count it: lower case, without surrounding punctuation."""
+    return text.strip().strip(".,;:!?\"'()[]-").lower()
+
+
+def summarise_tokens(path: str, feats: np.ndarray, entries) -> FileSummary:
+    """FileSummary of a tokens site: each row is a token of the window's transcript, with its
+    text, its position in the window's token sequence, and the word it belongs to (Whisper's
+    word timings): the example's time is the word's start, and word statistics replace phone
+    statistics (:func:`steve_qt.core.speech.textdiff.token_words` matches tokens to words)."""
+    from ..speech.textdiff import token_words
+
+    tokens, words, norm, times = [], [], [], []
+    for e in entries:
+        t = e.acts.shape[0]
+        texts = list(e.attrs.get("token_texts") or [""] * t)
+        wl = e.attrs.get("words") or []
+        owner = token_words(texts, [w[2] for w in wl])
+        for i in range(t):
+            j = owner[i]
+            tokens.append(texts[i])
+            words.append(wl[j][2].strip() if j >= 0 else "")
+            norm.append(word_label(wl[j][2]) if j >= 0 else "")
+            times.append(float(wl[j][0]) if j >= 0 else np.nan)
+    s = summarise(path, feats, np.array(times, dtype=np.float64), [""] * len(tokens), words,
+                  norm_phones=norm)
+    s.tokens = tokens
+    return s
 
 
 def add_acoustic_moments(s: FileSummary, feats: np.ndarray, audio) -> None:
@@ -297,6 +332,7 @@ class IndexBuilder:
         self.phone_files: dict[str, int] = {}
         self.acoustic: dict = {}  # measure -> acoustic_corr.Moments
         self._feat_fh: list = []
+        self.token_site = False
         self.files = list(files)  # relative paths, sorted: file index order = path order
         self.top_k, self.bins, self.batch, self.chunk = top_k, bins, batch, chunk
         self.spill_dir = spill_dir
@@ -315,7 +351,7 @@ class IndexBuilder:
         self.cmin: np.ndarray | None = None
         self._fh = {name: open(spill_dir / f"{name}.bin", "wb")
                     for name in ("fid", "vmax", "amax", "vmin", "amin", "phone", "word", "time",
-                                 "nphone")}
+                                 "nphone", "token")}
 
     def label_id(self, text: str) -> int:
         if not text:
@@ -361,6 +397,9 @@ class IndexBuilder:
             s.norm_phones = normalise_labels(s.phones)
         self._fh["nphone"].write(np.array([self.label_id(p) for p in s.norm_phones], "<i4")
                                  .tobytes())
+        self.token_site |= bool(s.tokens)
+        tok = s.tokens if s.tokens else [""] * s.rows
+        self._fh["token"].write(np.array([self.label_id(t) for t in tok], "<i4").tobytes())
         # per-row spill: labels and times (read back only for the chosen examples)
         self.row_offsets[file_index] = self.rows_written
         self.rows_written += s.rows
@@ -404,12 +443,13 @@ class IndexBuilder:
         remap[-1] = -1
         for new, text in enumerate(label_list):
             remap[self.labels[text]] = new
-        for table, cols in ((top, ("phone", "word")), (rng, ("phone", "word")),
+        for table, cols in ((top, ("phone", "word", "token")), (rng, ("phone", "word", "token")),
                             (sel, ("phone",))):
             for c in cols:
                 table[c] = remap[table[c]]
         return {"top": top, "ranges": rng, "selectivity": sel, "labels": label_list,
-                "cmax": self.cmax, "cmin": self.cmin, "acoustic": self.acoustic}
+                "cmax": self.cmax, "cmin": self.cmin, "acoustic": self.acoustic,
+                "axis": "tokens" if self.token_site else "frames"}
 
     def _read(self, name: str, dtype: str, start: int, count: int, width: int = 1) -> np.ndarray:
         size = np.dtype(dtype).itemsize * width
@@ -475,7 +515,7 @@ class IndexBuilder:
         if rows.size:
             at = self.row_offsets[rows["file"]] + rows["frame"]
             for name, dtype, col in (("phone", "<i4", "phone"), ("word", "<i4", "word"),
-                                     ("time", "<f8", "time_s")):
+                                     ("time", "<f8", "time_s"), ("token", "<i4", "token")):
                 mm = np.memmap(self.spill_dir / f"{name}.bin", dtype=dtype, mode="r",
                                shape=(max(self.rows_written, 1),))
                 rows[col] = mm[at]
@@ -580,32 +620,43 @@ def _num(x, fmt: str = "") -> str:
     return repr(float(x)) if isinstance(x, (float, np.floating)) else str(x)
 
 
-def examples_csv(rows: np.ndarray, files: list[str], labels: list[str], ranges: bool) -> str:
+def examples_csv(rows: np.ndarray, files: list[str], labels: list[str], ranges: bool,
+                 tokens: bool = False) -> str:
+    """The examples as CSV. A tokens site's rows are tokens, not frames: ``position`` (the
+    token's place in its window's token sequence) and ``token`` (its text) replace ``frame`` and
+    ``phone``, and ``time_s`` is the start of the token's word (empty when it has none)."""
     import csv
     import io
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    cols = ["feature", "rank", "file", "frame", "time_s", "activation", "phone", "word"]
+    cols = (["feature", "rank", "file", "position", "token", "time_s", "activation", "word"]
+            if tokens else
+            ["feature", "rank", "file", "frame", "time_s", "activation", "phone", "word"])
     w.writerow(cols + (["bin", "lo", "hi"] if ranges else []))
     for r in rows:
-        line = [int(r["feature"]), int(r["rank"]), files[r["file"]], int(r["frame"]),
-                _num(r["time_s"], ".3f"), _num(np.float32(r["activation"])),
-                labels[r["phone"]] if r["phone"] >= 0 else "",
-                labels[r["word"]] if r["word"] >= 0 else ""]
+        word = labels[r["word"]] if r["word"] >= 0 else ""
+        if tokens:
+            line = [int(r["feature"]), int(r["rank"]), files[r["file"]], int(r["frame"]),
+                    labels[r["token"]] if r["token"] >= 0 else "", _num(r["time_s"], ".3f"),
+                    _num(np.float32(r["activation"])), word]
+        else:
+            line = [int(r["feature"]), int(r["rank"]), files[r["file"]], int(r["frame"]),
+                    _num(r["time_s"], ".3f"), _num(np.float32(r["activation"])),
+                    labels[r["phone"]] if r["phone"] >= 0 else "", word]
         if ranges:
             line += [int(r["bin"]), _num(r["lo"]), _num(r["hi"])]
         w.writerow(line)
     return buf.getvalue()
 
 
-def selectivity_csv(rows: np.ndarray, labels: list[str]) -> str:
+def selectivity_csv(rows: np.ndarray, labels: list[str], unit: str = "phone") -> str:
     import csv
     import io
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["feature", "phone", "n_frames", "n_files", "mean", "std", "rest_mean",
+    w.writerow(["feature", unit, "n_frames", "n_files", "mean", "std", "rest_mean",
                 "rest_std", "selectivity", "auroc", "supported", "best"])
     for r in rows:
         w.writerow([int(r["feature"]), labels[r["phone"]], int(r["frames"]), int(r["n_files"]),
@@ -643,9 +694,17 @@ def write_index(out: Path, tables: dict, files: list[str], file_info: dict[int, 
         np.save(tmp / "labels.npy", np.array(labels, dtype=str) if labels else np.zeros(0, "<U1"))
         np.save(tmp / "feature_max.npy", tables["cmax"])
         np.save(tmp / "feature_min.npy", tables["cmin"])
-        (tmp / "top_examples.csv").write_text(examples_csv(tables["top"], files, labels, False))
-        (tmp / "range_examples.csv").write_text(examples_csv(tables["ranges"], files, labels, True))
-        (tmp / "phone_selectivity.csv").write_text(selectivity_csv(tables["selectivity"], labels))
+        tokens = tables.get("axis") == "tokens"
+        (tmp / "top_examples.csv").write_text(examples_csv(tables["top"], files, labels, False,
+                                                           tokens))
+        (tmp / "range_examples.csv").write_text(examples_csv(tables["ranges"], files, labels,
+                                                             True, tokens))
+        if tokens:  # rows are tokens: statistics by word, not by phone
+            (tmp / "word_selectivity.csv").write_text(selectivity_csv(tables["selectivity"],
+                                                                      labels, "word"))
+        else:
+            (tmp / "phone_selectivity.csv").write_text(selectivity_csv(tables["selectivity"],
+                                                                       labels))
         (tmp / "files.csv").write_text(files_csv(files, file_info))
         if tables.get("acoustic"):
             from ..speech.acoustics import MEASURES
@@ -714,7 +773,7 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
     if not site:
         raise SteveError("give --site (or an --sae that names its site)")
     task = IndexTask(spec, site, None if cache_dir is None else str(cache_dir), sae_dir,
-                     phone_tier, word_tier, bool(acoustics))
+                     phone_tier, word_tier, bool(acoustics))  # tokens sites ignore acoustics
     t0 = time.perf_counter()
     with Runner(jobs, scheduler, timeout) as runner:
         from ..models.sites import validate_sites
@@ -755,7 +814,8 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
                      "frames (Mann-Whitney, tie-averaged ranks; = sklearn roc_auc_score)",
             "phones": "normalised (steve_qt.core.speech.phone_sets; `steve-qt phones`)",
             "support": {"min_frames": support.min_frames, "min_files": support.min_files},
-            "acoustics": bool(acoustics),
+            "acoustics": bool(acoustics) and chosen.axis == "frames",
+            "axis": chosen.axis, "acoustics_asked": bool(acoustics),
             "versions": _versions(__version__)}
     summary = summary_text(meta, tables, files, info, seconds)
     write_index(out, tables, files, info, meta, summary, force)
@@ -788,23 +848,31 @@ def summary_text(meta: dict, tables: dict, files: list[str], info: dict, seconds
     lines.append("highest maxima: " + ", ".join(f"{int(f)} ({cmax[f]:.3g})" for f in best))
     sel = tables["selectivity"]
     sup = meta["support"]
-    rule = f"phones with at least {sup['min_frames']} frames from at least {sup['min_files']} files"
+    unit = "word" if meta.get("axis") == "tokens" else "phone"
+    rows_name = "tokens" if unit == "word" else "frames"
+    rule = (f"{unit}s with at least {sup['min_frames']} {rows_name} from at least "
+            f"{sup['min_files']} files")
+    if unit == "word":
+        lines.append("a tokens site: examples are tokens of the transcript (time = the start of "
+                     "the token's word); word statistics instead of phone statistics")
+        if meta.get("acoustics_asked"):
+            lines.append("acoustic correlations need a frames site: not computed")
     if sel.size:
         labels = tables["labels"]
         ok = sel[sel["supported"] == 1]
         phones_ok = sorted({labels[p] for p in ok["phone"]})
         phones_all = sorted({labels[p] for p in sel["phone"]})
-        lines.append(f"{len(phones_ok)} of {len(phones_all)} normalised phones have the support "
+        lines.append(f"{len(phones_ok)} of {len(phones_all)} normalised {unit}s have the support "
                      f"to be ranked ({rule})")
         b = sel[sel["best"] == 1]
         b = b[np.argsort(-np.nan_to_num(b["selectivity"], nan=-2), kind="stable")][:5]
         if b.size:
-            lines.append("most phone-selective: " + ", ".join(
+            lines.append(f"most {unit}-selective: " + ", ".join(
                 f"{int(r['feature'])} ({labels[r['phone']]} d {r['selectivity']:.2f}, AUROC "
-                f"{r['auroc']:.3f}, {int(r['frames'])} frames / {int(r['n_files'])} files)"
+                f"{r['auroc']:.3f}, {int(r['frames'])} {rows_name} / {int(r['n_files'])} files)"
                 for r in b))
         else:
-            lines.append(f"most phone-selective: none ({rule} needed)")
+            lines.append(f"most {unit}-selective: none ({rule} needed)")
     mom = tables.get("acoustic") or {}
     for m, mo in mom.items():
         r = mo.r()
@@ -834,6 +902,7 @@ class Example:
     bin: int = 0  # 0 for top examples; 1..bins / -1..-bins for range examples
     lo: float = float("nan")
     hi: float = float("nan")
+    token: str = ""  # tokens sites: the token's text (``frame`` is then its position)
 
 
 @dataclass
@@ -909,7 +978,8 @@ class FeatureIndex:
         return Example(int(r["feature"]), int(r["rank"]), str(self._a["files"][r["file"]]),
                        int(r["frame"]), float(r["time_s"]), float(r["activation"]),
                        self._label(int(r["phone"])), self._label(int(r["word"])),
-                       int(r["bin"]), float(r["lo"]), float(r["hi"]))
+                       int(r["bin"]), float(r["lo"]), float(r["hi"]),
+                       self._label(int(r["token"])))
 
     def top(self, feature: int) -> list[Example]:
         """The feature's top examples, rank 0 first."""
