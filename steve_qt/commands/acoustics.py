@@ -14,36 +14,39 @@ import argparse
 import sys
 
 
+#: (option, AcousticParams field, metavar, help): Praat's parameters, named as in its dialogs
+PRAAT_OPTIONS = (
+    ("--time-step", "time_step", "S",
+     "time step of every analysis (default: each analysis's automatic step)"),
+    ("--pitch-floor", "pitch_floor", "HZ", "To Pitch: pitch floor (default 75)"),
+    ("--pitch-ceiling", "pitch_ceiling", "HZ", "To Pitch: pitch ceiling (default 600)"),
+    ("--max-number-of-formants", "max_number_of_formants", "N",
+     "To Formant (burg): maximum number of formants (default 5)"),
+    ("--maximum-formant", "maximum_formant", "HZ",
+     "To Formant (burg): formant ceiling (default 5500)"),
+    ("--window-length", "window_length", "S", "To Formant (burg): window length (default 0.025)"),
+    ("--pre-emphasis-from", "pre_emphasis_from", "HZ",
+     "To Formant (burg): pre-emphasis from (default 50)"),
+    ("--minimum-pitch", "minimum_pitch", "HZ", "To Intensity: minimum pitch (default 100)"),
+)
+
+
 def add_praat_arguments(p: argparse.ArgumentParser) -> None:
-    """Praat's analysis parameters, named as in Praat's dialogs."""
+    """Praat's analysis parameters, with Praat's names and defaults."""
+    from ..core.speech.acoustics import AcousticParams
+
+    defaults = AcousticParams()
     g = p.add_argument_group("Praat's parameters (defaults are Praat's)")
-    g.add_argument("--time-step", type=float, default=None, metavar="S",
-                   help="time step of every analysis (default: each analysis's automatic step)")
-    g.add_argument("--pitch-floor", type=float, default=75.0, metavar="HZ",
-                   help="To Pitch: pitch floor (default 75)")
-    g.add_argument("--pitch-ceiling", type=float, default=600.0, metavar="HZ",
-                   help="To Pitch: pitch ceiling (default 600)")
-    g.add_argument("--max-number-of-formants", type=float, default=5.0, metavar="N",
-                   help="To Formant (burg): maximum number of formants (default 5)")
-    g.add_argument("--maximum-formant", type=float, default=5500.0, metavar="HZ",
-                   help="To Formant (burg): formant ceiling (default 5500)")
-    g.add_argument("--window-length", type=float, default=0.025, metavar="S",
-                   help="To Formant (burg): window length (default 0.025)")
-    g.add_argument("--pre-emphasis-from", type=float, default=50.0, metavar="HZ",
-                   help="To Formant (burg): pre-emphasis from (default 50)")
-    g.add_argument("--minimum-pitch", type=float, default=100.0, metavar="HZ",
-                   help="To Intensity: minimum pitch (default 100)")
+    for option, name, metavar, text in PRAAT_OPTIONS:
+        g.add_argument(option, dest=f"praat_{name}", type=float,
+                       default=getattr(defaults, name), metavar=metavar, help=text)
 
 
 def praat_params(args):
     from ..core.speech.acoustics import AcousticParams
 
-    return AcousticParams(time_step=args.time_step, pitch_floor=args.pitch_floor,
-                          pitch_ceiling=args.pitch_ceiling,
-                          max_number_of_formants=args.max_number_of_formants,
-                          maximum_formant=args.maximum_formant, window_length=args.window_length,
-                          pre_emphasis_from=args.pre_emphasis_from,
-                          minimum_pitch=args.minimum_pitch)
+    return AcousticParams(**{name: getattr(args, f"praat_{name}")
+                             for _, name, _, _ in PRAAT_OPTIONS})
 
 
 def register(sub) -> argparse.ArgumentParser:
