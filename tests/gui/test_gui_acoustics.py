@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PyQt6 import QtWidgets
 
 from gui_helpers import ARTIFACTS, write_tone
 from steve_qt.core.speech.acoustics import audio_tracks, sample_tracks
@@ -52,6 +53,11 @@ def test_tracks_drawn_over_the_spectrogram(loaded, qtbot):
     assert "dB" in text
     ARTIFACTS.mkdir(exist_ok=True)
     win.grab().save(str(ARTIFACTS / "window_acoustics_1280x900.png"))
+    win.resize(1600, 1000)
+    win.fit_docks()
+    QtWidgets.QApplication.processEvents()
+    win.acoustics.redraw()
+    win.grab().save(str(ARTIFACTS / "window_acoustics_1600x1000.png"))
     acts["pitch"].setChecked(False)
     assert len(win.acoustics.pitch_curve.getData()[0] or []) == 0
     assert not win.views.spec.getAxis("right").isVisible()
