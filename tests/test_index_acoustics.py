@@ -145,8 +145,10 @@ def _summary(path, feats, phones, times=None):
     return feature_index.summarise(path, feats.astype(np.float32), times, phones, [""] * t)
 
 
-def test_one_frame_label_never_ranked_and_auroc_equals_sklearn(tmp_path):
+def test_one_frame_label_never_ranked_and_auroc_equals_sklearn(tmp_path, monkeypatch):
     from sklearn.metrics import roc_auc_score
+
+    monkeypatch.setattr(feature_index, "AUROC_BLOCK", 2)  # 3 features: two spilled blocks
 
     rng = np.random.default_rng(0)
     files = [f"f{i}.wav" for i in range(5)]
@@ -172,6 +174,7 @@ def test_one_frame_label_never_ranked_and_auroc_equals_sklearn(tmp_path):
     assert not sh["best"]  # ...but never ranks
     assert all(labels[r["phone"]] in ("s", "iy", "t") for r in sel[sel["best"] == 1])
     x = np.concatenate(all_x)
+    assert np.isfinite(sel["auroc"]).all()
     for (f, p), r in rows.items():
         want = roc_auc_score([q == p for q in all_p], x[:, f])
         assert r["auroc"] == pytest.approx(want, abs=1e-12), (f, p)

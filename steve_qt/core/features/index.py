@@ -385,8 +385,8 @@ class IndexBuilder:
         # the file's activations, one file per block of features (read back by the AUROC pass)
         if s.feats is not None:
             if not self._feat_fh:
-                self._feat_fh = [open(self.spill_dir / f"feat{b}.bin", "wb")
-                                 for b in range(0, d, AUROC_BLOCK)]
+                self._feat_fh = [open(self.spill_dir / f"feat{k}.bin", "wb")
+                                 for k in range(-(-d // AUROC_BLOCK))]
             for k, fh in enumerate(self._feat_fh):
                 fh.write(np.ascontiguousarray(
                     s.feats[:, k * AUROC_BLOCK:(k + 1) * AUROC_BLOCK], "<f4").tobytes())
