@@ -226,13 +226,13 @@ def tracks_csv(tracks: AcousticTracks) -> str:
 
 
 def describe_undefined(tracks: AcousticTracks) -> str:
-    """One line on how much of each track is defined ("" when every track has frames)."""
-    parts = []
-    for m in MEASURES:
-        tr = tracks[m]
-        if tr.defined == 0:
-            parts.append(f"{m} undefined in all {len(tr.values)} frames")
+    """One line naming the tracks that are undefined throughout ("" when every track has
+    frames): silence, noise or music give no pitch, and digital silence no formants either."""
+    parts = [f"{m} in all {len(tracks[m].values)} frames" for m in MEASURES
+             if tracks[m].defined == 0]
     if not parts:
         return ""
-    what = "no pitch or formant found" if "f0" in tracks.undefined_measures() else "tracks undefined"
-    return f"{what}: " + "; ".join(parts) + " (silence, noise or music?)"
+    none = tracks.undefined_measures()
+    what = ("no pitch or formant found" if {"f0", "f1"} <= set(none) else
+            "no pitch found" if "f0" in none else "tracks undefined")
+    return f"{what}: undefined " + "; ".join(parts) + " (silence, noise or music?)"
