@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import parselmouth
@@ -17,7 +18,7 @@ from steve_qt.core.errors import SteveError
 from steve_qt.core.speech.acoustics import (AcousticParams, compute_tracks, sample_track,
                                             tracks_csv)
 
-from conftest import SAMPLES
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
 RATE = 16000
 

@@ -3,6 +3,8 @@ intervals; found beside the audio; named tiers; bad files are one line; the expo
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pympi
 import pytest
@@ -107,7 +109,7 @@ def test_extract_reads_and_writes_eaf(tmp_path):
     import subprocess
     import sys
 
-    from conftest import SAMPLES
+    SAMPLES = Path(__file__).resolve().parents[1] / "samples"
     from steve_qt.core.speech.alignment import read_textgrid
 
     tg = read_textgrid(SAMPLES / "dark_suit.TextGrid")

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import csv
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import SAMPLES
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 from steve_qt.core.speech.textdiff import token_words
 
 SITE = "decoder.blocks.0.mlp.1"

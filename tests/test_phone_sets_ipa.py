@@ -3,6 +3,8 @@ tables and a corpus' labels."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from steve_qt.core.speech.phone_sets import IPA_SET, TIMIT_39, normalise_labels
 
 # every label the synthetic corpus (samples/make_corpus.py, 60 files, 8 voices) produced
@@ -30,7 +32,7 @@ def test_espeak_labels_fold_onto_the_ipa_set():
 
 def test_phones_command(tmp_path, capsys):
     from steve_qt.cli import main
-    from conftest import SAMPLES
+    SAMPLES = Path(__file__).resolve().parents[1] / "samples"
 
     assert main(["phones"]) == 0
     out = capsys.readouterr().out
