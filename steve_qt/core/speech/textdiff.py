@@ -9,6 +9,8 @@ substitution, then a deletion, then an insertion.
     wer(ref, hyp) = (substitutions + deletions + insertions) / len(ref words)
 
 With an empty reference the WER is 0 when the hypothesis is empty too, else infinity.
+
+:func:`token_words` says which word of a transcript's word timings each token belongs to.
 """
 
 from __future__ import annotations
