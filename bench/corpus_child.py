@@ -59,12 +59,13 @@ def bare(folder: str, jobs: int) -> dict:
 
 
 # --- the index on the local cluster ------------------------------------------------------------
-def index(folder: str, cache: str, out: str, jobs: int, site: str = SITE) -> dict:
+def index(folder: str, cache: str, out: str, jobs: int, site: str = SITE,
+          acoustics: bool = False) -> dict:
     from steve_qt.core.features.index import build_index
 
     stamps: list[tuple[int, float]] = []
     t0 = time.perf_counter()
-    build_index(folder, site, out, jobs=jobs, cache_dir=cache, top_k=20,
+    build_index(folder, site, out, jobs=jobs, cache_dir=cache, top_k=20, acoustics=acoustics,
                 progress=lambda done, total, what: stamps.append((done, time.perf_counter())))
     wall = time.perf_counter() - t0
     done = [(d, t) for d, t in stamps if d > 0]
@@ -224,6 +225,7 @@ def main() -> None:
     i.add_argument("out")
     i.add_argument("--jobs", type=int, default=2)
     i.add_argument("--site", default=SITE)
+    i.add_argument("--acoustics", action="store_true")
     m = sub.add_parser("memory")
     m.add_argument("n", type=int)
     m.add_argument("workdir")
@@ -236,7 +238,7 @@ def main() -> None:
     if a.what == "bare":
         emit(bare(a.folder, a.jobs))
     elif a.what == "index":
-        emit(index(a.folder, a.cache, a.out, a.jobs, a.site))
+        emit(index(a.folder, a.cache, a.out, a.jobs, a.site, a.acoustics))
     elif a.what == "memory":
         emit(memory(a.n, a.workdir))
     else:

@@ -13,7 +13,8 @@ import warnings
 
 from .core.errors import SteveError
 
-COMMANDS = ("extract", "info", "figure", "stats", "sites", "activations", "features", "probe", "sae",
+COMMANDS = ("extract", "info", "figure", "stats", "sites", "activations", "acoustics", "features",
+            "probe", "sae", "phones",
             "window", "ablate", "steer", "lens", "lm")
 
 

@@ -69,6 +69,7 @@ def fake_acts(seg: np.ndarray) -> np.ndarray:
 
 
 PHONES = ["h#", "s", "iy", "t", "aa"]
+FOLD = {"h#": "sil"}  # what normalisation does to these labels (TIMIT 61 -> 39)
 
 
 def write_file(folder: Path, stem: str, frames: int, seed: int, align: bool = True) -> Path:
@@ -167,12 +168,20 @@ def brute(root: Path, top_k: int, bins: int):
             inside = [c for c in sorted(negs, key=lambda c: (c[0], c[1], c[2]))
                       if small < 0 and lo < -c[0] <= hi]
             ranges[(f, -b)] = inside[:top_k]
-        # selectivity
+        # selectivity over normalised phones (TIMIT's h# is sil), with support and AUROC
+        from sklearn.metrics import roc_auc_score
+
         values: dict[str, list[float]] = {}
+        in_files: dict[str, set] = {}
+        all_v, all_p = [], []
         for rel, (a, labels, _) in per_file.items():
             for t, p in enumerate(labels):
+                p = FOLD.get(p, p)
                 if p:
                     values.setdefault(p, []).append(float(a[t, f]))
+                    in_files.setdefault(p, set()).add(rel)
+                    all_v.append(float(a[t, f]))
+                    all_p.append(p)
         for p, vs in values.items():
             rest = [v for q, ws in values.items() if q != p for v in ws]
             mean, rmean = sum(vs) / len(vs), sum(rest) / len(rest)
@@ -180,9 +189,10 @@ def brute(root: Path, top_k: int, bins: int):
             rsd = math.sqrt(sum((v - rmean) ** 2 for v in rest) / len(rest))
             pooled = math.sqrt((sd ** 2 + rsd ** 2) / 2)
             d = (mean - rmean) / pooled if pooled > 0 else math.nan
-            sel[(f, p)] = (len(vs), mean, rmean, d, sd, rsd)
-        best = sorted(values, key=lambda p: (-sel[(f, p)][1], p))[0]
-        sel[(f, "best")] = best
+            auc = roc_auc_score([q == p for q in all_p], all_v)
+            sel[(f, p)] = (len(vs), mean, rmean, d, sd, rsd, len(in_files[p]), auc)
+        ok = [p for p in values if sel[(f, p)][0] >= 20 and sel[(f, p)][6] >= 3]
+        sel[(f, "best")] = sorted(ok, key=lambda p: (-sel[(f, p)][1], p))[0] if ok else None
     return files, per_file, top, ranges, sel
 
 
@@ -227,12 +237,14 @@ def test_index_equals_brute_force(built, corpus):
     assert not [r for r in rr if r["feature"] == "4" and int(r["bin"]) > 0]
     assert {int(r["bin"]) for r in rr if r["feature"] == "0"} <= {1, 2, 3, 4, 5, -1, -2, -3, -4, -5}
     ps = read_csv(built / "phone_selectivity.csv")
-    assert list(ps[0]) == ["feature", "phone", "frames", "mean", "std", "rest_mean", "rest_std",
-                           "selectivity", "best"]
+    assert list(ps[0]) == ["feature", "phone", "n_frames", "n_files", "mean", "std", "rest_mean",
+                           "rest_std", "selectivity", "auroc", "supported", "best"]
     for r in ps:
         f, p = int(r["feature"]), r["phone"]
-        n, mean, rmean, d, sd, rsd = sel[(f, p)]
-        assert int(r["frames"]) == n
+        n, mean, rmean, d, sd, rsd, n_files, auc = sel[(f, p)]
+        assert int(r["n_frames"]) == n and int(r["n_files"]) == n_files
+        assert r["supported"] == str(int(n >= 20 and n_files >= 3))
+        assert float(r["auroc"]) == pytest.approx(auc, abs=1e-12)
         assert float(r["mean"]) == pytest.approx(mean, abs=1e-9)
         assert float(r["rest_mean"]) == pytest.approx(rmean, abs=1e-9)
         assert float(r["std"] or "nan") == pytest.approx(sd, abs=1e-6, nan_ok=True)

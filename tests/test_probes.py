@@ -20,11 +20,14 @@ from steve_qt.core.features.probes import (PROBE_COLUMNS, ProbeFile, frame_targe
 
 # --- labels ---------------------------------------------------------------------------------------
 def test_frame_targets_leave_out_silence_and_unknown():
-    t = frame_targets(["", "h#", "s", "iː", "pau", "d", "xyzq", "ng"])
-    assert list(t["phone"]) == ["", "", "s", "iː", "", "d", "", "ng"]
+    t = frame_targets(["", "h#", "s", "iː", "pau", "d", "xyzq", "ŋ"])
+    assert list(t["phone"]) == ["", "", "s", "i", "", "d", "", "ŋ"]  # normalised: iː -> i
     assert list(t["class"]) == ["", "", "consonant", "vowel", "", "consonant", "", "consonant"]
     assert list(t["manner"]) == ["", "", "fricative", "monophthong", "", "stop", "", "nasal"]
     assert list(t["voicing"]) == ["", "", "voiceless", "voiced", "", "voiced", "", "voiced"]
+    # TIMIT: folded 61 -> 39; q (deleted by Lee & Hon) is left out
+    t = frame_targets(["h#", "ix", "ng", "q", "ao"])
+    assert list(t["phone"]) == ["", "ih", "ng", "", "aa"]
 
 
 # --- the core on arrays ---------------------------------------------------------------------------
@@ -111,7 +114,7 @@ def test_table_csv_and_figure(tmp_path):
     text = probe_csv(rows)
     lines = text.splitlines()
     assert lines[0] == ",".join(PROBE_COLUMNS)
-    assert lines[0].startswith("site,layer,target,accuracy,majority_baseline,n")
+    assert lines[0].startswith("site,layer,target,accuracy,majority_baseline,r2,n")
     assert lines[-1].startswith("enc.ln,,voicing,")
     fig = probe_figure(rows, "toy")
     save_figure(fig, tmp_path / "p.pdf")

@@ -10,13 +10,14 @@ from ..core.models.adapters import DEFAULT_SPEC
 
 def add_input_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("audio", help="audio file (WAV, FLAC, OGG; any rate and channel count)")
-    p.add_argument("--alignment", choices=("auto", "timit", "textgrid", "none"), default="auto",
-                   help="where phone/word intervals come from (auto: .phn/.wrd or .TextGrid "
-                        "beside the audio)")
+    p.add_argument("--alignment", choices=("auto", "timit", "textgrid", "eaf", "none"),
+                   default="auto",
+                   help="where phone/word intervals come from (auto: .phn/.wrd, .TextGrid or "
+                        "ELAN .eaf beside the audio)")
     p.add_argument("--alignment-file", metavar="PATH",
                    help="alignment file to use instead of the one beside the audio")
-    p.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
-    p.add_argument("--word-tier", metavar="NAME", help="TextGrid tier holding words")
+    p.add_argument("--phone-tier", metavar="NAME", help="TextGrid/ELAN tier holding phones")
+    p.add_argument("--word-tier", metavar="NAME", help="TextGrid/ELAN tier holding words")
 
 
 def add_model_arguments(p: argparse.ArgumentParser) -> None:

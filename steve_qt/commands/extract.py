@@ -18,6 +18,8 @@ def register(sub) -> argparse.ArgumentParser:
                    help="also write attention aggregated over phone intervals as CSV")
     p.add_argument("--textgrid", metavar="FILE.TextGrid",
                    help="also write the alignment tiers plus the model's word timings")
+    p.add_argument("--eaf", metavar="FILE.eaf",
+                   help="also write the alignment tiers plus the model's word timings as ELAN")
     p.add_argument("--measures", metavar="LIST", default="",
                    help="also compute context-mixing measures of the encoder, comma-separated: "
                         "norm (attention norm, per head), value-zeroing (per layer), grad "
@@ -38,7 +40,7 @@ def run(args) -> int:
     measures = parse_measures(args.measures)
     if measures and args.component != "encoder":
         check_measures(None, measures, args.component)
-    for out in (args.out, args.csv, args.textgrid):
+    for out in (args.out, args.csv, args.textgrid, args.eaf):
         if out:
             check_writable(out, args.force)  # fail before the model runs, not after
     utt = open_input(args)
@@ -71,6 +73,13 @@ def run(args) -> int:
                               utt.audio.duration, force=args.force,
                               words_tier_name=f"{adapter.name} words")
         written.append(args.textgrid)
+    if args.eaf:
+        from ..core.attention.export import write_eaf_export
+
+        write_eaf_export(args.eaf, utt.alignment, ex.transcript.words, utt.audio.duration,
+                         force=args.force, words_tier_name=f"{adapter.name} words",
+                         media=str(args.audio))
+        written.append(args.eaf)
     from ..core.frames import window_name
 
     n, _, m, q, k = maps.weights.shape

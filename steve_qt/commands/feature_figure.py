@@ -40,9 +40,12 @@ def wanted(args) -> bool:
 def _spec(args):
     from ..core.figures.attention import FigureSpec
 
+    from .figure import acoustic_overlays
+
+    which = acoustic_overlays(args)
     return FigureSpec(width=args.width, dpi=args.dpi, title=args.title,
                       span=tuple(args.span) if args.span else None,
-                      spectrogram=getattr(args, "spectrogram", None))
+                      spectrogram=getattr(args, "spectrogram", None), acoustics=which)
 
 
 def run(args) -> int:

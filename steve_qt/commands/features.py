@@ -14,7 +14,11 @@ files.csv, index.json and summary.txt, plus NumPy tables that ``top`` reads in m
 
 Ranks, features, frames, layers count from 0. Ties: higher activation first, then the lower file
 path, then the lower frame. Selectivity of a phone: Cohen's d of its frames against all other phones' frames,
-(mean - rest_mean) / sqrt((std**2 + rest_std**2) / 2).
+(mean - rest_mean) / sqrt((std**2 + rest_std**2) / 2), and the AUROC of the feature as a detector
+of the phone; phones are normalised (`steve-qt phones`) and ranked only with at least --min-frames
+frames from at least --min-files files (default 20 and 3). With --acoustics the index also holds
+acoustic_correlation.csv; `features top IDX --acoustics f2` lists the features most correlated
+with F2.
 """
 
 from __future__ import annotations
@@ -61,12 +65,26 @@ def register(sub) -> argparse.ArgumentParser:
                     help="activation cache folder (default $STEVE_QT_CACHE or ~/.cache/steve_qt)")
     ix.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
     ix.add_argument("--word-tier", metavar="NAME", help="TextGrid tier holding words")
+    ix.add_argument("--acoustics", action=argparse.BooleanOptionalAction, default=False,
+                    help="also acoustic_correlation.csv: Pearson's r of every feature with "
+                         "Praat's f0, f1, f2, f3 and intensity at the model's frame centres")
+    ix.add_argument("--min-frames", type=int, default=None, metavar="N",
+                    help="frames a phone needs to be ranked (default 20)")
+    ix.add_argument("--min-files", type=int, default=None, metavar="N",
+                    help="files a phone needs to be ranked (default 3)")
     ix.add_argument("--force", action="store_true", help="replace an existing index folder")
     ix.set_defaults(func=run_index)
 
     tp = fsub.add_parser("top", help="a feature's top examples from an index")
     tp.add_argument("index", metavar="IDX", help="index folder (from `features index`)")
-    tp.add_argument("feature", metavar="F", type=int, help="feature number (from 0)")
+    tp.add_argument("feature", metavar="F", nargs="?", type=int,
+                    help="feature number (from 0)")
+    tp.add_argument("--acoustics", nargs="?", const="all", metavar="MEASURE",
+                    help="the features most correlated with MEASURE (f0, f1, f2, f3, intensity;"
+                         " all of them when no MEASURE is given); needs an index built with "
+                         "--acoustics")
+    tp.add_argument("-k", type=int, default=10, metavar="K",
+                    help="how many features --acoustics lists (default 10)")
     tp.add_argument("--ranges", action="store_true",
                     help="also the examples of each activation range")
     tp.add_argument("--phones", action="store_true", help="also the phone selectivity table")
@@ -84,7 +102,9 @@ def run_index(args) -> int:
                            sae_dir=args.sae, top_k=args.top_k, bins=args.bins,
                            jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache,
                            force=args.force, phone_tier=args.phone_tier,
-                           word_tier=args.word_tier, timeout=args.timeout, progress=progress)
+                           word_tier=args.word_tier, timeout=args.timeout, progress=progress,
+                           acoustics=args.acoustics, min_frames=args.min_frames,
+                           min_files=args.min_files)
     finally:
         close()
     from pathlib import Path
@@ -107,10 +127,30 @@ def _table(examples, ranges: bool) -> list[str]:
     return out
 
 
+def run_acoustic_top(idx, measure: str, k: int) -> int:
+    from ..core.speech.acoustics import MEASURES
+
+    measures = MEASURES if measure == "all" else (measure,)
+    lines = []
+    for m in measures:
+        top = idx.acoustic_top(m, k)
+        n, files = idx.acoustic_support(m)
+        lines.append(f"{m}: features most correlated (Pearson's r over {n} frames with a "
+                     f"defined {m}, {files} files):")
+        lines += [f"  {f:>6}  r {r:+.4f}" for f, r in top] or ["  (no defined frames)"]
+    sys.stdout.write("\n".join(lines) + "\n")
+    return 0
+
+
 def run_top(args) -> int:
+    from ..core.errors import SteveError
     from ..core.features.index import FeatureIndex
 
     idx = FeatureIndex.open(args.index)
+    if args.acoustics:
+        return run_acoustic_top(idx, args.acoustics, args.k)
+    if args.feature is None:
+        raise SteveError("give a feature number (or --acoustics MEASURE)")
     f = args.feature
     ex = idx.top(f)
     m = idx.meta
@@ -129,14 +169,18 @@ def run_top(args) -> int:
                              if e.bin > 0 else f"range bin {e.bin} [{_fmt(e.lo)} .. {_fmt(e.hi)})")
             lines += _table([e], True)
     if args.phones:
-        lines.append("phones (frames, mean, rest mean, selectivity):")
+        lines.append("normalised phones (frames, files, mean, rest mean, selectivity d, AUROC;"
+                     " * = too little support to be ranked):")
         for s in idx.selectivity(f):
-            lines.append(f"  {s.phone:<6} {s.frames:>7}  {_fmt(s.mean):>9}  {_fmt(s.rest_mean):>9}"
-                         f"  {_fmt(s.selectivity):>6}{'  best' if s.best else ''}")
+            lines.append(f" {' ' if s.supported else '*'}{s.phone:<6} {s.frames:>7} {s.n_files:>5}"
+                         f"  {_fmt(s.mean):>9}  {_fmt(s.rest_mean):>9}"
+                         f"  {_fmt(s.selectivity):>6}  {_fmt(s.auroc):>6}"
+                         f"{'  best' if s.best else ''}")
     else:
         best = [s for s in idx.selectivity(f) if s.best]
         if best:
             lines.append(f"best phone: {best[0].phone} (mean {_fmt(best[0].mean)}, selectivity "
-                         f"{_fmt(best[0].selectivity)})")
+                         f"{_fmt(best[0].selectivity)}, AUROC {_fmt(best[0].auroc)}; "
+                         f"{best[0].frames} frames from {best[0].n_files} files)")
     sys.stdout.write("\n".join(lines) + "\n")
     return 0

@@ -85,6 +85,10 @@ def register(sub) -> argparse.ArgumentParser:
     g.add_argument("--spectrogram", choices=("mel", "broadband"), default=None,
                    help="a spectrogram under the waveform: mel (the log-mel the model hears) or "
                         "broadband (Praat's: 5 ms Gaussian window, 0-5 kHz, 50 dB)")
+    g.add_argument("--acoustics", metavar="LIST", default="",
+                   help="Praat's tracks over the spectrogram, comma-separated: pitch (blue, its "
+                        "own Hz axis on the right), formants (red dots), intensity (yellow); "
+                        "implies --spectrogram broadband unless one is given")
     g.add_argument("--labels", choices=("fit", "all"), default="fit",
                    help="fit (default): leave out labels with no room; all: draw every label, "
                         "shrinking the font, then abbreviating (as Praat does). The log line on "
@@ -99,7 +103,8 @@ def register(sub) -> argparse.ArgumentParser:
     o.add_argument("--dpi", type=int, default=300, help="PNG resolution and the heatmaps' "
                    "resolution in PDF/SVG (default 300)")
     a = p.add_argument_group("alignment")
-    a.add_argument("--alignment", choices=("auto", "timit", "textgrid", "none"), default="auto",
+    a.add_argument("--alignment", choices=("auto", "timit", "textgrid", "eaf", "none"),
+                   default="auto",
                    help="phone/word intervals: auto (.phn/.wrd or .TextGrid beside the audio; "
                         "with an .npz, the tiers stored in it), timit, textgrid or none")
     a.add_argument("--alignment-file", metavar="PATH",
@@ -137,10 +142,21 @@ def build_spec(args, maps=None):
                       span=tuple(args.span) if args.span else None, layout=layout,
                       width=args.width, dpi=args.dpi, title=args.title,
                       model_words=True if args.model_words else None,
-                      spectrogram=args.spectrogram, labels=args.labels)
+                      spectrogram=args.spectrogram, labels=args.labels,
+                      acoustics=acoustic_overlays(args))
     if maps is not None and layout == "profile":
         spec.query = query_row(maps, args.profile_query, args.profile_token)
     return spec
+
+
+def acoustic_overlays(args) -> tuple:
+    """The --acoustics tracks; they are drawn over a spectrogram (broadband unless chosen)."""
+    from ..core.figures.acoustics import parse_overlays
+
+    which = parse_overlays(getattr(args, "acoustics", ""))
+    if which and getattr(args, "spectrogram", None) is None:
+        args.spectrogram = "broadband"
+    return which
 
 
 def query_row(maps, seconds: float | None, token: int | None) -> int:

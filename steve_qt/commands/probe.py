@@ -9,6 +9,11 @@ regression on the standardised activations is cross-validated with folds grouped
 file is in both training and test. PROBE gets probe.csv (site, layer, target, accuracy,
 majority_baseline, n, classes, files, folds), files.csv, summary.txt and probe.pdf/png
 (accuracy by layer, one line per target, majority baselines dashed). Layers count from 0.
+
+--targets f0,f1,f2,intensity adds ridge regressions onto Praat's pitch, formants and intensity
+read at the frame centres (frames where the measure is undefined left out), with the same folds;
+probe.csv gives their cross-validated R² in the r2 column and the figure a second panel. A target
+that is undefined in every frame is a one-line error, and nothing is written.
 """
 
 from __future__ import annotations
@@ -44,6 +49,13 @@ def register(sub) -> argparse.ArgumentParser:
                    help="seconds to wait for --scheduler to answer (default 10)")
     p.add_argument("--cache", metavar="DIR",
                    help="activation cache folder (default $STEVE_QT_CACHE or ~/.cache/steve_qt)")
+    p.add_argument("--targets", default="phone,class,manner,voicing", metavar="LIST",
+                   help="comma-separated targets: phone, class, manner, voicing (logistic "
+                        "regression; accuracy) and f0, f1, f2, f3, intensity (Praat's tracks at "
+                        "the frame centres; ridge regression; R²). Default: "
+                        "phone,class,manner,voicing")
+    p.add_argument("--alpha", type=float, default=1.0, metavar="A",
+                   help="L2 strength of the ridge regressions (default 1)")
     p.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
     p.add_argument("--force", action="store_true", help="replace an existing PROBE folder")
     p.set_defaults(func=run)
@@ -62,7 +74,9 @@ def run(args) -> int:
         run_probes(args.corpus, args.out, spec=args.model, sites=args.sites, folds=args.folds,
                    c=args.c, jobs=args.jobs, scheduler=args.scheduler, cache_dir=args.cache,
                    force=args.force, phone_tier=args.phone_tier, timeout=args.timeout,
-                   progress=progress, fit_progress=fits)
+                   progress=progress, fit_progress=fits,
+                   targets=[t.strip() for t in args.targets.split(",") if t.strip()],
+                   alpha=args.alpha)
     finally:
         close()
         fits.close()

@@ -9,7 +9,7 @@ import threading
 
 from ..core.models.adapters import DEFAULT_SPEC
 
-ALIGNMENT_SUFFIXES = (".textgrid", ".phn", ".wrd")  # files the window opens as alignments
+ALIGNMENT_SUFFIXES = (".textgrid", ".eaf", ".phn", ".wrd")  # files the window opens as alignments
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -11,7 +11,8 @@ from typing import Sequence
 from PyQt6 import QtWidgets
 
 AUDIO_FILTER = "Audio (*.wav *.WAV *.flac *.FLAC *.ogg *.OGG *.aif *.aiff *.au *.snd);;All files (*)"
-ALIGNMENT_FILTER = "Alignments (*.TextGrid *.textgrid *.phn *.PHN *.wrd *.WRD);;All files (*)"
+ALIGNMENT_FILTER = ("Alignments (*.TextGrid *.textgrid *.eaf *.EAF *.phn *.PHN *.wrd *.WRD);;"
+                    "All files (*)")
 
 
 def show_error(parent: QtWidgets.QWidget | None, title: str, text: str) -> None:

@@ -3,7 +3,8 @@ examples from a feature index (issue 12).
 
 - Site chooser (frames sites of the shown model, plus loaded SAEs), feature number, and a find
   box (a number jumps to that feature; text keeps the rows of "in this file" whose best phone
-  starts with it).
+  starts with it; f0, f1, f2, f3 or intensity jumps to the open index's feature most correlated
+  with that measure, for an index built with --acoustics).
 - The activation track sits in the stacked time views, under the spectrogram, on the shared
   time axis; an optional heat strip shows the file's top N features x frames (each row scaled to
   its max).
@@ -84,7 +85,7 @@ class QtFeaturesDock(QtWidgets.QWidget):
         self.feature.setRange(0, 0)
         self.feature.setKeyboardTracking(False)
         self.find = QtWidgets.QLineEdit()
-        self.find.setPlaceholderText("feature # or phone")
+        self.find.setPlaceholderText("feature #, phone or f0/f1/f2")
         self.find.setClearButtonEnabled(True)
         self.heat = QtWidgets.QCheckBox("heat strip")
         self.heat.setToolTip(f"the file's top {HEAT_N} features x frames, each row scaled to its max")
@@ -497,12 +498,29 @@ class FeaturesController(QtCore.QObject):
                 self.doc.message_(f"{self.fv.site} has features 0-{self.fv.dim - 1}")
                 return
             self.fv.set_feature(int(text))
+        elif text.lower() in ("f0", "f1", "f2", "f3", "intensity"):
+            self._find_acoustic(text.lower())
         elif self._top_rows and text:
             hits = [s for s in self._top_rows if s.best_phone.startswith(text)]
             if hits:
                 self.fv.set_feature(hits[0].feature)
             else:
                 self.doc.message_(f"no feature in this file's top {TOP_N} has best phone {text!r}")
+
+    def _find_acoustic(self, measure: str) -> None:
+        """The open index's feature most correlated with ``measure`` (built with --acoustics)."""
+        idx = self.fv.index
+        if idx is None or not getattr(idx, "has_acoustics", False):
+            self.doc.message_(f"{measure}: open a feature index built with --acoustics")
+            return
+        top = idx.acoustic_top(measure, 5)
+        if not top:
+            self.doc.message_(f"{measure}: undefined in every frame of the index's corpus")
+            return
+        self.fv.set_feature(top[0][0])
+        n, files = idx.acoustic_support(measure)
+        self.doc.message_(f"most correlated with {measure} ({n} frames, {files} files): "
+                          + ", ".join(f"{f} (r {r:+.2f})" for f, r in top))
 
     # --- examples --------------------------------------------------------------------------------
     def _on_examples(self, event) -> None:

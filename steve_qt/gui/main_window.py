@@ -101,6 +101,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         from .experiments_panel import install_experiments
 
         install_experiments(self)  # window, span removal, steering, logit lens, LM (issue 13)
+        from .acoustics import install_acoustics
+
+        self.acoustics = install_acoustics(self)  # View > Acoustics: Praat's tracks
         self._closing = False
         self._still_coming = ""  # status-bar suffix while a partial result is shown
 
@@ -320,7 +323,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if u is None:
             dialogs.show_error(self, "No audio", f"{path}: open the audio before its alignment.")
             return False
-        kind = "textgrid" if path.suffix.lower() == ".textgrid" else "timit"
+        from ..core.speech.alignment import alignment_kind
+
+        kind = alignment_kind(path) if path.suffix.lower() in (".textgrid", ".eaf") else "timit"
         alignment = self._read_alignment(u.path, kind, path, u.audio.duration)
         if alignment is None:
             return False

@@ -160,10 +160,16 @@ def _check_feature(feature: str) -> None:
 
 
 def class_of(label: str, feature: str) -> str:
-    """The phone class of ``label`` for one feature (kind | manner | place | voicing)."""
-    from ..speech.phones import class_label
+    """The phone class of ``label`` for one feature (kind | manner | place | voicing), taken from
+    the normalised label (:func:`steve_qt.core.speech.phone_sets.normalise_phone`) when there is
+    one, so that every phone set aggregates the same way."""
+    from ..speech.phone_sets import normalise_phone
+    from ..speech.phones import UNKNOWN, class_label, phone_class
 
     _check_feature(feature)
+    norm = normalise_phone(label)
+    if norm is not None and phone_class(norm) is not UNKNOWN:
+        return class_label(norm, feature)
     return class_label(label, feature)
 
 

@@ -102,15 +102,29 @@ def words_tier(words: Sequence, duration_s: float, name: str = WORDS_TIER):
     return Tier(name, out)
 
 
+def write_eaf_export(path: str | os.PathLike, alignment, transcript_words: Sequence,
+                     duration_s: float, force: bool = False, words_tier_name: str = WORDS_TIER,
+                     media: str | None = None) -> Path:
+    """The alignment's tiers (if any) plus the model's words as an ELAN ``.eaf``
+    (:func:`steve_qt.core.speech.alignment.write_eaf`: gaps and overlaps kept, times in ms)."""
+    from ..speech.alignment import write_eaf
+
+    return write_textgrid_export(path, alignment, transcript_words, duration_s, force,
+                                 words_tier_name, writer=lambda a, p, d: write_eaf(a, p, media))
+
+
 def write_textgrid_export(path: str | os.PathLike, alignment, transcript_words: Sequence,
                           duration_s: float, force: bool = False,
-                          words_tier_name: str = WORDS_TIER) -> Path:
+                          words_tier_name: str = WORDS_TIER, writer=None) -> Path:
     """The alignment's tiers (if any) plus the model's words as the tier ``words_tier_name``.
 
     Praat needs tiers that tile the whole file: gaps become empty intervals (see
     :func:`steve_qt.core.speech.alignment.write_textgrid`). Word timings past ``duration_s`` are clipped.
+    ``writer(alignment, path, duration_s)`` writes another format (ELAN) instead.
     """
     from ..speech.alignment import Alignment, write_textgrid
+
+    writer = writer or (lambda a, p, d: write_textgrid(a, p, duration_s=d))
 
     check_writable(path, force)
     tiers = dict(alignment.tiers) if alignment is not None else {}
@@ -124,7 +138,7 @@ def write_textgrid_export(path: str | os.PathLike, alignment, transcript_words: 
     with atomic_path(path, force) as tmp, warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            write_textgrid(combined, tmp, duration_s=duration_s)
+            writer(combined, tmp, duration_s)
         except SteveError as exc:  # name the file the user asked for, not the temporary one
             raise SteveError(exc.problem, path) from exc
     for w in caught:

@@ -6,7 +6,10 @@ Layout (a Zarr v3 hierarchy under the user cache, ``$STEVE_QT_CACHE`` or ``~/.ca
       ab/                           group: first two hex digits of the key
         ab12...ef/                  array (T, D) float16, chunks of 256 frames, Blosc zstd level 1 + shuffle
                                     attrs: spec, site, window, file_sha256, num_windows,
-                                    num_samples, grid (hop, receptive_field, sample_rate, offset)
+                                    num_samples, axis (frames | tokens), grid (hop,
+                                    receptive_field, sample_rate, offset; frames sites only),
+                                    token_texts and words ([start_s, end_s, text]; tokens
+                                    sites: the transcript the rows belong to)
 
 The key is the SHA-256 of (the audio file's SHA-256, the normalised model spec, the site, the
 30 s window, the steve_qt version, :data:`FORMAT`), so a changed file, model or version never
@@ -34,7 +37,7 @@ from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-FORMAT = 1  # bump when the entry layout changes
+FORMAT = 2  # bump when the entry layout changes
 CHUNK_FRAMES = 256
 STORE_NAME = "activations"
 
@@ -75,12 +78,16 @@ class Entry:
     def num_windows(self) -> int:
         return int(self.attrs.get("num_windows", 1))
 
+    @property
+    def is_tokens(self) -> bool:
+        return self.attrs.get("axis") == "tokens"
+
     def grid(self):
         """The FrameGrid of the rows (None for token rows)."""
         from ..frames import FrameGrid
 
         g = self.attrs.get("grid")
-        if not g:
+        if not g or self.is_tokens:
             return None
         return FrameGrid(int(g["hop"]), int(g["receptive_field"]), int(g["sample_rate"]),
                          int(g["offset"]))
@@ -91,6 +98,20 @@ class Entry:
         if grid is None:
             return np.full(self.acts.shape[0], np.nan)
         return np.asarray(grid.center_seconds(np.arange(self.acts.shape[0])), dtype=np.float64)
+
+
+def site_axis_attrs(adapter, site: str, ex, rows: int) -> dict:
+    """The attrs that depend on the site's axis: a tokens site's rows are the transcript's tokens
+    (no frame grid; their texts and the word timings are kept with them), a frames site's rows
+    sit on the extraction's frame grid."""
+    axis = next((s.axis for s in getattr(adapter, "list_sites", lambda: [])() if s.name == site),
+                "frames")
+    if axis != "tokens":
+        return {"axis": "frames"}
+    tr = ex.transcript
+    texts = list(tr.token_texts) if len(tr.token_texts) == rows else []
+    return {"axis": "tokens", "grid": None, "token_texts": texts,
+            "words": [[float(w.start_s), float(w.end_s), str(w.text)] for w in tr.words]}
 
 
 def grid_attrs(grid) -> dict | None:
@@ -284,6 +305,7 @@ def file_activations(path: str | os.PathLike, spec: str, site: str,
                      "num_samples": int(len(audio.samples)),
                      "grid": grid_attrs(getattr(ex, "frame_grid", None)), "format": FORMAT}
             acts = np.asarray(ex.activations[site])
+            attrs.update(site_axis_attrs(adapter, site, ex, acts.shape[0]))
             if use_cache:
                 save_entry(root, key, acts, attrs)
             entry = Entry(acts.astype(np.float16), attrs)

@@ -38,14 +38,27 @@ Rules (the tests compute the same by brute force)
 - A frame's phone and word are those of the alignment interval that owns the frame (its drawing
   span's centre lies in the interval, :func:`steve_qt.core.attention.analysis.interval_frames`); empty when
   the file has no alignment, or for token rows.
+- Phone statistics use normalised phones (:func:`steve_qt.core.speech.phone_sets.normalise_labels`:
+  TIMIT 61 -> 39, ARPAbet stress stripped, espeak's IPA mapped onto one set; ``steve-qt phones``
+  shows the table); the examples keep the tier's raw label.
 - Phone selectivity of feature f for phone p: mean and standard deviation (population) of the
   activation over the frames labelled p (``mean``, ``std``) and over all other phone-labelled
   frames of the corpus (``rest_mean``, ``rest_std``), and the standardised difference (Cohen's d)
   ``selectivity = (mean - rest_mean) / sqrt((std**2 + rest_std**2) / 2)`` (empty when that
   pooled deviation is 0 or p is the only phone). Unlike (a - b) / (a + b) it means the same for
-  features that go negative. The feature's best phone is the one with the highest mean (ties: the
-  lower label); its selectivity is the feature's selectivity index. Silence labels count as
-  phones; frames without a phone do not count.
+  features that go negative. Beside it ``auroc``: the feature as a detector of p against all other
+  phone-labelled frames, exact (tie-averaged ranks over every frame, equal to sklearn's
+  ``roc_auc_score``), from a second pass over the activations spilled to disk one block of
+  features at a time. Every row carries its support (``n_frames``, ``n_files``); a phone is
+  ``supported`` when it meets the support rule (default at least 20 frames from at least 3 files,
+  ``--min-frames``/``--min-files``). The feature's best phone is the supported phone with the
+  highest mean (ties: the lower label); a feature has none when no phone is supported. Only
+  supported phones enter rankings ("most phone-selective"). Silence counts as a phone; frames
+  without a phone do not count.
+- With ``--acoustics``: ``acoustic_correlation.csv`` (feature, measure, r, n_frames, files),
+  Pearson's r of each feature with Praat's f0, f1, f2, f3 and intensity
+  (:mod:`steve_qt.core.speech.acoustics`) read at the model's frame centres; frames where the
+  measure is undefined are left out; streamed (:mod:`steve_qt.core.features.acoustic_corr`).
 
 On disk (directory IDX)
 -----------------------
@@ -74,16 +87,18 @@ from ..errors import SteveError
 from ..fileio import atomic_folder, check_folder_writable
 from .runner import never_raising
 
-INDEX_VERSION = 1
+INDEX_VERSION = 2
 EXAMPLE_DTYPE = np.dtype([("feature", "<i4"), ("rank", "<i4"), ("bin", "<i2"), ("file", "<i4"),
                           ("frame", "<i4"), ("time_s", "<f8"), ("activation", "<f4"),
-                          ("lo", "<f8"), ("hi", "<f8"), ("phone", "<i4"), ("word", "<i4")])
+                          ("lo", "<f8"), ("hi", "<f8"), ("phone", "<i4"), ("word", "<i4"),
+                          ("token", "<i4")])
 SELECTIVITY_DTYPE = np.dtype([("feature", "<i4"), ("phone", "<i4"), ("frames", "<i8"),
-                              ("mean", "<f8"), ("std", "<f8"), ("rest_mean", "<f8"),
-                              ("rest_std", "<f8"), ("selectivity", "<f8"),
-                              ("best", "<i1")])
+                              ("n_files", "<i8"), ("mean", "<f8"), ("std", "<f8"),
+                              ("rest_mean", "<f8"), ("rest_std", "<f8"), ("selectivity", "<f8"),
+                              ("auroc", "<f8"), ("supported", "<i1"), ("best", "<i1")])
 TABLE_NAMES = ("top_examples.csv", "range_examples.csv", "phone_selectivity.csv", "files.csv",
                "index.json", "summary.txt")
+AUROC_BLOCK = 128  # features per block file of the activation spill (AUROC's second pass)
 
 #: feature-index runs this process did that ran the model (tests read it).
 EXTRACTIONS = 0
@@ -107,9 +122,14 @@ class FileSummary:
     times: np.ndarray | None = None  # (T,) float64 frame centres, NaN for token rows
     phones: list = field(default_factory=list)  # (T,) label of each row, "" for none
     words: list = field(default_factory=list)  # (T,)
+    norm_phones: list = field(default_factory=list)  # (T,) normalised phone, "" for none
     phone_sums: dict = field(default_factory=dict)  # phone -> (D,) float64 sum over its rows
     phone_sq: dict = field(default_factory=dict)  # phone -> (D,) float64 sum of squares
     phone_counts: dict = field(default_factory=dict)  # phone -> rows
+    feats: np.ndarray | None = None  # (T, F) float32, for the AUROC pass (spilled to disk)
+    acoustic: dict = field(default_factory=dict)  # measure -> acoustic_corr.Moments
+    acoustic_note: str = ""  # why a file has no acoustic frames
+    tokens: list = field(default_factory=list)  # (T,) token text of each row (tokens sites)
 
 
 _SAES: dict = {}
@@ -154,18 +174,24 @@ def row_labels(entries, alignment) -> tuple[list[str], list[str]]:
 
 
 def summarise(path: str, feats: np.ndarray, times: np.ndarray, phones: list[str],
-              words: list[str]) -> FileSummary:
-    """FileSummary of one file's (T, F) features."""
+              words: list[str], norm_phones: list[str] | None = None) -> FileSummary:
+    """FileSummary of one file's (T, F) features. Phone statistics use ``norm_phones`` (the
+    normalised labels, :func:`steve_qt.core.speech.phone_sets.normalise_labels`; default: the
+    normalisation of ``phones``); examples keep the raw ``phones``."""
+    from ..speech.phone_sets import normalise_labels
+
     s = FileSummary(path, ok=True, rows=int(feats.shape[0]))
     s.vmax = feats.max(axis=0).astype(np.float32)
     s.amax = feats.argmax(axis=0).astype(np.int32)
     s.vmin = feats.min(axis=0).astype(np.float32)
     s.amin = feats.argmin(axis=0).astype(np.int32)
     s.times, s.phones, s.words = times, phones, words
-    labelled = sorted({p for p in phones if p})
+    s.norm_phones = list(norm_phones) if norm_phones is not None else normalise_labels(phones)
+    s.feats = np.ascontiguousarray(feats, dtype=np.float32)
+    labelled = sorted({p for p in s.norm_phones if p})
     if labelled:
         idx = {p: i for i, p in enumerate(labelled)}
-        rows = np.array([idx.get(p, -1) for p in phones])
+        rows = np.array([idx.get(p, -1) for p in s.norm_phones])
         onehot = (rows[None, :] == np.arange(len(labelled))[:, None]).astype(np.float64)  # (P, T)
         f64 = feats.astype(np.float64)
         sums = onehot @ f64  # (P, F)
@@ -187,6 +213,7 @@ class IndexTask:
     sae_dir: str | None = None
     phone_tier: str | None = None
     word_tier: str | None = None
+    acoustics: bool = False  # also Pearson moments against Praat's tracks at the frame centres
 
     def __call__(self, path: str) -> FileSummary:
         return never_raising(self._run, path, lambda p, why: FileSummary(p, reason=why))
@@ -203,10 +230,62 @@ class IndexTask:
         if acts.shape[0] == 0:
             raise SteveError("no frames (the audio is empty)")
         feats = encode_features(acts, self.sae_dir)
-        phones, words = row_labels(fa.entries, utt.alignment)
-        s = summarise(path, feats, fa.times(), phones, words)
+        if fa.entries[0].is_tokens:
+            s = summarise_tokens(path, feats, fa.entries)
+        else:
+            phones, words = row_labels(fa.entries, utt.alignment)
+            s = summarise(path, feats, fa.times(), phones, words)
+            if self.acoustics:
+                add_acoustic_moments(s, feats, utt.audio)
         s.windows, s.extracted, s.cached = len(fa.entries), fa.extracted, fa.cached
         return s
+
+
+def word_label(text: str) -> str:
+    """A word as word statistics count it: lower case, without surrounding punctuation."""
+    return text.strip().strip(".,;:!?\"'()[]-").lower()
+
+
+def summarise_tokens(path: str, feats: np.ndarray, entries) -> FileSummary:
+    """FileSummary of a tokens site: each row is a token of the window's transcript, with its
+    text, its position in the window's token sequence, and the word it belongs to (Whisper's
+    word timings): the example's time is the word's start, and word statistics replace phone
+    statistics (:func:`steve_qt.core.speech.textdiff.token_words` matches tokens to words)."""
+    from ..speech.textdiff import token_words
+
+    tokens, words, norm, times = [], [], [], []
+    for e in entries:
+        t = e.acts.shape[0]
+        texts = list(e.attrs.get("token_texts") or [""] * t)
+        wl = e.attrs.get("words") or []
+        owner = token_words(texts, [w[2] for w in wl])
+        for i in range(t):
+            j = owner[i]
+            tokens.append(texts[i])
+            words.append(wl[j][2].strip() if j >= 0 else "")
+            norm.append(word_label(wl[j][2]) if j >= 0 else "")
+            times.append(float(wl[j][0]) if j >= 0 else np.nan)
+    s = summarise(path, feats, np.array(times, dtype=np.float64), [""] * len(tokens), words,
+                  norm_phones=norm)
+    s.tokens = tokens
+    return s
+
+
+def add_acoustic_moments(s: FileSummary, feats: np.ndarray, audio) -> None:
+    """Per measure the moments of the file's features against Praat's track sampled at the
+    frame centres (undefined frames, and token rows, left out). A sound too short for Praat gives
+    no frames (and a note), not a failed file."""
+    from ..speech.acoustics import MEASURES, audio_tracks, sample_tracks
+    from .acoustic_corr import file_moments
+
+    times = np.asarray(s.times, dtype=np.float64)
+    try:
+        sampled = sample_tracks(audio_tracks(audio), times)
+    except SteveError as exc:
+        s.acoustic_note = str(exc)
+        sampled = {m: np.full(times.shape, np.nan) for m in MEASURES}
+    for m in MEASURES:
+        s.acoustic[m] = file_moments(feats, sampled[m])
 
 
 def model_sites(spec: str) -> list:
@@ -246,7 +325,14 @@ class IndexBuilder:
     """Merges FileSummaries (any order) into the index tables; see the module doc."""
 
     def __init__(self, files: Sequence[str], top_k: int, bins: int, spill_dir: Path,
-                 batch: int = 64, chunk: int = 256):
+                 batch: int = 64, chunk: int = 256, support=None):
+        from .phone_stats import SupportRule
+
+        self.support = support or SupportRule()
+        self.phone_files: dict[str, int] = {}
+        self.acoustic: dict = {}  # measure -> acoustic_corr.Moments
+        self._feat_fh: list = []
+        self.token_site = False
         self.files = list(files)  # relative paths, sorted: file index order = path order
         self.top_k, self.bins, self.batch, self.chunk = top_k, bins, batch, chunk
         self.spill_dir = spill_dir
@@ -264,7 +350,8 @@ class IndexBuilder:
         self.cmax: np.ndarray | None = None
         self.cmin: np.ndarray | None = None
         self._fh = {name: open(spill_dir / f"{name}.bin", "wb")
-                    for name in ("fid", "vmax", "amax", "vmin", "amin", "phone", "word", "time")}
+                    for name in ("fid", "vmax", "amax", "vmin", "amin", "phone", "word", "time",
+                                 "nphone", "token")}
 
     def label_id(self, text: str) -> int:
         if not text:
@@ -292,6 +379,27 @@ class IndexBuilder:
                 self.phone_sums[p] = np.array(v, dtype=np.float64)
                 self.phone_sq[p] = np.array(s.phone_sq[p], dtype=np.float64)
             self.phone_counts[p] = self.phone_counts.get(p, 0) + s.phone_counts[p]
+            self.phone_files[p] = self.phone_files.get(p, 0) + 1
+        for m, mom in s.acoustic.items():
+            self.acoustic[m] = self.acoustic[m].merge(mom) if m in self.acoustic else mom
+        # the file's activations, one file per block of features (read back by the AUROC pass)
+        if s.feats is not None:
+            if not self._feat_fh:
+                self._feat_fh = [open(self.spill_dir / f"feat{k}.bin", "wb")
+                                 for k in range(-(-d // AUROC_BLOCK))]
+            for k, fh in enumerate(self._feat_fh):
+                fh.write(np.ascontiguousarray(
+                    s.feats[:, k * AUROC_BLOCK:(k + 1) * AUROC_BLOCK], "<f4").tobytes())
+            s.feats = None
+        if not s.norm_phones and s.phones:
+            from ..speech.phone_sets import normalise_labels
+
+            s.norm_phones = normalise_labels(s.phones)
+        self._fh["nphone"].write(np.array([self.label_id(p) for p in s.norm_phones], "<i4")
+                                 .tobytes())
+        self.token_site |= bool(s.tokens)
+        tok = s.tokens if s.tokens else [""] * s.rows
+        self._fh["token"].write(np.array([self.label_id(t) for t in tok], "<i4").tobytes())
         # per-row spill: labels and times (read back only for the chosen examples)
         self.row_offsets[file_index] = self.rows_written
         self.rows_written += s.rows
@@ -321,7 +429,7 @@ class IndexBuilder:
     def finish(self) -> dict:
         """Close the spill, run the range pass, and return the tables as arrays."""
         self._flush()
-        for fh in self._fh.values():
+        for fh in [*self._fh.values(), *self._feat_fh]:
             fh.close()
         if self.num_features is None:
             raise SteveError("no file gave activations")
@@ -335,12 +443,13 @@ class IndexBuilder:
         remap[-1] = -1
         for new, text in enumerate(label_list):
             remap[self.labels[text]] = new
-        for table, cols in ((top, ("phone", "word")), (rng, ("phone", "word")),
+        for table, cols in ((top, ("phone", "word", "token")), (rng, ("phone", "word", "token")),
                             (sel, ("phone",))):
             for c in cols:
                 table[c] = remap[table[c]]
         return {"top": top, "ranges": rng, "selectivity": sel, "labels": label_list,
-                "cmax": self.cmax, "cmin": self.cmin}
+                "cmax": self.cmax, "cmin": self.cmin, "acoustic": self.acoustic,
+                "axis": "tokens" if self.token_site else "frames"}
 
     def _read(self, name: str, dtype: str, start: int, count: int, width: int = 1) -> np.ndarray:
         size = np.dtype(dtype).itemsize * width
@@ -406,7 +515,7 @@ class IndexBuilder:
         if rows.size:
             at = self.row_offsets[rows["file"]] + rows["frame"]
             for name, dtype, col in (("phone", "<i4", "phone"), ("word", "<i4", "word"),
-                                     ("time", "<f8", "time_s")):
+                                     ("time", "<f8", "time_s"), ("token", "<i4", "token")):
                 mm = np.memmap(self.spill_dir / f"{name}.bin", dtype=dtype, mode="r",
                                shape=(max(self.rows_written, 1),))
                 rows[col] = mm[at]
@@ -438,23 +547,63 @@ class IndexBuilder:
         for a in (sel, rest, rest_var):
             a[rest_n == 0] = np.nan
         ids = np.array([self.labels[p] for p in phones], dtype=np.int32)
+        n_files = np.array([self.phone_files[p] for p in phones], dtype=np.int64)
+        supported = self.support.ok(counts, n_files)
         rows = np.zeros(len(phones) * f, SELECTIVITY_DTYPE)
         rows["feature"] = np.repeat(np.arange(f), len(phones))
         rows["phone"] = np.tile(ids, f)
         rows["frames"] = np.tile(counts, f)
+        rows["n_files"] = np.tile(n_files, f)
+        rows["supported"] = np.tile(supported, f)
+        rows["auroc"] = self._auroc(phones).T.ravel()
         rows["mean"] = mean.T.ravel()
         rows["std"] = np.sqrt(var).T.ravel()
         rows["rest_mean"] = rest.T.ravel()
         rows["rest_std"] = np.sqrt(rest_var).T.ravel()
         rows["selectivity"] = sel.T.ravel()
-        # per feature: mean desc, then label asc (phones are sorted, so position breaks ties)
+        # per feature: supported labels first, then mean desc, then label asc (phones are
+        # sorted, so position breaks ties); the best is the first row if it is supported
         pos = np.tile(np.arange(len(phones)), f)
-        order = np.lexsort((pos, -rows["mean"], rows["feature"]))
+        order = np.lexsort((pos, -rows["mean"], -rows["supported"], rows["feature"]))
         rows = rows[order]
         first = np.ones(rows.size, dtype=bool)
         first[1:] = rows["feature"][1:] != rows["feature"][:-1]
-        rows["best"] = first
+        rows["best"] = first & (rows["supported"] == 1)
         return rows
+
+    def _auroc(self, phones: list[str]) -> np.ndarray:
+        """(P, F) exact AUROC of each feature as a detector of each (normalised) phone over all
+        phone-labelled frames: a second pass over the activation spill, one block of features
+        at a time (:func:`phone_stats.auroc_by_label`, tie-averaged ranks)."""
+        from .phone_stats import auroc_by_label
+
+        f, n = self.num_features, self.rows_written
+        out = np.full((len(phones), f), np.nan)
+        if n == 0 or not phones:
+            return out
+        lut = np.full(len(self.labels) + 1, -1, dtype=np.int64)  # label id -> phone position
+        for i, p in enumerate(phones):
+            lut[self.labels[p]] = i
+        ids = np.fromfile(self.spill_dir / "nphone.bin", dtype="<i4")
+        spilled = [self.spill_dir / f"feat{k}.bin" for k in range(-(-f // AUROC_BLOCK))]
+        if len(ids) != n or not all(p.exists() for p in spilled) or \
+                sum(p.stat().st_size for p in spilled) != n * f * 4:
+            return out  # summaries without activations (made by hand): no AUROC
+        dense = lut[ids]
+        keep = dense >= 0
+        dense = dense[keep]
+        cols = max(1, (1 << 22) // max(int(keep.sum()), 1))  # about 32 MB of float64 ranks
+        for k, b0 in enumerate(range(0, f, AUROC_BLOCK)):
+            w = min(AUROC_BLOCK, f - b0)
+            # one block (N x 128 float32: 150 MB for 300 000 frames) read once, ranked a few
+            # columns at a time
+            block = np.fromfile(self.spill_dir / f"feat{k}.bin", dtype="<f4").reshape(n, w)[keep]
+            for c0 in range(0, w, cols):
+                part = block[:, c0:c0 + cols]
+                out[:, b0 + c0:b0 + c0 + part.shape[1]] = auroc_by_label(part, dense,
+                                                                         len(phones))
+            del block
+        return out
 
 
 # --- writing ---------------------------------------------------------------------------------
@@ -473,38 +622,49 @@ def _num(x, fmt: str = "") -> str:
     return repr(float(x)) if isinstance(x, (float, np.floating)) else str(x)
 
 
-def examples_csv(rows: np.ndarray, files: list[str], labels: list[str], ranges: bool) -> str:
+def examples_csv(rows: np.ndarray, files: list[str], labels: list[str], ranges: bool,
+                 tokens: bool = False) -> str:
+    """The examples as CSV. A tokens site's rows are tokens, not frames: ``position`` (the
+    token's place in its window's token sequence) and ``token`` (its text) replace ``frame`` and
+    ``phone``, and ``time_s`` is the start of the token's word (empty when it has none)."""
     import csv
     import io
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    cols = ["feature", "rank", "file", "frame", "time_s", "activation", "phone", "word"]
+    cols = (["feature", "rank", "file", "position", "token", "time_s", "activation", "word"]
+            if tokens else
+            ["feature", "rank", "file", "frame", "time_s", "activation", "phone", "word"])
     w.writerow(cols + (["bin", "lo", "hi"] if ranges else []))
     for r in rows:
-        line = [int(r["feature"]), int(r["rank"]), files[r["file"]], int(r["frame"]),
-                _num(r["time_s"], ".3f"), _num(np.float32(r["activation"])),
-                labels[r["phone"]] if r["phone"] >= 0 else "",
-                labels[r["word"]] if r["word"] >= 0 else ""]
+        word = labels[r["word"]] if r["word"] >= 0 else ""
+        if tokens:
+            line = [int(r["feature"]), int(r["rank"]), files[r["file"]], int(r["frame"]),
+                    labels[r["token"]] if r["token"] >= 0 else "", _num(r["time_s"], ".3f"),
+                    _num(np.float32(r["activation"])), word]
+        else:
+            line = [int(r["feature"]), int(r["rank"]), files[r["file"]], int(r["frame"]),
+                    _num(r["time_s"], ".3f"), _num(np.float32(r["activation"])),
+                    labels[r["phone"]] if r["phone"] >= 0 else "", word]
         if ranges:
             line += [int(r["bin"]), _num(r["lo"]), _num(r["hi"])]
         w.writerow(line)
     return buf.getvalue()
 
 
-def selectivity_csv(rows: np.ndarray, labels: list[str]) -> str:
+def selectivity_csv(rows: np.ndarray, labels: list[str], unit: str = "phone") -> str:
     import csv
     import io
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["feature", "phone", "frames", "mean", "std", "rest_mean", "rest_std",
-                "selectivity", "best"])
+    w.writerow(["feature", unit, "n_frames", "n_files", "mean", "std", "rest_mean",
+                "rest_std", "selectivity", "auroc", "supported", "best"])
     for r in rows:
-        w.writerow([int(r["feature"]), labels[r["phone"]], int(r["frames"]),
+        w.writerow([int(r["feature"]), labels[r["phone"]], int(r["frames"]), int(r["n_files"]),
                     _num(r["mean"]), _num(r["std"]), _num(r["rest_mean"]),
-                    _num(r["rest_std"]),
-                    _num(r["selectivity"], ".6g"), int(r["best"])])
+                    _num(r["rest_std"]), _num(r["selectivity"], ".6g"), _num(r["auroc"]),
+                    int(r["supported"]), int(r["best"])])
     return buf.getvalue()
 
 
@@ -536,10 +696,27 @@ def write_index(out: Path, tables: dict, files: list[str], file_info: dict[int, 
         np.save(tmp / "labels.npy", np.array(labels, dtype=str) if labels else np.zeros(0, "<U1"))
         np.save(tmp / "feature_max.npy", tables["cmax"])
         np.save(tmp / "feature_min.npy", tables["cmin"])
-        (tmp / "top_examples.csv").write_text(examples_csv(tables["top"], files, labels, False))
-        (tmp / "range_examples.csv").write_text(examples_csv(tables["ranges"], files, labels, True))
-        (tmp / "phone_selectivity.csv").write_text(selectivity_csv(tables["selectivity"], labels))
+        tokens = tables.get("axis") == "tokens"
+        (tmp / "top_examples.csv").write_text(examples_csv(tables["top"], files, labels, False,
+                                                           tokens))
+        (tmp / "range_examples.csv").write_text(examples_csv(tables["ranges"], files, labels,
+                                                             True, tokens))
+        if tokens:  # rows are tokens: statistics by word, not by phone
+            (tmp / "word_selectivity.csv").write_text(selectivity_csv(tables["selectivity"],
+                                                                      labels, "word"))
+        else:
+            (tmp / "phone_selectivity.csv").write_text(selectivity_csv(tables["selectivity"],
+                                                                       labels))
         (tmp / "files.csv").write_text(files_csv(files, file_info))
+        if tables.get("acoustic"):
+            from ..speech.acoustics import MEASURES
+            from .acoustic_corr import correlation_csv
+
+            mom = tables["acoustic"]
+            (tmp / "acoustic_correlation.csv").write_text(correlation_csv(mom, nf))
+            np.save(tmp / "acoustic_r.npy", np.stack([mom[m].r() for m in MEASURES], axis=1))
+            np.save(tmp / "acoustic_n.npy", np.array([[mom[m].n, mom[m].files]
+                                                      for m in MEASURES], dtype=np.int64))
         (tmp / "index.json").write_text(json.dumps(meta, indent=2) + "\n")
         (tmp / "summary.txt").write_text(summary)
 
@@ -554,9 +731,20 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
                 jobs: int | None = None, scheduler: str | None = None,
                 cache_dir: str | os.PathLike | None = None, force: bool = False,
                 phone_tier: str | None = None, word_tier: str | None = None,
-                timeout: float = 10.0, progress=None) -> dict:
+                timeout: float = 10.0, progress=None, acoustics: bool = False,
+                min_frames: int | None = None, min_files: int | None = None) -> dict:
     """Build the index of ``site`` (or of an SAE's features) over every audio file under
-    ``corpus`` into the folder ``out``; returns index.json's content."""
+    ``corpus`` into the folder ``out``; returns index.json's content.
+
+    ``acoustics``: also acoustic_correlation.csv (Pearson's r of each feature with Praat's f0,
+    f1, f2, f3 and intensity at the model's frame centres). ``min_frames``/``min_files``: the
+    support a phone needs to enter rankings (default :class:`phone_stats.SupportRule`)."""
+    from .phone_stats import MIN_FILES, MIN_FRAMES, SupportRule
+
+    support = SupportRule(MIN_FRAMES if min_frames is None else int(min_frames),
+                          MIN_FILES if min_files is None else int(min_files))
+    if support.min_frames < 1 or support.min_files < 1:
+        raise SteveError("--min-frames and --min-files must be at least 1")
     from ... import __version__
     from .corpus import find_audio_files
     from ..models.pipeline import normalise_spec
@@ -587,7 +775,7 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
     if not site:
         raise SteveError("give --site (or an --sae that names its site)")
     task = IndexTask(spec, site, None if cache_dir is None else str(cache_dir), sae_dir,
-                     phone_tier, word_tier)
+                     phone_tier, word_tier, bool(acoustics))  # tokens sites ignore acoustics
     t0 = time.perf_counter()
     with Runner(jobs, scheduler, timeout) as runner:
         from ..models.sites import validate_sites
@@ -599,11 +787,12 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
             check_site(load_sae_cached(sae_dir), site, chosen.dim, sae_dir)
         spill = out.with_name(f".{out.name}.spill-{uuid.uuid4().hex[:8]}")
         try:
-            builder = IndexBuilder(files, top_k, bins, spill)
+            builder = IndexBuilder(files, top_k, bins, spill, support=support)
             info: dict[int, dict] = {}
             for i, s in runner.map(list(map(str, paths)), task, progress):
                 info[i] = {"ok": s.ok, "reason": s.reason, "rows": s.rows, "windows": s.windows,
-                           "extracted": s.extracted, "cached": s.cached, "seconds": s.seconds}
+                           "extracted": s.extracted, "cached": s.cached, "seconds": s.seconds,
+                           "acoustic_note": s.acoustic_note}
                 if s.ok:
                     builder.add(i, s)
             used = sum(1 for v in info.values() if v["ok"])
@@ -623,6 +812,12 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
             "tie_rule": "activation desc, then file path asc, then frame asc; a file's "
                         "example is its first argmax (argmin) frame",
             "selectivity": "(mean - rest_mean) / sqrt((std**2 + rest_std**2) / 2)",
+            "auroc": "the feature as a detector of the phone against all other phone-labelled "
+                     "frames (Mann-Whitney, tie-averaged ranks; = sklearn roc_auc_score)",
+            "phones": "normalised (steve_qt.core.speech.phone_sets; `steve-qt phones`)",
+            "support": {"min_frames": support.min_frames, "min_files": support.min_files},
+            "acoustics": bool(acoustics) and chosen.axis == "frames",
+            "axis": chosen.axis, "acoustics_asked": bool(acoustics),
             "versions": _versions(__version__)}
     summary = summary_text(meta, tables, files, info, seconds)
     write_index(out, tables, files, info, meta, summary, force)
@@ -654,12 +849,41 @@ def summary_text(meta: dict, tables: dict, files: list[str], info: dict, seconds
     best = np.argsort(-cmax, kind="stable")[:5]
     lines.append("highest maxima: " + ", ".join(f"{int(f)} ({cmax[f]:.3g})" for f in best))
     sel = tables["selectivity"]
+    sup = meta["support"]
+    unit = "word" if meta.get("axis") == "tokens" else "phone"
+    rows_name = "tokens" if unit == "word" else "frames"
+    rule = (f"{unit}s with at least {sup['min_frames']} {rows_name} from at least "
+            f"{sup['min_files']} files")
+    if unit == "word":
+        lines.append("a tokens site: examples are tokens of the transcript (time = the start of "
+                     "the token's word); word statistics instead of phone statistics")
+        if meta.get("acoustics_asked"):
+            lines.append("acoustic correlations need a frames site: not computed")
     if sel.size:
+        labels = tables["labels"]
+        ok = sel[sel["supported"] == 1]
+        phones_ok = sorted({labels[p] for p in ok["phone"]})
+        phones_all = sorted({labels[p] for p in sel["phone"]})
+        lines.append(f"{len(phones_ok)} of {len(phones_all)} normalised {unit}s have the support "
+                     f"to be ranked ({rule})")
         b = sel[sel["best"] == 1]
         b = b[np.argsort(-np.nan_to_num(b["selectivity"], nan=-2), kind="stable")][:5]
-        labels = tables["labels"]
-        lines.append("most phone-selective: " + ", ".join(
-            f"{int(r['feature'])} ({labels[r['phone']]} {r['selectivity']:.2f})" for r in b))
+        if b.size:
+            lines.append(f"most {unit}-selective: " + ", ".join(
+                f"{int(r['feature'])} ({labels[r['phone']]} d {r['selectivity']:.2f}, AUROC "
+                f"{r['auroc']:.3f}, {int(r['frames'])} {rows_name} / {int(r['n_files'])} files)"
+                for r in b))
+        else:
+            lines.append(f"most {unit}-selective: none ({rule} needed)")
+    mom = tables.get("acoustic") or {}
+    for m, mo in mom.items():
+        r = mo.r()
+        if np.isfinite(r).any():
+            f = int(np.nanargmax(np.abs(r)))
+            lines.append(f"{m}: {mo.n} defined frames from {mo.files} files; most correlated "
+                         f"feature {f} (r {r[f]:+.3f})")
+        else:
+            lines.append(f"{m}: no defined frames")
     for i, v in sorted(info.items()):
         if not v["ok"]:
             lines.append(f"failed: {files[i]}: {v['reason']}")
@@ -680,11 +904,12 @@ class Example:
     bin: int = 0  # 0 for top examples; 1..bins / -1..-bins for range examples
     lo: float = float("nan")
     hi: float = float("nan")
+    token: str = ""  # tokens sites: the token's text (``frame`` is then its position)
 
 
 @dataclass
 class PhoneStat:
-    phone: str
+    phone: str  # normalised label
     frames: int
     mean: float
     std: float
@@ -692,6 +917,9 @@ class PhoneStat:
     rest_std: float
     selectivity: float  # Cohen's d of this phone's frames against all other phones' frames
     best: bool
+    n_files: int = 0
+    auroc: float = float("nan")
+    supported: bool = False  # meets the index's support rule (only such phones are ranked)
 
 
 class FeatureIndex:
@@ -752,7 +980,8 @@ class FeatureIndex:
         return Example(int(r["feature"]), int(r["rank"]), str(self._a["files"][r["file"]]),
                        int(r["frame"]), float(r["time_s"]), float(r["activation"]),
                        self._label(int(r["phone"])), self._label(int(r["word"])),
-                       int(r["bin"]), float(r["lo"]), float(r["hi"]))
+                       int(r["bin"]), float(r["lo"]), float(r["hi"]),
+                       self._label(int(r["token"])))
 
     def top(self, feature: int) -> list[Example]:
         """The feature's top examples, rank 0 first."""
@@ -767,8 +996,35 @@ class FeatureIndex:
         """Per phone, best (highest mean) first."""
         return [PhoneStat(self._label(int(r["phone"])), int(r["frames"]), float(r["mean"]),
                           float(r["std"]), float(r["rest_mean"]), float(r["rest_std"]),
-                          float(r["selectivity"]), bool(r["best"]))
+                          float(r["selectivity"]), bool(r["best"]), int(r["n_files"]),
+                          float(r["auroc"]), bool(r["supported"]))
                 for r in self._rows("selectivity", feature)]
+
+    @property
+    def has_acoustics(self) -> bool:
+        return (self.path / "acoustic_r.npy").exists()
+
+    def acoustic_top(self, measure: str, k: int = 20) -> list[tuple[int, float]]:
+        """The ``k`` features most correlated (largest |r|) with ``measure`` (f0, f1, f2, f3,
+        intensity), as (feature, r); ties: the lower feature."""
+        from ..speech.acoustics import MEASURES
+
+        if measure not in MEASURES:
+            raise SteveError(f"unknown acoustic measure {measure!r}; expected one of "
+                             f"{', '.join(MEASURES)}")
+        if not self.has_acoustics:
+            raise SteveError("the index has no acoustic correlations (build it with "
+                             "--acoustics)", self.path)
+        r = np.load(self.path / "acoustic_r.npy")[:, MEASURES.index(measure)]
+        order = np.lexsort((np.arange(r.size), -np.nan_to_num(np.abs(r), nan=-1)))
+        return [(int(f), float(r[f])) for f in order[:k] if np.isfinite(r[f])]
+
+    def acoustic_support(self, measure: str) -> tuple[int, int]:
+        """(defined frames, files) the correlations with ``measure`` rest on."""
+        from ..speech.acoustics import MEASURES
+
+        n = np.load(self.path / "acoustic_n.npy")[MEASURES.index(measure)]
+        return int(n[0]), int(n[1])
 
     def feature_max(self, feature: int) -> float:
         return float(self._a["feature_max"][self._check(feature)])

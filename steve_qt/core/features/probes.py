@@ -12,7 +12,16 @@ interval rule as the phone aggregation and the feature index, ``analysis.interva
 - ``voicing``: voiced or voiceless (``.voicing``).
 
 Frames in silence, with a label of unknown class, or outside every interval are left out of all
-targets, so every target of a site is scored on the same frames.
+classification targets, so every such target of a site is scored on the same frames. The phone
+target is the normalised phone (:func:`steve_qt.core.speech.phone_sets.normalise_labels`), so a
+corpus' long tail of one-off labels does not become classes of its own.
+
+Regression targets (``REGRESSION_TARGETS``): ``f0``, ``f1``, ``f2``, ``f3``, ``intensity`` --
+Praat's tracks (:mod:`steve_qt.core.speech.acoustics`) read at the frame centres; frames where
+the measure is undefined are left out (silence and phone labels do not matter here). The probe is
+a ridge regression (``StandardScaler`` + ``Ridge(alpha)``) cross-validated with the same
+``GroupKFold`` over files; ``r2`` is ``1 - sum((y - y_hat)**2) / sum((y - mean(y))**2)`` over all
+frames, each predicted once by the fold that did not train on its file.
 
 The probe: standardised features (``StandardScaler``) and a multinomial logistic regression
 (scikit-learn, L2, ``C``), cross-validated with ``GroupKFold`` over files, so no file is in both
@@ -42,6 +51,9 @@ from ..speech.phones import phone_class
 from .runner import never_raising
 
 TARGETS = ("phone", "class", "manner", "voicing")
+REGRESSION_TARGETS = ("f0", "f1", "f2", "f3", "intensity")
+ALL_TARGETS = TARGETS + REGRESSION_TARGETS
+DEFAULT_ALPHA = 1.0
 DEFAULT_FOLDS = 5
 EXCLUDED = ""  # the label of a frame that is left out
 
@@ -49,15 +61,18 @@ EXCLUDED = ""  # the label of a frame that is left out
 # --- labels ---------------------------------------------------------------------------------------
 def frame_targets(phones: Sequence[str]) -> dict[str, np.ndarray]:
     """Per-frame phone labels ("" = no interval) -> target -> (T,) str labels, "" = left out."""
+    from ..speech.phone_sets import normalise_labels
+
     out = {t: np.full(len(phones), EXCLUDED, dtype=object) for t in TARGETS}
+    norm = normalise_labels([(p or "").strip() for p in phones])
     for i, label in enumerate(phones):
         label = (label or "").strip()
-        if not label:
+        if not label or not norm[i]:
             continue
         pc = phone_class(label)
         if pc.kind not in ("vowel", "consonant"):
             continue  # silence or unknown
-        out["phone"][i] = label
+        out["phone"][i] = norm[i]
         out["class"][i] = pc.kind
         out["manner"][i] = pc.manner
         out["voicing"][i] = pc.voicing
@@ -135,6 +150,57 @@ def probe_accuracy(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], folds: in
     return ProbeScore(correct / n, base / n, n, len(set(y.tolist())), len(rows), k)
 
 
+@dataclass
+class RegressionScore:
+    r2: float
+    n: int  # frames scored
+    files: int
+    folds: int
+
+
+def probe_r2(xs: Sequence[np.ndarray], ys: Sequence[np.ndarray], folds: int = DEFAULT_FOLDS,
+             alpha: float = DEFAULT_ALPHA, what: str = "the target") -> RegressionScore:
+    """Cross-validated R² of a ridge regression from activations to a continuous target.
+
+    ``xs``: per file (T_i, D); ``ys``: per file (T_i,) float, NaN = leave the frame out. Folds:
+    ``GroupKFold(min(folds, files))`` by file; R² pooled over every frame's out-of-fold
+    prediction."""
+    from sklearn.linear_model import Ridge
+    from sklearn.model_selection import GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    if len(xs) != len(ys):
+        raise ValueError(f"{len(xs)} activation matrices but {len(ys)} target arrays")
+    rows, vals, groups = [], [], []
+    for g, (x, y) in enumerate(zip(xs, ys)):
+        x, y = np.asarray(x), np.asarray(y, dtype=np.float64)
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"file {g}: {x.shape[0]} activation rows but {y.shape[0]} targets")
+        keep = np.isfinite(y)
+        if keep.any():
+            rows.append(x[keep].astype(np.float32))
+            vals.append(y[keep])
+            groups.append(np.full(int(keep.sum()), g))
+    if not rows:
+        raise SteveError(f"{what} is undefined in every frame: nothing to probe")
+    if len(rows) < 2:
+        raise SteveError(f"a probe of {what} needs defined frames from at least 2 files, got "
+                         f"{len(rows)}")
+    x, y, grp = np.concatenate(rows), np.concatenate(vals), np.concatenate(groups)
+    k = min(folds, len(rows))
+    if k < 2:
+        raise SteveError(f"a probe needs at least 2 folds, got {folds}")
+    pred = np.empty_like(y)
+    for train, test in GroupKFold(n_splits=k).split(x, y, grp):
+        model = make_pipeline(StandardScaler(), Ridge(alpha=alpha))
+        model.fit(x[train], y[train])
+        pred[test] = model.predict(x[test])
+    ss_tot = float(((y - y.mean()) ** 2).sum())
+    r2 = 1.0 - float(((y - pred) ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    return RegressionScore(r2, len(y), len(rows), k)
+
+
 # --- a table of probes ----------------------------------------------------------------------------
 @dataclass
 class ProbeFile:
@@ -149,15 +215,17 @@ class ProbeFile:
     extracted: int = 0  # windows the model ran on
     cached: int = 0  # windows read from the activation cache
     seconds: float = 0.0
+    acoustic: dict = field(default_factory=dict)  # measure -> (T,) float64, NaN where undefined
 
 
-PROBE_COLUMNS = ("site", "layer", "target", "accuracy", "majority_baseline", "n", "classes",
-                 "files", "folds")
+PROBE_COLUMNS = ("site", "layer", "target", "accuracy", "majority_baseline", "r2", "n",
+                 "classes", "files", "folds")
 
 
 def probe_table(files: Sequence[ProbeFile], sites: Sequence[Site],
                 targets: Sequence[str] = TARGETS, folds: int = DEFAULT_FOLDS, c: float = 1.0,
-                progress: Callable[[int, int, str], None] | None = None) -> list[dict]:
+                progress: Callable[[int, int, str], None] | None = None,
+                alpha: float = DEFAULT_ALPHA) -> list[dict]:
     """One row per (site, target), in site order then ``targets`` order."""
     used = [f for f in files if f.ok]
     labels = [frame_targets(f.phones) for f in used]
@@ -166,11 +234,20 @@ def probe_table(files: Sequence[ProbeFile], sites: Sequence[Site],
     for s in sites:
         xs = [f.acts[s.name] for f in used]
         for t in targets:
+            if t in REGRESSION_TARGETS:
+                reg = probe_r2(xs, [f.acoustic[t] for f in used], folds, alpha, t)
+                rows.append({"site": s.name, "layer": s.layer, "kind": s.kind, "target": t,
+                             "accuracy": float("nan"), "majority_baseline": float("nan"),
+                             "r2": reg.r2, "n": reg.n, "classes": None, "files": reg.files,
+                             "folds": reg.folds})
+                if progress is not None:
+                    progress(len(rows), total, f"{s.name} {t}")
+                continue
             score = probe_accuracy(xs, [lab[t] for lab in labels], folds, c)
             rows.append({"site": s.name, "layer": s.layer, "kind": s.kind, "target": t,
                          "accuracy": score.accuracy, "majority_baseline": score.majority_baseline,
-                         "n": score.n, "classes": score.classes, "files": score.files,
-                         "folds": score.folds})
+                         "r2": float("nan"), "n": score.n, "classes": score.classes,
+                         "files": score.files, "folds": score.folds})
             if progress is not None:
                 progress(len(rows), total, f"{s.name} {t}")
     return rows
@@ -180,16 +257,20 @@ def probe_csv(rows: Sequence[dict]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(PROBE_COLUMNS)
+    def num(x) -> str:
+        return "" if x is None or not np.isfinite(x) else f"{x:.6f}"
+
     for r in rows:
         w.writerow([r["site"], "" if r["layer"] is None else r["layer"], r["target"],
-                    f"{r['accuracy']:.6f}", f"{r['majority_baseline']:.6f}", r["n"],
-                    r["classes"], r["files"], r["folds"]])
+                    num(r["accuracy"]), num(r["majority_baseline"]), num(r.get("r2")), r["n"],
+                    "" if r["classes"] is None else r["classes"], r["files"], r["folds"]])
     return buf.getvalue()
 
 
 # --- the figure -----------------------------------------------------------------------------------
 TARGET_COLOURS = {"phone": "#1f77b4", "class": "#d62728", "manner": "#2ca02c",
-                  "voicing": "#9467bd"}
+                  "voicing": "#9467bd", "f0": "#1f3fbf", "f1": "#e03c31", "f2": "#a0522d",
+                  "f3": "#ff7f0e", "intensity": "#bcbd22"}
 
 
 GROUP_STYLES = {"residual": ("-", "o"), "mlp": (":", "s")}  # line style, marker
@@ -219,11 +300,33 @@ def probe_figure(rows: Sequence[dict], title: str = "", width_in: float = 3.5):
 
     groups = [g for g in GROUP_STYLES if any(line_group(r["kind"]) == g for r in rows)]
     targets = list(dict.fromkeys(r["target"] for r in rows))
+    cls_targets = [t for t in targets if t not in REGRESSION_TARGETS]
+    reg_targets = [t for t in targets if t in REGRESSION_TARGETS]
     with _rc():
-        fig = Figure(figsize=(width_in, width_in * 0.8), layout="constrained")
+        panels = int(bool(cls_targets)) + int(bool(reg_targets))
+        fig = Figure(figsize=(width_in, width_in * (0.8 if panels == 1 else 1.35)),
+                     layout="constrained")
         FigureCanvasAgg(fig)
-        ax = fig.add_subplot()
-        for t in targets:
+        axes = fig.subplots(panels, 1, sharex=True, squeeze=False)[:, 0]
+        ax = axes[0]
+        if reg_targets:
+            rax = axes[-1]
+            for t in reg_targets:
+                for group in groups:
+                    sel = sorted((r for r in rows if r["target"] == t
+                                  and line_group(r["kind"]) == group), key=x_of)
+                    if sel:
+                        style, marker = GROUP_STYLES[group]
+                        rax.plot([x_of(r) for r in sel], [r["r2"] for r in sel], marker=marker,
+                                 markersize=3, linestyle=style, color=TARGET_COLOURS.get(t))
+            rax.set_ylabel("ridge probe R² (cross-validated)")
+            rax.axhline(0, color="0.5", linewidth=0.4)
+            rax.set_ylim(min(0.0, min(r["r2"] for r in rows if r["target"] in reg_targets
+                                      and np.isfinite(r["r2"])) - 0.05), 1)
+            rax.grid(True, linewidth=0.3, alpha=0.5)
+            if not cls_targets:
+                ax = rax
+        for t in cls_targets:
             colour = TARGET_COLOURS.get(t)
             for group in groups:
                 sel = sorted((r for r in rows if r["target"] == t and line_group(r["kind"]) == group),
@@ -237,12 +340,14 @@ def probe_figure(rows: Sequence[dict], title: str = "", width_in: float = 3.5):
                 ax.plot(x, [r["majority_baseline"] for r in sel], linestyle="--",
                         linewidth=0.6, color=colour, alpha=0.7)
         xs = sorted({x_of(r) for r in rows})
-        ax.set_xticks(xs)
-        ax.set_xticklabels(["post" if has_post and x == post_x else str(x) for x in xs])
-        ax.set_xlabel("layer")
-        ax.set_ylabel("probe accuracy (dashed: majority)")
-        ax.set_ylim(0, 1)
-        ax.grid(True, linewidth=0.3, alpha=0.5)
+        bottom = axes[-1]
+        bottom.set_xticks(xs)
+        bottom.set_xticklabels(["post" if has_post and x == post_x else str(x) for x in xs])
+        bottom.set_xlabel("layer")
+        if cls_targets:
+            ax.set_ylabel("probe accuracy (dashed: majority)")
+            ax.set_ylim(0, 1)
+            ax.grid(True, linewidth=0.3, alpha=0.5)
         # the legend: targets by colour, and (with both groups) the groups by line style
         handles = [Line2D([], [], color=TARGET_COLOURS.get(t), marker="o", markersize=3, label=t)
                    for t in targets]
@@ -344,6 +449,7 @@ class ProbeTask:
     sites: tuple[str, ...]
     cache_dir: str | None = None
     phone_tier: str | None = None
+    targets: tuple[str, ...] = TARGETS
 
     def __call__(self, path: str) -> ProbeFile:
         return never_raising(self._run, path, lambda p, why: ProbeFile(p, reason=why))
@@ -353,7 +459,8 @@ class ProbeTask:
         from ..models.pipeline import open_utterance
 
         utt = open_utterance(path, phone_tier=self.phone_tier)
-        if utt.alignment is None or utt.alignment.phones is None:
+        needs_phones = any(t in TARGETS for t in self.targets)
+        if needs_phones and (utt.alignment is None or utt.alignment.phones is None):
             raise SteveError("no phone alignment beside it")
         entries, extracted, cached = site_entries(path, self.spec, self.sites, utt.audio,
                                                   self.cache_dir)
@@ -365,8 +472,19 @@ class ProbeTask:
         if rows.pop() == 0:
             raise SteveError("no frames (the audio is empty)")
         phones, _ = row_labels(entries[self.sites[0]], utt.alignment)
+        acoustic = {}
+        wanted = [t for t in self.targets if t in REGRESSION_TARGETS]
+        if wanted:
+            from ..speech.acoustics import audio_tracks, sample_tracks
+
+            times = np.concatenate([e.frame_times() for e in entries[self.sites[0]]])
+            try:
+                sampled = sample_tracks(audio_tracks(utt.audio), times)
+            except SteveError:  # too short for Praat: no defined frames
+                sampled = {m: np.full(times.shape, np.nan) for m in wanted}
+            acoustic = {m: sampled[m] for m in wanted}
         return ProbeFile(path, True, "", acts, phones, len(entries[self.sites[0]]), extracted,
-                         cached)
+                         cached, acoustic=acoustic)
 
 
 def files_csv(files: Sequence[str], results: dict[int, ProbeFile]) -> str:
@@ -404,11 +522,19 @@ def summary_text(meta: dict, rows: Sequence[dict], files: list[str],
              f"files:   {len(files)} ({ok} used, {len(files) - ok} failed; see files.csv)",
              f"sites:   {', '.join(meta['sites'])}",
              f"probe:   StandardScaler + LogisticRegression(C={meta['C']}), GroupKFold by file, "
-             f"{meta['folds']} folds; silence and unknown phones left out",
-             "", f"{'site':28s} {'target':8s} {'accuracy':>8s} {'majority':>8s} {'n':>7s}"]
+             f"{meta['folds']} folds; silence and unknown phones left out; phones normalised",
+             f"         acoustic targets: StandardScaler + Ridge(alpha={meta.get('alpha', 1.0)}),"
+             f" same folds; frames with the measure undefined left out",
+             "", f"{'site':28s} {'target':9s} {'accuracy':>8s} {'majority':>8s} {'R²':>7s} "
+             f"{'n':>7s}"]
+
+    def num(x, width) -> str:
+        return f"{x:{width}.3f}" if np.isfinite(x) else " " * (width - 1) + "-"
+
     for r in rows:
-        lines.append(f"{r['site']:28s} {r['target']:8s} {r['accuracy']:8.3f} "
-                     f"{r['majority_baseline']:8.3f} {r['n']:7d}")
+        lines.append(f"{r['site']:28s} {r['target']:9s} {num(r['accuracy'], 8)} "
+                     f"{num(r['majority_baseline'], 8)} {num(r.get('r2', float('nan')), 7)} "
+                     f"{r['n']:7d}")
     failed = [(files[i], r.reason) for i, r in sorted(results.items()) if not r.ok]
     if failed:
         lines += ["", "failed files:"] + [f"  {f}: {why}" for f, why in failed[:20]]
@@ -422,7 +548,8 @@ def run_probes(corpus: str | os.PathLike, out: str | os.PathLike, spec: str = "w
                jobs: int | None = None, scheduler: str | None = None,
                cache_dir: str | os.PathLike | None = None, force: bool = False,
                phone_tier: str | None = None, timeout: float = 10.0, progress=None,
-               fit_progress=None) -> list[dict]:
+               fit_progress=None, targets: Sequence[str] = TARGETS,
+               alpha: float = DEFAULT_ALPHA) -> list[dict]:
     """Probe every site over every audio file under ``corpus``; write ``out``; return the rows.
 
     ``progress(done, total, what)`` after each file, ``fit_progress`` after each probe."""
@@ -432,6 +559,11 @@ def run_probes(corpus: str | os.PathLike, out: str | os.PathLike, spec: str = "w
 
     if folds < 2:
         raise SteveError(f"--folds must be at least 2, got {folds}")
+    targets = tuple(dict.fromkeys(targets))
+    unknown = [t for t in targets if t not in ALL_TARGETS]
+    if unknown or not targets:
+        raise SteveError(f"unknown probe target {', '.join(unknown) or '(none)'}; choose from "
+                         f"{', '.join(ALL_TARGETS)}")
     root = Path(corpus).resolve()
     out = Path(out)
     check_output(out, force)
@@ -444,7 +576,7 @@ def run_probes(corpus: str | os.PathLike, out: str | os.PathLike, spec: str = "w
         model_id, available = runner.call(model_sites, spec)
         chosen = choose_sites(requested, available)
         task = ProbeTask(spec, tuple(s.name for s in chosen),
-                         None if cache_dir is None else str(cache_dir), phone_tier)
+                         None if cache_dir is None else str(cache_dir), phone_tier, targets)
         results = dict(runner.map([str(p) for p in paths], task, progress))
     used = [results[i] for i in range(len(files)) if results[i].ok]
     if len(used) < 2:
@@ -453,9 +585,10 @@ def run_probes(corpus: str | os.PathLike, out: str | os.PathLike, spec: str = "w
         raise SteveError(f"probes need at least 2 files with activations and phone labels, got "
                          f"{len(used)} of {len(files)}" + (f" (first failure: {first})" if first
                                                           else ""), corpus)
-    rows = probe_table(used, chosen, folds=folds, c=c, progress=fit_progress)
+    rows = probe_table(used, chosen, targets=targets, folds=folds, c=c, progress=fit_progress,
+                       alpha=alpha)
     meta = {"model": model_id, "corpus": str(root), "sites": [s.name for s in chosen],
-            "folds": folds, "C": c}
+            "folds": folds, "C": c, "alpha": alpha}
     title = f"{model_id}: linear probes, {len(used)} files"
     write_outputs(out, rows, files, results, summary_text(meta, rows, files, results), title,
                   force)

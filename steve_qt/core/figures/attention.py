@@ -78,6 +78,7 @@ class FigureSpec:
     title: str | None = None  # replaces the generated title
     spectrogram: str | None = None  # None, "mel" or "broadband": a spectrogram under the waveform
     labels: str = "fit"  # fit: leave out labels with no room | all: shrink, then abbreviate
+    acoustics: tuple = ()  # Praat's tracks over the spectrogram: pitch, formants, intensity
 
 
 @dataclass
@@ -398,6 +399,7 @@ def _draw_spectrogram(ax, data: FigureData, span: tuple[float, float], kind: str
     label_hz_axis(ax, spec)
     ax.set_xlim(*span)
     ax.tick_params(axis="x", which="both", bottom=False, labelbottom=False)
+    return spec
 
 
 def _draw_tier(ax, intervals: list, span: tuple[float, float], name: str, spec: FigureSpec,
@@ -664,7 +666,13 @@ def _draw_top(fig, gs, ax_main, data: FigureData, span, spec: FigureSpec, has_wa
         _draw_waveform(fig.add_subplot(gs[0, 0], sharex=ax_main, label="waveform"), data, span)
     if has_spec:
         ax = fig.add_subplot(gs[int(has_wave), 0], sharex=ax_main, label="spectrogram")
-        _draw_spectrogram(ax, data, span, spec.spectrogram)
+        drawn = _draw_spectrogram(ax, data, span, spec.spectrogram)
+        if spec.acoustics:
+            from .acoustics import draw_acoustics
+
+            data.notes += draw_acoustics(ax, data.samples, data.sample_rate, span,
+                                         spec.acoustics, drawn.y_of_hz)
+            ax.set_xlim(*span)
 
 
 def draw_map_figure(spec: FigureSpec, data: FigureData):

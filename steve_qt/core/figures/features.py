@@ -142,6 +142,13 @@ def draw_feature_figure(spec: FigureSpec, data: FeatureFigureData):
         _vlines(ax, _boundaries(phones, *span), color="0.55", linewidth=0.3)
         ax2 = _overlay(ax, data.track, span)
         ax2.set_ylabel("activation", color=CURVE["color"])
+        if spec.acoustics:
+            from .acoustics import draw_acoustics
+
+            notes = draw_acoustics(ax, data.samples, data.sample_rate, span, spec.acoustics,
+                                   mel.y_of_hz, right_offset=30)  # right of the activation
+            data.notes = list(data.notes) + notes
+            ax.set_xlim(*span)
         ax.tick_params(axis="x", labelbottom=not tiers)
         if not tiers:
             ax.set_xlabel("time (s)")

@@ -29,7 +29,7 @@ def open_utterance(audio_path: str | os.PathLike, alignment: str = "auto",
                    alignment_path: str | os.PathLike | None = None,
                    phone_tier: str | None = None, word_tier: str | None = None) -> Utterance:
     """Load audio and its alignment (found beside it for ``auto``); SteveError on bad input."""
-    from ..speech.alignment import find_alignment, load_alignment
+    from ..speech.alignment import alignment_kind, find_alignment, load_alignment
 
     audio = load_audio(audio_path)
     if alignment == "none":
@@ -37,7 +37,7 @@ def open_utterance(audio_path: str | os.PathLike, alignment: str = "auto",
     kind: str | None = alignment
     if alignment == "auto":
         if alignment_path is not None:
-            kind = "textgrid" if Path(alignment_path).suffix.lower() == ".textgrid" else "timit"
+            kind = alignment_kind(alignment_path)
         else:
             found = find_alignment(audio_path)
             kind = found[0] if found else None

@@ -12,6 +12,12 @@ through the ``textgrid`` package, because that package silently drops intervals 
 not after their start, rounds times to 5 decimals and only reads files it can decode itself; the
 tests check this reader against it on well-formed files.
 
+ELAN: ``.eaf`` files (read and written with pympi-ling). Every time-aligned tier with annotations
+becomes a tier of intervals in ELAN's millisecond times, sorted by start; gaps and overlaps between
+annotations are kept as they are. Reference (symbolic) tiers carry no times of their own and are
+left out. Tiers are chosen as for TextGrids (``--phone-tier``/``--word-tier`` or the recognised
+names); a file without any time-aligned tier, or without the named tier, is an error.
+
 Recognised tiers are stored under the keys ``"phones"`` and ``"words"`` (the tier keeps its own
 name in ``Tier.name``); other interval tiers are kept under their own names, in file order.
 
@@ -42,10 +48,10 @@ from ..warnings import SteveWarning
 
 PHONE_TIER_NAMES = ("phones", "phone", "phonemes", "phoneme", "segments", "segment", "phn")
 WORD_TIER_NAMES = ("words", "word", "wrd")
-ALIGNMENT_KINDS = ("auto", "timit", "textgrid", "none")
+ALIGNMENT_KINDS = ("auto", "timit", "textgrid", "eaf", "none")
 TIMIT_RATE = 16000
 
-_OWN_SUFFIXES = (".phn", ".wrd", ".txt", ".textgrid")
+_OWN_SUFFIXES = (".phn", ".wrd", ".txt", ".textgrid", ".eaf")
 _TIME_EPS = 1e-7  # seconds: differences below this are float noise (a sample at 16 kHz is 62.5 µs)
 
 
@@ -620,31 +626,120 @@ def write_textgrid(alignment: Alignment, path: str | os.PathLike,
     return _write_bytes(p, data)
 
 
+# --- ELAN --------------------------------------------------------------------------------------
+def read_eaf(path: str | os.PathLike, phone_tier: str | None = None,
+             word_tier: str | None = None) -> Alignment:
+    """Read an ELAN ``.eaf``: every time-aligned tier with annotations, times in seconds.
+
+    Raises :class:`TierNotFound` when the file has no time-aligned tier, or no tier of the given
+    name."""
+    import pympi
+
+    p = Path(path)
+    if not p.is_file():
+        raise SteveError("file not found", p)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            eaf = pympi.Elan.Eaf(str(p))
+    except Exception as exc:  # pympi raises whatever its XML parser raises
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SteveError(f"not a readable ELAN file ({first})", p) from exc
+    tiers: list[Tier] = []
+    for name, (aligned, refs, attrs, _) in eaf.tiers.items():
+        if not aligned or attrs.get("PARENT_REF") and refs:
+            continue  # empty, or a reference tier (its times are its parent's)
+        rows = []
+        for i, (a, b, value, *_rest) in enumerate(aligned.values()):
+            start, end = eaf.timeslots.get(a), eaf.timeslots.get(b)
+            if start is None or end is None:
+                raise SteveError(f"tier '{name}' annotation {i + 1} has an unaligned time slot "
+                                 "(ELAN's unaligned annotations are not supported)", p)
+            rows.append((start / 1000.0, end / 1000.0, value or ""))
+        rows.sort(key=lambda r: (r[0], r[1]))
+        for i, (start, end, _) in enumerate(rows):
+            _check_interval(start, end, p, name, i)
+        tiers.append(Tier(name, [Interval(a, b, v) for a, b, v in rows], p))
+    if not tiers:
+        names = list(eaf.tiers)
+        raise TierNotFound("holds no time-aligned tier with annotations (tiers: "
+                           f"{', '.join(map(repr, names)) or 'none'})", p, names)
+    picked = _pick_tiers(tiers, p, phone_tier, word_tier)
+    if "phones" in picked:
+        _warn_overlaps(picked["phones"], p)
+    return Alignment(picked, None, p, None)
+
+
+def write_eaf(alignment: Alignment, path: str | os.PathLike, media: str | None = None) -> Path:
+    """Write every tier as a time-aligned ELAN tier (times in whole milliseconds, rounded; gaps
+    and overlaps kept). ELAN has no zero-length annotations: such intervals are left out with a
+    warning."""
+    import pympi
+
+    p = Path(path)
+    eaf = pympi.Elan.Eaf(author="steve_qt")
+    eaf.remove_tier("default")
+    if media:
+        eaf.add_linked_file(str(media))
+    dropped = 0
+    for tier in alignment.tiers.values():
+        eaf.add_tier(tier.name)
+        for i, iv in enumerate(tier.intervals):
+            _check_interval(iv.start_s, iv.end_s, p, tier.name, i)
+            a, b = int(round(iv.start_s * 1000)), int(round(iv.end_s * 1000))
+            if b <= a:
+                dropped += 1
+                continue
+            eaf.add_annotation(tier.name, a, b, iv.label)
+    if dropped:
+        _warn(f"{dropped} interval(s) shorter than 1 ms left out (ELAN has no zero-length "
+              "annotations)", p)
+    import io
+    import contextlib
+
+    tmp = p.with_name(f".{p.name}.part")
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            eaf.to_file(str(tmp))
+        return _write_bytes(p, tmp.read_bytes())
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 # --- finding, loading and checking ------------------------------------------------------------
 def find_alignment(audio_path: str | os.PathLike) -> tuple[str, Path] | None:
     """Alignment file beside ``audio_path`` (same name, extension in any case).
 
-    Preference: TIMIT ``.phn``, then ``.TextGrid``, then a lone TIMIT ``.wrd``. A .phn is
-    preferred because beside TIMIT-style audio it is the hand-made original and a TextGrid is
-    usually derived from it.
+    Preference: TIMIT ``.phn``, then ``.TextGrid``, then ELAN ``.eaf``, then a lone TIMIT
+    ``.wrd``. A .phn is preferred because beside TIMIT-style audio it is the hand-made original
+    and a TextGrid is usually derived from it.
     """
-    found = _files_beside(audio_path, (".phn", ".textgrid", ".wrd"))
+    found = _files_beside(audio_path, (".phn", ".textgrid", ".eaf", ".wrd"))
     if ".phn" in found:
         return "timit", found[".phn"]
     if ".textgrid" in found:
         return "textgrid", found[".textgrid"]
+    if ".eaf" in found:
+        return "eaf", found[".eaf"]
     if ".wrd" in found:
         return "timit", found[".wrd"]
     return None
 
 
-def _kind_of_file(path: Path) -> str:
-    suffix = path.suffix.lower()
+def alignment_kind(path: str | os.PathLike) -> str:
+    """timit, textgrid or eaf, from the file's extension."""
+    suffix = Path(path).suffix.lower()
     if suffix in (".phn", ".wrd"):
         return "timit"
     if suffix == ".textgrid":
         return "textgrid"
-    raise SteveError("unknown alignment format; expected a .TextGrid, .phn or .wrd file", path)
+    if suffix == ".eaf":
+        return "eaf"
+    raise SteveError("unknown alignment format; expected a .TextGrid, .eaf, .phn or .wrd file",
+                     path)
+
+
+_kind_of_file = alignment_kind
 
 
 def load_alignment(audio_path: str | os.PathLike | None, kind: str = "auto",
@@ -668,12 +763,18 @@ def load_alignment(audio_path: str | os.PathLike | None, kind: str = "auto",
         kind, path = found
     elif kind == "timit":
         path = Path(audio_path)
+    elif kind == "eaf":
+        path = _files_beside(audio_path, (".eaf",)).get(".eaf")
+        if path is None:
+            raise SteveError("no ELAN .eaf file with this name", _stem_path(audio_path))
     else:
         path = _files_beside(audio_path, (".textgrid",)).get(".textgrid")
         if path is None:
             raise SteveError("no TextGrid file with this name", _stem_path(audio_path))
     if kind == "timit":
         alignment = read_timit(path)
+    elif kind == "eaf":
+        alignment = read_eaf(path, phone_tier, word_tier)
     else:
         alignment = read_textgrid(path, phone_tier, word_tier)
     return alignment if duration_s is None else check_alignment(alignment, duration_s)

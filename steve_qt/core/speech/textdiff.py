@@ -9,6 +9,8 @@ substitution, then a deletion, then an insertion.
     wer(ref, hyp) = (substitutions + deletions + insertions) / len(ref words)
 
 With an empty reference the WER is 0 when the hypothesis is empty too, else infinity.
+
+:func:`token_words` says which word of a transcript's word timings each token belongs to.
 """
 
 from __future__ import annotations
@@ -94,3 +96,41 @@ def format_diff(ops) -> str:
         else:
             parts.append(f"[+{h}]")
     return " ".join(parts)
+
+
+def token_words(token_texts, word_texts) -> list[int]:
+    """Index of the word each token belongs to (-1 for special tokens such as ``<|en|>``,
+    whitespace-only tokens, or tokens whose characters match no word).
+
+    Tokens and words are matched through their characters without whitespace (a word's text is
+    the concatenation of its tokens' texts in Whisper's word timings); where the two strings
+    differ, ``difflib`` matches the common blocks."""
+    from difflib import SequenceMatcher
+
+    tok_chars, tok_of = [], []
+    for i, t in enumerate(token_texts):
+        if t.startswith("<|") and t.endswith("|>"):
+            continue
+        for ch in t:
+            if not ch.isspace():
+                tok_chars.append(ch)
+                tok_of.append(i)
+    word_chars, word_of = [], []
+    for j, w in enumerate(word_texts):
+        for ch in w:
+            if not ch.isspace():
+                word_chars.append(ch)
+                word_of.append(j)
+    out = [-1] * len(token_texts)
+    a, b = "".join(tok_chars), "".join(word_chars)
+    char_word = [-1] * len(a)
+    if a == b:
+        char_word = list(word_of)
+    else:
+        for block in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
+            for k in range(block.size):
+                char_word[block.a + k] = word_of[block.b + k]
+    for c, i in enumerate(tok_of):
+        if out[i] == -1 and char_word[c] >= 0:
+            out[i] = char_word[c]
+    return out

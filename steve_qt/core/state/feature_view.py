@@ -117,8 +117,9 @@ def top_features(acts: np.ndarray, n: int, phones=None, grid: FrameGrid | None =
                  ) -> list[FeatureStat]:
     """The ``n`` features with the highest max activation over the file's frames.
 
-    ``best_phone``: over the phone tier's labelled intervals, the label whose frames (frame
-    centres inside an interval of that label) have the highest mean activation of the feature.
+    ``best_phone``: over the phone tier's labelled intervals, the normalised phone
+    (:func:`steve_qt.core.speech.phone_sets.normalise_labels`) whose frames (frame centres inside
+    an interval of that phone) have the highest mean activation of the feature.
     """
     acts = np.asarray(acts, dtype=np.float32)
     if acts.size == 0:
@@ -138,12 +139,15 @@ def top_features(acts: np.ndarray, n: int, phones=None, grid: FrameGrid | None =
 
 
 def _frame_labels(phones, grid: FrameGrid | None, num_frames: int) -> list[str]:
+    from ..speech.phone_sets import normalise_labels
+
     if phones is None or grid is None:
         return [""] * num_frames
+    norm = dict(zip(map(id, phones.intervals), normalise_labels(phones.labels)))
     labels = []
     for f in range(num_frames):
         iv = phones.at(float(grid.center_seconds(f)))
-        labels.append(iv.label if iv is not None and iv.label else "")
+        labels.append(norm[id(iv)] if iv is not None and iv.label else "")
     return labels
 
 
