@@ -97,7 +97,7 @@ class QtControls(QtWidgets.QToolBar):
         self.head.valueChanged.connect(lambda v: None if self.mean.isChecked() else doc.set_head(v))
         self.mean.toggled.connect(self._on_mean_toggled)
         self.rollout.toggled.connect(doc.set_rollout)
-        self.kind.activated.connect(lambda i: doc.set_kind(self.kind.itemData(i)))
+        self.kind.activated.connect(self._on_kind_activated)
         self.scale.activated.connect(lambda i: doc.set_scale(self.scale.itemData(i)))
         self.cmap.activated.connect(lambda i: doc.set_colormap(self.cmap.itemData(i)))
         self.window.valueChanged.connect(doc.set_window)
@@ -205,6 +205,12 @@ class QtControls(QtWidgets.QToolBar):
     def _on_kind_change(self, event) -> None:
         self._select(self.kind, self.doc.kind)
         self._on_head_change(None)
+
+    def _on_kind_activated(self, i: int) -> None:
+        """Ask the document for the kind; the box then shows what the document holds (a refused
+        kind, or one computed first, leaves the map's kind in the box)."""
+        self.doc.set_kind(self.kind.itemData(i))
+        self._select(self.kind, self.doc.kind)
 
     def _on_mean_toggled(self, checked: bool) -> None:
         self.doc.set_head(None if checked else self.head.value())

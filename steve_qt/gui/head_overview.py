@@ -163,11 +163,15 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
     def _on_selection_change(self, event) -> None:
         """Frame the shown (layer, head); only the boxes whose frame changes are redrawn."""
         cur = (self.doc.layer, self.doc.head)
+        changed = False
         for key, box in self.boxes.items():
             now = key == cur or (key[1] == PER_LAYER_KEY and key[0] == cur[0])
             if box.current != now:
                 box.current = now
                 box.setBorder(CURRENT_PEN if box.current else OTHER_PEN)
+                changed = True
+        if changed:  # the wide frame reaches outside its box, where the box's own update misses it
+            self.viewport().update()
 
     def _on_thumb_clicked(self, layer: int, head) -> None:
         self.doc.set_layer(layer)

@@ -1,0 +1,85 @@
+"""Regressions seen on real files: what the window shows must agree with the document's state."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PyQt6 import QtCore, QtGui, QtWidgets
+
+from gui_helpers import settle
+
+Qt = QtCore.Qt
+
+
+def _choose(combo: QtWidgets.QComboBox, data) -> None:
+    """Choose an item as a user does: the box shows it and emits ``activated``."""
+    i = combo.findData(data)
+    assert i >= 0, data
+    combo.setCurrentIndex(i)
+    combo.activated.emit(i)
+
+
+def test_a_refused_value_kind_puts_the_box_back_on_what_the_map_shows(loaded):
+    win, doc = loaded, loaded.doc
+    doc.attention.set_component("cross")
+    settle()
+    _choose(win.controls.kind, "value_zeroing")
+    settle()
+    assert doc.attention.kind == "weights"
+    assert win.controls.kind.currentData() == "weights"
+    assert "encoder self-attention only" in win.message_label.text()
+
+
+def _screen_pixels(widget: QtWidgets.QWidget) -> QtGui.QImage:
+    """What is on screen now (the backing store), not a fresh render as ``grab`` would give."""
+    top = widget.window()
+    img = top.screen().grabWindow(top.winId()).toImage()
+    origin = widget.mapTo(top, QtCore.QPoint(0, 0))
+    return img.copy(QtCore.QRect(origin, widget.size()))
+
+
+def _orange_beside(img: QtGui.QImage, rect: QtCore.QRect) -> int:
+    """Orange pixels in the columns just left and right of ``rect`` (where the wide frame's pen
+    reaches outside its box), away from the corners a neighbour's frame may reach."""
+    n = 0
+    for x in (rect.left() - 1, rect.right() + 1):
+        for y in range(rect.top() + 5, rect.bottom() - 4):
+            c = img.pixelColor(x, y)
+            if c.red() > 230 and 110 < c.green() < 170 and c.blue() < 60:
+                n += 1
+    return n
+
+
+@pytest.fixture
+def own_copy(window, dark_suit, dark_suit_extraction):
+    """The window showing dark_suit with a copy of the session's extraction (free to change)."""
+    import copy
+
+    ex = copy.deepcopy(dark_suit_extraction[1])
+    i = window.open_audio(dark_suit)
+    window.doc.set_extraction(i, window.doc.attention.model, 0, ex)
+    return window
+
+
+def test_stepping_layers_in_a_per_layer_measure_moves_the_frame(own_copy, qtbot):
+    win, doc = own_copy, own_copy.doc
+    maps = doc.maps
+    maps.add_measures({"value_zeroing": np.random.default_rng(0).random(
+        (maps.num_layers, 1, 1, maps.num_queries, maps.num_keys)).astype(np.float32)})
+    doc.attention.set_kind("value_zeroing")
+    settle()
+    grid = win.overview.grid
+    qtbot.wait(50)
+    for layer in range(1, 3):
+        qtbot.keyClick(win.views, Qt.Key.Key_PageDown)
+        settle()
+        qtbot.wait(50)
+        assert doc.attention.layer == layer
+        img = _screen_pixels(grid)
+        for (n, h), box in grid.boxes.items():
+            rect = grid.mapFromScene(box.sceneBoundingRect()).boundingRect()
+            orange = _orange_beside(img, rect)
+            if n == layer:
+                assert orange > 0, (n, h)
+            else:
+                assert orange == 0, (n, h, orange)
