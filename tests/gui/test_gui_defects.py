@@ -83,3 +83,26 @@ def test_stepping_layers_in_a_per_layer_measure_moves_the_frame(own_copy, qtbot)
                 assert orange > 0, (n, h)
             else:
                 assert orange == 0, (n, h, orange)
+
+
+def test_opening_a_file_keeps_the_chosen_component(loaded, dark_suit, dark_suit_extraction,
+                                                   tmp_path):
+    import copy
+    import shutil
+
+    win, doc = loaded, loaded.doc
+    _choose(win.controls.component, "cross")
+    assert doc.attention.component == "cross"
+    other = shutil.copy(dark_suit, tmp_path / "other.wav")
+    i = win.open_audio(other)
+    settle()
+    full = dark_suit_extraction[1]
+    first = copy.copy(full)  # the encoder maps arrive first, the rest later
+    first.maps = {"encoder": full.maps["encoder"]}
+    doc.set_extraction(i, doc.attention.model, 0, first)
+    settle()
+    doc.set_extraction(i, doc.attention.model, 0, full)
+    settle()
+    assert doc.attention.component == "cross"
+    assert win.controls.component.currentData() == "cross"
+    assert "cross" in win.views.map_title.textItem.toPlainText().lower()

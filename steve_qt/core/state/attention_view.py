@@ -126,6 +126,7 @@ class AttentionView(Evented):
         self.cache = cache
         self.model = normalise_spec(model)
         self.component = "encoder"
+        self.chosen_component = "encoder"  # the user's choice, shown again once a result has it
         self.layer = 0
         self.rollout = False  # show AttentionMaps.rollout() instead of layer ``layer``
         self.head: int | None = 0
@@ -191,7 +192,9 @@ class AttentionView(Evented):
         ex = self.extraction
         if ex is not None:
             comps = self.components()
-            if comps and self.component not in comps:
+            if self.chosen_component in comps:
+                self.component = self.chosen_component
+            elif comps and self.component not in comps:
                 self.component = comps[0]
             m = self.maps
             if m is not None:
@@ -237,7 +240,10 @@ class AttentionView(Evented):
     def set_component(self, component: str) -> None:
         """Show another component; layer, head and query are fitted to it before any event."""
         ex = self.extraction
-        if component == self.component or (ex is not None and component not in ex.maps):
+        if ex is not None and component not in ex.maps:
+            return
+        self.chosen_component = component
+        if component == self.component:
             return
         old_rows = self.maps.num_queries if self.maps is not None else None
         old = self.component
