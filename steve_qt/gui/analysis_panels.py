@@ -15,6 +15,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from ..core.attention import analysis
 from ..core.state.document import Document
 from ..core.errors import SteveError
+from ..core.speech.alignment import Interval
 from ..core.attention.measures import PER_LAYER
 from .coalesce import Coalesced
 from .colors import colormap, lut
@@ -411,6 +412,16 @@ class QtHeadStats(QtWidgets.QWidget):
 
 
 # --- Whisper words beneath the reference words -------------------------------------------------
+EMPTY_TRANSCRIPT = "(empty transcript: no words decoded)"
+
+
+def transcript_is_empty(ex) -> bool:
+    """The extraction's transcript is complete and holds no words (noise, music, overlapping
+    talkers): a result to show, not a missing one."""
+    return (ex is not None and "cross" in ex.maps and "transcript" not in ex.pending
+            and not ex.transcript.text.strip())
+
+
 class WhisperWords:
     """Keeps views.set_whisper_words in step with the shown extraction's cross-attention."""
 
@@ -459,9 +470,14 @@ class WhisperWords:
             self.views.set_whisper_words([])
             self.doc.message_(f"Whisper word alignment failed: {exc}")
             return
-        if self.alignment is None:
+        if self.alignment is None or not self.alignment.words:
             self.errors = []
-            self.views.set_whisper_words([])
+            if transcript_is_empty(ex):  # the row says so instead of vanishing
+                self.views.set_whisper_words(
+                    [Interval(0.0, self.doc.duration, EMPTY_TRANSCRIPT)],
+                    f"{ex.model} decoded no words from this audio")
+            else:
+                self.views.set_whisper_words([])
             return
         tier = self.alignment.tier()
         ref = getattr(al, "words", None) if al is not None else None

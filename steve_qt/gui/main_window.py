@@ -26,7 +26,7 @@ from ..core.models.previews import PREVIEW_NOTE, is_preview
 from ..core.speech.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
 from .app import ALIGNMENT_SUFFIXES
-from .analysis_panels import install_panels
+from .analysis_panels import install_panels, transcript_is_empty
 from .controls import OTHER_MODEL, QtControls
 from .decoder_view import install_decoder_view
 from .export_actions import export_data, export_figure
@@ -500,8 +500,11 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.features.on_activations(i, job, ex)
             return
         self.doc.set_extraction(i, job.spec, job.window, ex)
-        self.doc.message_(f"{job.name}: {ex.model}" + (f": \u201c{ex.transcript.text}\u201d"
-                                                        if ex.transcript.text else ""))
+        if transcript_is_empty(ex):
+            said = ": the transcript is empty (no words decoded)"
+        else:
+            said = f": \u201c{ex.transcript.text}\u201d" if ex.transcript.text else ""
+        self.doc.message_(f"{job.name}: {ex.model}{said}")
 
     def _on_job_failed(self, job: Job, reason: str) -> None:
         self._release_spectrograms(job)

@@ -106,3 +106,26 @@ def test_opening_a_file_keeps_the_chosen_component(loaded, dark_suit, dark_suit_
     assert doc.attention.component == "cross"
     assert win.controls.component.currentData() == "cross"
     assert "cross" in win.views.map_title.textItem.toPlainText().lower()
+
+
+def test_an_empty_transcript_is_said_in_the_whisper_row_and_the_status_bar(
+        window, tmp_path, whisper_adapter, qtbot):
+    from steve_qt.core.speech.audio import load_audio
+    from steve_qt.gui.worker import Job
+
+    import soundfile as sf
+
+    path = tmp_path / "hum.wav"
+    t = np.arange(32000) / 16000
+    sf.write(str(path), (0.05 * np.sin(2 * np.pi * 50 * t)).astype(np.float32), 16000)
+    ex = whisper_adapter.extract(load_audio(path).samples)
+    assert ex.transcript.text.strip() == ""  # what this input gives: the premise of the test
+    i = window.open_audio(path)
+    job = Job(window.doc.entries[i], window.doc.attention.model, 0)
+    window.queue.finished.emit(job, ex)  # the worker's signal, as when the job ends
+    settle()
+    views = window.views
+    assert views.whisper_words.isVisible()
+    labels = [iv.label for iv in views.whisper_tier.intervals]
+    assert labels == ["(empty transcript: no words decoded)"]
+    assert "transcript is empty" in window.message_label.text()
