@@ -26,7 +26,7 @@ def test_span_removal_from_selection_shows_the_diff(loaded, qtbot, dialogs_seen)
                     timeout=EXTRACTION_TIMEOUT_MS)
     _wait_idle(win, qtbot)
     rows = win.experiments.span_result
-    assert [r.variant for r in rows] == ["original", "without 0.9-1.6s (padding)"]
+    assert [r.variant for r in rows] == ["original", "without 0.90-1.60 s (padding)"]
     table = panel.span_table
     assert table.rowCount() == 2 and table.item(0, 2).text() == ref
     assert table.item(1, 2).text() == rows[1].transcript
