@@ -27,7 +27,8 @@ class QtUtteranceList(QtWidgets.QListWidget):
         e = self.doc.entries[i]
         status = STATUS_TEXT.get(e.status_text(self.doc.model, self.doc.window if
                                                i == self.doc.current else 0), "")
-        return f"{e.name}  ({status})" if status else e.name
+        name = self.doc.files.display_name(i)
+        return f"{name}  ({status})" if status else name
 
     def _on_entries_change(self, event) -> None:
         self.blockSignals(True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PyQt6 import QtCore, QtGui, QtWidgets
@@ -129,3 +131,24 @@ def test_an_empty_transcript_is_said_in_the_whisper_row_and_the_status_bar(
     labels = [iv.label for iv in views.whisper_tier.intervals]
     assert labels == ["(empty transcript: no words decoded)"]
     assert "transcript is empty" in window.message_label.text()
+
+
+def test_one_file_is_one_row_and_same_named_files_are_told_apart(window, dark_suit, tmp_path):
+    import os
+    import shutil
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = Path(shutil.copy(dark_suit, tmp_path / "a" / "LDC93S1.wav"))
+    b = Path(shutil.copy(dark_suit, tmp_path / "b" / "LDC93S1.wav"))
+    os.link(a, tmp_path / "same.wav")
+    window.open_paths([a])
+    window.open_paths([tmp_path / "a" / ".." / "a" / "LDC93S1.wav", tmp_path / "same.wav"])
+    settle()
+    rows = window.utterances
+    assert rows.count() == 1 and rows.item(0).text().startswith("LDC93S1.wav")
+    window.open_paths([b])
+    settle()
+    texts = [rows.item(i).text() for i in range(rows.count())]
+    assert len(texts) == 2 and texts[0] != texts[1]
+    assert "a/" in texts[0] and "b/" in texts[1]
