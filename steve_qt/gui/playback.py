@@ -23,6 +23,7 @@ class QtPlayback(QtCore.QObject):
         self.timer.timeout.connect(self._on_tick)
         self.last_spans: list[tuple[float, float]] = []
         self._moves_playhead = True
+        self._said = None  # the "Playing ..." message while it is the status bar's
         doc.events.current.connect(lambda e: self.stop())
 
     @property
@@ -44,7 +45,7 @@ class QtPlayback(QtCore.QObject):
         self.last_spans = spans
         self._moves_playhead = True
         what = ", ".join(f"{a:.3f}-{b:.3f} s" for a, b in spans[:4]) + (" ..." if len(spans) > 4 else "")
-        self.doc.message_(f"Playing {what} ({seconds:.2f} s)")
+        self._say(f"Playing {what} ({seconds:.2f} s)")
         self.timer.start()
         self.stateChanged.emit(True)
         return True
@@ -64,7 +65,7 @@ class QtPlayback(QtCore.QObject):
             return False
         self.last_spans = spans
         self._moves_playhead = playhead
-        self.doc.message_(f"Playing {what} ({seconds:.2f} s)")
+        self._say(f"Playing {what} ({seconds:.2f} s)")
         self.timer.start()
         self.stateChanged.emit(True)
         return True
@@ -80,8 +81,15 @@ class QtPlayback(QtCore.QObject):
         self.timer.stop()
         self.player.stop()
         self.doc.set_playhead(None)
+        if self._said is not None and self.doc.nav.message == self._said:
+            self.doc.message_("")  # the status bar no longer says what is playing
+        self._said = None
         if was:
             self.stateChanged.emit(False)
+
+    def _say(self, text: str) -> None:
+        self._said = text
+        self.doc.message_(text)
 
     def _on_tick(self) -> None:
         lost = self.player.poll()  # the device went away: the player has released the stream

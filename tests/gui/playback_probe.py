@@ -38,6 +38,7 @@ def main(wav: str, nth_vowel: int) -> None:
     heads = []
     win.doc.events.playhead.connect(lambda e: heads.append(e.value))
     started = win.playback.timer.isActive()
+    playing_message = win.message_label.text()
     t0 = time.time()
     while win.playback.timer.isActive() and time.time() - t0 < 30:
         app.processEvents()
@@ -50,7 +51,8 @@ def main(wav: str, nth_vowel: int) -> None:
         "channels": audio.num_channels,
         "started": started,
         "frames_written": win.playback.player.frames_written,
-        "message": win.message_label.text(),
+        "message": playing_message,
+        "message_after": win.message_label.text(),
         "playheads": [h for h in heads if h is not None],
         "finished_after_s": time.time() - t0,
     }))

@@ -152,3 +152,17 @@ def test_one_file_is_one_row_and_same_named_files_are_told_apart(window, dark_su
     texts = [rows.item(i).text() for i in range(rows.count())]
     assert len(texts) == 2 and texts[0] != texts[1]
     assert "a/" in texts[0] and "b/" in texts[1]
+
+
+def test_the_hover_text_is_the_shown_files(loaded, tmp_path, dark_suit):
+    import shutil
+
+    win, doc = loaded, loaded.doc
+    phone = doc.alignment.phones.intervals[3]
+    doc.nav.set_hover(((phone.start_s + phone.end_s) / 2, None))
+    assert f"phone {phone.label}" in win.hover_label.text()
+    bare = shutil.copy(dark_suit, tmp_path / "bare.wav")  # no alignment beside it
+    win.open_audio(bare)
+    settle()
+    assert doc.alignment is None
+    assert "phone" not in win.hover_label.text() and "word" not in win.hover_label.text()
