@@ -147,6 +147,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
                                      fill=QtGui.QColor(0, 0, 0, 120))
         self.map_title.setParentItem(self.map.vb)
         self.map_title.setPos(4, 2)
+        self.map_title.setText(NO_ATTENTION)
 
         # marks shared by every time view
         self.regions, self.cursors, self.playheads, self.hovers, self.query_marks = [], [], [], [], []
@@ -367,7 +368,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
             self.map_image.clear()
             self.map_bounds.setData([], [])
             left.setTicks(None)
-            _set_text(self.map_title, NO_ATTENTION if self.doc.utterance is not None else "")
+            _set_text(self.map_title, NO_ATTENTION)
             return
         k0, k1 = m.key_extent_seconds()
         q0, q1 = m.query_extent_seconds()
