@@ -8,6 +8,7 @@ Reached through ``steve-qt figure`` (commands/figure.py adds the arguments and h
 from __future__ import annotations
 
 import argparse
+import sys
 
 EXAMPLES = {"column": 9, "page": 15}
 
@@ -42,7 +43,8 @@ def _spec(args):
 
     return FigureSpec(width=args.width, dpi=args.dpi, title=args.title,
                       span=tuple(args.span) if args.span else None,
-                      spectrogram=getattr(args, "spectrogram", None))
+                      spectrogram=getattr(args, "spectrogram", None),
+                      labels=getattr(args, "labels", "fit"))
 
 
 def run(args) -> int:
@@ -65,7 +67,8 @@ def run(args) -> int:
         if not args.audio:
             raise SteveError("give an audio file (or --index IDX)")
         draw = _file_figure(args)
-    render(draw, _spec(args), args.out, force=args.force)
+    render(draw, _spec(args), args.out, force=args.force,
+           log=lambda line: print(f"steve-qt figure: {line}", file=sys.stderr))
     print(f"wrote {args.out}")
     return 0
 
