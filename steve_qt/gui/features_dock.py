@@ -586,7 +586,7 @@ class FeaturesController(QtCore.QObject):
         t0, t1 = s0 / rate, s1 / rate
         x_of = lambda t: (t - t0) / (t1 - t0) * THUMB_W  # noqa: E731
         entry = self._entry_of(ex.file)
-        got = self.fv.stored(entry) if entry is not None else None
+        got = self.fv.stored(entry) if entry is not None else self.fv.file_activations(ex.file)
         if got is not None and self.fv.feature < got[0].shape[1]:
             acts, grid = got
             tr = acts[:, self.fv.feature]

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from PyQt6 import QtCore
+from PyQt6 import QtCore, QtGui
 
 from gui_helpers import ARTIFACTS, run_steve_qt
 from feature_helpers import HOP, SITE, frames_of, make_corpus, synthetic_acts, write_index
@@ -537,3 +537,35 @@ def test_steve_qt_audio_index_opens_the_index_in_the_dock(corpus, tmp_path):
     assert seen["status"] == 0
     assert seen["shown"] == files[0].name and Path(seen["index"]) == idx.resolve()
     assert seen["note"]  # says which site to choose (no site list without a loaded model)
+
+
+def _green_pixels(icon: QtGui.QIcon) -> int:
+    """Pixels of the activation curve's green (20, 160, 60) in a thumbnail."""
+    from steve_qt.gui.features_dock import THUMB_H, THUMB_W
+
+    img = icon.pixmap(THUMB_W, THUMB_H).toImage()
+    n = 0
+    for x in range(img.width()):
+        for y in range(img.height()):
+            c = img.pixelColor(x, y)
+            if c.green() > 120 and c.red() < 90 and c.blue() < 110:
+                n += 1
+    return n
+
+
+def test_thumbnails_of_files_not_open_draw_the_cached_activation(window, corpus, qtbot):
+    """The files of an index are not open: their activations come from the activation cache
+    (where `steve-qt features index` leaves them) and each thumbnail draws the curve."""
+    from steve_qt.core.features import actcache
+
+    files, acts, idx = corpus
+    for f in files:
+        actcache.store_activations(f, "whisper", SITE, 0, acts[f],
+                                   attrs={"grid": actcache.grid_attrs(_grid())})
+    window.doc.features.set_site(SITE)
+    window.features.open_index(idx)
+    table = window.features.dock_widget.examples
+    qtbot.waitUntil(lambda: not window.features._thumb_timer.isActive(), timeout=10000)
+    assert table.rowCount() > 0 and not window.doc.entries  # nothing open
+    for r in range(table.rowCount()):
+        assert _green_pixels(table.item(r, 0).icon()) > 20, r
