@@ -43,6 +43,7 @@ Qt = QtCore.Qt
 TRACK_PEN = pg.mkPen(QtGui.QColor(20, 120, 40), width=1.5)
 THUMB_W, THUMB_H = 132, 40
 THUMB_HALF_S = 0.5  # seconds either side of the peak in a thumbnail
+TRACK_TEXT_MARGIN_PX = 4  # between the feature track's label and the track's edge
 THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays fast)
 THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
 TOP_N = 30  # rows of "in this file"
@@ -198,7 +199,10 @@ class FeaturesController(QtCore.QObject):
         self.track_text = pg.TextItem("", color=(70, 70, 70), anchor=(0, 0),
                                       fill=QtGui.QColor(255, 255, 255, 190))
         self.track_text.setParentItem(self.track.vb)
-        self.track_text.setPos(4, 0)
+        self.track_text.setPos(TRACK_TEXT_MARGIN_PX, 0)
+        self._peak_s: float | None = None  # the drawn track's peak, which its label must not hide
+        self.track.vb.sigXRangeChanged.connect(lambda *a: self._place_track_text())
+        self.track.vb.sigResized.connect(lambda vb: self._place_track_text())
         self.track.vb.disableAutoRange()  # the document sets x; _draw_track sets y
         self.heat = views.insert_track("top N", after=self.track, stretch=0)
         self.heat.setFixedHeight(0)
@@ -401,17 +405,38 @@ class FeaturesController(QtCore.QObject):
         self.track.getAxis("left").setStyle(showValues=track is not None)  # no 0..1 over nothing
         if track is None or edges is None:
             self.curve.setData([], [])
+            self._peak_s = None
             self.track_text.setText(self.track_hint())
+            self._place_track_text()
             self.dock_widget.info.setText(self.track_text.toPlainText())
             return
         self.curve.setData(edges, track)
         lo, hi = min(float(track.min()), 0.0), float(track.max())
         self.track.setYRange(lo, hi if hi > lo else lo + 1.0, padding=0.05)
         peak = int(np.argmax(track))
-        text = (f"feature {self.fv.feature}: max {hi:.3g} at "
-                f"{float(self.fv.grid.center_seconds(peak)):.3f} s")
+        self._peak_s = float(self.fv.grid.center_seconds(peak))
+        text = f"feature {self.fv.feature}: max {hi:.3g} at {self._peak_s:.3f} s"
         self.track_text.setText(text)
+        self._place_track_text()
         self.dock_widget.info.setText(f"{self.fv.site}  {text}")
+
+    def _place_track_text(self) -> None:
+        """The label sits in the track's top-left corner, or in its top-right one when the
+        peak it names lies under the left place."""
+        vb = self.track.vb
+        width = vb.width()
+        right = False
+        if self._peak_s is not None and width > 0:
+            t0, t1 = vb.viewRange()[0]
+            x = (self._peak_s - t0) / (t1 - t0) * width if t1 > t0 else 0.0
+            label = self.track_text.boundingRect().width() + 2 * TRACK_TEXT_MARGIN_PX
+            right = x <= label and x < width - label
+        if right:
+            self.track_text.setAnchor((1, 0))
+            self.track_text.setPos(width - TRACK_TEXT_MARGIN_PX, 0)
+        else:
+            self.track_text.setAnchor((0, 0))
+            self.track_text.setPos(TRACK_TEXT_MARGIN_PX, 0)
 
     def _draw_heat(self) -> None:
         on = self.dock_widget.heat.isChecked() and self.fv.activations is not None and self.shown

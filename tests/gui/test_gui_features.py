@@ -20,7 +20,7 @@ import soundfile as sf
 from PyQt6 import QtCore, QtGui
 
 from gui_helpers import ARTIFACTS, run_steve_qt
-from feature_helpers import HOP, SITE, frames_of, make_corpus, synthetic_acts, write_index
+from feature_helpers import D, HOP, SITE, frames_of, make_corpus, synthetic_acts, write_index
 from test_gui_playback import ONE_BUFFER_S, alsa_home
 
 PROBE = Path(__file__).with_name("features_probe.py")
@@ -569,3 +569,24 @@ def test_thumbnails_of_files_not_open_draw_the_cached_activation(window, corpus,
     assert table.rowCount() > 0 and not window.doc.entries  # nothing open
     for r in range(table.rowCount()):
         assert _green_pixels(table.item(r, 0).icon()) > 20, r
+
+
+def test_the_track_label_does_not_cover_the_peak(window, dark_suit, qtbot):
+    _show_dock(window, qtbot)
+    i = window.open_audio(dark_suit)
+    n = window.doc.utterance.audio.samples.size
+    acts = np.zeros((frames_of(n), D), np.float32)
+    acts[3, 0] = 2.0  # a peak at the very start, where the label sits by default
+    acts[-4, 1] = 2.0  # one at the very end
+    window.doc.features.set_site(SITE)
+    _store(window, i, acts)
+    feats = window.features
+    vb = feats.track.vb
+    for f, frame in ((0, 3), (1, acts.shape[0] - 4)):
+        feats.dock_widget.feature.setValue(f)
+        qtbot.wait(10)
+        t = (frame * HOP + HOP / 2) / 16000
+        peak = vb.mapViewToScene(QtCore.QPointF(t, 2.0))
+        label = feats.track_text.sceneBoundingRect()
+        assert label.width() > 0
+        assert not (label.left() - 2 <= peak.x() <= label.right() + 2), (f, label, peak)
