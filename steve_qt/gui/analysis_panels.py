@@ -160,6 +160,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
 
         for c in (self.source, self.value, self.feature):
             c.activated.connect(lambda i: self.refresh())
+        self.value.currentTextChanged.connect(self.value.setToolTip)
         self.plot.scene().sigMouseClicked.connect(self._on_clicked)
         self.plot.scene().sigMouseMoved.connect(self._on_moved)
         self.refresh_soon = Coalesced(self.refresh, self)
@@ -211,6 +212,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         self.feature.setVisible(self.source.currentData() == "classes")
         for i in range(self.value.count()):  # the captions name the kind of map shown
             self.value.setItemText(i, matrix_value_title(self.value.itemData(i), self.kind))
+        self.value.setToolTip(self.value.currentText())  # the box may be too narrow for it
         try:
             self.matrix = self.compute()
         except SteveError as exc:
@@ -487,7 +489,6 @@ class WhisperWords:
             tip += "\nboundary error vs the reference words (+ = whisper later):\n" + \
                 format_errors(self.errors)
         self.views.set_whisper_words(tier.intervals, tip)
-        self.views.whisper_tier.setToolTip(tip)
 
     def word_error_text(self, index: int) -> str:
         """'word: start +x ms, end +y ms' for the whisper word at ``index`` (or '')."""

@@ -43,6 +43,9 @@ Qt = QtCore.Qt
 TRACK_PEN = pg.mkPen(QtGui.QColor(20, 120, 40), width=1.5)
 THUMB_W, THUMB_H = 132, 40
 THUMB_HALF_S = 0.5  # seconds either side of the peak in a thumbnail
+#: the widest number a table cell shows ('.3g' of a small negative activation), and the room a
+#: cell needs beside its text
+NUMBER_SAMPLE, CELL_PAD_PX = "-1.23e-05", 14
 TRACK_TEXT_MARGIN_PX = 4  # between the feature track's label and the track's edge
 THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays fast)
 THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
@@ -116,12 +119,12 @@ class QtFeaturesDock(QtWidgets.QWidget):
         # fixed widths from the font (ResizeToContents measures every cell on every setItem:
         # a millisecond each, which made switching feature slow)
         fm = self.fontMetrics()
-        for c, sample in enumerate(("", "range -5", "-0.000", "phone", "greasy", "00.00 s"),
+        for c, sample in enumerate(("", "range -5", NUMBER_SAMPLE, "phone", "greasy", "00.00 s"),
                                    start=0):
             if sample:
-                self.examples.setColumnWidth(c, fm.horizontalAdvance(sample) + 14)
-        for c, sample in enumerate(("feature", "-0.000", "-0.000", "best phone")):
-            self.top.setColumnWidth(c, fm.horizontalAdvance(sample) + 14)
+                self.examples.setColumnWidth(c, fm.horizontalAdvance(sample) + CELL_PAD_PX)
+        for c, sample in enumerate(("feature", NUMBER_SAMPLE, NUMBER_SAMPLE, "best phone")):
+            self.top.setColumnWidth(c, fm.horizontalAdvance(sample) + CELL_PAD_PX)
         self.examples_note = QtWidgets.QLabel("")
         self.examples_note.setWordWrap(True)
         self.tabs = QtWidgets.QTabWidget()
@@ -499,6 +502,7 @@ class FeaturesController(QtCore.QObject):
             t.setItem(r, 1, _item(f"{s.max:.3g}"))
             t.setItem(r, 2, _item(f"{s.mean:.3g}"))
             t.setItem(r, 3, _item(s.best_phone))
+            t.item(r, 3).setToolTip(s.best_phone)
         self._mark_top_row()
 
     def _mark_top_row(self) -> None:
@@ -551,6 +555,8 @@ class FeaturesController(QtCore.QObject):
             for c, text in enumerate((ex.label, f"{ex.activation:.3g}", ex.phone, ex.word,
                                       f"{ex.time_s:.2f} s", ex.file.name), start=1):
                 t.item(r, c).setText(text)
+            for c in (3, 4):  # labels longer than their column say themselves on hover
+                t.item(r, c).setToolTip(t.item(r, c).text())
             t.item(r, 6).setToolTip(str(ex.file))
         t.setUpdatesEnabled(True)
         self._thumb_todo = [r for r, ex in enumerate(rows) if self._thumb_key(ex) not in self._thumbs]

@@ -29,6 +29,7 @@ from .app import ALIGNMENT_SUFFIXES
 from .analysis_panels import install_panels, transcript_is_empty
 from .controls import OTHER_MODEL, QtControls
 from .decoder_view import install_decoder_view
+from .elided_label import QtElidedLabel
 from .export_actions import export_data, export_figure
 from .features_dock import install_features
 from .head_overview import QtHeadOverview
@@ -125,7 +126,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         sb = self.statusBar()
         self.hover_label = QtWidgets.QLabel("")
         self.hover_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.message_label = QtWidgets.QLabel("Open an audio file (File > Open, or drop it here)")
+        self.message_label = QtElidedLabel("Open an audio file (File > Open, or drop it here)")
+        self.message_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(True)
@@ -134,7 +136,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.cancel_button.clicked.connect(self.cancel_extraction)
         sb.addWidget(self.hover_label, 1)
-        sb.addPermanentWidget(self.message_label)
+        sb.addPermanentWidget(self.message_label, 1)
         sb.addPermanentWidget(self.progress_label)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)

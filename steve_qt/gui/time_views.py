@@ -148,6 +148,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.map_title.setParentItem(self.map.vb)
         self.map_title.setPos(4, 2)
         self.map_title.setText(NO_ATTENTION)
+        # long titles wrap inside the plot instead of running off its right edge
+        self.map.vb.sigResized.connect(lambda vb: _wrap_to(self.map_title, vb))
+        self.profile.vb.sigResized.connect(lambda vb: _wrap_to(self.profile_text, vb))
 
         # marks shared by every time view
         self.regions, self.cursors, self.playheads, self.hovers, self.query_marks = [], [], [], [], []
@@ -574,6 +577,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         """Whisper's DTW word boundaries as a tier row beneath the reference words (the row
         collapses when there are none, e.g. for wav2vec 2.0)."""
         self.whisper_tier.set_intervals(intervals)
+        self.whisper_tier.note = tip
         on = bool(intervals)
         self.whisper_words.setFixedHeight(30 if on else 0)
         self.whisper_words.setVisible(on)
@@ -589,6 +593,16 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
 
     def left_axis_widths(self) -> list[float]:
         return [p.getAxis("left").width() for p in self.shown_plots()]
+
+
+TEXT_MARGIN_PX = 8  # between a plot's caption and the plot's right edge
+
+
+def _wrap_to(item: pg.TextItem, vb) -> None:
+    """Wrap ``item``'s text at the width of the view box it sits in."""
+    width = vb.width() - item.pos().x() - TEXT_MARGIN_PX
+    if width > 0 and abs(item.textItem.textWidth() - width) >= 1:
+        item.setTextWidth(width)
 
 
 def _set_text(item: pg.TextItem, text: str) -> None:

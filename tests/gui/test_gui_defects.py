@@ -166,3 +166,54 @@ def test_the_hover_text_is_the_shown_files(loaded, tmp_path, dark_suit):
     settle()
     assert doc.alignment is None
     assert "phone" not in win.hover_label.text() and "word" not in win.hover_label.text()
+
+
+def _fits_or_tip(text: str, width: int, font_metrics, tip: str, pad: int = 0) -> bool:
+    return font_metrics.horizontalAdvance(text) + pad <= width or text in tip
+
+
+def test_every_text_fits_or_has_a_tooltip_at_1280_by_900(loaded, qtbot):
+    win, doc = loaded, loaded.doc
+    win.resize(1280, 900)
+    doc.attention.set_component("cross")
+    doc.attention.set_query(doc.attention.default_query())
+    from steve_qt.core.frames import whisper_grid
+
+    fv = doc.features
+    fv.set_site("encoder.blocks.2.mlp.1")
+    rng = np.random.default_rng(0)  # small activations whose means print long ('-1.23e-05')
+    acts = (rng.standard_normal((doc.maps.num_keys, 1536)) * 1e-5 - 2e-5).astype(np.float32)
+    fv.store(doc.files.current, doc.attention.model, 0, fv.site, acts, whisper_grid(0))
+    win.features.dock.raise_()
+    qtbot.wait(100)
+    settle()
+    views = win.views
+    # the map title and the profile caption: whole, inside their plots
+    for item, plot in ((views.map_title, views.map), (views.profile_text, views.profile)):
+        text = item.textItem.toPlainText()
+        assert text and item.textItem.boundingRect().width() <= plot.vb.width(), text
+    assert views.map_title.textItem.toPlainText().rstrip().endswith("key time \u2192")
+    # tier labels: each interval's whole label on hover
+    for tier in (views.word_tier, views.phone_tier, views.whisper_tier):
+        for iv in tier.intervals:
+            if iv.label:
+                assert iv.label in tier.tooltip_at((iv.start_s + iv.end_s) / 2)
+    # the status message beside the progress bar
+    win._show_progress(True)
+    long = "dark_suit.wav: 3.68 s at 16000 Hz, alignment dark_suit.phn \u2014 " * 3
+    doc.nav.message_(long)
+    settle()
+    lab = win.message_label
+    assert lab.isVisible() and lab.width() > 0
+    assert _fits_or_tip(long, lab.contentsRect().width(), lab.fontMetrics(), lab.toolTip())
+    # the features dock's table cells, the phone-matrix box
+    top = win.features.dock_widget.top
+    assert top.rowCount() > 0
+    fm = top.fontMetrics()
+    for r in range(top.rowCount()):
+        for c in range(top.columnCount()):
+            it = top.item(r, c)
+            assert _fits_or_tip(it.text(), top.columnWidth(c), fm, it.toolTip(), pad=8), \
+                (r, c, it.text())
+    box = win.phone_matrix.value
+    assert _fits_or_tip(box.currentText(), box.width() - 30, box.fontMetrics(), box.toolTip())
