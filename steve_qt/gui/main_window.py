@@ -5,7 +5,8 @@ Tab plays/stops the selection (the visible window when nothing is selected); Shi
 the selection; Space plays/stops from the cursor; Esc stops; Ctrl+I / Ctrl+O zoom in/out around
 the cursor, Ctrl+N zooms to the selection, Ctrl+A shows all; PgUp / PgDn previous/next layer;
 [ / ] previous/next head (the mean of heads sits before head 1); M toggles the mean of heads;
-F plays the file with its loudness following the features dock's feature (Play > Play Feature).
+F plays the file with its loudness following the features dock's feature (Play > Play Feature);
+Ctrl+R records a take from the default input device (File > Record...).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..core.speech.alignment import TierNotFound, find_alignment, load_alignment
 from ..core.speech.audio import AUDIO_EXTENSIONS, load_audio
+from ..core.speech.recording import Recorder, write_take
 from ..core.state.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
 from ..core.errors import SteveError
 from ..core.attention.measures import TITLES
@@ -162,6 +164,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         # Ctrl+O is Praat's zoom out, so opening is Ctrl+Shift+O
         self.open_action = self._action(f, "&Open...", self.ask_open, "Ctrl+Shift+O")
         self._action(f, "Open &Alignment...", self.ask_open_alignment)
+        self.record_action = self._action(
+            f, "&Record...", self.record, "Ctrl+R",
+            tip="Record from the default input device; the take opens like a file")
         self.recent_menu = f.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         f.addSeparator()
@@ -305,6 +310,34 @@ class QtMainWindow(QtWidgets.QMainWindow):
                                    f"{exc}\n\nThe audio is shown without this alignment.")
                 return None
         return None
+
+    def record(self) -> int | None:
+        """File > Record...: record a take, write it as a 16-bit WAV with a timestamped name in
+        the recordings folder (asked for once, then kept in the settings) and open it."""
+        folder = settings.record_folder()
+        if folder is None:
+            folder = dialogs.ask_folder(self, "Folder for recordings", str(Path.home()))
+            if not folder:
+                self.doc.message_("Recording: no folder chosen for the takes")
+                return None
+            settings.set_record_folder(folder)
+        recorder = Recorder()
+        try:
+            recorder.start()
+        except SteveError as exc:
+            self.doc.message_(f"Recording unavailable: {exc.problem}")
+            return None
+        take = dialogs.record_take(self, recorder)
+        if take is None or not take.size:
+            self.doc.message_("Recording cancelled")
+            return None
+        try:
+            path = write_take(take, recorder.rate, folder)
+        except SteveError as exc:
+            dialogs.show_error(self, "Cannot save the recording", str(exc))
+            return None
+        opened = self.open_paths([path])
+        return opened[0] if opened else None
 
     def ask_open_alignment(self) -> None:
         u = self.doc.utterance
