@@ -258,6 +258,7 @@ def test_play_feature_sends_the_enveloped_samples(tmp_path, dark_suit):
     got = _run_probe(home, "feature", dark_suit, feature, floor_db)
     assert got["started"], got["message"]
     assert got["message"].startswith("Playing feature 2"), got["message"]
+    assert not got["message_after"].startswith("Playing"), got["message_after"]
     x, rate = sf.read(str(dark_suit), dtype="float32")
     a = synthetic_acts(x.size, 0)[:, feature].astype(np.float64)
     # the documented formula, by hand: per frame g0 + (1 - g0) clip(a / max a, 0, 1), linear
