@@ -107,18 +107,18 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         u = self.doc.utterance
         if u is None:
             raise SteveError("open an audio file first")
-        ex = self.doc.extraction
+        ex = self.doc.attention.extraction
         if ex is not None and ex.meta.get("attention_window"):
-            saved = self._unmasked.get(id(self.doc.entry))
+            saved = self._unmasked.get(id(self.doc.files.entry))
             ex = saved[1] if saved else None
         ref = ex.transcript if ex is not None and ex.transcript.text else None
-        return u.audio.samples, self.doc.window, ref
+        return u.audio.samples, self.doc.attention.window, ref
 
     def _run(self, title: str, make_task: Callable, on_done: Callable) -> bool:
         try:
             task = make_task()
         except SteveError as exc:
-            self.doc.message_(f"{title}: {exc}")
+            self.doc.nav.message_(f"{title}: {exc}")
             return False
         self.submit(title, task, on_done)
         return True
@@ -169,7 +169,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         try:
             layers = parse_layers(self.k_layers.text())
         except SteveError as exc:
-            self.doc.message_(f"attention window: {exc}")
+            self.doc.nav.message_(f"attention window: {exc}")
             return
         self._run(f"attention \u00b1{k}", lambda: self._window_task(k, layers),
                   lambda r: self.model.set("window_result", r))
@@ -193,17 +193,17 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
             self._show_masked(r.extraction)
 
     def _show_masked(self, ex) -> None:
-        i, entry = self.doc.current, self.doc.entry
+        i, entry = self.doc.files.current, self.doc.files.entry
         if i is None:
             return
-        key = self.doc.job_key()
-        shown = self.doc.extraction
+        key = self.doc.attention.job_key()
+        shown = self.doc.attention.extraction
         if shown is not None and not shown.meta.get("attention_window"):
             self._unmasked[id(entry)] = (key, shown)
         self.doc.set_extraction(i, *key, ex)
 
     def _restore_unmasked(self) -> None:
-        i, entry = self.doc.current, self.doc.entry
+        i, entry = self.doc.files.current, self.doc.files.entry
         saved = self._unmasked.pop(id(entry), None) if entry is not None else None
         if saved is not None:
             self.doc.set_extraction(i, *saved[0], saved[1])
@@ -230,7 +230,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         return w
 
     def _on_selection_change(self, event) -> None:
-        sel = self.doc.selection
+        sel = self.doc.nav.selection
         self.span_label.setText("select a span in the views (drag)" if sel is None
                                 else f"selection {sel[0]:.3f}\u2013{sel[1]:.3f} s")
         self.span_button.setEnabled(sel is not None)
@@ -238,9 +238,9 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
                                 else f"selection only ({sel[0]:.2f}\u2013{sel[1]:.2f} s)")
 
     def remove_selection(self) -> None:
-        sel = self.doc.selection
+        sel = self.doc.nav.selection
         if sel is None:
-            self.doc.message_("span removal: select a span first")
+            self.doc.nav.message_("span removal: select a span first")
             return
         fill = self.span_fill.currentText()
 
@@ -306,9 +306,9 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         site = self.steer_site.currentText().strip()
         feature, scale = self.steer_feature.value(), self.steer_scale.value()
         sae = self.steer_sae.text().strip() or None
-        span = self.doc.selection if self.steer_span.isChecked() else None
+        span = self.doc.nav.selection if self.steer_span.isChecked() else None
         if self.steer_span.isChecked() and span is None:
-            self.doc.message_("steering: select a span first (or untick 'selection only')")
+            self.doc.nav.message_("steering: select a span first (or untick 'selection only')")
             return
 
         def make():
@@ -392,7 +392,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
     def run_lm(self) -> None:
         prompt, word, top = self.lm_prompt.text(), self.lm_word.text(), self.lm_top.value()
         if not prompt and not word.strip():
-            self.doc.message_("LM: the prompt is empty: type some text, e.g. ' rug'")
+            self.doc.nav.message_("LM: the prompt is empty: type some text, e.g. ' rug'")
             return
         self._run("decoder LM", lambda: lm_task(prompt, word, top),
                   lambda r: self.model.set("lm_result", r))
@@ -411,7 +411,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
 
     # --- document --------------------------------------------------------------------------------
     def _on_current_change(self, event) -> None:
-        for i, e in enumerate(self.doc.entries):  # masked maps never outlive the slider
+        for i, e in enumerate(self.doc.files.entries):  # masked maps never outlive the slider
             saved = self._unmasked.pop(id(e), None)
             if saved is not None:
                 self.doc.set_extraction(i, *saved[0], saved[1])
@@ -451,23 +451,23 @@ def install_experiments(window) -> None:
 
     def submit(title: str, task, on_done) -> None:
         doc = window.doc
-        entry = doc.entry
+        entry = doc.files.entry
         if entry is None:
-            doc.message_(f"{title}: open an audio file first")
+            doc.nav.message_(f"{title}: open an audio file first")
             return
 
         def done(result) -> None:
             window.experiments.set("running", None)
             on_done(result)
-            doc.message_(f"{title}: done")
+            doc.nav.message_(f"{title}: done")
 
         def failed(reason: str) -> None:
             window.experiments.set("running", None)
             window.experiments.set("error", reason)
-            doc.message_(f"{title}: {reason.splitlines()[0] if reason else 'failed'}")
+            doc.nav.message_(f"{title}: {reason.splitlines()[0] if reason else 'failed'}")
 
         window.experiments.set("running", title)
-        window.queue.submit(Job(entry, doc.model, doc.window, task=task, on_done=done,
+        window.queue.submit(Job(entry, doc.attention.model, doc.attention.window, task=task, on_done=done,
                                 on_error=failed, title=title), front=True)
 
     window.experiments_panel = QtExperimentsPanel(window.doc, window.experiments, submit)

@@ -278,7 +278,7 @@ class FeaturesController(QtCore.QObject):
         """Fill the site chooser once the shown model is loaded (it knows its sites)."""
         from ..core.models.pipeline import loaded_adapter
 
-        adapter = loaded_adapter(self.doc.model)
+        adapter = loaded_adapter(self.doc.attention.model)
         lister = getattr(adapter, "list_sites", None)
         if lister is not None:
             self.fv.set_model_sites(lister())
@@ -322,7 +322,7 @@ class FeaturesController(QtCore.QObject):
         if need is None or not self.win.auto_extract or not self.active or not self.shown:
             return
         i, spec, window, site = need
-        e = self.doc.entries[i]
+        e = self.doc.files.entries[i]
         e.activation_status[(spec, window, site)] = "queued"
         self.win.queue.submit(Job(e, spec, window, sites=(site,)), front=True)
         self._draw_track()
@@ -331,8 +331,8 @@ class FeaturesController(QtCore.QObject):
         key = (job.spec, job.window, job.sites[0])
         job.entry.activation_status[key] = status
         if status == "failed":
-            self.doc.message_(f"Features: {job.name}: {error}")
-            if job.entry is self.doc.entry:
+            self.doc.nav.message_(f"Features: {job.name}: {error}")
+            if job.entry is self.doc.files.entry:
                 self.track_text.setText(self.track_hint())
             self.dock_widget.info.setText(f"{job.sites[0]}: {error}")
 
@@ -344,7 +344,7 @@ class FeaturesController(QtCore.QObject):
             self.set_job_status(job, "failed", f"the model returned no activations of {site}")
             return
         self.fv.store(index, job.spec, job.window, site, acts, grid)
-        self.doc.message_(f"{job.name}: {site} ({acts.shape[0]} frames x {acts.shape[1]})")
+        self.doc.nav.message_(f"{job.name}: {site} ({acts.shape[0]} frames x {acts.shape[1]})")
 
     @property
     def shown(self) -> bool:
@@ -375,7 +375,7 @@ class FeaturesController(QtCore.QObject):
         self._draw_heat()
         if self._pending_example is not None:
             entry, frame = self._pending_example
-            if entry is self.doc.entry and self.fv.activations is not None:
+            if entry is self.doc.files.entry and self.fv.activations is not None:
                 self._pending_example = None
                 self._select_example_span(entry, frame)
 
@@ -396,7 +396,7 @@ class FeaturesController(QtCore.QObject):
         if not self.active or not self.fv.site:
             return "choose a site and a feature in the Features dock"
         key = self.fv.key()
-        status = self.doc.entry.activation_status.get(key) if key is not None else None
+        status = self.doc.files.entry.activation_status.get(key) if key is not None else None
         if status in ("queued", "running"):
             return f"reading {self.fv.site} ..."
         if status == "failed":
@@ -485,7 +485,7 @@ class FeaturesController(QtCore.QObject):
         try:
             for plot in (self.track, self.heat):
                 if plot.isVisible():
-                    plot.setXRange(*self.doc.view, padding=0)
+                    plot.setXRange(*self.doc.nav.view, padding=0)
         finally:
             wave.blockLink(False)
 
@@ -523,7 +523,7 @@ class FeaturesController(QtCore.QObject):
         text = self.dock_widget.find.text().strip()
         if text.isdigit():
             if self.fv.dim and int(text) >= self.fv.dim:
-                self.doc.message_(f"{self.fv.site} has features 0-{self.fv.dim - 1}")
+                self.doc.nav.message_(f"{self.fv.site} has features 0-{self.fv.dim - 1}")
                 return
             self.fv.set_feature(int(text))
         elif self._top_rows and text:
@@ -531,7 +531,7 @@ class FeaturesController(QtCore.QObject):
             if hits:
                 self.fv.set_feature(hits[0].feature)
             else:
-                self.doc.message_(f"no feature in this file's top {TOP_N} has best phone {text!r}")
+                self.doc.nav.message_(f"no feature in this file's top {TOP_N} has best phone {text!r}")
 
     # --- examples --------------------------------------------------------------------------------
     def _on_examples(self, event) -> None:
@@ -653,8 +653,8 @@ class FeaturesController(QtCore.QObject):
         return audio
 
     def _entry_of(self, path: Path):
-        i = self.doc.index_of(path) if Path(path).exists() else None
-        return self.doc.entries[i] if i is not None else None
+        i = self.doc.files.index_of(path) if Path(path).exists() else None
+        return self.doc.files.entries[i] if i is not None else None
 
     def open_example(self, row: int) -> bool:
         """Open the example's file at its frame and select the span around its peak."""
@@ -664,15 +664,15 @@ class FeaturesController(QtCore.QObject):
         ex = rows[row]
         if not ex.file.exists():
             root = index_root(self.fv.index)
-            self.doc.message_(f"Stale feature index: {ex.file} is missing (the index was built "
+            self.doc.nav.message_(f"Stale feature index: {ex.file} is missing (the index was built "
                               f"over {root}; were the files moved?)")
             return False
         i = self.win.open_audio(ex.file)
         if i is None:
             return False
         self.fv.set_example(row)
-        entry = self.doc.entries[i]
-        self.doc.set_cursor(ex.time_s)
+        entry = self.doc.files.entries[i]
+        self.doc.nav.set_cursor(ex.time_s)
         if not self._select_example_span(entry, ex.frame):
             self._pending_example = (entry, ex.frame)
             self.request()
@@ -682,7 +682,7 @@ class FeaturesController(QtCore.QObject):
         span = self.fv.example_span(entry, frame)
         if span is None:
             return False
-        self.doc.set_selection(span)
+        self.doc.nav.set_selection(span)
         return True
 
     # --- SAEs ------------------------------------------------------------------------------------
@@ -706,14 +706,14 @@ class FeaturesController(QtCore.QObject):
         if own and (base is None or base.dim != sae.d_in):
             dialogs.show_error(self.win, "Cannot open SAE",
                                f"{folder}: its site {sae.hook_name!r} ({sae.d_in} wide) is not a "
-                               f"site of {self.doc.model}")
+                               f"site of {self.doc.attention.model}")
             return None
         name = self.fv.add_sae(sae, folder)
         self.fv.set_site(name)
         self.activate()
         self.dock.setVisible(True)
         self.dock.raise_()
-        self.doc.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
+        self.doc.nav.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
         return name
 
     # --- the index -------------------------------------------------------------------------------
@@ -750,7 +750,7 @@ class FeaturesController(QtCore.QObject):
             msg = f"Feature index {Path(folder).name}: {note}"
         else:
             msg = f"Feature index {Path(folder).name}: {len(files)} files"
-        self.doc.message_(msg)
+        self.doc.nav.message_(msg)
         return True
 
     @staticmethod
@@ -775,18 +775,18 @@ class FeaturesController(QtCore.QObject):
         """The shown file (its selection when there is one) with the gain envelope."""
         u, track, grid = self.doc.utterance, self.fv.track(), self.fv.grid
         if u is None:
-            self.doc.message_("Open an audio file first")
+            self.doc.nav.message_("Open an audio file first")
             return False
         if track is None:
             self.activate()
-            self.doc.message_(f"No activations of {self.fv.site or 'a site'} for this file yet"
+            self.doc.nav.message_(f"No activations of {self.fv.site or 'a site'} for this file yet"
                               + (" (reading them)" if self.fv.needs_activations() is None
                                  and self.fv.site else ""))
             return False
         audio = u.audio
         x = feature_audio.enveloped(audio.original, audio.original_rate, track, grid,
                                     float(self.dock_widget.floor.value()))
-        span = self.doc.selection or (0.0, audio.duration)
+        span = self.doc.nav.selection or (0.0, audio.duration)
         ok = self.win.playback.play_samples(
             x, audio.original_rate, [span],
             f"feature {self.fv.feature} of {self.fv.site} (floor {self.dock_widget.floor.value()} dB)")
@@ -804,12 +804,12 @@ class FeaturesController(QtCore.QObject):
 
     def play_examples(self) -> bool:
         if self.fv.index is None or not self.fv.examples:
-            self.doc.message_("No examples: " + (self.fv.index_note() or
+            self.doc.nav.message_("No examples: " + (self.fv.index_note() or
                                                  f"feature {self.fv.feature} has none"))
             return False
         (buf, pieces), rate = self.montage()
         if not pieces:
-            self.doc.message_("None of the examples' files can be read (stale feature index?)")
+            self.doc.nav.message_("None of the examples' files can be read (stale feature index?)")
             return False
         ok = self.win.playback.play_samples(
             buf, rate, [(0.0, len(buf) / rate)],
@@ -835,7 +835,7 @@ class FeaturesController(QtCore.QObject):
         here = self.doc.utterance is not None and self.doc.utterance.path is not None and \
             Path(self.doc.utterance.path).resolve() == Path(ex.file).resolve()
         off = min(max(pos - piece.buf0, 0), piece.n) / self._montage_rate
-        self.doc.set_playhead(piece.t0 + off if here else None)
+        self.doc.nav.set_playhead(piece.t0 + off if here else None)
 
     def ask_export(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Export examples audio",
@@ -846,7 +846,7 @@ class FeaturesController(QtCore.QObject):
 
     def export_examples(self, path: str | Path, force: bool = False) -> tuple[Path, Path] | None:
         if not self.fv.examples:
-            self.doc.message_("No examples to export: " + (self.fv.index_note() or "none"))
+            self.doc.nav.message_("No examples to export: " + (self.fv.index_note() or "none"))
             return None
         (buf, pieces), rate = self.montage()
         try:
@@ -854,7 +854,7 @@ class FeaturesController(QtCore.QObject):
         except SteveError as exc:
             dialogs.show_error(self.win, "Cannot export examples", str(exc))
             return None
-        self.doc.message_(f"Wrote {out[0].name} ({len(buf) / rate:.2f} s, {len(pieces)} "
+        self.doc.nav.message_(f"Wrote {out[0].name} ({len(buf) / rate:.2f} s, {len(pieces)} "
                           f"examples) and {out[1].name}")
         return out
 

@@ -178,12 +178,12 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._action(f, "&Quit", self.close, "Ctrl+Q")
 
         v = mb.addMenu("&View")
-        self._action(v, "Zoom &In", self.doc.zoom_in, "Ctrl+I")
-        self._action(v, "Zoom &Out", self.doc.zoom_out, "Ctrl+O")
-        self._action(v, "Zoom to &Selection", self.doc.zoom_to_selection, "Ctrl+N")
-        self._action(v, "Show &All", self.doc.show_all, "Ctrl+A")
-        self._action(v, "Scroll Left", lambda: self.doc.scroll(-0.25), "Left")
-        self._action(v, "Scroll Right", lambda: self.doc.scroll(0.25), "Right")
+        self._action(v, "Zoom &In", self.doc.nav.zoom_in, "Ctrl+I")
+        self._action(v, "Zoom &Out", self.doc.nav.zoom_out, "Ctrl+O")
+        self._action(v, "Zoom to &Selection", self.doc.nav.zoom_to_selection, "Ctrl+N")
+        self._action(v, "Show &All", self.doc.nav.show_all, "Ctrl+A")
+        self._action(v, "Scroll Left", lambda: self.doc.nav.scroll(-0.25), "Left")
+        self._action(v, "Scroll Right", lambda: self.doc.nav.scroll(0.25), "Right")
         v.addSeparator()
         self._build_spectrogram_menu(v.addMenu("Spectro&gram"))
         self.panels_menu = v.addMenu("&Panels")
@@ -200,10 +200,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._action(p, "&Stop", self.playback.stop, "Esc")
 
         a = mb.addMenu("&Attention")
-        self._action(a, "Previous Layer", lambda: self.doc.step_layer(-1), "PgUp")
-        self._action(a, "Next Layer", lambda: self.doc.step_layer(1), "PgDown")
-        self._action(a, "Previous Head", lambda: self.doc.step_head(-1), "[")
-        self._action(a, "Next Head", lambda: self.doc.step_head(1), "]")
+        self._action(a, "Previous Layer", lambda: self.doc.attention.step_layer(-1), "PgUp")
+        self._action(a, "Next Layer", lambda: self.doc.attention.step_layer(1), "PgDown")
+        self._action(a, "Previous Head", lambda: self.doc.attention.step_head(-1), "[")
+        self._action(a, "Next Head", lambda: self.doc.attention.step_head(1), "]")
         self._action(a, "Mean of Heads", self.toggle_mean, "M")
         a.addSeparator()
         self._action(a, "Extract &Again", self.extract_again,
@@ -256,7 +256,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def open_audio(self, path: str | Path, show: bool = True) -> int | None:
         path = Path(path)
-        known = self.doc.index_of(path) if path.exists() else None
+        known = self.doc.files.index_of(path) if path.exists() else None
         if known is not None:
             self.doc.set_current(known)
             return known
@@ -276,7 +276,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.doc.set_current(index)
             what = f"alignment {alignment.source.name}" if alignment is not None and \
                 alignment.source else "no alignment found beside it"
-            self.doc.message_(f"{audio.name}: {audio.duration:.2f} s at {audio.original_rate} Hz"
+            self.doc.nav.message_(f"{audio.name}: {audio.duration:.2f} s at {audio.original_rate} Hz"
                               f", {what}")
         return index
 
@@ -298,7 +298,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                     alignment = load_alignment(audio_path, kind, apath, duration,
                                                phone_tier, word_tier)
                 if caught:
-                    self.doc.message_(str(caught[0].message))
+                    self.doc.nav.message_(str(caught[0].message))
                 return alignment
             except TierNotFound as exc:
                 choice = dialogs.pick_tiers(self, str(apath), exc.tier_names, exc.problem)
@@ -318,18 +318,18 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if folder is None:
             folder = dialogs.ask_folder(self, "Folder for recordings", str(Path.home()))
             if not folder:
-                self.doc.message_("Recording: no folder chosen for the takes")
+                self.doc.nav.message_("Recording: no folder chosen for the takes")
                 return None
             settings.set_record_folder(folder)
         recorder = Recorder()
         try:
             recorder.start()
         except SteveError as exc:
-            self.doc.message_(f"Recording unavailable: {exc.problem}")
+            self.doc.nav.message_(f"Recording unavailable: {exc.problem}")
             return None
         take = dialogs.record_take(self, recorder)
         if take is None or not take.size:
-            self.doc.message_("Recording cancelled")
+            self.doc.nav.message_("Recording cancelled")
             return None
         try:
             path = write_take(take, recorder.rate, folder)
@@ -360,15 +360,15 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if alignment is None:
             return False
         self.doc.set_alignment(alignment, kind)
-        self.doc.message_(f"Alignment {path.name}")
+        self.doc.nav.message_(f"Alignment {path.name}")
         return True
 
     def close_current(self) -> None:
-        i = self.doc.current
+        i = self.doc.files.current
         if i is None:
             return
         self.playback.stop()
-        self.queue.drop(self.doc.entries[i])
+        self.queue.drop(self.doc.files.entries[i])
         self.doc.remove(i)
 
     def _fill_recent_menu(self) -> None:
@@ -405,22 +405,22 @@ class QtMainWindow(QtWidgets.QMainWindow):
     # --- models and extraction -------------------------------------------------------------------
     def choose_model(self, spec: str) -> None:
         if spec == OTHER_MODEL:
-            spec = dialogs.ask_model_spec(self, self.doc.model)
+            spec = dialogs.ask_model_spec(self, self.doc.attention.model)
         elif spec.endswith(":?"):
             folder = dialogs.ask_folder(self, f"{spec[:-2]} model folder")
             spec = f"{spec[:-2]}:{folder}" if folder else None
         if spec:
-            self.doc.set_model(spec)
+            self.doc.attention.set_model(spec)
 
     def _queue_extraction(self, index: int, front: bool = False) -> None:
         if not self.auto_extract:
             return
-        e = self.doc.entries[index]
-        window = self.doc.window if index == self.doc.current else 0
-        key = (self.doc.model, window)
+        e = self.doc.files.entries[index]
+        window = self.doc.attention.window if index == self.doc.files.current else 0
+        key = (self.doc.attention.model, window)
         if key in e.extractions or e.status.get(key) in (QUEUED, RUNNING, FAILED):
             return
-        self.doc.set_status(index, key[0], key[1], QUEUED)
+        self.doc.files.set_status(index, key[0], key[1], QUEUED)
         self.queue.submit(Job(e, key[0], key[1]), front=front)
         if front:
             self._hold_spectrograms()
@@ -429,18 +429,18 @@ class QtMainWindow(QtWidgets.QMainWindow):
         """With the model ready and a file's extraction next, its maps come first and then the
         spectrogram (a spectrogram thread beside the model's slowed the map on two cores); the
         hold ends when the job's first maps come (or it ends), at most HOLD_MAX_MS later."""
-        if self.auto_extract and loaded_adapter(self.doc.model) is not None:
+        if self.auto_extract and loaded_adapter(self.doc.attention.model) is not None:
             self.views.spectrograms.hold()
 
     def extract_again(self) -> None:
-        i = self.doc.current
+        i = self.doc.files.current
         if i is None:
             return
-        e = self.doc.entries[i]
-        key = self.doc.job_key()
+        e = self.doc.files.entries[i]
+        key = self.doc.attention.job_key()
         e.status.pop(key, None)
         e.extractions.pop(key, None)
-        self.doc.set_status(i, key[0], key[1], QUEUED)
+        self.doc.files.set_status(i, key[0], key[1], QUEUED)
         self.queue.submit(Job(e, key[0], key[1]), front=True)
 
     def cancel_extraction(self) -> None:
@@ -449,7 +449,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                 self._set_job_status(job, CANCELLED)
 
     def _index_of_entry(self, entry) -> int | None:
-        return next((i for i, e in enumerate(self.doc.entries) if e is entry), None)
+        return next((i for i, e in enumerate(self.doc.files.entries) if e is entry), None)
 
     def _set_job_status(self, job: Job, status: str, error: str | None = None) -> None:
         if job.task is not None:
@@ -458,23 +458,23 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if job.sites:  # the features dock's activations (gui/features_dock.py)
             self.features.set_job_status(job, status, error)
         elif i is not None:
-            self.doc.set_status(i, job.spec, job.window, status, error)
+            self.doc.files.set_status(i, job.spec, job.window, status, error)
 
     def _request_measure(self, event) -> None:
         """The kind chooser asked for a measure the shown maps lack: compute it in the worker."""
-        i, ex = self.doc.current, self.doc.extraction
+        i, ex = self.doc.files.current, self.doc.attention.extraction
         if i is None or ex is None:
             return
-        spec, window = self.doc.job_key()
-        self.doc.message_(f"computing {TITLES[event.value]} ...")
-        self.queue.submit(Job(self.doc.entries[i], spec, window, measures=(event.value,),
+        spec, window = self.doc.attention.job_key()
+        self.doc.nav.message_(f"computing {TITLES[event.value]} ...")
+        self.queue.submit(Job(self.doc.files.entries[i], spec, window, measures=(event.value,),
                              extraction=ex), front=True)
 
     def _on_measure_finished(self, job: Job, measures: dict) -> None:
         job.extraction.maps["encoder"].add_measures(measures)
-        self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} computed")
-        if self.doc.extraction is job.extraction:
-            self.doc.set_kind(job.measures[0])
+        self.doc.nav.message_(f"{job.name}: {TITLES[job.measures[0]]} computed")
+        if self.doc.attention.extraction is job.extraction:
+            self.doc.attention.set_kind(job.measures[0])
 
     def _on_job_started(self, job: Job) -> None:
         self._still_coming = ""
@@ -539,7 +539,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             said = ": the transcript is empty (no words decoded)"
         else:
             said = f": \u201c{ex.transcript.text}\u201d" if ex.transcript.text else ""
-        self.doc.message_(f"{job.name}: {ex.model}{said}")
+        self.doc.nav.message_(f"{job.name}: {ex.model}{said}")
 
     def _on_job_failed(self, job: Job, reason: str) -> None:
         self._release_spectrograms(job)
@@ -568,19 +568,19 @@ class QtMainWindow(QtWidgets.QMainWindow):
                 job.on_error(f"{job.title or 'experiment'} cancelled")
             return
         if job.measures:
-            self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} cancelled")
+            self.doc.nav.message_(f"{job.name}: {TITLES[job.measures[0]]} cancelled")
             return
         self._set_job_status(job, CANCELLED)
         kept = job.entry.extractions.get((job.spec, job.window))
         if is_preview(kept):  # Cancel keeps what arrived; the title and exports say what it is
-            self.doc.message_(f"{job.name}: extraction cancelled; kept the encoder preview "
+            self.doc.nav.message_(f"{job.name}: extraction cancelled; kept the encoder preview "
                               f"({PREVIEW_NOTE}; Attention > Extract Again for the model's own "
                               "numbers)")
         elif kept is not None and kept.pending:
-            self.doc.message_(f"{job.name}: extraction cancelled; kept the {', '.join(kept.maps)} "
+            self.doc.nav.message_(f"{job.name}: extraction cancelled; kept the {', '.join(kept.maps)} "
                               f"maps (Attention > Extract Again for the rest)")
         else:
-            self.doc.message_(f"{job.name}: extraction cancelled")
+            self.doc.nav.message_(f"{job.name}: extraction cancelled")
 
     def _show_progress(self, on: bool) -> None:
         for w in (self.progress, self.progress_label, self.cancel_button):
@@ -590,49 +590,49 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def _on_current_change(self, event) -> None:
         u = self.doc.utterance
         self.setWindowTitle(f"steve-qt \u2014 {u.audio.name}" if u else "steve-qt")
-        if self.doc.current is not None:
-            self._queue_extraction(self.doc.current, front=True)
+        if self.doc.files.current is not None:
+            self._queue_extraction(self.doc.files.current, front=True)
         self._on_view_change(None)
 
     def _on_model_change(self, event) -> None:
-        if self.doc.current is not None:
-            self._queue_extraction(self.doc.current, front=True)
-        for i in range(len(self.doc.entries)):
+        if self.doc.files.current is not None:
+            self._queue_extraction(self.doc.files.current, front=True)
+        for i in range(len(self.doc.files.entries)):
             self._queue_extraction(i)
 
     def _on_window_change(self, event) -> None:
-        if self.doc.current is not None:
-            self._queue_extraction(self.doc.current, front=True)
+        if self.doc.files.current is not None:
+            self._queue_extraction(self.doc.files.current, front=True)
 
     def _on_extraction_change(self, event) -> None:
         doc = self.doc
-        span = doc.window_span()
+        span = doc.attention.window_span()
         if span is not None:
-            t0, t1 = doc.view
+            t0, t1 = doc.nav.view
             if t0 < span[0] - 1e-9 or t1 > span[1] + 1e-9:  # show this 30 s window
-                doc.set_view(*span)
-        if doc.maps is not None and doc.query is None:
-            doc.set_query(doc.default_query())
+                doc.nav.set_view(*span)
+        if doc.attention.maps is not None and doc.attention.query is None:
+            doc.attention.set_query(doc.attention.default_query())
 
     def _on_component_change(self, event) -> None:
-        if self.doc.maps is not None and self.doc.query is None:
-            self.doc.set_query(self.doc.default_query())
+        if self.doc.attention.maps is not None and self.doc.attention.query is None:
+            self.doc.attention.set_query(self.doc.attention.default_query())
 
     def _on_entry_status_change(self, event) -> None:
         i = event.value
-        if i != self.doc.current:
+        if i != self.doc.files.current:
             return
-        status = self.doc.entries[i].status_text(*self.doc.job_key())
+        status = self.doc.files.entries[i].status_text(*self.doc.attention.job_key())
         if status == FAILED:
-            err = self.doc.entries[i].errors.get(self.doc.job_key(), "")
-            self.doc.message_(f"Extraction failed: {err.splitlines()[0] if err else ''}")
+            err = self.doc.files.entries[i].errors.get(self.doc.attention.job_key(), "")
+            self.doc.nav.message_(f"Extraction failed: {err.splitlines()[0] if err else ''}")
 
     def _on_hover_change(self, event) -> None:
-        h = self.doc.hover
+        h = self.doc.nav.hover
         self.hover_label.setText(self.doc.describe(*h) if h is not None else "")
 
     def _on_view_change(self, event) -> None:
-        t0, t1 = self.doc.view
+        t0, t1 = self.doc.nav.view
         dur = self.doc.duration
         ms = lambda t: int(round(t * 1000))  # noqa: E731
         self.scrollbar.blockSignals(True)
@@ -643,41 +643,41 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.scrollbar.blockSignals(False)
 
     def _on_scrollbar_moved(self, value: int) -> None:
-        t0, t1 = self.doc.view
+        t0, t1 = self.doc.nav.view
         start = value / 1000
-        self.doc.set_view(start, start + (t1 - t0))
+        self.doc.nav.set_view(start, start + (t1 - t0))
 
     # --- playback --------------------------------------------------------------------------------
     def toggle_play(self) -> None:
         if self.playback.playing:
             self.playback.stop()
         else:
-            self.playback.play([self.doc.play_span()])
+            self.playback.play([self.doc.nav.play_span()])
 
     def play_selection(self) -> None:
-        if self.doc.selection is not None:
-            self.playback.play([self.doc.selection])
+        if self.doc.nav.selection is not None:
+            self.playback.play([self.doc.nav.selection])
         else:
-            self.doc.message_("Nothing selected: drag in a view or click a tier interval")
+            self.doc.nav.message_("Nothing selected: drag in a view or click a tier interval")
 
     def play_from_cursor(self) -> None:
         if self.playback.playing:
             self.playback.stop()
             return
-        t0, t1 = self.doc.view
-        start = self.doc.cursor if self.doc.cursor is not None else t0
+        t0, t1 = self.doc.nav.view
+        start = self.doc.nav.cursor if self.doc.nav.cursor is not None else t0
         self.playback.play([(start, t1 if start < t1 else self.doc.duration)])
 
     def play_attended(self) -> None:
-        spans = self.doc.attended(ATTENDED_SHARE)
+        spans = self.doc.attention.attended(ATTENDED_SHARE)
         if not spans:
-            self.doc.message_("Choose a query first: click the attention map")
+            self.doc.nav.message_("Choose a query first: click the attention map")
             return
         self.views.show_attended(spans)
         self.playback.play(spans)
 
     def toggle_mean(self) -> None:
-        self.doc.set_head(0 if self.doc.head is None else None)
+        self.doc.attention.set_head(0 if self.doc.attention.head is None else None)
 
     # --- help ------------------------------------------------------------------------------------
     def show_keys(self) -> None:
@@ -689,8 +689,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.spectrogram_actions = {}
         for kind, title in SPECTROGRAM_TITLES.items():
             act = QtGui.QAction(title[0].upper() + title[1:], self, checkable=True)
-            act.setChecked(kind == self.doc.spectrogram)
-            act.triggered.connect(lambda checked=False, k=kind: self.doc.set_spectrogram(k))
+            act.setChecked(kind == self.doc.attention.spectrogram)
+            act.triggered.connect(lambda checked=False, k=kind: self.doc.attention.set_spectrogram(k))
             group.addAction(act)
             menu.addAction(act)
             self.spectrogram_actions[kind] = act

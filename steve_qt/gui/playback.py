@@ -40,7 +40,7 @@ class QtPlayback(QtCore.QObject):
         try:
             seconds = self.player.play(u.audio.original, u.audio.original_rate, spans)
         except SteveError as exc:
-            self.doc.message_(f"Playback unavailable: {exc.problem}")
+            self.doc.nav.message_(f"Playback unavailable: {exc.problem}")
             return False
         self.last_spans = spans
         self._moves_playhead = True
@@ -61,7 +61,7 @@ class QtPlayback(QtCore.QObject):
         try:
             seconds = self.player.play(samples, rate, spans)
         except SteveError as exc:
-            self.doc.message_(f"Playback unavailable: {exc.problem}")
+            self.doc.nav.message_(f"Playback unavailable: {exc.problem}")
             return False
         self.last_spans = spans
         self._moves_playhead = playhead
@@ -80,28 +80,28 @@ class QtPlayback(QtCore.QObject):
         was = self.timer.isActive()
         self.timer.stop()
         self.player.stop()
-        self.doc.set_playhead(None)
+        self.doc.nav.set_playhead(None)
         if self._said is not None and self.doc.nav.message == self._said:
-            self.doc.message_("")  # the status bar no longer says what is playing
+            self.doc.nav.message_("")  # the status bar no longer says what is playing
         self._said = None
         if was:
             self.stateChanged.emit(False)
 
     def _say(self, text: str) -> None:
         self._said = text
-        self.doc.message_(text)
+        self.doc.nav.message_(text)
 
     def _on_tick(self) -> None:
         lost = self.player.poll()  # the device went away: the player has released the stream
         if lost is not None:
             self.stop()
-            self.doc.message_(lost)
+            self.doc.nav.message_(lost)
             return
         if self.player.finished() or not self.player.playing:
             self.stop()
             return
         if self._moves_playhead:
-            self.doc.set_playhead(self.player.position())
+            self.doc.nav.set_playhead(self.player.position())
 
     def close(self) -> None:
         self.stop()

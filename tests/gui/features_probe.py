@@ -33,7 +33,7 @@ def main(mode: str, wav: str, feature: int, value: float, idx: str | None) -> No
     i = win.open_audio(wav)
     fv = win.doc.features
     fv.set_site(SITE)
-    fv.store(i, win.doc.model, 0, SITE, synthetic_acts(win.doc.utterance.audio.samples.size, 0),
+    fv.store(i, win.doc.attention.model, 0, SITE, synthetic_acts(win.doc.utterance.audio.samples.size, 0),
              whisper_grid(0))
     fv.set_feature(feature)
     rows = []

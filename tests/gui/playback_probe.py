@@ -46,7 +46,7 @@ def main(wav: str, nth_vowel: int) -> None:
     audio = win.doc.utterance.audio
     print(json.dumps({
         "interval": [iv.start_s, iv.end_s, iv.label],
-        "selection": list(win.doc.selection) if win.doc.selection else None,
+        "selection": list(win.doc.nav.selection) if win.doc.nav.selection else None,
         "rate": audio.original_rate,
         "channels": audio.num_channels,
         "started": started,

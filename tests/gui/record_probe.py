@@ -47,7 +47,7 @@ def main(folder: str) -> None:
     app.processEvents()
     print(json.dumps({
         **seen,
-        "entries": [str(e.path) for e in win.doc.entries],
+        "entries": [str(e.path) for e in win.doc.files.entries],
         "current": win.doc.files.current,
         "message": win.message_label.text(),
         "shortcut": win.record_action.shortcut().toString(),

@@ -65,7 +65,7 @@ def own_copy(window, dark_suit, dark_suit_extraction):
 
 def test_stepping_layers_in_a_per_layer_measure_moves_the_frame(own_copy, qtbot):
     win, doc = own_copy, own_copy.doc
-    maps = doc.maps
+    maps = doc.attention.maps
     maps.add_measures({"value_zeroing": np.random.default_rng(0).random(
         (maps.num_layers, 1, 1, maps.num_queries, maps.num_keys)).astype(np.float32)})
     doc.attention.set_kind("value_zeroing")
@@ -123,7 +123,7 @@ def test_an_empty_transcript_is_said_in_the_whisper_row_and_the_status_bar(
     ex = whisper_adapter.extract(load_audio(path).samples)
     assert ex.transcript.text.strip() == ""  # what this input gives: the premise of the test
     i = window.open_audio(path)
-    job = Job(window.doc.entries[i], window.doc.attention.model, 0)
+    job = Job(window.doc.files.entries[i], window.doc.attention.model, 0)
     window.queue.finished.emit(job, ex)  # the worker's signal, as when the job ends
     settle()
     views = window.views
@@ -182,7 +182,7 @@ def test_every_text_fits_or_has_a_tooltip_at_1280_by_900(loaded, qtbot):
     fv = doc.features
     fv.set_site("encoder.blocks.2.mlp.1")
     rng = np.random.default_rng(0)  # small activations whose means print long ('-1.23e-05')
-    acts = (rng.standard_normal((doc.maps.num_keys, 1536)) * 1e-5 - 2e-5).astype(np.float32)
+    acts = (rng.standard_normal((doc.attention.maps.num_keys, 1536)) * 1e-5 - 2e-5).astype(np.float32)
     fv.store(doc.files.current, doc.attention.model, 0, fv.site, acts, whisper_grid(0))
     win.features.dock.raise_()
     qtbot.wait(100)

@@ -26,7 +26,7 @@ def test_no_tick_junk_before_the_first_extraction(window, dark_suit, dark_suit_e
     ARTIFACTS.mkdir(exist_ok=True)
     window.grab().save(str(ARTIFACTS / "window_no_attention_yet.png"))
 
-    window.doc.set_extraction(i, window.doc.model, 0, dark_suit_extraction[1])
+    window.doc.set_extraction(i, window.doc.attention.model, 0, dark_suit_extraction[1])
     settle()
     assert "layer 0" in views.map_title.textItem.toPlainText()
     for plot in (views.map, views.profile):

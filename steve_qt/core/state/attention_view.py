@@ -185,9 +185,9 @@ class AttentionView(Evented):
     def on_stored(self, index: int, spec: str, window: int) -> None:
         """An extraction was stored: announce it when it is the shown one."""
         if index == self.current and (spec, window) == self.job_key():
-            self._emit_extraction()
+            self.emit_extraction()
 
-    def _emit_extraction(self) -> None:
+    def emit_extraction(self) -> None:
         """Fit component/layer/head/query to the shown extraction, then announce it."""
         ex = self.extraction
         if ex is not None:
@@ -213,14 +213,14 @@ class AttentionView(Evented):
     # --- what is shown ---------------------------------------------------------------------------
     def set_model(self, spec: str) -> None:
         if self._set("model", normalise_spec(spec)):
-            self._emit_extraction()
+            self.emit_extraction()
 
     def set_window(self, window: int) -> None:
         ex_windows = self.num_windows()
         window = int(min(max(window, 0), ex_windows - 1))
         if self._set("window", window):
             self.query = None
-            self._emit_extraction()
+            self.emit_extraction()
 
     def num_windows(self) -> int:
         e = self.entry
