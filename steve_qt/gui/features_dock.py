@@ -224,28 +224,24 @@ class FeaturesController(QtCore.QObject):
             plot.vb.sigResized.connect(lambda vb: self._resync_x())
 
     def _build_actions(self) -> None:
-        win = self.win
-        f = win.menuBar().actions()[0].menu()  # File
-        before = win.export_figure_action
-        self.open_index_action = QtGui.QAction("Open Feature &Index...", win)
-        self.open_index_action.triggered.connect(lambda checked=False: self.ask_open_index())
-        f.insertAction(before, self.open_index_action)
-        self.open_sae_action = QtGui.QAction("Open &SAE...", win)
-        self.open_sae_action.setStatusTip("A sparse autoencoder (SAELens format) as a site of "
-                                          "the features dock")
-        self.open_sae_action.triggered.connect(lambda checked=False: self.ask_open_sae())
-        f.insertAction(before, self.open_sae_action)
-        self.export_examples_action = QtGui.QAction("Export E&xamples Audio...", win)
-        self.export_examples_action.triggered.connect(lambda checked=False: self.ask_export())
-        f.insertAction(before, self.export_examples_action)
-        play = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Play")
-        play.addSeparator()
-        self.play_feature_action = win._action(play, "Play &Feature", self.play_feature, "F",
-                                               tip="The file with its loudness following the "
-                                                   "chosen feature's activation")
-        self.play_examples_action = win._action(play, "Play &Examples", self.play_examples,
-                                                tip="Each example of the feature, one after "
-                                                    "another")
+        reg = self.win.registry
+        before = "file:export_figure"
+        self.open_index_action = reg.register(
+            "features:open_index", "Open Feature &Index...", self.ask_open_index, menu="file",
+            before=before)
+        self.open_sae_action = reg.register(
+            "features:open_sae", "Open &SAE...", self.ask_open_sae, menu="file", before=before,
+            description="A sparse autoencoder (SAELens format) as a site of the features dock")
+        self.export_examples_action = reg.register(
+            "features:export_examples", "Export E&xamples Audio...", self.ask_export,
+            menu="file", before=before)
+        reg.menu("play").addSeparator()
+        self.play_feature_action = reg.register(
+            "play:feature", "Play &Feature", self.play_feature, "F", menu="play",
+            description="The file with its loudness following the chosen feature's activation")
+        self.play_examples_action = reg.register(
+            "play:examples", "Play &Examples", self.play_examples, menu="play",
+            description="Each example of the feature, one after another")
 
     def _connect(self) -> None:
         d, e = self.dock_widget, self.doc.events
@@ -323,13 +319,13 @@ class FeaturesController(QtCore.QObject):
             return
         i, spec, window, site = need
         e = self.doc.files.entries[i]
-        e.activation_status[(spec, window, site)] = "queued"
+        self.fv.set_activation_status(e, (spec, window, site), "queued")
         self.win.queue.submit(Job(e, spec, window, sites=(site,)), front=True)
         self._draw_track()
 
     def set_job_status(self, job: Job, status: str, error: str | None) -> None:
         key = (job.spec, job.window, job.sites[0])
-        job.entry.activation_status[key] = status
+        self.fv.set_activation_status(job.entry, key, status)
         if status == "failed":
             self.doc.nav.message_(f"Features: {job.name}: {error}")
             if job.entry is self.doc.files.entry:

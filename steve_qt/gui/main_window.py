@@ -27,6 +27,7 @@ from ..core.models.pipeline import Utterance, loaded_adapter
 from ..core.models.previews import PREVIEW_NOTE, is_preview
 from ..core.speech.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
+from .actions import ActionRegistry
 from .app import ALIGNMENT_SUFFIXES
 from .analysis_panels import install_panels, transcript_is_empty
 from .controls import OTHER_MODEL, QtControls
@@ -50,6 +51,7 @@ PENDING_NAMES = {"model": "the model's own numbers (loading it)",
 #: widths of the left (utterances, heads) and right (panels) dock columns in a 1280 px window;
 #: narrower windows scale them down (to what their panels need at least), see fit_docks
 LEFT_COLUMN_PX, RIGHT_COLUMN_PX, DEFAULT_WIDTH_PX = 330, 420, 1280
+SCROLL_STEP = 0.25  # Left / Right scroll this share of the visible span
 #: the right column's height given to its upper stack (phone matrix, experiments)
 RIGHT_UPPER_SHARE = 0.45
 
@@ -96,6 +98,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.playback = QtPlayback(self.doc, parent=self)
         self.queue = ExtractionQueue(self)
         self._build_status_bar()
+        self.registry = ActionRegistry(self)
         self._build_menus()
         self._connect()
         install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
@@ -144,74 +147,76 @@ class QtMainWindow(QtWidgets.QMainWindow):
         sb.addPermanentWidget(self.cancel_button)
         self._show_progress(False)
 
-    def _action(self, menu: QtWidgets.QMenu, text: str, slot: Callable,
-                keys: str | Iterable[str] | None = None, tip: str = "") -> QtGui.QAction:
-        act = QtGui.QAction(text, self)
-        if keys:
-            keys = [keys] if isinstance(keys, str) else list(keys)
-            act.setShortcuts([QtGui.QKeySequence(k) for k in keys])
-            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            act.setStatusTip(tip)
-        act.triggered.connect(lambda checked=False: slot())
-        menu.addAction(act)
-        self.addAction(act)  # shortcuts work with the menu bar hidden, too
-        return act
-
     def _build_menus(self) -> None:
-        mb = self.menuBar()
-        f = mb.addMenu("&File")
+        """The menus from the registry of named actions (docks add theirs by name later)."""
+        mb, reg = self.menuBar(), self.registry
+        f = reg.add_menu("file", mb.addMenu("&File"))
         # Ctrl+O is Praat's zoom out, so opening is Ctrl+Shift+O
-        self.open_action = self._action(f, "&Open...", self.ask_open, "Ctrl+Shift+O")
-        self._action(f, "Open &Alignment...", self.ask_open_alignment)
-        self.record_action = self._action(
-            f, "&Record...", self.record, "Ctrl+R",
-            tip="Record from the default input device; the take opens like a file")
+        self.open_action = reg.register("file:open", "&Open...", self.ask_open, "Ctrl+Shift+O",
+                                        menu="file")
+        reg.register("file:open_alignment", "Open &Alignment...", self.ask_open_alignment,
+                     menu="file")
+        self.record_action = reg.register(
+            "file:record", "&Record...", self.record, "Ctrl+R", menu="file",
+            description="Record from the default input device; the take opens like a file")
         self.recent_menu = f.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         f.addSeparator()
-        self.export_figure_action = self._action(f, "Export &Figure...",
-                                                 lambda: export_figure(self))
-        self.export_data_action = self._action(f, "Export &Data...", lambda: export_data(self))
+        self.export_figure_action = reg.register("file:export_figure", "Export &Figure...",
+                                                 lambda: export_figure(self), menu="file")
+        self.export_data_action = reg.register("file:export_data", "Export &Data...",
+                                               lambda: export_data(self), menu="file")
         f.addSeparator()
-        self._action(f, "&Close Utterance", self.close_current, "Ctrl+W")
-        self._action(f, "&Quit", self.close, "Ctrl+Q")
+        reg.register("file:close", "&Close Utterance", self.close_current, "Ctrl+W", menu="file")
+        reg.register("file:quit", "&Quit", self.close, "Ctrl+Q", menu="file")
 
-        v = mb.addMenu("&View")
-        self._action(v, "Zoom &In", self.doc.nav.zoom_in, "Ctrl+I")
-        self._action(v, "Zoom &Out", self.doc.nav.zoom_out, "Ctrl+O")
-        self._action(v, "Zoom to &Selection", self.doc.nav.zoom_to_selection, "Ctrl+N")
-        self._action(v, "Show &All", self.doc.nav.show_all, "Ctrl+A")
-        self._action(v, "Scroll Left", lambda: self.doc.nav.scroll(-0.25), "Left")
-        self._action(v, "Scroll Right", lambda: self.doc.nav.scroll(0.25), "Right")
+        doc = self.doc
+        v = reg.add_menu("view", mb.addMenu("&View"))
+        for name, text, slot, keys in (
+                ("zoom_in", "Zoom &In", doc.nav.zoom_in, "Ctrl+I"),
+                ("zoom_out", "Zoom &Out", doc.nav.zoom_out, "Ctrl+O"),
+                ("zoom_to_selection", "Zoom to &Selection", doc.nav.zoom_to_selection, "Ctrl+N"),
+                ("show_all", "Show &All", doc.nav.show_all, "Ctrl+A"),
+                ("scroll_left", "Scroll Left", lambda: doc.nav.scroll(-SCROLL_STEP), "Left"),
+                ("scroll_right", "Scroll Right", lambda: doc.nav.scroll(SCROLL_STEP), "Right")):
+            reg.register(f"view:{name}", text, slot, keys, menu="view")
         v.addSeparator()
         self._build_spectrogram_menu(v.addMenu("Spectro&gram"))
-        self.panels_menu = v.addMenu("&Panels")
+        self.panels_menu = reg.add_menu("panels", v.addMenu("&Panels"))
         for dock in getattr(self, "_pending_docks", []):
             self.panels_menu.addAction(dock.toggleViewAction())
         self._pending_docks = []
 
-        p = mb.addMenu("&Play")
-        self._action(p, "Play/Stop Selection or Window", self.toggle_play, "Tab")
-        self._action(p, "Play Selection", self.play_selection, "Shift+Space")
-        self._action(p, "Play/Stop from Cursor", self.play_from_cursor, "Space")
-        self._action(p, "Play &Attended Audio", self.play_attended, "Ctrl+Shift+A",
-                     tip="Play the key frames holding half of the current query's attention")
-        self._action(p, "&Stop", self.playback.stop, "Esc")
+        reg.add_menu("play", mb.addMenu("&Play"))
+        reg.register("play:toggle", "Play/Stop Selection or Window", self.toggle_play, "Tab",
+                     menu="play")
+        reg.register("play:selection", "Play Selection", self.play_selection, "Shift+Space",
+                     menu="play")
+        reg.register("play:from_cursor", "Play/Stop from Cursor", self.play_from_cursor, "Space",
+                     menu="play")
+        reg.register("play:attended", "Play &Attended Audio", self.play_attended, "Ctrl+Shift+A",
+                     menu="play",
+                     description="Play the key frames holding half of the current query's attention")
+        reg.register("play:stop", "&Stop", self.playback.stop, "Esc", menu="play")
 
-        a = mb.addMenu("&Attention")
-        self._action(a, "Previous Layer", lambda: self.doc.attention.step_layer(-1), "PgUp")
-        self._action(a, "Next Layer", lambda: self.doc.attention.step_layer(1), "PgDown")
-        self._action(a, "Previous Head", lambda: self.doc.attention.step_head(-1), "[")
-        self._action(a, "Next Head", lambda: self.doc.attention.step_head(1), "]")
-        self._action(a, "Mean of Heads", self.toggle_mean, "M")
+        a = reg.add_menu("attention", mb.addMenu("&Attention"))
+        att = doc.attention
+        for name, text, slot, keys in (
+                ("previous_layer", "Previous Layer", lambda: att.step_layer(-1), "PgUp"),
+                ("next_layer", "Next Layer", lambda: att.step_layer(1), "PgDown"),
+                ("previous_head", "Previous Head", lambda: att.step_head(-1), "["),
+                ("next_head", "Next Head", lambda: att.step_head(1), "]"),
+                ("mean_of_heads", "Mean of Heads", self.toggle_mean, "M")):
+            reg.register(f"attention:{name}", text, slot, keys, menu="attention")
         a.addSeparator()
-        self._action(a, "Extract &Again", self.extract_again,
-                     tip="Run the model again on the shown utterance (after a failure)")
-        self._action(a, "&Cancel Extraction", self.cancel_extraction)
+        reg.register("attention:extract_again", "Extract &Again", self.extract_again,
+                     menu="attention",
+                     description="Run the model again on the shown utterance (after a failure)")
+        reg.register("attention:cancel", "&Cancel Extraction", self.cancel_extraction,
+                     menu="attention")
 
-        h = mb.addMenu("&Help")
-        self._action(h, "&Keys", self.show_keys)
+        reg.add_menu("help", mb.addMenu("&Help"))
+        reg.register("help:keys", "&Keys", self.show_keys, menu="help")
 
     def _connect(self) -> None:
         e = self.doc.events

@@ -16,6 +16,7 @@ Events (``Event.value`` is the new value):
 ``index``        the open FeatureIndex changed (value: it or None)
 ``examples``     the chosen feature's example rows of the index (value: list of Example)
 ``example``      the chosen example row (index into ``examples``) or None
+``activation_status``  an activations job's status changed (value: (Entry, (spec, window, site)))
 ===============  =============================================================================
 """
 
@@ -36,7 +37,8 @@ from ..events import EmitterGroup
 from ..frames import FrameGrid
 from ..events import Evented
 
-EVENTS = ("sites", "site", "feature", "activations", "index", "examples", "example")
+EVENTS = ("sites", "site", "feature", "activations", "index", "examples", "example",
+          "activation_status")
 SAE_PREFIX = "sae:"
 HALF = 0.5  # an example's span: frames around the peak whose activation stays >= HALF * peak
 
@@ -315,6 +317,12 @@ class FeatureView(Evented):
                 e.activation_status.get(key) in ("queued", "running", "failed"):
             return None
         return self.files.current, key[0], key[1], key[2]
+
+    def set_activation_status(self, entry: Entry, key: tuple[str, int, str], status: str) -> None:
+        """The activations job of ``entry`` at ``key`` (spec, window, site) is ``status``
+        (queued, running, done, failed); emits ``activation_status`` with (entry, key)."""
+        entry.activation_status[key] = status
+        self.events.activation_status((entry, key))
 
     def store(self, index: int, spec: str, window: int, site: str, acts: np.ndarray,
               grid: FrameGrid) -> None:
