@@ -18,6 +18,7 @@ from ..core.errors import SteveError
 from ..core.speech.alignment import Interval
 from ..core.attention.measures import PER_LAYER
 from .coalesce import Coalesced
+from .layout import RIGHT_COLUMN_PX
 from .colors import colormap, lut
 
 Qt = QtCore.Qt
@@ -509,5 +510,5 @@ def install_panels(window) -> None:
     window.phone_matrix_dock = window.add_dock(window.phone_matrix, "Phone matrix", right)
     window.head_stats = QtHeadStats(window.doc)
     window.head_stats_dock = window.add_dock(window.head_stats, "Head statistics", right)
-    window.resizeDocks([window.phone_matrix_dock], [420], Qt.Orientation.Horizontal)
+    window.resizeDocks([window.phone_matrix_dock], [RIGHT_COLUMN_PX], Qt.Orientation.Horizontal)
     window.whisper_words = WhisperWords(window.doc, window.views)

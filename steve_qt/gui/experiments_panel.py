@@ -92,6 +92,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
                             (self._lm_tab, "LM")):
             self.addTab(_scrolled(make()), title)
         e = model.events
+        e.k.connect(self._show_k)
         e.window_result.connect(self._on_window_result)
         e.span_result.connect(self._on_span_result)
         e.steer_result.connect(self._on_steer_result)
@@ -157,12 +158,18 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         """Move the slider to ``k`` (one of K_STOPS) and run it."""
         self.k_slider.setValue(K_STOPS.index(k))
 
-    def _on_k_slider(self, index: int) -> None:
-        k = K_STOPS[index]
+    def _show_k(self, event=None) -> None:
+        """Slider and label show the model's k (after a change, or a refused choice)."""
+        k = self.model.k
+        with QtCore.QSignalBlocker(self.k_slider):
+            self.k_slider.setValue(K_STOPS.index(k))
         self.k_label.setText("k: off (no window)" if k is None
                              else f"k = {k} frames (\u00b1{k * 20} ms)")
-        self.model.set("k", k)
+
+    def _on_k_slider(self, index: int) -> None:
+        k = K_STOPS[index]
         if k is None:
+            self.model.set_k(None)
             self._restore_unmasked()
             self.k_result.setText("")
             return
@@ -170,7 +177,9 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
             layers = parse_layers(self.k_layers.text())
         except SteveError as exc:
             self.doc.nav.message_(f"attention window: {exc}")
+            self._show_k()  # refused: the slider goes back to what the model holds
             return
+        self.model.set_k(k)
         self._run(f"attention \u00b1{k}", lambda: self._window_task(k, layers),
                   lambda r: self.model.set("window_result", r))
 
@@ -417,10 +426,8 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
                 self.doc.set_extraction(i, *saved[0], saved[1])
         self._unmasked.clear()
         self.model.clear()
-        with QtCore.QSignalBlocker(self.k_slider):
-            self.k_slider.setValue(len(K_STOPS) - 1)
-        self.k_label.setText("k: off (no window)")
-        self.model.set("k", None)
+        self.model.set_k(None)
+        self._show_k()
 
 
 def _scrolled(tab: QtWidgets.QWidget) -> QtWidgets.QScrollArea:

@@ -36,6 +36,8 @@ from .elided_label import QtElidedLabel
 from .export_actions import export_data, export_figure
 from .features_dock import install_features
 from .head_overview import QtHeadOverview
+from .layout import (DEFAULT_HEIGHT_PX, DEFAULT_WIDTH_PX, HEADS_PX, LEFT_COLUMN_PX,  # noqa: F401
+                     RIGHT_COLUMN_PX, RIGHT_UPPER_SHARE, UTTERANCES_PX)
 from .playback import QtPlayback
 from .time_views import QtTimeViews
 from .utterance_list import QtUtteranceList
@@ -48,12 +50,7 @@ PENDING_NAMES = {"model": "the model's own numbers (loading it)",
                  "decoder": "decoder attention"}
 
 
-#: widths of the left (utterances, heads) and right (panels) dock columns in a 1280 px window;
-#: narrower windows scale them down (to what their panels need at least), see fit_docks
-LEFT_COLUMN_PX, RIGHT_COLUMN_PX, DEFAULT_WIDTH_PX = 330, 420, 1280
 SCROLL_STEP = 0.25  # Left / Right scroll this share of the visible span
-#: the right column's height given to its upper stack (phone matrix, experiments)
-RIGHT_UPPER_SHARE = 0.45
 
 
 def still_coming(pending) -> str:
@@ -69,7 +66,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.auto_extract = auto_extract
         self.setWindowTitle("steve-qt")
         self.setAcceptDrops(True)
-        self.resize(1280, 900)
+        self.resize(DEFAULT_WIDTH_PX, DEFAULT_HEIGHT_PX)
 
         self.views = QtTimeViews(self.doc)
         self.scrollbar = QtWidgets.QScrollBar(Qt.Orientation.Horizontal)
@@ -91,8 +88,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.overview = QtHeadOverview(self.doc)
         self.overview_dock = self.add_dock(self.overview, "Heads (layer x head)",
                                            Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.resizeDocks([self.utterance_dock], [330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.utterance_dock, self.overview_dock], [140, 600],
+        self.resizeDocks([self.utterance_dock], [LEFT_COLUMN_PX], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.utterance_dock, self.overview_dock], [UTTERANCES_PX, HEADS_PX],
                          Qt.Orientation.Vertical)
 
         self.playback = QtPlayback(self.doc, parent=self)

@@ -217,3 +217,18 @@ def test_every_text_fits_or_has_a_tooltip_at_1280_by_900(loaded, qtbot):
                 (r, c, it.text())
     box = win.phone_matrix.value
     assert _fits_or_tip(box.currentText(), box.width() - 30, box.fontMetrics(), box.toolTip())
+
+
+def test_a_refused_window_k_puts_the_slider_back_on_the_models_k(loaded):
+    from steve_qt.core.state.experiments import K_STOPS
+
+    win = loaded
+    panel, model = win.experiments_panel, win.experiments
+    assert model.k is None
+    panel.k_layers.setText("nine")  # not a layer list: the run is refused
+    panel.k_slider.setValue(K_STOPS.index(5))  # as when the user lets go of the slider
+    settle()
+    assert "attention window" in win.message_label.text()
+    assert model.k is None and model.running is None
+    assert K_STOPS[panel.k_slider.value()] is None
+    assert panel.k_label.text() == "k: off (no window)"
