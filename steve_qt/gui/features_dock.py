@@ -476,14 +476,8 @@ class FeaturesController(QtCore.QObject):
         axis has its width gets a shifted range; give it the document's view again. The waveform
         (every row links to it) is told nothing: pyqtgraph passes a range set on a linked view
         back to the view it links to, lined up by pixels, which would shift every row."""
-        wave = self.win.views.wave.vb
-        wave.blockLink(True)
-        try:
-            for plot in (self.track, self.heat):
-                if plot.isVisible():
-                    plot.setXRange(*self.doc.nav.view, padding=0)
-        finally:
-            wave.blockLink(False)
+        self.win.views.set_x_range_unlinked([p for p in (self.track, self.heat) if p.isVisible()],
+                                            self.doc.nav.view)
 
     def _fill_top(self) -> None:
         t = self.dock_widget.top
@@ -819,7 +813,7 @@ class FeaturesController(QtCore.QObject):
         when the example is in it."""
         if not self._montage or not self.win.playback.playing:
             return
-        pos = self.win.playback.player.buffer_position()
+        pos = self.win.playback.buffer_position()
         if pos is None:
             return
         piece = feature_audio.piece_at(self._montage, pos)

@@ -70,6 +70,10 @@ class QtPlayback(QtCore.QObject):
         self.stateChanged.emit(True)
         return True
 
+    def buffer_position(self) -> float | None:
+        """Frame of the playing buffer at the speaker now (None when nothing plays)."""
+        return self.player.buffer_position()
+
     def toggle(self, spans) -> None:
         if self.player.playing:
             self.stop()

@@ -583,6 +583,17 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.whisper_words.setVisible(on)
         self.whisper_words.setToolTip(tip)
 
+    def set_x_range_unlinked(self, plots, view: tuple[float, float]) -> None:
+        """Give ``plots`` (rows linked to the waveform) the x range ``view`` without the
+        waveform hearing of it: pyqtgraph passes a range set on a linked view back to the view
+        it links to, lined up by pixels, which would shift every row."""
+        self.wave.vb.blockLink(True)
+        try:
+            for plot in plots:
+                plot.setXRange(*view, padding=0)
+        finally:
+            self.wave.vb.blockLink(False)
+
     # --- for tests and screenshots ---------------------------------------------------------------
     def shown_plots(self) -> list[pg.PlotItem]:
         """The time plots on screen (a collapsed row, e.g. no Whisper words, is left out)."""
