@@ -23,19 +23,11 @@ import numpy as np
 
 from ..errors import SteveError
 from ..fileio import atomic_path
+from .playback import import_sounddevice
 
 RECORD_RATE = 16000  # Hz: what the models read, so a take needs no resampling
 MAX_RECORD_S = 600.0  # a take stops by itself after this long
 TAKE_PREFIX = "take-"
-
-
-def _import_sounddevice():
-    try:
-        import sounddevice as sd
-    except OSError as exc:  # PortAudio library missing
-        raise SteveError(f"no audio recording: PortAudio is not installed ({exc}); on "
-                         "Debian/Ubuntu install libportaudio2") from exc
-    return sd
 
 
 class Recorder:
@@ -61,7 +53,7 @@ class Recorder:
         """Open the default input device and start recording; SteveError if there is none."""
         if self._stream is not None:
             return
-        sd = _import_sounddevice()
+        sd = import_sounddevice("recording")
         try:
             sd.query_devices(self.device, kind="input")
             stream = sd.InputStream(samplerate=self.rate, channels=1, dtype="float32",
