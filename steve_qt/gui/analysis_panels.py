@@ -199,7 +199,8 @@ class QtPhoneMatrix(QtWidgets.QWidget):
 
     def _state(self) -> tuple:
         d = self.doc
-        return (d.attention.maps, d.alignment, d.attention.layer, d.attention.shown_layer, d.attention.head, d.attention.rollout, self.kind,
+        a = d.attention
+        return (a.maps, d.alignment, a.layer, a.shown_layer, a.head, a.rollout, self.kind,
                 self.source.currentData(), self.value.currentData(),
                 self.feature.currentData(), d.attention.colormap)
 

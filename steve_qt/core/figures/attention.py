@@ -107,9 +107,10 @@ def from_document(doc, layout: str = "map", width: str = "column",
     ex, utt = doc.attention.extraction, doc.utterance
     if ex is None or utt is None:
         raise SteveError("nothing to draw: no attention has been extracted for this utterance")
-    spec = FigureSpec(component=doc.attention.component, layer=doc.attention.layer, head=doc.attention.head, kind=doc.attention.kind,
-                      scale=doc.attention.scale, colormap=doc.attention.colormap, span=tuple(doc.nav.view),
-                      query=doc.attention.query, layout=layout, width=width, dpi=dpi,
+    att = doc.attention
+    spec = FigureSpec(component=att.component, layer=att.layer, head=att.head, kind=att.kind,
+                      scale=att.scale, colormap=att.colormap, span=tuple(doc.nav.view),
+                      query=att.query, layout=layout, width=width, dpi=dpi,
                       model=ex.model, model_words=True,  # as the window's tier
                       spectrogram=doc.attention.spectrogram)
     return spec, FigureData.from_extraction(ex, utt.audio, doc.alignment)
