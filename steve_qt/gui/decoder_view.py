@@ -121,14 +121,12 @@ class QtDecoderView(QtWidgets.QWidget):
 
 
 def install_decoder_view(window) -> QtDecoderView:
-    """A dock beside the time views (tabbed with the head statistics), its export wired."""
+    """A dock beside the time views (the main window tabs it with the head statistics), its
+    export wired."""
     view = QtDecoderView(window.doc)
     view.exportRequested.connect(lambda: export_actions.export_figure(window,
                                                                       component=COMPONENT))
     window.decoder_view = view
     window.decoder_dock = window.add_dock(view, "Decoder self-attention",
                                           Qt.DockWidgetArea.RightDockWidgetArea)
-    stats = getattr(window, "head_stats_dock", None)
-    if stats is not None:
-        window.tabify_docks(stats, window.decoder_dock)
     return view

@@ -1,4 +1,4 @@
-"""The Experiments dock: +-k attention window, span removal, steering, logit lens, LM (issue 13).
+"""The Experiments dock: +-k attention window, span removal, steering, logit lens, LM.
 
 ``QtExperimentsPanel`` subscribes to the document (current utterance, selection) and to its own
 evented model ``steve_qt.core.state.experiments.Experiments``; experiments run as tasks in the
@@ -480,7 +480,3 @@ def install_experiments(window) -> None:
     window.experiments_panel = QtExperimentsPanel(window.doc, window.experiments, submit)
     window.experiments_dock = window.add_dock(window.experiments_panel, "Experiments",
                                               Qt.DockWidgetArea.RightDockWidgetArea)
-    beside = getattr(window, "phone_matrix_dock", None)
-    if beside is not None:  # a tab beside the phone matrix: the right column keeps its room
-        window.tabify_docks(beside, window.experiments_dock)
-        beside.raise_()

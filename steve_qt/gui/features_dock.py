@@ -1,5 +1,5 @@
 """The features dock: choose a site and a feature, see and hear where it fires, browse its corpus
-examples from a feature index (issue 12).
+examples from a feature index.
 
 - Site chooser (frames sites of the shown model, plus loaded SAEs), feature number, and a find
   box (a number jumps to that feature; text keeps the rows of "in this file" whose best phone
@@ -170,8 +170,6 @@ class FeaturesController(QtCore.QObject):
         self.fv = win.doc.features
         self.dock_widget = QtFeaturesDock()
         self.dock = win.add_dock(self.dock_widget, "Features", Qt.DockWidgetArea.RightDockWidgetArea)
-        if getattr(win, "head_stats_dock", None) is not None:
-            win.tabify_docks(win.head_stats_dock, self.dock)
         self._audio: OrderedDict[Path, object] = OrderedDict()
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []

@@ -98,12 +98,18 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.registry = ActionRegistry(self)
         self._build_menus()
         self._connect()
-        install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
-        install_decoder_view(self)  # decoder self-attention, tokens x tokens (issue 14)
-        self.features = install_features(self)  # features dock, Play Feature (issue 12)
+        install_panels(self)  # phone matrix, head statistics, Whisper word tier
+        install_decoder_view(self)  # decoder self-attention, tokens x tokens
+        self.features = install_features(self)  # features dock, Play Feature
         from .experiments_panel import install_experiments
 
-        install_experiments(self)  # window, span removal, steering, logit lens, LM (issue 13)
+        install_experiments(self)  # window, span removal, steering, logit lens, LM
+        # the right column: phone matrix | experiments above, head statistics | decoder |
+        # features below (tabs keep the column's room)
+        self.tabify_docks(self.head_stats_dock, self.decoder_dock)
+        self.tabify_docks(self.head_stats_dock, self.features.dock)
+        self.tabify_docks(self.phone_matrix_dock, self.experiments_dock)
+        self.phone_matrix_dock.raise_()
         self._closing = False
         self._still_coming = ""  # status-bar suffix while a partial result is shown
 
