@@ -546,6 +546,10 @@ class FeaturesController(QtCore.QObject):
             for c in (3, 4):  # labels longer than their column say themselves on hover
                 t.item(r, c).setToolTip(t.item(r, c).text())
             t.item(r, 6).setToolTip(str(ex.file))
+            t.item(r, 0).setToolTip(  # the whole row, for a dock too narrow for its columns
+                f"{ex.label}: {ex.file.name} at {ex.time_s:.2f} s, activation "
+                f"{ex.activation:.3g}" + (f", phone {ex.phone}" if ex.phone else "")
+                + (f", word {ex.word}" if ex.word else ""))
         t.setUpdatesEnabled(True)
         self._thumb_todo = [r for r, ex in enumerate(rows) if self._thumb_key(ex) not in self._thumbs]
         if self._thumb_todo:

@@ -568,8 +568,11 @@ def test_thumbnails_of_files_not_open_draw_the_cached_activation(window, corpus,
     table = window.features.dock_widget.examples
     qtbot.waitUntil(lambda: not window.features._thumb_timer.isActive(), timeout=10000)
     assert table.rowCount() > 0 and not window.doc.files.entries  # nothing open
-    for r in range(table.rowCount()):
+    for r, ex in enumerate(window.doc.features.examples):
         assert _green_pixels(table.item(r, 0).icon()) > 20, r
+        # a dock too narrow for the time and file columns: the thumbnail says them on hover
+        tip = table.item(r, 0).toolTip()
+        assert ex.file.name in tip and f"{ex.time_s:.2f} s" in tip
 
 
 def test_the_track_label_does_not_cover_the_peak(window, dark_suit, qtbot):
