@@ -42,12 +42,20 @@ def test_preview_first_then_the_models_numbers(cold_window, qtbot, dark_suit,
     real_get = pipeline.get_adapter
     shot = []
 
-    def get_adapter(*a, **k):  # the preview has been painted: look at it as a user would
+    def get_adapter(*a, **k):  # runs in the worker thread, once the preview is shown
         if not shot:
             shot.append(doc.attention.extraction)
+        return real_get(*a, **k)
+
+    looked = []
+
+    def look(job, ex):  # in the GUI thread (a widget is painted there only): as a user sees it
+        if not looked:
+            looked.append(True)
             ARTIFACTS.mkdir(exist_ok=True)
             win.grab().save(str(ARTIFACTS / "preview_first_map.png"))
-        return real_get(*a, **k)
+
+    win.queue.partial.connect(look)
 
     monkeypatch.setattr(pipeline, "get_adapter", get_adapter)
     win.open_paths([str(dark_suit)])
