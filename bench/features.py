@@ -95,9 +95,9 @@ def run(cfg: Config) -> Section:
         fv.set_site(SITE)
 
         def store(i: int) -> None:
-            n = win.doc.entries[i].utterance.audio.samples.size
+            n = win.doc.files.entries[i].utterance.audio.samples.size
             acts = rng.gamma(0.3, 1.0, size=(-(-n // 320), D)).astype(np.float32)
-            fv.store(i, win.doc.model, 0, SITE, acts, whisper_grid(0))
+            fv.store(i, win.doc.attention.model, 0, SITE, acts, whisper_grid(0))
 
         opened = [win.open_audio(f) for f in files[:4]]
         for i in opened:
@@ -155,7 +155,7 @@ def run(cfg: Config) -> Section:
             ok = ctl.open_example(others[0])
             paint()
             dt = time.perf_counter() - t0
-            assert ok and win.doc.selection is not None
+            assert ok and win.doc.nav.selection is not None
             if k >= 2:
                 opens.append(dt)
 

@@ -1,7 +1,7 @@
 """Measurements in the real steve_qt main window (QT_QPA_PLATFORM=offscreen).
 
 - ``measure_main_window``: switching head / layer of a 1500 x 1500 map in QtMainWindow's map
-  view, through the document (``doc.set_head`` / ``doc.set_layer``, what the [ ] and PgUp/PgDn
+  view, through the document (``doc.attention.set_head`` / ``doc.attention.set_layer``, what the [ ] and PgUp/PgDn
   keys call), until the map's ImageItem has repainted.
 - ``python -m bench.gui_probe FILE``: time to first map. Calls ``steve_qt.gui.app.run_gui([FILE])``
   unchanged; wrappers only stamp the time when the worker calls ``pipeline.get_adapter`` and
@@ -100,7 +100,7 @@ def measure_main_window(app, heads: list[np.ndarray], repeats: int, warmup: int)
     win.show()
     doc = win.doc
     index = doc.add(Utterance(from_array(synthetic_speechlike(q * 320), 16000), None, None))
-    doc.set_extraction(index, doc.model, 0, fake_extraction(heads))
+    doc.set_extraction(index, doc.attention.model, 0, fake_extraction(heads))
     for _ in range(50):
         app.processEvents()
     num_heads = len(heads)
@@ -117,13 +117,13 @@ def measure_main_window(app, heads: list[np.ndarray], repeats: int, warmup: int)
 
     head_t, layer_t = [], []
     for i in range(warmup + repeats):
-        dt_h = until_painted(lambda: doc.set_head(((doc.head or 0) + 1) % num_heads))
-        dt_l = until_painted(lambda: doc.set_layer((doc.layer + 1) % 4))
+        dt_h = until_painted(lambda: doc.attention.set_head(((doc.attention.head or 0) + 1) % num_heads))
+        dt_l = until_painted(lambda: doc.attention.set_layer((doc.attention.layer + 1) % 4))
         if i >= warmup:
             head_t.append(dt_h)
             layer_t.append(dt_l)
     size = win.views.map.vb.size()
-    shape = doc.maps.weights.shape
+    shape = doc.attention.maps.weights.shape
     cache = getattr(win.views, "map_images", None)  # steve_qt.gui.map_images.MapImages
     counts = dict(hits=cache.hits, waited=cache.waited, misses=cache.misses,
                   prefetched=cache.prefetched) \
@@ -133,18 +133,18 @@ def measure_main_window(app, heads: list[np.ndarray], repeats: int, warmup: int)
         cache.prefetch = False
         for i in range(warmup + repeats):
             cache.clear()
-            dt = until_painted(lambda: doc.set_head(((doc.head or 0) + 1) % num_heads))
+            dt = until_painted(lambda: doc.attention.set_head(((doc.attention.head or 0) + 1) % num_heads))
             if i >= warmup:
                 cold_t.append(dt)
     win.close()
     return dict(
-        how="next head (doc.set_head)", times=head_t, layer_times=layer_t, images=counts,
+        how="next head (doc.attention.set_head)", times=head_t, layer_times=layer_t, images=counts,
         cold_how="head not shown before (image cache emptied, no prefetch)", cold_times=cold_t,
         note=(f"Real main window (steve_qt/gui, QtMainWindow 1280×900, map view "
               f"{int(size.width())}×{int(size.height())} px) with an encoder extraction of shape "
               f"{tuple(shape)} float16 built from the same maps (contents do not matter for "
               "drawing): head and layer switches go through the document as the [ ] and "
-              "PgUp/PgDn keys do (`doc.set_head` / `doc.set_layer`: the head's colour indices "
+              "PgUp/PgDn keys do (`doc.attention.set_head` / `doc.attention.set_layer`: the head's colour indices "
               "and levels, `setImage`, colour bar, title, query profile, head overview and "
               "statistics panels) and are timed until the map's ImageItem has painted. Layer "
               "switch: median "
@@ -256,14 +256,14 @@ def main() -> None:
             if "t_drawn" not in stamps and any(k in stamps for k in
                                                ("t_preview", "t_partial", "t_extract")):
                 stamps["t_drawn"] = time.time()
-                stamps["first_paint_preview"] = previews.is_preview(windows[0].doc.extraction)
+                stamps["first_paint_preview"] = previews.is_preview(windows[0].doc.attention.extraction)
                 on_idle()
-            if ("t_model_drawn" not in stamps and windows and windows[0].doc.extraction
-                    is not None and not previews.is_preview(windows[0].doc.extraction)):
+            if ("t_model_drawn" not in stamps and windows and windows[0].doc.attention.extraction
+                    is not None and not previews.is_preview(windows[0].doc.attention.extraction)):
                 stamps["t_model_drawn"] = time.time()
                 on_idle()
             elif ("t2_open" in stamps and "t2_drawn" not in stamps and windows
-                  and windows[0].doc.maps is not None
+                  and windows[0].doc.attention.maps is not None
                   and windows[0].doc.utterance.path.name == os.path.basename(args.second)):
                 stamps["t2_drawn"] = time.time()
                 quit_app()

@@ -130,3 +130,69 @@ def test_unknown_adapter_is_a_clear_error():
 
     with pytest.raises(SteveError, match="unknown model 'hubert'; installed adapters: .*whisper"):
         load_adapter("hubert:facebook/hubert-base")
+
+
+# --- the window's rooms ---------------------------------------------------------------------------
+GUI = Path(__file__).resolve().parents[1] / "steve_qt" / "gui"
+
+
+def private_reads(source: str) -> list[str]:
+    """``x._name`` where ``x`` is not ``self`` or ``cls``: another object's private attribute."""
+    import ast
+
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and node.attr.startswith("_") \
+                and not node.attr.startswith("__"):
+            if isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"):
+                continue
+            out.append(f"{node.lineno}: {ast.unparse(node)}")
+    return out
+
+
+def menus_found_by_place_or_text(source: str) -> list[str]:
+    """``….actions()[i]`` (a menu or action found by its position) and comparisons of an action's
+    ``text()`` or ``title()`` (found by its text): docks ask the action registry by name."""
+    import ast
+
+    out = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Call) and \
+                isinstance(node.value.func, ast.Attribute) and node.value.func.attr == "actions":
+            out.append(f"{node.lineno}: {ast.unparse(node)}")
+        if isinstance(node, ast.Compare):
+            for side in (node.left, *node.comparators):
+                if isinstance(side, ast.Call) and isinstance(side.func, ast.Attribute) and \
+                        side.func.attr in ("text", "title") and \
+                        isinstance(side.func.value, ast.Name) and side.func.value.id in \
+                        ("a", "act", "action", "m", "menu"):
+                    out.append(f"{node.lineno}: {ast.unparse(node)}")
+    return out
+
+
+def test_the_checks_can_fail():
+    bad = ("class A:\n    def f(self, win, mb):\n        win._action(1)\n        self._ok = 1\n"
+           "        m = mb.actions()[0].menu()\n"
+           "        p = next(a.menu() for a in mb.actions() if a.text() == '&Play')\n")
+    assert private_reads(bad) == ["3: win._action"]
+    assert len(menus_found_by_place_or_text(bad)) == 2
+
+
+def test_gui_reads_no_private_attribute_of_another_object_and_finds_no_menu_by_place():
+    found = {}
+    for f in sorted(GUI.glob("*.py")):
+        src = f.read_text(encoding="utf-8")
+        bad = private_reads(src) + menus_found_by_place_or_text(src)
+        if bad:
+            found[f.name] = bad
+    assert not found, found
+
+
+def test_the_document_forwards_nothing():
+    from steve_qt.core.state.document import Document
+
+    text = (Path(__file__).resolve().parents[1] / "steve_qt" / "core" / "state" /
+            "document.py").read_text(encoding="utf-8")
+    assert "setattr(" not in text and "_forward" not in text
+    for name in ("layer", "set_view", "entries", "current", "maps", "message_"):
+        assert not hasattr(Document, name), name

@@ -131,3 +131,18 @@ def test_cli_spectrogram_and_labels_log_on_stderr(data, tmp_path, capsys):
     with pytest.raises(SystemExit) as exit_:  # argparse: a choice it does not know
         main(["figure", str(npz), "--spectrogram", "narrow", "--out", str(out)])
     assert exit_.value.code == 2 and "invalid choice: 'narrow'" in capsys.readouterr().err
+
+
+def test_feature_figure_takes_labels_all_and_logs_the_labels(tmp_path, capsys, dark_suit,
+                                                             whisper_adapter):
+    from steve_qt.cli import main
+
+    out = tmp_path / "f.png"
+    base = ["figure", str(dark_suit), "--site", "encoder.blocks.2.mlp.1", "--feature", "5",
+            "--dpi", "72", "--out", str(out)]
+    assert main(base) == 0
+    err = capsys.readouterr().err
+    assert "steve-qt figure: labels drawn: " in err and "left out for lack of room" in err
+    assert main(base + ["--labels", "all", "--force"]) == 0
+    err = capsys.readouterr().err
+    assert "steve-qt figure: labels drawn: " in err and "left out" not in err

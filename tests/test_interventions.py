@@ -115,7 +115,7 @@ def test_span_removal_and_steer_variants():
     assert [r.row() for r in rows] == [
         ("original", "A b, c d.", "0.0000", "a b c d"),
         # 4 edits (1 insertion + 3 substitutions) beat 2 deletions + 3 insertions
-        ("without 1.02-1.4s (silence)", "a d 51 70 silence", "1.0000",
+        ("without 1.02-1.40 s (silence)", "a d 51 70 silence", "1.0000",
          "a [+d] [b->51] [c->70] [d->silence]")]
     rows = iv.steer(a, AUDIO, "encoder.blocks.0", 3, 0.0, span=(1.02, 1.40), reference="r")
     assert [r.variant for r in rows] == ["original", "steered"]
@@ -123,6 +123,11 @@ def test_span_removal_and_steer_variants():
     rows = iv.steer(a, AUDIO, "encoder.blocks.0", 3, 0.0, reference="r", sae=FakeSAE())
     assert [(r.variant, r.transcript) for r in rows] == [
         ("original", "r"), ("reconstruction", "recon 0 150"), ("steered", "steer 0 150")]
+
+
+def test_span_removal_names_the_span_to_10_ms():
+    rows = iv.span_removal(FakeAdapter(), AUDIO, 0.719812, 1.02087, fill="padding")
+    assert rows[1].variant == "without 0.72-1.02 s (padding)"
 
 
 class FakeSAE:

@@ -117,7 +117,7 @@ def test_span_removal_empty_and_whole(whisper_adapter, audio, reference):
     print(f"decoder says with every audio frame replaced by padding: {said!r}")
     assert not set(normalise_words(said)) & set(normalise_words(reference.text))
     assert whole[1].wer >= 1.0 or not said  # every original word deleted or substituted
-    assert [v.variant for v in whole] == ["original", f"without 0-{dur:g}s (padding)"]
+    assert [v.variant for v in whole] == ["original", f"without 0.00-{dur:.2f} s (padding)"]
 
 
 def test_replace_frames_edit_by_hand(whisper_adapter):

@@ -8,6 +8,7 @@ Reached through ``steve-qt figure`` (commands/figure.py adds the arguments and h
 from __future__ import annotations
 
 import argparse
+import sys
 
 EXAMPLES = {"column": 9, "page": 15}
 
@@ -45,7 +46,8 @@ def _spec(args):
     which = acoustic_overlays(args)
     return FigureSpec(width=args.width, dpi=args.dpi, title=args.title,
                       span=tuple(args.span) if args.span else None,
-                      spectrogram=getattr(args, "spectrogram", None), acoustics=which)
+                      spectrogram=getattr(args, "spectrogram", None), acoustics=which,
+                      labels=getattr(args, "labels", "fit"))
 
 
 def run(args) -> int:
@@ -68,7 +70,8 @@ def run(args) -> int:
         if not args.audio:
             raise SteveError("give an audio file (or --index IDX)")
         draw = _file_figure(args)
-    render(draw, _spec(args), args.out, force=args.force)
+    render(draw, _spec(args), args.out, force=args.force,
+           log=lambda line: print(f"steve-qt figure: {line}", file=sys.stderr))
     print(f"wrote {args.out}")
     return 0
 

@@ -119,17 +119,17 @@ class QtAcoustics(QtCore.QObject):
     def _store(self, item) -> None:  # in the GUI thread
         audio, tracks, error = item
         self._pending.discard(id(audio))
-        open_audio = {id(e.utterance.audio) for e in self.doc.entries}
+        open_audio = {id(e.utterance.audio) for e in self.doc.files.entries}
         self._tracks = {k: v for k, v in self._tracks.items() if k in open_audio}
         self._tracks[id(audio)] = (audio, tracks, error)
         u = self.doc.utterance
         if u is not None and u.audio is audio:
             if error:
-                self.doc.message_(f"Acoustics: no tracks ({error})")
+                self.doc.nav.message_(f"Acoustics: no tracks ({error})")
             elif tracks is not None:
                 note = tracks.undefined_measures()
                 if note:
-                    self.doc.message_(f"Acoustics: undefined throughout: {', '.join(note)} "
+                    self.doc.nav.message_(f"Acoustics: undefined throughout: {', '.join(note)} "
                                       "(silence, noise or music?)")
         self.redraw()
 
@@ -145,7 +145,7 @@ class QtAcoustics(QtCore.QObject):
     def redraw(self) -> None:
         tracks = self.current()
         u = self.doc.utterance
-        spec = None if u is None else self.views.spectrograms.get(u.audio, self.doc.spectrogram)
+        spec = None if u is None else self.views.spectrograms.get(u.audio, self.doc.attention.spectrogram)
         show = {n: on and tracks is not None for n, on in self.shown.items()}
         if show["formants"] and spec is not None:
             xs, ys = [], []
@@ -189,7 +189,7 @@ class QtAcoustics(QtCore.QObject):
         return "  ".join(parts)
 
     def _on_hover(self) -> None:
-        h = self.doc.hover
+        h = self.doc.nav.hover
         text = self.values_at(h[0]) if h is not None else ""
         self.hover_text.setText(text)
         self.hover_text.setVisible(bool(text))
@@ -202,15 +202,12 @@ def install_acoustics(window) -> QtAcoustics:
     """Add the overlay to ``window.views`` and View > Acoustics (one checkable entry per
     track) to the window's menu bar."""
     acoustics = QtAcoustics(window.doc, window.views, window)
-    view_menu = next((a.menu() for a in window.menuBar().actions()
-                      if a.menu() is not None and a.text().replace("&", "") == "View"), None)
-    menu = (view_menu or window.menuBar()).addMenu("A&coustics")
-    window.acoustics_actions = {}
+    reg = window.registry
+    reg.add_menu("acoustics", reg.menu("view").addMenu("A&coustics"))
     for name in OVERLAYS:
-        act = QtGui.QAction(TITLES[name], window, checkable=True)
-        act.setStatusTip(f"Praat's {name} over the spectrogram")
-        act.toggled.connect(lambda on, n=name: acoustics.set_shown(n, on))
-        menu.addAction(act)
-        window.acoustics_actions[name] = act
+        reg.register(f"acoustics:{name}", TITLES[name],
+                     lambda on, n=name: acoustics.set_shown(n, on),
+                     description=f"Praat's {name} over the spectrogram", menu="acoustics",
+                     checkable=True)
     QtWidgets.QApplication.instance().aboutToQuit.connect(acoustics.shutdown)
     return acoustics

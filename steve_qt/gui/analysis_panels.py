@@ -15,8 +15,10 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from ..core.attention import analysis
 from ..core.state.document import Document
 from ..core.errors import SteveError
+from ..core.speech.alignment import Interval
 from ..core.attention.measures import PER_LAYER
 from .coalesce import Coalesced
+from .layout import RIGHT_COLUMN_PX
 from .colors import colormap, lut
 
 Qt = QtCore.Qt
@@ -159,6 +161,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
 
         for c in (self.source, self.value, self.feature):
             c.activated.connect(lambda i: self.refresh())
+        self.value.currentTextChanged.connect(self.value.setToolTip)
         self.plot.scene().sigMouseClicked.connect(self._on_clicked)
         self.plot.scene().sigMouseMoved.connect(self._on_moved)
         self.refresh_soon = Coalesced(self.refresh, self)
@@ -172,7 +175,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
     def compute(self):
         """The matrix of the shown head (analysis.aggregate_*); SteveError says why not."""
         doc = self.doc
-        m, al = doc.maps, doc.alignment
+        m, al = doc.attention.maps, doc.alignment
         if m is None:
             raise SteveError("no attention yet")
         src = self.source.currentData()
@@ -182,23 +185,24 @@ class QtPhoneMatrix(QtWidgets.QWidget):
                              "tier (open one with File > Open Alignment)")
         kind = self.kind
         if src == "classes":
-            return analysis.aggregate_classes(m, doc.shown_layer, doc.head, tier,
+            return analysis.aggregate_classes(m, doc.attention.shown_layer, doc.attention.head, tier,
                                               self.feature.currentData(), kind=kind)
-        return analysis.aggregate_intervals(m, doc.shown_layer, doc.head, tier, kind=kind)
+        return analysis.aggregate_intervals(m, doc.attention.shown_layer, doc.attention.head, tier, kind=kind)
 
     @property
     def kind(self) -> str:
         """The kind of map aggregated: the one the views show (weights under rollout)."""
-        return "weights" if self.doc.rollout else self.doc.kind
+        return "weights" if self.doc.attention.rollout else self.doc.attention.kind
 
     def value_title(self) -> str:
         return matrix_value_title(self.value.currentData(), self.kind)
 
     def _state(self) -> tuple:
         d = self.doc
-        return (d.maps, d.alignment, d.layer, d.shown_layer, d.head, d.rollout, self.kind,
+        a = d.attention
+        return (a.maps, d.alignment, a.layer, a.shown_layer, a.head, a.rollout, self.kind,
                 self.source.currentData(), self.value.currentData(),
-                self.feature.currentData(), d.colormap)
+                self.feature.currentData(), d.attention.colormap)
 
     def refresh(self) -> None:
         state = self._state()
@@ -210,6 +214,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         self.feature.setVisible(self.source.currentData() == "classes")
         for i in range(self.value.count()):  # the captions name the kind of map shown
             self.value.setItemText(i, matrix_value_title(self.value.itemData(i), self.kind))
+        self.value.setToolTip(self.value.currentText())  # the box may be too narrow for it
         try:
             self.matrix = self.compute()
         except SteveError as exc:
@@ -225,15 +230,15 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         mat = self.matrix
         self.values = np.asarray(getattr(mat, self.value.currentData()), dtype=np.float64)
         _draw(self.plot, self.image, self.values, mat.query_labels, mat.key_labels,
-              self.doc.colormap)
+              self.doc.attention.colormap)
         doc = self.doc
-        if doc.rollout:
+        if doc.attention.rollout:
             who = "rollout"
         elif self.kind in PER_LAYER:  # one map per layer: no head to name
-            who = f"layer {doc.layer}"
+            who = f"layer {doc.attention.layer}"
         else:
-            who = f"layer {doc.layer}, " + ("mean of heads" if doc.head is None
-                                            else f"head {doc.head}")
+            who = f"layer {doc.attention.layer}, " + ("mean of heads" if doc.attention.head is None
+                                            else f"head {doc.attention.head}")
         self.info.setText(f"{who}: {self.value_title()}; rows query, columns key. "
                           "Click a cell: select the key interval, query = middle of the row's "
                           "interval, play the key.")
@@ -264,11 +269,11 @@ class QtPhoneMatrix(QtWidgets.QWidget):
             return None  # class cells have no single interval
         q_iv, k_iv = mat.query_intervals[r], mat.key_intervals[c]
         span = (float(k_iv.start_s), float(k_iv.end_s))
-        doc.set_selection(span)
-        m = doc.maps
+        doc.nav.set_selection(span)
+        m = doc.attention.maps
         if m is not None and m.query_grid is not None:
             mid = (q_iv.start_s + q_iv.end_s) / 2
-            doc.set_query(int(m.query_grid.frame_at_seconds(mid, m.num_queries)))
+            doc.attention.set_query(int(m.query_grid.frame_at_seconds(mid, m.num_queries)))
         if play:
             self.playRequested.emit([span])
         return span
@@ -318,7 +323,7 @@ class QtHeadStats(QtWidgets.QWidget):
 
     def compute(self) -> analysis.HeadStats | None:
         """Head statistics of the shown maps (cached per maps and alignment)."""
-        m, al = self.doc.maps, self.doc.alignment
+        m, al = self.doc.attention.maps, self.doc.alignment
         if m is None:
             return None
         self.stats = self.doc.cache.head_statistics(m, al)
@@ -337,7 +342,7 @@ class QtHeadStats(QtWidgets.QWidget):
         return getattr(s, name)
 
     def refresh(self) -> None:
-        shown = (self.doc.maps, self.doc.alignment, self.stat.currentData(), self.doc.colormap)
+        shown = (self.doc.attention.maps, self.doc.alignment, self.stat.currentData(), self.doc.attention.colormap)
         if self._shown is not None and all(
                 a == b if isinstance(a, str) else a is b for a, b in zip(shown, self._shown)):
             return  # one extraction announces several fields: draw once
@@ -355,7 +360,7 @@ class QtHeadStats(QtWidgets.QWidget):
         self.values = np.asarray(self.stat_values(shown), dtype=np.float64)
         n, h = self.values.shape
         _draw(self.plot, self.image, self.values, [str(i) for i in range(n)],
-              [str(j) for j in range(h)], self.doc.colormap)
+              [str(j) for j in range(h)], self.doc.attention.colormap)
         if self.values.size <= MAX_CELL_TEXT:
             finite = self.values[np.isfinite(self.values)]
             mid = (finite.min() + finite.max()) / 2 if finite.size else 0.0
@@ -381,12 +386,12 @@ class QtHeadStats(QtWidgets.QWidget):
 
     def _mark_current(self) -> None:
         doc = self.doc
-        ok = self.stats is not None and not doc.rollout and self.values.size
+        ok = self.stats is not None and not doc.attention.rollout and self.values.size
         self.frame.setVisible(bool(ok))
         if ok:
-            h = doc.head
+            h = doc.attention.head
             x, w = (0, self.values.shape[1]) if h is None else (h, 1)
-            self.frame.setRect(QtCore.QRectF(x, doc.layer, w, 1))
+            self.frame.setRect(QtCore.QRectF(x, doc.attention.layer, w, 1))
 
     def _on_moved(self, pos) -> None:
         cell = _cell_at(self.plot, pos, self.values.shape) if self.stats is not None else None
@@ -406,11 +411,21 @@ class QtHeadStats(QtWidgets.QWidget):
             self.select_cell(*cell)
 
     def select_cell(self, layer: int, head: int) -> None:
-        self.doc.set_layer(layer)  # leaves the rollout
-        self.doc.set_head(head)
+        self.doc.attention.set_layer(layer)  # leaves the rollout
+        self.doc.attention.set_head(head)
 
 
 # --- Whisper words beneath the reference words -------------------------------------------------
+EMPTY_TRANSCRIPT = "(empty transcript: no words decoded)"
+
+
+def transcript_is_empty(ex) -> bool:
+    """The extraction's transcript is complete and holds no words (noise, music, overlapping
+    talkers): a result to show, not a missing one."""
+    return (ex is not None and "cross" in ex.maps and "transcript" not in ex.pending
+            and not ex.transcript.text.strip())
+
+
 class WhisperWords:
     """Keeps views.set_whisper_words in step with the shown extraction's cross-attention."""
 
@@ -432,10 +447,10 @@ class WhisperWords:
         i = self.views.whisper_tier.index_at(plot.vb.mapSceneToView(pos).x())
         text = self.word_error_text(i) if i is not None else ""
         if text:
-            self.doc.message_(text)
+            self.doc.nav.message_(text)
 
     def compute(self):
-        ex = self.doc.extraction
+        ex = self.doc.attention.extraction
         cross = ex.maps.get("cross") if ex is not None else None
         tokens = list(getattr(ex.transcript, "tokens", []) or []) if ex is not None else []
         if cross is None or not tokens:
@@ -447,7 +462,7 @@ class WhisperWords:
     def refresh(self) -> None:
         from ..core.speech.word_errors import boundary_errors, format_errors
 
-        ex, al = self.doc.extraction, self.doc.alignment
+        ex, al = self.doc.attention.extraction, self.doc.alignment
         key = (id(ex), id(al))
         if key == self._key:
             return
@@ -457,11 +472,16 @@ class WhisperWords:
         except (SteveError, ValueError) as exc:
             self.alignment, self.errors = None, []
             self.views.set_whisper_words([])
-            self.doc.message_(f"Whisper word alignment failed: {exc}")
+            self.doc.nav.message_(f"Whisper word alignment failed: {exc}")
             return
-        if self.alignment is None:
+        if self.alignment is None or not self.alignment.words:
             self.errors = []
-            self.views.set_whisper_words([])
+            if transcript_is_empty(ex):  # the row says so instead of vanishing
+                self.views.set_whisper_words(
+                    [Interval(0.0, self.doc.duration, EMPTY_TRANSCRIPT)],
+                    f"{ex.model} decoded no words from this audio")
+            else:
+                self.views.set_whisper_words([])
             return
         tier = self.alignment.tier()
         ref = getattr(al, "words", None) if al is not None else None
@@ -471,7 +491,6 @@ class WhisperWords:
             tip += "\nboundary error vs the reference words (+ = whisper later):\n" + \
                 format_errors(self.errors)
         self.views.set_whisper_words(tier.intervals, tip)
-        self.views.whisper_tier.setToolTip(tip)
 
     def word_error_text(self, index: int) -> str:
         """'word: start +x ms, end +y ms' for the whisper word at ``index`` (or '')."""
@@ -492,5 +511,5 @@ def install_panels(window) -> None:
     window.phone_matrix_dock = window.add_dock(window.phone_matrix, "Phone matrix", right)
     window.head_stats = QtHeadStats(window.doc)
     window.head_stats_dock = window.add_dock(window.head_stats, "Head statistics", right)
-    window.resizeDocks([window.phone_matrix_dock], [420], Qt.Orientation.Horizontal)
+    window.resizeDocks([window.phone_matrix_dock], [RIGHT_COLUMN_PX], Qt.Orientation.Horizontal)
     window.whisper_words = WhisperWords(window.doc, window.views)

@@ -92,15 +92,15 @@ class QtControls(QtWidgets.QToolBar):
         self._fill_models()
         self.model.activated.connect(self._on_model_activated)
         self.component.activated.connect(
-            lambda i: doc.set_component(self.component.itemData(i)))
-        self.layer.valueChanged.connect(lambda v: doc.set_layer(v))
-        self.head.valueChanged.connect(lambda v: None if self.mean.isChecked() else doc.set_head(v))
+            lambda i: doc.attention.set_component(self.component.itemData(i)))
+        self.layer.valueChanged.connect(lambda v: doc.attention.set_layer(v))
+        self.head.valueChanged.connect(lambda v: None if self.mean.isChecked() else doc.attention.set_head(v))
         self.mean.toggled.connect(self._on_mean_toggled)
-        self.rollout.toggled.connect(doc.set_rollout)
-        self.kind.activated.connect(lambda i: doc.set_kind(self.kind.itemData(i)))
-        self.scale.activated.connect(lambda i: doc.set_scale(self.scale.itemData(i)))
-        self.cmap.activated.connect(lambda i: doc.set_colormap(self.cmap.itemData(i)))
-        self.window.valueChanged.connect(doc.set_window)
+        self.rollout.toggled.connect(doc.attention.set_rollout)
+        self.kind.activated.connect(self._on_kind_activated)
+        self.scale.activated.connect(lambda i: doc.attention.set_scale(self.scale.itemData(i)))
+        self.cmap.activated.connect(lambda i: doc.attention.set_colormap(self.cmap.itemData(i)))
+        self.window.valueChanged.connect(doc.attention.set_window)
 
         e = doc.events
         e.extraction.connect(self._on_extraction_change)
@@ -110,9 +110,9 @@ class QtControls(QtWidgets.QToolBar):
         e.head.connect(self._on_head_change)
         e.rollout.connect(self._on_rollout_change)
         e.kind.connect(self._on_kind_change)
-        e.scale.connect(lambda ev: self._select(self.scale, doc.scale))
-        e.colormap.connect(lambda ev: self._select(self.cmap, doc.colormap))
-        e.model.connect(lambda ev: self._select_model(doc.model))
+        e.scale.connect(lambda ev: self._select(self.scale, doc.attention.scale))
+        e.colormap.connect(lambda ev: self._select(self.cmap, doc.attention.colormap))
+        e.model.connect(lambda ev: self._select_model(doc.attention.model))
         e.window.connect(self._on_extraction_change)
         self._on_extraction_change(None)
 
@@ -125,7 +125,7 @@ class QtControls(QtWidgets.QToolBar):
             else:
                 self.model.addItem(f"{name} (choose...)", f"{name}:?")
         self.model.addItem("Other model...", OTHER_MODEL)
-        self._select_model(self.doc.model)
+        self._select_model(self.doc.attention.model)
 
     def _select_model(self, spec: str) -> None:
         i = self.model.findData(spec)
@@ -138,7 +138,7 @@ class QtControls(QtWidgets.QToolBar):
 
     def _on_model_activated(self, i: int) -> None:
         spec = self.model.itemData(i)
-        self._select_model(self.doc.model)  # stays until the window has a real spec
+        self._select_model(self.doc.attention.model)  # stays until the window has a real spec
         self.modelChosen.emit(spec)
 
     # --- document -> controls --------------------------------------------------------------------
@@ -161,20 +161,20 @@ class QtControls(QtWidgets.QToolBar):
         doc = self.doc
         self.component.blockSignals(True)
         self.component.clear()
-        for c in doc.components():
+        for c in doc.attention.components():
             self.component.addItem(COMPONENT_TITLES[c], c)
         self.component.blockSignals(False)
-        has = doc.maps is not None
+        has = doc.attention.maps is not None
         for w in (self.component, self.layer, self.head, self.mean, self.kind, self.scale):
             w.setEnabled(has)
-        n = doc.num_windows()
-        self._set_spin(self.window, doc.window, 0, max(n, 1) - 1)
-        self.window.setSuffix(window_name(doc.window, n).removeprefix(f"window {doc.window}"))
+        n = doc.attention.num_windows()
+        self._set_spin(self.window, doc.attention.window, 0, max(n, 1) - 1)
+        self.window.setSuffix(window_name(doc.attention.window, n).removeprefix(f"window {doc.attention.window}"))
         self.window_action.setVisible(n > 1)
         self._on_component_change(None)
 
     def _on_component_change(self, event) -> None:
-        self._select(self.component, self.doc.component)
+        self._select(self.component, self.doc.attention.component)
         self._on_layer_change(None)
         self._on_head_change(None)
         self._on_rollout_change(None)
@@ -182,20 +182,20 @@ class QtControls(QtWidgets.QToolBar):
     def _on_rollout_change(self, event) -> None:
         doc = self.doc
         self.rollout.blockSignals(True)
-        self.rollout.setChecked(doc.rollout)
+        self.rollout.setChecked(doc.attention.rollout)
         self.rollout.blockSignals(False)
-        self.rollout.setEnabled(doc.can_rollout())
-        self.layer.setEnabled(doc.maps is not None and not doc.rollout)
+        self.rollout.setEnabled(doc.attention.can_rollout())
+        self.layer.setEnabled(doc.attention.maps is not None and not doc.attention.rollout)
 
     def _on_layer_change(self, event) -> None:
-        m = self.doc.maps
-        self._set_spin(self.layer, self.doc.layer, 0, m.num_layers - 1 if m else 0)
+        m = self.doc.attention.maps
+        self._set_spin(self.layer, self.doc.attention.layer, 0, m.num_layers - 1 if m else 0)
 
     def _on_head_change(self, event) -> None:
-        m = self.doc.maps
-        head = self.doc.head
+        m = self.doc.attention.maps
+        head = self.doc.attention.head
         self._set_spin(self.head, head if head is not None else 0, 0, m.num_heads - 1 if m else 0)
-        per_layer = self.doc.kind in PER_LAYER  # one map per layer: no head to choose
+        per_layer = self.doc.attention.kind in PER_LAYER  # one map per layer: no head to choose
         self.head.setEnabled(m is not None and head is not None and not per_layer)
         self.mean.setEnabled(m is not None and not per_layer)
         self.mean.blockSignals(True)
@@ -203,8 +203,14 @@ class QtControls(QtWidgets.QToolBar):
         self.mean.blockSignals(False)
 
     def _on_kind_change(self, event) -> None:
-        self._select(self.kind, self.doc.kind)
+        self._select(self.kind, self.doc.attention.kind)
         self._on_head_change(None)
 
+    def _on_kind_activated(self, i: int) -> None:
+        """Ask the document for the kind; the box then shows what the document holds (a refused
+        kind, or one computed first, leaves the map's kind in the box)."""
+        self.doc.attention.set_kind(self.kind.itemData(i))
+        self._select(self.kind, self.doc.attention.kind)
+
     def _on_mean_toggled(self, checked: bool) -> None:
-        self.doc.set_head(None if checked else self.head.value())
+        self.doc.attention.set_head(None if checked else self.head.value())

@@ -58,19 +58,19 @@ class QtDecoderView(QtWidgets.QWidget):
 
     # --- what is shown ---------------------------------------------------------------------------
     def maps(self):
-        ex = self.doc.extraction
+        ex = self.doc.attention.extraction
         return ex.maps.get(COMPONENT) if ex is not None else None
 
     def layer_head(self) -> tuple[int, int | None]:
         """The document's layer and head, within the decoder's."""
         m = self.maps()
-        layer = min(self.doc.layer, m.num_layers - 1)
-        head = self.doc.head
+        layer = min(self.doc.attention.layer, m.num_layers - 1)
+        head = self.doc.attention.head
         return layer, None if head is None else min(head, m.num_heads - 1)
 
     def kind(self) -> str:
         m = self.maps()
-        return self.doc.kind if m.has_kind(self.doc.kind) else "weights"
+        return self.doc.attention.kind if m.has_kind(self.doc.attention.kind) else "weights"
 
     def refresh(self, event=None) -> None:
         m = self.maps()
@@ -91,12 +91,12 @@ class QtDecoderView(QtWidgets.QWidget):
         layer, head = self.layer_head()
         kind = self.kind()
         raw = m.head(layer, head, kind)  # (Q, K) float32
-        img, levels = display_image(raw, kind, self.doc.scale)
+        img, levels = display_image(raw, kind, self.doc.attention.scale)
         self.values = raw
         self.labels = [token_label(s) for s in (m.query_labels or [str(i) for i in
                                                                   range(m.num_queries)])]
         keys = [token_label(s) for s in (m.key_labels or [str(i) for i in range(m.num_keys)])]
-        _draw(self.plot, self.image, img, self.labels, keys, self.doc.colormap)
+        _draw(self.plot, self.image, img, self.labels, keys, self.doc.attention.colormap)
         who = "mean of heads" if head is None else f"head {head} of 0\u2013{m.num_heads - 1}"
         what = "weights" if kind == "weights" else "pre-softmax scores" if kind == "scores" \
             else kind
@@ -121,14 +121,12 @@ class QtDecoderView(QtWidgets.QWidget):
 
 
 def install_decoder_view(window) -> QtDecoderView:
-    """A dock beside the time views (tabbed with the head statistics), its export wired."""
+    """A dock beside the time views (the main window tabs it with the head statistics), its
+    export wired."""
     view = QtDecoderView(window.doc)
     view.exportRequested.connect(lambda: export_actions.export_figure(window,
                                                                       component=COMPONENT))
     window.decoder_view = view
     window.decoder_dock = window.add_dock(view, "Decoder self-attention",
                                           Qt.DockWidgetArea.RightDockWidgetArea)
-    stats = getattr(window, "head_stats_dock", None)
-    if stats is not None:
-        window.tabify_docks(stats, window.decoder_dock)
     return view

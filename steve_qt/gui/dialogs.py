@@ -82,3 +82,12 @@ def pick_tiers(parent, path: str, tier_names: Sequence[str],
     if dlg.exec() == QtWidgets.QDialog.DialogCode.Accepted:
         return dlg.choice()
     return None
+
+
+def record_take(parent: QtWidgets.QWidget | None, recorder):
+    """Run the Record dialog on a started Recorder; the take's samples, or None (Cancel)."""
+    from .record_dialog import QtRecordDialog
+
+    dlg = QtRecordDialog(recorder, parent)
+    dlg.exec()
+    return dlg.take

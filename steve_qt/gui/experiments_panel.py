@@ -1,4 +1,4 @@
-"""The Experiments dock: +-k attention window, span removal, steering, logit lens, LM (issue 13).
+"""The Experiments dock: +-k attention window, span removal, steering, logit lens, LM.
 
 ``QtExperimentsPanel`` subscribes to the document (current utterance, selection) and to its own
 evented model ``steve_qt.core.state.experiments.Experiments``; experiments run as tasks in the
@@ -92,6 +92,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
                             (self._lm_tab, "LM")):
             self.addTab(_scrolled(make()), title)
         e = model.events
+        e.k.connect(self._show_k)
         e.window_result.connect(self._on_window_result)
         e.span_result.connect(self._on_span_result)
         e.steer_result.connect(self._on_steer_result)
@@ -107,18 +108,18 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         u = self.doc.utterance
         if u is None:
             raise SteveError("open an audio file first")
-        ex = self.doc.extraction
+        ex = self.doc.attention.extraction
         if ex is not None and ex.meta.get("attention_window"):
-            saved = self._unmasked.get(id(self.doc.entry))
+            saved = self._unmasked.get(id(self.doc.files.entry))
             ex = saved[1] if saved else None
         ref = ex.transcript if ex is not None and ex.transcript.text else None
-        return u.audio.samples, self.doc.window, ref
+        return u.audio.samples, self.doc.attention.window, ref
 
     def _run(self, title: str, make_task: Callable, on_done: Callable) -> bool:
         try:
             task = make_task()
         except SteveError as exc:
-            self.doc.message_(f"{title}: {exc}")
+            self.doc.nav.message_(f"{title}: {exc}")
             return False
         self.submit(title, task, on_done)
         return True
@@ -157,20 +158,28 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         """Move the slider to ``k`` (one of K_STOPS) and run it."""
         self.k_slider.setValue(K_STOPS.index(k))
 
-    def _on_k_slider(self, index: int) -> None:
-        k = K_STOPS[index]
+    def _show_k(self, event=None) -> None:
+        """Slider and label show the model's k (after a change, or a refused choice)."""
+        k = self.model.k
+        with QtCore.QSignalBlocker(self.k_slider):
+            self.k_slider.setValue(K_STOPS.index(k))
         self.k_label.setText("k: off (no window)" if k is None
                              else f"k = {k} frames (\u00b1{k * 20} ms)")
-        self.model.set("k", k)
+
+    def _on_k_slider(self, index: int) -> None:
+        k = K_STOPS[index]
         if k is None:
+            self.model.set_k(None)
             self._restore_unmasked()
             self.k_result.setText("")
             return
         try:
             layers = parse_layers(self.k_layers.text())
         except SteveError as exc:
-            self.doc.message_(f"attention window: {exc}")
+            self.doc.nav.message_(f"attention window: {exc}")
+            self._show_k()  # refused: the slider goes back to what the model holds
             return
+        self.model.set_k(k)
         self._run(f"attention \u00b1{k}", lambda: self._window_task(k, layers),
                   lambda r: self.model.set("window_result", r))
 
@@ -193,17 +202,17 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
             self._show_masked(r.extraction)
 
     def _show_masked(self, ex) -> None:
-        i, entry = self.doc.current, self.doc.entry
+        i, entry = self.doc.files.current, self.doc.files.entry
         if i is None:
             return
-        key = self.doc.job_key()
-        shown = self.doc.extraction
+        key = self.doc.attention.job_key()
+        shown = self.doc.attention.extraction
         if shown is not None and not shown.meta.get("attention_window"):
             self._unmasked[id(entry)] = (key, shown)
         self.doc.set_extraction(i, *key, ex)
 
     def _restore_unmasked(self) -> None:
-        i, entry = self.doc.current, self.doc.entry
+        i, entry = self.doc.files.current, self.doc.files.entry
         saved = self._unmasked.pop(id(entry), None) if entry is not None else None
         if saved is not None:
             self.doc.set_extraction(i, *saved[0], saved[1])
@@ -230,7 +239,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         return w
 
     def _on_selection_change(self, event) -> None:
-        sel = self.doc.selection
+        sel = self.doc.nav.selection
         self.span_label.setText("select a span in the views (drag)" if sel is None
                                 else f"selection {sel[0]:.3f}\u2013{sel[1]:.3f} s")
         self.span_button.setEnabled(sel is not None)
@@ -238,9 +247,9 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
                                 else f"selection only ({sel[0]:.2f}\u2013{sel[1]:.2f} s)")
 
     def remove_selection(self) -> None:
-        sel = self.doc.selection
+        sel = self.doc.nav.selection
         if sel is None:
-            self.doc.message_("span removal: select a span first")
+            self.doc.nav.message_("span removal: select a span first")
             return
         fill = self.span_fill.currentText()
 
@@ -306,9 +315,9 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         site = self.steer_site.currentText().strip()
         feature, scale = self.steer_feature.value(), self.steer_scale.value()
         sae = self.steer_sae.text().strip() or None
-        span = self.doc.selection if self.steer_span.isChecked() else None
+        span = self.doc.nav.selection if self.steer_span.isChecked() else None
         if self.steer_span.isChecked() and span is None:
-            self.doc.message_("steering: select a span first (or untick 'selection only')")
+            self.doc.nav.message_("steering: select a span first (or untick 'selection only')")
             return
 
         def make():
@@ -392,7 +401,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
     def run_lm(self) -> None:
         prompt, word, top = self.lm_prompt.text(), self.lm_word.text(), self.lm_top.value()
         if not prompt and not word.strip():
-            self.doc.message_("LM: the prompt is empty: type some text, e.g. ' rug'")
+            self.doc.nav.message_("LM: the prompt is empty: type some text, e.g. ' rug'")
             return
         self._run("decoder LM", lambda: lm_task(prompt, word, top),
                   lambda r: self.model.set("lm_result", r))
@@ -411,16 +420,14 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
 
     # --- document --------------------------------------------------------------------------------
     def _on_current_change(self, event) -> None:
-        for i, e in enumerate(self.doc.entries):  # masked maps never outlive the slider
+        for i, e in enumerate(self.doc.files.entries):  # masked maps never outlive the slider
             saved = self._unmasked.pop(id(e), None)
             if saved is not None:
                 self.doc.set_extraction(i, *saved[0], saved[1])
         self._unmasked.clear()
         self.model.clear()
-        with QtCore.QSignalBlocker(self.k_slider):
-            self.k_slider.setValue(len(K_STOPS) - 1)
-        self.k_label.setText("k: off (no window)")
-        self.model.set("k", None)
+        self.model.set_k(None)
+        self._show_k()
 
 
 def _scrolled(tab: QtWidgets.QWidget) -> QtWidgets.QScrollArea:
@@ -451,29 +458,25 @@ def install_experiments(window) -> None:
 
     def submit(title: str, task, on_done) -> None:
         doc = window.doc
-        entry = doc.entry
+        entry = doc.files.entry
         if entry is None:
-            doc.message_(f"{title}: open an audio file first")
+            doc.nav.message_(f"{title}: open an audio file first")
             return
 
         def done(result) -> None:
             window.experiments.set("running", None)
             on_done(result)
-            doc.message_(f"{title}: done")
+            doc.nav.message_(f"{title}: done")
 
         def failed(reason: str) -> None:
             window.experiments.set("running", None)
             window.experiments.set("error", reason)
-            doc.message_(f"{title}: {reason.splitlines()[0] if reason else 'failed'}")
+            doc.nav.message_(f"{title}: {reason.splitlines()[0] if reason else 'failed'}")
 
         window.experiments.set("running", title)
-        window.queue.submit(Job(entry, doc.model, doc.window, task=task, on_done=done,
+        window.queue.submit(Job(entry, doc.attention.model, doc.attention.window, task=task, on_done=done,
                                 on_error=failed, title=title), front=True)
 
     window.experiments_panel = QtExperimentsPanel(window.doc, window.experiments, submit)
     window.experiments_dock = window.add_dock(window.experiments_panel, "Experiments",
                                               Qt.DockWidgetArea.RightDockWidgetArea)
-    beside = getattr(window, "phone_matrix_dock", None)
-    if beside is not None:  # a tab beside the phone matrix: the right column keeps its room
-        window.tabify_docks(beside, window.experiments_dock)
-        beside.raise_()

@@ -58,9 +58,9 @@ def _start_name(window, suffix: str, component: str | None = None) -> str:
     if u is None or u.path is None:
         return ""
     doc = window.doc
-    what = "rollout" if doc.rollout and component is None else (
-        f"L{doc.layer}" + ("mean" if doc.head is None else f"H{doc.head}"))
-    return str(u.path.with_name(f"{u.path.stem}_{component or doc.component}_{what}{suffix}"))
+    what = "rollout" if doc.attention.rollout and component is None else (
+        f"L{doc.attention.layer}" + ("mean" if doc.attention.head is None else f"H{doc.attention.head}"))
+    return str(u.path.with_name(f"{u.path.stem}_{component or doc.attention.component}_{what}{suffix}"))
 
 
 def _force_for(window, path: Path) -> bool | None:
@@ -81,11 +81,11 @@ def on_screen_figure(doc, width: str = FIGURE_WIDTH, component: str | None = Non
         if m is None:
             raise SteveError(f"no {component} attention was extracted for this utterance")
         spec.component = component
-        spec.layer = min(doc.layer, m.num_layers - 1)
-        spec.head = None if doc.head is None else min(doc.head, m.num_heads - 1)
+        spec.layer = min(doc.attention.layer, m.num_layers - 1)
+        spec.head = None if doc.attention.head is None else min(doc.attention.head, m.num_heads - 1)
         if not m.has_kind(spec.kind):
             spec.kind = "weights"
-    elif doc.rollout:
+    elif doc.attention.rollout:
         spec.layer = "rollout"
     return spec, data
 
@@ -97,7 +97,7 @@ def export_figure(window, path: str | Path | None = None,
     ``component`` names another component than the time views' (the decoder view's)."""
     from ..core.figures.attention import render_figure
 
-    if is_preview(window.doc.extraction):
+    if is_preview(window.doc.attention.extraction):
         dialogs.show_error(window, "Cannot export figure", PREVIEW_NOT_EXPORTED[0].upper()
                            + PREVIEW_NOT_EXPORTED[1:] + ".")
         return None
@@ -121,7 +121,7 @@ def export_figure(window, path: str | Path | None = None,
     except OSError as exc:
         dialogs.show_error(window, "Cannot export figure", f"{path}: {exc.strerror or exc}")
         return None
-    window.doc.message_(f"Figure written to {out} ({width} width)")
+    window.doc.nav.message_(f"Figure written to {out} ({width} width)")
     return out
 
 
@@ -132,7 +132,7 @@ def export_data(window, path: str | Path | None = None,
     from ..core.models.npzio import save_npz
 
     doc = window.doc
-    ex, u = doc.extraction, doc.utterance
+    ex, u = doc.attention.extraction, doc.utterance
     if ex is None or u is None:
         dialogs.show_error(window, "Nothing to export",
                            "No attention has been extracted for this utterance yet.")
@@ -148,7 +148,7 @@ def export_data(window, path: str | Path | None = None,
     path = Path(path)
     if path.suffix.lower() != ".npz":
         path = path.with_suffix(".npz")
-    maps = ex.maps[doc.component]
+    maps = ex.maps[doc.attention.component]
     can_csv = doc.alignment is not None and getattr(doc.alignment, "phones", None) is not None \
         and maps.query_grid is not None and maps.key_grid is not None
     if with_csv is None:
@@ -160,7 +160,7 @@ def export_data(window, path: str | Path | None = None,
         force = _force_for(window, path)
         if force is None:
             return []
-        written.append(save_npz(path, ex, doc.component, doc.alignment, u.path, force=force))
+        written.append(save_npz(path, ex, doc.attention.component, doc.alignment, u.path, force=force))
         if with_csv:
             csv_path = path.with_suffix(".csv")
             force = _force_for(window, csv_path)
@@ -171,6 +171,6 @@ def export_data(window, path: str | Path | None = None,
     except OSError as exc:
         dialogs.show_error(window, "Cannot export data", f"{path}: {exc.strerror or exc}")
     if written:
-        doc.message_("Written: " + ", ".join(p.name for p in written))
+        doc.nav.message_("Written: " + ", ".join(p.name for p in written))
     return written
 

@@ -1,5 +1,5 @@
 """The features dock: choose a site and a feature, see and hear where it fires, browse its corpus
-examples from a feature index (issue 12).
+examples from a feature index.
 
 - Site chooser (frames sites of the shown model, plus loaded SAEs), feature number, and a find
   box (a number jumps to that feature; text keeps the rows of "in this file" whose best phone
@@ -44,6 +44,10 @@ Qt = QtCore.Qt
 TRACK_PEN = pg.mkPen(QtGui.QColor(20, 120, 40), width=1.5)
 THUMB_W, THUMB_H = 132, 40
 THUMB_HALF_S = 0.5  # seconds either side of the peak in a thumbnail
+#: the widest number a table cell shows ('.3g' of a small negative activation), and the room a
+#: cell needs beside its text
+NUMBER_SAMPLE, CELL_PAD_PX = "-1.23e-05", 14
+TRACK_TEXT_MARGIN_PX = 4  # between the feature track's label and the track's edge
 THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays fast)
 THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
 TOP_N = 30  # rows of "in this file"
@@ -116,12 +120,12 @@ class QtFeaturesDock(QtWidgets.QWidget):
         # fixed widths from the font (ResizeToContents measures every cell on every setItem:
         # a millisecond each, which made switching feature slow)
         fm = self.fontMetrics()
-        for c, sample in enumerate(("", "range -5", "-0.000", "phone", "greasy", "00.00 s"),
+        for c, sample in enumerate(("", "range -5", NUMBER_SAMPLE, "phone", "greasy", "00.00 s"),
                                    start=0):
             if sample:
-                self.examples.setColumnWidth(c, fm.horizontalAdvance(sample) + 14)
-        for c, sample in enumerate(("feature", "-0.000", "-0.000", "best phone")):
-            self.top.setColumnWidth(c, fm.horizontalAdvance(sample) + 14)
+                self.examples.setColumnWidth(c, fm.horizontalAdvance(sample) + CELL_PAD_PX)
+        for c, sample in enumerate(("feature", NUMBER_SAMPLE, NUMBER_SAMPLE, "best phone")):
+            self.top.setColumnWidth(c, fm.horizontalAdvance(sample) + CELL_PAD_PX)
         self.examples_note = QtWidgets.QLabel("")
         self.examples_note.setWordWrap(True)
         self.tabs = QtWidgets.QTabWidget()
@@ -167,8 +171,6 @@ class FeaturesController(QtCore.QObject):
         self.fv = win.doc.features
         self.dock_widget = QtFeaturesDock()
         self.dock = win.add_dock(self.dock_widget, "Features", Qt.DockWidgetArea.RightDockWidgetArea)
-        if getattr(win, "head_stats_dock", None) is not None:
-            win.tabify_docks(win.head_stats_dock, self.dock)
         self._audio: OrderedDict[Path, object] = OrderedDict()
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []
@@ -199,7 +201,10 @@ class FeaturesController(QtCore.QObject):
         self.track_text = pg.TextItem("", color=(70, 70, 70), anchor=(0, 0),
                                       fill=QtGui.QColor(255, 255, 255, 190))
         self.track_text.setParentItem(self.track.vb)
-        self.track_text.setPos(4, 0)
+        self.track_text.setPos(TRACK_TEXT_MARGIN_PX, 0)
+        self._peak_s: float | None = None  # the drawn track's peak, which its label must not hide
+        self.track.vb.sigXRangeChanged.connect(lambda *a: self._place_track_text())
+        self.track.vb.sigResized.connect(lambda vb: self._place_track_text())
         self.track.vb.disableAutoRange()  # the document sets x; _draw_track sets y
         self.heat = views.insert_track("top N", after=self.track, stretch=0)
         self.heat.setFixedHeight(0)
@@ -218,28 +223,24 @@ class FeaturesController(QtCore.QObject):
             plot.vb.sigResized.connect(lambda vb: self._resync_x())
 
     def _build_actions(self) -> None:
-        win = self.win
-        f = win.menuBar().actions()[0].menu()  # File
-        before = win.export_figure_action
-        self.open_index_action = QtGui.QAction("Open Feature &Index...", win)
-        self.open_index_action.triggered.connect(lambda checked=False: self.ask_open_index())
-        f.insertAction(before, self.open_index_action)
-        self.open_sae_action = QtGui.QAction("Open &SAE...", win)
-        self.open_sae_action.setStatusTip("A sparse autoencoder (SAELens format) as a site of "
-                                          "the features dock")
-        self.open_sae_action.triggered.connect(lambda checked=False: self.ask_open_sae())
-        f.insertAction(before, self.open_sae_action)
-        self.export_examples_action = QtGui.QAction("Export E&xamples Audio...", win)
-        self.export_examples_action.triggered.connect(lambda checked=False: self.ask_export())
-        f.insertAction(before, self.export_examples_action)
-        play = next(a.menu() for a in win.menuBar().actions() if a.text() == "&Play")
-        play.addSeparator()
-        self.play_feature_action = win._action(play, "Play &Feature", self.play_feature, "F",
-                                               tip="The file with its loudness following the "
-                                                   "chosen feature's activation")
-        self.play_examples_action = win._action(play, "Play &Examples", self.play_examples,
-                                                tip="Each example of the feature, one after "
-                                                    "another")
+        reg = self.win.registry
+        before = "file:export_figure"
+        self.open_index_action = reg.register(
+            "features:open_index", "Open Feature &Index...", self.ask_open_index, menu="file",
+            before=before)
+        self.open_sae_action = reg.register(
+            "features:open_sae", "Open &SAE...", self.ask_open_sae, menu="file", before=before,
+            description="A sparse autoencoder (SAELens format) as a site of the features dock")
+        self.export_examples_action = reg.register(
+            "features:export_examples", "Export E&xamples Audio...", self.ask_export,
+            menu="file", before=before)
+        reg.menu("play").addSeparator()
+        self.play_feature_action = reg.register(
+            "play:feature", "Play &Feature", self.play_feature, "F", menu="play",
+            description="The file with its loudness following the chosen feature's activation")
+        self.play_examples_action = reg.register(
+            "play:examples", "Play &Examples", self.play_examples, menu="play",
+            description="Each example of the feature, one after another")
 
     def _connect(self) -> None:
         d, e = self.dock_widget, self.doc.events
@@ -272,7 +273,7 @@ class FeaturesController(QtCore.QObject):
         """Fill the site chooser once the shown model is loaded (it knows its sites)."""
         from ..core.models.pipeline import loaded_adapter
 
-        adapter = loaded_adapter(self.doc.model)
+        adapter = loaded_adapter(self.doc.attention.model)
         lister = getattr(adapter, "list_sites", None)
         if lister is not None:
             self.fv.set_model_sites(lister())
@@ -316,17 +317,17 @@ class FeaturesController(QtCore.QObject):
         if need is None or not self.win.auto_extract or not self.active or not self.shown:
             return
         i, spec, window, site = need
-        e = self.doc.entries[i]
-        e.activation_status[(spec, window, site)] = "queued"
+        e = self.doc.files.entries[i]
+        self.fv.set_activation_status(e, (spec, window, site), "queued")
         self.win.queue.submit(Job(e, spec, window, sites=(site,)), front=True)
         self._draw_track()
 
     def set_job_status(self, job: Job, status: str, error: str | None) -> None:
         key = (job.spec, job.window, job.sites[0])
-        job.entry.activation_status[key] = status
+        self.fv.set_activation_status(job.entry, key, status)
         if status == "failed":
-            self.doc.message_(f"Features: {job.name}: {error}")
-            if job.entry is self.doc.entry:
+            self.doc.nav.message_(f"Features: {job.name}: {error}")
+            if job.entry is self.doc.files.entry:
                 self.track_text.setText(self.track_hint())
             self.dock_widget.info.setText(f"{job.sites[0]}: {error}")
 
@@ -338,7 +339,7 @@ class FeaturesController(QtCore.QObject):
             self.set_job_status(job, "failed", f"the model returned no activations of {site}")
             return
         self.fv.store(index, job.spec, job.window, site, acts, grid)
-        self.doc.message_(f"{job.name}: {site} ({acts.shape[0]} frames x {acts.shape[1]})")
+        self.doc.nav.message_(f"{job.name}: {site} ({acts.shape[0]} frames x {acts.shape[1]})")
 
     @property
     def shown(self) -> bool:
@@ -369,7 +370,7 @@ class FeaturesController(QtCore.QObject):
         self._draw_heat()
         if self._pending_example is not None:
             entry, frame = self._pending_example
-            if entry is self.doc.entry and self.fv.activations is not None:
+            if entry is self.doc.files.entry and self.fv.activations is not None:
                 self._pending_example = None
                 self._select_example_span(entry, frame)
 
@@ -390,7 +391,7 @@ class FeaturesController(QtCore.QObject):
         if not self.active or not self.fv.site:
             return "choose a site and a feature in the Features dock"
         key = self.fv.key()
-        status = self.doc.entry.activation_status.get(key) if key is not None else None
+        status = self.doc.files.entry.activation_status.get(key) if key is not None else None
         if status in ("queued", "running"):
             return f"reading {self.fv.site} ..."
         if status == "failed":
@@ -402,17 +403,38 @@ class FeaturesController(QtCore.QObject):
         self.track.getAxis("left").setStyle(showValues=track is not None)  # no 0..1 over nothing
         if track is None or edges is None:
             self.curve.setData([], [])
+            self._peak_s = None
             self.track_text.setText(self.track_hint())
+            self._place_track_text()
             self.dock_widget.info.setText(self.track_text.toPlainText())
             return
         self.curve.setData(edges, track)
         lo, hi = min(float(track.min()), 0.0), float(track.max())
         self.track.setYRange(lo, hi if hi > lo else lo + 1.0, padding=0.05)
         peak = int(np.argmax(track))
-        text = (f"feature {self.fv.feature}: max {hi:.3g} at "
-                f"{float(self.fv.grid.center_seconds(peak)):.3f} s")
+        self._peak_s = float(self.fv.grid.center_seconds(peak))
+        text = f"feature {self.fv.feature}: max {hi:.3g} at {self._peak_s:.3f} s"
         self.track_text.setText(text)
+        self._place_track_text()
         self.dock_widget.info.setText(f"{self.fv.site}  {text}")
+
+    def _place_track_text(self) -> None:
+        """The label sits in the track's top-left corner, or in its top-right one when the
+        peak it names lies under the left place."""
+        vb = self.track.vb
+        width = vb.width()
+        right = False
+        if self._peak_s is not None and width > 0:
+            t0, t1 = vb.viewRange()[0]
+            x = (self._peak_s - t0) / (t1 - t0) * width if t1 > t0 else 0.0
+            label = self.track_text.boundingRect().width() + 2 * TRACK_TEXT_MARGIN_PX
+            right = x <= label and x < width - label
+        if right:
+            self.track_text.setAnchor((1, 0))
+            self.track_text.setPos(width - TRACK_TEXT_MARGIN_PX, 0)
+        else:
+            self.track_text.setAnchor((0, 0))
+            self.track_text.setPos(TRACK_TEXT_MARGIN_PX, 0)
 
     def _draw_heat(self) -> None:
         on = self.dock_widget.heat.isChecked() and self.fv.activations is not None and self.shown
@@ -453,14 +475,8 @@ class FeaturesController(QtCore.QObject):
         axis has its width gets a shifted range; give it the document's view again. The waveform
         (every row links to it) is told nothing: pyqtgraph passes a range set on a linked view
         back to the view it links to, lined up by pixels, which would shift every row."""
-        wave = self.win.views.wave.vb
-        wave.blockLink(True)
-        try:
-            for plot in (self.track, self.heat):
-                if plot.isVisible():
-                    plot.setXRange(*self.doc.view, padding=0)
-        finally:
-            wave.blockLink(False)
+        self.win.views.set_x_range_unlinked([p for p in (self.track, self.heat) if p.isVisible()],
+                                            self.doc.nav.view)
 
     def _fill_top(self) -> None:
         t = self.dock_widget.top
@@ -475,6 +491,7 @@ class FeaturesController(QtCore.QObject):
             t.setItem(r, 1, _item(f"{s.max:.3g}"))
             t.setItem(r, 2, _item(f"{s.mean:.3g}"))
             t.setItem(r, 3, _item(s.best_phone))
+            t.item(r, 3).setToolTip(s.best_phone)
         self._mark_top_row()
 
     def _mark_top_row(self) -> None:
@@ -495,7 +512,7 @@ class FeaturesController(QtCore.QObject):
         text = self.dock_widget.find.text().strip()
         if text.isdigit():
             if self.fv.dim and int(text) >= self.fv.dim:
-                self.doc.message_(f"{self.fv.site} has features 0-{self.fv.dim - 1}")
+                self.doc.nav.message_(f"{self.fv.site} has features 0-{self.fv.dim - 1}")
                 return
             self.fv.set_feature(int(text))
         elif text.lower() in ("f0", "f1", "f2", "f3", "intensity"):
@@ -505,21 +522,21 @@ class FeaturesController(QtCore.QObject):
             if hits:
                 self.fv.set_feature(hits[0].feature)
             else:
-                self.doc.message_(f"no feature in this file's top {TOP_N} has best phone {text!r}")
+                self.doc.nav.message_(f"no feature in this file's top {TOP_N} has best phone {text!r}")
 
     def _find_acoustic(self, measure: str) -> None:
         """The open index's feature most correlated with ``measure`` (built with --acoustics)."""
         idx = self.fv.index
         if idx is None or not getattr(idx, "has_acoustics", False):
-            self.doc.message_(f"{measure}: open a feature index built with --acoustics")
+            self.doc.nav.message_(f"{measure}: open a feature index built with --acoustics")
             return
         top = idx.acoustic_top(measure, 5)
         if not top:
-            self.doc.message_(f"{measure}: undefined in every frame of the index's corpus")
+            self.doc.nav.message_(f"{measure}: undefined in every frame of the index's corpus")
             return
         self.fv.set_feature(top[0][0])
         n, files = idx.acoustic_support(measure)
-        self.doc.message_(f"most correlated with {measure} ({n} frames, {files} files): "
+        self.doc.nav.message_(f"most correlated with {measure} ({n} frames, {files} files): "
                           + ", ".join(f"{f} (r {r:+.2f})" for f, r in top))
 
     # --- examples --------------------------------------------------------------------------------
@@ -544,7 +561,13 @@ class FeaturesController(QtCore.QObject):
             for c, text in enumerate((ex.label, f"{ex.activation:.3g}", ex.phone, ex.word,
                                       f"{ex.time_s:.2f} s", ex.file.name), start=1):
                 t.item(r, c).setText(text)
+            for c in (3, 4):  # labels longer than their column say themselves on hover
+                t.item(r, c).setToolTip(t.item(r, c).text())
             t.item(r, 6).setToolTip(str(ex.file))
+            t.item(r, 0).setToolTip(  # the whole row, for a dock too narrow for its columns
+                f"{ex.label}: {ex.file.name} at {ex.time_s:.2f} s, activation "
+                f"{ex.activation:.3g}" + (f", phone {ex.phone}" if ex.phone else "")
+                + (f", word {ex.word}" if ex.word else ""))
         t.setUpdatesEnabled(True)
         self._thumb_todo = [r for r, ex in enumerate(rows) if self._thumb_key(ex) not in self._thumbs]
         if self._thumb_todo:
@@ -604,7 +627,7 @@ class FeaturesController(QtCore.QObject):
         t0, t1 = s0 / rate, s1 / rate
         x_of = lambda t: (t - t0) / (t1 - t0) * THUMB_W  # noqa: E731
         entry = self._entry_of(ex.file)
-        got = self.fv.stored(entry) if entry is not None else None
+        got = self.fv.stored(entry) if entry is not None else self.fv.file_activations(ex.file)
         if got is not None and self.fv.feature < got[0].shape[1]:
             acts, grid = got
             tr = acts[:, self.fv.feature]
@@ -640,8 +663,8 @@ class FeaturesController(QtCore.QObject):
         return audio
 
     def _entry_of(self, path: Path):
-        i = self.doc.index_of(path) if Path(path).exists() else None
-        return self.doc.entries[i] if i is not None else None
+        i = self.doc.files.index_of(path) if Path(path).exists() else None
+        return self.doc.files.entries[i] if i is not None else None
 
     def open_example(self, row: int) -> bool:
         """Open the example's file at its frame and select the span around its peak."""
@@ -651,15 +674,15 @@ class FeaturesController(QtCore.QObject):
         ex = rows[row]
         if not ex.file.exists():
             root = index_root(self.fv.index)
-            self.doc.message_(f"Stale feature index: {ex.file} is missing (the index was built "
+            self.doc.nav.message_(f"Stale feature index: {ex.file} is missing (the index was built "
                               f"over {root}; were the files moved?)")
             return False
         i = self.win.open_audio(ex.file)
         if i is None:
             return False
         self.fv.set_example(row)
-        entry = self.doc.entries[i]
-        self.doc.set_cursor(ex.time_s)
+        entry = self.doc.files.entries[i]
+        self.doc.nav.set_cursor(ex.time_s)
         if not self._select_example_span(entry, ex.frame):
             self._pending_example = (entry, ex.frame)
             self.request()
@@ -669,7 +692,7 @@ class FeaturesController(QtCore.QObject):
         span = self.fv.example_span(entry, frame)
         if span is None:
             return False
-        self.doc.set_selection(span)
+        self.doc.nav.set_selection(span)
         return True
 
     # --- SAEs ------------------------------------------------------------------------------------
@@ -693,14 +716,14 @@ class FeaturesController(QtCore.QObject):
         if own and (base is None or base.dim != sae.d_in):
             dialogs.show_error(self.win, "Cannot open SAE",
                                f"{folder}: its site {sae.hook_name!r} ({sae.d_in} wide) is not a "
-                               f"site of {self.doc.model}")
+                               f"site of {self.doc.attention.model}")
             return None
         name = self.fv.add_sae(sae, folder)
         self.fv.set_site(name)
         self.activate()
         self.dock.setVisible(True)
         self.dock.raise_()
-        self.doc.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
+        self.doc.nav.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
         return name
 
     # --- the index -------------------------------------------------------------------------------
@@ -737,7 +760,7 @@ class FeaturesController(QtCore.QObject):
             msg = f"Feature index {Path(folder).name}: {note}"
         else:
             msg = f"Feature index {Path(folder).name}: {len(files)} files"
-        self.doc.message_(msg)
+        self.doc.nav.message_(msg)
         return True
 
     @staticmethod
@@ -762,18 +785,18 @@ class FeaturesController(QtCore.QObject):
         """The shown file (its selection when there is one) with the gain envelope."""
         u, track, grid = self.doc.utterance, self.fv.track(), self.fv.grid
         if u is None:
-            self.doc.message_("Open an audio file first")
+            self.doc.nav.message_("Open an audio file first")
             return False
         if track is None:
             self.activate()
-            self.doc.message_(f"No activations of {self.fv.site or 'a site'} for this file yet"
+            self.doc.nav.message_(f"No activations of {self.fv.site or 'a site'} for this file yet"
                               + (" (reading them)" if self.fv.needs_activations() is None
                                  and self.fv.site else ""))
             return False
         audio = u.audio
         x = feature_audio.enveloped(audio.original, audio.original_rate, track, grid,
                                     float(self.dock_widget.floor.value()))
-        span = self.doc.selection or (0.0, audio.duration)
+        span = self.doc.nav.selection or (0.0, audio.duration)
         ok = self.win.playback.play_samples(
             x, audio.original_rate, [span],
             f"feature {self.fv.feature} of {self.fv.site} (floor {self.dock_widget.floor.value()} dB)")
@@ -791,12 +814,12 @@ class FeaturesController(QtCore.QObject):
 
     def play_examples(self) -> bool:
         if self.fv.index is None or not self.fv.examples:
-            self.doc.message_("No examples: " + (self.fv.index_note() or
+            self.doc.nav.message_("No examples: " + (self.fv.index_note() or
                                                  f"feature {self.fv.feature} has none"))
             return False
         (buf, pieces), rate = self.montage()
         if not pieces:
-            self.doc.message_("None of the examples' files can be read (stale feature index?)")
+            self.doc.nav.message_("None of the examples' files can be read (stale feature index?)")
             return False
         ok = self.win.playback.play_samples(
             buf, rate, [(0.0, len(buf) / rate)],
@@ -810,7 +833,7 @@ class FeaturesController(QtCore.QObject):
         when the example is in it."""
         if not self._montage or not self.win.playback.playing:
             return
-        pos = self.win.playback.player.buffer_position()
+        pos = self.win.playback.buffer_position()
         if pos is None:
             return
         piece = feature_audio.piece_at(self._montage, pos)
@@ -822,7 +845,7 @@ class FeaturesController(QtCore.QObject):
         here = self.doc.utterance is not None and self.doc.utterance.path is not None and \
             Path(self.doc.utterance.path).resolve() == Path(ex.file).resolve()
         off = min(max(pos - piece.buf0, 0), piece.n) / self._montage_rate
-        self.doc.set_playhead(piece.t0 + off if here else None)
+        self.doc.nav.set_playhead(piece.t0 + off if here else None)
 
     def ask_export(self) -> None:
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Export examples audio",
@@ -833,7 +856,7 @@ class FeaturesController(QtCore.QObject):
 
     def export_examples(self, path: str | Path, force: bool = False) -> tuple[Path, Path] | None:
         if not self.fv.examples:
-            self.doc.message_("No examples to export: " + (self.fv.index_note() or "none"))
+            self.doc.nav.message_("No examples to export: " + (self.fv.index_note() or "none"))
             return None
         (buf, pieces), rate = self.montage()
         try:
@@ -841,7 +864,7 @@ class FeaturesController(QtCore.QObject):
         except SteveError as exc:
             dialogs.show_error(self.win, "Cannot export examples", str(exc))
             return None
-        self.doc.message_(f"Wrote {out[0].name} ({len(buf) / rate:.2f} s, {len(pieces)} "
+        self.doc.nav.message_(f"Wrote {out[0].name} ({len(buf) / rate:.2f} s, {len(pieces)} "
                           f"examples) and {out[1].name}")
         return out
 

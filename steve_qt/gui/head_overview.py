@@ -129,8 +129,8 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
 
     def _maps(self):
         if self.component is None:
-            return self.doc.maps
-        ex = self.doc.extraction
+            return self.doc.attention.maps
+        ex = self.doc.attention.extraction
         return ex.maps.get(self.component) if ex is not None else None
 
     def _on_maps_change(self, event) -> None:
@@ -142,35 +142,39 @@ class QtHeadGrid(pg.GraphicsLayoutWidget):
             self.setVisible(False)
             return
         self.setVisible(True)
-        kind = self.doc.kind if m.has_kind(self.doc.kind) else "weights"
+        kind = self.doc.attention.kind if m.has_kind(self.doc.attention.kind) else "weights"
         per_layer = kind if kind in PER_LAYER else None
         if self._shape != (m.num_layers, m.num_heads, per_layer):
             self._build(m.num_layers, m.num_heads, per_layer)
             self._drawn = None
-        shown = (m, self.doc.kind, self.doc.scale, self.doc.colormap)
+        shown = (m, self.doc.attention.kind, self.doc.attention.scale, self.doc.attention.colormap)
         if self._drawn is not None and all(a is b for a, b in zip(shown, self._drawn)):
             self._on_selection_change(None)  # one extraction announces several fields: draw once
             return
         self._drawn = shown
-        table = lut(self.doc.colormap)
+        table = lut(self.doc.attention.colormap)
         for (n, h), box in self.boxes.items():
             head = 0 if h == PER_LAYER_KEY else h
-            img, levels = display_image(block_mean(m.head(n, head, kind)), kind, self.doc.scale)
+            img, levels = display_image(block_mean(m.head(n, head, kind)), kind, self.doc.attention.scale)
             box.image.setImage(img, levels=levels, lut=table, autoLevels=False)
             box.autoRange(padding=0)
         self._on_selection_change(None)
 
     def _on_selection_change(self, event) -> None:
         """Frame the shown (layer, head); only the boxes whose frame changes are redrawn."""
-        cur = (self.doc.layer, self.doc.head)
+        cur = (self.doc.attention.layer, self.doc.attention.head)
+        changed = False
         for key, box in self.boxes.items():
             now = key == cur or (key[1] == PER_LAYER_KEY and key[0] == cur[0])
             if box.current != now:
                 box.current = now
                 box.setBorder(CURRENT_PEN if box.current else OTHER_PEN)
+                changed = True
+        if changed:  # the wide frame reaches outside its box, where the box's own update misses it
+            self.viewport().update()
 
     def _on_thumb_clicked(self, layer: int, head) -> None:
-        self.doc.set_layer(layer)
+        self.doc.attention.set_layer(layer)
         if head != PER_LAYER_KEY:
-            self.doc.set_head(head)
+            self.doc.attention.set_head(head)
 

@@ -5,7 +5,8 @@ Tab plays/stops the selection (the visible window when nothing is selected); Shi
 the selection; Space plays/stops from the cursor; Esc stops; Ctrl+I / Ctrl+O zoom in/out around
 the cursor, Ctrl+N zooms to the selection, Ctrl+A shows all; PgUp / PgDn previous/next layer;
 [ / ] previous/next head (the mean of heads sits before head 1); M toggles the mean of heads;
-F plays the file with its loudness following the features dock's feature (Play > Play Feature).
+F plays the file with its loudness following the features dock's feature (Play > Play Feature);
+Ctrl+R records a take from the default input device (File > Record...).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..core.speech.alignment import TierNotFound, find_alignment, load_alignment
 from ..core.speech.audio import AUDIO_EXTENSIONS, load_audio
+from ..core.speech.recording import Recorder, write_take
 from ..core.state.document import CANCELLED, FAILED, QUEUED, RUNNING, Document
 from ..core.errors import SteveError
 from ..core.attention.measures import TITLES
@@ -25,13 +27,17 @@ from ..core.models.pipeline import Utterance, loaded_adapter
 from ..core.models.previews import PREVIEW_NOTE, is_preview
 from ..core.speech.spectrogram import TITLES as SPECTROGRAM_TITLES
 from . import dialogs, settings
+from .actions import ActionRegistry
 from .app import ALIGNMENT_SUFFIXES
-from .analysis_panels import install_panels
+from .analysis_panels import install_panels, transcript_is_empty
 from .controls import OTHER_MODEL, QtControls
 from .decoder_view import install_decoder_view
+from .elided_label import QtElidedLabel
 from .export_actions import export_data, export_figure
 from .features_dock import install_features
 from .head_overview import QtHeadOverview
+from .layout import (DEFAULT_HEIGHT_PX, DEFAULT_WIDTH_PX, HEADS_PX, LEFT_COLUMN_PX,  # noqa: F401
+                     RIGHT_COLUMN_PX, RIGHT_UPPER_SHARE, UTTERANCES_PX)
 from .playback import QtPlayback
 from .time_views import QtTimeViews
 from .utterance_list import QtUtteranceList
@@ -44,11 +50,7 @@ PENDING_NAMES = {"model": "the model's own numbers (loading it)",
                  "decoder": "decoder attention"}
 
 
-#: widths of the left (utterances, heads) and right (panels) dock columns in a 1280 px window;
-#: narrower windows scale them down (to what their panels need at least), see fit_docks
-LEFT_COLUMN_PX, RIGHT_COLUMN_PX, DEFAULT_WIDTH_PX = 330, 420, 1280
-#: the right column's height given to its upper stack (phone matrix, experiments)
-RIGHT_UPPER_SHARE = 0.45
+SCROLL_STEP = 0.25  # Left / Right scroll this share of the visible span
 
 
 def still_coming(pending) -> str:
@@ -64,7 +66,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.auto_extract = auto_extract
         self.setWindowTitle("steve-qt")
         self.setAcceptDrops(True)
-        self.resize(1280, 900)
+        self.resize(DEFAULT_WIDTH_PX, DEFAULT_HEIGHT_PX)
 
         self.views = QtTimeViews(self.doc)
         self.scrollbar = QtWidgets.QScrollBar(Qt.Orientation.Horizontal)
@@ -86,21 +88,28 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.overview = QtHeadOverview(self.doc)
         self.overview_dock = self.add_dock(self.overview, "Heads (layer x head)",
                                            Qt.DockWidgetArea.LeftDockWidgetArea)
-        self.resizeDocks([self.utterance_dock], [330], Qt.Orientation.Horizontal)
-        self.resizeDocks([self.utterance_dock, self.overview_dock], [140, 600],
+        self.resizeDocks([self.utterance_dock], [LEFT_COLUMN_PX], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.utterance_dock, self.overview_dock], [UTTERANCES_PX, HEADS_PX],
                          Qt.Orientation.Vertical)
 
         self.playback = QtPlayback(self.doc, parent=self)
         self.queue = ExtractionQueue(self)
         self._build_status_bar()
+        self.registry = ActionRegistry(self)
         self._build_menus()
         self._connect()
-        install_panels(self)  # phone matrix, head statistics, Whisper word tier (issue 5)
-        install_decoder_view(self)  # decoder self-attention, tokens x tokens (issue 14)
-        self.features = install_features(self)  # features dock, Play Feature (issue 12)
+        install_panels(self)  # phone matrix, head statistics, Whisper word tier
+        install_decoder_view(self)  # decoder self-attention, tokens x tokens
+        self.features = install_features(self)  # features dock, Play Feature
         from .experiments_panel import install_experiments
 
-        install_experiments(self)  # window, span removal, steering, logit lens, LM (issue 13)
+        install_experiments(self)  # window, span removal, steering, logit lens, LM
+        # the right column: phone matrix | experiments above, head statistics | decoder |
+        # features below (tabs keep the column's room)
+        self.tabify_docks(self.head_stats_dock, self.decoder_dock)
+        self.tabify_docks(self.head_stats_dock, self.features.dock)
+        self.tabify_docks(self.phone_matrix_dock, self.experiments_dock)
+        self.phone_matrix_dock.raise_()
         from .acoustics import install_acoustics
 
         self.acoustics = install_acoustics(self)  # View > Acoustics: Praat's tracks
@@ -128,7 +137,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         sb = self.statusBar()
         self.hover_label = QtWidgets.QLabel("")
         self.hover_label.setTextFormat(Qt.TextFormat.PlainText)
-        self.message_label = QtWidgets.QLabel("Open an audio file (File > Open, or drop it here)")
+        self.message_label = QtElidedLabel("Open an audio file (File > Open, or drop it here)")
+        self.message_label.setAlignment(Qt.AlignmentFlag.AlignRight)
         self.progress = QtWidgets.QProgressBar()
         self.progress.setMaximumWidth(180)
         self.progress.setTextVisible(True)
@@ -137,77 +147,82 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.cancel_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
         self.cancel_button.clicked.connect(self.cancel_extraction)
         sb.addWidget(self.hover_label, 1)
-        sb.addPermanentWidget(self.message_label)
+        sb.addPermanentWidget(self.message_label, 1)
         sb.addPermanentWidget(self.progress_label)
         sb.addPermanentWidget(self.progress)
         sb.addPermanentWidget(self.cancel_button)
         self._show_progress(False)
 
-    def _action(self, menu: QtWidgets.QMenu, text: str, slot: Callable,
-                keys: str | Iterable[str] | None = None, tip: str = "") -> QtGui.QAction:
-        act = QtGui.QAction(text, self)
-        if keys:
-            keys = [keys] if isinstance(keys, str) else list(keys)
-            act.setShortcuts([QtGui.QKeySequence(k) for k in keys])
-            act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            act.setStatusTip(tip)
-        act.triggered.connect(lambda checked=False: slot())
-        menu.addAction(act)
-        self.addAction(act)  # shortcuts work with the menu bar hidden, too
-        return act
-
     def _build_menus(self) -> None:
-        mb = self.menuBar()
-        f = mb.addMenu("&File")
+        """The menus from the registry of named actions (docks add theirs by name later)."""
+        mb, reg = self.menuBar(), self.registry
+        f = reg.add_menu("file", mb.addMenu("&File"))
         # Ctrl+O is Praat's zoom out, so opening is Ctrl+Shift+O
-        self.open_action = self._action(f, "&Open...", self.ask_open, "Ctrl+Shift+O")
-        self._action(f, "Open &Alignment...", self.ask_open_alignment)
+        self.open_action = reg.register("file:open", "&Open...", self.ask_open, "Ctrl+Shift+O",
+                                        menu="file")
+        reg.register("file:open_alignment", "Open &Alignment...", self.ask_open_alignment,
+                     menu="file")
+        self.record_action = reg.register(
+            "file:record", "&Record...", self.record, "Ctrl+R", menu="file",
+            description="Record from the default input device; the take opens like a file")
         self.recent_menu = f.addMenu("Open &Recent")
         self.recent_menu.aboutToShow.connect(self._fill_recent_menu)
         f.addSeparator()
-        self.export_figure_action = self._action(f, "Export &Figure...",
-                                                 lambda: export_figure(self))
-        self.export_data_action = self._action(f, "Export &Data...", lambda: export_data(self))
+        self.export_figure_action = reg.register("file:export_figure", "Export &Figure...",
+                                                 lambda: export_figure(self), menu="file")
+        self.export_data_action = reg.register("file:export_data", "Export &Data...",
+                                               lambda: export_data(self), menu="file")
         f.addSeparator()
-        self._action(f, "&Close Utterance", self.close_current, "Ctrl+W")
-        self._action(f, "&Quit", self.close, "Ctrl+Q")
+        reg.register("file:close", "&Close Utterance", self.close_current, "Ctrl+W", menu="file")
+        reg.register("file:quit", "&Quit", self.close, "Ctrl+Q", menu="file")
 
-        v = mb.addMenu("&View")
-        self._action(v, "Zoom &In", self.doc.zoom_in, "Ctrl+I")
-        self._action(v, "Zoom &Out", self.doc.zoom_out, "Ctrl+O")
-        self._action(v, "Zoom to &Selection", self.doc.zoom_to_selection, "Ctrl+N")
-        self._action(v, "Show &All", self.doc.show_all, "Ctrl+A")
-        self._action(v, "Scroll Left", lambda: self.doc.scroll(-0.25), "Left")
-        self._action(v, "Scroll Right", lambda: self.doc.scroll(0.25), "Right")
+        doc = self.doc
+        v = reg.add_menu("view", mb.addMenu("&View"))
+        for name, text, slot, keys in (
+                ("zoom_in", "Zoom &In", doc.nav.zoom_in, "Ctrl+I"),
+                ("zoom_out", "Zoom &Out", doc.nav.zoom_out, "Ctrl+O"),
+                ("zoom_to_selection", "Zoom to &Selection", doc.nav.zoom_to_selection, "Ctrl+N"),
+                ("show_all", "Show &All", doc.nav.show_all, "Ctrl+A"),
+                ("scroll_left", "Scroll Left", lambda: doc.nav.scroll(-SCROLL_STEP), "Left"),
+                ("scroll_right", "Scroll Right", lambda: doc.nav.scroll(SCROLL_STEP), "Right")):
+            reg.register(f"view:{name}", text, slot, keys, menu="view")
         v.addSeparator()
         self._build_spectrogram_menu(v.addMenu("Spectro&gram"))
-        self.panels_menu = v.addMenu("&Panels")
+        self.panels_menu = reg.add_menu("panels", v.addMenu("&Panels"))
         for dock in getattr(self, "_pending_docks", []):
             self.panels_menu.addAction(dock.toggleViewAction())
         self._pending_docks = []
 
-        p = mb.addMenu("&Play")
-        self._action(p, "Play/Stop Selection or Window", self.toggle_play, "Tab")
-        self._action(p, "Play Selection", self.play_selection, "Shift+Space")
-        self._action(p, "Play/Stop from Cursor", self.play_from_cursor, "Space")
-        self._action(p, "Play &Attended Audio", self.play_attended, "Ctrl+Shift+A",
-                     tip="Play the key frames holding half of the current query's attention")
-        self._action(p, "&Stop", self.playback.stop, "Esc")
+        reg.add_menu("play", mb.addMenu("&Play"))
+        reg.register("play:toggle", "Play/Stop Selection or Window", self.toggle_play, "Tab",
+                     menu="play")
+        reg.register("play:selection", "Play Selection", self.play_selection, "Shift+Space",
+                     menu="play")
+        reg.register("play:from_cursor", "Play/Stop from Cursor", self.play_from_cursor, "Space",
+                     menu="play")
+        reg.register("play:attended", "Play &Attended Audio", self.play_attended, "Ctrl+Shift+A",
+                     menu="play",
+                     description="Play the key frames holding half of the current query's attention")
+        reg.register("play:stop", "&Stop", self.playback.stop, "Esc", menu="play")
 
-        a = mb.addMenu("&Attention")
-        self._action(a, "Previous Layer", lambda: self.doc.step_layer(-1), "PgUp")
-        self._action(a, "Next Layer", lambda: self.doc.step_layer(1), "PgDown")
-        self._action(a, "Previous Head", lambda: self.doc.step_head(-1), "[")
-        self._action(a, "Next Head", lambda: self.doc.step_head(1), "]")
-        self._action(a, "Mean of Heads", self.toggle_mean, "M")
+        a = reg.add_menu("attention", mb.addMenu("&Attention"))
+        att = doc.attention
+        for name, text, slot, keys in (
+                ("previous_layer", "Previous Layer", lambda: att.step_layer(-1), "PgUp"),
+                ("next_layer", "Next Layer", lambda: att.step_layer(1), "PgDown"),
+                ("previous_head", "Previous Head", lambda: att.step_head(-1), "["),
+                ("next_head", "Next Head", lambda: att.step_head(1), "]"),
+                ("mean_of_heads", "Mean of Heads", self.toggle_mean, "M")):
+            reg.register(f"attention:{name}", text, slot, keys, menu="attention")
         a.addSeparator()
-        self._action(a, "Extract &Again", self.extract_again,
-                     tip="Run the model again on the shown utterance (after a failure)")
-        self._action(a, "&Cancel Extraction", self.cancel_extraction)
+        reg.register("attention:extract_again", "Extract &Again", self.extract_again,
+                     menu="attention",
+                     description="Run the model again on the shown utterance (after a failure)")
+        reg.register("attention:cancel", "&Cancel Extraction", self.cancel_extraction,
+                     menu="attention")
 
-        h = mb.addMenu("&Help")
-        self._action(h, "&Keys", self.show_keys)
+        reg.add_menu("help", mb.addMenu("&Help"))
+        reg.register("help:keys", "&Keys", self.show_keys, menu="help")
 
     def _connect(self) -> None:
         e = self.doc.events
@@ -252,7 +267,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def open_audio(self, path: str | Path, show: bool = True) -> int | None:
         path = Path(path)
-        known = self.doc.index_of(path) if path.exists() else None
+        known = self.doc.files.index_of(path) if path.exists() else None
         if known is not None:
             self.doc.set_current(known)
             return known
@@ -272,7 +287,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.doc.set_current(index)
             what = f"alignment {alignment.source.name}" if alignment is not None and \
                 alignment.source else "no alignment found beside it"
-            self.doc.message_(f"{audio.name}: {audio.duration:.2f} s at {audio.original_rate} Hz"
+            self.doc.nav.message_(f"{audio.name}: {audio.duration:.2f} s at {audio.original_rate} Hz"
                               f", {what}")
         return index
 
@@ -294,7 +309,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                     alignment = load_alignment(audio_path, kind, apath, duration,
                                                phone_tier, word_tier)
                 if caught:
-                    self.doc.message_(str(caught[0].message))
+                    self.doc.nav.message_(str(caught[0].message))
                 return alignment
             except TierNotFound as exc:
                 choice = dialogs.pick_tiers(self, str(apath), exc.tier_names, exc.problem)
@@ -306,6 +321,34 @@ class QtMainWindow(QtWidgets.QMainWindow):
                                    f"{exc}\n\nThe audio is shown without this alignment.")
                 return None
         return None
+
+    def record(self) -> int | None:
+        """File > Record...: record a take, write it as a 16-bit WAV with a timestamped name in
+        the recordings folder (asked for once, then kept in the settings) and open it."""
+        folder = settings.record_folder()
+        if folder is None:
+            folder = dialogs.ask_folder(self, "Folder for recordings", str(Path.home()))
+            if not folder:
+                self.doc.nav.message_("Recording: no folder chosen for the takes")
+                return None
+            settings.set_record_folder(folder)
+        recorder = Recorder()
+        try:
+            recorder.start()
+        except SteveError as exc:
+            self.doc.nav.message_(f"Recording unavailable: {exc.problem}")
+            return None
+        take = dialogs.record_take(self, recorder)
+        if take is None or not take.size:
+            self.doc.nav.message_("Recording cancelled")
+            return None
+        try:
+            path = write_take(take, recorder.rate, folder)
+        except SteveError as exc:
+            dialogs.show_error(self, "Cannot save the recording", str(exc))
+            return None
+        opened = self.open_paths([path])
+        return opened[0] if opened else None
 
     def ask_open_alignment(self) -> None:
         u = self.doc.utterance
@@ -330,15 +373,15 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if alignment is None:
             return False
         self.doc.set_alignment(alignment, kind)
-        self.doc.message_(f"Alignment {path.name}")
+        self.doc.nav.message_(f"Alignment {path.name}")
         return True
 
     def close_current(self) -> None:
-        i = self.doc.current
+        i = self.doc.files.current
         if i is None:
             return
         self.playback.stop()
-        self.queue.drop(self.doc.entries[i])
+        self.queue.drop(self.doc.files.entries[i])
         self.doc.remove(i)
 
     def _fill_recent_menu(self) -> None:
@@ -375,22 +418,22 @@ class QtMainWindow(QtWidgets.QMainWindow):
     # --- models and extraction -------------------------------------------------------------------
     def choose_model(self, spec: str) -> None:
         if spec == OTHER_MODEL:
-            spec = dialogs.ask_model_spec(self, self.doc.model)
+            spec = dialogs.ask_model_spec(self, self.doc.attention.model)
         elif spec.endswith(":?"):
             folder = dialogs.ask_folder(self, f"{spec[:-2]} model folder")
             spec = f"{spec[:-2]}:{folder}" if folder else None
         if spec:
-            self.doc.set_model(spec)
+            self.doc.attention.set_model(spec)
 
     def _queue_extraction(self, index: int, front: bool = False) -> None:
         if not self.auto_extract:
             return
-        e = self.doc.entries[index]
-        window = self.doc.window if index == self.doc.current else 0
-        key = (self.doc.model, window)
+        e = self.doc.files.entries[index]
+        window = self.doc.attention.window if index == self.doc.files.current else 0
+        key = (self.doc.attention.model, window)
         if key in e.extractions or e.status.get(key) in (QUEUED, RUNNING, FAILED):
             return
-        self.doc.set_status(index, key[0], key[1], QUEUED)
+        self.doc.files.set_status(index, key[0], key[1], QUEUED)
         self.queue.submit(Job(e, key[0], key[1]), front=front)
         if front:
             self._hold_spectrograms()
@@ -399,18 +442,18 @@ class QtMainWindow(QtWidgets.QMainWindow):
         """With the model ready and a file's extraction next, its maps come first and then the
         spectrogram (a spectrogram thread beside the model's slowed the map on two cores); the
         hold ends when the job's first maps come (or it ends), at most HOLD_MAX_MS later."""
-        if self.auto_extract and loaded_adapter(self.doc.model) is not None:
+        if self.auto_extract and loaded_adapter(self.doc.attention.model) is not None:
             self.views.spectrograms.hold()
 
     def extract_again(self) -> None:
-        i = self.doc.current
+        i = self.doc.files.current
         if i is None:
             return
-        e = self.doc.entries[i]
-        key = self.doc.job_key()
+        e = self.doc.files.entries[i]
+        key = self.doc.attention.job_key()
         e.status.pop(key, None)
         e.extractions.pop(key, None)
-        self.doc.set_status(i, key[0], key[1], QUEUED)
+        self.doc.files.set_status(i, key[0], key[1], QUEUED)
         self.queue.submit(Job(e, key[0], key[1]), front=True)
 
     def cancel_extraction(self) -> None:
@@ -419,7 +462,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                 self._set_job_status(job, CANCELLED)
 
     def _index_of_entry(self, entry) -> int | None:
-        return next((i for i, e in enumerate(self.doc.entries) if e is entry), None)
+        return next((i for i, e in enumerate(self.doc.files.entries) if e is entry), None)
 
     def _set_job_status(self, job: Job, status: str, error: str | None = None) -> None:
         if job.task is not None:
@@ -428,23 +471,23 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if job.sites:  # the features dock's activations (gui/features_dock.py)
             self.features.set_job_status(job, status, error)
         elif i is not None:
-            self.doc.set_status(i, job.spec, job.window, status, error)
+            self.doc.files.set_status(i, job.spec, job.window, status, error)
 
     def _request_measure(self, event) -> None:
         """The kind chooser asked for a measure the shown maps lack: compute it in the worker."""
-        i, ex = self.doc.current, self.doc.extraction
+        i, ex = self.doc.files.current, self.doc.attention.extraction
         if i is None or ex is None:
             return
-        spec, window = self.doc.job_key()
-        self.doc.message_(f"computing {TITLES[event.value]} ...")
-        self.queue.submit(Job(self.doc.entries[i], spec, window, measures=(event.value,),
+        spec, window = self.doc.attention.job_key()
+        self.doc.nav.message_(f"computing {TITLES[event.value]} ...")
+        self.queue.submit(Job(self.doc.files.entries[i], spec, window, measures=(event.value,),
                              extraction=ex), front=True)
 
     def _on_measure_finished(self, job: Job, measures: dict) -> None:
         job.extraction.maps["encoder"].add_measures(measures)
-        self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} computed")
-        if self.doc.extraction is job.extraction:
-            self.doc.set_kind(job.measures[0])
+        self.doc.nav.message_(f"{job.name}: {TITLES[job.measures[0]]} computed")
+        if self.doc.attention.extraction is job.extraction:
+            self.doc.attention.set_kind(job.measures[0])
 
     def _on_job_started(self, job: Job) -> None:
         self._still_coming = ""
@@ -505,8 +548,11 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.features.on_activations(i, job, ex)
             return
         self.doc.set_extraction(i, job.spec, job.window, ex)
-        self.doc.message_(f"{job.name}: {ex.model}" + (f": \u201c{ex.transcript.text}\u201d"
-                                                        if ex.transcript.text else ""))
+        if transcript_is_empty(ex):
+            said = ": the transcript is empty (no words decoded)"
+        else:
+            said = f": \u201c{ex.transcript.text}\u201d" if ex.transcript.text else ""
+        self.doc.nav.message_(f"{job.name}: {ex.model}{said}")
 
     def _on_job_failed(self, job: Job, reason: str) -> None:
         self._release_spectrograms(job)
@@ -535,19 +581,19 @@ class QtMainWindow(QtWidgets.QMainWindow):
                 job.on_error(f"{job.title or 'experiment'} cancelled")
             return
         if job.measures:
-            self.doc.message_(f"{job.name}: {TITLES[job.measures[0]]} cancelled")
+            self.doc.nav.message_(f"{job.name}: {TITLES[job.measures[0]]} cancelled")
             return
         self._set_job_status(job, CANCELLED)
         kept = job.entry.extractions.get((job.spec, job.window))
         if is_preview(kept):  # Cancel keeps what arrived; the title and exports say what it is
-            self.doc.message_(f"{job.name}: extraction cancelled; kept the encoder preview "
+            self.doc.nav.message_(f"{job.name}: extraction cancelled; kept the encoder preview "
                               f"({PREVIEW_NOTE}; Attention > Extract Again for the model's own "
                               "numbers)")
         elif kept is not None and kept.pending:
-            self.doc.message_(f"{job.name}: extraction cancelled; kept the {', '.join(kept.maps)} "
+            self.doc.nav.message_(f"{job.name}: extraction cancelled; kept the {', '.join(kept.maps)} "
                               f"maps (Attention > Extract Again for the rest)")
         else:
-            self.doc.message_(f"{job.name}: extraction cancelled")
+            self.doc.nav.message_(f"{job.name}: extraction cancelled")
 
     def _show_progress(self, on: bool) -> None:
         for w in (self.progress, self.progress_label, self.cancel_button):
@@ -557,49 +603,49 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def _on_current_change(self, event) -> None:
         u = self.doc.utterance
         self.setWindowTitle(f"steve-qt \u2014 {u.audio.name}" if u else "steve-qt")
-        if self.doc.current is not None:
-            self._queue_extraction(self.doc.current, front=True)
+        if self.doc.files.current is not None:
+            self._queue_extraction(self.doc.files.current, front=True)
         self._on_view_change(None)
 
     def _on_model_change(self, event) -> None:
-        if self.doc.current is not None:
-            self._queue_extraction(self.doc.current, front=True)
-        for i in range(len(self.doc.entries)):
+        if self.doc.files.current is not None:
+            self._queue_extraction(self.doc.files.current, front=True)
+        for i in range(len(self.doc.files.entries)):
             self._queue_extraction(i)
 
     def _on_window_change(self, event) -> None:
-        if self.doc.current is not None:
-            self._queue_extraction(self.doc.current, front=True)
+        if self.doc.files.current is not None:
+            self._queue_extraction(self.doc.files.current, front=True)
 
     def _on_extraction_change(self, event) -> None:
         doc = self.doc
-        span = doc.window_span()
+        span = doc.attention.window_span()
         if span is not None:
-            t0, t1 = doc.view
+            t0, t1 = doc.nav.view
             if t0 < span[0] - 1e-9 or t1 > span[1] + 1e-9:  # show this 30 s window
-                doc.set_view(*span)
-        if doc.maps is not None and doc.query is None:
-            doc.set_query(doc.default_query())
+                doc.nav.set_view(*span)
+        if doc.attention.maps is not None and doc.attention.query is None:
+            doc.attention.set_query(doc.attention.default_query())
 
     def _on_component_change(self, event) -> None:
-        if self.doc.maps is not None and self.doc.query is None:
-            self.doc.set_query(self.doc.default_query())
+        if self.doc.attention.maps is not None and self.doc.attention.query is None:
+            self.doc.attention.set_query(self.doc.attention.default_query())
 
     def _on_entry_status_change(self, event) -> None:
         i = event.value
-        if i != self.doc.current:
+        if i != self.doc.files.current:
             return
-        status = self.doc.entries[i].status_text(*self.doc.job_key())
+        status = self.doc.files.entries[i].status_text(*self.doc.attention.job_key())
         if status == FAILED:
-            err = self.doc.entries[i].errors.get(self.doc.job_key(), "")
-            self.doc.message_(f"Extraction failed: {err.splitlines()[0] if err else ''}")
+            err = self.doc.files.entries[i].errors.get(self.doc.attention.job_key(), "")
+            self.doc.nav.message_(f"Extraction failed: {err.splitlines()[0] if err else ''}")
 
     def _on_hover_change(self, event) -> None:
-        h = self.doc.hover
+        h = self.doc.nav.hover
         self.hover_label.setText(self.doc.describe(*h) if h is not None else "")
 
     def _on_view_change(self, event) -> None:
-        t0, t1 = self.doc.view
+        t0, t1 = self.doc.nav.view
         dur = self.doc.duration
         ms = lambda t: int(round(t * 1000))  # noqa: E731
         self.scrollbar.blockSignals(True)
@@ -610,41 +656,41 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.scrollbar.blockSignals(False)
 
     def _on_scrollbar_moved(self, value: int) -> None:
-        t0, t1 = self.doc.view
+        t0, t1 = self.doc.nav.view
         start = value / 1000
-        self.doc.set_view(start, start + (t1 - t0))
+        self.doc.nav.set_view(start, start + (t1 - t0))
 
     # --- playback --------------------------------------------------------------------------------
     def toggle_play(self) -> None:
         if self.playback.playing:
             self.playback.stop()
         else:
-            self.playback.play([self.doc.play_span()])
+            self.playback.play([self.doc.nav.play_span()])
 
     def play_selection(self) -> None:
-        if self.doc.selection is not None:
-            self.playback.play([self.doc.selection])
+        if self.doc.nav.selection is not None:
+            self.playback.play([self.doc.nav.selection])
         else:
-            self.doc.message_("Nothing selected: drag in a view or click a tier interval")
+            self.doc.nav.message_("Nothing selected: drag in a view or click a tier interval")
 
     def play_from_cursor(self) -> None:
         if self.playback.playing:
             self.playback.stop()
             return
-        t0, t1 = self.doc.view
-        start = self.doc.cursor if self.doc.cursor is not None else t0
+        t0, t1 = self.doc.nav.view
+        start = self.doc.nav.cursor if self.doc.nav.cursor is not None else t0
         self.playback.play([(start, t1 if start < t1 else self.doc.duration)])
 
     def play_attended(self) -> None:
-        spans = self.doc.attended(ATTENDED_SHARE)
+        spans = self.doc.attention.attended(ATTENDED_SHARE)
         if not spans:
-            self.doc.message_("Choose a query first: click the attention map")
+            self.doc.nav.message_("Choose a query first: click the attention map")
             return
         self.views.show_attended(spans)
         self.playback.play(spans)
 
     def toggle_mean(self) -> None:
-        self.doc.set_head(0 if self.doc.head is None else None)
+        self.doc.attention.set_head(0 if self.doc.attention.head is None else None)
 
     # --- help ------------------------------------------------------------------------------------
     def show_keys(self) -> None:
@@ -656,8 +702,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.spectrogram_actions = {}
         for kind, title in SPECTROGRAM_TITLES.items():
             act = QtGui.QAction(title[0].upper() + title[1:], self, checkable=True)
-            act.setChecked(kind == self.doc.spectrogram)
-            act.triggered.connect(lambda checked=False, k=kind: self.doc.set_spectrogram(k))
+            act.setChecked(kind == self.doc.attention.spectrogram)
+            act.triggered.connect(lambda checked=False, k=kind: self.doc.attention.set_spectrogram(k))
             group.addAction(act)
             menu.addAction(act)
             self.spectrogram_actions[kind] = act

@@ -2,7 +2,7 @@
 
 Qt-free (numpy only), so that it is tested without a window. Switching head or layer is the
 GUI's most frequent action; what it draws is the (Q, K) image as 256 colour indices, with the
-colour levels of ``Document.image``.
+colour levels of ``AttentionView.image``.
 
 - ``to_float32``: float16 -> float32 through a 65,536-entry table, bit for bit what
   ``astype(np.float32)`` gives but 2-5x faster here (numpy's scalar cast is slow on the
@@ -94,7 +94,7 @@ def _pool() -> ThreadPoolExecutor:
 def compute_image(maps: AttentionMaps, kind: str, scale: str, layer: int, head: int | None,
                   out: np.ndarray | None = None) -> tuple[tuple[float, float], np.ndarray]:
     """(levels, read-only (Q, K) uint8 colour indices) of one layer/head: the levels
-    ``Document.image`` gives and the indices of its image. ``out``: float32 scratch (Q, K)."""
+    ``AttentionView.image`` gives and the indices of its image. ``out``: float32 scratch (Q, K)."""
     if kind == "weights" and scale == "global" and head is not None:
         fast = weights_indices(maps.weights[layer, 0, head])
         if fast is not None:
@@ -180,19 +180,19 @@ class MapImages:
         self._maps = None
 
     def shown(self, doc: Document) -> tuple[tuple[float, float], np.ndarray] | None:
-        """The levels ``doc.image()`` returns and its image's colour indices (``to_indices``),
+        """The levels ``doc.attention.image()`` returns and its image's colour indices (``to_indices``),
         from the cache when they were computed before."""
-        m = doc.maps
+        m = doc.attention.maps
         if m is None:
             self.clear()  # nothing shown: keep neither the images nor the maps alive
             return None
-        rollout = doc.rollout and doc.can_rollout()
+        rollout = doc.attention.rollout and doc.attention.can_rollout()
         if m is not self._maps:
             self.clear()
             self._maps = m
         # the rollout depends on the maps only (the document computes it once per maps)
-        key = (doc.kind, doc.scale, "rollout", None) if rollout else \
-            (doc.kind, doc.scale, doc.layer, doc.head)
+        key = (doc.attention.kind, doc.attention.scale, "rollout", None) if rollout else \
+            (doc.attention.kind, doc.attention.scale, doc.attention.layer, doc.attention.head)
         self._harvest()
         found = self._items.get(key)
         if found is not None:
@@ -204,10 +204,10 @@ class MapImages:
                 self.misses += 1
                 out = self._buffer((m.num_queries, m.num_keys))  # reused scratch
                 if rollout:
-                    raw = to_float32(doc.rollout_map(), out)
-                    found = ready(*display_image(raw, doc.kind, doc.scale, copy=False))
+                    raw = to_float32(doc.attention.rollout_map(), out)
+                    found = ready(*display_image(raw, doc.attention.kind, doc.attention.scale, copy=False))
                 else:
-                    found = compute_image(m, doc.kind, doc.scale, doc.layer, doc.head, out)
+                    found = compute_image(m, doc.attention.kind, doc.attention.scale, doc.attention.layer, doc.attention.head, out)
             self._items[key] = found
             self._evict()
         if not rollout:

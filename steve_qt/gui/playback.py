@@ -23,6 +23,7 @@ class QtPlayback(QtCore.QObject):
         self.timer.timeout.connect(self._on_tick)
         self.last_spans: list[tuple[float, float]] = []
         self._moves_playhead = True
+        self._said = None  # the "Playing ..." message while it is the status bar's
         doc.events.current.connect(lambda e: self.stop())
 
     @property
@@ -39,12 +40,12 @@ class QtPlayback(QtCore.QObject):
         try:
             seconds = self.player.play(u.audio.original, u.audio.original_rate, spans)
         except SteveError as exc:
-            self.doc.message_(f"Playback unavailable: {exc.problem}")
+            self.doc.nav.message_(f"Playback unavailable: {exc.problem}")
             return False
         self.last_spans = spans
         self._moves_playhead = True
         what = ", ".join(f"{a:.3f}-{b:.3f} s" for a, b in spans[:4]) + (" ..." if len(spans) > 4 else "")
-        self.doc.message_(f"Playing {what} ({seconds:.2f} s)")
+        self._say(f"Playing {what} ({seconds:.2f} s)")
         self.timer.start()
         self.stateChanged.emit(True)
         return True
@@ -60,14 +61,18 @@ class QtPlayback(QtCore.QObject):
         try:
             seconds = self.player.play(samples, rate, spans)
         except SteveError as exc:
-            self.doc.message_(f"Playback unavailable: {exc.problem}")
+            self.doc.nav.message_(f"Playback unavailable: {exc.problem}")
             return False
         self.last_spans = spans
         self._moves_playhead = playhead
-        self.doc.message_(f"Playing {what} ({seconds:.2f} s)")
+        self._say(f"Playing {what} ({seconds:.2f} s)")
         self.timer.start()
         self.stateChanged.emit(True)
         return True
+
+    def buffer_position(self) -> float | None:
+        """Frame of the playing buffer at the speaker now (None when nothing plays)."""
+        return self.player.buffer_position()
 
     def toggle(self, spans) -> None:
         if self.player.playing:
@@ -79,21 +84,28 @@ class QtPlayback(QtCore.QObject):
         was = self.timer.isActive()
         self.timer.stop()
         self.player.stop()
-        self.doc.set_playhead(None)
+        self.doc.nav.set_playhead(None)
+        if self._said is not None and self.doc.nav.message == self._said:
+            self.doc.nav.message_("")  # the status bar no longer says what is playing
+        self._said = None
         if was:
             self.stateChanged.emit(False)
+
+    def _say(self, text: str) -> None:
+        self._said = text
+        self.doc.nav.message_(text)
 
     def _on_tick(self) -> None:
         lost = self.player.poll()  # the device went away: the player has released the stream
         if lost is not None:
             self.stop()
-            self.doc.message_(lost)
+            self.doc.nav.message_(lost)
             return
         if self.player.finished() or not self.player.playing:
             self.stop()
             return
         if self._moves_playhead:
-            self.doc.set_playhead(self.player.position())
+            self.doc.nav.set_playhead(self.player.position())
 
     def close(self) -> None:
         self.stop()

@@ -1,4 +1,4 @@
-"""Persistent settings (QSettings): recent files. Tests point QSettings at a temporary folder."""
+"""Persistent settings (QSettings): recent files, the recordings folder. Tests point QSettings at a temporary folder."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from PyQt6 import QtCore
 ORGANISATION = "steve_qt"
 APPLICATION = "steve-qt"
 RECENT_KEY = "recent_files"
+RECORD_FOLDER_KEY = "record_folder"
 MAX_RECENT = 10
 
 
@@ -38,4 +39,16 @@ def add_recent_file(path: str | Path) -> list[str]:
 def clear_recent_files() -> None:
     s = settings()
     s.remove(RECENT_KEY)
+    s.sync()
+
+
+def record_folder() -> str | None:
+    """The folder File > Record... writes takes into (chosen once), or None."""
+    value = settings().value(RECORD_FOLDER_KEY, "")
+    return str(value) if value else None
+
+
+def set_record_folder(folder: str | Path) -> None:
+    s = settings()
+    s.setValue(RECORD_FOLDER_KEY, str(Path(folder).resolve()))
     s.sync()

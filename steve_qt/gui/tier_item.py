@@ -39,6 +39,17 @@ class TierItem(pg.GraphicsObject):
         self.font = QtGui.QFont()
         self.font.setPointSize(font_size)
         self._bounds = QtCore.QRectF(0, 0, 1, 1)
+        self.setAcceptHoverEvents(True)
+        self.note = ""  # said under the hovered label's tooltip (what the tier is)
+
+    def hoverMoveEvent(self, ev) -> None:
+        """The label under the mouse as the tooltip (a narrow interval elides it)."""
+        self.setToolTip(self.tooltip_at(ev.pos().x()))
+
+    def tooltip_at(self, t: float) -> str:
+        i = self.index_at(t)
+        label = self.intervals[i].label if i is not None else ""
+        return f"{label}\n\n{self.note}" if label and self.note else label or self.note
 
     def set_intervals(self, intervals: Sequence) -> None:
         self.prepareGeometryChange()

@@ -147,6 +147,10 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
                                      fill=QtGui.QColor(0, 0, 0, 120))
         self.map_title.setParentItem(self.map.vb)
         self.map_title.setPos(4, 2)
+        self.map_title.setText(NO_ATTENTION)
+        # long titles wrap inside the plot instead of running off its right edge
+        self.map.vb.sigResized.connect(lambda vb: _wrap_to(self.map_title, vb))
+        self.profile.vb.sigResized.connect(lambda vb: _wrap_to(self.profile_text, vb))
 
         # marks shared by every time view
         self.regions, self.cursors, self.playheads, self.hovers, self.query_marks = [], [], [], [], []
@@ -192,7 +196,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         p.name = name
         vb.sigSpan.connect(lambda x0, y0, x1, y1, fin, p=p: self._on_span(p, x0, y0, x1, y1, fin))
         vb.sigClick.connect(lambda x, y, dbl, p=p: self._on_click(p, x, y, dbl))
-        vb.sigZoom.connect(lambda f, c: self.doc.zoom(f, c))
+        vb.sigZoom.connect(lambda f, c: self.doc.nav.zoom(f, c))
         vb.sigScroll.connect(self._on_scroll)
         return p
 
@@ -240,14 +244,14 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
     def _on_span(self, plot, x0, y0, x1, y1, finished) -> None:
         if abs(x1 - x0) < 1e-9:
             return
-        self.doc.set_selection((x0, x1))
+        self.doc.nav.set_selection((x0, x1))
         self.phone_tier.set_selected(None)
         self.word_tier.set_selected(None)
 
     def _on_click(self, plot, x: float, y: float, double: bool) -> None:
         doc = self.doc
         if plot is self.map:
-            doc.set_query(doc.query_at(y))
+            doc.attention.set_query(doc.attention.query_at(y))
             return
         if plot in (self.phones, self.words, self.whisper_words):
             item = {self.phones: self.phone_tier, self.words: self.word_tier,
@@ -256,14 +260,14 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
             if i is not None:
                 self.select_interval(item, i, play=True)
                 return
-        doc.set_selection(None)
-        doc.set_cursor(x)
+        doc.nav.set_selection(None)
+        doc.nav.set_cursor(x)
 
     def select_interval(self, item: TierItem, index: int, play: bool = True) -> tuple[float, float]:
         """Select exactly one tier interval (and play it, as Praat does on Tab)."""
         iv = item.intervals[index]
         span = (float(iv.start_s), float(iv.end_s))
-        self.doc.set_selection(span)
+        self.doc.nav.set_selection(span)
         for other in (self.phone_tier, self.word_tier, self.whisper_tier):
             other.set_selected(index if other is item else None)
         if play:
@@ -271,17 +275,17 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         return span
 
     def _on_scroll(self, dx: float) -> None:
-        t0, t1 = self.doc.view
-        self.doc.set_view(t0 + dx, t1 + dx)
+        t0, t1 = self.doc.nav.view
+        self.doc.nav.set_view(t0 + dx, t1 + dx)
 
     def _on_mouse_moved(self, pos) -> None:
         for p in self.time_plots:
             if p.vb.sceneBoundingRect().contains(pos):
                 pt = p.vb.mapSceneToView(pos)
-                q = self.doc.query_at(pt.y()) if p is self.map else None
-                self.doc.set_hover((float(pt.x()), q))
+                q = self.doc.attention.query_at(pt.y()) if p is self.map else None
+                self.doc.nav.set_hover((float(pt.x()), q))
                 return
-        self.doc.set_hover(None)
+        self.doc.nav.set_hover(None)
 
     # --- document -> drawing ---------------------------------------------------------------------
     def _on_current_change(self, event) -> None:
@@ -308,8 +312,8 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
     def _draw_spectrogram(self) -> None:
         """The shown utterance's spectrogram of the document's kind, once it is computed."""
         u = self.doc.utterance
-        self.spectrograms.keep([e.utterance.audio for e in self.doc.entries])
-        spec = None if u is None else self.spectrograms.get(u.audio, self.doc.spectrogram)
+        self.spectrograms.keep([e.utterance.audio for e in self.doc.files.entries])
+        spec = None if u is None else self.spectrograms.get(u.audio, self.doc.attention.spectrogram)
         if spec is None:  # nothing open, or still computing: no ticks over an empty plot
             self.spec_image.clear()
             self.spec.getAxis("left").setTicks([[], []])
@@ -336,7 +340,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self._draw_map_frame()
 
     def _transcript_words(self) -> list:
-        ex = self.doc.extraction
+        ex = self.doc.attention.extraction
         if ex is None:
             return []
         return [_Span(w.start_s, w.end_s, w.text) for w in ex.transcript.words]
@@ -357,7 +361,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
 
     def _draw_map_frame(self) -> None:
         """Placement, axis ticks and phone boundaries of the map (not its pixels)."""
-        m = self.doc.maps
+        m = self.doc.attention.maps
         left = self.map.getAxis("left")
         empty = m is None
         self.colorbar.setVisible(not empty)
@@ -367,7 +371,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
             self.map_image.clear()
             self.map_bounds.setData([], [])
             left.setTicks(None)
-            _set_text(self.map_title, NO_ATTENTION if self.doc.utterance is not None else "")
+            _set_text(self.map_title, NO_ATTENTION)
             return
         k0, k1 = m.key_extent_seconds()
         q0, q1 = m.query_extent_seconds()
@@ -398,7 +402,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
 
     def _update_query_ticks(self) -> None:
         """Phone labels along the map's query axis, dropping those that would overlap."""
-        m = self.doc.maps
+        m = self.doc.attention.maps
         al = self.doc.alignment
         phones = getattr(al, "phones", None) if al is not None else None
         if m is None or m.query_grid is None or phones is None:
@@ -425,42 +429,42 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
             self._shown_rect = None
             return
         levels, indices = shown
-        self.map_levels = levels  # the colour bar's range (doc.image() has the values)
+        self.map_levels = levels  # the colour bar's range (doc.attention.image() has the values)
         # the colour indices (pyqtgraph's own rescale, done once per image in the cache): the
         # ImageItem draws them as Indexed8 with no per-paint float pass
-        self.map_image.setImage(indices, levels=None, lut=lut(doc.colormap), autoLevels=False)
+        self.map_image.setImage(indices, levels=None, lut=lut(doc.attention.colormap), autoLevels=False)
         placed = (indices.shape, self._map_rect.getRect())
         if placed != self._shown_rect:  # the rect scales by the image size: set it after
             self.map_image.setRect(self._map_rect)
             self._shown_rect = placed
-        if doc.colormap != self._shown_colormap:
-            self.colorbar.setColorMap(colormap(doc.colormap))
-            self._shown_colormap = doc.colormap
+        if doc.attention.colormap != self._shown_colormap:
+            self.colorbar.setColorMap(colormap(doc.attention.colormap))
+            self._shown_colormap = doc.attention.colormap
         if levels != self._shown_levels:
             self.colorbar.setLevels(levels)
             self._shown_levels = levels
-        m = doc.maps
-        head = "mean of heads" if doc.head is None else f"head {doc.head} of 0\u2013{m.num_heads - 1}"
-        scale = {"global": "", "row": ", rows scaled to max", "log": ", log10"}[doc.scale]
-        what = TITLES.get(doc.kind, doc.kind)
-        if doc.kind in PER_LAYER:
+        m = doc.attention.maps
+        head = "mean of heads" if doc.attention.head is None else f"head {doc.attention.head} of 0\u2013{m.num_heads - 1}"
+        scale = {"global": "", "row": ", rows scaled to max", "log": ", log10"}[doc.attention.scale]
+        what = TITLES.get(doc.attention.kind, doc.attention.kind)
+        if doc.attention.kind in PER_LAYER:
             head = "all heads"
-        win = f", {window_name(doc.window, m.num_windows)}" if m.num_windows > 1 else ""
+        win = f", {window_name(doc.attention.window, m.num_windows)}" if m.num_windows > 1 else ""
         rows = "query tokens" if m.query_grid is None else "query time"
-        if doc.rollout:
+        if doc.attention.rollout:
             title = (f"{m.title}: rollout of {m.num_layers} layers (head mean + identity){win}"
                      f"   rows: {rows} \u2193, columns: key time \u2192")
         else:
-            title = (f"{m.title}: layer {doc.layer} of 0\u2013{m.num_layers - 1}, {head} ({what}{scale})"
+            title = (f"{m.title}: layer {doc.attention.layer} of 0\u2013{m.num_layers - 1}, {head} ({what}{scale})"
                      f"{win}   rows: {rows} \u2193, columns: key time \u2192")
-        if is_preview(doc.extraction):
+        if is_preview(doc.attention.extraction):
             title = "PREVIEW (numpy) \u2014 " + title
         _set_text(self.map_title, title)
 
     def _draw_profile(self) -> None:
         doc = self.doc
-        m = doc.maps
-        row = doc.query_row()
+        m = doc.attention.maps
+        row = doc.attention.query_row()
         if m is None or row is None or m.key_grid is None:
             if m is None:
                 self._profile_edges = None  # do not keep closed maps alive
@@ -477,12 +481,12 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
             # it would ask for a second repaint of the profile
             self.profile.vb.updateMatrix()
             self._profile_top = top
-        pad = 0.0 if doc.rollout else float(m.head_padding(doc.layer, doc.head)[doc.query])
+        pad = 0.0 if doc.attention.rollout else float(m.head_padding(doc.attention.layer, doc.attention.head)[doc.attention.query])
         if m.query_grid is not None:
-            who = f"query {doc.query_time():.3f} s"
+            who = f"query {doc.attention.query_time():.3f} s"
         else:
             labels = m.query_labels or []
-            who = f"query token {token_label(labels[doc.query]) if labels else doc.query}"
+            who = f"query token {token_label(labels[doc.attention.query]) if labels else doc.attention.query}"
         _set_text(self.profile_text, f"{who}: weight over key time"
                   + (f"; {100 * pad:.1f}% went to padding" if pad >= 0.001 else ""))
 
@@ -494,9 +498,9 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         return self._profile_edges[1]
 
     def _on_view_change(self, event) -> None:
-        t0, t1 = self.doc.view
+        t0, t1 = self.doc.nav.view
         self.wave.setXRange(t0, t1, padding=0)
-        m = self.doc.maps
+        m = self.doc.attention.maps
         if m is not None and m.query_grid is not None:
             q0, q1 = self._map_rows
             a, b = max(t0, q0), min(t1, q1)
@@ -509,7 +513,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self._update_query_ticks()
 
     def _on_selection_change(self, event) -> None:
-        sel = self.doc.selection
+        sel = self.doc.nav.selection
         for r in self.regions:
             r.setVisible(sel is not None)
             if sel is not None:
@@ -519,7 +523,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
             self.word_tier.set_selected(None)
 
     def _on_cursor_change(self, event) -> None:
-        t = self.doc.cursor
+        t = self.doc.nav.cursor
         for line in self.cursors:
             line.setVisible(t is not None)
             if t is not None:
@@ -527,11 +531,11 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
 
     def _on_query_change(self, event) -> None:
         doc = self.doc
-        m = doc.maps
-        q = doc.query
+        m = doc.attention.maps
+        q = doc.attention.query
         visible = m is not None and q is not None
         self.query_line.setVisible(visible)
-        t = doc.query_time()
+        t = doc.attention.query_time()
         for line in self.query_marks:
             line.setVisible(t is not None)
             if t is not None:
@@ -543,14 +547,14 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self._draw_profile()
 
     def _on_hover_change(self, event) -> None:
-        h = self.doc.hover
+        h = self.doc.nav.hover
         for line in self.hovers:
             line.setVisible(h is not None)
             if h is not None:
                 line.setValue(h[0])
 
     def _on_playhead_change(self, event) -> None:
-        t = self.doc.playhead
+        t = self.doc.nav.playhead
         for line in self.playheads:
             line.setVisible(t is not None)
             if t is not None:
@@ -573,10 +577,22 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         """Whisper's DTW word boundaries as a tier row beneath the reference words (the row
         collapses when there are none, e.g. for wav2vec 2.0)."""
         self.whisper_tier.set_intervals(intervals)
+        self.whisper_tier.note = tip
         on = bool(intervals)
         self.whisper_words.setFixedHeight(30 if on else 0)
         self.whisper_words.setVisible(on)
         self.whisper_words.setToolTip(tip)
+
+    def set_x_range_unlinked(self, plots, view: tuple[float, float]) -> None:
+        """Give ``plots`` (rows linked to the waveform) the x range ``view`` without the
+        waveform hearing of it: pyqtgraph passes a range set on a linked view back to the view
+        it links to, lined up by pixels, which would shift every row."""
+        self.wave.vb.blockLink(True)
+        try:
+            for plot in plots:
+                plot.setXRange(*view, padding=0)
+        finally:
+            self.wave.vb.blockLink(False)
 
     # --- for tests and screenshots ---------------------------------------------------------------
     def shown_plots(self) -> list[pg.PlotItem]:
@@ -588,6 +604,16 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
 
     def left_axis_widths(self) -> list[float]:
         return [p.getAxis("left").width() for p in self.shown_plots()]
+
+
+TEXT_MARGIN_PX = 8  # between a plot's caption and the plot's right edge
+
+
+def _wrap_to(item: pg.TextItem, vb) -> None:
+    """Wrap ``item``'s text at the width of the view box it sits in."""
+    width = vb.width() - item.pos().x() - TEXT_MARGIN_PX
+    if width > 0 and abs(item.textItem.textWidth() - width) >= 1:
+        item.setTextWidth(width)
 
 
 def _set_text(item: pg.TextItem, text: str) -> None:

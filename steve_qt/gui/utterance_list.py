@@ -24,20 +24,21 @@ class QtUtteranceList(QtWidgets.QListWidget):
         doc.events.window.connect(self._on_entries_change)
 
     def _text(self, i: int) -> str:
-        e = self.doc.entries[i]
-        status = STATUS_TEXT.get(e.status_text(self.doc.model, self.doc.window if
-                                               i == self.doc.current else 0), "")
-        return f"{e.name}  ({status})" if status else e.name
+        e = self.doc.files.entries[i]
+        status = STATUS_TEXT.get(e.status_text(self.doc.attention.model, self.doc.attention.window if
+                                               i == self.doc.files.current else 0), "")
+        name = self.doc.files.display_name(i)
+        return f"{name}  ({status})" if status else name
 
     def _on_entries_change(self, event) -> None:
         self.blockSignals(True)
         self.clear()
-        for i, e in enumerate(self.doc.entries):
+        for i, e in enumerate(self.doc.files.entries):
             item = QtWidgets.QListWidgetItem(self._text(i))
             item.setToolTip(str(e.path) if e.path else e.name)
             self.addItem(item)
-        if self.doc.current is not None:
-            self.setCurrentRow(self.doc.current)
+        if self.doc.files.current is not None:
+            self.setCurrentRow(self.doc.files.current)
         self.blockSignals(False)
 
     def _on_status_change(self, event) -> None:
@@ -47,9 +48,9 @@ class QtUtteranceList(QtWidgets.QListWidget):
 
     def _on_current_change(self, event) -> None:
         self.blockSignals(True)
-        self.setCurrentRow(-1 if self.doc.current is None else self.doc.current)
+        self.setCurrentRow(-1 if self.doc.files.current is None else self.doc.files.current)
         self.blockSignals(False)
 
     def _on_row_changed(self, row: int) -> None:
-        if 0 <= row < len(self.doc.entries):
+        if 0 <= row < len(self.doc.files.entries):
             self.doc.set_current(row)

@@ -33,7 +33,7 @@ def main(mode: str, wav: str, feature: int, value: float, idx: str | None) -> No
     i = win.open_audio(wav)
     fv = win.doc.features
     fv.set_site(SITE)
-    fv.store(i, win.doc.model, 0, SITE, synthetic_acts(win.doc.utterance.audio.samples.size, 0),
+    fv.store(i, win.doc.attention.model, 0, SITE, synthetic_acts(win.doc.utterance.audio.samples.size, 0),
              whisper_grid(0))
     fv.set_feature(feature)
     rows = []
@@ -47,6 +47,7 @@ def main(mode: str, wav: str, feature: int, value: float, idx: str | None) -> No
         fv.set_feature(feature)
         win.features.play_examples()
     started = win.playback.timer.isActive()
+    playing_message = win.message_label.text()
     t0 = time.time()
     while win.playback.timer.isActive() and time.time() - t0 < 60:
         app.processEvents()
@@ -54,7 +55,8 @@ def main(mode: str, wav: str, feature: int, value: float, idx: str | None) -> No
     print(json.dumps({
         "started": started,
         "frames_written": win.playback.player.frames_written,
-        "message": win.message_label.text(),
+        "message": playing_message,  # while it plays (the status bar clears when it ends)
+        "message_after": win.message_label.text(),
         "examples": [[str(e.file), e.time_s] for e in fv.examples],
         "rows_followed": [r for r in rows if r is not None],
     }))

@@ -38,6 +38,7 @@ def main(wav: str, nth_vowel: int) -> None:
     heads = []
     win.doc.events.playhead.connect(lambda e: heads.append(e.value))
     started = win.playback.timer.isActive()
+    playing_message = win.message_label.text()
     t0 = time.time()
     while win.playback.timer.isActive() and time.time() - t0 < 30:
         app.processEvents()
@@ -45,12 +46,13 @@ def main(wav: str, nth_vowel: int) -> None:
     audio = win.doc.utterance.audio
     print(json.dumps({
         "interval": [iv.start_s, iv.end_s, iv.label],
-        "selection": list(win.doc.selection) if win.doc.selection else None,
+        "selection": list(win.doc.nav.selection) if win.doc.nav.selection else None,
         "rate": audio.original_rate,
         "channels": audio.num_channels,
         "started": started,
         "frames_written": win.playback.player.frames_written,
-        "message": win.message_label.text(),
+        "message": playing_message,
+        "message_after": win.message_label.text(),
         "playheads": [h for h in heads if h is not None],
         "finished_after_s": time.time() - t0,
     }))

@@ -22,12 +22,12 @@ def test_tracks_drawn_over_the_spectrogram(loaded, qtbot):
     win = loaded
     win.resize(1280, 900)
     win.show()
-    acts = win.acoustics_actions
-    assert set(acts) == {"pitch", "formants", "intensity"}
+    acts = {n: win.registry.get(f"acoustics:{n}") for n in ("pitch", "formants", "intensity")}
+    assert all(a.isCheckable() for a in acts.values())
     assert not any(a.isChecked() for a in acts.values())  # off until asked for
     assert win.acoustics.pitch_curve.getData()[0] is None or \
         len(win.acoustics.pitch_curve.getData()[0]) == 0
-    win.doc.set_spectrogram("broadband")
+    win.doc.attention.set_spectrogram("broadband")
     for name in ("pitch", "formants", "intensity"):
         acts[name].setChecked(True)
     tracks = tracks_shown(win, qtbot)
@@ -46,7 +46,7 @@ def test_tracks_drawn_over_the_spectrogram(loaded, qtbot):
     assert len(f1)
     # hover: the values at that time
     t = float(want["f0"].times[np.flatnonzero(np.isfinite(want["f0"].values))[10]])
-    win.doc.set_hover((t, None))
+    win.doc.nav.set_hover((t, None))
     v = sample_tracks(tracks, np.array([t]))
     text = win.acoustics.hover_text.textItem.toPlainText()
     assert f"F0 {v['f0'][0]:.0f} Hz" in text and f"F2 {v['f2'][0]:.0f} F3" in text
@@ -69,13 +69,13 @@ def test_silence_says_so(window, qtbot, tmp_path):
 
     sf.write(path, np.zeros(16000, np.float32), 16000)
     window.open_audio(path)
-    window.acoustics_actions["pitch"].setChecked(True)
+    window.registry.get("acoustics:pitch").setChecked(True)
     qtbot.waitUntil(lambda: window.acoustics.current() is not None, timeout=60000)
-    assert "undefined throughout: f0" in window.doc.message
+    assert "undefined throughout: f0" in window.doc.nav.message
     short = write_tone(tmp_path / "short.wav", 0.02)
     window.open_audio(short)
-    qtbot.waitUntil(lambda: "Acoustics: no tracks" in (window.doc.message or ""), timeout=60000)
-    assert "shorter than Praat's analysis window" in window.doc.message
+    qtbot.waitUntil(lambda: "Acoustics: no tracks" in (window.doc.nav.message or ""), timeout=60000)
+    assert "shorter than Praat's analysis window" in window.doc.nav.message
     assert window.acoustics.current() is None
 
 
@@ -83,14 +83,14 @@ def test_find_box_jumps_to_the_feature_most_correlated(window, fake_acoustic_ind
     box = window.features.dock_widget.find
     box.setText("f2")
     box.returnPressed.emit()
-    assert "open a feature index built with --acoustics" in window.doc.message
+    assert "open a feature index built with --acoustics" in window.doc.nav.message
     window.doc.features.index = fake_acoustic_index
     box.setText("f2")
     box.returnPressed.emit()
     top = fake_acoustic_index.acoustic_top("f2", 5)
     assert window.doc.features.feature == top[0][0]
-    assert window.doc.message.startswith("most correlated with f2 (")
-    assert f"{top[0][0]} (r {top[0][1]:+.2f})" in window.doc.message
+    assert window.doc.nav.message.startswith("most correlated with f2 (")
+    assert f"{top[0][0]} (r {top[0][1]:+.2f})" in window.doc.nav.message
 
 
 @pytest.fixture

@@ -24,11 +24,11 @@ def click_cell(qtbot, plot, row: int, col: int) -> None:
 def test_phone_matrix_equals_aggregation_and_follows_head(loaded):
     win = loaded
     doc, panel = win.doc, win.phone_matrix
-    assert doc.component == "encoder"
-    doc.set_layer(1)
-    doc.set_head(2)
+    assert doc.attention.component == "encoder"
+    doc.attention.set_layer(1)
+    doc.attention.set_head(2)
     settle()
-    maps, phones = doc.maps, doc.alignment.phones
+    maps, phones = doc.attention.maps, doc.alignment.phones
     want = analysis.aggregate_intervals(maps, 1, 2, phones)
     np.testing.assert_array_equal(panel.values, want.mean)
     assert panel.matrix.query_labels == phones.labels
@@ -38,7 +38,7 @@ def test_phone_matrix_equals_aggregation_and_follows_head(loaded):
     assert panel.values[3, 5] == pytest.approx(w[qa:qb, ka:kb].mean(), rel=1e-5)
 
     before = panel.values.copy()
-    doc.set_head(4)
+    doc.attention.set_head(4)
     settle()
     np.testing.assert_array_equal(panel.values, analysis.aggregate_intervals(maps, 1, 4, phones).mean)
     assert not np.allclose(np.nan_to_num(before), np.nan_to_num(panel.values))
@@ -72,8 +72,8 @@ def test_click_cell_selects_key_interval_sets_query_and_plays(loaded, qtbot):
     r, c = 4, 7
     click_cell(qtbot, panel.plot, r, c)
     k_iv, q_iv = phones.intervals[c], phones.intervals[r]
-    assert doc.selection == pytest.approx((k_iv.start_s, k_iv.end_s))
-    q0, q1 = doc.maps.query_grid.span_seconds(doc.query)
+    assert doc.nav.selection == pytest.approx((k_iv.start_s, k_iv.end_s))
+    q0, q1 = doc.attention.maps.query_grid.span_seconds(doc.attention.query)
     assert q0 <= (q_iv.start_s + q_iv.end_s) / 2 <= q1
     assert played == [[(k_iv.start_s, k_iv.end_s)]]
 
@@ -81,7 +81,7 @@ def test_click_cell_selects_key_interval_sets_query_and_plays(loaded, qtbot):
 def test_head_stats_grid_shows_head_statistics(loaded, qtbot):
     win = loaded
     doc, panel = win.doc, win.head_stats
-    want = analysis.head_statistics(doc.maps, doc.alignment)
+    want = analysis.head_statistics(doc.attention.maps, doc.alignment)
     np.testing.assert_array_equal(panel.values, want.local_share[5])
     for name in ("mean_distance_ms", "entropy_bits", "silence_share"):
         panel.stat.setCurrentIndex(panel.stat.findData(name))
@@ -97,7 +97,7 @@ def test_head_stats_grid_shows_head_statistics(loaded, qtbot):
     panel.resize(400, 500)
     qtbot.wait(50)
     click_cell(qtbot, panel.plot, 2, 3)
-    assert (doc.layer, doc.head) == (2, 3)
+    assert (doc.attention.layer, doc.attention.head) == (2, 3)
 
 
 def test_thinned_labels_do_not_overlap():
@@ -110,25 +110,25 @@ def test_thinned_labels_do_not_overlap():
 def test_rollout_in_map_view(loaded):
     win = loaded
     doc = win.doc
-    maps = doc.maps
+    maps = doc.attention.maps
     win.controls.rollout.setChecked(True)
-    assert doc.rollout and doc.shown_layer == "rollout"
+    assert doc.attention.rollout and doc.attention.shown_layer == "rollout"
     want = maps.rollout()
-    np.testing.assert_allclose(doc.head_map(), want)
-    img, levels = display_image(want, "weights", doc.scale)
+    np.testing.assert_allclose(doc.attention.head_map(), want)
+    img, levels = display_image(want, "weights", doc.attention.scale)
     assert_map_shows(win.views, img, levels, approx=True)
     assert "rollout" in win.views.map_title.textItem.toPlainText()
     # the phone matrix follows
     settle()
     np.testing.assert_allclose(win.phone_matrix.values, analysis.aggregate_intervals(
-        maps, "rollout", doc.head, doc.alignment.phones).mean)
+        maps, "rollout", doc.attention.head, doc.alignment.phones).mean)
     # a cross-attention component drops the rollout; a layer choice leaves it
-    doc.set_component("cross")
-    assert not doc.rollout and not win.controls.rollout.isEnabled()
-    doc.set_component("encoder")
-    doc.set_rollout(True)
-    doc.set_layer(2)
-    assert not doc.rollout and not win.controls.rollout.isChecked()
+    doc.attention.set_component("cross")
+    assert not doc.attention.rollout and not win.controls.rollout.isEnabled()
+    doc.attention.set_component("encoder")
+    doc.attention.set_rollout(True)
+    doc.attention.set_layer(2)
+    assert not doc.attention.rollout and not win.controls.rollout.isChecked()
 
 
 def test_whisper_words_tier(loaded):
@@ -139,7 +139,7 @@ def test_whisper_words_tier(loaded):
     ww, doc = win.whisper_words, win.doc
     tier = win.views.whisper_tier
     assert win.views.whisper_words.isVisible()
-    ex = doc.extraction
+    ex = doc.attention.extraction
     want = align_words(ex.maps["cross"], ex.transcript.tokens).tier()
     assert [(iv.start_s, iv.end_s, iv.label) for iv in tier.intervals] == \
         [(iv.start_s, iv.end_s, iv.label) for iv in want.intervals]
@@ -166,9 +166,9 @@ def test_whisper_tier_collapses_without_cross(loaded):
 def test_screenshot_with_panels(loaded, qtbot):
     win = loaded
     win.resize(1600, 1000)
-    win.doc.set_layer(1)
-    win.doc.set_head(2)
-    win.doc.set_query(60)
+    win.doc.attention.set_layer(1)
+    win.doc.attention.set_head(2)
+    win.doc.attention.set_query(60)
     qtbot.wait(200)
     ARTIFACTS.mkdir(exist_ok=True)
     path = ARTIFACTS / "main_window_panels.png"
@@ -179,13 +179,13 @@ def test_screenshot_with_panels(loaded, qtbot):
 def test_panels_on_cross_attention(loaded):
     win = loaded
     doc = win.doc
-    doc.set_component("cross")
+    doc.attention.set_component("cross")
     settle()
     pm, hs = win.phone_matrix, win.head_stats
     assert pm.matrix is None and "tokens" in pm.info.text()
     assert pm.plot.labels == ([], [])  # no stale phone labels on the axes
     # locality does not apply to tokens x frames: the grid falls back to entropy, and says so
-    want = analysis.head_statistics(doc.maps, doc.alignment)
+    want = analysis.head_statistics(doc.attention.maps, doc.alignment)
     assert hs.stat.currentData() == "local_share_5"
     np.testing.assert_array_equal(hs.values, want.entropy_bits)
     assert "does not apply" in hs.summary.toPlainText()
@@ -193,11 +193,11 @@ def test_panels_on_cross_attention(loaded):
 
 def test_rollout_and_scores_exclude_each_other(loaded):
     doc = loaded.doc
-    doc.set_kind("scores")
-    doc.set_rollout(True)
-    assert doc.rollout and doc.kind == "weights"
-    doc.set_kind("scores")
-    assert not doc.rollout and doc.kind == "scores"
+    doc.attention.set_kind("scores")
+    doc.attention.set_rollout(True)
+    assert doc.attention.rollout and doc.attention.kind == "weights"
+    doc.attention.set_kind("scores")
+    assert not doc.attention.rollout and doc.attention.kind == "scores"
 
 
 def test_hover_whisper_word_shows_its_error(loaded, qtbot):

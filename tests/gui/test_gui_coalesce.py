@@ -55,9 +55,9 @@ def test_an_extraction_draws_the_map_at_once_and_each_panel_once_after(window, d
     start = dict(counts)
     _, ex = dark_suit_extraction
     i = window.open_audio(dark_suit)
-    window.doc.set_extraction(i, window.doc.model, 0, ex)  # announces several fields
+    window.doc.set_extraction(i, window.doc.attention.model, 0, ex)  # announces several fields
     doc = window.doc
-    img, levels = display_image(doc.head_map(), doc.kind, doc.scale)
+    img, levels = display_image(doc.attention.head_map(), doc.attention.kind, doc.attention.scale)
     assert_map_shows(window.views, img, levels)  # the map: drawn in the call itself
     assert counts == start  # the panels: not yet
     settle()
@@ -117,7 +117,7 @@ def test_with_the_model_loaded_the_spectrogram_starts_after_the_maps(app, qtbot,
     jobs._submit = lambda *a: (stamps.setdefault("spectrogram", time.perf_counter()), real(*a))
     win.doc.events.extraction.connect(
         lambda ev: stamps.setdefault("maps", time.perf_counter())
-        if win.doc.maps is not None else None)
+        if win.doc.attention.maps is not None else None)
     try:
         win.open_audio(dark_suit)
         assert jobs.holding and "spectrogram" not in stamps

@@ -13,10 +13,10 @@ from steve_qt.gui import export_actions
 def test_decoder_view_follows_layer_and_head_and_exports(loaded, qtbot, tmp_path, monkeypatch):
     win = loaded
     view = win.decoder_view
-    m = win.doc.extraction.maps["decoder"]
+    m = win.doc.attention.extraction.maps["decoder"]
     assert view.maps() is m and m.key_grid is None and m.num_queries == m.num_keys
-    win.doc.set_layer(2)
-    win.doc.set_head(3)
+    win.doc.attention.set_layer(2)
+    win.doc.attention.set_head(3)
     # the values drawn are that head's weights; the causal mask leaves the upper triangle empty
     want = m.weights[2, 0, 3].astype(np.float32)
     np.testing.assert_array_equal(view.values, want)
@@ -39,11 +39,11 @@ def test_decoder_view_follows_layer_and_head_and_exports(loaded, qtbot, tmp_path
                                for h in [*range(m.num_heads), None]}
     assert [k for k, b in grid.boxes.items() if b.current] == [(2, 3)]
     grid.boxes[(1, None)].clicked.emit(1, None)
-    assert (win.doc.layer, win.doc.head) == (1, None)
+    assert (win.doc.attention.layer, win.doc.attention.head) == (1, None)
     np.testing.assert_allclose(view.values, m.weights[1, 0].astype(np.float32).mean(0),
                                rtol=1e-6)
     assert "mean of heads" in view.title.text()
-    win.doc.set_head(3)
+    win.doc.attention.set_head(3)
 
     # export: the button asks for a path and writes the tokens x tokens figure
     out = tmp_path / "decoder.png"

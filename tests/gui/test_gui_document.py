@@ -63,10 +63,10 @@ def test_setting_a_field_emits_once_with_the_old_value():
     doc.set_extraction(0, "whisper", 0, fake_extraction(16000))
     seen = []
     doc.events.layer.connect(lambda e: seen.append((e.value, e.old)))
-    doc.set_layer(2)
-    doc.set_layer(2)  # no change, no event
-    doc.set_layer(99)  # clamped to the last layer: still 2
-    doc.step_layer(-1)
+    doc.attention.set_layer(2)
+    doc.attention.set_layer(2)  # no change, no event
+    doc.attention.set_layer(99)  # clamped to the last layer: still 2
+    doc.attention.step_layer(-1)
     assert seen == [(2, 0), (1, 2)]
 
 
@@ -80,37 +80,37 @@ def test_zoom_keeps_the_centre_in_place_and_stays_inside_the_audio():
 
 def test_praat_zoom_commands():
     doc = doc_with_audio(2.0)
-    assert doc.view == (0.0, 2.0)
-    doc.set_cursor(0.5)
-    doc.zoom_in()
-    assert doc.view == pytest.approx((0.25, 1.25))
-    doc.zoom_out()
-    assert doc.view == pytest.approx((0.0, 2.0))
-    doc.set_selection((1.6, 1.2))
-    assert doc.selection == (1.2, 1.6)
-    doc.zoom_to_selection()
-    assert doc.view == pytest.approx((1.2, 1.6))
-    assert doc.play_span() == (1.2, 1.6)
-    doc.set_selection(None)
-    assert doc.play_span() == pytest.approx((1.2, 1.6))  # the visible window
-    doc.show_all()
-    assert doc.view == (0.0, 2.0)
+    assert doc.nav.view == (0.0, 2.0)
+    doc.nav.set_cursor(0.5)
+    doc.nav.zoom_in()
+    assert doc.nav.view == pytest.approx((0.25, 1.25))
+    doc.nav.zoom_out()
+    assert doc.nav.view == pytest.approx((0.0, 2.0))
+    doc.nav.set_selection((1.6, 1.2))
+    assert doc.nav.selection == (1.2, 1.6)
+    doc.nav.zoom_to_selection()
+    assert doc.nav.view == pytest.approx((1.2, 1.6))
+    assert doc.nav.play_span() == (1.2, 1.6)
+    doc.nav.set_selection(None)
+    assert doc.nav.play_span() == pytest.approx((1.2, 1.6))  # the visible window
+    doc.nav.show_all()
+    assert doc.nav.view == (0.0, 2.0)
 
 
 def test_step_head_passes_through_the_mean_before_head_zero():
     doc = doc_with_audio()
     doc.set_extraction(0, "whisper", 0, fake_extraction(16000, heads=2))
-    assert doc.head == 0
-    doc.step_head(-1)
-    assert doc.head is None
-    doc.step_head(-1)
-    assert doc.head is None
-    doc.step_head(1)
-    doc.step_head(1)
-    doc.step_head(1)
-    assert doc.head == 1
-    np.testing.assert_allclose(doc.head_map(),
-                               doc.maps.weights[0, 0, 1].astype(np.float32))
+    assert doc.attention.head == 0
+    doc.attention.step_head(-1)
+    assert doc.attention.head is None
+    doc.attention.step_head(-1)
+    assert doc.attention.head is None
+    doc.attention.step_head(1)
+    doc.attention.step_head(1)
+    doc.attention.step_head(1)
+    assert doc.attention.head == 1
+    np.testing.assert_allclose(doc.attention.head_map(),
+                               doc.attention.maps.weights[0, 0, 1].astype(np.float32))
 
 
 # --- images ------------------------------------------------------------------------------------
@@ -155,34 +155,34 @@ def test_describe_names_time_phone_word_and_map_cell():
     doc.set_alignment(al, "timit")
     doc.set_extraction(0, "whisper", 0, fake_extraction(16000))
     text = doc.describe(0.5, 10)
-    w = float(doc.maps.weights[0, 0, 0, 10, 25])  # key frame 25 spans 0.50-0.52 s
+    w = float(doc.attention.maps.weights[0, 0, 0, 10, 25])  # key frame 25 spans 0.50-0.52 s
     assert text.startswith("0.500 s")
     assert "phone iy" in text and "word see" in text
     assert "query 0.210 s (frame 10)" in text and "key 0.510 s (frame 25)" in text
     assert f"weight {w:.4g}" in text
-    assert doc.default_query() == int(0.2 / 0.02)  # middle of the first phone
+    assert doc.attention.default_query() == int(0.2 / 0.02)  # middle of the first phone
 
 
 def test_hover_reads_one_value_without_building_the_map(monkeypatch):
     doc = doc_with_audio(1.0)
     doc.set_extraction(0, "whisper", 0, fake_extraction(16000))
-    w16 = doc.maps.weights  # (3, 1, 4, Q, K) float16
-    s16 = doc.maps.scores
+    w16 = doc.attention.maps.weights  # (3, 1, 4, Q, K) float16
+    s16 = doc.attention.maps.scores
     monkeypatch.setattr(AttentionMaps, "head", lambda *a, **k: pytest.fail("built the map"))
-    doc.set_layer(2)
-    doc.set_head(1)
-    assert doc.value_at(10, 25) == float(w16[2, 0, 1, 10, 25])
+    doc.attention.set_layer(2)
+    doc.attention.set_head(1)
+    assert doc.attention.value_at(10, 25) == float(w16[2, 0, 1, 10, 25])
     assert f"weight {float(w16[2, 0, 1, 10, 25]):.4g}" in doc.describe(0.5, 10)
-    doc.set_head(None)  # the mean of the four heads, by hand
+    doc.attention.set_head(None)  # the mean of the four heads, by hand
     want = sum(float(w16[2, 0, h, 10, 25]) for h in range(4)) / 4
-    assert doc.value_at(10, 25) == pytest.approx(want, rel=1e-6)
-    doc.set_kind("scores")
+    assert doc.attention.value_at(10, 25) == pytest.approx(want, rel=1e-6)
+    doc.attention.set_kind("scores")
     want = sum(float(s16[2, 0, h, 10, 25]) for h in range(4)) / 4
-    assert doc.value_at(10, 25) == pytest.approx(want, rel=1e-6)
+    assert doc.attention.value_at(10, 25) == pytest.approx(want, rel=1e-6)
     assert "score" in doc.describe(0.5, 10)
-    doc.set_kind("weights")
-    doc.set_rollout(True)
-    assert doc.value_at(10, 25) == float(doc.rollout_map()[10, 25])
+    doc.attention.set_kind("weights")
+    doc.attention.set_rollout(True)
+    assert doc.attention.value_at(10, 25) == float(doc.attention.rollout_map()[10, 25])
 
 
 # --- playback program --------------------------------------------------------------------------

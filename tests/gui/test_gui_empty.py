@@ -7,7 +7,8 @@ from gui_helpers import ARTIFACTS, settle
 
 def test_no_tick_junk_before_the_first_extraction(window, dark_suit, dark_suit_extraction, qtbot):
     views = window.views
-    assert views.map_title.textItem.toPlainText() == ""  # nothing open: nothing said
+    assert views.map_title.textItem.toPlainText() == "no attention yet"  # as the README says
+    assert views.map_title.isVisible()
     assert views.spec.getAxis("left")._tickLevels == [[], []]
     assert views.wave.getAxis("left").style["showValues"] is False  # no 0..1 over no audio
     i = window.open_audio(dark_suit)
@@ -25,7 +26,7 @@ def test_no_tick_junk_before_the_first_extraction(window, dark_suit, dark_suit_e
     ARTIFACTS.mkdir(exist_ok=True)
     window.grab().save(str(ARTIFACTS / "window_no_attention_yet.png"))
 
-    window.doc.set_extraction(i, window.doc.model, 0, dark_suit_extraction[1])
+    window.doc.set_extraction(i, window.doc.attention.model, 0, dark_suit_extraction[1])
     settle()
     assert "layer 0" in views.map_title.textItem.toPlainText()
     for plot in (views.map, views.profile):

@@ -17,8 +17,8 @@ def test_span_removal_from_selection_shows_the_diff(loaded, qtbot, dialogs_seen)
 
     win = loaded
     panel = win.experiments_panel
-    ref = win.doc.extraction.transcript.text
-    win.doc.set_selection((0.9, 1.6))
+    ref = win.doc.attention.extraction.transcript.text
+    win.doc.nav.set_selection((0.9, 1.6))
     assert panel.span_button.isEnabled() and "0.900" in panel.span_label.text()
     panel.setCurrentIndex(1)
     panel.span_button.click()
@@ -26,7 +26,7 @@ def test_span_removal_from_selection_shows_the_diff(loaded, qtbot, dialogs_seen)
                     timeout=EXTRACTION_TIMEOUT_MS)
     _wait_idle(win, qtbot)
     rows = win.experiments.span_result
-    assert [r.variant for r in rows] == ["original", "without 0.9-1.6s (padding)"]
+    assert [r.variant for r in rows] == ["original", "without 0.90-1.60 s (padding)"]
     table = panel.span_table
     assert table.rowCount() == 2 and table.item(0, 2).text() == ref
     assert table.item(1, 2).text() == rows[1].transcript
@@ -49,7 +49,7 @@ def test_span_removal_from_selection_shows_the_diff(loaded, qtbot, dialogs_seen)
 def test_k_slider_shows_masked_transcript_and_maps(loaded, qtbot):
     win = loaded
     panel = win.experiments_panel
-    original = win.doc.extraction
+    original = win.doc.attention.extraction
     panel.k_layers.setText("all")
     panel.set_k(5)
     qtbot.waitUntil(lambda: win.experiments.window_result is not None,
@@ -57,8 +57,8 @@ def test_k_slider_shows_masked_transcript_and_maps(loaded, qtbot):
     _wait_idle(win, qtbot)
     r = win.experiments.window_result
     assert r.k == 5 and "k = 5" in panel.k_result.text()
-    assert win.doc.extraction is r.extraction and win.doc.extraction is not original
-    m = win.doc.extraction.maps["encoder"]
+    assert win.doc.attention.extraction is r.extraction and win.doc.attention.extraction is not original
+    m = win.doc.attention.extraction.maps["encoder"]
     assert "\u00b15 frames" in m.model
     q = np.arange(m.weights.shape[-2])[:, None]
     kk = np.arange(m.weights.shape[-1])[None]
@@ -66,11 +66,11 @@ def test_k_slider_shows_masked_transcript_and_maps(loaded, qtbot):
     assert np.all(m.weights[:, 0][..., outside] == 0)  # every layer and head: nothing outside
     rows = m.weights[:, 0].astype(np.float64).sum(-1) + m.padding_mass  # (N, M, Q)
     np.testing.assert_allclose(rows, 1.0, atol=5e-3)
-    assert r.result.transcript == win.doc.extraction.transcript.text
+    assert r.result.transcript == win.doc.attention.extraction.transcript.text
     win.experiments_dock.raise_()
     win.grab().save(str(ARTIFACTS / "experiments_window.png"))
     panel.set_k(None)  # off: the unmasked extraction is back
-    assert win.doc.extraction is original
+    assert win.doc.attention.extraction is original
 
 
 def test_errors_go_to_the_status_bar(loaded, qtbot, dialogs_seen):

@@ -45,10 +45,10 @@ def test_menu_entries_enabled(loaded):
 def test_export_figure_is_what_is_on_screen(loaded, answers, tmp_path, dialogs_seen):
     win = loaded
     doc = win.doc
-    doc.set_layer(1)
-    doc.set_head(2)
-    doc.set_colormap("magma")
-    doc.set_view(0.5, 2.0)
+    doc.attention.set_layer(1)
+    doc.attention.set_head(2)
+    doc.attention.set_colormap("magma")
+    doc.nav.set_view(0.5, 2.0)
     spec, _ = export_actions.on_screen_figure(doc)
     assert (spec.component, spec.layer, spec.head, spec.colormap, spec.span) == \
         ("encoder", 1, 2, "magma", (0.5, 2.0))
@@ -66,7 +66,7 @@ def test_export_figure_is_what_is_on_screen(loaded, answers, tmp_path, dialogs_s
     # exists: the user says no -> untouched; yes -> replaced
     before = out.read_bytes()
     answers["yes"] = False
-    doc.set_head(4)
+    doc.attention.set_head(4)
     answers["paths"].append(str(out))
     win.export_figure_action.trigger()
     assert answers["asked"] == [str(out)] and out.read_bytes() == before
@@ -78,7 +78,7 @@ def test_export_figure_is_what_is_on_screen(loaded, answers, tmp_path, dialogs_s
 
 def test_export_figure_rollout_and_png(loaded, answers, tmp_path):
     win = loaded
-    win.doc.set_rollout(True)
+    win.doc.attention.set_rollout(True)
     out = export_actions.export_figure(win, tmp_path / "roll.png")
     assert out is not None and out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     pdf = export_actions.export_figure(win, tmp_path / "roll.pdf")
@@ -88,8 +88,8 @@ def test_export_figure_rollout_and_png(loaded, answers, tmp_path):
 def test_exported_encoder_figure_has_the_whisper_word_tier_as_on_screen(loaded, answers,
                                                                          tmp_path):
     win = loaded
-    win.doc.show_all()
-    words = [w.text.strip() for w in win.doc.extraction.transcript.words]
+    win.doc.nav.show_all()
+    words = [w.text.strip() for w in win.doc.attention.extraction.transcript.words]
     assert "3D" in words  # what tiny.en hears for "greasy": only the model's tier has it
     out = export_actions.export_figure(win, tmp_path / "enc.pdf")
     text = pdftotext(out)
@@ -134,10 +134,10 @@ def test_export_data_npz_and_csv(loaded, answers, tmp_path, dialogs_seen):
     win.export_data_action.trigger()
     assert not dialogs_seen.errors
     back = load_npz(out)
-    np.testing.assert_array_equal(back.maps.weights, doc.maps.weights)
+    np.testing.assert_array_equal(back.maps.weights, doc.attention.maps.weights)
     csv = out.with_suffix(".csv")
     lines = csv.read_text().splitlines()
-    n, m = doc.maps.num_layers, doc.maps.num_heads
+    n, m = doc.attention.maps.num_layers, doc.attention.maps.num_heads
     p = len(doc.alignment.phones.intervals)
     assert len(lines) == 1 + n * m * p * p
     # again: refused unless confirmed

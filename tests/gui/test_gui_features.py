@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from PyQt6 import QtCore
+from PyQt6 import QtCore, QtGui
 
 from gui_helpers import ARTIFACTS, run_steve_qt
-from feature_helpers import HOP, SITE, frames_of, make_corpus, synthetic_acts, write_index
+from feature_helpers import D, HOP, SITE, frames_of, make_corpus, synthetic_acts, write_index
 from test_gui_playback import ONE_BUFFER_S, alsa_home
 
 PROBE = Path(__file__).with_name("features_probe.py")
@@ -45,7 +45,7 @@ def _show_dock(window, qtbot) -> None:
 
 
 def _store(window, index: int, acts: np.ndarray) -> None:
-    window.doc.features.store(index, window.doc.model, 0, SITE, acts, _grid())
+    window.doc.features.store(index, window.doc.attention.model, 0, SITE, acts, _grid())
 
 
 @pytest.fixture
@@ -152,12 +152,12 @@ def test_clicking_an_example_opens_its_file_and_selects_the_span(window, corpus,
     qtbot.mouseClick(table.viewport(), QtCore.Qt.MouseButton.LeftButton,
                      pos=table.visualItemRect(table.item(target, 2)).center())
     assert window.doc.utterance.path.resolve() == ex.file.resolve(), "the example's file is shown"
-    assert window.doc.cursor == pytest.approx(ex.time_s)
-    assert window.doc.selection is None  # its activations are not read yet
+    assert window.doc.nav.cursor == pytest.approx(ex.time_s)
+    assert window.doc.nav.selection is None  # its activations are not read yet
     # the worker's result arrives: the span around the peak is selected
     a = acts[ex.file]
-    _store(window, window.doc.current, a)
-    assert window.doc.selection == pytest.approx(_half_peak_span(a[:, 4], ex.frame))
+    _store(window, window.doc.files.current, a)
+    assert window.doc.nav.selection == pytest.approx(_half_peak_span(a[:, 4], ex.frame))
     assert fv.example == target
 
 
@@ -174,7 +174,7 @@ def test_an_example_with_cached_activations_is_selected_at_once(window, corpus):
     for r, ex in enumerate(fv.examples):
         assert window.features.open_example(r)
         assert window.doc.utterance.path.resolve() == ex.file.resolve()
-        assert window.doc.selection == pytest.approx(_half_peak_span(acts[ex.file][:, 6], ex.frame))
+        assert window.doc.nav.selection == pytest.approx(_half_peak_span(acts[ex.file][:, 6], ex.frame))
 
 
 def test_example_thumbnails_are_drawn(window, corpus, qtbot):
@@ -219,11 +219,11 @@ def test_a_stale_index_says_the_files_moved(window, corpus, tmp_path):
         rows = [r for r, e in enumerate(fv.examples) if e.file == files[1]]
         if rows:
             break
-    shown = window.doc.current
+    shown = window.doc.files.current
     assert not window.features.open_example(rows[0])
     assert "Stale feature index" in window.message_label.text()
     assert str(files[1]) in window.message_label.text()
-    assert window.doc.current == shown
+    assert window.doc.files.current == shown
 
 
 def test_an_index_of_another_model_says_so(window, corpus, tmp_path):
@@ -261,6 +261,7 @@ def test_play_feature_sends_the_enveloped_samples(tmp_path, dark_suit):
     got = _run_probe(home, "feature", dark_suit, feature, floor_db)
     assert got["started"], got["message"]
     assert got["message"].startswith("Playing feature 2"), got["message"]
+    assert not got["message_after"].startswith("Playing"), got["message_after"]
     x, rate = sf.read(str(dark_suit), dtype="float32")
     a = synthetic_acts(x.size, 0)[:, feature].astype(np.float64)
     # the documented formula, by hand: per frame g0 + (1 - g0) clip(a / max a, 0, 1), linear
@@ -344,7 +345,7 @@ def test_the_example_row_and_cursor_follow_the_montage(window, corpus, monkeypat
         assert fv.example == p.row
         ex = fv.examples[p.row]
         here = ex.file.resolve() == files[0].resolve()
-        assert window.doc.playhead == (pytest.approx(p.t0 + p.n / 2 / rate) if here else None)
+        assert window.doc.nav.playhead == (pytest.approx(p.t0 + p.n / 2 / rate) if here else None)
         table = window.features.dock_widget.examples
         assert [i.row() for i in table.selectionModel().selectedRows()] == [p.row]
 
@@ -377,7 +378,7 @@ def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, d
     window.doc.features.set_site(SITE)
     _store(window, i, acts)
     window.features.dock_widget.heat.setChecked(True)
-    in_step = lambda: all(r == pytest.approx(window.doc.view, abs=1e-9)  # noqa: E731
+    in_step = lambda: all(r == pytest.approx(window.doc.nav.view, abs=1e-9)  # noqa: E731
                           for r in window.views.x_ranges())
     qtbot.waitUntil(in_step, timeout=5000)  # once the layout has settled
     heat = window.features.heat
@@ -405,8 +406,8 @@ def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, d
     qtbot.waitUntil(lambda: labelled() == rows, timeout=5000)
     window.features.dock_widget.heat.setChecked(False)
     window.features.dock_widget.heat.setChecked(True)
-    window.doc.zoom_in()
-    assert all(r == pytest.approx(window.doc.view, abs=1e-9) for r in window.views.x_ranges())
+    window.doc.nav.zoom_in()
+    assert all(r == pytest.approx(window.doc.nav.view, abs=1e-9) for r in window.views.x_ranges())
     window.features.dock_widget.heat.setChecked(False)  # the rows resize: no row drifts
     window.resize(1000, 760)
     qtbot.wait(100)
@@ -440,7 +441,7 @@ def test_a_real_index_of_steve_qt_features_index(window, tmp_path, samples_dir, 
         cached = actcache.load_activations(ex.file, "whisper", SITE)
         np.testing.assert_array_equal(window.features.curve.getData()[1], cached[:, 100])
         assert cached[ex.frame, 100] == pytest.approx(ex.activation, rel=1e-3)
-        assert window.doc.selection == pytest.approx(_half_peak_span(cached[:, 100], ex.frame))
+        assert window.doc.nav.selection == pytest.approx(_half_peak_span(cached[:, 100], ex.frame))
 
 
 def test_an_sae_is_a_site_whose_track_is_its_codes(window, dark_suit, tmp_path):
@@ -494,7 +495,7 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
     try:
         win.open_audio(dark_suit)
         fv = win.doc.features
-        qtbot.waitUntil(lambda: win.doc.extraction is not None and bool(fv.sites),
+        qtbot.waitUntil(lambda: win.doc.attention.extraction is not None and bool(fv.sites),
                         timeout=240000)
         qtbot.waitUntil(lambda: not win.queue.busy, timeout=240000)
         names = [s.name for s in fv.sites]
@@ -532,7 +533,7 @@ def test_steve_qt_audio_index_opens_the_index_in_the_dock(corpus, tmp_path):
     this session stalled every later GUI test."""
     files, acts, idx = corpus
     seen = run_steve_qt(["--no-extract", str(files[0]), "--index", str(idx)],
-                        ready="win.doc.entries and win.doc.features.index is not None",
+                        ready="win.doc.files.entries and win.doc.features.index is not None",
                         record='{"shown": win.doc.utterance.audio.name, '
                                '"index": str(Path(win.doc.features.index.path).resolve()), '
                                '"note": win.features.dock_widget.examples_note.text()}',
@@ -540,3 +541,59 @@ def test_steve_qt_audio_index_opens_the_index_in_the_dock(corpus, tmp_path):
     assert seen["status"] == 0
     assert seen["shown"] == files[0].name and Path(seen["index"]) == idx.resolve()
     assert seen["note"]  # says which site to choose (no site list without a loaded model)
+
+
+def _green_pixels(icon: QtGui.QIcon) -> int:
+    """Pixels of the activation curve's green (20, 160, 60) in a thumbnail."""
+    from steve_qt.gui.features_dock import THUMB_H, THUMB_W
+
+    img = icon.pixmap(THUMB_W, THUMB_H).toImage()
+    n = 0
+    for x in range(img.width()):
+        for y in range(img.height()):
+            c = img.pixelColor(x, y)
+            if c.green() > 120 and c.red() < 90 and c.blue() < 110:
+                n += 1
+    return n
+
+
+def test_thumbnails_of_files_not_open_draw_the_cached_activation(window, corpus, qtbot):
+    """The files of an index are not open: their activations come from the activation cache
+    (where `steve-qt features index` leaves them) and each thumbnail draws the curve."""
+    from steve_qt.core.features import actcache
+
+    files, acts, idx = corpus
+    for f in files:
+        actcache.store_activations(f, "whisper", SITE, 0, acts[f],
+                                   attrs={"grid": actcache.grid_attrs(_grid())})
+    window.doc.features.set_site(SITE)
+    window.features.open_index(idx)
+    table = window.features.dock_widget.examples
+    qtbot.waitUntil(lambda: not window.features._thumb_timer.isActive(), timeout=10000)
+    assert table.rowCount() > 0 and not window.doc.files.entries  # nothing open
+    for r, ex in enumerate(window.doc.features.examples):
+        assert _green_pixels(table.item(r, 0).icon()) > 20, r
+        # a dock too narrow for the time and file columns: the thumbnail says them on hover
+        tip = table.item(r, 0).toolTip()
+        assert ex.file.name in tip and f"{ex.time_s:.2f} s" in tip
+
+
+def test_the_track_label_does_not_cover_the_peak(window, dark_suit, qtbot):
+    _show_dock(window, qtbot)
+    i = window.open_audio(dark_suit)
+    n = window.doc.utterance.audio.samples.size
+    acts = np.zeros((frames_of(n), D), np.float32)
+    acts[3, 0] = 2.0  # a peak at the very start, where the label sits by default
+    acts[-4, 1] = 2.0  # one at the very end
+    window.doc.features.set_site(SITE)
+    _store(window, i, acts)
+    feats = window.features
+    vb = feats.track.vb
+    for f, frame in ((0, 3), (1, acts.shape[0] - 4)):
+        feats.dock_widget.feature.setValue(f)
+        qtbot.wait(10)
+        t = (frame * HOP + HOP / 2) / 16000
+        peak = vb.mapViewToScene(QtCore.QPointF(t, 2.0))
+        label = feats.track_text.sceneBoundingRect()
+        assert label.width() > 0
+        assert not (label.left() - 2 <= peak.x() <= label.right() + 2), (f, label, peak)

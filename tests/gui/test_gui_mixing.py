@@ -21,7 +21,7 @@ def fresh(window, dark_suit, dark_suit_extraction):
     maps["encoder"] = dataclasses.replace(ex.maps["encoder"], measures={})
     ex = dataclasses.replace(ex, maps=maps)
     i = window.open_audio(dark_suit)
-    window.doc.set_extraction(i, window.doc.model, 0, ex)
+    window.doc.set_extraction(i, window.doc.attention.model, 0, ex)
     return window
 
 
@@ -34,13 +34,13 @@ def choose(win, kind: str) -> None:
 def test_measures_computed_on_request_and_shown(fresh, qtbot, whisper_adapter, monkeypatch,
                                                  dialogs_seen):
     win = fresh
-    m = win.doc.maps
+    m = win.doc.attention.maps
     calls = []
     monkeypatch.setattr(whisper_adapter, "extract", lambda *a, **k: calls.append(a))
-    win.doc.set_layer(2)
-    win.doc.set_head(1)
+    win.doc.attention.set_layer(2)
+    win.doc.attention.set_head(1)
     choose(win, "norm")
-    qtbot.waitUntil(lambda: win.doc.kind == "norm", timeout=EXTRACTION_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: win.doc.attention.kind == "norm", timeout=EXTRACTION_TIMEOUT_MS)
     settle()
     assert set(m.measures) == {"norm"} and m.measures["norm"].shape == (4, 1, 6, m.num_queries,
                                                                          m.num_keys)
@@ -48,7 +48,7 @@ def test_measures_computed_on_request_and_shown(fresh, qtbot, whisper_adapter, m
     assert len(win.overview.boxes) == 4 * 7  # heads + mean
 
     choose(win, "value_zeroing")
-    qtbot.waitUntil(lambda: win.doc.kind == "value_zeroing", timeout=EXTRACTION_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: win.doc.attention.kind == "value_zeroing", timeout=EXTRACTION_TIMEOUT_MS)
     settle()
     vz = m.measures["value_zeroing"]
     assert vz.shape == (4, 1, 1, m.num_queries, m.num_keys)
@@ -58,7 +58,7 @@ def test_measures_computed_on_request_and_shown(fresh, qtbot, whisper_adapter, m
     assert boxes[(2, "layer")].current
     assert not win.controls.head.isEnabled() and not win.controls.mean.isEnabled()
     assert "value zeroing" in win.views.map_title.toPlainText()
-    win.doc.set_query(win.doc.default_query())
+    win.doc.attention.set_query(win.doc.attention.default_query())
     ARTIFACTS.mkdir(exist_ok=True)
     assert win.grab().save(str(ARTIFACTS / "main_window_value_zeroing.png"))
     from steve_qt.core.figures.attention import from_document, render_figure
@@ -68,9 +68,9 @@ def test_measures_computed_on_request_and_shown(fresh, qtbot, whisper_adapter, m
     render_figure(spec, data, ARTIFACTS / "window_value_zeroing_figure.png", force=True)
 
     choose(win, "weights")  # back: nothing recomputed, the heads' grid again
-    assert win.doc.kind == "weights" and len(win.overview.boxes) == 4 * 7
+    assert win.doc.attention.kind == "weights" and len(win.overview.boxes) == 4 * 7
     choose(win, "norm")  # already there: shown at once
-    assert win.doc.kind == "norm" and not win.queue.busy
+    assert win.doc.attention.kind == "norm" and not win.queue.busy
     assert calls == [] and dialogs_seen.errors == []
 
 
@@ -83,13 +83,13 @@ def test_a_measure_the_model_cannot_give_is_a_dialog(fresh, qtbot, whisper_adapt
     qtbot.waitUntil(lambda: bool(dialogs_seen.errors), timeout=EXTRACTION_TIMEOUT_MS)
     title, text = dialogs_seen.errors[0]
     assert "this model cannot give grad: it has no CTC head (test)" in text
-    assert win.doc.kind == "weights" and win.doc.maps is not None and "grad" not in \
-        win.doc.maps.measures
+    assert win.doc.attention.kind == "weights" and win.doc.attention.maps is not None and "grad" not in \
+        win.doc.attention.maps.measures
     # cross-attention has no measures: a status message, nothing queued
-    win.doc.set_component("cross")
+    win.doc.attention.set_component("cross")
     choose(win, "norm")
-    assert win.doc.kind == "weights" and not win.queue.busy
-    assert "encoder self-attention only" in win.doc.message
+    assert win.doc.attention.kind == "weights" and not win.queue.busy
+    assert "encoder self-attention only" in win.doc.nav.message
 
 
 def test_phone_matrix_aggregates_and_names_the_measure_shown(fresh):
@@ -97,18 +97,18 @@ def test_phone_matrix_aggregates_and_names_the_measure_shown(fresh):
     (checked by hand from the raw array) and its caption names it, not "weight"."""
     win = fresh
     doc, panel = win.doc, win.phone_matrix
-    m = doc.maps
+    m = doc.attention.maps
     rng = np.random.default_rng(5)
     n, _, heads, q, k = m.weights.shape
     m.measures["norm"] = rng.uniform(0, 3, (n, 1, heads, q, k)).astype(np.float16)
     m.measures["value_zeroing"] = rng.uniform(0, 1, (n, 1, 1, q, k)).astype(np.float16)
-    doc.set_layer(1)
-    doc.set_head(3)
+    doc.attention.set_layer(1)
+    doc.attention.set_head(3)
     settle()
     assert "mean weight per frame pair" in panel.info.text()
     for kind, head, noun in (("norm", 3, "attention norm"), ("value_zeroing", 0, "value zeroing")):
         choose(win, kind)
-        assert doc.kind == kind
+        assert doc.attention.kind == kind
         arr = m.measures[kind][1, 0, head].astype(np.float64)
         (qa, qb), (ka, kb) = panel.matrix.query_frames[2], panel.matrix.key_frames[4]
         assert panel.values[2, 4] == pytest.approx(arr[qa:qb, ka:kb].mean(), rel=1e-5)

@@ -23,9 +23,9 @@ def numbers(text: str) -> tuple[int, int]:
 def test_window_title_figure_title_and_csv_row_agree(loaded, tmp_path):
     win = loaded
     doc = win.doc
-    maps = doc.maps
-    doc.set_layer(LAYER)
-    doc.set_head(HEAD)
+    maps = doc.attention.maps
+    doc.attention.set_layer(LAYER)
+    doc.attention.set_head(HEAD)
 
     # the window: map title, spin boxes and the framed cell of the head grid
     title = win.views.map_title.textItem.toPlainText()
@@ -48,7 +48,7 @@ def test_window_title_figure_title_and_csv_row_agree(loaded, tmp_path):
     written = export_actions.export_data(win, tmp_path / "d.npz", with_csv=True)
     rows = list(csv.DictReader(open(tmp_path / "d.csv", encoding="utf-8")))
     assert written[-1].name == "d.csv"
-    shown = doc.head_map().astype(np.float64)  # (Q, K) the values the window shows
+    shown = doc.attention.head_map().astype(np.float64)  # (Q, K) the values the window shows
     np.testing.assert_array_equal(shown, maps.weights[LAYER, 0, HEAD].astype(np.float64))
     # frames by hand: Whisper frame i covers samples [320 i, 320 (i + 1)) of 16 kHz audio
     centres = (np.arange(maps.num_keys) * 320 + 160) / 16000

@@ -46,6 +46,7 @@ def test_clicking_a_phone_plays_exactly_its_samples(tmp_path, dark_suit):
     assert got["selection"] == [a, b], "the click selects exactly the interval"
     assert got["started"], got["message"]
     assert got["message"].startswith("Playing"), got["message"]
+    assert "Playing" not in got["message_after"], "the status bar still says it plays"
 
     data, rate = sf.read(str(dark_suit), dtype="float32", always_2d=True)
     assert rate == got["rate"]

@@ -225,7 +225,7 @@ def test_window_shows_the_message_and_tab_tries_again(window, dark_suit, qtbot):
     f.streams[0].vanish()
     qtbot.waitUntil(lambda: not window.playback.timer.isActive(), timeout=2000)
     assert window.message_label.text().startswith(LOST), window.message_label.text()
-    assert window.doc.playhead is None, "the playback cursor is gone"
+    assert window.doc.nav.playhead is None, "the playback cursor is gone"
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Tab)  # tries again
     assert len(f.streams) == 2 and window.playback.timer.isActive()
     assert window.message_label.text().startswith("Playing")
@@ -251,7 +251,7 @@ def test_real_device_failing_mid_play(tmp_path, dark_suit, monkeypatch):
     t0 = time.monotonic()
     got = run_probe(home, dark_suit, nth_vowel=2)  # asserts exit status 0 within its timeout
     assert got["started"]
-    assert got["message"].startswith(LOST + " ("), got["message"]
+    assert got["message_after"].startswith(LOST + " ("), got["message_after"]
     a, b, _ = got["interval"]
     assert 0 < got["frames_written"] < round((b - a) * got["rate"])
     assert raw.stat().st_size <= 2048

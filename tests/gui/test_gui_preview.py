@@ -42,16 +42,24 @@ def test_preview_first_then_the_models_numbers(cold_window, qtbot, dark_suit,
     real_get = pipeline.get_adapter
     shot = []
 
-    def get_adapter(*a, **k):  # the preview has been painted: look at it as a user would
+    def get_adapter(*a, **k):  # runs in the worker thread, once the preview is shown
         if not shot:
-            shot.append(doc.extraction)
+            shot.append(doc.attention.extraction)
+        return real_get(*a, **k)
+
+    looked = []
+
+    def look(job, ex):  # in the GUI thread (a widget is painted there only): as a user sees it
+        if not looked:
+            looked.append(True)
             ARTIFACTS.mkdir(exist_ok=True)
             win.grab().save(str(ARTIFACTS / "preview_first_map.png"))
-        return real_get(*a, **k)
+
+    win.queue.partial.connect(look)
 
     monkeypatch.setattr(pipeline, "get_adapter", get_adapter)
     win.open_paths([str(dark_suit)])
-    qtbot.waitUntil(lambda: doc.entry is not None and doc.entry.status_text(*doc.job_key())
+    qtbot.waitUntil(lambda: doc.files.entry is not None and doc.files.entry.status_text(*doc.attention.job_key())
                     == "done", timeout=EXTRACTION_TIMEOUT_MS)
     win.grab().save(str(ARTIFACTS / "preview_full_extraction.png"))
     seen = [s for s in seen if s is not None]
@@ -63,7 +71,7 @@ def test_preview_first_then_the_models_numbers(cold_window, qtbot, dark_suit,
     _, one_shot = dark_suit_extraction
     prev = seen[0].maps["encoder"].weights.astype(np.float32)
     assert np.abs(prev - one_shot.maps["encoder"].weights.astype(np.float32)).max() <= 1e-3
-    final = doc.extraction
+    final = doc.attention.extraction
     assert not is_preview(final)
     assert_same_maps(final, one_shot)
     assert final.transcript == one_shot.transcript and final.meta == one_shot.meta
@@ -91,7 +99,7 @@ def test_cancel_while_the_model_loads_keeps_the_preview_marked(cold_window, qtbo
     monkeypatch.setattr(pipeline, "get_adapter", slow_get_adapter)
     win, doc = cold_window, cold_window.doc
     shown = []
-    win.queue.partial.connect(lambda job, ex: shown.append(doc.extraction))
+    win.queue.partial.connect(lambda job, ex: shown.append(doc.attention.extraction))
     cancelled = []
     win.queue.cancelled.connect(cancelled.append)
     win.open_paths([str(dark_suit)])
@@ -100,8 +108,8 @@ def test_cancel_while_the_model_loads_keeps_the_preview_marked(cold_window, qtbo
     cancel["pressed"] = True
     qtbot.waitUntil(lambda: bool(cancelled), timeout=EXTRACTION_TIMEOUT_MS)
     assert is_preview(shown[0])
-    assert doc.extraction is shown[0] and doc.maps is not None  # kept
-    assert doc.entry.status_text(*doc.job_key()) == "cancelled"
+    assert doc.attention.extraction is shown[0] and doc.attention.maps is not None  # kept
+    assert doc.files.entry.status_text(*doc.attention.job_key()) == "cancelled"
     assert win.views.map_title.textItem.toPlainText().startswith("PREVIEW")
     assert "kept the encoder preview" in win.message_label.text()
     ARTIFACTS.mkdir(exist_ok=True)
@@ -114,8 +122,8 @@ def test_cancel_while_the_model_loads_keeps_the_preview_marked(cold_window, qtbo
     assert all("preview" in text and "\n" not in text for _, text in dialogs_seen.errors)
 
     win.extract_again()  # the model's own numbers replace the preview
-    qtbot.waitUntil(lambda: doc.extraction is not None and not is_preview(doc.extraction)
-                    and not doc.extraction.pending, timeout=EXTRACTION_TIMEOUT_MS)
+    qtbot.waitUntil(lambda: doc.attention.extraction is not None and not is_preview(doc.attention.extraction)
+                    and not doc.attention.extraction.pending, timeout=EXTRACTION_TIMEOUT_MS)
     assert not win.views.map_title.textItem.toPlainText().startswith("PREVIEW")
     assert export_data(win, tmp_path / "b.npz", with_csv=False) == [tmp_path / "b.npz"]
 
@@ -131,9 +139,9 @@ def test_a_failing_preview_falls_back_to_the_model(cold_window, qtbot, dark_suit
     monkeypatch.setattr(preview, "preview_extraction", broken)
     win, doc = cold_window, cold_window.doc
     win.open_paths([str(dark_suit)])
-    qtbot.waitUntil(lambda: doc.entry is not None and doc.entry.status_text(*doc.job_key())
+    qtbot.waitUntil(lambda: doc.files.entry is not None and doc.files.entry.status_text(*doc.attention.job_key())
                     == "done", timeout=EXTRACTION_TIMEOUT_MS)
-    assert_same_maps(doc.extraction, dark_suit_extraction[1])
+    assert_same_maps(doc.attention.extraction, dark_suit_extraction[1])
     assert not dialogs_seen.errors
     assert any("preview failed" in r.getMessage() for r in caplog.records)
 

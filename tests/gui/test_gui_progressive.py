@@ -31,7 +31,7 @@ def test_encoder_maps_arrive_before_the_transcript_and_the_end_equals_one_shot(
         if ev.value is not None else None))
     win.queue.partial.connect(lambda job, ex: labels.append(win.progress_label.text()))
     win.open_paths([str(dark_suit)])
-    qtbot.waitUntil(lambda: doc.entry is not None and doc.entry.status_text(*doc.job_key())
+    qtbot.waitUntil(lambda: doc.files.entry is not None and doc.files.entry.status_text(*doc.attention.job_key())
                     == "done", timeout=EXTRACTION_TIMEOUT_MS)
     seen = [s for s in seen if s is not None]
     assert seen[0] == (("encoder",), "", ("transcript", "cross", "decoder"))
@@ -41,7 +41,7 @@ def test_encoder_maps_arrive_before_the_transcript_and_the_end_equals_one_shot(
     assert "still coming: transcript and word tier, cross-attention, decoder attention" in labels[0]
     assert "still coming: cross-attention, decoder attention" in labels[1]
     _, one_shot = dark_suit_extraction  # adapter.extract(audio) without on_partial
-    final = doc.extraction
+    final = doc.attention.extraction
     assert_same_maps(final, one_shot)
     assert final.transcript == one_shot.transcript and final.meta == one_shot.meta
 
@@ -75,8 +75,8 @@ def test_cancel_after_a_stage_keeps_what_arrived(auto_window, qtbot, dark_suit, 
     win.queue.cancelled.connect(cancelled.append)
     win.open_paths([str(dark_suit)])
     qtbot.waitUntil(lambda: bool(cancelled), timeout=EXTRACTION_TIMEOUT_MS)
-    assert doc.entry.status_text(*doc.job_key()) == "cancelled"
-    kept = doc.extraction
+    assert doc.files.entry.status_text(*doc.attention.job_key()) == "cancelled"
+    kept = doc.attention.extraction
     _, one_shot = dark_suit_extraction
     assert sorted(kept.maps) == ["encoder"]
     np.testing.assert_array_equal(kept.maps["encoder"].weights, one_shot.maps["encoder"].weights)
@@ -86,7 +86,7 @@ def test_cancel_after_a_stage_keeps_what_arrived(auto_window, qtbot, dark_suit, 
         assert kept.transcript.text == one_shot.transcript.text
         assert kept.transcript.words == one_shot.transcript.words
         assert kept.pending == ("cross", "decoder")
-    assert doc.maps is kept.maps["encoder"]  # still shown
+    assert doc.attention.maps is kept.maps["encoder"]  # still shown
     assert "kept the encoder maps" in win.message_label.text()
     qtbot.wait(50)
-    assert not win.queue.busy and doc.extraction is kept  # nothing re-queued by itself
+    assert not win.queue.busy and doc.attention.extraction is kept  # nothing re-queued by itself

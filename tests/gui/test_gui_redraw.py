@@ -33,7 +33,7 @@ def fake_extraction(frames: int, layers: int = 3, heads: int = 4, seed: int = 0)
 def doc_with(ex: Extraction, seconds: float = 1.0) -> Document:
     doc = Document("whisper")
     doc.add(Utterance(from_array(np.zeros(int(seconds * 16000), np.float32), 16000), None))
-    doc.set_extraction(0, doc.model, 0, ex)
+    doc.set_extraction(0, doc.attention.model, 0, ex)
     return doc
 
 
@@ -74,12 +74,12 @@ def test_cached_images_equal_the_documents_and_are_reused():
                                               ("scores", "global", 2, 3, False),
                                               ("scores", "row", 0, None, False),
                                               ("weights", "global", 0, 0, True)):
-        doc.set_kind(kind)
-        doc.set_scale(scale)
-        doc.set_layer(layer)
-        doc.set_head(head)
-        doc.set_rollout(rollout)
-        want, want_levels = doc.image()  # the document's own (uncached) computation
+        doc.attention.set_kind(kind)
+        doc.attention.set_scale(scale)
+        doc.attention.set_layer(layer)
+        doc.attention.set_head(head)
+        doc.attention.set_rollout(rollout)
+        want, want_levels = doc.attention.image()  # the document's own (uncached) computation
         levels, img = cache.shown(doc)
         assert levels == pytest.approx(want_levels, rel=1e-6)
         near(img, to_indices(want, want_levels))
@@ -96,13 +96,13 @@ def test_cache_follows_a_new_extraction_utterance_and_component():
     first = cache.shown(doc)[1]
     np.testing.assert_array_equal(first, head_indices(doc, 0, 0))
     # the same (model, window) extracted again: other maps, other pixels
-    doc.set_extraction(0, doc.model, 0, fake_extraction(40, seed=2))
+    doc.set_extraction(0, doc.attention.model, 0, fake_extraction(40, seed=2))
     second = cache.shown(doc)[1]
     np.testing.assert_array_equal(second, head_indices(doc, 0, 0))
     assert not np.array_equal(first, second)
     # another utterance (other length)
     doc.add(Utterance(from_array(np.zeros(16000 * 2, np.float32), 16000), None))
-    doc.set_extraction(1, doc.model, 0, fake_extraction(90, seed=3))
+    doc.set_extraction(1, doc.attention.model, 0, fake_extraction(90, seed=3))
     third = cache.shown(doc)[1]
     assert third.shape == (90, 90)
     np.testing.assert_array_equal(third, head_indices(doc, 0, 0))
@@ -134,7 +134,7 @@ def test_weights_indices_from_float16_bits_equal_the_float_path():
 
 def head_indices(doc: Document, layer: int, head: int) -> np.ndarray:
     """Colour indices of one head's weights on the global scale, computed the plain way."""
-    w = doc.maps.weights[layer, 0, head].astype(np.float32)
+    w = doc.attention.maps.weights[layer, 0, head].astype(np.float32)
     return to_indices(w, (0.0, float(w.max())))
 
 
@@ -158,32 +158,32 @@ def test_cache_stays_in_its_budget_and_never_changes_an_image_someone_holds():
     held = {}
     for layer in range(3):
         for head in range(4):
-            doc.set_layer(layer)
-            doc.set_head(head)
+            doc.attention.set_layer(layer)
+            doc.attention.set_head(head)
             _, img = cache.shown(doc)
             if (layer + head) % 3 == 0:
                 held[(layer, head)] = img  # like a caller that kept ImageItem.image
             assert len(cache) <= 3 and cache.nbytes <= 3 * one
     for (layer, head), img in held.items():  # memory of evicted images was not written over
         np.testing.assert_array_equal(img, head_indices(doc, layer, head))
-    doc.set_layer(0)
-    doc.set_head(1)  # evicted long ago: computed again, right
+    doc.attention.set_layer(0)
+    doc.attention.set_head(1)  # evicted long ago: computed again, right
     np.testing.assert_array_equal(cache.shown(doc)[1], head_indices(doc, 0, 1))
 
 
 def test_next_head_and_next_layer_are_computed_ahead_and_right():
     doc = doc_with(fake_extraction(60, layers=3, heads=4, seed=4))
-    m = doc.maps
+    m = doc.attention.maps
     cache = MapImages()
-    doc.set_layer(1)
-    doc.set_head(2)
+    doc.attention.set_layer(1)
+    doc.attention.set_head(2)
     cache.shown(doc)
     assert sorted(k[2:] for k in cache._pending) == [(1, 3), (2, 2)]  # ] and PgDn
     for f in list(cache._pending.values()):
         f.result(timeout=60)
     for layer, head in ((1, 3), (2, 3)):  # PgDn from (1, 3) was computed ahead too
-        doc.set_layer(layer)
-        doc.set_head(head)
+        doc.attention.set_layer(layer)
+        doc.attention.set_head(head)
         levels, img = cache.shown(doc)
         want = m.weights[layer, 0, head].astype(np.float32)
         np.testing.assert_array_equal(img, head_indices(doc, layer, head))
@@ -193,15 +193,15 @@ def test_next_head_and_next_layer_are_computed_ahead_and_right():
             f.result(timeout=60)
     assert cache.misses == 1 and cache.prefetched >= 2 and cache.hits + cache.waited == 2
     # the mean of heads is not computed ahead (it costs every head), but it is right
-    doc.set_head(None)
+    doc.attention.set_head(None)
     mean = m.weights[2, 0].astype(np.float32).mean(0)
     near(cache.shown(doc)[1], to_indices(mean, (0.0, float(mean.max()))))
     assert all(k[3] is not None for k in cache._pending)
     # new maps: what was computed ahead for the old ones is dropped
-    doc.set_extraction(0, doc.model, 0, fake_extraction(60, layers=3, heads=4, seed=8))
-    doc.set_head(0)
+    doc.set_extraction(0, doc.attention.model, 0, fake_extraction(60, layers=3, heads=4, seed=8))
+    doc.attention.set_head(0)
     np.testing.assert_array_equal(cache.shown(doc)[1], head_indices(doc, 2, 0))
-    doc.set_head(1)
+    doc.attention.set_head(1)
     np.testing.assert_array_equal(cache.shown(doc)[1], head_indices(doc, 2, 1))
 
 
@@ -228,33 +228,33 @@ def shown(window):
     """The window (no model) showing 2 s of silence with fake maps of 100 frames."""
     doc = window.doc
     i = doc.add(Utterance(from_array(np.zeros(32000, np.float32), 16000), None))
-    doc.set_extraction(i, doc.model, 0, fake_extraction(100, layers=3, heads=4, seed=5))
+    doc.set_extraction(i, doc.attention.model, 0, fake_extraction(100, layers=3, heads=4, seed=5))
     settle()
     return window
 
 
 def test_head_switch_shows_that_head_with_its_levels_in_one_repaint(shown):
     win, doc, views = shown, shown.doc, shown.views
-    m = doc.maps
-    assert doc.query is not None  # the window chose a default query: the profile is drawn
+    m = doc.attention.maps
+    assert doc.attention.query is not None  # the window chose a default query: the profile is drawn
     viewport = PaintCounter(views.viewport())
     for layer, head in ((0, 1), (0, 2), (2, 2), (2, 0), (0, 1)):  # the last one is a re-visit
         before = viewport.count
-        doc.set_layer(layer)
-        doc.set_head(head)
+        doc.attention.set_layer(layer)
+        doc.attention.set_head(head)
         settle()
         want = m.weights[layer, 0, head].astype(np.float32)
         levels = (0.0, float(want.max()))
         assert_map_shows(views, want, levels)
         assert tuple(views.colorbar.levels()) == pytest.approx(levels)  # colour bar follows
         _, y = views.profile_curve.getData()
-        np.testing.assert_array_equal(y, want[doc.query])
+        np.testing.assert_array_equal(y, want[doc.attention.query])
         top = views.profile.vb.viewRange()[1][1]
-        assert top == pytest.approx(float(want[doc.query].max()) * 1.08, rel=0.05)
+        assert top == pytest.approx(float(want[doc.attention.query].max()) * 1.08, rel=0.05)
         assert f"layer {layer} of 0\u20132, head {head} of 0\u20133" in views.map_title.textItem.toPlainText()
         assert 1 <= viewport.count - before <= 2  # set_layer + set_head: at most one each
     before = viewport.count
-    doc.set_head(3)
+    doc.attention.set_head(3)
     settle()
     assert viewport.count - before == 1  # one head switch, one repaint of the time views
     np.testing.assert_array_equal(views.map_image.image, head_indices(doc, 0, 3))
@@ -265,18 +265,18 @@ def test_head_switch_shows_that_head_with_its_levels_in_one_repaint(shown):
 
 def test_window_shows_a_new_extraction_of_the_same_utterance(shown):
     doc, views = shown.doc, shown.views
-    doc.set_layer(1)
-    doc.set_head(2)
+    doc.attention.set_layer(1)
+    doc.attention.set_head(2)
     settle()
     old = views.map_image.image
-    doc.set_extraction(doc.current, doc.model, 0, fake_extraction(100, layers=3, heads=4,
+    doc.set_extraction(doc.files.current, doc.attention.model, 0, fake_extraction(100, layers=3, heads=4,
                                                                   seed=9))
     settle()
-    want = doc.maps.weights[1, 0, 2].astype(np.float32)
+    want = doc.attention.maps.weights[1, 0, 2].astype(np.float32)
     assert_map_shows(views, want, (0.0, float(want.max())))
     assert not np.array_equal(old, views.map_image.image)
     # scale and colour map still switch the image and the colour bar
-    doc.set_scale("log")
+    doc.attention.set_scale("log")
     settle()
     img, levels = display_image(want, "weights", "log")
     assert_map_shows(views, img, levels, approx=True)
@@ -303,13 +303,13 @@ def test_map_paints_what_pyqtgraph_paints_for_the_float_image(shown):
     for kind, scale, cmap in (("weights", "global", "viridis"), ("weights", "row", "magma"),
                               ("weights", "log", "viridis"), ("scores", "global", "viridis"),
                               ("scores", "row", "viridis")):
-        doc.set_kind(kind)
-        doc.set_scale(scale)
-        doc.set_colormap(cmap)
-        doc.set_layer(2)
-        doc.set_head(1)
+        doc.attention.set_kind(kind)
+        doc.attention.set_scale(scale)
+        doc.attention.set_colormap(cmap)
+        doc.attention.set_layer(2)
+        doc.attention.set_head(1)
         settle()
-        want, levels = doc.image()  # the document's own float image and levels
+        want, levels = doc.attention.image()  # the document's own float image and levels
         assert views.map_levels == pytest.approx(levels)
         assert views.map_image.image.dtype == np.uint8 and views.map_image.levels is None
         ref = pg.ImageItem(axisOrder="row-major")

@@ -19,7 +19,7 @@ def shown_spectrogram(win, qtbot):
 def test_menu_switches_between_log_mel_and_broadband(loaded, qtbot):
     win = loaded
     audio = win.doc.utterance.audio
-    assert win.doc.spectrogram == "mel" and win.spectrogram_actions["mel"].isChecked()
+    assert win.doc.attention.spectrogram == "mel" and win.spectrogram_actions["mel"].isChecked()
     image = shown_spectrogram(win, qtbot)
     want = mel_spectrogram(audio.samples, audio.rate)
     np.testing.assert_array_equal(image.image, want.db)
@@ -29,7 +29,7 @@ def test_menu_switches_between_log_mel_and_broadband(loaded, qtbot):
     win.grab().save(str(ARTIFACTS / "window_spectrogram_mel.png"))
 
     win.spectrogram_actions["broadband"].trigger()
-    assert win.doc.spectrogram == "broadband"
+    assert win.doc.attention.spectrogram == "broadband"
     image = shown_spectrogram(win, qtbot)
     want = broadband_spectrogram(audio.samples, audio.rate)
     np.testing.assert_array_equal(image.image, want.db)
@@ -40,7 +40,7 @@ def test_menu_switches_between_log_mel_and_broadband(loaded, qtbot):
     assert ticks == [0, 1000, 2000, 3000, 4000, 5000]
     win.grab().save(str(ARTIFACTS / "window_spectrogram_broadband.png"))
 
-    win.doc.set_spectrogram("mel")  # the cached one comes back at once, the menu follows
+    win.doc.attention.set_spectrogram("mel")  # the cached one comes back at once, the menu follows
     assert not win.views.spectrograms.busy
     np.testing.assert_array_equal(win.views.spec_image.image, mel_spectrogram(
         audio.samples, audio.rate).db)
@@ -55,9 +55,9 @@ def test_a_late_spectrogram_leaves_the_view_alone(loaded, qtbot):
     shown = [p for p in win.views.time_plots if p.isVisible() and p.vb.height() > 1]
     assert win.views.spec in shown and win.views.map in shown
     for plot in shown:
-        assert plot.vb.viewRange()[0] == pytest.approx(list(win.doc.view)), plot.name
-    win.doc.set_view(0.5, 1.5)
-    win.doc.set_spectrogram("broadband")  # arrives later still
+        assert plot.vb.viewRange()[0] == pytest.approx(list(win.doc.nav.view)), plot.name
+    win.doc.nav.set_view(0.5, 1.5)
+    win.doc.attention.set_spectrogram("broadband")  # arrives later still
     qtbot.waitUntil(lambda: not win.views.spectrograms.busy, timeout=120000)
     QtWidgets.QApplication.processEvents()
     for plot in shown:

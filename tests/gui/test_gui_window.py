@@ -43,10 +43,10 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
     win.show()
     win.open_paths([str(dark_suit)])
     # the encoder maps come first (progressive extraction); wait for the whole extraction
-    qtbot.waitUntil(lambda: win.doc.maps is not None and not win.doc.extraction.pending
+    qtbot.waitUntil(lambda: win.doc.attention.maps is not None and not win.doc.attention.extraction.pending
                     and not win.queue.busy, timeout=EXTRACTION_TIMEOUT_MS)
     assert dialogs_seen.errors == []
-    maps = win.doc.maps
+    maps = win.doc.attention.maps
     assert maps.component == "encoder" and maps.model.startswith("whisper:tiny.en")
     n_frames = maps.num_keys
     assert n_frames == int(np.ceil(win.doc.utterance.audio.samples.size / 320))
@@ -60,18 +60,18 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
             key(win, Qt.Key.Key_PageDown)
         for _ in range(head_keys):
             key(win, Qt.Key.Key_BracketRight)
-        layer, head = win.doc.layer, win.doc.head
+        layer, head = win.doc.attention.layer, win.doc.attention.head
         expect = maps.weights[layer, 0, head].astype(np.float32)
         # rows = queries, columns = keys
         assert_map_shows(views, expect, (0.0, float(expect.max())))
         assert views.map_image.lut.shape == (256, 3)
         assert win.controls.layer.value() == layer and win.controls.head.value() == head
-    assert (win.doc.layer, win.doc.head) == (3, 4)  # 0+2+1 PgDn, 0+3+1 ]
+    assert (win.doc.attention.layer, win.doc.attention.head) == (3, 4)  # 0+2+1 PgDn, 0+3+1 ]
     key(win, Qt.Key.Key_PageUp)
     key(win, Qt.Key.Key_BracketLeft)
-    assert (win.doc.layer, win.doc.head) == (2, 3)
+    assert (win.doc.attention.layer, win.doc.attention.head) == (2, 3)
     key(win, Qt.Key.Key_M)
-    assert win.doc.head is None
+    assert win.doc.attention.head is None
     mean = maps.weights[2, 0].astype(np.float32).mean(axis=0)
     assert views.map_levels == pytest.approx((0.0, float(mean.max())), rel=1e-6)
     assert_map_shows(views, mean, approx=True)
@@ -85,7 +85,7 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
 
     # zoom with keys and the wheel: every time view keeps the same x range
     full = views.x_ranges()[0]
-    win.doc.set_cursor(1.0)
+    win.doc.nav.set_cursor(1.0)
     key(win, Qt.Key.Key_I, Qt.KeyboardModifier.ControlModifier)
     ranges = views.x_ranges()
     assert ranges[0][1] - ranges[0][0] == pytest.approx((full[1] - full[0]) / 2, rel=1e-6)
@@ -106,8 +106,8 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
     # decoder cross-attention: tokens x time, the transcript's tokens as row labels
     i = win.controls.component.findData("cross")
     win.controls.component.activated.emit(i)
-    cross = win.doc.maps
-    assert cross.component == "cross" and win.doc.query is not None
+    cross = win.doc.attention.maps
+    assert cross.component == "cross" and win.doc.attention.query is not None
     assert views.map_image.image.shape == (cross.num_queries, cross.num_keys)
     ticks = views.map.getAxis("left")._tickLevels[0]
     from steve_qt.gui.time_views import token_label
@@ -127,7 +127,7 @@ def test_click_phone_interval_selects_exactly_it(loaded, qtbot):
     played = []
     win.views.playRequested.connect(played.append)
     click_view(win, win.views.phones, (iv.start_s + iv.end_s) / 2, 0.5, qtbot)
-    assert win.doc.selection == (iv.start_s, iv.end_s)
+    assert win.doc.nav.selection == (iv.start_s, iv.end_s)
     assert played == [[(iv.start_s, iv.end_s)]]
     shown = [p.vb for p in win.views.shown_plots()]
     for region in [r for r in win.views.regions if r.getViewBox() in shown]:  # in every view
@@ -139,7 +139,7 @@ def test_click_phone_interval_selects_exactly_it(loaded, qtbot):
     # no audio device in this process: the status bar says so, nothing else breaks
     if win.playback.player.check_device() is not None:
         assert "Playback unavailable" in win.message_label.text()
-        assert win.doc.playhead is None
+        assert win.doc.nav.playhead is None
 
 
 def test_drag_selects_a_span_and_click_sets_cursor_and_query(loaded, qtbot):
@@ -152,16 +152,16 @@ def test_drag_selects_a_span_and_click_sets_cursor_and_query(loaded, qtbot):
     for k in range(1, 11):
         QTest.mouseMove(vp, a + (b - a) * (k / 10))
     qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
-    sel = win.doc.selection
+    sel = win.doc.nav.selection
     assert sel is not None and sel == pytest.approx((0.5, 1.25), abs=0.01)
     click_view(win, views.wave, 2.0, 0.0, qtbot)
-    assert win.doc.cursor == pytest.approx(2.0, abs=0.01) and win.doc.selection is None
+    assert win.doc.nav.cursor == pytest.approx(2.0, abs=0.01) and win.doc.nav.selection is None
     # clicking the map chooses the query frame; the profile shows its row
     click_view(win, views.map, 1.0, 0.71, qtbot)
-    q = win.doc.query
+    q = win.doc.attention.query
     assert q == int(0.7 / 0.02)
     x, y = views.profile_curve.getData()
-    np.testing.assert_allclose(y, win.doc.maps.weights[0, 0, 0, q].astype(np.float32))
+    np.testing.assert_allclose(y, win.doc.attention.maps.weights[0, 0, 0, q].astype(np.float32))
     assert len(x) == len(y) + 1 and x[0] == 0.0 and x[-1] == pytest.approx(0.02 * len(y))
 
 
@@ -172,7 +172,7 @@ def test_hover_on_the_map_shows_query_key_and_value(loaded, qtbot):
     QTest.mouseMove(views.viewport(), pt)
     qtbot.waitUntil(lambda: "query" in win.hover_label.text(), timeout=5000)
     text = win.hover_label.text()
-    w = float(win.doc.maps.weights[0, 0, 0, 40, 50])
+    w = float(win.doc.attention.maps.weights[0, 0, 0, 40, 50])
     assert "query 0.810 s (frame 40)" in text and "key 1.010 s (frame 50)" in text
     assert f"weight {w:.4g}" in text
     ph = win.doc.alignment.phones.at(1.01).label
@@ -186,17 +186,17 @@ def test_head_overview_click_selects_that_head(loaded, qtbot):
     win.overview_dock.show()
     pt = grid.mapFromScene(box.mapToScene(box.boundingRect().center()))
     qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=pt)
-    assert (win.doc.layer, win.doc.head) == (2, 3)
+    assert (win.doc.attention.layer, win.doc.attention.head) == (2, 3)
     img = box.image.image
-    t = win.doc.maps.num_keys
+    t = win.doc.attention.maps.num_keys
     step = -(-t // 64)  # frames block-averaged to at most 64 a side
     assert img.shape == (-(-t // step),) * 2
-    full = win.doc.maps.weights[2, 0, 3].astype(np.float64)
+    full = win.doc.attention.maps.weights[2, 0, 3].astype(np.float64)
     assert img[0, 0] == pytest.approx(full[:step, :step].mean(), rel=1e-5)
     mean_box = grid.boxes[(1, None)]
     pt = grid.mapFromScene(mean_box.mapToScene(mean_box.boundingRect().center()))
     qtbot.mouseClick(grid.viewport(), Qt.MouseButton.LeftButton, pos=pt)
-    assert (win.doc.layer, win.doc.head) == (1, None)
+    assert (win.doc.attention.layer, win.doc.attention.head) == (1, None)
 
 
 def test_play_attended_plays_the_spans_holding_half_the_mass(loaded, monkeypatch):
@@ -204,9 +204,9 @@ def test_play_attended_plays_the_spans_holding_half_the_mass(loaded, monkeypatch
     got = []
     monkeypatch.setattr(win.playback.player, "play",
                         lambda samples, rate, spans: got.append((rate, spans)) or 0.1)
-    win.doc.set_query(40)
+    win.doc.attention.set_query(40)
     win.play_attended()
-    row = win.doc.maps.weights[0, 0, 0, 40].astype(np.float64)
+    row = win.doc.attention.maps.weights[0, 0, 0, 40].astype(np.float64)
     (rate, spans), = got
     assert rate == win.doc.utterance.audio.original_rate
     frames = [f for a, b in spans for f in range(int(round(a / 0.02)), int(round(b / 0.02)))]
@@ -224,16 +224,16 @@ def test_keys_play_stop_and_zoom_without_a_device(loaded, monkeypatch):
     monkeypatch.setattr(win.playback.player, "play",
                         lambda samples, rate, spans: got.append(spans) or 0.1)
     key(win, Qt.Key.Key_Tab)  # nothing selected: the visible window
-    assert got[-1] == [pytest.approx(win.doc.view)]
-    win.doc.set_selection((0.3, 0.6))
+    assert got[-1] == [pytest.approx(win.doc.nav.view)]
+    win.doc.nav.set_selection((0.3, 0.6))
     key(win, Qt.Key.Key_Tab)
     assert got[-1] == [(0.3, 0.6)]
     key(win, Qt.Key.Key_Space, Qt.KeyboardModifier.ShiftModifier)
     assert got[-1] == [(0.3, 0.6)]
     key(win, Qt.Key.Key_Escape)
-    assert win.doc.playhead is None
+    assert win.doc.nav.playhead is None
     key(win, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)  # already all: stays
-    assert win.doc.view == pytest.approx((0.0, win.doc.duration))
+    assert win.doc.nav.view == pytest.approx((0.0, win.doc.duration))
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -244,7 +244,7 @@ def test_bad_files_give_a_dialog_and_the_window_keeps_working(window, tmp_path, 
     assert window.open_paths([str(bad)]) == []
     (title, text), = dialogs_seen.errors
     assert str(bad) in text and "not a readable audio file" in text
-    assert window.doc.entries == []
+    assert window.doc.files.entries == []
 
     # an unreadable alignment beside good audio: dialog, the audio opens without it
     good = write_tone(tmp_path / "tone.wav", 1.0)
@@ -266,14 +266,14 @@ def test_a_model_that_cannot_load_gives_a_dialog_and_other_files_are_untouched(
         loaded, qtbot, dialogs_seen):
     win = loaded
     win.auto_extract = True
-    whisper_maps = win.doc.maps
-    win.doc.set_model("nosuchmodel:x")
+    whisper_maps = win.doc.attention.maps
+    win.doc.attention.set_model("nosuchmodel:x")
     qtbot.waitUntil(lambda: bool(dialogs_seen.errors), timeout=60000)
     title, text = dialogs_seen.errors[0]
     assert "unknown model 'nosuchmodel'" in text and "dark_suit.wav" in text
-    assert win.doc.maps is None
-    win.doc.set_model("whisper")
-    assert win.doc.maps is whisper_maps and not win.queue.busy
+    assert win.doc.attention.maps is None
+    win.doc.attention.set_model("whisper")
+    assert win.doc.attention.maps is whisper_maps and not win.queue.busy
 
 
 def test_unrecognised_textgrid_tiers_ask_which_to_use(window, tmp_path, dialogs_seen):
@@ -314,8 +314,8 @@ def test_recent_files_survive_a_restart_and_drop_opens_files(window, app, qtbot,
     drop = QtGui.QDropEvent(QtCore.QPointF(100, 100), Qt.DropAction.CopyAction, mime,
                             Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
     window.dropEvent(drop)
-    assert [e.name for e in window.doc.entries] == ["a.wav", "dark_suit.wav"]
-    assert window.doc.current == 0
+    assert [e.name for e in window.doc.files.entries] == ["a.wav", "dark_suit.wav"]
+    assert window.doc.files.current == 0
     assert window.utterances.count() == 2
     window.utterances.setCurrentRow(1)
     assert window.doc.utterance.audio.name == "dark_suit.wav"
@@ -370,19 +370,19 @@ def test_long_audio_offers_30_second_windows(window, tmp_path, qtbot):
     pipeline._ADAPTERS["fakewin"] = WindowedFake()
     try:
         window.auto_extract = True
-        window.doc.set_model("fakewin")
+        window.doc.attention.set_model("fakewin")
         window.open_audio(write_tone(tmp_path / "long.wav", 65.0, rate=8000))
-        qtbot.waitUntil(lambda: window.doc.maps is not None, timeout=60000)
-        assert window.doc.num_windows() == 3
+        qtbot.waitUntil(lambda: window.doc.attention.maps is not None, timeout=60000)
+        assert window.doc.attention.num_windows() == 3
         assert window.isVisible() and window.controls.window_action.isVisible()
         assert window.controls.window.maximum() == 2  # windows 0, 1, 2
         window.controls.window.setValue(2)
-        qtbot.waitUntil(lambda: window.doc.maps is not None, timeout=60000)
-        m = window.doc.maps
-        assert m.window == 2 and window.doc.window == 2
+        qtbot.waitUntil(lambda: window.doc.attention.maps is not None, timeout=60000)
+        m = window.doc.attention.maps
+        assert m.window == 2 and window.doc.attention.window == 2
         r = shown_rect(window.views.map_image)
         assert r.left() == pytest.approx(60.0) and r.width() == pytest.approx(0.02 * 250)
-        assert window.doc.view[0] >= 60.0 - 1e-9  # the view moved to the window
+        assert window.doc.nav.view[0] >= 60.0 - 1e-9  # the view moved to the window
     finally:
         del pipeline._ADAPTERS["fakewin"]
 
@@ -390,7 +390,7 @@ def test_long_audio_offers_30_second_windows(window, tmp_path, qtbot):
 # --- the screenshot ------------------------------------------------------------------------------
 def test_screenshot_of_the_main_window(loaded, qtbot):
     win = loaded
-    win.doc.set_query(win.doc.default_query())
+    win.doc.attention.set_query(win.doc.attention.default_query())
     win.resize(1400, 950)
     QtWidgets.QApplication.processEvents()
     pt = win.views.mapFromScene(win.views.map.vb.mapViewToScene(QtCore.QPointF(1.2, 0.9)))
@@ -411,21 +411,21 @@ def test_values_scale_and_colours_change_only_the_map(loaded):
     from steve_qt.gui.colors import lut
 
     win = loaded
-    m = win.doc.maps
+    m = win.doc.attention.maps
     views = win.views
-    win.doc.set_layer(3)
-    win.doc.set_head(2)
-    win.doc.set_kind("scores")
+    win.doc.attention.set_layer(3)
+    win.doc.attention.set_head(2)
+    win.doc.attention.set_kind("scores")
     s = m.scores[3, 0, 2].astype(np.float32)
     assert_map_shows(views, s, (float(s.min()), float(s.max())))
-    win.doc.set_kind("weights")
+    win.doc.attention.set_kind("weights")
     w = m.weights[3, 0, 2].astype(np.float32)
     for scale in ("row", "log"):
-        win.doc.set_scale(scale)
+        win.doc.attention.set_scale(scale)
         expect, levels = display_image(w, "weights", scale)
         assert_map_shows(views, expect, levels, approx=True)
     assert views.map_levels[1] == pytest.approx(np.log10(w.max()), rel=1e-6)
-    win.doc.set_colormap("magma")
+    win.doc.attention.set_colormap("magma")
     np.testing.assert_array_equal(views.map_image.lut, lut("magma"))
     assert win.controls.cmap.currentText() == "magma"
 
@@ -452,8 +452,8 @@ def test_steve_qt_command_line_opens_the_files_in_the_window(dark_suit, tmp_path
     its spectrogram forever)."""
     other = write_tone(tmp_path / "b.wav", 0.5)
     seen = run_steve_qt(["--no-extract", str(dark_suit), str(other)],
-                        ready="len(win.doc.entries) >= 2",
-                        record='{"names": [e.name for e in win.doc.entries], '
+                        ready="len(win.doc.files.entries) >= 2",
+                        record='{"names": [e.name for e in win.doc.files.entries], '
                                '"shown": win.doc.utterance.audio.name, '
                                '"auto_extract": win.auto_extract}', home=tmp_path)
     assert seen == {"names": ["dark_suit.wav", "b.wav"], "shown": "dark_suit.wav",

@@ -25,6 +25,8 @@ Rules (the tests compute the same by brute force)
 -------------------------------------------------
 - A file's example for a feature is its argmax frame; equal values within a file: the lower frame
   (the first maximum). Negative side: the argmin frame, the lower frame on ties.
+- Top examples are files where the feature fires: maximum > 0 (a feature that never fires has
+  none; a maximum of 0 or below is not a "top" example).
 - Ranking: higher activation first; equal activations: the lower file path (relative to the
   corpus, compared as strings of '/'-separated parts, i.e. the sorted file order), then the lower
   frame. Ranks count from 0.
@@ -421,6 +423,7 @@ class IndexBuilder:
             return
         fids = np.array([i for i, _ in self.pending], dtype=np.int32)
         val = np.stack([s.vmax for _, s in self.pending], axis=1)  # (F, B)
+        val = np.where(val > 0, val, -np.inf)  # a file where the feature never fires is no example
         frame = np.stack([s.amax for _, s in self.pending], axis=1)
         self.top.merge(val, np.broadcast_to(fids, val.shape), frame)
         self.pending.clear()

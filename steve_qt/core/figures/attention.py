@@ -105,14 +105,15 @@ def from_document(doc, layout: str = "map", width: str = "column",
     """What the window shows (a :class:`steve_qt.core.state.document.Document`) as a figure spec and
     its data: component, layer, head or mean, kind, scale, colormap, the visible time span and
     the query row."""
-    ex, utt = doc.extraction, doc.utterance
+    ex, utt = doc.attention.extraction, doc.utterance
     if ex is None or utt is None:
         raise SteveError("nothing to draw: no attention has been extracted for this utterance")
-    spec = FigureSpec(component=doc.component, layer=doc.layer, head=doc.head, kind=doc.kind,
-                      scale=doc.scale, colormap=doc.colormap, span=tuple(doc.view),
-                      query=doc.query, layout=layout, width=width, dpi=dpi,
+    att = doc.attention
+    spec = FigureSpec(component=att.component, layer=att.layer, head=att.head, kind=att.kind,
+                      scale=att.scale, colormap=att.colormap, span=tuple(doc.nav.view),
+                      query=att.query, layout=layout, width=width, dpi=dpi,
                       model=ex.model, model_words=True,  # as the window's tier
-                      spectrogram=getattr(doc, "spectrogram", None))
+                      spectrogram=doc.attention.spectrogram)
     return spec, FigureData.from_extraction(ex, utt.audio, doc.alignment)
 
 

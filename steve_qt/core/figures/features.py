@@ -17,13 +17,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
 from ..errors import SteveError
 from .attention import (FONT_PT, FigureSpec, Task, _boundaries, _cbar_ratio, _draw_tier, _finish,
-                      _new_figure, _title, _vlines, format_of, rc_params, tier_intervals,
+                      _new_figure, _title, _vlines, format_of, label_log, rc_params, tier_intervals,
                       write_figure)
 from ..fileio import atomic_path, check_writable
 from ..frames import FrameGrid
@@ -237,11 +237,16 @@ def shorten(text: str, limit: int) -> str:
 
 
 # --- output ----------------------------------------------------------------------------------
-def render(fig_or_draw, spec: FigureSpec, path: str | os.PathLike, force: bool = False) -> Path:
-    """Write a figure (or the result of a zero-argument drawing function) atomically."""
+def render(fig_or_draw, spec: FigureSpec, path: str | os.PathLike, force: bool = False,
+           log: Callable[[str], None] | None = None) -> Path:
+    """Write a figure (or the result of a zero-argument drawing function) atomically; ``log``
+    receives the line saying how many tier labels were drawn and left out (``label_log``)."""
     fmt = format_of(path)
     check_writable(path, force)
     fig = fig_or_draw() if callable(fig_or_draw) else fig_or_draw
+    line = label_log(fig)
+    if log is not None and line:
+        log(line)
     with atomic_path(path, force) as tmp:
         with open(tmp, "wb") as fh:
             write_figure(fig, fh, fmt, spec)

@@ -238,11 +238,16 @@ def span_removal(adapter, samples: np.ndarray, t0: float, t1: float, fill: str =
     if reference is None:
         step("original transcript")
         reference = reference_transcript(adapter, samples, window, should_cancel)
-    step(f"without {t0:g}-{t1:g} s")
+    step(span_name(t0, t1))
     text = adapter.transcribe(samples, window=window, should_cancel=should_cancel,
                               edits=adapter.span_removal_edits(f0, f1, fill)).text
     return [Variant.of("original", reference, reference),
-            Variant.of(f"without {t0:g}-{t1:g}s ({fill})", reference, text)]
+            Variant.of(f"{span_name(t0, t1)} ({fill})", reference, text)]
+
+
+def span_name(t0: float, t1: float) -> str:
+    """``without 0.72-1.02 s``: the span to 10 ms, as the window's selection shows it."""
+    return f"without {t0:.2f}-{t1:.2f} s"
 
 
 # --------------------------------------------------------------------------------------------

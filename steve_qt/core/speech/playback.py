@@ -85,11 +85,12 @@ def buffer_to_file_seconds(pos: float, segments: Sequence[Segment], rate: int) -
     return None if best is None else samples_to_seconds(best, rate)
 
 
-def _import_sounddevice():
+def import_sounddevice(what: str = "playback"):
+    """The sounddevice module; SteveError naming ``what`` needs it when PortAudio is missing."""
     try:
         import sounddevice as sd
     except OSError as exc:  # PortAudio library missing
-        raise SteveError(f"no audio playback: PortAudio is not installed ({exc}); on Debian/Ubuntu "
+        raise SteveError(f"no audio {what}: PortAudio is not installed ({exc}); on Debian/Ubuntu "
                          "install libportaudio2") from exc
     return sd
 
@@ -132,7 +133,7 @@ class Player:
     def check_device(self) -> str | None:
         """None when an output device exists, else the reason there is none."""
         try:
-            sd = _import_sounddevice()
+            sd = import_sounddevice()
             sd.query_devices(self.device, kind="output")
         except SteveError as exc:
             return str(exc)
@@ -172,7 +173,7 @@ class Player:
         """Mix (n, channels) down to mono when the output device has fewer channels."""
         if self.stream_factory is not None:
             return buf
-        sd = _import_sounddevice()
+        sd = import_sounddevice()
         try:
             info = sd.query_devices(self.device, kind="output")
         except Exception as exc:
@@ -184,7 +185,7 @@ class Player:
         return buf
 
     def _open_stream(self, rate: int, channels: int):
-        factory = self.stream_factory or _import_sounddevice().OutputStream
+        factory = self.stream_factory or import_sounddevice().OutputStream
         holder: list = []
 
         def finished() -> None:  # PortAudio thread, after the stream ended for any reason

@@ -126,6 +126,7 @@ class AttentionView(Evented):
         self.cache = cache
         self.model = normalise_spec(model)
         self.component = "encoder"
+        self.chosen_component = "encoder"  # the user's choice, shown again once a result has it
         self.layer = 0
         self.rollout = False  # show AttentionMaps.rollout() instead of layer ``layer``
         self.head: int | None = 0
@@ -184,14 +185,16 @@ class AttentionView(Evented):
     def on_stored(self, index: int, spec: str, window: int) -> None:
         """An extraction was stored: announce it when it is the shown one."""
         if index == self.current and (spec, window) == self.job_key():
-            self._emit_extraction()
+            self.emit_extraction()
 
-    def _emit_extraction(self) -> None:
+    def emit_extraction(self) -> None:
         """Fit component/layer/head/query to the shown extraction, then announce it."""
         ex = self.extraction
         if ex is not None:
             comps = self.components()
-            if comps and self.component not in comps:
+            if self.chosen_component in comps:
+                self.component = self.chosen_component
+            elif comps and self.component not in comps:
                 self.component = comps[0]
             m = self.maps
             if m is not None:
@@ -210,14 +213,14 @@ class AttentionView(Evented):
     # --- what is shown ---------------------------------------------------------------------------
     def set_model(self, spec: str) -> None:
         if self._set("model", normalise_spec(spec)):
-            self._emit_extraction()
+            self.emit_extraction()
 
     def set_window(self, window: int) -> None:
         ex_windows = self.num_windows()
         window = int(min(max(window, 0), ex_windows - 1))
         if self._set("window", window):
             self.query = None
-            self._emit_extraction()
+            self.emit_extraction()
 
     def num_windows(self) -> int:
         e = self.entry
@@ -237,7 +240,10 @@ class AttentionView(Evented):
     def set_component(self, component: str) -> None:
         """Show another component; layer, head and query are fitted to it before any event."""
         ex = self.extraction
-        if component == self.component or (ex is not None and component not in ex.maps):
+        if ex is not None and component not in ex.maps:
+            return
+        self.chosen_component = component
+        if component == self.component:
             return
         old_rows = self.maps.num_queries if self.maps is not None else None
         old = self.component

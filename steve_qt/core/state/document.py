@@ -18,9 +18,9 @@ part                module                                  events
 ``doc.events`` reaches every part's emitters (the same objects), so a view subscribes with
 ``doc.events.<name>.connect`` or to its part directly; views never write into each other. The
 Document itself emits ``alignment`` (the shown utterance's alignment was replaced) and runs the
-steps that touch several parts (opening, showing and closing an utterance). Its attributes and
-methods forward to the parts (``doc.layer`` is ``doc.attention.layer``, ``doc.set_view`` is
-``doc.nav.set_view``), so callers need not know which part holds what.
+steps that touch several parts (opening, showing and closing an utterance). The rest of the
+state and its methods live in the part that owns them: callers ask that part (``doc.attention.layer``,
+``doc.nav.set_view``, ``doc.files.entries``, ``doc.features.feature``).
 
 Times are seconds on the file's timeline. Frame/time arithmetic goes through the maps' FrameGrid.
 """
@@ -40,11 +40,6 @@ from .navigation import MIN_VIEW_S, Navigation, clamp_view, normalise_span, zoom
 from ..models.pipeline import Utterance
 
 
-def _forward(part: str, name: str) -> property:
-    return property(lambda self: getattr(getattr(self, part), name),
-                    doc=f"``doc.{part}.{name}``")
-
-
 class Document:
     """State of the window: open utterances, model, selection; emits ``events``."""
 
@@ -59,15 +54,9 @@ class Document:
             self.events.include(part.events)
 
     # --- open utterances -------------------------------------------------------------------------
-    entries = _forward("files", "entries")
-    current = _forward("files", "current")
-    entry = _forward("files", "entry")
-    index_of = _forward("files", "index_of")
-    set_status = _forward("files", "set_status")
-
     @property
     def utterance(self) -> Utterance | None:
-        e = self.entry
+        e = self.files.entry
         return e.utterance if e else None
 
     @property
@@ -83,29 +72,30 @@ class Document:
     def add(self, utterance: Utterance, show: bool = True) -> int:
         """Append an utterance (or find it when its file is open already); returns its index."""
         if utterance.path is not None:
-            i = self.index_of(utterance.path)
+            i = self.files.index_of(utterance.path)
             if i is not None:
                 if show:
                     self.set_current(i)
                 return i
         i = self.files.append(utterance)
-        if show or self.current is None:
+        if show or self.files.current is None:
             self.set_current(i)
         return i
 
     def remove(self, index: int) -> None:
         self.files.delete(index)
-        if self.current is not None and self.current >= index:
-            nxt = min(self.current, len(self.entries) - 1) if self.entries else None
+        current = self.files.current
+        if current is not None and current >= index:
+            nxt = min(current, len(self.files.entries) - 1) if self.files.entries else None
             self.files.current = -1  # force the event
             self.set_current(nxt)
 
     def set_current(self, index: int | None) -> None:
-        if index is not None and not 0 <= index < len(self.entries):
+        if index is not None and not 0 <= index < len(self.files.entries):
             raise IndexError(index)
-        if index == self.current:
+        if index == self.files.current:
             return
-        old = self.current
+        old = self.files.current
         self.files.current = index
         # a new utterance starts unselected, fully visible, at window 0
         self.attention.reset()
@@ -113,7 +103,7 @@ class Document:
         self.events.current(index, old)
         self.nav.emit_reset()
         self.events.window(0)
-        self.attention._emit_extraction()
+        self.attention.emit_extraction()
 
     def set_alignment(self, alignment, kind: str | None) -> None:
         u = self.utterance
@@ -148,7 +138,7 @@ class Document:
             w = self.transcript_word_at(t)
             if w is not None:
                 parts.append(f"word {w} (whisper)")
-        m = self.maps
+        m = self.attention.maps
         if query is not None and m is not None and 0 <= query < m.num_queries:
             parts.append(self._describe_cell(m, t, query))
         return "   ".join(parts)
@@ -164,12 +154,13 @@ class Document:
             return q
         k = int(m.key_grid.frame_at_seconds(t, m.num_keys))
         a, b = m.key_grid.span_seconds(k)
-        value = self.value_at(query, k)
-        what = {"weights": "weight", "scores": "score"}.get(self.kind, self.kind.replace("_", " "))
+        value = self.attention.value_at(query, k)
+        kind = self.attention.kind
+        what = {"weights": "weight", "scores": "score"}.get(kind, kind.replace("_", " "))
         return f"{q} -> key {float(a + b) / 2:.3f} s (frame {k}): {what} {value:.4g}"
 
     def transcript_word_at(self, t: float) -> str | None:
-        ex = self.extraction
+        ex = self.attention.extraction
         if ex is None:
             return None
         for w in ex.transcript.words:
@@ -178,23 +169,6 @@ class Document:
         return None
 
 
-
-
-ATTENTION_FORWARDS = (
-    "model", "component", "layer", "rollout", "head", "kind", "scale", "colormap", "window",
-    "query", "extraction", "maps", "shown_layer", "job_key", "components",
-    "set_model", "set_window", "num_windows", "window_span", "set_component", "can_rollout",
-    "set_rollout", "rollout_map", "set_layer", "step_layer", "set_head", "step_head", "set_kind",
-    "set_scale", "set_colormap", "head_map", "image", "query_row", "set_query", "default_query",
-    "query_at", "query_time", "attended", "value_at", "spectrogram", "set_spectrogram")
-NAV_FORWARDS = (
-    "view", "selection", "cursor", "hover", "playhead", "message", "set_view", "zoom", "zoom_in",
-    "zoom_out", "zoom_to_selection", "show_all", "scroll", "set_selection", "set_cursor",
-    "set_hover", "set_playhead", "message_", "play_span")
-for _part, _names in (("attention", ATTENTION_FORWARDS), ("nav", NAV_FORWARDS)):
-    for _name in _names:
-        setattr(Document, _name, _forward(_part, _name))
-del _part, _names, _name
 
 
 def _tier(alignment, name: str):

@@ -13,6 +13,7 @@ A small evented model, Qt-free. Events (``Event.value`` is the new value):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import os
 from pathlib import Path
 
 from ..models.adapters import Extraction
@@ -60,11 +61,19 @@ class Entries:
         return self.entries[self.current] if self.current is not None else None
 
     def index_of(self, path: str | Path) -> int | None:
+        """The open entry of this file (the same file by any path: symlink, hard link)."""
         p = Path(path).resolve()
         for i, e in enumerate(self.entries):
-            if e.path is not None and e.path.resolve() == p:
+            if e.path is not None and (e.path.resolve() == p or _same_file(e.path, p)):
                 return i
         return None
+
+    def display_name(self, index: int) -> str:
+        """The entry's file name; with its folder when another open file has the same name."""
+        e = self.entries[index]
+        if e.path is None or not any(o.name == e.name for o in self.entries if o is not e):
+            return e.name
+        return f"{e.name} \u2014 {e.path.parent.name or e.path.parent}/"
 
     def index_of_entry(self, entry: Entry) -> int | None:
         return next((i for i, e in enumerate(self.entries) if e is entry), None)
@@ -104,3 +113,10 @@ class Entries:
         e = self.entries[index]
         e.status.pop(key, None)
         e.extractions.pop(key, None)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False

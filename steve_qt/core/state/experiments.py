@@ -18,7 +18,7 @@ import numpy as np
 
 from ..interventions import tables as iv
 from ..errors import SteveError
-from ..events import EmitterGroup
+from ..events import EmitterGroup, Evented
 
 #: the k slider's stops; None = no window (the model as it is)
 K_STOPS: tuple[int | None, ...] = (1, 2, 5, 10, 25, 75, 750, None)
@@ -48,7 +48,7 @@ class LmResult:
     word: str = ""
 
 
-class Experiments:
+class Experiments(Evented):
     def __init__(self):
         self.events = EmitterGroup(*EVENTS)
         self.k: int | None = None
@@ -60,7 +60,15 @@ class Experiments:
         self.running: str | None = None
         self.error: str | None = None
 
+    def set_k(self, k: int | None) -> None:
+        """The window slider's value (one of K_STOPS); emits ``k`` when it changes."""
+        if k not in K_STOPS:
+            raise ValueError(f"k must be one of {K_STOPS}, got {k!r}")
+        self._set("k", k)
+
     def set(self, name: str, value: Any) -> None:
+        """Store a result, ``running`` or ``error`` and emit its event (even when equal: the
+        same error said again is news)."""
         if name not in EVENTS:
             raise AttributeError(name)
         setattr(self, name, value)

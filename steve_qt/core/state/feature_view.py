@@ -16,6 +16,7 @@ Events (``Event.value`` is the new value):
 ``index``        the open FeatureIndex changed (value: it or None)
 ``examples``     the chosen feature's example rows of the index (value: list of Example)
 ``example``      the chosen example row (index into ``examples``) or None
+``activation_status``  an activations job's status changed (value: (Entry, (spec, window, site)))
 ===============  =============================================================================
 """
 
@@ -36,7 +37,8 @@ from ..events import EmitterGroup
 from ..frames import FrameGrid
 from ..events import Evented
 
-EVENTS = ("sites", "site", "feature", "activations", "index", "examples", "example")
+EVENTS = ("sites", "site", "feature", "activations", "index", "examples", "example",
+          "activation_status")
 SAE_PREFIX = "sae:"
 HALF = 0.5  # an example's span: frames around the peak whose activation stays >= HALF * peak
 
@@ -158,6 +160,9 @@ def top_matrix(acts: np.ndarray, features: Sequence[int]) -> np.ndarray:
     return m / np.where(hi > 0, hi, 1.0)
 
 
+FILE_ACTS_KEEP = 64  # files not open whose cached activations are kept (example thumbnails)
+
+
 # --- the model ---------------------------------------------------------------------------------
 class FeatureView(Evented):
     def __init__(self, files: Entries, attention, cache: AnalysisCache) -> None:
@@ -175,6 +180,7 @@ class FeatureView(Evented):
         self.example: int | None = None
         self.saes: dict[str, Any] = {}  # "sae:DIR" -> SAE
         self.actcache_dir: str | Path | None = None  # None: the user cache (actcache)
+        self._file_acts: dict = {}  # file_activations' last answers, oldest first
         for name in ("current", "model", "window"):
             getattr(files.events if name == "current" else attention.events, name).connect(
                 lambda ev: self.refresh())
@@ -262,6 +268,34 @@ class FeatureView(Evented):
             acts = self.cache.get("sae_codes", (acts, sae), lambda: sae_codes(sae, acts))
         return acts, grid
 
+    def file_activations(self, path, site: str | None = None):
+        """(acts (T, D), grid) of a file that is not open (an index's example), from the
+        activation cache (SAE codes for an SAE site), or None when it is not cached there.
+        The last FILE_ACTS_KEEP answers are kept."""
+        key = self.key(site)
+        if key is None:
+            return None
+        name = self.site if site is None else site
+        memo = (str(path), key, name)
+        if memo in self._file_acts:
+            return self._file_acts[memo]
+        from ..features.actcache import file_entries
+
+        try:
+            cached = file_entries(path, key[0], key[2], cache_dir=self.actcache_dir)
+        except Exception:  # an unreadable cache is a miss, not an error
+            cached = None
+        got = None
+        if cached is not None and key[1] < len(cached) and cached[key[1]].grid() is not None:
+            acts = cached[key[1]].acts.astype(np.float32)
+            if name.startswith(SAE_PREFIX):
+                acts = sae_codes(self.saes[name], acts)
+            got = (acts, cached[key[1]].grid())
+        self._file_acts[memo] = got
+        while len(self._file_acts) > FILE_ACTS_KEEP:
+            self._file_acts.pop(next(iter(self._file_acts)))
+        return got
+
     def _from_actcache(self, entry: Entry, key: tuple[str, int, str]) -> None:
         if entry.path is None or key in entry.activation_status:
             return
@@ -287,6 +321,12 @@ class FeatureView(Evented):
                 e.activation_status.get(key) in ("queued", "running", "failed"):
             return None
         return self.files.current, key[0], key[1], key[2]
+
+    def set_activation_status(self, entry: Entry, key: tuple[str, int, str], status: str) -> None:
+        """The activations job of ``entry`` at ``key`` (spec, window, site) is ``status``
+        (queued, running, done, failed); emits ``activation_status`` with (entry, key)."""
+        entry.activation_status[key] = status
+        self.events.activation_status((entry, key))
 
     def store(self, index: int, spec: str, window: int, site: str, acts: np.ndarray,
               grid: FrameGrid) -> None:

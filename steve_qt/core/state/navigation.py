@@ -59,6 +59,7 @@ class Navigation(Evented):
         self.duration = duration
         self.selection = None
         self.cursor = None
+        self.hover = None  # what it described belongs to the file shown before
         self.playhead = None
         self.view = (0.0, duration)
 
@@ -66,6 +67,7 @@ class Navigation(Evented):
         self.events.view(self.view)
         self.events.selection(None)
         self.events.cursor(None)
+        self.events.hover(None)
 
     # --- view ------------------------------------------------------------------------------------
     def set_view(self, t0: float, t1: float) -> None:
