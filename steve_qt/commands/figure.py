@@ -125,42 +125,14 @@ def _kind(text: str) -> str:
 
 def build_spec(args, maps=None):
     """FigureSpec from the parsed arguments (the query row needs the maps)."""
-    from ..core.errors import SteveError
-    from ..core.figures.attention import FigureSpec
+    from ..core.figures.attention import figure_spec
 
-    picked = [args.grid, args.profile_query is not None, args.profile_token is not None]
-    if sum(picked) > 1:
-        raise SteveError("choose one of --grid, --profile-query and --profile-token")
-    layout = "grid" if args.grid else "profile" if any(picked[1:]) else "map"
-    spec = FigureSpec(component=args.component or "encoder", layer=args.layer, head=args.head,
-                      kind=args.kind, scale=args.scale, colormap=args.cmap,
-                      span=tuple(args.span) if args.span else None, layout=layout,
-                      width=args.width, dpi=args.dpi, title=args.title,
-                      model_words=True if args.model_words else None,
-                      spectrogram=args.spectrogram, labels=args.labels)
-    if maps is not None and layout == "profile":
-        spec.query = query_row(maps, args.profile_query, args.profile_token)
-    return spec
-
-
-def query_row(maps, seconds: float | None, token: int | None) -> int:
-    from ..core.errors import SteveError
-
-    if seconds is not None:
-        if maps.query_grid is None:
-            raise SteveError(f"{maps.title} has tokens as queries; use --profile-token N "
-                             f"(0 to {maps.num_queries - 1})")
-        q0, q1 = maps.query_extent_seconds()
-        if not q0 <= seconds < q1:
-            raise SteveError(f"--profile-query {seconds:g} s lies outside the analysed audio "
-                             f"({q0:g} to {q1:g} s)")
-        return int(maps.query_grid.frame_at_seconds(seconds, maps.num_queries))
-    if maps.query_grid is not None:
-        raise SteveError(f"{maps.title} has audio frames as queries; use --profile-query SECONDS")
-    if not 0 <= token < maps.num_queries:
-        raise SteveError(f"--profile-token {token}: the maps have token rows 0 to "
-                         f"{maps.num_queries - 1}")
-    return token
+    return figure_spec(component=args.component or "encoder", layer=args.layer, head=args.head,
+                       kind=args.kind, scale=args.scale, colormap=args.cmap, span=args.span,
+                       grid=args.grid, profile_query=args.profile_query,
+                       profile_token=args.profile_token, width=args.width, dpi=args.dpi,
+                       title=args.title, model_words=True if args.model_words else None,
+                       spectrogram=args.spectrogram, labels=args.labels, maps=maps)
 
 
 def _from_npz(args):

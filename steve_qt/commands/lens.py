@@ -33,7 +33,7 @@ def run(args) -> int:
     from ..core.fileio import check_writable
     from ..core.interventions.tables import (DECODER_LENS_HEADER, ENCODER_LENS_HEADER,
                                       decoder_lens_rows, decoder_lens_table, encoder_lens,
-                                      write_csv, _fmt)
+                                      encoder_lens_rows, write_csv, _fmt)
     from .common import open_input
 
     if args.top <= 0:
@@ -58,8 +58,7 @@ def run(args) -> int:
     finally:
         clear_progress()
     out.mkdir(exist_ok=True)
-    write_csv(enc_path, ENCODER_LENS_HEADER,
-              [(layer, v.transcript, _fmt(v.wer)) for layer, v in rows], force=args.force)
+    write_csv(enc_path, ENCODER_LENS_HEADER, encoder_lens_rows(rows), force=args.force)
     write_csv(dec_path, DECODER_LENS_HEADER, decoder_lens_rows(table), force=args.force)
     print(f"transcript: {t.text}")
     for layer, v in rows:

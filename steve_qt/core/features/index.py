@@ -135,7 +135,7 @@ def encode_features(acts: np.ndarray, sae_dir: str | None) -> np.ndarray:
 
 def row_labels(entries, alignment) -> tuple[list[str], list[str]]:
     """Phone and word label of every row of a file's windows ("" where there is none)."""
-    from ..attention.analysis import frame_owner, interval_frames
+    from ..attention.analysis import frame_labels
 
     phones: list[str] = []
     words: list[str] = []
@@ -144,12 +144,7 @@ def row_labels(entries, alignment) -> tuple[list[str], list[str]]:
         t = e.acts.shape[0]
         grid = e.grid()
         for tier, out in zip(tiers, (phones, words)):
-            if tier is None or grid is None or t == 0:
-                out.extend([""] * t)
-                continue
-            owner = frame_owner(interval_frames(grid, t, tier), t)
-            labels = tier.labels
-            out.extend(labels[i] if i >= 0 else "" for i in owner)
+            out.extend(frame_labels(grid, t, tier) if grid is not None else [""] * t)
     return phones, words
 
 
