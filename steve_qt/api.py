@@ -54,7 +54,7 @@ class Table(list):
 
         df = pd.DataFrame(self.tuples(), columns=list(self.columns))
         for c in df.columns:
-            if df[c].dtype == object:
+            if not pd.api.types.is_numeric_dtype(df[c]):
                 try:
                     df[c] = pd.to_numeric(df[c])
                 except (ValueError, TypeError):

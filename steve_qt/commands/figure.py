@@ -139,39 +139,29 @@ def _from_npz(args):
     """FigureData from an .npz (no model run) and the component it holds."""
     import warnings
 
-    from ..core.speech.audio import load_audio
+    from ..api import figure_data, load_extraction
     from ..core.errors import SteveError
-    from ..core.figures.attention import FigureData
-    from ..core.models.npzio import load_npz
     from ..core.warnings import SteveWarning
 
-    c = load_npz(args.audio)
-    comp = c.maps.component
+    ex = load_extraction(args.audio)
+    comp = ex.components[0]
     if args.component and args.component != comp:
         raise SteveError(f"holds {comp!r} attention, not {args.component!r} (extract it with "
                          f"--component {args.component})", args.audio)
     if args.model:
-        warnings.warn(f"--model {args.model} is ignored: the .npz already holds {c.maps.model}",
+        warnings.warn(f"--model {args.model} is ignored: the .npz already holds {ex.model}",
                       SteveWarning, stacklevel=2)
-    audio_path = Path(c.audio_path) if c.audio_path else None
-    audio = load_audio(audio_path) if audio_path is not None and audio_path.is_file() else None
-    alignment = c.alignment  # the tiers stored in the .npz
     if args.alignment == "none":
-        alignment = None
+        ex.alignment = None
     elif args.alignment_file or args.alignment != "auto":  # another alignment file
         from ..core.speech.alignment import load_alignment
 
-        alignment = load_alignment(audio_path, kind=args.alignment, path=args.alignment_file,
-                                   duration_s=audio.duration if audio is not None else None,
-                                   phone_tier=args.phone_tier, word_tier=args.word_tier)
-    data = FigureData({comp: c.maps}, alignment=alignment, words=list(c.transcript.words),
-                      sample_rate=c.maps.sample_rate)
-    if audio is not None:
-        data.samples, data.sample_rate = audio.samples, audio.rate
-    else:
-        where = f"{audio_path} not found" if audio_path else "the .npz names no audio file"
-        data.notes.append(f"waveform omitted: {where}")
-    return data, comp
+        audio = ex.utterance.audio if ex.utterance is not None else None
+        ex.alignment = load_alignment(Path(ex.audio_path) if ex.audio_path else None,
+                                      kind=args.alignment, path=args.alignment_file,
+                                      duration_s=audio.duration if audio is not None else None,
+                                      phone_tier=args.phone_tier, word_tier=args.word_tier)
+    return figure_data(ex), comp
 
 
 def _from_audio(args):
