@@ -54,7 +54,7 @@ class Table(list):
 
         df = pd.DataFrame(self.tuples(), columns=list(self.columns))
         for c in df.columns:
-            if not pd.api.types.is_numeric_dtype(df[c]):
+            if not pd.api.types.is_numeric_dtype(df[c]) and not (df[c] == "").all():
                 try:
                     df[c] = pd.to_numeric(df[c])
                 except (ValueError, TypeError):
@@ -713,11 +713,24 @@ def figure(ex: Extraction, layer: int | str = 0, head: int | None = None,
     except TypeError as exc:
         raise Error(f"figure: {exc}") from None
     fig = draw_figure(spec, figure_data(ex))
+    _show_figures_in_jupyter()
     if out is not None:
         with atomic_path(out, force) as tmp:
             with open(tmp, "wb") as fh:
                 write_figure(fig, fh, format_of(out), spec)
     return fig
+
+
+def _show_figures_in_jupyter() -> None:
+    """In an IPython kernel, let matplotlib Figures (drawn without pyplot) display as PNG."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import select_figure_formats
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is not None and getattr(shell, "display_formatter", None) is not None:
+        select_figure_formats(shell, {"png"})
 
 
 # --- listening -------------------------------------------------------------------------------
