@@ -61,5 +61,5 @@ def run(cfg: Config) -> Section:
     section.notes.append(
         f"Fresh interpreters, wall clock from launch to exit, interleaved: {max(3, cfg.repeats)} "
         f"runs per import variant, {loads} per model-load variant; the embedded tiny.en comes "
-        f"from the user cache (converted on an earlier run).")
+        f"from the user cache (converted there once, before the timed runs).")
     return section
