@@ -71,8 +71,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import SteveError
-from ..fileio import atomic_folder, check_folder_writable
-from .runner import never_raising
+from ..fileio import atomic_folder, check_folder_writable, csv_text
+from .runner import FILES_COLUMNS, never_raising
 
 INDEX_VERSION = 1
 EXAMPLE_DTYPE = np.dtype([("feature", "<i4"), ("rank", "<i4"), ("bin", "<i2"), ("file", "<i4"),
@@ -82,11 +82,6 @@ SELECTIVITY_DTYPE = np.dtype([("feature", "<i4"), ("phone", "<i4"), ("frames", "
                               ("mean", "<f8"), ("std", "<f8"), ("rest_mean", "<f8"),
                               ("rest_std", "<f8"), ("selectivity", "<f8"),
                               ("best", "<i1")])
-TABLE_NAMES = ("top_examples.csv", "range_examples.csv", "phone_selectivity.csv", "files.csv",
-               "index.json", "summary.txt")
-
-#: feature-index runs this process did that ran the model (tests read it).
-EXTRACTIONS = 0
 
 
 # --- one file (runs on a worker) -------------------------------------------------------------
@@ -187,13 +182,11 @@ class IndexTask:
         return never_raising(self._run, path, lambda p, why: FileSummary(p, reason=why))
 
     def _run(self, path: str) -> FileSummary:
-        global EXTRACTIONS
         from .actcache import file_activations
         from ..models.pipeline import open_utterance
 
         utt = open_utterance(path, phone_tier=self.phone_tier, word_tier=self.word_tier)
         fa = file_activations(path, self.spec, self.site, self.cache_dir, audio=utt.audio)
-        EXTRACTIONS += fa.extracted
         acts = fa.concatenated()
         if acts.shape[0] == 0:
             raise SteveError("no frames (the audio is empty)")
@@ -469,13 +462,8 @@ def _num(x, fmt: str = "") -> str:
 
 
 def examples_csv(rows: np.ndarray, files: list[str], labels: list[str], ranges: bool) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     cols = ["feature", "rank", "file", "frame", "time_s", "activation", "phone", "word"]
-    w.writerow(cols + (["bin", "lo", "hi"] if ranges else []))
+    out = []
     for r in rows:
         line = [int(r["feature"]), int(r["rank"]), files[r["file"]], int(r["frame"]),
                 _num(r["time_s"], ".3f"), _num(np.float32(r["activation"])),
@@ -483,39 +471,26 @@ def examples_csv(rows: np.ndarray, files: list[str], labels: list[str], ranges: 
                 labels[r["word"]] if r["word"] >= 0 else ""]
         if ranges:
             line += [int(r["bin"]), _num(r["lo"]), _num(r["hi"])]
-        w.writerow(line)
-    return buf.getvalue()
+        out.append(line)
+    return csv_text(cols + (["bin", "lo", "hi"] if ranges else []), out)
 
 
 def selectivity_csv(rows: np.ndarray, labels: list[str]) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["feature", "phone", "frames", "mean", "std", "rest_mean", "rest_std",
-                "selectivity", "best"])
-    for r in rows:
-        w.writerow([int(r["feature"]), labels[r["phone"]], int(r["frames"]),
-                    _num(r["mean"]), _num(r["std"]), _num(r["rest_mean"]),
-                    _num(r["rest_std"]),
-                    _num(r["selectivity"], ".6g"), int(r["best"])])
-    return buf.getvalue()
+    return csv_text(["feature", "phone", "frames", "mean", "std", "rest_mean", "rest_std",
+                     "selectivity", "best"],
+                    [[int(r["feature"]), labels[r["phone"]], int(r["frames"]), _num(r["mean"]),
+                      _num(r["std"]), _num(r["rest_mean"]), _num(r["rest_std"]),
+                      _num(r["selectivity"], ".6g"), int(r["best"])] for r in rows])
 
 
 def files_csv(files: list[str], summaries: dict[int, dict]) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file", "status", "reason", "frames", "windows", "extracted", "cached", "seconds"])
+    rows = []
     for i, f in enumerate(files):
         s = summaries.get(i, {"ok": False, "reason": "not run"})
-        w.writerow([f, "ok" if s["ok"] else "failed", s.get("reason", ""), s.get("rows", 0),
-                    s.get("windows", 0), s.get("extracted", 0), s.get("cached", 0),
-                    f"{s.get('seconds', 0.0):.3f}"])
-    return buf.getvalue()
+        rows.append([f, "ok" if s["ok"] else "failed", s.get("reason", ""), s.get("rows", 0),
+                     s.get("windows", 0), s.get("extracted", 0), s.get("cached", 0),
+                     f"{s.get('seconds', 0.0):.3f}"])
+    return csv_text(FILES_COLUMNS, rows)
 
 
 def write_index(out: Path, tables: dict, files: list[str], file_info: dict[int, dict],

@@ -11,8 +11,6 @@ substituted, ``[-ref]`` deleted, ``[+hyp]`` inserted.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -21,7 +19,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import Cancelled, SteveError
-from ..fileio import write_text_atomic
 from ..frames import WHISPER_HOP, WHISPER_SAMPLE_RATE, WHISPER_WINDOW_SAMPLES
 from ..speech.textdiff import format_diff, wer, word_diff
 
@@ -121,11 +118,6 @@ def alignment_text(alignment) -> str | None:
 
 # --------------------------------------------------------------------------------------------
 # comparisons
-
-def compare(reference: str, text: str) -> tuple[float, str]:
-    """(wer, diff) of ``text`` against ``reference``."""
-    return wer(reference, text), format_diff(word_diff(reference, text))
-
 
 @dataclass
 class Variant:
@@ -392,16 +384,3 @@ def lm_rows(adapter, prompt: str | None = None, neighbours: str | None = None,
     return rows
 
 
-# --------------------------------------------------------------------------------------------
-# CSV
-
-def csv_text(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
-
-
-def write_csv(path, header: Sequence[str], rows: Sequence[Sequence], force: bool = False):
-    return write_text_atomic(path, csv_text(header, rows), force=force)
