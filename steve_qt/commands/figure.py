@@ -40,7 +40,7 @@ def _head(text: str):
 
 
 def register(sub) -> argparse.ArgumentParser:
-    from ..core.models.adapters import DEFAULT_SPEC
+    from .common import add_alignment_options, add_model_option, add_window_option
 
     p = sub.add_parser("figure", help="draw a figure for a paper (PDF, SVG or PNG)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,11 +50,7 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="output .pdf, .svg or .png")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     g = p.add_argument_group("what to draw")
-    g.add_argument("--model", default=None, metavar="SPEC",
-                   help=f"model spec (default {DEFAULT_SPEC}: embedded Whisper tiny.en); "
-                        "whisper:NAME_OR_PATH, wav2vec2:DIR_OR_ID. Not used with an .npz")
-    g.add_argument("--device", default=None, metavar="DEVICE",
-                   help="where the model runs: auto (default), cpu, cuda or cuda:N")
+    add_model_option(g, default=None, note=". Not used with an .npz")
     g.add_argument("--component", choices=("encoder", "cross", "decoder"), default=None,
                    help="encoder self-attention (default), decoder cross-attention (tokens x "
                         "time) or decoder self-attention; with an .npz, the one it holds")
@@ -79,8 +75,7 @@ def register(sub) -> argparse.ArgumentParser:
                    help="matplotlib colormap (default viridis)")
     g.add_argument("--span", type=float, nargs=2, metavar=("T0", "T1"),
                    help="time span to show, in seconds of the file")
-    g.add_argument("--window", type=int, default=0, metavar="N",
-                   help="30 s window of long audio to analyse (Whisper; 0 = first)")
+    add_window_option(g)
     g.add_argument("--title", help="title instead of the generated one")
     g.add_argument("--spectrogram", choices=("mel", "broadband"), default=None,
                    help="a spectrogram under the waveform: mel (the log-mel the model hears) or "
@@ -99,13 +94,9 @@ def register(sub) -> argparse.ArgumentParser:
     o.add_argument("--dpi", type=int, default=300, help="PNG resolution and the heatmaps' "
                    "resolution in PDF/SVG (default 300)")
     a = p.add_argument_group("alignment")
-    a.add_argument("--alignment", choices=("auto", "timit", "textgrid", "none"), default="auto",
-                   help="phone/word intervals: auto (.phn/.wrd or .TextGrid beside the audio; "
-                        "with an .npz, the tiers stored in it), timit, textgrid or none")
-    a.add_argument("--alignment-file", metavar="PATH",
-                   help="alignment file to use instead of the one beside the audio")
-    a.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
-    a.add_argument("--word-tier", metavar="NAME", help="TextGrid tier holding words")
+    add_alignment_options(a, "phone/word intervals: auto (.phn/.wrd or .TextGrid beside the "
+                             "audio; with an .npz, the tiers stored in it), timit, textgrid or "
+                             "none")
     from . import feature_figure
 
     feature_figure.add_arguments(p)
@@ -177,18 +168,11 @@ def _from_audio(args):
 
     measures = [args.kind] if args.kind in MEASURES else []
     if measures:
-        from ..core.models.pipeline import add_measures, check_measures, get_adapter
+        from ..core.models.pipeline import check_measures, get_adapter
 
         check_measures(get_adapter(args.model), measures, comp)
     utt = open_input(args)
-    adapter, ex = run_model(args, utt, [comp])
-    if measures:
-        from .common import clear_progress_line, progress_line
-
-        try:
-            add_measures(adapter, utt.audio, ex, measures, progress=progress_line(adapter))
-        finally:
-            clear_progress_line()
+    _, ex = run_model(args, utt, [comp], measures=measures)
     return FigureData.from_extraction(ex, utt.audio, utt.alignment), comp
 
 
