@@ -12,7 +12,9 @@ __version__ = "0.1.0"
 _PUBLIC = {name: "steve_qt.api" for name in (
     "Error", "load_model", "Model", "load_utterance", "Utterance", "Extraction", "Attention",
     "Word", "load_extraction", "Activations", "load_activations", "FeatureIndex", "build_index",
-    "window", "ablate", "steer", "lens", "Lens", "lm", "figure", "feature_audio", "Sound",
+    "corpus_stats", "CorpusStats", "probe",
+    "window", "ablate", "steer", "lens", "Lens", "lm", "figure", "feature_figure", "feature_audio",
+    "Sound",
     "Table")}
 _PUBLIC["SAE"] = "steve_qt.core.features.sae"
 

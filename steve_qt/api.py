@@ -26,8 +26,9 @@ from .core.models.adapters import DEFAULT_SPEC
 
 __all__ = ["Error", "load_model", "Model", "load_utterance", "Utterance", "Extraction",
            "Attention", "Word", "load_extraction", "Activations", "load_activations",
-           "FeatureIndex", "build_index", "window", "ablate", "steer", "lens", "Lens", "lm",
-           "figure", "feature_audio", "Sound", "Table"]
+           "FeatureIndex", "build_index", "corpus_stats", "CorpusStats", "probe", "window",
+           "ablate", "steer", "lens", "Lens", "lm", "figure", "feature_figure", "feature_audio",
+           "Sound", "Table"]
 
 PathLike = str | os.PathLike
 
@@ -62,12 +63,12 @@ class Table(list):
         return df
 
     def to_csv(self) -> str:
-        from .core.interventions.tables import csv_text
+        from .core.fileio import csv_text
 
         return csv_text(self.columns, self.tuples())
 
     def save(self, path: PathLike, force: bool = False) -> Path:
-        from .core.interventions.tables import write_csv
+        from .core.fileio import write_csv
 
         return write_csv(path, self.columns, self.tuples(), force=force)
 
@@ -555,6 +556,81 @@ def build_index(corpus: PathLike, out: PathLike, site: str | None = None, model=
     return FeatureIndex.open(out)
 
 
+# --- corpus statistics and probes ------------------------------------------------------------
+def _csv_table(text: str, title: str) -> Table:
+    import csv
+    import io
+
+    rows = list(csv.reader(io.StringIO(text)))
+    return Table(rows[0] if rows else (), rows[1:], title)
+
+
+@dataclass
+class CorpusStats:
+    """``steve-qt stats``'s outputs: ``summary`` text and one :class:`Table` per CSV file
+    (``head_stats.csv``, ``class_manner.csv``, ...), plus the run's ``files`` used and failed."""
+
+    summary: str
+    tables: dict
+    used: int
+    failed: int
+
+    def __getitem__(self, name: str) -> Table:
+        return self.tables[name]
+
+    def __repr__(self) -> str:
+        return f"CorpusStats({self.used} files used, {self.failed} failed; {', '.join(self.tables)})"
+
+
+def corpus_stats(folder: PathLike, model=DEFAULT_SPEC, component: str = "encoder",
+                 jobs: int | None = None, scheduler: str | None = None, timeout: float = 10.0,
+                 cache: PathLike | None | bool = True, phone_tier: str | None = None,
+                 word_tier: str | None = None, local_k: int = 5, local_share: float = 0.5,
+                 progress: bool = False) -> CorpusStats:
+    """Head statistics and phone-class matrices over every aligned audio file under ``folder``
+    (``steve-qt stats``; ``cache=False`` neither reads nor writes the extraction cache)."""
+    from .core.features.corpus import corpus_tables, default_cache_dir, run_corpus
+    from .core.features.runner import tqdm_progress
+
+    if jobs is not None and jobs < 1:
+        raise Error(f"--jobs must be at least 1, got {jobs}")
+    if not 0.0 < local_share <= 1.0:
+        raise Error(f"--local-share must be in (0, 1], got {local_share}")
+    if not Path(folder).is_dir():
+        raise Error("is a file, not a folder" if Path(folder).exists() else "folder not found",
+                    folder)
+    spec = model.spec if isinstance(model, Model) else _pipeline.normalise_spec(model)
+    cache_dir = None if cache is False else default_cache_dir() if cache in (True, None) else \
+        Path(cache)
+    bar, close = tqdm_progress("steve_qt.corpus_stats") if progress else (None, lambda: None)
+    try:
+        result = run_corpus(folder, spec, component, jobs=jobs, cache_dir=cache_dir,
+                            phone_tier=phone_tier, word_tier=word_tier, progress=bar,
+                            scheduler=scheduler, timeout=timeout)
+    finally:
+        close()
+    texts = corpus_tables(result, local_k, local_share)
+    tables = {name: _csv_table(text, name) for name, text in texts.items()
+              if name.endswith(".csv")}
+    return CorpusStats(texts.get("summary.txt", ""), tables, len(result.used),
+                       len(result.failed))
+
+
+def probe(corpus: PathLike, out: PathLike, model=DEFAULT_SPEC, sites: Sequence[str] | None = None,
+          folds: int = 5, c: float = 1.0, jobs: int | None = None, scheduler: str | None = None,
+          timeout: float = 10.0, cache: PathLike | None = None, phone_tier: str | None = None,
+          force: bool = False, **options) -> Table:
+    """Layer-wise linear probes of phone, phone class, manner and voicing (``steve-qt probe``):
+    writes the folder ``out`` and returns probe.csv's rows."""
+    from .core.features.probes import probe_csv, run_probes
+
+    spec = model.spec if isinstance(model, Model) else _pipeline.normalise_spec(model)
+    rows = run_probes(corpus, out, spec=spec, sites=sites, folds=folds, c=c, jobs=jobs,
+                      scheduler=scheduler, cache_dir=cache, force=force, phone_tier=phone_tier,
+                      timeout=timeout, **options)
+    return _csv_table(probe_csv(rows), "probes")
+
+
 # --- interventions ---------------------------------------------------------------------------
 def _intervention_model(model) -> Model:
     from .core.interventions.tables import require_interventions
@@ -731,6 +807,43 @@ def _show_figures_in_jupyter() -> None:
     shell = get_ipython()
     if shell is not None and getattr(shell, "display_formatter", None) is not None:
         select_figure_formats(shell, {"png"})
+
+
+def feature_figure(source, feature: int, model=None, site: str | None = None,
+                   sae: PathLike | None = None, window: int = 0, examples: int | None = None,
+                   context: float = 0.4, cache: PathLike | None = None,
+                   out: PathLike | None = None, force: bool = False, width: str = "column",
+                   dpi: int = 300, title: str | None = None,
+                   span: tuple[float, float] | None = None, spectrogram: str | None = None):
+    """``steve-qt figure --feature``: for an utterance (or audio path), its spectrogram with
+    feature ``feature`` of ``site`` (or of the SAE in folder ``sae``) overlaid; for a
+    :class:`FeatureIndex`, a grid of the feature's top ``examples``. A matplotlib Figure; ``out``
+    also writes it (.pdf, .svg, .png)."""
+    from .core.figures.attention import FigureSpec, format_of
+    from .core.figures.features import (EXAMPLES, draw_examples_figure, draw_feature_figure,
+                                        file_feature_data, index_examples, render)
+    from .core.fileio import check_writable
+
+    if out is not None:
+        format_of(out)
+        check_writable(out, force)
+    spec = FigureSpec(width=width, dpi=dpi, title=title, span=tuple(span) if span else None,
+                      spectrogram=spectrogram)
+    if isinstance(source, _index.FeatureIndex):
+        n = examples or EXAMPLES.get(width, EXAMPLES["column"])
+        shown, name = index_examples(source, feature, n, context, cache)
+        fig = draw_examples_figure(spec, shown, name)
+    else:
+        data, shown_span = file_feature_data(lambda: _model(model).adapter,
+                                             lambda: _utterance(source), feature, site=site,
+                                             sae_dir=None if sae is None else str(sae),
+                                             window=window)
+        spec.span = spec.span or shown_span
+        fig = draw_feature_figure(spec, data)
+    _show_figures_in_jupyter()
+    if out is not None:
+        render(fig, spec, out, force=force)
+    return fig
 
 
 # --- listening -------------------------------------------------------------------------------

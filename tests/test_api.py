@@ -348,3 +348,43 @@ def test_bad_arguments_raise_error_with_the_cli_message(model, utt, ex, tmp_path
         sq.FeatureIndex.open(tmp_path)
     with pytest.raises(sq.Error):
         sq.lm(model, prompt="")
+
+
+# --- corpus statistics and probes --------------------------------------------------------------
+def test_corpus_stats_equal_cli(corpus, model, tmp_path, capsys):
+    stats = sq.corpus_stats(corpus, model=model, jobs=1, cache=tmp_path / "cache")
+    assert isinstance(stats, sq.CorpusStats) and stats.used == 4 and stats.failed == 0
+    assert main(["stats", str(corpus), "--out", str(tmp_path / "cli"), "--jobs", "1",
+                 "--cache", str(tmp_path / "cache")]) == 0
+    for name, table in stats.tables.items():
+        assert table.to_csv() == (tmp_path / "cli" / name).read_text(), name
+    head = stats["head_stats.csv"].to_pandas()
+    assert len(head) == 4 * 6 and head["entropy_bits"].dtype.kind == "f"
+
+
+def test_probe_equals_cli(corpus, model, tmp_path, capsys):
+    rows = sq.probe(corpus, tmp_path / "api", model=model, sites=[RES_SITE], folds=2, jobs=1,
+                    cache=tmp_path / "cache")
+    assert main(["probe", str(corpus), "--out", str(tmp_path / "cli"), "--sites", RES_SITE,
+                 "--folds", "2", "--jobs", "1", "--cache", str(tmp_path / "cache")]) == 0
+    assert rows.to_csv() == (tmp_path / "cli" / "probe.csv").read_text()
+    assert (tmp_path / "api" / "probe.csv").read_text() == rows.to_csv()
+
+
+def test_feature_figures_equal_cli(indexes, model, utt, dark_suit, tmp_path, capsys):
+    from matplotlib.figure import Figure
+
+    fig = sq.feature_figure(utt, 1129, model=model, site=ENC_SITE, out=tmp_path / "api.png")
+    assert isinstance(fig, Figure)
+    assert main(["figure", str(dark_suit), "--feature", "1129", "--site", ENC_SITE, "--out",
+                 str(tmp_path / "cli.png")]) == 0
+    assert (tmp_path / "api.png").read_bytes() == (tmp_path / "cli.png").read_bytes()
+    idx, cli_dir = indexes
+    sq.feature_figure(idx, 17, out=tmp_path / "api_idx.png")
+    assert main(["figure", "--index", str(idx.path), "--feature", "17", "--out",
+                 str(tmp_path / "cli_idx.png")]) == 0
+    assert (tmp_path / "api_idx.png").read_bytes() == (tmp_path / "cli_idx.png").read_bytes()
+    with pytest.raises(sq.Error) as e:
+        sq.feature_figure(utt, 5000, model=model, site=ENC_SITE, out=tmp_path / "bad.png")
+    assert "feature 5000 does not exist" in _one_line(e)
+    assert not (tmp_path / "bad.png").exists()
