@@ -8,7 +8,7 @@ from .common import Config, Section, Timing, interleave, make_audio, verdict
 from . import whisper_parts as wp
 
 TARGET = 1.15
-W2V2_TARGET = 1.10  # issue 14: wav2vec 2.0 capture at 10 s within 10 % of its bare forward
+W2V2_TARGET = 1.10  # wav2vec 2.0 capture at 10 s within 10 % of its bare forward
 COLUMNS = ["model", "input", "T frames", "bare forward ms", "capture ms", "ratio", "target",
            "result"]
 

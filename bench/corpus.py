@@ -1,4 +1,4 @@
-"""Corpus scale (issue 11): `features index` throughput on the embedded Dask cluster vs bare
+"""Corpus scale: `features index` throughput on the embedded Dask cluster vs bare
 encoder forwards on the same cores, peak memory of an index build at 50 vs 400 files, and
 `features top` on a 10 000-file index vs a full scan of cached activations (FREUD's way)."""
 

@@ -1,4 +1,4 @@
-"""The features dock in the real main window (QT_QPA_PLATFORM=offscreen), issue 12.
+"""The features dock in the real main window (QT_QPA_PLATFORM=offscreen).
 
 - switching feature (``doc.features.set_feature``, what the feature box and the tables call)
   with a feature index of 1 536 features x 20 top examples (+ 20 range examples) open, until

@@ -17,7 +17,7 @@ RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "results.json"
 #: sections in report order; a section is a module bench/<name>.py
 ORDER = [n for n in ("capture", "baseline", "memory", "redraw", "first_map", "features", "corpus",
-                     "sae", "mixing", "ksweep", "acoustics") if (HERE / f"{n}.py").exists()]
+                     "sae", "mixing", "ksweep", "acoustics", "api") if (HERE / f"{n}.py").exists()]
 
 
 def now() -> str:

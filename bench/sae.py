@@ -1,4 +1,4 @@
-"""SAE training throughput on this CPU (issue 12): activation rows per second and peak memory.
+"""SAE training throughput on this CPU: activation rows per second and peak memory.
 
 ``steve_qt.core.features.sae_train.train_sae`` as ``steve-qt sae train`` runs it (shuffle buffer,
 checkpoints, AuxK / L1, Adam), on synthetic rows of tiny.en's residual width (384) streamed in

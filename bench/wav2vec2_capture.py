@@ -80,9 +80,7 @@ def add_rows(cfg: Config, section: Section, ratio_row, other_rows: list) -> None
         "'capture' reuses its memory; the row 'into new memory' gives the adapter a pool that "
         "keeps nothing, so every capture writes into new memory from the kernel, as when "
         f"earlier results are still held. Target for wav2vec 2.0: ≤ {W2V2_TARGET} "
-        "(issue 14), judged against SDPA. Earlier runs (before 2026-11-29 evening) captured with "
-        "SDPA's flash kernel plus a separate q·kᵀ and exp(s − lse) in 64-row blocks, into fresh "
-        "numpy memory: 1.33–1.40 at 10 s."
+        "judged against SDPA."
         + (f" Max |adapter − full float32 (M, T, T) computation rounded to float16| on weights "
            f"and scores: {max(diffs):.3g}." if diffs else "")
         + (" Part of the overhead is just holding the result: allocating the two float16 "

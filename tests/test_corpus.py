@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import shutil
 from pathlib import Path
@@ -56,6 +57,24 @@ def read_csv(path: Path) -> list[dict]:
         return list(csv.DictReader(fh))
 
 
+@contextlib.contextmanager
+def counting_extractions():
+    """Count the model runs of this process: ``pipeline.extract`` wrapped while the block runs;
+    yields a one-item list holding the count."""
+    from steve_qt.core.models import pipeline
+
+    runs = [0]
+    real = pipeline.extract
+
+    def counted(*args, **kwargs):
+        runs[0] += 1
+        return real(*args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "extract", counted)
+        yield runs
+
+
 @pytest.fixture(scope="module")
 def two_runs(corpus_tree, tmp_path_factory, samples_dir, whisper_adapter):
     from steve_qt.cli import main
@@ -63,15 +82,15 @@ def two_runs(corpus_tree, tmp_path_factory, samples_dir, whisper_adapter):
     n_ok = len(sample_wavs(samples_dir))
     cache = tmp_path_factory.mktemp("cache")
     out1, out2 = tmp_path_factory.mktemp("out1"), tmp_path_factory.mktemp("out2")
-    before = corpus.EXTRACTIONS
-    # --jobs 1: in this process, so that EXTRACTIONS counts the model runs (the default runs on
-    # an embedded Dask cluster: test_parallel_workers_give_the_same_numbers)
-    assert main(["stats", str(corpus_tree), "--out", str(out1), "--cache", str(cache),
-                 "--jobs", "1"]) == 0
-    first = corpus.EXTRACTIONS - before
-    assert main(["stats", str(corpus_tree), "--out", str(out2), "--cache", str(cache),
-                 "--jobs", "1"]) == 0
-    second = corpus.EXTRACTIONS - before - first
+    # --jobs 1: in this process, so that the counting wrapper sees the model runs (the default
+    # runs on an embedded Dask cluster: test_parallel_workers_give_the_same_numbers)
+    with counting_extractions() as runs:
+        assert main(["stats", str(corpus_tree), "--out", str(out1), "--cache", str(cache),
+                     "--jobs", "1"]) == 0
+        first = runs[0]
+        assert main(["stats", str(corpus_tree), "--out", str(out2), "--cache", str(cache),
+                     "--jobs", "1"]) == 0
+        second = runs[0] - first
     return dict(out1=out1, out2=out2, cache=cache, first=first, second=second, n_ok=n_ok)
 
 
@@ -154,10 +173,10 @@ def test_cross_component_reports_word_boundary_errors(tmp_path, dark_suit, dark_
     key = corpus.cache_key(corpus.file_sha256(wav), "whisper", "cross")
     corpus.save_cached(corpus.cache_path(tmp_path / "cache", key), ex.maps["cross"],
                        ex.transcript.tokens)
-    before = corpus.EXTRACTIONS
-    res = corpus.run_corpus(tmp_path / "one", "whisper", component="cross",
-                            cache_dir=tmp_path / "cache")
-    assert corpus.EXTRACTIONS == before
+    with counting_extractions() as runs:
+        res = corpus.run_corpus(tmp_path / "one", "whisper", component="cross",
+                                cache_dir=tmp_path / "cache")
+    assert runs[0] == 0
     assert len(res.used) == 1, res.failed and res.failed[0].reason
     tables = corpus.corpus_tables(res)
     print("\n" + tables["summary.txt"])

@@ -171,13 +171,15 @@ def test_no_interventions_for_other_models():
 def test_csv_round_trip(tmp_path):
     import csv
 
+    from steve_qt.core.fileio import write_csv
+
     p = tmp_path / "t.csv"
-    iv.write_csv(p, iv.VARIANT_HEADER, [("original", 'say "x", y', "0.0000", "")])
+    write_csv(p, iv.VARIANT_HEADER, [("original", 'say "x", y', "0.0000", "")])
     with open(p, newline="") as fh:
         assert list(csv.reader(fh)) == [list(iv.VARIANT_HEADER),
                                         ["original", 'say "x", y', "0.0000", ""]]
     with pytest.raises(SteveError, match="exists"):
-        iv.write_csv(p, iv.VARIANT_HEADER, [])
+        write_csv(p, iv.VARIANT_HEADER, [])
 
 
 class FakeLensAdapter(FakeAdapter):

@@ -51,7 +51,7 @@ def test_second_load_uses_the_cache_and_equals_the_first(cache, monkeypatch):
     second = loading.load_embedded()
     assert len(calls) == 1  # read from the cache, not converted again
     _assert_same_state(_state(first.model), _state(second.model))
-    # independent of the cache code: the CT2 conversion as the first session did it, and the
+    # independent of the cache code: the CT2 conversion straight from model.bin, and the
     # buffers openai-whisper's own constructor makes
     dims, state = loading.convert_ct2(loading.embedded_model_dir() / "model.bin")
     _assert_same_state(state, _state(second.model))

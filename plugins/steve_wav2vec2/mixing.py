@@ -22,7 +22,8 @@ import torch
 from torch import Tensor
 
 from steve_qt.core.attention import mixing
-from steve_qt.core.errors import Cancelled, SteveError
+from steve_qt.core.errors import SteveError
+from steve_qt.core.models import taps
 from steve_qt.core.models.taps import LayerTaps, relevance_of
 
 
@@ -63,50 +64,19 @@ def layer_measures(loaded, inputs: Tensor, num_frames: int, names: Sequence[str]
     """Attention norm (N, 1, M, T, T) and/or value zeroing (N, 1, 1, T, T), float16."""
     layers = loaded.encoder_layers
     stable = bool(loaded.config.do_stable_layer_norm)
-    n_layer, n_head = len(layers), int(loaded.config.num_attention_heads)
-    out: dict[str, np.ndarray] = {}
-    if "norm" in names:
-        out["norm"] = np.empty((n_layer, 1, n_head, num_frames, num_frames), np.float16)
-    if "value_zeroing" in names:
-        out["value_zeroing"] = np.empty((n_layer, 1, 1, num_frames, num_frames), np.float16)
-    taps = [layer_taps(layer) for layer in layers]
 
-    def finish(i: int):
-        def hook(layer, _inp, _out):
-            if should_cancel is not None and should_cancel():
-                raise Cancelled()
-            t = taps[i].t
-            att = layer.attention
-            w = mixing.attention_weights(t["q"], t["k"], n_head, num_frames, num_frames)
-            f = mixing.head_value_outputs(t["v"], att.out_proj.weight, n_head)
-            if "norm" in out:
-                out["norm"][i, 0] = mixing.attention_norm(w, f).cpu().numpy()
-            if "value_zeroing" in out:
-                mlp = pre_ln_mlp(layer, loaded.config)
-                if mlp is not None:
-                    vz = mixing.value_zeroing_pre_ln(w, f, t["x"], t["attn_out"], mlp,
-                                                     should_cancel=should_cancel)
-                else:
-                    width = layer.feed_forward.intermediate_dense.out_features
-                    vz = mixing.value_zeroing(w, f, t["x"], t["attn_out"],
-                                              layer_tail(layer, stable), width=width,
-                                              should_cancel=should_cancel)
-                out["value_zeroing"][i, 0, 0] = vz.cpu().numpy()
-            t.clear()
-            if on_layer is not None:
-                on_layer(i)
-        return hook
+    def value_zeroing(layer, w, f, x, attn_out):
+        mlp = pre_ln_mlp(layer, loaded.config)
+        if mlp is not None:
+            return mixing.value_zeroing_pre_ln(w, f, x, attn_out, mlp, should_cancel=should_cancel)
+        width = layer.feed_forward.intermediate_dense.out_features
+        return mixing.value_zeroing(w, f, x, attn_out, layer_tail(layer, stable), width=width,
+                                    should_cancel=should_cancel)
 
-    handles = [layer.register_forward_hook(finish(i)) for i, layer in enumerate(layers)]
-    try:
-        with torch.no_grad():
-            loaded.base(inputs)
-    finally:
-        for h in handles:
-            h.remove()
-        for tp in taps:
-            tp.remove()
-    return out
+    return taps.layer_measures(layers, [layer_taps(layer) for layer in layers],
+                               lambda: loaded.base(inputs), int(loaded.config.num_attention_heads),
+                               num_frames, names, lambda layer: layer.attention.out_proj.weight,
+                               value_zeroing, on_layer, should_cancel)
 
 
 def greedy_labels(logits: Tensor, blank: int) -> Tensor:
@@ -133,10 +103,10 @@ def grad_relevance(loaded, inputs: Tensor, num_frames: int, blank: int,
     model = loaded.model
     layers = loaded.encoder_layers
     n_head = int(loaded.config.num_attention_heads)
-    taps = [layer_taps(layer, keep_graph=True) for layer in layers]
+    kept = [layer_taps(layer, keep_graph=True) for layer in layers]
 
     def log_prob() -> Tensor:
         logits = model(inputs.clone().requires_grad_(True)).logits[0]  # (T, V)
         return ctc_log_prob(logits, greedy_labels(logits.detach(), blank), blank)
 
-    return relevance_of(model, taps, log_prob, n_head, num_frames, on_layer, should_cancel)
+    return relevance_of(model, kept, log_prob, n_head, num_frames, on_layer, should_cancel)

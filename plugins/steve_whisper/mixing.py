@@ -21,7 +21,7 @@ import torch
 from torch import Tensor
 
 from steve_qt.core.attention import mixing
-from steve_qt.core.errors import Cancelled
+from steve_qt.core.models import taps
 from steve_qt.core.models.taps import LayerTaps, relevance_of
 
 
@@ -46,42 +46,15 @@ def layer_measures(model, mel: Tensor, keep: int, names: Sequence[str],
                    should_cancel: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
     """Attention norm (N, 1, M, T, T) and/or value zeroing (N, 1, 1, T, T), float16."""
     enc = model.encoder
-    n_layer, n_head = len(enc.blocks), enc.blocks[0].attn.n_head
-    out: dict[str, np.ndarray] = {}
-    if "norm" in names:
-        out["norm"] = np.empty((n_layer, 1, n_head, keep, keep), np.float16)
-    if "value_zeroing" in names:
-        out["value_zeroing"] = np.empty((n_layer, 1, 1, keep, keep), np.float16)
-    taps = [BlockTaps(b) for b in enc.blocks]
 
-    def finish(i: int):
-        def hook(block, _inp, _out):
-            if should_cancel is not None and should_cancel():
-                raise Cancelled()
-            t = taps[i].t
-            w = mixing.attention_weights(t["q"], t["k"], n_head, keep, keep)  # (M, T, T)
-            f = mixing.head_value_outputs(t["v"][:keep], block.attn.out.weight, n_head)
-            if "norm" in out:
-                out["norm"][i, 0] = mixing.attention_norm(w, f).cpu().numpy()
-            if "value_zeroing" in out:
-                vz = mixing.value_zeroing_pre_ln(w, f, t["x"][:keep], t["attn_out"][:keep],
-                                                 block_mlp(block), should_cancel=should_cancel)
-                out["value_zeroing"][i, 0, 0] = vz.cpu().numpy()
-            t.clear()
-            if on_layer is not None:
-                on_layer(i)
-        return hook
+    def value_zeroing(block, w, f, x, attn_out):
+        return mixing.value_zeroing_pre_ln(w, f, x, attn_out, block_mlp(block),
+                                           should_cancel=should_cancel)
 
-    handles = [b.register_forward_hook(finish(i)) for i, b in enumerate(enc.blocks)]
-    try:
-        with torch.no_grad():
-            enc(mel[None])
-    finally:
-        for h in handles:
-            h.remove()
-        for tp in taps:
-            tp.remove()
-    return out
+    return taps.layer_measures(enc.blocks, [BlockTaps(b) for b in enc.blocks],
+                               lambda: enc(mel[None]), enc.blocks[0].attn.n_head, keep, names,
+                               lambda block: block.attn.out.weight, value_zeroing, on_layer,
+                               should_cancel)
 
 
 def transcript_log_prob(model, audio_features: Tensor, tokens: Sequence[int],
@@ -99,10 +72,10 @@ def grad_relevance(model, mel: Tensor, tokens: Sequence[int], text_start: int, k
     """Chefer et al.'s relevance, cumulative per encoder layer: (N, 1, 1, T, T) float16."""
     enc = model.encoder
     n_head = enc.blocks[0].attn.n_head
-    taps = [BlockTaps(b, keep_graph=True) for b in enc.blocks]
+    kept = [BlockTaps(b, keep_graph=True) for b in enc.blocks]
 
     def log_prob() -> Tensor:
         x = mel[None].clone().requires_grad_(True)
         return transcript_log_prob(model, enc(x), tokens, text_start)
 
-    return relevance_of(model, taps, log_prob, n_head, keep, on_layer, should_cancel)
+    return relevance_of(model, kept, log_prob, n_head, keep, on_layer, should_cancel)

@@ -87,8 +87,3 @@ def file_sha256(path: Path) -> str:
                       stacklevel=2)
     return digest
 
-
-def is_embedded_spec(spec: str | None) -> bool:
-    """Whether a model spec names the embedded tiny.en (``whisper``, ``whisper:embedded``)."""
-    name, _, arg = (spec or "whisper").strip().partition(":")
-    return name.strip().lower() == "whisper" and arg.strip() in ("", "embedded")

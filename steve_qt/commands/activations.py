@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.models.adapters import DEFAULT_SPEC
-from .common import add_input_arguments
+from .common import add_input_arguments, add_model_option, add_window_option
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -26,11 +25,8 @@ def register(sub) -> argparse.ArgumentParser:
                         "steve-qt sites lists them")
     p.add_argument("--sae", metavar="DIR", help="write this sparse autoencoder's codes of its "
                    "site instead of the raw activations (SAELens format)")
-    p.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
-                   help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
-                        "wav2vec2:DIR_OR_ID")
-    p.add_argument("--window", type=int, default=0, metavar="N",
-                   help="30 s window of long audio to analyse (Whisper; 0 = first)")
+    add_model_option(p)
+    add_window_option(p)
     p.add_argument("--out", required=True, metavar="FILE.npz", help="output .npz file")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     p.set_defaults(func=run)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from .common import (add_input_arguments, add_model_arguments, open_input,
-                     clear_progress_line, progress_line, run_model)
+from .common import add_input_arguments, add_model_arguments, open_input, run_model
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -35,7 +34,7 @@ def run(args) -> int:
     from ..core.models.npzio import save_npz
 
     from ..core.attention.measures import parse_measures
-    from ..core.models.pipeline import add_measures, check_measures, get_adapter
+    from ..core.models.pipeline import check_measures, get_adapter
 
     measures = parse_measures(args.measures)
     if measures and args.component != "encoder":
@@ -46,14 +45,9 @@ def run(args) -> int:
     utt = open_input(args)
     if measures:
         check_measures(get_adapter(args.model), measures, args.component)
-    adapter, ex = run_model(args, utt, [args.component])
+    adapter, ex = run_model(args, utt, [args.component], measures=measures)
     if args.component not in ex.maps:
         raise SteveError(f"{adapter.model_id} has no {args.component!r} attention")
-    if measures:
-        try:
-            add_measures(adapter, utt.audio, ex, measures, progress=progress_line(adapter))
-        finally:
-            clear_progress_line()
     save_npz(args.out, ex, args.component, alignment=utt.alignment, audio_path=args.audio,
              force=args.force)
     maps = ex.maps[args.component]

@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-EXAMPLES = {"column": 9, "page": 15}
+from .common import add_cache_option
+
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -29,9 +30,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="examples in the --index grid (default 9 at column width, 15 at page)")
     f.add_argument("--context", type=float, default=0.4, metavar="SECONDS",
                    help="audio shown each side of an example's peak (default 0.4)")
-    f.add_argument("--cache", metavar="DIR",
-                   help="activation cache folder for --index (default $STEVE_QT_CACHE or "
-                        "~/.cache/steve_qt)")
+    add_cache_option(f, " for --index")
 
 
 def wanted(args) -> bool:
@@ -76,111 +75,30 @@ def run(args) -> int:
     return 0
 
 
-def feature_values(acts, feature: int, sae, where: str):
-    """(T,) the feature over the rows of ``acts`` (T, D): column F, or the SAE's latent F."""
-    import numpy as np
-
-    from ..core.errors import SteveError
-
-    if sae is not None:
-        if feature >= sae.d_sae:
-            raise SteveError(f"feature {feature} does not exist: the SAE has latents 0 to "
-                             f"{sae.d_sae - 1}")
-        return sae.encode(np.asarray(acts, np.float32))[:, feature]
-    if feature >= acts.shape[1]:
-        raise SteveError(f"feature {feature} does not exist: {where} has dimensions 0 to "
-                         f"{acts.shape[1] - 1}")
-    return np.asarray(acts[:, feature], dtype=np.float32)
-
-
 def _file_figure(args):
+    from ..core.figures.features import draw_feature_figure, file_feature_data
     from ..core.models.adapters import DEFAULT_SPEC
-    from ..core.errors import SteveError
-    from ..core.figures.features import (FeatureFigureData, FeatureTrack, draw_feature_figure,
-                                        feature_name)
     from ..core.models.pipeline import get_adapter
-    from ..core.features.sae import check_site, load_sae
-    from ..core.models.sites import validate_sites
     from .common import open_input
 
-    sae = load_sae(args.sae) if args.sae else None
-    site_name = args.site or (sae.hook_name if sae is not None else None)
-    if not site_name:
-        raise SteveError("give --site SITE (or an --sae that names its site)")
-    if sae is not None and sae.hook_name and site_name != sae.hook_name:
-        raise SteveError(f"the SAE in {args.sae} reads {sae.hook_name}, not {site_name}")
-    adapter = get_adapter(args.model or DEFAULT_SPEC)
-    site = validate_sites([site_name], adapter.list_sites())[0]
-    if site.axis != "frames":
-        raise SteveError(f"{site.name} has token rows; feature figures need an audio-frames site")
-    if sae is not None:
-        check_site(sae, site.name, site.dim, args.sae)
-    utt = open_input(args)
-    ex = adapter.extract(utt.audio.samples, components=(), window=args.window,
-                         sites=(site.name,))
-    values = feature_values(ex.activations[site.name], args.feature, sae, site.name)
-    track = FeatureTrack(values, ex.frame_grid, feature_name(args.feature, site.name, args.sae))
-    data = FeatureFigureData(utt.audio.samples, utt.audio.rate, track, utt.alignment)
     spec = _spec(args)
-    if spec.span is None:  # the analysed frames (one 30 s window of long audio)
-        a, b = ex.frame_grid.extent_seconds(len(values))
-        spec.span = (max(0.0, a), min(b, utt.audio.duration))
+    data, span = file_feature_data(lambda: get_adapter(args.model or DEFAULT_SPEC),
+                                   lambda: open_input(args), args.feature,
+                                   site=args.site, sae_dir=args.sae, window=args.window)
+    spec.span = spec.span or span
     return lambda: draw_feature_figure(spec, data)
 
 
 def _index_figure(args):
-    import numpy as np
-
-    from ..core.features.actcache import file_activations
     from ..core.errors import SteveError
-    from ..core.figures.features import (Example, FeatureTrack, draw_examples_figure,
-                                        feature_name)
     from ..core.features.index import FeatureIndex
-    from ..core.models.pipeline import open_utterance
-    from ..core.features.sae import load_sae
+    from ..core.figures.features import EXAMPLES, draw_examples_figure, index_examples
 
     idx = FeatureIndex.open(args.index)
-    meta = idx.meta
-    if args.model and args.model != meta["model"]:
-        raise SteveError(f"the index was built with {meta['model']}, not {args.model}",
+    if args.model and args.model != idx.meta["model"]:
+        raise SteveError(f"the index was built with {idx.meta['model']}, not {args.model}",
                          args.index)
-    sae = load_sae(meta["sae"]) if meta.get("sae") else None
-    n = args.examples or EXAMPLES[args.width]
-    if n < 1:
-        raise SteveError(f"--examples must be at least 1, not {n}")
-    top = idx.top(args.feature)[:n]
-    name = feature_name(args.feature, meta["site"], meta.get("sae"))
-    examples = []
-    for e in top:
-        path = idx.audio_path(e)
-        if not path.is_file():
-            raise SteveError(f"the index's file {e.file} is gone from {idx.corpus} (moved? "
-                             "rebuild the index)", args.index)
-        utt = open_utterance(path)
-        fa = file_activations(path, meta["model"], meta["site"], args.cache, audio=utt.audio)
-        entry, first = _entry_of(fa.entries, e.frame)
-        values = feature_values(entry.acts.astype(np.float32), args.feature, sae, meta["site"])
-        track = FeatureTrack(values, entry.grid(), name)
-        rate = utt.audio.rate
-        a = max(0.0, e.time_s - args.context)
-        b = min(utt.audio.duration, e.time_s + args.context)
-        clip = utt.audio.samples[int(a * rate):int(np.ceil(b * rate))]
-        phones = list(utt.alignment.tiers["phones"].intervals) \
-            if utt.alignment is not None and "phones" in utt.alignment.tiers else []
-        examples.append(Example(clip, rate, a, track, e.time_s, e.activation,
-                                path.name, phones))
+    examples, name = index_examples(idx, args.feature, args.examples or EXAMPLES[args.width],
+                                    args.context, args.cache)
     spec = _spec(args)
     return lambda: draw_examples_figure(spec, examples, name)
-
-
-def _entry_of(entries, frame: int):
-    """(the window entry holding concatenated row ``frame``, its first row)."""
-    from ..core.errors import SteveError
-
-    first = 0
-    for entry in entries:
-        if frame < first + entry.acts.shape[0]:
-            return entry, first
-        first += entry.acts.shape[0]
-    raise SteveError(f"frame {frame} lies beyond the file's activations (the audio changed? "
-                     "rebuild the index)")

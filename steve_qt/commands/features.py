@@ -27,8 +27,7 @@ import argparse
 import math
 import sys
 
-from ..core.models.adapters import DEFAULT_SPEC
-from .common import add_device_argument
+from .common import add_cluster_options, add_model_option, add_tier_options
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -46,25 +45,13 @@ def register(sub) -> argparse.ArgumentParser:
                     "autoencoder (SAELens format, `steve-qt sae train`) instead of the site's "
                     "dimensions; --site defaults to the SAE's hook_name")
     ix.add_argument("--out", required=True, metavar="IDX", help="folder to create for the index")
-    ix.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
-                    help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
-                         "wav2vec2:DIR_OR_ID")
-    add_device_argument(ix)
+    add_model_option(ix)
     ix.add_argument("--top-k", type=int, default=20, metavar="K",
                     help="examples per feature (and per range bin); default 20")
     ix.add_argument("--bins", type=int, default=5, metavar="N",
                     help="range bins: Nths of the feature's maximum (and minimum); default 5")
-    ix.add_argument("--jobs", type=int, default=None, metavar="N",
-                    help="worker processes of the embedded cluster (default: the number of cores;"
-                         " 1 runs in this process)")
-    ix.add_argument("--scheduler", metavar="ADDRESS",
-                    help="run on an existing Dask cluster, e.g. tcp://127.0.0.1:8786")
-    ix.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                    help="seconds to wait for --scheduler to answer (default 10)")
-    ix.add_argument("--cache", metavar="DIR",
-                    help="activation cache folder (default $STEVE_QT_CACHE or ~/.cache/steve_qt)")
-    ix.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
-    ix.add_argument("--word-tier", metavar="NAME", help="TextGrid tier holding words")
+    add_cluster_options(ix)
+    add_tier_options(ix)
     ix.add_argument("--acoustics", action=argparse.BooleanOptionalAction, default=False,
                     help="also acoustic_correlation.csv: Pearson's r of every feature with "
                          "Praat's f0, f1, f2, f3 and intensity at the model's frame centres")

@@ -40,7 +40,7 @@ def _head(text: str):
 
 
 def register(sub) -> argparse.ArgumentParser:
-    from ..core.models.adapters import DEFAULT_SPEC
+    from .common import add_alignment_options, add_model_option, add_window_option
 
     p = sub.add_parser("figure", help="draw a figure for a paper (PDF, SVG or PNG)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -50,11 +50,7 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="output .pdf, .svg or .png")
     p.add_argument("--force", action="store_true", help="overwrite an existing output file")
     g = p.add_argument_group("what to draw")
-    g.add_argument("--model", default=None, metavar="SPEC",
-                   help=f"model spec (default {DEFAULT_SPEC}: embedded Whisper tiny.en); "
-                        "whisper:NAME_OR_PATH, wav2vec2:DIR_OR_ID. Not used with an .npz")
-    g.add_argument("--device", default=None, metavar="DEVICE",
-                   help="where the model runs: auto (default), cpu, cuda or cuda:N")
+    add_model_option(g, default=None, note=". Not used with an .npz")
     g.add_argument("--component", choices=("encoder", "cross", "decoder"), default=None,
                    help="encoder self-attention (default), decoder cross-attention (tokens x "
                         "time) or decoder self-attention; with an .npz, the one it holds")
@@ -79,8 +75,7 @@ def register(sub) -> argparse.ArgumentParser:
                    help="matplotlib colormap (default viridis)")
     g.add_argument("--span", type=float, nargs=2, metavar=("T0", "T1"),
                    help="time span to show, in seconds of the file")
-    g.add_argument("--window", type=int, default=0, metavar="N",
-                   help="30 s window of long audio to analyse (Whisper; 0 = first)")
+    add_window_option(g)
     g.add_argument("--title", help="title instead of the generated one")
     g.add_argument("--spectrogram", choices=("mel", "broadband"), default=None,
                    help="a spectrogram under the waveform: mel (the log-mel the model hears) or "
@@ -103,14 +98,9 @@ def register(sub) -> argparse.ArgumentParser:
     o.add_argument("--dpi", type=int, default=300, help="PNG resolution and the heatmaps' "
                    "resolution in PDF/SVG (default 300)")
     a = p.add_argument_group("alignment")
-    a.add_argument("--alignment", choices=("auto", "timit", "textgrid", "eaf", "none"),
-                   default="auto",
-                   help="phone/word intervals: auto (.phn/.wrd or .TextGrid beside the audio; "
-                        "with an .npz, the tiers stored in it), timit, textgrid or none")
-    a.add_argument("--alignment-file", metavar="PATH",
-                   help="alignment file to use instead of the one beside the audio")
-    a.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
-    a.add_argument("--word-tier", metavar="NAME", help="TextGrid tier holding words")
+    add_alignment_options(a, "phone/word intervals: auto (.phn/.wrd, .TextGrid or .eaf beside "
+                             "the audio; with an .npz, the tiers stored in it), timit, textgrid, "
+                             "eaf or none")
     from . import feature_figure
 
     feature_figure.add_arguments(p)
@@ -130,23 +120,15 @@ def _kind(text: str) -> str:
 
 def build_spec(args, maps=None):
     """FigureSpec from the parsed arguments (the query row needs the maps)."""
-    from ..core.errors import SteveError
-    from ..core.figures.attention import FigureSpec
+    from ..core.figures.attention import figure_spec
 
-    picked = [args.grid, args.profile_query is not None, args.profile_token is not None]
-    if sum(picked) > 1:
-        raise SteveError("choose one of --grid, --profile-query and --profile-token")
-    layout = "grid" if args.grid else "profile" if any(picked[1:]) else "map"
-    spec = FigureSpec(component=args.component or "encoder", layer=args.layer, head=args.head,
-                      kind=args.kind, scale=args.scale, colormap=args.cmap,
-                      span=tuple(args.span) if args.span else None, layout=layout,
-                      width=args.width, dpi=args.dpi, title=args.title,
-                      model_words=True if args.model_words else None,
-                      spectrogram=args.spectrogram, labels=args.labels,
-                      acoustics=acoustic_overlays(args))
-    if maps is not None and layout == "profile":
-        spec.query = query_row(maps, args.profile_query, args.profile_token)
-    return spec
+    return figure_spec(component=args.component or "encoder", layer=args.layer, head=args.head,
+                       kind=args.kind, scale=args.scale, colormap=args.cmap, span=args.span,
+                       grid=args.grid, profile_query=args.profile_query,
+                       profile_token=args.profile_token, width=args.width, dpi=args.dpi,
+                       title=args.title, model_words=True if args.model_words else None,
+                       spectrogram=args.spectrogram, labels=args.labels,
+                       acoustics=acoustic_overlays(args), maps=maps)
 
 
 def acoustic_overlays(args) -> tuple:
@@ -159,63 +141,33 @@ def acoustic_overlays(args) -> tuple:
     return which
 
 
-def query_row(maps, seconds: float | None, token: int | None) -> int:
-    from ..core.errors import SteveError
-
-    if seconds is not None:
-        if maps.query_grid is None:
-            raise SteveError(f"{maps.title} has tokens as queries; use --profile-token N "
-                             f"(0 to {maps.num_queries - 1})")
-        q0, q1 = maps.query_extent_seconds()
-        if not q0 <= seconds < q1:
-            raise SteveError(f"--profile-query {seconds:g} s lies outside the analysed audio "
-                             f"({q0:g} to {q1:g} s)")
-        return int(maps.query_grid.frame_at_seconds(seconds, maps.num_queries))
-    if maps.query_grid is not None:
-        raise SteveError(f"{maps.title} has audio frames as queries; use --profile-query SECONDS")
-    if not 0 <= token < maps.num_queries:
-        raise SteveError(f"--profile-token {token}: the maps have token rows 0 to "
-                         f"{maps.num_queries - 1}")
-    return token
-
-
 def _from_npz(args):
     """FigureData from an .npz (no model run) and the component it holds."""
     import warnings
 
-    from ..core.speech.audio import load_audio
+    from ..api import figure_data, load_extraction
     from ..core.errors import SteveError
-    from ..core.figures.attention import FigureData
-    from ..core.models.npzio import load_npz
     from ..core.warnings import SteveWarning
 
-    c = load_npz(args.audio)
-    comp = c.maps.component
+    ex = load_extraction(args.audio)
+    comp = ex.components[0]
     if args.component and args.component != comp:
         raise SteveError(f"holds {comp!r} attention, not {args.component!r} (extract it with "
                          f"--component {args.component})", args.audio)
     if args.model:
-        warnings.warn(f"--model {args.model} is ignored: the .npz already holds {c.maps.model}",
+        warnings.warn(f"--model {args.model} is ignored: the .npz already holds {ex.model}",
                       SteveWarning, stacklevel=2)
-    audio_path = Path(c.audio_path) if c.audio_path else None
-    audio = load_audio(audio_path) if audio_path is not None and audio_path.is_file() else None
-    alignment = c.alignment  # the tiers stored in the .npz
     if args.alignment == "none":
-        alignment = None
+        ex.alignment = None
     elif args.alignment_file or args.alignment != "auto":  # another alignment file
         from ..core.speech.alignment import load_alignment
 
-        alignment = load_alignment(audio_path, kind=args.alignment, path=args.alignment_file,
-                                   duration_s=audio.duration if audio is not None else None,
-                                   phone_tier=args.phone_tier, word_tier=args.word_tier)
-    data = FigureData({comp: c.maps}, alignment=alignment, words=list(c.transcript.words),
-                      sample_rate=c.maps.sample_rate)
-    if audio is not None:
-        data.samples, data.sample_rate = audio.samples, audio.rate
-    else:
-        where = f"{audio_path} not found" if audio_path else "the .npz names no audio file"
-        data.notes.append(f"waveform omitted: {where}")
-    return data, comp
+        audio = ex.utterance.audio if ex.utterance is not None else None
+        ex.alignment = load_alignment(Path(ex.audio_path) if ex.audio_path else None,
+                                      kind=args.alignment, path=args.alignment_file,
+                                      duration_s=audio.duration if audio is not None else None,
+                                      phone_tier=args.phone_tier, word_tier=args.word_tier)
+    return figure_data(ex), comp
 
 
 def _from_audio(args):
@@ -231,18 +183,11 @@ def _from_audio(args):
 
     measures = [args.kind] if args.kind in MEASURES else []
     if measures:
-        from ..core.models.pipeline import add_measures, check_measures, get_adapter
+        from ..core.models.pipeline import check_measures, get_adapter
 
         check_measures(get_adapter(args.model), measures, comp)
     utt = open_input(args)
-    adapter, ex = run_model(args, utt, [comp])
-    if measures:
-        from .common import clear_progress_line, progress_line
-
-        try:
-            add_measures(adapter, utt.audio, ex, measures, progress=progress_line(adapter))
-        finally:
-            clear_progress_line()
+    _, ex = run_model(args, utt, [comp], measures=measures)
     return FigureData.from_extraction(ex, utt.audio, utt.alignment), comp
 
 

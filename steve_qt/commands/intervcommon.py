@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import argparse
-import sys
-
-from ..core.models.adapters import DEFAULT_SPEC
 
 
 def add_model_argument(p: argparse.ArgumentParser, window: bool = True) -> None:
-    p.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
-                   help="whisper (embedded tiny.en, default) or whisper:NAME_OR_PATH; "
-                        "interventions need a Whisper model")
+    from .common import add_model_option, add_window_option
+
+    add_model_option(p, note="; interventions need a Whisper model")
     if window:
-        p.add_argument("--window", type=int, default=0, metavar="N",
-                       help="30 s window of long audio (0 = first)")
+        add_window_option(p)
 
 
 def add_out_argument(p: argparse.ArgumentParser, what: str = "FILE.csv") -> None:
@@ -31,23 +27,9 @@ def load_adapter(spec: str):
     return adapter
 
 
-def progress_printer():
-    tty = sys.stderr.isatty()
-
-    def progress(done: int, total: int, what: str) -> None:
-        if tty:
-            print(f"\r{what} ({done + 1}/{total})\033[K", end="", file=sys.stderr)
-    return progress
-
-
-def clear_progress() -> None:
-    if sys.stderr.isatty():
-        print("\r\033[K", end="", file=sys.stderr)
-
-
 def emit_table(args, header, rows) -> None:
     """Write the CSV to --out, or print it."""
-    from ..core.interventions.tables import csv_text, write_csv
+    from ..core.fileio import csv_text, write_csv
 
     if getattr(args, "out", None):
         write_csv(args.out, header, rows, force=args.force)
@@ -80,10 +62,12 @@ def run_variants(args, transcribe) -> int:
     """``transcribe(progress)`` -> the transcript variants (original first), progress on stderr;
     then their table (variant, transcript, WER, word diff) to --out or stdout."""
     from ..core.interventions.tables import VARIANT_HEADER
+    from .common import progress_bar
 
+    progress, close = progress_bar(f"steve-qt {args.command}", unit="transcript")
     try:
-        variants = transcribe(progress_printer())
+        variants = transcribe(progress)
     finally:
-        clear_progress()
+        close()
     emit_table(args, VARIANT_HEADER, [v.row() for v in variants])
     return 0

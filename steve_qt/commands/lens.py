@@ -10,7 +10,8 @@ from __future__ import annotations
 import argparse
 
 from .common import add_input_arguments
-from .intervcommon import add_model_argument, clear_progress, load_adapter, progress_printer
+from .common import progress_bar
+from .intervcommon import add_model_argument, load_adapter
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -30,10 +31,10 @@ def run(args) -> int:
     from pathlib import Path
 
     from ..core.errors import SteveError
-    from ..core.fileio import check_writable
+    from ..core.fileio import check_writable, write_csv
     from ..core.interventions.tables import (DECODER_LENS_HEADER, ENCODER_LENS_HEADER,
-                                      decoder_lens_rows, decoder_lens_table, encoder_lens,
-                                      write_csv, _fmt)
+                                             decoder_lens_rows, decoder_lens_table, encoder_lens,
+                                             encoder_lens_rows, _fmt)
     from .common import open_input
 
     if args.top <= 0:
@@ -50,16 +51,15 @@ def run(args) -> int:
     utt = open_input(args)
     adapter = load_adapter(args.model)
     samples = utt.audio.samples
+    progress, close = progress_bar("steve-qt lens", unit="transcript")
     try:
         t = adapter.transcribe(samples, window=args.window)
-        rows = encoder_lens(adapter, samples, args.window, reference=t.text,
-                            progress=progress_printer())
+        rows = encoder_lens(adapter, samples, args.window, reference=t.text, progress=progress)
         table = decoder_lens_table(adapter, samples, t.tokens, args.window, top=args.top)
     finally:
-        clear_progress()
+        close()
     out.mkdir(exist_ok=True)
-    write_csv(enc_path, ENCODER_LENS_HEADER,
-              [(layer, v.transcript, _fmt(v.wer)) for layer, v in rows], force=args.force)
+    write_csv(enc_path, ENCODER_LENS_HEADER, encoder_lens_rows(rows), force=args.force)
     write_csv(dec_path, DECODER_LENS_HEADER, decoder_lens_rows(table), force=args.force)
     print(f"transcript: {t.text}")
     for layer, v in rows:

@@ -23,28 +23,11 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.errors import SteveError
+    from ..core.interventions.tables import LM_HEADER, check_lm_args, lm_rows
     from .intervcommon import check_out
 
-    if args.prompt is None and args.neighbours is None:
-        raise SteveError("give --prompt TEXT and/or --neighbours WORD")
-    if args.prompt is not None and args.prompt == "":
-        raise SteveError("the prompt is empty: give some text, e.g. --prompt ' rug'")
-    if args.neighbours is not None and args.neighbours.strip() == "":
-        raise SteveError("the word is empty: give some text, e.g. --neighbours ' rug'")
-    if args.top <= 0:
-        raise SteveError(f"--top must be positive, got {args.top}")
+    check_lm_args(args.prompt, args.neighbours, args.top)
     check_out(args)
     adapter = load_adapter(args.model)
-    rows = []
-    if args.prompt is not None:
-        nt = adapter.lm_next_tokens(args.prompt, args.top)
-        rows += [("next", i, t, txt, f"{lg:.4f}", f"{p:.6f}")
-                 for i, (t, txt, lg, p) in enumerate(zip(nt.tokens, nt.texts, nt.logits,
-                                                         nt.probs))]
-    if args.neighbours is not None:
-        rows += [("neighbour", i, t, txt, f"{c:.4f}", "")
-                 for i, (t, txt, c) in enumerate(adapter.nearest_tokens(args.neighbours,
-                                                                       args.top))]
-    emit_table(args, ("kind", "rank", "token_id", "token", "score", "prob"), rows)
+    emit_table(args, LM_HEADER, lm_rows(adapter, args.prompt, args.neighbours, args.top))
     return 0

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.models.adapters import DEFAULT_SPEC
+from .common import add_cluster_options, add_model_option, add_tier_options
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -33,22 +33,12 @@ def register(sub) -> argparse.ArgumentParser:
     p.add_argument("--sites", nargs="+", metavar="SITE",
                    help="frames sites to probe (default: every layer's residual stream; "
                         "see `steve-qt sites`)")
-    p.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
-                   help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
-                        "wav2vec2:DIR_OR_ID")
+    add_model_option(p)
     p.add_argument("--folds", type=int, default=5, metavar="K",
                    help="cross-validation folds, grouped by file (default 5)")
     p.add_argument("--C", dest="c", type=float, default=1.0, metavar="C",
                    help="inverse L2 regularisation strength of the logistic regression (default 1)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="worker processes of the embedded cluster (default: the number of cores; "
-                        "1 runs in this process)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on an existing Dask cluster, e.g. tcp://127.0.0.1:8786")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                   help="seconds to wait for --scheduler to answer (default 10)")
-    p.add_argument("--cache", metavar="DIR",
-                   help="activation cache folder (default $STEVE_QT_CACHE or ~/.cache/steve_qt)")
+    add_cluster_options(p)
     p.add_argument("--targets", default="phone,class,manner,voicing", metavar="LIST",
                    help="comma-separated targets: phone, class, manner, voicing (logistic "
                         "regression; accuracy) and f0, f1, f2, f3, intensity (Praat's tracks at "
@@ -56,7 +46,7 @@ def register(sub) -> argparse.ArgumentParser:
                         "phone,class,manner,voicing")
     p.add_argument("--alpha", type=float, default=1.0, metavar="A",
                    help="L2 strength of the ridge regressions (default 1)")
-    p.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
+    add_tier_options(p, words=False)
     p.add_argument("--force", action="store_true", help="replace an existing PROBE folder")
     p.set_defaults(func=run)
     return p

@@ -25,6 +25,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from .common import add_cluster_options, add_model_option
+
 
 def register(sub) -> argparse.ArgumentParser:
     from ..core.features.sae_train import TrainConfig
@@ -40,9 +42,7 @@ def register(sub) -> argparse.ArgumentParser:
     t.add_argument("--site", metavar="SITE", help="module path, e.g. encoder.blocks.2 (see "
                    "`steve-qt sites`); taken from the index when CORPUS_OR_IDX is one")
     t.add_argument("--out", required=True, metavar="SAE_DIR", help="folder for the SAE")
-    t.add_argument("--model", default=None, metavar="SPEC",
-                   help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
-                        "wav2vec2:DIR_OR_ID; taken from the index when given one")
+    add_model_option(t, default=None, note="; taken from the index when given one")
     g = t.add_argument_group("the SAE and its training")
     g.add_argument("--kind", choices=("topk", "l1"), default=d.kind,
                    help="topk (default) or l1")
@@ -66,12 +66,7 @@ def register(sub) -> argparse.ArgumentParser:
                    help="held-out files transcribed with the reconstruction (Whisper; default 5;"
                         " 0: none)")
     r = t.add_argument_group("where it runs")
-    r.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="worker processes filling the activation cache (default: the cores)")
-    r.add_argument("--scheduler", metavar="ADDRESS", help="fill the cache on an existing Dask "
-                   "cluster, e.g. tcp://127.0.0.1:8786")
-    r.add_argument("--cache", metavar="DIR",
-                   help="activation cache folder (default $STEVE_QT_CACHE or ~/.cache/steve_qt)")
+    add_cluster_options(r)
     t.add_argument("--force", action="store_true",
                    help="replace an existing SAE (and discard a checkpoint)")
     t.set_defaults(func=run_train)
@@ -112,7 +107,7 @@ def run_train(args) -> int:
     progress, close = tqdm_progress("steve-qt sae: activations")
     try:
         usable, failed = fill_cache(corpus.files, corpus.spec, site.name, args.cache, args.jobs,
-                                    args.scheduler, progress=progress)
+                                    args.scheduler, args.timeout, progress=progress)
     finally:
         close()
     for f, why in failed.items():

@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..core.models.adapters import DEFAULT_SPEC
+from .common import add_model_option
 
 
 def register(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("sites", help="list the sites (module paths) whose activations can be read",
                        description=__doc__)
-    p.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
-                   help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
-                        "wav2vec2:DIR_OR_ID")
+    add_model_option(p)
     p.set_defaults(func=run)
     return p
 

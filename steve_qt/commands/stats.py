@@ -25,36 +25,23 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..core.models.adapters import DEFAULT_SPEC
 from ..core.attention.analysis import DEFAULT_KS
-from .common import add_device_argument
+from .common import add_cluster_options, add_model_option, add_tier_options
 
 
 def register(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("stats", help="head statistics and phone-class matrices over a folder tree",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("folder", metavar="DIR", help="folder tree of audio files with alignments")
-    p.add_argument("--model", default=DEFAULT_SPEC, metavar="SPEC",
-                   help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
-                        "wav2vec2:DIR_OR_ID")
+    add_model_option(p)
     p.add_argument("--component", choices=("encoder", "cross", "decoder"), default="encoder",
                    help="encoder self-attention (default), decoder cross-attention or decoder "
                         "self-attention (Whisper only)")
-    add_device_argument(p)
     p.add_argument("--out", required=True, metavar="OUTDIR", help="folder for the results "
                    "(created if missing)")
-    p.add_argument("--jobs", type=int, default=None, metavar="N",
-                   help="worker processes of the embedded Dask cluster, each loads the model "
-                        "once (default: the number of cores; 1 runs in this process)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="run on an existing Dask cluster, e.g. tcp://127.0.0.1:8786")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S",
-                   help="seconds to wait for --scheduler to answer (default 10)")
-    p.add_argument("--cache", metavar="DIR",
-                   help="extraction cache folder (default $STEVE_QT_CACHE or ~/.cache/steve_qt)")
+    add_cluster_options(p)
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
-    p.add_argument("--phone-tier", metavar="NAME", help="TextGrid tier holding phones")
-    p.add_argument("--word-tier", metavar="NAME", help="TextGrid tier holding words")
+    add_tier_options(p)
     p.add_argument("--local-k", type=int, default=5, choices=DEFAULT_KS, metavar="K",
                    help="summary: a head is local when --local-share of its attention stays "
                         f"within +-K frames of the diagonal (K in {', '.join(map(str, DEFAULT_KS))}; "

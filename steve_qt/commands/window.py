@@ -7,8 +7,8 @@ from __future__ import annotations
 import argparse
 
 from .common import add_input_arguments
-from .intervcommon import (add_model_argument, add_out_argument, check_out, clear_progress,
-                           emit_table, load_adapter, progress_printer)
+from .common import progress_bar
+from .intervcommon import add_model_argument, add_out_argument, check_out, emit_table, load_adapter
 
 
 def register(sub) -> argparse.ArgumentParser:
@@ -40,12 +40,13 @@ def run(args) -> int:
 
         raise SteveError(f"encoder layer {max(layers)} does not exist "
                          f"(layers 0 to {adapter.num_layers('encoder') - 1})")
+    progress, close = progress_bar("steve-qt window", unit="transcript")
     try:
         reference, rows = window_sweep(adapter, utt.audio.samples, ks, layers, args.window,
                                        alignment_words=alignment_text(utt.alignment),
-                                       progress=progress_printer())
+                                       progress=progress)
     finally:
-        clear_progress()
+        close()
     print(f"unmasked: {reference}")
     emit_table(args, *window_table(rows))
     return 0

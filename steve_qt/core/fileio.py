@@ -122,3 +122,21 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 22) -> str:
         while block := fh.read(chunk):
             h.update(block)
     return h.hexdigest()
+
+
+def csv_text(header, rows) -> str:
+    """The one CSV dialect steve_qt writes: a header row, then ``rows`` (sequences of cells,
+    written as ``str`` does), comma-separated, ``\\n`` line ends, quoted only where needed."""
+    import csv
+    import io
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def write_csv(path: str | os.PathLike, header, rows, force: bool = False) -> Path:
+    """:func:`csv_text` written atomically (nothing overwritten without ``force``)."""
+    return write_text_atomic(path, csv_text(header, rows), force=force)

@@ -97,7 +97,6 @@ def samples_to_seconds(n, rate: int):
 WHISPER_SAMPLE_RATE = 16000
 WHISPER_HOP = 320
 WHISPER_WINDOW_SAMPLES = 480000
-WHISPER_WINDOW_FRAMES = 1500
 
 
 def window_name(window: int, num_windows: int) -> str:

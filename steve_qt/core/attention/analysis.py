@@ -66,6 +66,16 @@ def frame_owner(ranges: Sequence[tuple[int, int]], num_frames: int) -> np.ndarra
     return owner
 
 
+def frame_labels(grid: FrameGrid, num_frames: int, tier) -> list[str]:
+    """(num_frames,) label of the interval of ``tier`` that owns each frame, "" where none does
+    (or when ``tier`` is None)."""
+    if tier is None or num_frames == 0:
+        return [""] * num_frames
+    owner = frame_owner(interval_frames(grid, num_frames, tier), num_frames)
+    labels = tier.labels
+    return [labels[i] if i >= 0 else "" for i in owner]
+
+
 # --- one (Q, K) map ------------------------------------------------------------------------
 def layer_map(maps: AttentionMaps, layer: int | str, head: int | None,
               kind: str = "weights") -> tuple[np.ndarray, np.ndarray]:

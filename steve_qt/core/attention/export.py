@@ -11,8 +11,6 @@ Both write atomically (temporary file + rename) and never replace an existing fi
 
 from __future__ import annotations
 
-import csv
-import io
 import math
 import os
 import warnings
@@ -21,7 +19,7 @@ from typing import Iterable, Sequence
 
 from .maps import AttentionMaps
 from ..errors import SteveError
-from ..fileio import atomic_path, check_writable, write_text_atomic
+from ..fileio import atomic_path, check_writable, write_csv
 
 CSV_COLUMNS = (
     "layer", "head",
@@ -83,11 +81,7 @@ def write_interval_csv(path: str | os.PathLike, maps: AttentionMaps, alignment,
     """
     check_writable(path, force)
     the_tier = _tier(alignment, tier, path)
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(interval_rows(maps, the_tier))
-    return write_text_atomic(path, buf.getvalue(), force=force)
+    return write_csv(path, CSV_COLUMNS, interval_rows(maps, the_tier), force=force)
 
 
 def words_tier(words: Sequence, duration_s: float, name: str = WORDS_TIER):

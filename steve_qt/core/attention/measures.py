@@ -64,11 +64,6 @@ def parse_measures(text: str | Iterable[str] | None) -> tuple[str, ...]:
     return tuple(out)
 
 
-def num_measure_heads(measure: str, num_heads: int) -> int:
-    """Head axis length M of a measure: the model's heads, or 1 for a per-layer measure."""
-    return 1 if measure in PER_LAYER else num_heads
-
-
 #: measures one forward pass gives (hooks on every layer); the others need their own pass
 ONE_PASS = frozenset({"norm", "value_zeroing"})
 

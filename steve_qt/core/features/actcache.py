@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -187,22 +186,6 @@ def load_entry(root: Path, key: str) -> Entry | None:
         return None
 
 
-def clean_temporary(cache_dir: str | os.PathLike | None = None, older_than_s: float = 3600) -> int:
-    """Remove leftovers of killed writers (older than ``older_than_s``); returns how many."""
-    tmp_root = store_root(cache_dir).with_name(STORE_NAME + ".tmp")
-    n = 0
-    if tmp_root.is_dir():
-        now = time.time()
-        for p in tmp_root.iterdir():
-            try:
-                if now - p.stat().st_mtime > older_than_s:
-                    shutil.rmtree(p, ignore_errors=True)
-                    n += 1
-            except OSError:
-                pass
-    return n
-
-
 # --- by audio file ------------------------------------------------------------------------------
 def file_key(path: str | os.PathLike, spec: str, site: str, window: int = 0,
              file_hash: str | None = None) -> str:
@@ -269,10 +252,6 @@ class FileActs:
         return np.concatenate([e.frame_times() for e in self.entries])
 
 
-#: windows this process ran the model on (the cache's counter-evidence; tests read it).
-EXTRACTIONS = 0
-
-
 def file_activations(path: str | os.PathLike, spec: str, site: str,
                      cache_dir: str | os.PathLike | None = None, audio=None,
                      use_cache: bool = True) -> FileActs:
@@ -281,7 +260,6 @@ def file_activations(path: str | os.PathLike, spec: str, site: str,
 
     Only ``site`` is asked of the adapter, with no attention (``components=()``), so Whisper runs
     its encoder only for encoder sites."""
-    global EXTRACTIONS
     from ..fileio import sha256_file
     from ..models.pipeline import get_adapter, normalise_spec
 
@@ -299,7 +277,6 @@ def file_activations(path: str | os.PathLike, spec: str, site: str,
                 audio = load_audio(path)
             adapter = get_adapter(spec)
             ex = adapter.extract(audio.samples, components=(), window=window, sites=(site,))
-            EXTRACTIONS += 1
             attrs = {"spec": normalise_spec(spec), "site": site, "window": window,
                      "file_sha256": file_hash, "num_windows": int(ex.num_windows),
                      "num_samples": int(len(audio.samples)),

@@ -17,15 +17,13 @@ Example montage: for each example, the 16 kHz mono audio of its file from ``time
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
 
-from ..fileio import atomic_path, check_writable
+from ..fileio import atomic_path, check_writable, write_csv
 from ..frames import FrameGrid, seconds_to_samples
 
 FLOOR_DB = -20.0
@@ -119,18 +117,16 @@ def write_montage(wav_path: str | Path, buf: np.ndarray, rate: int, pieces: Sequ
     csv_path = wav_path.with_suffix(".csv")
     check_writable(wav_path, force)
     check_writable(csv_path, force)
-    out = io.StringIO()
-    w = csv.writer(out, lineterminator="\n")
-    w.writerow(["start_s", "end_s", "feature", "kind", "rank", "bin", "file", "file_start_s",
-                "file_end_s", "peak_s", "activation", "phone", "word"])
+    rows = []
     for p in pieces:
         ex = examples[p.row]
-        w.writerow([f"{p.buf0 / rate:.4f}", f"{(p.buf0 + p.n) / rate:.4f}", ex.feature,
-                    "range" if ex.bin is not None else "top", ex.rank,
-                    "" if ex.bin is None else ex.bin, str(ex.file), f"{p.t0:.4f}", f"{p.t1:.4f}",
-                    f"{ex.time_s:.4f}", f"{ex.activation:.6g}", ex.phone, ex.word])
+        rows.append([f"{p.buf0 / rate:.4f}", f"{(p.buf0 + p.n) / rate:.4f}", ex.feature,
+                     "range" if ex.bin is not None else "top", ex.rank,
+                     "" if ex.bin is None else ex.bin, str(ex.file), f"{p.t0:.4f}", f"{p.t1:.4f}",
+                     f"{ex.time_s:.4f}", f"{ex.activation:.6g}", ex.phone, ex.word])
     with atomic_path(wav_path, force) as tmp:
         sf.write(str(tmp), buf, rate, subtype="FLOAT", format="WAV")
-    with atomic_path(csv_path, force) as tmp:
-        tmp.write_text(out.getvalue(), encoding="utf-8")
+    write_csv(csv_path, ["start_s", "end_s", "feature", "kind", "rank", "bin", "file",
+                         "file_start_s", "file_end_s", "peak_s", "activation", "phone", "word"],
+              rows, force=force)
     return wav_path, csv_path

@@ -42,10 +42,6 @@ from ..errors import SteveError
 #: progress(done, total, what) after each file.
 ProgressFn = Callable[[int, int, str], None]
 
-#: extractions this process ran (the cache's counter-evidence; tests read it).
-EXTRACTIONS = 0
-
-
 # --- finding the files -----------------------------------------------------------------------
 def find_audio_files(root: str | os.PathLike) -> list[Path]:
     """Audio files under ``root`` (any case of the extension), sorted."""
@@ -187,7 +183,6 @@ def file_classes(maps: AttentionMaps, phone_tier) -> dict:
 
 def window_maps(job: Job, utt, window: int, file_hash: str) -> tuple[AttentionMaps, list[int], bool]:
     """The maps of one window, from the cache or from the model: (maps, tokens, from_cache)."""
-    global EXTRACTIONS
     from ..models.pipeline import extract, get_adapter
 
     path = None
@@ -201,7 +196,6 @@ def window_maps(job: Job, utt, window: int, file_hash: str) -> tuple[AttentionMa
         raise SteveError(f"{adapter.model_id} has no {job.component!r} attention "
                          f"(it has {', '.join(adapter.components)})")
     ex = extract(adapter, utt.audio, components=[job.component], window=window)
-    EXTRACTIONS += 1
     maps = ex.maps[job.component]
     if path is not None:
         save_cached(path, maps, ex.transcript.tokens)
@@ -360,15 +354,10 @@ def _cell(x) -> str:
 
 
 def csv_text(columns: Sequence[str], rows: Sequence[dict]) -> str:
-    import csv
-    import io
+    """CSV of dict rows, cells as :func:`_cell` writes them (``fileio.csv_text``)."""
+    from ..fileio import csv_text as text
 
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    for row in rows:
-        writer.writerow([_cell(row.get(c)) for c in columns])
-    return buf.getvalue()
+    return text(columns, [[_cell(row.get(c)) for c in columns] for row in rows])
 
 
 def _rel(result: CorpusResult, path: str) -> str:

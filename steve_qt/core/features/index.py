@@ -86,8 +86,8 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import SteveError
-from ..fileio import atomic_folder, check_folder_writable
-from .runner import never_raising
+from ..fileio import atomic_folder, check_folder_writable, csv_text
+from .runner import FILES_COLUMNS, never_raising
 
 INDEX_VERSION = 2
 EXAMPLE_DTYPE = np.dtype([("feature", "<i4"), ("rank", "<i4"), ("bin", "<i2"), ("file", "<i4"),
@@ -98,12 +98,7 @@ SELECTIVITY_DTYPE = np.dtype([("feature", "<i4"), ("phone", "<i4"), ("frames", "
                               ("n_files", "<i8"), ("mean", "<f8"), ("std", "<f8"),
                               ("rest_mean", "<f8"), ("rest_std", "<f8"), ("selectivity", "<f8"),
                               ("auroc", "<f8"), ("supported", "<i1"), ("best", "<i1")])
-TABLE_NAMES = ("top_examples.csv", "range_examples.csv", "phone_selectivity.csv", "files.csv",
-               "index.json", "summary.txt")
 AUROC_BLOCK = 128  # features per block file of the activation spill (AUROC's second pass)
-
-#: feature-index runs this process did that ran the model (tests read it).
-EXTRACTIONS = 0
 
 
 # --- one file (runs on a worker) -------------------------------------------------------------
@@ -157,7 +152,7 @@ def encode_features(acts: np.ndarray, sae_dir: str | None) -> np.ndarray:
 
 def row_labels(entries, alignment) -> tuple[list[str], list[str]]:
     """Phone and word label of every row of a file's windows ("" where there is none)."""
-    from ..attention.analysis import frame_owner, interval_frames
+    from ..attention.analysis import frame_labels
 
     phones: list[str] = []
     words: list[str] = []
@@ -166,12 +161,7 @@ def row_labels(entries, alignment) -> tuple[list[str], list[str]]:
         t = e.acts.shape[0]
         grid = e.grid()
         for tier, out in zip(tiers, (phones, words)):
-            if tier is None or grid is None or t == 0:
-                out.extend([""] * t)
-                continue
-            owner = frame_owner(interval_frames(grid, t, tier), t)
-            labels = tier.labels
-            out.extend(labels[i] if i >= 0 else "" for i in owner)
+            out.extend(frame_labels(grid, t, tier) if grid is not None else [""] * t)
     return phones, words
 
 
@@ -221,13 +211,11 @@ class IndexTask:
         return never_raising(self._run, path, lambda p, why: FileSummary(p, reason=why))
 
     def _run(self, path: str) -> FileSummary:
-        global EXTRACTIONS
         from .actcache import file_activations
         from ..models.pipeline import open_utterance
 
         utt = open_utterance(path, phone_tier=self.phone_tier, word_tier=self.word_tier)
         fa = file_activations(path, self.spec, self.site, self.cache_dir, audio=utt.audio)
-        EXTRACTIONS += fa.extracted
         acts = fa.concatenated()
         if acts.shape[0] == 0:
             raise SteveError("no frames (the audio is empty)")
@@ -630,15 +618,10 @@ def examples_csv(rows: np.ndarray, files: list[str], labels: list[str], ranges: 
     """The examples as CSV. A tokens site's rows are tokens, not frames: ``position`` (the
     token's place in its window's token sequence) and ``token`` (its text) replace ``frame`` and
     ``phone``, and ``time_s`` is the start of the token's word (empty when it has none)."""
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
     cols = (["feature", "rank", "file", "position", "token", "time_s", "activation", "word"]
             if tokens else
             ["feature", "rank", "file", "frame", "time_s", "activation", "phone", "word"])
-    w.writerow(cols + (["bin", "lo", "hi"] if ranges else []))
+    out = []
     for r in rows:
         word = labels[r["word"]] if r["word"] >= 0 else ""
         if tokens:
@@ -651,39 +634,27 @@ def examples_csv(rows: np.ndarray, files: list[str], labels: list[str], ranges: 
                     labels[r["phone"]] if r["phone"] >= 0 else "", word]
         if ranges:
             line += [int(r["bin"]), _num(r["lo"]), _num(r["hi"])]
-        w.writerow(line)
-    return buf.getvalue()
+        out.append(line)
+    return csv_text(cols + (["bin", "lo", "hi"] if ranges else []), out)
 
 
 def selectivity_csv(rows: np.ndarray, labels: list[str], unit: str = "phone") -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["feature", unit, "n_frames", "n_files", "mean", "std", "rest_mean",
-                "rest_std", "selectivity", "auroc", "supported", "best"])
-    for r in rows:
-        w.writerow([int(r["feature"]), labels[r["phone"]], int(r["frames"]), int(r["n_files"]),
-                    _num(r["mean"]), _num(r["std"]), _num(r["rest_mean"]),
-                    _num(r["rest_std"]), _num(r["selectivity"], ".6g"), _num(r["auroc"]),
-                    int(r["supported"]), int(r["best"])])
-    return buf.getvalue()
+    return csv_text(["feature", unit, "n_frames", "n_files", "mean", "std", "rest_mean",
+                     "rest_std", "selectivity", "auroc", "supported", "best"],
+                    [[int(r["feature"]), labels[r["phone"]], int(r["frames"]), int(r["n_files"]),
+                      _num(r["mean"]), _num(r["std"]), _num(r["rest_mean"]),
+                      _num(r["rest_std"]), _num(r["selectivity"], ".6g"), _num(r["auroc"]),
+                      int(r["supported"]), int(r["best"])] for r in rows])
 
 
 def files_csv(files: list[str], summaries: dict[int, dict]) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file", "status", "reason", "frames", "windows", "extracted", "cached", "seconds"])
+    rows = []
     for i, f in enumerate(files):
         s = summaries.get(i, {"ok": False, "reason": "not run"})
-        w.writerow([f, "ok" if s["ok"] else "failed", s.get("reason", ""), s.get("rows", 0),
-                    s.get("windows", 0), s.get("extracted", 0), s.get("cached", 0),
-                    f"{s.get('seconds', 0.0):.3f}"])
-    return buf.getvalue()
+        rows.append([f, "ok" if s["ok"] else "failed", s.get("reason", ""), s.get("rows", 0),
+                     s.get("windows", 0), s.get("extracted", 0), s.get("cached", 0),
+                     f"{s.get('seconds', 0.0):.3f}"])
+    return csv_text(FILES_COLUMNS, rows)
 
 
 def write_index(out: Path, tables: dict, files: list[str], file_info: dict[int, dict],

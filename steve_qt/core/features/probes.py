@@ -33,8 +33,6 @@ sorts first) for every test frame.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import warnings
 from collections import Counter
@@ -46,9 +44,9 @@ import numpy as np
 
 from ..models.adapters import Site
 from ..errors import SteveError
-from ..fileio import atomic_folder, check_folder_writable
+from ..fileio import atomic_folder, check_folder_writable, csv_text
 from ..speech.phones import phone_class
-from .runner import never_raising
+from .runner import FILES_COLUMNS, never_raising
 
 TARGETS = ("phone", "class", "manner", "voicing")
 REGRESSION_TARGETS = ("f0", "f1", "f2", "f3", "intensity")
@@ -254,17 +252,13 @@ def probe_table(files: Sequence[ProbeFile], sites: Sequence[Site],
 
 
 def probe_csv(rows: Sequence[dict]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(PROBE_COLUMNS)
     def num(x) -> str:
         return "" if x is None or not np.isfinite(x) else f"{x:.6f}"
 
-    for r in rows:
-        w.writerow([r["site"], "" if r["layer"] is None else r["layer"], r["target"],
-                    num(r["accuracy"]), num(r["majority_baseline"]), num(r.get("r2")), r["n"],
-                    "" if r["classes"] is None else r["classes"], r["files"], r["folds"]])
-    return buf.getvalue()
+    return csv_text(PROBE_COLUMNS, [
+        [r["site"], "" if r["layer"] is None else r["layer"], r["target"],
+         num(r["accuracy"]), num(r["majority_baseline"]), num(r.get("r2")), r["n"],
+         "" if r["classes"] is None else r["classes"], r["files"], r["folds"]] for r in rows])
 
 
 # --- the figure -----------------------------------------------------------------------------------
@@ -488,15 +482,13 @@ class ProbeTask:
 
 
 def files_csv(files: Sequence[str], results: dict[int, ProbeFile]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file", "status", "reason", "frames", "windows", "extracted", "cached", "seconds"])
+    rows = []
     for i, name in enumerate(files):
         r = results.get(i) or ProbeFile(name, reason="not run")
         frames = next(iter(r.acts.values())).shape[0] if r.acts else 0
-        w.writerow([name, "ok" if r.ok else "failed", r.reason, frames, r.windows, r.extracted,
-                    r.cached, f"{r.seconds:.3f}"])
-    return buf.getvalue()
+        rows.append([name, "ok" if r.ok else "failed", r.reason, frames, r.windows, r.extracted,
+                     r.cached, f"{r.seconds:.3f}"])
+    return csv_text(FILES_COLUMNS, rows)
 
 
 def check_output(out: Path, force: bool) -> None:

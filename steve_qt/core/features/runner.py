@@ -36,6 +36,9 @@ from typing import Callable, Iterator, Sequence, TypeVar
 
 from ..errors import SteveError
 
+#: columns of the files.csv the corpus commands write (one row per audio file)
+FILES_COLUMNS = ("file", "status", "reason", "frames", "windows", "extracted", "cached", "seconds")
+
 R = TypeVar("R")
 #: progress(done, total, what) after each file.
 ProgressFn = Callable[[int, int, str], None]
@@ -236,8 +239,9 @@ def run_files(files: Sequence[str], task: Callable[[str], R], jobs: int | None =
     return out
 
 
-def tqdm_progress(desc: str):
-    """A progress callback drawing a tqdm bar on stderr, and a function that closes it."""
+def tqdm_progress(desc: str, unit: str = "file", tty_only: bool = False):
+    """A progress callback ``progress(done, total, what)`` drawing a tqdm bar on stderr, and a
+    function that closes it. ``tty_only``: draw only when stderr is a terminal."""
     import sys
 
     bar = None
@@ -247,9 +251,16 @@ def tqdm_progress(desc: str):
         if bar is None:
             from tqdm import tqdm
 
-            bar = tqdm(total=total, unit="file", desc=desc, file=sys.stderr, dynamic_ncols=True)
+            bar = tqdm(total=total, unit=unit, desc=desc, file=sys.stderr, dynamic_ncols=True,
+                       disable=None if tty_only else False)
+        if total != bar.total:  # a model run's stages count their own steps
+            bar.total = total
         bar.set_postfix_str(what, refresh=False)
-        bar.update(done - bar.n)
+        if done >= bar.n:
+            bar.update(done - bar.n)
+        else:
+            bar.n = done
+            bar.refresh()
 
     def close() -> None:
         if bar is not None:

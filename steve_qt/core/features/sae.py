@@ -133,6 +133,21 @@ class SAE:
         cfg["architecture"] = self.architecture
         return cfg
 
+    # --- files -------------------------------------------------------------------------------
+    @classmethod
+    def load(cls, directory: str | os.PathLike) -> "SAE":
+        """Read an SAE folder in SAELens's format (:func:`load_sae`)."""
+        return load_sae(directory)
+
+    def save(self, directory: str | os.PathLike, force: bool = False) -> Path:
+        """Write this SAE in SAELens's format (:func:`save_sae`)."""
+        return save_sae(self, directory, force)
+
+    def __repr__(self) -> str:
+        k = f", k={self.k}" if self.architecture == "topk" else ""
+        return (f"SAE({self.architecture}{k}, d_in={self.d_in}, d_sae={self.d_sae}, "
+                f"site={self.hook_name!r}, model={self.model_name!r})")
+
 
 # --- the maths, shared by inference and training ---------------------------------------------
 def pre_activations(x, W_enc, b_enc, b_dec, apply_b_dec_to_input: bool = True):

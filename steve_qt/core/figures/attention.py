@@ -117,6 +117,50 @@ def from_document(doc, layout: str = "map", width: str = "column",
     return spec, FigureData.from_extraction(ex, utt.audio, doc.alignment)
 
 
+def figure_spec(component: str = "encoder", layer: int | str = 0, head: int | None = None,
+                kind: str = "weights", scale: str = "global", colormap: str = "viridis",
+                span: Sequence[float] | None = None, grid: bool = False,
+                profile_query: float | None = None, profile_token: int | None = None,
+                width: str = "column", dpi: int = 300, title: str | None = None,
+                model_words: bool | None = None, spectrogram: str | None = None,
+                labels: str = "fit", acoustics: Sequence[str] = (),
+                maps: AttentionMaps | None = None) -> FigureSpec:
+    """The FigureSpec of ``steve-qt figure``'s options: the map of one layer and head, ``grid``
+    (every layer x head), or a profile of the query frame at ``profile_query`` seconds or of the
+    query token ``profile_token``. The profile's query row needs ``maps``. ``acoustics`` names
+    Praat's tracks drawn over the spectrogram (pitch, formants, intensity)."""
+    picked = [grid, profile_query is not None, profile_token is not None]
+    if sum(picked) > 1:
+        raise SteveError("choose one of --grid, --profile-query and --profile-token")
+    layout = "grid" if grid else "profile" if any(picked[1:]) else "map"
+    spec = FigureSpec(component=component, layer=layer, head=head, kind=kind, scale=scale,
+                      colormap=colormap, span=tuple(span) if span else None, layout=layout,
+                      width=width, dpi=dpi, title=title, model_words=model_words,
+                      spectrogram=spectrogram, labels=labels, acoustics=tuple(acoustics))
+    if maps is not None and layout == "profile":
+        spec.query = query_row(maps, profile_query, profile_token)
+    return spec
+
+
+def query_row(maps: AttentionMaps, seconds: float | None, token: int | None) -> int:
+    """The query row of a profile: the frame at ``seconds`` (frame queries) or token ``token``."""
+    if seconds is not None:
+        if maps.query_grid is None:
+            raise SteveError(f"{maps.title} has tokens as queries; use --profile-token N "
+                             f"(0 to {maps.num_queries - 1})")
+        q0, q1 = maps.query_extent_seconds()
+        if not q0 <= seconds < q1:
+            raise SteveError(f"--profile-query {seconds:g} s lies outside the analysed audio "
+                             f"({q0:g} to {q1:g} s)")
+        return int(maps.query_grid.frame_at_seconds(seconds, maps.num_queries))
+    if maps.query_grid is not None:
+        raise SteveError(f"{maps.title} has audio frames as queries; use --profile-query SECONDS")
+    if not 0 <= token < maps.num_queries:
+        raise SteveError(f"--profile-token {token}: the maps have token rows 0 to "
+                         f"{maps.num_queries - 1}")
+    return token
+
+
 # --- small helpers ---------------------------------------------------------------------------
 def token_label(text: str) -> str:
     """Short readable label of a Whisper token (leading space shown as an open box)."""

@@ -29,6 +29,7 @@ from ..fileio import atomic_path, check_writable
 from ..frames import FrameGrid
 from ..speech.spectrogram import draw_spectrogram, label_hz_axis, mel_spectrogram
 
+EXAMPLES = {"column": 9, "page": 15}  # top examples in the grid by default, per width
 CURVE = {"color": "#ff7f0e", "linewidth": 1.0}
 CURVE_EDGE = {"color": "white", "linewidth": 2.0, "alpha": 0.8}
 SPEC_CMAP = "gray_r"
@@ -258,3 +259,102 @@ def feature_name(feature: int, site: str, sae_dir: str | os.PathLike | None = No
     if sae_dir is not None:
         return f"SAE feature {feature} ({site}, {Path(sae_dir).name})"
     return f"{site} unit {feature}"
+
+
+# --- the data of the two figures --------------------------------------------------------------
+def feature_values(acts, feature: int, sae, where: str) -> np.ndarray:
+    """(T,) the feature over the rows of ``acts`` (T, D): column F, or the SAE's latent F."""
+    if sae is not None:
+        if feature >= sae.d_sae:
+            raise SteveError(f"feature {feature} does not exist: the SAE has latents 0 to "
+                             f"{sae.d_sae - 1}")
+        return sae.encode(np.asarray(acts, np.float32))[:, feature]
+    if feature >= acts.shape[1]:
+        raise SteveError(f"feature {feature} does not exist: {where} has dimensions 0 to "
+                         f"{acts.shape[1] - 1}")
+    return np.asarray(acts[:, feature], dtype=np.float32)
+
+
+def file_feature_data(adapter, utterance, feature: int, site: str | None = None,
+                      sae_dir: str | os.PathLike | None = None,
+                      window: int = 0) -> tuple[FeatureFigureData, tuple[float, float]]:
+    """The data of :func:`draw_feature_figure` for one utterance, and the time span of its
+    analysed frames (one 30 s window of long audio). ``adapter`` and ``utterance`` may be
+    functions giving them (called once the SAE, then the site, are checked, so that bad
+    arguments fail before the model loads); the feature is a dimension of ``site`` or, with
+    ``sae_dir``, the SAE's latent (its site by default)."""
+    from ..features.sae import check_site, load_sae
+    from ..models.adapters import Adapter
+    from ..models.pipeline import Utterance
+    from ..models.sites import validate_sites
+
+    if feature < 0:
+        raise SteveError(f"--feature must be 0 or more, not {feature}")
+    sae = load_sae(sae_dir) if sae_dir else None
+    site_name = site or (sae.hook_name if sae is not None else None)
+    if not site_name:
+        raise SteveError("give --site SITE (or an --sae that names its site)")
+    if sae is not None and sae.hook_name and site_name != sae.hook_name:
+        raise SteveError(f"the SAE in {sae_dir} reads {sae.hook_name}, not {site_name}")
+    if not isinstance(adapter, Adapter):
+        adapter = adapter()
+    chosen = validate_sites([site_name], adapter.list_sites())[0]
+    if chosen.axis != "frames":
+        raise SteveError(f"{chosen.name} has token rows; feature figures need an audio-frames site")
+    if sae is not None:
+        check_site(sae, chosen.name, chosen.dim, sae_dir)
+    utt = utterance if isinstance(utterance, Utterance) else utterance()
+    ex = adapter.extract(utt.audio.samples, components=(), window=window, sites=(chosen.name,))
+    values = feature_values(ex.activations[chosen.name], feature, sae, chosen.name)
+    track = FeatureTrack(values, ex.frame_grid, feature_name(feature, chosen.name, sae_dir))
+    a, b = ex.frame_grid.extent_seconds(len(values))
+    return (FeatureFigureData(utt.audio.samples, utt.audio.rate, track, utt.alignment),
+            (max(0.0, a), min(b, utt.audio.duration)))
+
+
+def index_examples(idx, feature: int, n: int, context_s: float = 0.4,
+                   cache_dir: str | os.PathLike | None = None) -> tuple[list[Example], str]:
+    """The ``n`` top examples of ``feature`` in a FeatureIndex as :func:`draw_examples_figure`
+    draws them (each its file's audio ``context_s`` either side of the peak, the feature over
+    the file's frames from the activation cache), and the feature's name."""
+    from ..features.actcache import file_activations
+    from ..features.sae import load_sae
+    from ..models.pipeline import open_utterance
+
+    if feature < 0:
+        raise SteveError(f"--feature must be 0 or more, not {feature}")
+    if n < 1:
+        raise SteveError(f"--examples must be at least 1, not {n}")
+    meta = idx.meta
+    sae = load_sae(meta["sae"]) if meta.get("sae") else None
+    name = feature_name(feature, meta["site"], meta.get("sae"))
+    examples = []
+    for e in list(idx.top(feature))[:n]:
+        path = idx.audio_path(e)
+        if not path.is_file():
+            raise SteveError(f"the index's file {e.file} is gone from {idx.corpus} (moved? "
+                             "rebuild the index)", idx.path)
+        utt = open_utterance(path)
+        fa = file_activations(path, meta["model"], meta["site"], cache_dir, audio=utt.audio)
+        entry = _entry_of(fa.entries, e.frame)
+        values = feature_values(entry.acts.astype(np.float32), feature, sae, meta["site"])
+        track = FeatureTrack(values, entry.grid(), name)
+        rate = utt.audio.rate
+        a = max(0.0, e.time_s - context_s)
+        b = min(utt.audio.duration, e.time_s + context_s)
+        clip = utt.audio.samples[int(a * rate):int(np.ceil(b * rate))]
+        phones = list(utt.alignment.tiers["phones"].intervals) \
+            if utt.alignment is not None and "phones" in utt.alignment.tiers else []
+        examples.append(Example(clip, rate, a, track, e.time_s, e.activation, path.name, phones))
+    return examples, name
+
+
+def _entry_of(entries, frame: int):
+    """The window entry holding concatenated row ``frame``."""
+    first = 0
+    for entry in entries:
+        if frame < first + entry.acts.shape[0]:
+            return entry
+        first += entry.acts.shape[0]
+    raise SteveError(f"frame {frame} lies beyond the file's activations (the audio changed? "
+                     "rebuild the index)")

@@ -11,8 +11,6 @@ substituted, ``[-ref]`` deleted, ``[+hyp]`` inserted.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from dataclasses import dataclass, field
@@ -21,7 +19,6 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..errors import Cancelled, SteveError
-from ..fileio import write_text_atomic
 from ..frames import WHISPER_HOP, WHISPER_SAMPLE_RATE, WHISPER_WINDOW_SAMPLES
 from ..speech.textdiff import format_diff, wer, word_diff
 
@@ -33,6 +30,7 @@ ALIGNMENT_COLUMNS = ("wer_alignment", "diff_alignment")
 VARIANT_HEADER = ("variant", "transcript", "wer", "diff")
 ENCODER_LENS_HEADER = ("layer", "transcript", "wer")
 DECODER_LENS_HEADER = ("layer", "position", "token", "top_tokens", "top_probs")
+LM_HEADER = ("kind", "rank", "token_id", "token", "score", "prob")
 
 #: word labels that are not words (TIMIT, MFA, Praat conventions)
 _NON_WORDS = {"", "h#", "sil", "sp", "spn", "pau", "<p>", "<sil>", "#"}
@@ -120,11 +118,6 @@ def alignment_text(alignment) -> str | None:
 
 # --------------------------------------------------------------------------------------------
 # comparisons
-
-def compare(reference: str, text: str) -> tuple[float, str]:
-    """(wer, diff) of ``text`` against ``reference``."""
-    return wer(reference, text), format_diff(word_diff(reference, text))
-
 
 @dataclass
 class Variant:
@@ -325,6 +318,11 @@ def encoder_lens(adapter, samples: np.ndarray, window: int = 0, reference: str |
     return rows
 
 
+def encoder_lens_rows(rows: Sequence[tuple[int, Variant]]) -> list[tuple]:
+    """Rows of ENCODER_LENS_HEADER from :func:`encoder_lens`."""
+    return [(layer, v.transcript, _fmt(v.wer)) for layer, v in rows]
+
+
 @dataclass
 class DecoderLensTable:
     token_texts: list[str]  # (n,) the input token at each position
@@ -357,15 +355,37 @@ def decoder_lens_rows(t: DecoderLensTable) -> list[tuple]:
 
 
 # --------------------------------------------------------------------------------------------
-# CSV
+# 5. the decoder as a language model
 
-def csv_text(header: Sequence[str], rows: Sequence[Sequence]) -> str:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(header)
-    w.writerows(rows)
-    return buf.getvalue()
+def check_lm_args(prompt: str | None, neighbours: str | None, top: int) -> None:
+    """SteveError (one line) for arguments :func:`lm_rows` refuses; checked before the model
+    loads."""
+    if prompt is None and neighbours is None:
+        raise SteveError("give --prompt TEXT and/or --neighbours WORD")
+    if prompt is not None and prompt == "":
+        raise SteveError("the prompt is empty: give some text, e.g. --prompt ' rug'")
+    if neighbours is not None and neighbours.strip() == "":
+        raise SteveError("the word is empty: give some text, e.g. --neighbours ' rug'")
+    if top <= 0:
+        raise SteveError(f"--top must be positive, got {top}")
 
 
-def write_csv(path, header: Sequence[str], rows: Sequence[Sequence], force: bool = False):
-    return write_text_atomic(path, csv_text(header, rows), force=force)
+def lm_rows(adapter, prompt: str | None = None, neighbours: str | None = None,
+            top: int = 20) -> list[tuple]:
+    """Rows of LM_HEADER: the top-``top`` next tokens after ``prompt`` with padding-only audio
+    (kind ``next``, score = logit), then the tokens nearest to ``neighbours`` in the token
+    embedding (kind ``neighbour``, score = cosine)."""
+    require_interventions(adapter)
+    check_lm_args(prompt, neighbours, top)
+    rows = []
+    if prompt is not None:
+        nt = adapter.lm_next_tokens(prompt, top)
+        rows += [("next", i, t, txt, f"{lg:.4f}", f"{p:.6f}")
+                 for i, (t, txt, lg, p) in enumerate(zip(nt.tokens, nt.texts, nt.logits,
+                                                         nt.probs))]
+    if neighbours is not None:
+        rows += [("neighbour", i, t, txt, f"{c:.4f}", "")
+                 for i, (t, txt, c) in enumerate(adapter.nearest_tokens(neighbours, top))]
+    return rows
+
+

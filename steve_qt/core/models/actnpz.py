@@ -44,9 +44,8 @@ import numpy as np
 
 from .adapters import Extraction, Site
 from ..errors import SteveError
-from ..fileio import atomic_path
 from ..frames import FrameGrid
-from .npzio import _str_array, alignment_to_arrays, transcript_to_arrays
+from .npzio import _str_array, write_npz
 
 FORMAT = "steve_qt.activations"
 FORMAT_VERSION = 1
@@ -97,13 +96,7 @@ def save_activations(path: str | os.PathLike, extraction: Extraction, sites: Seq
     arrays) atomically."""
     arrays = activations_to_arrays(extraction, sites)
     arrays.update(extra or {})
-    arrays.update(transcript_to_arrays(extraction.transcript))
-    arrays.update(alignment_to_arrays(alignment))
-    arrays["audio_path"] = np.array(str(audio_path) if audio_path else "")
-    with atomic_path(path, force) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, **arrays)
-    return Path(path)
+    return write_npz(path, arrays, extraction.transcript, alignment, audio_path, force)
 
 
 @dataclass

@@ -13,7 +13,6 @@ import re
 from ..errors import SteveError
 
 DEVICE_ENV = "STEVE_QT_DEVICE"
-CHOICES = ("auto", "cpu", "cuda")
 DEFAULT = "auto"
 _CUDA = re.compile(r"cuda(:\d+)?")
 

@@ -119,8 +119,16 @@ def save_npz(path: str | os.PathLike, extraction: Extraction, component: str,
     if component not in extraction.maps:
         raise SteveError(f"model {extraction.model} produced no {component!r} attention "
                          f"(it has: {', '.join(extraction.maps)})")
-    arrays = maps_to_arrays(extraction.maps[component])
-    arrays.update(transcript_to_arrays(extraction.transcript))
+    return write_npz(path, maps_to_arrays(extraction.maps[component]), extraction.transcript,
+                     alignment, audio_path, force)
+
+
+def write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray], transcript: Transcript,
+              alignment=None, audio_path: str | os.PathLike | None = None,
+              force: bool = False) -> Path:
+    """``arrays`` plus the transcript, alignment and audio path keys, compressed, atomically."""
+    arrays = dict(arrays)
+    arrays.update(transcript_to_arrays(transcript))
     arrays.update(alignment_to_arrays(alignment))
     arrays["audio_path"] = np.array(str(audio_path) if audio_path else "")
     with atomic_path(path, force) as tmp:

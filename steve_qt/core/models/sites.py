@@ -18,9 +18,6 @@ import numpy as np
 from .adapters import Site
 from ..errors import SteveError
 
-AXES = ("frames", "tokens")
-
-
 def parse_sites(values: Iterable[str] | str | None) -> list[str]:
     """``["a,b", " c "]`` -> ``["a", "b", "c"]``: comma-separated, stripped, first of duplicates."""
     if values is None:

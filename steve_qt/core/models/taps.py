@@ -7,6 +7,9 @@ projections' outputs (T, D), ``attn_out`` the attention module's output (its fir
 with ``keep_graph`` the ``context`` entering the output projection, its gradient retained.
 Without ``keep_graph`` everything is detached. ``remove()`` takes every hook off.
 
+``layer_measures(layers, taps, forward, ...)`` is the one pass both plugins run for attention
+norm and value zeroing, with the model-specific value-zeroing tail passed in.
+
 For the gradient relevance: ``frozen_parameters(model)`` runs a pass with autograd on the
 activations only; ``layer_relevances(taps, n_head)`` then gives each tapped layer's
 Ā = E_h[(∇A ⊙ A)⁺] from its kept q, k, v and the context's gradient.
@@ -109,3 +112,57 @@ def relevance_of(model, taps: Sequence[LayerTaps], log_prob: Callable[[], Tensor
         for tp in taps:
             tp.remove()
     return mixing.relevance_maps(abar, keep)
+
+
+#: value_zeroing_of(layer, weights (M, T, T), head outputs, x (T, D), attn_out (T, D)) -> (T, T)
+ValueZeroingFn = Callable[[object, Tensor, Tensor, Tensor, Tensor], Tensor]
+
+
+def layer_measures(layers: Sequence, taps: Sequence[LayerTaps], forward: Callable[[], object],
+                   n_head: int, num_frames: int, names: Sequence[str], out_weight_of,
+                   value_zeroing_of: ValueZeroingFn,
+                   on_layer: Callable[[int], None] | None = None,
+                   should_cancel: Callable[[], bool] | None = None) -> dict[str, np.ndarray]:
+    """The one-pass measures of every layer: attention norm (N, 1, M, T, T) and/or value zeroing
+    (N, 1, 1, T, T), float16, for the first ``num_frames`` frames.
+
+    ``forward()`` runs the model once (under no_grad here); as each of ``layers`` finishes, its
+    ``taps`` give the weights of the kept rows and keys (``mixing.attention_weights``), the heads'
+    value outputs through ``out_weight_of(layer)`` (the output projection's weight) and, for value
+    zeroing, the model-specific ``value_zeroing_of(layer, w, f, x, attn_out)``. Hooks and taps
+    are always removed; ``should_cancel()`` is checked after every layer.
+    """
+    n_layer, t_keep = len(layers), num_frames
+    out: dict[str, np.ndarray] = {}
+    if "norm" in names:
+        out["norm"] = np.empty((n_layer, 1, n_head, t_keep, t_keep), np.float16)
+    if "value_zeroing" in names:
+        out["value_zeroing"] = np.empty((n_layer, 1, 1, t_keep, t_keep), np.float16)
+
+    def finish(i: int):
+        def hook(layer, _inp, _out):
+            if should_cancel is not None and should_cancel():
+                raise Cancelled()
+            t = taps[i].t
+            w = mixing.attention_weights(t["q"], t["k"], n_head, t_keep, t_keep)  # (M, T, T)
+            f = mixing.head_value_outputs(t["v"][:t_keep], out_weight_of(layer), n_head)
+            if "norm" in out:
+                out["norm"][i, 0] = mixing.attention_norm(w, f).cpu().numpy()
+            if "value_zeroing" in out:
+                vz = value_zeroing_of(layer, w, f, t["x"][:t_keep], t["attn_out"][:t_keep])
+                out["value_zeroing"][i, 0, 0] = vz.cpu().numpy()
+            t.clear()
+            if on_layer is not None:
+                on_layer(i)
+        return hook
+
+    handles = [layer.register_forward_hook(finish(i)) for i, layer in enumerate(layers)]
+    try:
+        with torch.no_grad():
+            forward()
+    finally:
+        for h in handles:
+            h.remove()
+        for tp in taps:
+            tp.remove()
+    return out

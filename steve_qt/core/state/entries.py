@@ -75,9 +75,6 @@ class Entries:
             return e.name
         return f"{e.name} \u2014 {e.path.parent.name or e.path.parent}/"
 
-    def index_of_entry(self, entry: Entry) -> int | None:
-        return next((i for i, e in enumerate(self.entries) if e is entry), None)
-
     def append(self, utterance: Utterance) -> int:
         self.entries.append(Entry(utterance))
         self.events.entries(self.entries)
@@ -88,12 +85,6 @@ class Entries:
         self.events.entries(self.entries)
 
     # --- jobs ------------------------------------------------------------------------------------
-    def needs(self, index: int, key: tuple[str, int]) -> bool:
-        """True when ``key`` = (model spec, window) of entry ``index`` is neither extracted nor
-        queued, running or failed."""
-        e = self.entries[index]
-        return key not in e.extractions and e.status.get(key) not in (QUEUED, RUNNING, FAILED)
-
     def set_status(self, index: int, spec: str, window: int, status: str,
                    error: str | None = None) -> None:
         e = self.entries[index]
@@ -107,12 +98,6 @@ class Entries:
         e.extractions[(spec, window)] = ex
         e.status[(spec, window)] = RUNNING if ex.pending else DONE  # partial: more is coming
         self.events.entry_status(index)
-
-    def forget(self, index: int, key: tuple[str, int]) -> None:
-        """Drop a result and its status (before extracting again)."""
-        e = self.entries[index]
-        e.status.pop(key, None)
-        e.extractions.pop(key, None)
 
 
 def _same_file(a: Path, b: Path) -> bool:

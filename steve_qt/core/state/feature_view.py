@@ -22,7 +22,6 @@ Events (``Event.value`` is the new value):
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -439,10 +438,6 @@ def sae_codes(sae, acts: np.ndarray) -> np.ndarray:
     with torch.no_grad():
         codes = sae.encode(torch.from_numpy(np.ascontiguousarray(acts, np.float32)))
     return codes.detach().cpu().numpy().astype(np.float32)
-
-
-def db_to_gain(db: float) -> float:
-    return float(math.pow(10.0, db / 20.0))
 
 
 # --- opening an index --------------------------------------------------------------------------
