@@ -8,7 +8,6 @@ import numpy as np
 import pyqtgraph as pg
 
 COLORMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "turbo", "gray", "gray_r")
-DEFAULT_COLORMAP = "viridis"
 SPECTROGRAM_COLORMAP = "gray_r"  # Praat-like: white background, dark energy
 
 

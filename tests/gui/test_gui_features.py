@@ -1,4 +1,4 @@
-"""The features dock (issue 12): activation track, examples of a feature index, listening.
+"""The features dock: activation track, examples of a feature index, listening.
 
 Activations are synthetic (feature_helpers.synthetic_acts) and stored on the document as the
 worker would; the index is written by hand with the CSV columns the brief fixes. Playback runs
@@ -530,7 +530,7 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
 def test_steve_qt_audio_index_opens_the_index_in_the_dock(corpus, tmp_path):
     """``steve-qt AUDIO --index IDX`` shows the file and the index's examples. It runs (and
     quits) the application's event loop, so it runs in its own process: a quit event loop in
-    this session stalled every later GUI test."""
+    this test process stalled every later GUI test."""
     files, acts, idx = corpus
     seen = run_steve_qt(["--no-extract", str(files[0]), "--index", str(idx)],
                         ready="win.doc.files.entries and win.doc.features.index is not None",

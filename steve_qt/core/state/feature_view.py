@@ -251,8 +251,8 @@ class FeatureView(Evented):
     def stored(self, entry: Entry | None, site: str | None = None):
         """(acts (T, D), grid) of ``entry`` at ``site`` (SAE codes for an SAE), or None.
 
-        Activations not read in this session are looked up once in the activation cache
-        (core/actcache.py, where ``steve-qt features index`` leaves them)."""
+        Activations not read since the window opened are looked up once in the activation cache
+        (core/features/actcache.py, where ``steve-qt features index`` leaves them)."""
         key = self.key(site)
         if entry is None or key is None:
             return None
