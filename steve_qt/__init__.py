@@ -14,7 +14,7 @@ _PUBLIC = {name: "steve_qt.api" for name in (
     "Word", "load_extraction", "Activations", "load_activations", "FeatureIndex", "build_index",
     "corpus_stats", "CorpusStats", "probe",
     "window", "ablate", "steer", "lens", "Lens", "lm", "figure", "feature_figure", "feature_audio",
-    "Sound",
+    "Sound", "acoustics",
     "Table")}
 _PUBLIC["SAE"] = "steve_qt.core.features.sae"
 

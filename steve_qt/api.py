@@ -300,6 +300,46 @@ class Extraction:
         return save_npz(path, self.core, comp, alignment=self.alignment,
                         audio_path=self.audio_path, force=force)
 
+    def save_csv(self, path: PathLike, component: str | None = None, force: bool = False) -> Path:
+        """Attention aggregated over the alignment's phone intervals, one row per (layer, head,
+        query interval, key interval): ``steve-qt extract --csv``."""
+        from .core.attention.export import write_interval_csv
+
+        comp = component or next(iter(self.core.maps), "encoder")
+        if self.alignment is None or self.alignment.phones is None:
+            raise Error("--csv needs a phone alignment (none found beside the audio)",
+                        self.audio_path)
+        return write_interval_csv(path, self[comp].maps, self.alignment, force=force)
+
+    def save_textgrid(self, path: PathLike, force: bool = False) -> Path:
+        """The alignment's tiers plus the model's words as a Praat TextGrid
+        (``steve-qt extract --textgrid``)."""
+        from .core.attention.export import write_textgrid_export
+
+        return write_textgrid_export(path, self.alignment, self.core.transcript.words,
+                                     self._duration(), force=force,
+                                     words_tier_name=f"{self._model_name()} words")
+
+    def save_eaf(self, path: PathLike, force: bool = False) -> Path:
+        """The same tiers as an ELAN .eaf (``steve-qt extract --eaf``)."""
+        from .core.attention.export import write_eaf_export
+
+        return write_eaf_export(path, self.alignment, self.core.transcript.words,
+                                self._duration(), force=force,
+                                words_tier_name=f"{self._model_name()} words",
+                                media=None if self.audio_path is None else str(self.audio_path))
+
+    def _duration(self) -> float:
+        m = next(iter(self.core.maps.values()), None)
+        if self.utterance is not None:
+            return self.utterance.audio.duration
+        if m is None:
+            raise Error("this extraction holds no attention and no audio: its duration is unknown")
+        return m.num_samples / m.sample_rate
+
+    def _model_name(self) -> str:
+        return self.model.split(":")[0].split()[0] or "model"
+
     def __repr__(self) -> str:
         parts = ", ".join(f"{c} {'x'.join(map(str, m.weights.shape))}"
                           for c, m in self.core.maps.items())
@@ -905,3 +945,19 @@ def feature_audio(utt, acts: Activations, site: str, feature: int,
     x = fa.enveloped(u.audio.original, u.audio.original_rate, track[:, int(feature)], acts.grid,
                      fa.FLOOR_DB if floor_db is None else floor_db)
     return Sound(x, u.audio.original_rate, f"feature {feature} of {site}")
+
+
+def acoustics(utt, **params):
+    """Praat's pitch, formants (f1-f3) and intensity of an utterance, computed by Praat itself
+    (parselmouth) with Praat's defaults: ``steve-qt acoustics``. ``params`` are
+    :class:`steve_qt.core.speech.acoustics.AcousticParams` fields (``pitch_floor``,
+    ``maximum_formant``, ...). Each track keeps its own frame times, NaN where undefined;
+    ``tracks.sample(times)`` reads them at any times (e.g. ``acts.frame_times``)."""
+    from .core.speech.acoustics import AcousticParams, audio_tracks
+
+    try:
+        p = AcousticParams(**params)
+    except TypeError as exc:
+        raise Error(f"acoustics: {exc}") from None
+    p.check()
+    return audio_tracks(_utterance(utt).audio, p)

@@ -393,3 +393,47 @@ def test_feature_figures_equal_cli(indexes, model, utt, dark_suit, tmp_path, cap
         sq.feature_figure(utt, 5000, model=model, site=ENC_SITE, out=tmp_path / "bad.png")
     assert "feature 5000 does not exist" in _one_line(e)
     assert not (tmp_path / "bad.png").exists()
+
+
+def test_extraction_exports_equal_cli(ex, dark_suit, tmp_path, capsys):
+    """save_csv / save_textgrid / save_eaf write the bytes `steve-qt extract` writes."""
+    cli = tmp_path / "cli"
+    cli.mkdir()
+    assert main(["extract", str(dark_suit), "--out", str(cli / "x.npz"), "--csv",
+                 str(cli / "x.csv"), "--textgrid", str(cli / "x.TextGrid"), "--eaf",
+                 str(cli / "x.eaf")]) == 0
+    capsys.readouterr()
+    ex.save_csv(tmp_path / "x.csv", "encoder")
+    ex.save_textgrid(tmp_path / "x.TextGrid")
+    ex.save_eaf(tmp_path / "x.eaf")
+    for name in ("x.csv", "x.TextGrid"):
+        assert (tmp_path / name).read_bytes() == (cli / name).read_bytes(), name
+    strip = lambda t: re.sub(r'DATE="[^"]*"|<PROPERTY NAME="URN">[^<]*', "", t)  # noqa: E731
+    assert strip((tmp_path / "x.eaf").read_text()) == strip((cli / "x.eaf").read_text())
+    with pytest.raises(sq.Error, match="already exists|--force"):
+        ex.save_csv(tmp_path / "x.csv", "encoder")
+
+
+def test_acoustics_equal_parselmouth(utt):
+    """sq.acoustics gives Praat's own numbers: To Pitch and To Formant (burg) called here
+    directly, with Praat's defaults."""
+    import parselmouth
+
+    tracks = sq.acoustics(utt)
+    from steve_qt.core.speech.audio import to_mono
+
+    samples = to_mono(utt.audio.original).astype(np.float64)  # Praat reads the file's own rate
+    snd = parselmouth.Sound(samples, sampling_frequency=utt.audio.original_rate)
+    pitch = snd.to_pitch()
+    f0 = pitch.selected_array["frequency"]
+    f0[f0 == 0] = np.nan
+    np.testing.assert_array_equal(tracks["f0"].times, pitch.xs())
+    np.testing.assert_array_equal(tracks["f0"].values, f0)
+    formant = snd.to_formant_burg()
+    t = formant.xs()
+    f2 = np.array([formant.get_value_at_time(2, x) for x in t])
+    np.testing.assert_array_equal(tracks["f2"].values, f2)
+    with pytest.raises(sq.Error, match="pitch floor"):
+        sq.acoustics(utt, pitch_floor=700.0)
+    with pytest.raises(sq.Error, match="unexpected keyword"):
+        sq.acoustics(utt, not_a_parameter=1)

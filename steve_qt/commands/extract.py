@@ -34,6 +34,7 @@ def run(args) -> int:
     from ..core.models.npzio import save_npz
 
     from ..core.attention.measures import parse_measures
+    from ..api import Extraction
     from ..core.models.pipeline import check_measures, get_adapter
 
     measures = parse_measures(args.measures)
@@ -52,27 +53,15 @@ def run(args) -> int:
              force=args.force)
     maps = ex.maps[args.component]
     written = [args.out]
+    out = Extraction(ex, utt, audio_path=args.audio)
     if args.csv:
-        from ..core.attention.export import write_interval_csv
-
-        if utt.alignment is None or utt.alignment.phones is None:
-            raise SteveError("--csv needs a phone alignment (none found beside the audio)",
-                             args.audio)
-        write_interval_csv(args.csv, maps, utt.alignment, force=args.force)
+        out.save_csv(args.csv, args.component, force=args.force)
         written.append(args.csv)
     if args.textgrid:
-        from ..core.attention.export import write_textgrid_export
-
-        write_textgrid_export(args.textgrid, utt.alignment, ex.transcript.words,
-                              utt.audio.duration, force=args.force,
-                              words_tier_name=f"{adapter.name} words")
+        out.save_textgrid(args.textgrid, force=args.force)
         written.append(args.textgrid)
     if args.eaf:
-        from ..core.attention.export import write_eaf_export
-
-        write_eaf_export(args.eaf, utt.alignment, ex.transcript.words, utt.audio.duration,
-                         force=args.force, words_tier_name=f"{adapter.name} words",
-                         media=str(args.audio))
+        out.save_eaf(args.eaf, force=args.force)
         written.append(args.eaf)
     from ..core.frames import window_name
 
