@@ -121,7 +121,11 @@ class QKCapture:
 
     ``keep_queries``/``keep_keys``: rows and columns kept (None = all). ``on_layer(i)`` is called
     after layer ``i`` is captured (progress / cancellation). ``use_lse=False`` forces the
-    public-ops path (tests, benchmarks).
+    public-ops path (tests, benchmarks). ``return_qk=True``: each module also returns the
+    pre-softmax scores over all keys as whisper's explicit attention path computes them
+    (``(q * d**-0.25) @ (k * d**-0.25)^T``, float32, (1, M, Q, K)) in place of ``None``, for
+    forward hooks that read them (``whisper.timing.find_alignment``); the layer's output stays
+    the SDPA one.
     """
 
     modules: list[torch.nn.Module]
@@ -131,6 +135,7 @@ class QKCapture:
     causal: bool = False
     on_layer: Callable[[int], None] | None = None
     use_lse: bool = True
+    return_qk: bool = False
     layers: list[LayerAttention | None] = field(default_factory=list)
     raw: dict[int, tuple[Tensor, Tensor]] | None = None  # set to {} to also keep q/k (tests)
     path: str = ""  # "lse" or "softmax": which computation ran (last layer)
@@ -187,7 +192,8 @@ class QKCapture:
             if lse is None:
                 out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=is_causal)
             self._layer(i, q.detach()[0], k.detach()[0], None if lse is None else lse[0])
-            return out.permute(0, 2, 1, 3).flatten(start_dim=2), None
+            return out.permute(0, 2, 1, 3).flatten(start_dim=2), (
+                explicit_qk(qh, kh, mask) if self.return_qk else None)
         return qkv_attention
 
     def _layer(self, i: int, q: Tensor, k: Tensor, lse: Tensor | None,
@@ -215,6 +221,17 @@ class QKCapture:
         self.layers[i] = layer
         if self.on_layer is not None:
             self.on_layer(i)
+
+
+def explicit_qk(qh: Tensor, kh: Tensor, mask: Tensor | None) -> Tensor:
+    """(1, M, Q, K) float32 pre-softmax scores, with the operations of whisper's explicit attention
+    path (``MultiHeadAttention.qkv_attention`` under ``disable_sdpa``)."""
+    scale = qh.shape[-1] ** -0.25
+    qk = (qh * scale) @ (kh * scale).transpose(-1, -2)
+    if mask is not None:
+        n_ctx = qh.shape[2]
+        qk = qk + mask[:n_ctx, :n_ctx]
+    return qk.float().detach()
 
 
 def cancel_hook(should_cancel: Callable[[], bool] | None):
