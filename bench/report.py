@@ -16,7 +16,7 @@ HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "results.json"
 #: sections in report order; a section is a module bench/<name>.py
-ORDER = [n for n in ("capture", "baseline", "memory", "redraw", "first_map", "features", "corpus",
+ORDER = [n for n in ("capture", "extraction", "baseline", "memory", "redraw", "first_map", "features", "corpus",
                      "sae", "mixing", "ksweep") if (HERE / f"{n}.py").exists()]
 
 

@@ -74,15 +74,22 @@ def test_extraction_equals_transcribe_and_a_separate_teacher_forced_pass(pairs, 
 
 
 def test_one_encoder_pass_per_extraction(whisper_adapter, dark_suit):
+    """Also: the audio frames are projected to cross-attention keys once per decoder block (the
+    teacher-forced pass takes them from the decode)."""
     samples = load_audio(dark_suit).samples
-    calls = []
-    hook = whisper_adapter.model.encoder.register_forward_hook(lambda *a: calls.append(1))
+    model = whisper_adapter.model
+    calls, keys = [], []
+    hooks = [model.encoder.register_forward_hook(lambda *a: calls.append(1))]
+    hooks += [b.cross_attn.key.register_forward_hook(lambda *a: keys.append(1))
+              for b in model.decoder.blocks]
     try:
         ex = whisper_adapter.extract(samples)
     finally:
-        hook.remove()
+        for h in hooks:
+            h.remove()
     assert set(ex.maps) == {"encoder", "cross", "decoder"} and ex.transcript.words
     assert len(calls) == 1
+    assert len(keys) == len(model.decoder.blocks)
 
 
 def test_the_counter_sees_whispers_own_encoder_passes(whisper_adapter, dark_suit):

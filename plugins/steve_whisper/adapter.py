@@ -23,7 +23,7 @@ from steve_qt.core.models.sites import SiteRecorder, validate_sites
 from . import loading, mixing
 from .capture import QKCapture, cancel_hook
 from .edits import EditFn, edit_hooks
-from .encoded import EncodedWindow
+from .encoded import EncodedWindow, decoder_pass
 from .interventions import InterventionsMixin
 
 assert N_SAMPLES == WHISPER_WINDOW_SAMPLES and N_FRAMES == 3000
@@ -214,7 +214,7 @@ class WhisperAdapter(InterventionsMixin):
         def teacher_forced(tok: torch.Tensor) -> torch.Tensor:
             forced["tokens"] = tok[0].tolist()
             forced["pass"] = self._decoder_pass(tok, audio_features, keep, token_sites,
-                                                return_qk=True)
+                                                return_qk=True, cross_kv=encoded.cross_kv)
             return forced["pass"][0]
 
         encoded = EncodedWindow(self.model, mel, audio_features, teacher_forced)
@@ -241,7 +241,8 @@ class WhisperAdapter(InterventionsMixin):
                     partial(Transcript(text=transcript.text, tokens=list(tokens),
                                        token_texts=list(labels), words=list(transcript.words)))
                 tok = torch.tensor(tokens, device=self.device)[None]
-                _, xcap, scap, trec = self._decoder_pass(tok, audio_features, keep, token_sites)
+                _, xcap, scap, trec = self._decoder_pass(tok, audio_features, keep, token_sites,
+                                                         cross_kv=encoded.cross_kv)
             activations.update(trec.result())
             if "cross" in wanted:
                 w, s, p = xcap.arrays()
@@ -257,10 +258,13 @@ class WhisperAdapter(InterventionsMixin):
         return self._result(maps, transcript, window, n_win, meta, asked, activations, grid)
 
     def _decoder_pass(self, tok: torch.Tensor, audio_features: torch.Tensor, keep: int,
-                      token_sites: Sequence[str], return_qk: bool = False):
+                      token_sites: Sequence[str], return_qk: bool = False,
+                      cross_kv: dict | None = None):
         """One teacher-forced decoder pass over ``tok`` (1, L): (logits, cross capture, decoder
         self-attention capture, tokens-site recorder). ``return_qk``: the cross-attention modules
-        also return whisper's explicit pre-softmax scores, for find_alignment's hooks."""
+        also return whisper's explicit pre-softmax scores, for find_alignment's hooks.
+        ``cross_kv``: the cross-attention keys and values the decode computed
+        (``encoded.decoder_pass``)."""
         dec = self.model.decoder
         with torch.no_grad(), ExitStack() as stack:
             xcap = stack.enter_context(QKCapture(
@@ -269,7 +273,7 @@ class WhisperAdapter(InterventionsMixin):
             scap = stack.enter_context(QKCapture(
                 [b.attn for b in dec.blocks], self.dims.n_text_head, causal=True))
             trec = stack.enter_context(SiteRecorder(self.model, token_sites))
-            logits = dec(tok, audio_features)
+            logits = decoder_pass(dec, tok, audio_features, cross_kv or {})
         return logits, xcap, scap, trec
 
     def _result(self, maps, transcript, window, n_win, meta, asked, activations, grid) -> Extraction:

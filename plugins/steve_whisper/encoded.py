@@ -19,6 +19,11 @@ output:
 
 Any other log-mel (transcribe seeks to a later point of the window when the first decode did
 not reach its end) goes to the model itself. Every other attribute is the model's.
+
+The decode computes each decoder block's cross-attention keys and values from the audio
+features once (its kv-cache); ``cross_kv`` keeps them, and :func:`decoder_pass` gives them to
+the teacher-forced pass, which then does not project the 1500 audio frames again (the same
+Linear on the same input: the same numbers).
 """
 
 from __future__ import annotations
@@ -44,6 +49,7 @@ class EncodedWindow:
         self._features = audio_features
         self._teacher_forced = teacher_forced
         self.encoder_reruns = 0  # log-mels that were not the known one
+        self.cross_kv: dict = {}  # cross_attn.key / .value Linear -> its output on the features
 
     def __getattr__(self, name):
         return getattr(self._model, name)
@@ -57,8 +63,19 @@ class EncodedWindow:
 
     def decode(self, mel: Tensor, options):
         if mel.ndim == 2 and self._known(mel):
-            return decode(self._model, self._features, options)[0]
+            hooks = [] if self.cross_kv else [
+                lin.register_forward_hook(self._keep_cross_kv)
+                for b in self._model.decoder.blocks for lin in (b.cross_attn.key, b.cross_attn.value)]
+            try:
+                return decode(self._model, self._features, options)[0]
+            finally:
+                for h in hooks:
+                    h.remove()
         return self._model.decode(mel, options)
+
+    def _keep_cross_kv(self, module, inputs, output) -> None:
+        if inputs[0] is self._features:
+            self.cross_kv[module] = output
 
     def detect_language(self, mel: Tensor, tokenizer=None):
         if mel.ndim == 2 and self._known(mel):
@@ -70,3 +87,17 @@ class EncodedWindow:
         if mel.ndim == 3 and mel.shape[0] == 1 and self._known(mel[0]):
             return self._teacher_forced(tokens)
         return self._model(mel, tokens)
+
+
+def decoder_pass(decoder, tokens: Tensor, audio_features: Tensor, cross_kv: dict) -> Tensor:
+    """``decoder(tokens, audio_features)`` with the cross-attention keys and values given.
+
+    whisper's ``MultiHeadAttention`` takes a cross-attention's key and value from ``kv_cache``
+    when its ``key`` Linear is in it (self-attention always projects its input: no kv-cache hooks
+    are installed). ``TextDecoder`` reads the position offset from the first entry's length,
+    so the dict starts with an empty (1, 0) entry: offset 0, as without a cache.
+    """
+    if not cross_kv:
+        return decoder(tokens, audio_features)
+    cache = {"offset": audio_features.new_empty(1, 0), **cross_kv}
+    return decoder(tokens, audio_features, kv_cache=cache)
