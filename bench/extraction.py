@@ -57,7 +57,7 @@ def run(cfg: Config) -> Section:
                         "encoder": lambda: wp.bare_forward(adapter, mel),
                         "capture": lambda: wp.our_capture(adapter, mel, keep),
                         "decode": decode_only},
-                       cfg.extract_repeats if cfg.quick else max(cfg.extract_repeats, 5),
+                       max(1, cfg.extract_repeats) if cfg.quick else max(cfg.extract_repeats, 5),
                        min(cfg.warmup, 1))
         r = t["full"].median / t["bare"].median
         section.rows.append(["full extraction", f"{seconds:g} s", t["bare"].ms(), t["full"].ms(),

@@ -91,7 +91,8 @@ def render(sections: list[Section], header: dict) -> str:
 
 
 def summarize(sections: list[Section]) -> list[list[str]]:
-    """Every row that has a PASS/MISS verdict, one line each."""
+    """Every row that has a PASS/MISS verdict (or "reported": a number asked for without a
+    target), one line each."""
     rows = []
     for s in sections:
         for cols, body, label in [(s.columns, s.rows, "")] + [
@@ -100,7 +101,7 @@ def summarize(sections: list[Section]) -> list[list[str]]:
                 continue
             i = cols.index("result")
             for r in body:
-                if r[i] in ("PASS", "MISS"):
+                if r[i] in ("PASS", "MISS", "reported"):
                     name = " · ".join(x for x in r[:2] if x)
                     value = next((r[j] for j in range(len(cols))
                                   if cols[j] in ("ratio", "STEVE ÷ ours", "median ms",

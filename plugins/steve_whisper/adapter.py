@@ -128,7 +128,7 @@ class WhisperAdapter(InterventionsMixin):
         (``encoded.EncodedWindow``).
 
         ``on_partial`` (see the Adapter protocol) gets the encoder maps and frames sites as soon
-        as the encoder has run.
+        as the encoder has run, then the transcript too, before the cross- and decoder maps.
         """
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1:
@@ -231,15 +231,15 @@ class WhisperAdapter(InterventionsMixin):
         meta.update({"text_token_start": sot_len, "text_token_end": len(tokens) - 1,
                      "language": transcript_language(tokenizer)})
         later = later[1:]
+        if later:
+            partial(Transcript(text=transcript.text, tokens=list(tokens), token_texts=list(labels),
+                               words=list(transcript.words)))
         if run_decoder:
             if forced.get("tokens") == tokens:
                 _, xcap, scap, trec = forced["pass"]
             else:
                 # 3. one teacher-forced pass over the final tokens (transcribe aligned other
                 #    tokens, or none: an empty transcript, or a window it decoded in parts)
-                if later:
-                    partial(Transcript(text=transcript.text, tokens=list(tokens),
-                                       token_texts=list(labels), words=list(transcript.words)))
                 tok = torch.tensor(tokens, device=self.device)[None]
                 _, xcap, scap, trec = self._decoder_pass(tok, audio_features, keep, token_sites,
                                                          cross_kv=encoded.cross_kv)
