@@ -19,8 +19,8 @@ from steve_whisper.capture import QKCapture
 SAMPLES = ["dark_suit", "oily_rag", "cats_and_dogs", "how_much_fish"]
 #: find_alignment's own pass runs the encoder and decoder with explicit attention (softmax, then
 #: weights @ v), the extraction's with SDPA's kernel: the logits, and so the word probabilities
-#: (softmax of the logits, mean over a word's tokens), differ by float32 rounding (measured: below
-#: 1e-6 here)
+#: (softmax of the logits, mean over a word's tokens), differ by float32 rounding (measured on an
+#: AMD EPYC: at most 3.2e-6 over the 36 words of the four samples)
 PROBABILITY_ATOL = 1e-5
 
 
