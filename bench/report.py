@@ -16,8 +16,9 @@ HERE = Path(__file__).resolve().parent
 RESULTS_MD = HERE / "RESULTS.md"
 RESULTS_JSON = HERE / "results.json"
 #: sections in report order; a section is a module bench/<name>.py
-ORDER = [n for n in ("capture", "baseline", "memory", "redraw", "first_map", "features", "corpus",
-                     "sae", "mixing", "ksweep", "acoustics", "api") if (HERE / f"{n}.py").exists()]
+ORDER = [n for n in ("capture", "extraction", "baseline", "memory", "redraw", "first_map", "features",
+                     "corpus", "sae", "mixing", "ksweep", "acoustics", "api")
+         if (HERE / f"{n}.py").exists()]
 
 
 def now() -> str:
@@ -91,7 +92,8 @@ def render(sections: list[Section], header: dict) -> str:
 
 
 def summarize(sections: list[Section]) -> list[list[str]]:
-    """Every row that has a PASS/MISS verdict, one line each."""
+    """Every row that has a PASS/MISS verdict (or "reported": a number asked for without a
+    target), one line each."""
     rows = []
     for s in sections:
         for cols, body, label in [(s.columns, s.rows, "")] + [
@@ -100,7 +102,7 @@ def summarize(sections: list[Section]) -> list[list[str]]:
                 continue
             i = cols.index("result")
             for r in body:
-                if r[i] in ("PASS", "MISS"):
+                if r[i] in ("PASS", "MISS", "reported"):
                     name = " · ".join(x for x in r[:2] if x)
                     value = next((r[j] for j in range(len(cols))
                                   if cols[j] in ("ratio", "STEVE ÷ ours", "median ms",

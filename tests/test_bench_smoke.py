@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench import baseline, capture, first_map, memory, mixing, redraw, report  # noqa: E402
+from bench import baseline, capture, extraction, first_map, memory, mixing, redraw, report  # noqa: E402,E501
 from bench import whisper_parts as wp  # noqa: E402
 from bench.common import Config, interleave, make_audio  # noqa: E402
 
@@ -83,7 +83,7 @@ def test_every_section_runs_and_renders(tiny_cfg, tmp_path):
     # redraw and first_map only wait for their child processes: run them alongside
     with ThreadPoolExecutor(max_workers=2) as pool:
         children = [pool.submit(m.run, tiny_cfg) for m in (redraw, first_map)]
-        sections = [m.run(tiny_cfg) for m in (capture, baseline, memory, mixing)]
+        sections = [m.run(tiny_cfg) for m in (capture, extraction, baseline, memory, mixing)]
         sections += [f.result() for f in children]
     for s in sections:
         assert s.rows, s.name
@@ -103,6 +103,9 @@ def test_every_section_runs_and_renders(tiny_cfg, tmp_path):
     text = md.read_text()
     assert "## 1. Capture overhead" in text and "## 5. Time to first map" in text
     assert "## Context-mixing measures" in text
+    assert [r[0] for r in by_name["extraction"].rows] == ["full extraction"]
+    assert "encoder forward passes in one full extraction: 1;" in " ".join(
+        by_name["extraction"].notes)
     assert [r[0] for r in by_name["mixing"].rows] == ["attention norm", "value zeroing",
                                                       "grad relevance"]
     assert "torch" in text and "nproc" in text

@@ -23,6 +23,7 @@ from steve_qt.core.models.sites import SiteRecorder, validate_sites
 from . import loading, mixing
 from .capture import QKCapture, cancel_hook
 from .edits import EditFn, edit_hooks
+from .encoded import EncodedWindow, decoder_pass
 from .interventions import InterventionsMixin
 
 assert N_SAMPLES == WHISPER_WINDOW_SAMPLES and N_FRAMES == 3000
@@ -121,8 +122,13 @@ class WhisperAdapter(InterventionsMixin):
         sites (whose Extraction has always carried the transcript). Frames sites alone (with or
         without encoder attention) run the encoder once and nothing else.
 
+        The encoder runs once: the transcript (``whisper.transcribe`` with word timestamps) is
+        decoded from the encoder output of the capture pass, and the teacher-forced pass that gives
+        the word timings also captures the cross- and decoder attention and the tokens sites
+        (``encoded.EncodedWindow``).
+
         ``on_partial`` (see the Adapter protocol) gets the encoder maps and frames sites as soon
-        as the encoder has run, then the transcript too, before the decoder pass.
+        as the encoder has run, then the transcript too, before the cross- and decoder maps.
         """
         audio = np.ascontiguousarray(audio, dtype=np.float32)
         if audio.ndim != 1:
@@ -200,11 +206,22 @@ class WhisperAdapter(InterventionsMixin):
 
         partial(Transcript())
 
-        # 2. transcript with word timings (whisper's own decoding and DTW)
-        transcript, tokens, tokenizer, sot_len = self._transcribe(segment, window, should_cancel)
+        # 2. transcript with word timings: whisper.transcribe's own decoding and DTW, fed the
+        #    encoder output above; find_alignment's teacher-forced pass over the final tokens is
+        #    the pass that captures the cross- and decoder attention and the tokens sites
+        forced: dict = {}
+
+        def teacher_forced(tok: torch.Tensor) -> torch.Tensor:
+            forced["tokens"] = tok[0].tolist()
+            forced["pass"] = self._decoder_pass(tok, audio_features, keep, token_sites,
+                                                return_qk=True, cross_kv=encoded.cross_kv)
+            return forced["pass"][0]
+
+        encoded = EncodedWindow(self.model, mel, audio_features, teacher_forced)
+        transcript, tokens, tokenizer, sot_len = self._transcribe(segment, window, should_cancel,
+                                                                  encoded=encoded)
         step("transcript")
 
-        # 3. one teacher-forced pass over the final tokens, as whisper.timing does
         labels = [self._token_text(tokenizer, t) for t in tokens]
         # Text tokens are query rows text_token_start:text_token_end (the prompt comes before,
         # <|endoftext|> last). Note for DTW word timing: whisper.timing.find_alignment takes its
@@ -218,17 +235,14 @@ class WhisperAdapter(InterventionsMixin):
             partial(Transcript(text=transcript.text, tokens=list(tokens), token_texts=list(labels),
                                words=list(transcript.words)))
         if run_decoder:
-            dec = self.model.decoder
-            tok = torch.tensor(tokens, device=self.device)[None]
-            attention = bool({"cross", "decoder"} & set(wanted))
-            with torch.no_grad(), ExitStack() as stack:
-                if attention:
-                    xcap = stack.enter_context(QKCapture(
-                        [b.cross_attn for b in dec.blocks], self.dims.n_text_head, keep_keys=keep))
-                    scap = stack.enter_context(QKCapture(
-                        [b.attn for b in dec.blocks], self.dims.n_text_head, causal=True))
-                trec = stack.enter_context(SiteRecorder(self.model, token_sites))
-                dec(tok, audio_features)
+            if forced.get("tokens") == tokens:
+                _, xcap, scap, trec = forced["pass"]
+            else:
+                # 3. one teacher-forced pass over the final tokens (transcribe aligned other
+                #    tokens, or none: an empty transcript, or a window it decoded in parts)
+                tok = torch.tensor(tokens, device=self.device)[None]
+                _, xcap, scap, trec = self._decoder_pass(tok, audio_features, keep, token_sites,
+                                                         cross_kv=encoded.cross_kv)
             activations.update(trec.result())
             if "cross" in wanted:
                 w, s, p = xcap.arrays()
@@ -242,6 +256,25 @@ class WhisperAdapter(InterventionsMixin):
         transcript.token_texts = labels
         transcript.tokens = tokens
         return self._result(maps, transcript, window, n_win, meta, asked, activations, grid)
+
+    def _decoder_pass(self, tok: torch.Tensor, audio_features: torch.Tensor, keep: int,
+                      token_sites: Sequence[str], return_qk: bool = False,
+                      cross_kv: dict | None = None):
+        """One teacher-forced decoder pass over ``tok`` (1, L): (logits, cross capture, decoder
+        self-attention capture, tokens-site recorder). ``return_qk``: the cross-attention modules
+        also return whisper's explicit pre-softmax scores, for find_alignment's hooks.
+        ``cross_kv``: the cross-attention keys and values the decode computed
+        (``encoded.decoder_pass``)."""
+        dec = self.model.decoder
+        with torch.no_grad(), ExitStack() as stack:
+            xcap = stack.enter_context(QKCapture(
+                [b.cross_attn for b in dec.blocks], self.dims.n_text_head, keep_keys=keep,
+                return_qk=return_qk))
+            scap = stack.enter_context(QKCapture(
+                [b.attn for b in dec.blocks], self.dims.n_text_head, causal=True))
+            trec = stack.enter_context(SiteRecorder(self.model, token_sites))
+            logits = decoder_pass(dec, tok, audio_features, cross_kv or {})
+        return logits, xcap, scap, trec
 
     def _result(self, maps, transcript, window, n_win, meta, asked, activations, grid) -> Extraction:
         return Extraction(maps=maps, transcript=transcript, model=self.model_id, window=window,
@@ -315,7 +348,9 @@ class WhisperAdapter(InterventionsMixin):
         return transcript
 
     def _transcribe(self, segment: np.ndarray, window: int, should_cancel: CancelFn | None,
-                    greedy: bool = False):
+                    greedy: bool = False, encoded: EncodedWindow | None = None):
+        """``whisper.transcribe`` of one window; ``encoded``: the model with the window's encoder
+        output already computed (transcribe then decodes and aligns from it)."""
         model = self.model
         language = None if model.is_multilingual else "en"
         hooks = [m.register_forward_pre_hook(cancel_hook(should_cancel))
@@ -328,7 +363,8 @@ class WhisperAdapter(InterventionsMixin):
                 options = (dict(temperature=0.0, word_timestamps=False, without_timestamps=True,
                                 sample_len=greedy_token_limit(len(segment), self.sample_rate))
                            if greedy else dict(word_timestamps=True))
-                result = whisper.transcribe(model, segment, language=language, fp16=False,
+                result = whisper.transcribe(model if encoded is None else encoded, segment,
+                                            language=language, fp16=False,
                                             verbose=None, condition_on_previous_text=False,
                                             **options)
         finally:

@@ -26,11 +26,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from steve_qt.core.errors import Cancelled
+from steve_qt.core.models.buffers import BufferPool
+
+#: memory of the capture's result arrays and scratch: reused once nobody holds an earlier result
+#: (fresh memory costs page faults and zeroing on first touch; see core.models.buffers)
+RESULTS = BufferPool()
 
 
 #: attribute of a MultiHeadAttention holding a (Q, K) bool mask of the keys each query may see
@@ -90,19 +96,19 @@ def attention_rows(scores: Tensor, keep_keys: int, causal: bool = False,
 
 
 def rows_from_lse(q: Tensor, k: Tensor, lse: Tensor, n_head: int, out: LayerAttention,
-                  causal: bool = False) -> None:
+                  causal: bool = False, scratch: Tensor | None = None) -> None:
     """(Q, D) queries x the first K' keys of (K, D) keys, normalised by ``lse`` (M, Q).
 
     ``lse`` is the log-sum-exp of each row's scores over all K keys, as the attention kernel
     computed it, so the weights are the model's softmax without touching the other keys. Writes
     ``out.scores``/``out.weights`` (M, Q, K') float16 and ``out.padding`` (M, Q) in place; one
-    (M, Q, K') float32 temporary.
+    (M, Q, K') float32 temporary (``scratch`` when given).
     """
     keep = out.weights.shape[-1]
     d = q.shape[-1] // n_head
     qh = (q.float() * d ** -0.5).reshape(q.shape[0], n_head, d).transpose(0, 1)  # (M, Q, d)
     kh = k[:keep].float().reshape(keep, n_head, d).permute(1, 2, 0)  # (M, d, K')
-    s = torch.matmul(qh, kh)  # (M, Q, K')
+    s = torch.matmul(qh, kh) if scratch is None else torch.matmul(qh, kh, out=scratch)  # (M, Q, K')
     if causal:
         s.masked_fill_(causal_mask(q.shape[0], k.shape[0])[:, :keep], float("-inf"))
     out.scores.copy_(s)
@@ -121,7 +127,11 @@ class QKCapture:
 
     ``keep_queries``/``keep_keys``: rows and columns kept (None = all). ``on_layer(i)`` is called
     after layer ``i`` is captured (progress / cancellation). ``use_lse=False`` forces the
-    public-ops path (tests, benchmarks).
+    public-ops path (tests, benchmarks). ``return_qk=True``: each module also returns the
+    pre-softmax scores over all keys as whisper's explicit attention path computes them
+    (``(q * d**-0.25) @ (k * d**-0.25)^T``, float32, (1, M, Q, K)) in place of ``None``, for
+    forward hooks that read them (``whisper.timing.find_alignment``); the layer's output stays
+    the SDPA one.
     """
 
     modules: list[torch.nn.Module]
@@ -131,6 +141,7 @@ class QKCapture:
     causal: bool = False
     on_layer: Callable[[int], None] | None = None
     use_lse: bool = True
+    return_qk: bool = False
     layers: list[LayerAttention | None] = field(default_factory=list)
     raw: dict[int, tuple[Tensor, Tensor]] | None = None  # set to {} to also keep q/k (tests)
     path: str = ""  # "lse" or "softmax": which computation ran (last layer)
@@ -141,13 +152,15 @@ class QKCapture:
         self.weights: Tensor | None = None
         self.scores: Tensor | None = None
         self.padding: Tensor | None = None
+        self._scratch: Tensor | None = None
 
     def _outputs(self, nq: int, nk: int) -> None:
         shape = (len(self.modules), 1, self.n_head, nq, nk)
         if self.weights is None or tuple(self.weights.shape) != shape:
-            self.weights = torch.empty(shape, dtype=torch.float16)
-            self.scores = torch.empty(shape, dtype=torch.float16)
+            self.weights = torch.from_numpy(RESULTS.empty(shape, np.float16))
+            self.scores = torch.from_numpy(RESULTS.empty(shape, np.float16))
             self.padding = torch.empty(shape[0], self.n_head, nq)
+            self._scratch = torch.from_numpy(RESULTS.empty(shape[2:], np.float32))
 
     def arrays(self):
         """(weights, scores, padding) as numpy arrays (N, 1, M, Q, K), (N, M, Q); no copy."""
@@ -161,6 +174,7 @@ class QKCapture:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._scratch = None  # its memory goes back to the pool; the results stay
         for mod, prev in zip(self.modules, self._previous):
             mod.__dict__.pop("qkv_attention", None)
             if prev is not None:
@@ -187,7 +201,8 @@ class QKCapture:
             if lse is None:
                 out = F.scaled_dot_product_attention(qh, kh, vh, is_causal=is_causal)
             self._layer(i, q.detach()[0], k.detach()[0], None if lse is None else lse[0])
-            return out.permute(0, 2, 1, 3).flatten(start_dim=2), None
+            return out.permute(0, 2, 1, 3).flatten(start_dim=2), (
+                explicit_qk(qh, kh, mask) if self.return_qk else None)
         return qkv_attention
 
     def _layer(self, i: int, q: Tensor, k: Tensor, lse: Tensor | None,
@@ -205,7 +220,8 @@ class QKCapture:
             layer.padding.copy_(la.padding)
             self.path = "masked"
         elif lse is not None:
-            rows_from_lse(q[:nq], k, lse[:, :nq].float(), self.n_head, layer, self.causal)
+            rows_from_lse(q[:nq], k, lse[:, :nq].float(), self.n_head, layer, self.causal,
+                          self._scratch if q.device.type == "cpu" else None)
             self.path = "lse"
         else:
             la = attention_rows(head_scores(q[:nq], k, self.n_head), nk, causal=self.causal)
@@ -215,6 +231,17 @@ class QKCapture:
         self.layers[i] = layer
         if self.on_layer is not None:
             self.on_layer(i)
+
+
+def explicit_qk(qh: Tensor, kh: Tensor, mask: Tensor | None) -> Tensor:
+    """(1, M, Q, K) float32 pre-softmax scores, with the operations of whisper's explicit attention
+    path (``MultiHeadAttention.qkv_attention`` under ``disable_sdpa``)."""
+    scale = qh.shape[-1] ** -0.25
+    qk = (qh * scale) @ (kh * scale).transpose(-1, -2)
+    if mask is not None:
+        n_ctx = qh.shape[2]
+        qk = qk + mask[:n_ctx, :n_ctx]
+    return qk.float().detach()
 
 
 def cancel_hook(should_cancel: Callable[[], bool] | None):

@@ -754,6 +754,7 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
     with Runner(jobs, scheduler, timeout) as runner:
         from ..models.sites import validate_sites
 
+        runner.warm(model_sites, spec)  # every worker loads the model now
         (chosen,) = validate_sites([site], runner.call(model_sites, spec))
         if sae_dir is not None:
             from .sae import check_site

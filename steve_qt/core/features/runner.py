@@ -122,6 +122,7 @@ class Runner:
         self.jobs, self.scheduler, self.timeout = jobs, scheduler, timeout
         self.client = None
         self._ctx = None
+        self._warming: list = []
         self.local = scheduler is None and (jobs == 1 or (jobs is None and default_jobs() == 1))
 
     def __enter__(self) -> "Runner":
@@ -131,6 +132,9 @@ class Runner:
         return self
 
     def __exit__(self, *exc) -> None:
+        for fut in self._warming:
+            fut.release()
+        self._warming = []
         if self._ctx is not None:
             self._ctx.__exit__(*exc)
             self._ctx = self.client = None
@@ -140,6 +144,18 @@ class Runner:
         if self.client is None:
             return 1
         return max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
+
+    def warm(self, fn: Callable[..., object], *args) -> None:
+        """Start ``fn(*args)`` on every worker now and return at once (load the model everywhere
+        while the client goes on: the first files then find it loaded on every worker, not only
+        on the one ``call`` ran on). Its results and errors are dropped; a task that needs what
+        it prepares does the same work itself when it did not happen. In-process: nothing."""
+        if self.client is None:
+            return
+        workers = list(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+        self._warming = [self.client.submit(fn, *args, workers=[w], allow_other_workers=False,
+                                            pure=False, key=f"steve-qt-warm-{uuid.uuid4().hex}")
+                         for w in workers]
 
     def call(self, fn: Callable[..., R], *args) -> R:
         """``fn(*args)`` once, on a worker (where the model gets loaded anyway)."""
