@@ -1,17 +1,26 @@
-"""``steve-qt sae train CORPUS_OR_IDX --site SITE --out SAE_DIR``: train a sparse autoencoder.
+"""``steve-qt sae train CORPUS_OR_IDX --site SITE [--site SITE2 ...] --out OUT``: train sparse
+autoencoders.
 
-Trains on the site's activations over a corpus (a folder tree of audio, or a feature index whose
-index.json names corpus, model and site), streamed from the activation cache (files not cached
-yet are run through the model first, as `steve-qt features index` does), on the CPU:
+Trains one SAE per site on the sites' activations over a corpus (a folder tree of audio, or a
+feature index whose index.json names corpus, model and site), in one pass over the files per
+epoch: each file's activations are read once from the activation cache and feed every SAE (files
+not cached yet are run through the model first, one forward pass for all the sites, as
+`steve-qt features index` does). One site is written to OUT itself, several to OUT/<site>/.
 
   --kind topk   TopK (k active latents per frame) with the AuxK loss against dead latents
                 (Gao et al. 2024); saved as SAELens architecture "topk"
   --kind l1     ReLU + L1 penalty weighted by decoder norms (as FREUD); architecture "standard"
 
-SAE_DIR gets cfg.json and sae_weights.safetensors in SAELens's format (loadable by
-`sae_lens.SAE.load_from_disk`), and training.json (settings, losses, held-out report). A run that
-is interrupted (Ctrl+C, kill) leaves SAE_DIR/checkpoint.pt; the same command continues it.
-An existing SAE is replaced only with --force (which also discards a checkpoint).
+Each SAE folder gets cfg.json and sae_weights.safetensors in SAELens's format (loadable by
+`sae_lens.SAE.load_from_disk`), and training.json (settings, losses, held-out report).
+
+Reproducible: the same command with the same seed on the same machine (and torch thread count)
+gives the same SAE bit for bit (files are read in sorted order, every random choice is seeded,
+torch runs its deterministic algorithms). Resumable: a checkpoint.pt is written every
+--checkpoint-seconds (30), on Ctrl+C / SIGTERM and at the end; the same command says what it
+resumes from (step, epoch) and gives the SAE an uninterrupted run gives. An existing SAE is
+replaced only with --force (which also discards a checkpoint). Options are checked against each
+other and the sites before any work; a run that fails before its first checkpoint leaves nothing.
 
 The report on held-out files (--holdout, a seeded random share of the files): fraction of
 variance explained, L0 (active latents per frame), the share of latents that never fire, and for
@@ -37,9 +46,11 @@ def register(sub) -> argparse.ArgumentParser:
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("corpus", metavar="CORPUS_OR_IDX",
                    help="folder tree of audio files, or a feature index folder")
-    t.add_argument("--site", metavar="SITE", help="module path, e.g. encoder.blocks.2 (see "
-                   "`steve-qt sites`); taken from the index when CORPUS_OR_IDX is one")
-    t.add_argument("--out", required=True, metavar="SAE_DIR", help="folder for the SAE")
+    t.add_argument("--site", metavar="SITE", action="append", help="module path, e.g. "
+                   "encoder.blocks.2 (see `steve-qt sites`); repeat for several SAEs in one pass;"
+                   " taken from the index when CORPUS_OR_IDX is one")
+    t.add_argument("--out", required=True, metavar="OUT",
+                   help="folder for the SAE (several sites: OUT/<site>/)")
     t.add_argument("--model", default=None, metavar="SPEC",
                    help="whisper (embedded tiny.en, default), whisper:NAME_OR_PATH, "
                         "wav2vec2:DIR_OR_ID; taken from the index when given one")
@@ -65,7 +76,14 @@ def register(sub) -> argparse.ArgumentParser:
     g.add_argument("--wer-files", type=int, default=5, metavar="N",
                    help="held-out files transcribed with the reconstruction (Whisper; default 5;"
                         " 0: none)")
+    g.add_argument("--shuffle-rows", type=int, default=d.shuffle_rows, metavar="ROWS",
+                   help=f"rows mixed in the shuffle buffer (default {d.shuffle_rows})")
+    g.add_argument("--checkpoint-seconds", type=float, default=d.checkpoint_seconds,
+                   metavar="S", help=f"write a checkpoint at least this often (default "
+                   f"{d.checkpoint_seconds:g})")
     r = t.add_argument_group("where it runs")
+    r.add_argument("--device", default="cpu", metavar="DEV",
+                   help="auto (CUDA when there is one), cpu (default) or cuda[:N]")
     r.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes filling the activation cache (default: the cores)")
     r.add_argument("--scheduler", metavar="ADDRESS", help="fill the cache on an existing Dask "
@@ -87,6 +105,8 @@ def _check_out(out: Path, force: bool) -> None:
     if (out / CFG_FILENAME).exists() and not force:
         raise SteveError("holds an SAE already; not overwritten (use --force to replace it)", out)
     parent = out.parent if str(out.parent) else Path(".")
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent  # OUT/<site>: OUT itself may be made
     if not parent.is_dir():
         raise SteveError(f"folder {parent} does not exist", out)
 
@@ -95,24 +115,50 @@ def run_train(args) -> int:
     from ..core.models.adapters import DEFAULT_SPEC
     from ..core.errors import SteveError
     from ..core.features.runner import tqdm_progress
-    from ..core.features.sae_corpus import (fill_cache, reconstruction_wer, resolve_corpus, rows_source,
-                                   site_info, split_holdout)
-    from ..core.features.sae_train import TrainConfig, evaluate, train_sae, write_report
+    from ..core.features.sae_corpus import (data_id, fill_cache, reconstruction_wer,
+                                            resolve_corpus, rows_source, sites_info,
+                                            sites_source, split_holdout)
+    from ..core.features.sae_train import (SiteTarget, TrainConfig, TrainingInterrupted,
+                                           evaluate, resolve_device, train_saes, write_report)
 
-    out = Path(args.out)
-    _check_out(out, args.force)
+    # every option, alone and with the others, before any work
     cfg = TrainConfig(kind=args.kind, expansion=args.expansion, k=args.k, l1=args.l1,
-                      epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed)
+                      epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
+                      shuffle_rows=args.shuffle_rows,
+                      checkpoint_seconds=args.checkpoint_seconds)
     cfg.check()
-    corpus = resolve_corpus(args.corpus, args.site, args.model or None)
+    if args.wer_files < 0:
+        raise SteveError(f"--wer-files must be 0 or more, not {args.wer_files}")
+    if args.jobs is not None and args.jobs < 1:
+        raise SteveError(f"--jobs must be at least 1, not {args.jobs}")
+    if not 0 <= args.holdout < 1:
+        raise SteveError(f"--holdout must be at least 0 and below 1, not {args.holdout}")
+    device = resolve_device(args.device)
+    given = list(args.site or [])
+    twice = sorted({s for s in given if given.count(s) > 1})
+    if twice:
+        raise SteveError(f"site {twice[0]} is given twice")
+    corpus = resolve_corpus(args.corpus, given[0] if len(given) == 1 else None,
+                            args.model or None, need_site=not given)
     if args.model is None and corpus.index is None:
         corpus.spec = DEFAULT_SPEC
-    site = site_info(corpus.spec, corpus.site)
+    names = given or [corpus.site]
+    sites = sites_info(corpus.spec, names)
+    for site in sites:
+        cfg.check(site.dim)
+    out = Path(args.out)
+    outs = {s.name: out if len(sites) == 1 else out / s.name for s in sites}
+    if len(sites) > 1 and out.exists() and not out.is_dir():
+        raise SteveError("is a file, not a folder for the SAEs", out)
+    for o in outs.values():
+        _check_out(o, args.force)
     train, held = split_holdout(corpus.files, args.holdout, args.seed)
+
+    site_names = [s.name for s in sites]
     progress, close = tqdm_progress("steve-qt sae: activations")
     try:
-        usable, failed = fill_cache(corpus.files, corpus.spec, site.name, args.cache, args.jobs,
-                                    args.scheduler, progress=progress)
+        usable, failed = fill_cache(corpus.files, corpus.spec, site_names, args.cache,
+                                    args.jobs, args.scheduler, progress=progress)
     finally:
         close()
     for f, why in failed.items():
@@ -121,7 +167,8 @@ def run_train(args) -> int:
     held = [f for f in held if f in set(usable)]
     if not train:
         raise SteveError("no file gave activations to train on", args.corpus)
-    total = _count(train, corpus.spec, site.name, args.cache)
+    targets = [SiteTarget(s.name, s.dim, outs[s.name], s.name, corpus.spec,
+                          _count(train, corpus.spec, s.name, args.cache)) for s in sites]
     bar = None
 
     def step(done: int, total_rows, loss: float) -> None:
@@ -134,38 +181,46 @@ def run_train(args) -> int:
         bar.set_postfix_str(f"loss {loss:.4g}", refresh=False)
         bar.update(done - bar.n)
 
+    def say(text: str) -> None:
+        print(f"steve-qt: {text}", file=sys.stderr)
+
     try:
-        sae = train_sae(rows_source(train, corpus.spec, site.name, args.cache), site.dim, cfg,
-                        out, hook_name=site.name, model_name=corpus.spec, total_rows=total,
-                        progress=step, force=args.force)
-    except KeyboardInterrupt:
+        saes = train_saes(sites_source(train, corpus.spec, args.cache), targets, cfg,
+                          progress=step, force=args.force, device=device,
+                          data_id=data_id(train, corpus.root), say=say)
+    except (TrainingInterrupted, KeyboardInterrupt) as exc:
         if bar is not None:
             bar.close()
-        print(f"steve-qt: interrupted; the same command continues from {out}/checkpoint.pt",
+        where = ", ".join(f"{o}/checkpoint.pt" for o in outs.values())
+        print(f"steve-qt: interrupted; the same command continues from {where}",
               file=sys.stderr)
-        return 130
+        return 128 + getattr(exc, "signum", 2)
     finally:
         if bar is not None:
             bar.close()
-    report: dict = {"site": site.name, "model": corpus.spec, "corpus": str(corpus.root),
-                    "train_files": len(train), "heldout_files": [str(f) for f in held]}
     evaluated_on = held or train
-    report["heldout"] = evaluate(sae, rows_source(evaluated_on, corpus.spec, site.name,
-                                                  args.cache)(0))
-    report["heldout"]["on"] = "held-out files" if held else \
-        "the training files (no file held out)"
-    if args.wer_files > 0 and corpus.spec.startswith("whisper"):
-        report["transcript"] = reconstruction_wer(sae, evaluated_on[:args.wer_files], corpus.spec,
-                                                  site.axis, site.name)
-    write_report(out, report)
-    h = report["heldout"]
-    print(f"wrote {out}: {sae.architecture} SAE, {sae.d_in} -> {sae.d_sae}"
-          + (f", k={sae.k}" if sae.k else "") + f", site {site.name}")
-    print(f"{h['on']}: {h['rows']} frames, variance explained {h['fraction_variance_explained']:.3f},"
-          f" L0 {h['l0']:.1f}, dead latents {100 * h['dead_share']:.1f}%")
-    if "transcript" in report:
-        print(f"transcript with the reconstruction: mean WER {report['transcript']['mean_wer']:.3f}"
-              f" over {len(report['transcript']['files'])} files")
+    for site in sites:
+        sae, o = saes[site.name], outs[site.name]
+        report: dict = {"site": site.name, "model": corpus.spec, "corpus": str(corpus.root),
+                        "train_files": len(train), "heldout_files": [str(f) for f in held]}
+        report["heldout"] = evaluate(sae, rows_source(evaluated_on, corpus.spec, site.name,
+                                                      args.cache)(0))
+        report["heldout"]["on"] = "held-out files" if held else \
+            "the training files (no file held out)"
+        if args.wer_files > 0 and corpus.spec.startswith("whisper"):
+            report["transcript"] = reconstruction_wer(sae, evaluated_on[:args.wer_files],
+                                                      corpus.spec, site.axis, site.name)
+        write_report(o, report)
+        h = report["heldout"]
+        print(f"wrote {o}: {sae.architecture} SAE, {sae.d_in} -> {sae.d_sae}"
+              + (f", k={sae.k}" if sae.k else "") + f", site {site.name}")
+        print(f"{h['on']}: {h['rows']} frames, variance explained "
+              f"{h['fraction_variance_explained']:.3f}, L0 {h['l0']:.1f}, dead latents "
+              f"{100 * h['dead_share']:.1f}%")
+        if "transcript" in report:
+            print(f"transcript with the reconstruction: mean WER "
+                  f"{report['transcript']['mean_wer']:.3f} over "
+                  f"{len(report['transcript']['files'])} files")
     return 0
 
 
