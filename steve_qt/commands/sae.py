@@ -41,7 +41,7 @@ def register(sub) -> argparse.ArgumentParser:
     d = TrainConfig()
     p = sub.add_parser("sae", help="sparse autoencoders: train one on a corpus (sae train)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ssub = p.add_subparsers(dest="sae_command", metavar="{train}", required=True)
+    ssub = p.add_subparsers(dest="sae_command", metavar="{train,eval,compare}", required=True)
     t = ssub.add_parser("train", help="train an SAE on a site's activations over a corpus",
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("corpus", metavar="CORPUS_OR_IDX",
@@ -82,8 +82,9 @@ def register(sub) -> argparse.ArgumentParser:
                    metavar="S", help=f"write a checkpoint at least this often (default "
                    f"{d.checkpoint_seconds:g})")
     r = t.add_argument_group("where it runs")
-    r.add_argument("--device", default="cpu", metavar="DEV",
-                   help="auto (CUDA when there is one), cpu (default) or cuda[:N]")
+    r.add_argument("--device", default=None, metavar="DEV",
+                   help="auto (default: CUDA when torch sees one), cpu or cuda[:N]: where the "
+                        "model runs and the SAEs train")
     r.add_argument("--jobs", type=int, default=None, metavar="N",
                    help="worker processes filling the activation cache (default: the cores)")
     r.add_argument("--scheduler", metavar="ADDRESS", help="fill the cache on an existing Dask "
@@ -93,7 +94,51 @@ def register(sub) -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true",
                    help="replace an existing SAE (and discard a checkpoint)")
     t.set_defaults(func=run_train)
+    c = ssub.add_parser("compare", help="match two SAEs' features one to one by decoder cosine",
+                        description=COMPARE_DOC,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    c.add_argument("sae_a", metavar="SAE_A", help="an SAE folder (SAELens format)")
+    c.add_argument("sae_b", metavar="SAE_B", help="an SAE of the same shape")
+    c.add_argument("--out", metavar="DIR", help="write compare.json and compare_hist.png here")
+    c.add_argument("--seed", type=int, default=0, help="seed of the random SAE (the floor)")
+    c.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    c.set_defaults(func=run_compare)
+    _register_eval(ssub)
     return p
+
+
+COMPARE_DOC = """``steve-qt sae compare SAE_A SAE_B [--out DIR]``: are the features of two SAEs (two seeds,
+two corpora) the same? Each latent of A is matched to one latent of B by the cosine similarity
+of their decoder rows (Hungarian assignment, scipy.optimize.linear_sum_assignment, maximising
+the summed cosine). Printed and written to DIR/compare.json: n_features, share_above_0.7,
+share_above_0.9, mean and median cosine, the same shares for A against a random SAE of the
+same shape (random_floor: what matching alone reaches), the match and every cosine;
+DIR/compare_hist.png is the histogram. SAEs of different shapes are refused."""
+
+
+def run_compare(args) -> int:
+    import json
+
+    from ..core.features.sae import load_sae
+    from ..core.features.sae_compare import compare_saes, histogram_png
+    from ..core.fileio import atomic_folder, check_folder_writable
+
+    if args.out:
+        check_folder_writable(args.out, args.force, "the comparison")
+    a, b = load_sae(args.sae_a), load_sae(args.sae_b)
+    res = compare_saes(a, b, seed=args.seed)
+    fl = res["random_floor"]
+    print(f"{res['n_features']} latents matched one to one by decoder cosine: "
+          f"{100 * res['share_above_0.7']:.1f}% above 0.7, "
+          f"{100 * res['share_above_0.9']:.1f}% above 0.9 (mean {res['mean_cosine']:.3f}); "
+          f"random floor {100 * fl['share_above_0.7']:.1f}% / {100 * fl['share_above_0.9']:.1f}%")
+    if args.out:
+        with atomic_folder(args.out, args.force, "the comparison") as tmp:
+            (tmp / "compare.json").write_text(json.dumps(
+                {**res, "sae_a": str(args.sae_a), "sae_b": str(args.sae_b)}) + "\n")
+            histogram_png(res, tmp / "compare_hist.png")
+        print(f"wrote {args.out}/compare.json and compare_hist.png")
+    return 0
 
 
 def _check_out(out: Path, force: bool) -> None:
@@ -229,3 +274,109 @@ def _count(files, spec: str, site: str, cache) -> int:
 
     return count_rows([str(f) for f in files], spec, site, cache)[1]
 
+
+
+EVAL_DOC = """``steve-qt sae eval SAE_DIR [CORPUS] --out DIR``: judge an SAE on held-out files.
+
+CORPUS is a folder tree of audio files (their activations of the SAE's site are cached first,
+as `sae train` does); without it, the files the training run held out (training.json). Written
+to DIR: eval.json (every number, per file and in total, with the rows and files it rests on),
+eval.md (the same, readable), frequency_hist.png (log10 activation frequency of the latents) and
+wer_per_file.png. Measured: fraction of variance explained, L0, dead latents (never fire) and
+dense ones (fire on more than 10 % of rows), on the cached float16 rows; for Whisper, on the
+first --wer-files files: WER and CER of the transcript with the reconstruction spliced in
+against the unedited transcript and against the alignment's words when a .wrd/.TextGrid lies
+beside the file, and loss recovered as SAELens reports it, (CE_zero - CE_rec) / (CE_zero -
+CE_orig) on the teacher-forced unedited transcript (CE_zero: the site's audio frames set to 0)."""
+
+
+def _register_eval(ssub) -> None:
+    e = ssub.add_parser("eval", help="variance explained, L0, dead/dense latents, WER and loss "
+                        "recovered on held-out files", description=EVAL_DOC,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("sae", metavar="SAE_DIR", help="an SAE folder (SAELens format)")
+    e.add_argument("corpus", metavar="CORPUS", nargs="?",
+                   help="held-out audio folder (default: the training run's held-out files)")
+    e.add_argument("--out", required=True, metavar="DIR", help="folder for the report")
+    e.add_argument("--model", default=None, metavar="SPEC",
+                   help="model spec (default: the SAE's model_name)")
+    e.add_argument("--wer-files", type=int, default=20, metavar="N",
+                   help="files transcribed with the reconstruction (Whisper; default 20; 0: none)")
+    e.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="worker processes filling the activation cache")
+    e.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask cluster")
+    e.add_argument("--cache", metavar="DIR", help="activation cache folder")
+    e.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    e.set_defaults(func=run_eval)
+
+
+def run_eval(args) -> int:
+    import json
+
+    from ..core.errors import SteveError
+    from ..core.features.runner import tqdm_progress
+    from ..core.features.sae import check_site, load_sae
+    from ..core.features.sae_corpus import (fill_cache, resolve_corpus, rows_source,
+                                            sites_info)
+    from ..core.features.sae_eval import (frequency_png, markdown, row_stats, transcript_eval,
+                                          wer_png)
+    from ..core.fileio import atomic_folder, check_folder_writable
+    from ..core.models.adapters import DEFAULT_SPEC
+    from ..core.models.pipeline import normalise_spec
+
+    if args.wer_files < 0:
+        raise SteveError(f"--wer-files must be 0 or more, not {args.wer_files}")
+    check_folder_writable(args.out, args.force, "the evaluation")
+    sae = load_sae(args.sae)
+    if not sae.hook_name:
+        raise SteveError("the SAE names no site (metadata hook_name)", args.sae)
+    spec = normalise_spec(args.model or sae.model_name or DEFAULT_SPEC)
+    site = sites_info(spec, [sae.hook_name])[0]
+    check_site(sae, site.name, site.dim, args.sae)
+    if args.corpus:
+        files = resolve_corpus(args.corpus, site.name, spec).files
+        where = str(args.corpus)
+    else:
+        tj = Path(args.sae) / "training.json"
+        try:
+            held = json.loads(tj.read_text())["heldout_files"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise SteveError("give a held-out CORPUS (no training.json with held-out files "
+                             "here)", args.sae) from None
+        files = [Path(f) for f in held if Path(f).is_file()]
+        where = f"the held-out files of {tj}"
+    if not files:
+        raise SteveError(f"no usable held-out file in {where}")
+    progress, close = tqdm_progress("steve-qt sae eval: activations")
+    try:
+        usable, failed = fill_cache(files, spec, [site.name], args.cache, args.jobs,
+                                    args.scheduler, progress=progress)
+    finally:
+        close()
+    for f, why in failed.items():
+        print(f"steve-qt: warning: {f}: skipped ({why})", file=sys.stderr)
+    if not usable:
+        raise SteveError(f"no usable held-out file in {where} (none gave activations)")
+    stats = row_stats(sae, rows_source(usable, spec, site.name, args.cache)(0))
+    freq = stats.pop("frequency")
+    report = {"sae": str(args.sae), "site": site.name, "model": spec, "held_out": where,
+              "files": len(usable), "rows": stats,
+              "activation_frequency": freq.tolist()}
+    if args.wer_files and spec.startswith("whisper"):
+        report["transcript"] = transcript_eval(sae, usable[:args.wer_files], spec, site.axis,
+                                               site.name)
+    with atomic_folder(args.out, args.force, "the evaluation") as tmp:
+        (tmp / "eval.json").write_text(json.dumps(report, indent=1) + "\n")
+        (tmp / "eval.md").write_text(markdown(report))
+        frequency_png(freq, tmp / "frequency_hist.png")
+        if report.get("transcript", {}).get("files"):
+            wer_png(report["transcript"]["files"], tmp / "wer_per_file.png")
+    print(f"{site.name}: {len(usable)} files, {stats['rows']} rows: variance explained "
+          f"{stats['fraction_variance_explained']:.3f}, L0 {stats['l0']:.1f}, dead "
+          f"{100 * stats['dead_share']:.1f}%, dense {100 * stats['dense_share']:.1f}%")
+    t = report.get("transcript")
+    if t and t.get("files"):
+        print(f"with the reconstruction ({len(t['files'])} files): WER {t['wer']['mean']:.3f}, "
+              f"CER {t['cer']['mean']:.3f}, loss recovered {t['loss_recovered']:.3f}")
+    print(f"wrote {args.out}/eval.json, eval.md and plots")
+    return 0

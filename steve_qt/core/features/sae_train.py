@@ -513,23 +513,18 @@ class SiteTrainer:
         return sae
 
 
-def resolve_device(device: str) -> str:
-    """``auto`` (CUDA when torch sees one, else CPU), ``cpu`` or ``cuda[:N]``."""
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device == "cpu":
-        return device
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise SteveError(f"--device {device}: torch sees no CUDA device here (use cpu or auto)")
-        return device
-    raise SteveError(f"unknown --device {device!r} (auto, cpu or cuda)")
+def resolve_device(device: str | None) -> str:
+    """``auto`` (CUDA when torch sees one, else CPU), ``cpu`` or ``cuda[:N]`` as the model
+    commands take it (:func:`steve_qt.core.models.devices.resolve`)."""
+    from ..models.devices import resolve
+
+    return resolve(device)
 
 
 # --- the loop --------------------------------------------------------------------------------
 def train_saes(source: SiteSource, targets: Sequence[SiteTarget], cfg: TrainConfig,
                progress: ProgressFn | None = None, force: bool = False,
-               stop_after_steps: int | None = None, device: str = "cpu",
+               stop_after_steps: int | None = None, device: str | None = "cpu",
                data_id: str | None = None, say: Callable[[str], None] | None = None
                ) -> dict | None:
     """Train one SAE per target on one pass over the data per epoch; {site: SAE}, each also
@@ -637,27 +632,10 @@ def write_report(out: Path, entries: dict) -> None:
 # --- evaluation ------------------------------------------------------------------------------
 def evaluate(sae: SAE, chunks: Iterable[np.ndarray]) -> dict:
     """On held-out rows: fraction of variance explained (1 - SSE / total sum of squares about
-    the mean), mean L0 (active latents per row), share of latents that never fire, rows."""
-    n, sse, sum_x, sum_sq, l0 = 0, 0.0, None, 0.0, 0.0
-    fired = torch.zeros(sae.d_sae, dtype=torch.bool)
-    with torch.no_grad():
-        for chunk in chunks:
-            x = torch.from_numpy(np.asarray(chunk, dtype=np.float32))
-            if not len(x):
-                continue
-            codes = sae.encode(x)
-            x_hat = sae.decode(codes, like=x)
-            x64 = x.double()
-            sse += float((x_hat.double() - x64).pow(2).sum())
-            sum_x = x64.sum(0) if sum_x is None else sum_x + x64.sum(0)
-            sum_sq += float(x64.pow(2).sum())
-            l0 += float((codes > 0).sum())
-            fired |= (codes > 0).any(0)
-            n += len(x)
-    if not n:
-        raise SteveError("no held-out activation rows to evaluate on")
-    total = sum_sq - float(sum_x.pow(2).sum()) / n
-    return {"rows": n, "fraction_variance_explained": 1.0 - sse / total if total > 0 else
-            float("nan"), "l0": l0 / n, "dead_share": float((~fired).float().mean()),
-            "mse_per_row": sse / n}
+    the mean), mean L0 (active latents per row), share of latents that never fire, and of those
+    that fire on more than 10 % of the rows, rows (:func:`sae_eval.row_stats`)."""
+    from .sae_eval import row_stats
 
+    stats = row_stats(sae, chunks)
+    stats.pop("frequency")
+    return stats
