@@ -245,3 +245,11 @@ def test_index_grid_figure(env, trained, capsys, tmp_path):
     assert cli(["figure", "--index", idx, "--feature", feature, "--out", png, "--width", "page",
                 "--dpi", "100"], capsys)[0] == 0
     shutil.copy(png, env["root"] / "grid.png")
+
+
+def test_erase_concept_without_frames_one_line_exit_2(env, trained, capsys, tmp_path):
+    code = main(["sae", "erase", str(trained), str(env["corpus"]), "--concept", "phone=zh",
+                 "--out", str(tmp_path / "e"), "--wer-files", "0", "--jobs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "phone=zh has no frames" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "e").exists()

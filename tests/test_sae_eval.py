@@ -176,3 +176,61 @@ def test_eval_without_a_usable_file_one_line_exit_2(cached_corpus, tmp_path, cap
     assert not (tmp_path / "ev").exists()
     code, _, err = cli(["sae", "eval", tmp_path / "sae", "--out", tmp_path / "ev"], capsys)
     assert code == 2 and "held-out" in err and not (tmp_path / "ev").exists()
+
+
+# --- erase -----------------------------------------------------------------------------------------
+def planted_concept(n_files=12, frames=80, d_sae=32, planted=(3, 7, 20), seed=0):
+    """Codes where latents ``planted`` fire exactly on concept frames (and only there), every
+    other latent independently of the concept; labels 1/0; the file of each frame."""
+    rng = np.random.default_rng(seed)
+    n = n_files * frames
+    labels = (rng.random(n) < 0.3).astype(np.int8)
+    codes = rng.exponential(size=(n, d_sae)) * (rng.random((n, d_sae)) < 0.2)
+    for j in planted:
+        codes[:, j] = labels * rng.uniform(0.5, 2.0, n)
+    return codes, labels, np.repeat(np.arange(n_files), frames)
+
+
+def test_erasure_finds_exactly_the_planted_concept_features():
+    from steve_qt.core.features.sae_erase import erase
+
+    codes, labels, fids = planted_concept()
+    rng = np.random.default_rng(1)
+    W_dec = np.linalg.qr(rng.normal(size=(32, 32)))[0]  # orthogonal: W_enc = W_dec.T inverts
+    rows = (codes @ W_dec).astype(np.float32)
+    sae = SAE(W_enc=torch.tensor(W_dec.T, dtype=torch.float32), b_enc=torch.zeros(32),
+              W_dec=torch.tensor(W_dec, dtype=torch.float32), b_dec=torch.zeros(32),
+              architecture="standard")
+    np.testing.assert_allclose(sae.encode(rows), codes, atol=1e-4)  # the SAE sees the codes
+    res = erase(sae, rows, labels, fids, "toy")
+    assert set(res["order"][:3]) == {3, 7, 20}
+    assert [r["auroc"] for r in res["ranking"][:3]] == [1.0, 1.0, 1.0]
+    assert res["features_needed"] == 4  # 0, 1, 2, 4: the first step that removes all three
+    acc = {s["removed"]: s["probe_accuracy"] for s in res["steps"]}
+    assert acc[0] > 0.99 and acc[2] > 0.99  # one planted feature left still gives it away
+    assert acc[4] <= res["probe"]["majority_baseline"] + res["probe"]["margin"]
+
+
+def test_erasure_of_a_concept_with_no_frames_is_one_line():
+    from steve_qt.core.errors import SteveError
+    from steve_qt.core.features.sae_erase import erase, parse_concept
+
+    codes, labels, fids = planted_concept()
+    sae = random_sae(d_in=16, d_sae=32, architecture="standard")
+    with pytest.raises(SteveError, match="has no frames"):
+        erase(sae, codes[:, :16].astype(np.float32), np.zeros_like(labels), fids, "phone=zh")
+    with pytest.raises(SteveError, match="KIND=VALUE"):
+        parse_concept("vowel")
+
+
+def test_concept_membership_uses_the_shared_phone_sets():
+    from steve_qt.core.features.sae_erase import Concept, frame_labels
+    from steve_qt.core.speech.alignment import Interval
+
+    phones = [Interval(0.0, 0.1, "h#"), Interval(0.1, 0.2, "aa"), Interval(0.2, 0.3, "s"),
+              Interval(0.3, 0.4, "ao")]
+    t = np.array([0.05, 0.15, 0.25, 0.35, 0.5])
+    assert frame_labels(t, phones, Concept("class", "vowel")).tolist() == [0, 1, 0, 1, -1]
+    # TIMIT folds ao into aa (Lee & Hon): phone=aa takes both
+    assert frame_labels(t, phones, Concept("phone", "aa")).tolist() == [0, 1, 0, 1, -1]
+    assert frame_labels(t, phones, Concept("manner", "fricative")).tolist() == [0, 0, 1, 0, -1]

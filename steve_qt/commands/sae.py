@@ -41,7 +41,7 @@ def register(sub) -> argparse.ArgumentParser:
     d = TrainConfig()
     p = sub.add_parser("sae", help="sparse autoencoders: train one on a corpus (sae train)",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ssub = p.add_subparsers(dest="sae_command", metavar="{train,eval,compare}", required=True)
+    ssub = p.add_subparsers(dest="sae_command", metavar="{train,eval,compare,erase}", required=True)
     t = ssub.add_parser("train", help="train an SAE on a site's activations over a corpus",
                         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     t.add_argument("corpus", metavar="CORPUS_OR_IDX",
@@ -104,6 +104,7 @@ def register(sub) -> argparse.ArgumentParser:
     c.add_argument("--force", action="store_true", help="replace an existing --out folder")
     c.set_defaults(func=run_compare)
     _register_eval(ssub)
+    register_erase(ssub)
     return p
 
 
@@ -380,3 +381,171 @@ def run_eval(args) -> int:
               f"CER {t['cer']['mean']:.3f}, loss recovered {t['loss_recovered']:.3f}")
     print(f"wrote {args.out}/eval.json, eval.md and plots")
     return 0
+
+
+ERASE_DOC = """``steve-qt sae erase SAE_DIR CORPUS --concept KIND=VALUE --out DIR``: how many of the SAE's
+features must be removed to erase a concept from its reconstruction?
+
+The concept is a phone (phone=s; TIMIT labels fold 61 -> 39), a class (class=vowel), a manner,
+voicing or place (manner=fricative, voicing=voiced), read from the alignments beside the audio
+(frames take the phone under their centre). Features are ranked by |AUROC - 0.5| of their codes
+as detectors of the concept (the concept must have at least 20 frames from 3 files); the top m
+are zeroed, m = 0, 1, 2, 4, ... all, and a logistic-regression probe for the concept is trained
+on the erased reconstruction of training files and scored on held-out files (--heldout share).
+Headline: the share of features needed to bring the probe within two standard errors of its
+majority baseline. For Whisper, the WER cost: the first --wer-files held-out files transcribed
+with the reconstruction, and with the erased reconstruction, against the unedited transcript.
+DIR gets erase.json, erase.md and erase.png."""
+
+
+def register_erase(ssub) -> None:
+    e = ssub.add_parser("erase", help="features to remove to erase a phone concept",
+                        description=ERASE_DOC,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("sae", metavar="SAE_DIR")
+    e.add_argument("corpus", metavar="CORPUS", help="folder tree of audio with alignments")
+    e.add_argument("--concept", required=True, metavar="KIND=VALUE",
+                   help="phone=X, class=vowel|consonant|silence, manner=..., voicing=..., "
+                        "place=...")
+    e.add_argument("--out", required=True, metavar="DIR")
+    e.add_argument("--heldout", type=float, default=0.25, metavar="FRACTION",
+                   help="share of the files the probe is scored on (default 0.25)")
+    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--wer-files", type=int, default=3, metavar="N",
+                   help="held-out files transcribed for the WER cost (Whisper; default 3)")
+    e.add_argument("--model", default=None, metavar="SPEC")
+    e.add_argument("--jobs", type=int, default=None, metavar="N")
+    e.add_argument("--scheduler", metavar="ADDRESS")
+    e.add_argument("--cache", metavar="DIR", help="activation cache folder")
+    e.add_argument("--force", action="store_true", help="replace an existing --out folder")
+    e.set_defaults(func=run_erase)
+
+
+def run_erase(args) -> int:
+    import json
+    import math
+
+    import numpy as np
+
+    from ..core.errors import SteveError
+    from ..core.features.actcache import file_entries
+    from ..core.features.sae import check_site, load_sae
+    from ..core.features.sae_corpus import fill_cache, resolve_corpus, sites_info
+    from ..core.features.sae_erase import erase, erasure_png, frame_labels, parse_concept
+    from ..core.fileio import atomic_folder, check_folder_writable
+    from ..core.models.adapters import DEFAULT_SPEC
+    from ..core.models.pipeline import normalise_spec
+    from ..core.speech.alignment import load_alignment
+    from ..core.speech.audio import load_audio
+
+    concept = parse_concept(args.concept)
+    if not 0 < args.heldout < 1:
+        raise SteveError(f"--heldout must be above 0 and below 1, not {args.heldout}")
+    if args.wer_files < 0:
+        raise SteveError(f"--wer-files must be 0 or more, not {args.wer_files}")
+    check_folder_writable(args.out, args.force, "the erasure report")
+    sae = load_sae(args.sae)
+    if not sae.hook_name:
+        raise SteveError("the SAE names no site (metadata hook_name)", args.sae)
+    spec = normalise_spec(args.model or sae.model_name or DEFAULT_SPEC)
+    site = sites_info(spec, [sae.hook_name])[0]
+    check_site(sae, site.name, site.dim, args.sae)
+    if site.axis != "frames":
+        raise SteveError(f"erasure needs a frames site; {site.name} has one row per token")
+    files = resolve_corpus(args.corpus, site.name, spec).files
+    aligned = []
+    for f in files:
+        try:
+            al = load_alignment(f)
+        except SteveError:
+            al = None
+        if al is not None and al.phones is not None and len(al.phones.intervals):
+            aligned.append((f, al.phones.intervals))
+    if not aligned:
+        raise SteveError("no file of this corpus has a phone alignment beside it", args.corpus)
+    from ..core.features.runner import tqdm_progress
+
+    progress, close = tqdm_progress("steve-qt sae erase: activations")
+    try:
+        usable, failed = fill_cache([f for f, _ in aligned], spec, [site.name], args.cache,
+                                    args.jobs, args.scheduler, progress=progress)
+    finally:
+        close()
+    rows, labels, fids, names = [], [], [], []
+    cd = None if args.cache is None else str(args.cache)
+    for f, phones in aligned:
+        if f not in set(usable):
+            continue
+        entries = file_entries(f, spec, site.name, cd)
+        times = np.concatenate([e.frame_times() for e in entries])
+        rows.append(np.concatenate([e.acts for e in entries]).astype(np.float32))
+        labels.append(frame_labels(times, phones, concept))
+        fids.append(np.full(len(times), len(names)))
+        names.append(str(f))
+    res = erase(sae, np.concatenate(rows), np.concatenate(labels), np.concatenate(fids),
+                str(concept), args.heldout, args.seed)
+    res.update({"sae": str(args.sae), "site": site.name, "model": spec,
+                "corpus_files": len(names)})
+    if args.wer_files and spec.startswith("whisper"):
+        from ..core.features.sae_erase import erased_edit
+        from ..core.models.pipeline import get_adapter
+        from ..core.speech.textdiff import wer
+
+        adapter = get_adapter(spec)
+        removed = np.asarray(res["order"][:res["features_needed"]], dtype=np.int64)
+        test = [n for i, n in enumerate(names) if i in set(res["probe_test_file_ids"])]
+        test = test[:args.wer_files]
+        per = []
+        for f in test:
+            samples = load_audio(f).samples[:480000]
+            keep = math.ceil(len(samples) / 320)
+            plain = adapter.transcribe(samples).text
+            rec = adapter.transcribe(samples, edits={site.name: erased_edit(sae, [], keep)}).text
+            gone = adapter.transcribe(samples,
+                                      edits={site.name: erased_edit(sae, removed, keep)}).text
+            per.append({"file": f, "original": plain, "reconstruction": rec, "erased": gone,
+                        "wer_reconstruction": wer(plain, rec), "wer_erased": wer(plain, gone)})
+        res["wer_cost"] = {"files": per,
+                           "mean_wer_reconstruction": float(np.mean(
+                               [p["wer_reconstruction"] for p in per])),
+                           "mean_wer_erased": float(np.mean([p["wer_erased"] for p in per]))}
+    with atomic_folder(args.out, args.force, "the erasure report") as tmp:
+        (tmp / "erase.json").write_text(json.dumps(res) + "\n")
+        (tmp / "erase.md").write_text(_erase_md(res))
+        erasure_png(res, tmp / "erase.png")
+    p = res["probe"]
+    print(f"{concept}: {res['frames']} frames in {res['files']} files; probe on "
+          f"{p['test_frames']} held-out frames, majority baseline {p['majority_baseline']:.3f}")
+    for s in res["steps"]:
+        print(f"  {s['removed']:>6} features removed ({100 * s['share']:5.1f}%): probe accuracy "
+              f"{s['probe_accuracy']:.3f}")
+    print(f"{res['features_needed']} features ({100 * res['share_needed']:.1f}% of "
+          f"{sae.d_sae}) bring the probe to its baseline")
+    if "wer_cost" in res:
+        w = res["wer_cost"]
+        print(f"WER vs unedited ({len(w['files'])} files): reconstruction "
+              f"{w['mean_wer_reconstruction']:.3f}, erased {w['mean_wer_erased']:.3f}")
+    print(f"wrote {args.out}/erase.json, erase.md, erase.png")
+    return 0
+
+
+def _erase_md(res: dict) -> str:
+    p = res["probe"]
+    lines = [f"# Erasing {res['concept']} from {res['sae']}", "",
+             f"{res['frames']} concept frames in {res['files']} files, {res['other_frames']} "
+             f"other frames ({res['support_rule']}). Probe: logistic regression on "
+             f"{p['train_frames']} training frames, scored on {p['test_frames']} frames of "
+             f"{p['test_files']} held-out files; majority baseline "
+             f"{p['majority_baseline']:.3f} (reached: within {p['margin']:.3f}).", "",
+             "| features removed | share | probe accuracy |", "|---|---|---|"]
+    lines += [f"| {s['removed']} | {100 * s['share']:.1f} % | {s['probe_accuracy']:.3f} |"
+              for s in res["steps"]]
+    lines += ["", f"**{res['features_needed']} features ({100 * res['share_needed']:.1f} %) "
+              "bring the probe to its baseline.**", "", "Top features by |AUROC - 0.5|:", ""]
+    lines += [f"- {r['feature']}: AUROC {r['auroc']:.3f}" for r in res["ranking"][:10]]
+    if "wer_cost" in res:
+        w = res["wer_cost"]
+        lines += ["", f"WER against the unedited transcript ({len(w['files'])} files): "
+                  f"reconstruction {w['mean_wer_reconstruction']:.3f}, erased "
+                  f"{w['mean_wer_erased']:.3f}."]
+    return "\n".join(lines) + "\n"

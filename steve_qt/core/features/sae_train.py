@@ -496,7 +496,7 @@ class SiteTrainer:
         s.losses.append((s.step, float(self.loss), float(self.mse)))
         save_checkpoint(s, self.out)
 
-    def finish(self) -> SAE:
+    def finish(self, seconds: float | None = None) -> SAE:
         self.checkpoint()
         sae = to_sae({n: t.cpu() for n, t in self.p.items()}, self.state.scale, self.cfg,
                      self.t.hook_name, self.t.model_name)
@@ -507,6 +507,7 @@ class SiteTrainer:
             "rows_trained": self.state.rows, "steps": self.state.step,
             "activation_scale": self.state.scale, "losses": self.state.losses,
             "torch_threads": torch.get_num_threads(), "device": str(self.device),
+            "train_seconds_this_run": seconds,
             "deterministic": "torch.use_deterministic_algorithms(True); same weights bit for "
                              "bit for the same data, settings, seed, machine and thread count"})
         (self.out / CHECKPOINT).unlink(missing_ok=True)
@@ -556,7 +557,7 @@ def train_saes(source: SiteSource, targets: Sequence[SiteTarget], cfg: TrainConf
                     f"this run has {threads}: the result may differ in the last bits")
     flag: dict = {}
     steps_here = 0
-    last = time.monotonic()
+    last = t_start = time.monotonic()
     rows_all = sum(t.total_rows or 0 for t in targets) * cfg.epochs or None
 
     def after_step(tr: SiteTrainer) -> None:
@@ -597,7 +598,8 @@ def train_saes(source: SiteSource, targets: Sequence[SiteTarget], cfg: TrainConf
                         tr.step(rows)
                         after_step(tr)
                     tr.end_epoch()
-            return {tr.t.site: tr.finish() for tr in trainers}
+            seconds = time.monotonic() - t_start
+            return {tr.t.site: tr.finish(seconds) for tr in trainers}
     except _Stop:
         return None
 
