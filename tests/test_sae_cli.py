@@ -253,3 +253,36 @@ def test_erase_concept_without_frames_one_line_exit_2(env, trained, capsys, tmp_
     err = capsys.readouterr().err
     assert code == 2 and "phone=zh has no frames" in err, err
     assert len(err.strip().splitlines()) == 1 and not (tmp_path / "e").exists()
+
+
+def test_steer_over_a_corpus_per_file_and_total(env, trained, capsys, tmp_path):
+    import csv
+
+    from steve_qt.core.speech.alignment import load_alignment
+    from steve_qt.core.speech.textdiff import wer
+
+    out = tmp_path / "s.csv"
+    assert main(["steer", str(env["corpus"]), "--sae", str(trained), "--feature", "3",
+                 "--scale", "1", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 3 and rows[-1]["file"].startswith("TOTAL")
+    for r in rows[:2]:  # scale 1 changes nothing: x + 0 * f W_dec
+        assert float(r["wer_steered"]) == 0.0 and r["words_changed"] == ""
+        assert r["steered"] == r["original"]
+    assert "0 words changed in 0 files" in rows[-1]["words_changed"]
+    out2 = tmp_path / "s2.csv"
+    codes_top = 0  # a feature steered hard (its code scaled by -30)
+    assert main(["steer", str(env["corpus"]), "--sae", str(trained), "--feature",
+                 str(codes_top), "--scale", "-30", "--out", str(out2)]) == 0
+    capsys.readouterr()
+    rows = list(csv.DictReader(out2.open()))
+    for r in rows[:2]:
+        assert float(r["wer_steered"]) == pytest.approx(wer(r["original"], r["steered"]),
+                                                        abs=1e-4)
+        al = load_alignment(r["file"])
+        words = " ".join(iv.label for iv in al.words.intervals if iv.label.strip())
+        assert float(r["wer_ref_steered"]) == pytest.approx(wer(words, r["steered"]), abs=1e-4)
+        assert float(r["wer_change"]) == pytest.approx(
+            float(r["wer_ref_steered"]) - float(r["wer_ref_original"]), abs=2e-4)
+    mean = np.mean([float(r["wer_steered"]) for r in rows[:2]])
+    assert float(rows[-1]["wer_steered"]) == pytest.approx(mean, abs=1e-4)
