@@ -311,29 +311,37 @@ def _register_eval(ssub) -> None:
     e.set_defaults(func=run_eval)
 
 
-def run_eval(args) -> int:
-    import json
-
+def _sae_site(args):
+    """(the SAE of args.sae, the model spec (--model, else the SAE's), its Site), checked."""
     from ..core.errors import SteveError
-    from ..core.features.runner import tqdm_progress
     from ..core.features.sae import check_site, load_sae
-    from ..core.features.sae_corpus import (fill_cache, resolve_corpus, rows_source,
-                                            sites_info)
-    from ..core.features.sae_eval import (frequency_png, markdown, row_stats, transcript_eval,
-                                          wer_png)
-    from ..core.fileio import atomic_folder, check_folder_writable
+    from ..core.features.sae_corpus import sites_info
     from ..core.models.adapters import DEFAULT_SPEC
     from ..core.models.pipeline import normalise_spec
 
-    if args.wer_files < 0:
-        raise SteveError(f"--wer-files must be 0 or more, not {args.wer_files}")
-    check_folder_writable(args.out, args.force, "the evaluation")
     sae = load_sae(args.sae)
     if not sae.hook_name:
         raise SteveError("the SAE names no site (metadata hook_name)", args.sae)
     spec = normalise_spec(args.model or sae.model_name or DEFAULT_SPEC)
     site = sites_info(spec, [sae.hook_name])[0]
     check_site(sae, site.name, site.dim, args.sae)
+    return sae, spec, site
+
+
+def run_eval(args) -> int:
+    import json
+
+    from ..core.errors import SteveError
+    from ..core.features.runner import tqdm_progress
+    from ..core.features.sae_corpus import fill_cache, resolve_corpus, rows_source
+    from ..core.features.sae_eval import (frequency_png, markdown, row_stats, transcript_eval,
+                                          wer_png)
+    from ..core.fileio import atomic_folder, check_folder_writable
+
+    if args.wer_files < 0:
+        raise SteveError(f"--wer-files must be 0 or more, not {args.wer_files}")
+    check_folder_writable(args.out, args.force, "the evaluation")
+    sae, spec, site = _sae_site(args)
     if args.corpus:
         files = resolve_corpus(args.corpus, site.name, spec).files
         where = str(args.corpus)
@@ -429,12 +437,9 @@ def run_erase(args) -> int:
 
     from ..core.errors import SteveError
     from ..core.features.actcache import file_entries
-    from ..core.features.sae import check_site, load_sae
-    from ..core.features.sae_corpus import fill_cache, resolve_corpus, sites_info
+    from ..core.features.sae_corpus import fill_cache, resolve_corpus
     from ..core.features.sae_erase import erase, erasure_png, frame_labels, parse_concept
     from ..core.fileio import atomic_folder, check_folder_writable
-    from ..core.models.adapters import DEFAULT_SPEC
-    from ..core.models.pipeline import normalise_spec
     from ..core.speech.alignment import load_alignment
     from ..core.speech.audio import load_audio
 
@@ -444,12 +449,7 @@ def run_erase(args) -> int:
     if args.wer_files < 0:
         raise SteveError(f"--wer-files must be 0 or more, not {args.wer_files}")
     check_folder_writable(args.out, args.force, "the erasure report")
-    sae = load_sae(args.sae)
-    if not sae.hook_name:
-        raise SteveError("the SAE names no site (metadata hook_name)", args.sae)
-    spec = normalise_spec(args.model or sae.model_name or DEFAULT_SPEC)
-    site = sites_info(spec, [sae.hook_name])[0]
-    check_site(sae, site.name, site.dim, args.sae)
+    sae, spec, site = _sae_site(args)
     if site.axis != "frames":
         raise SteveError(f"erasure needs a frames site; {site.name} has one row per token")
     files = resolve_corpus(args.corpus, site.name, spec).files

@@ -47,12 +47,24 @@ def register(sub) -> argparse.ArgumentParser:
 def run(args) -> int:
     from pathlib import Path
 
-    from ..core.errors import SteveError
-    from ..core.interventions.tables import check_feature, steer
+    from ..core.interventions.tables import steer
 
     if Path(args.audio).is_dir():
         return run_corpus(args)
     utt = open_for_edit(args, args.span)
+    sae, adapter = _sae_and_adapter(args)
+    return run_variants(args, lambda progress: steer(
+        adapter, utt.audio.samples, args.site, args.feature, args.scale,
+        span=tuple(args.span) if args.span else None, sae=sae, window=args.window,
+        progress=progress))
+
+
+def _sae_and_adapter(args):
+    """(the SAE of --sae or None, the adapter), --site defaulting to the SAE's, every one of
+    them checked against the others."""
+    from ..core.errors import SteveError
+    from ..core.interventions.tables import check_feature
+
     sae = None
     if args.sae:
         from ..core.features.sae import check_site, load_sae
@@ -65,18 +77,14 @@ def run(args) -> int:
     if sae is not None:
         check_site(sae, args.site, adapter.site_dim(args.site), args.sae)
     check_feature(adapter, args.site, args.feature, sae)
-    return run_variants(args, lambda progress: steer(
-        adapter, utt.audio.samples, args.site, args.feature, args.scale,
-        span=tuple(args.span) if args.span else None, sae=sae, window=args.window,
-        progress=progress))
+    return sae, adapter
 
 
 def run_corpus(args) -> int:
     """steer over every audio file of a folder tree (see the module doc)."""
     from ..core.errors import SteveError
     from ..core.features.corpus import find_audio_files
-    from ..core.interventions.tables import (STEER_CORPUS_HEADER, check_feature, steer_corpus,
-                                             steer_corpus_rows)
+    from ..core.interventions.tables import STEER_CORPUS_HEADER, steer_corpus, steer_corpus_rows
     from .intervcommon import check_out, clear_progress, emit_table, progress_printer
 
     if args.span:
@@ -86,18 +94,7 @@ def run_corpus(args) -> int:
     files = sorted(find_audio_files(root), key=lambda f: Path(f).relative_to(root).as_posix())
     if not files:
         raise SteveError("no audio files (WAV, FLAC, OGG, ...) in this folder tree", root)
-    sae = None
-    if args.sae:
-        from ..core.features.sae import check_site, load_sae
-
-        sae = load_sae(args.sae)
-        args.site = args.site or sae.hook_name
-    if not args.site:
-        raise SteveError("give --site S (a module path such as encoder.blocks.2.mlp.1)")
-    adapter = load_adapter(args.model)
-    if sae is not None:
-        check_site(sae, args.site, adapter.site_dim(args.site), args.sae)
-    check_feature(adapter, args.site, args.feature, sae)
+    sae, adapter = _sae_and_adapter(args)
     try:
         rows, total = steer_corpus(adapter, files, args.site, args.feature, args.scale, sae=sae,
                                    progress=progress_printer())

@@ -98,7 +98,7 @@ def transcript_eval(sae, files: list, spec: str, site_axis: str, site: str,
     against the first and against the alignment's words, and the teacher-forced CE triplet;
     totals: mean WER/CER over files, and loss recovered from the CEs summed over all tokens."""
     from ..models.pipeline import get_adapter
-    from ..speech.alignment import load_alignment
+    from ..speech.alignment import alignment_words
     from ..speech.audio import load_audio
     from ..speech.textdiff import cer, wer
     from .sae_corpus import reconstruction_edit
@@ -126,12 +126,8 @@ def transcript_eval(sae, files: list, spec: str, site_axis: str, site: str,
                "wer": wer(plain.text, edited), "cer": cer(plain.text, edited),
                "tokens": n, "ce": {k: v / n for k, v in trip.items()},
                "loss_recovered": loss_recovered(trip["orig"], trip["rec"], trip["zero"])}
-        try:
-            al = load_alignment(f, duration_s=len(audio.samples) / audio.sample_rate)
-        except SteveError:
-            al = None
-        if al is not None and al.words is not None and len(al.words.intervals):
-            ref = " ".join(iv.label for iv in al.words.intervals if iv.label.strip())
+        ref = alignment_words(f, len(audio.samples) / audio.sample_rate)
+        if ref is not None:
             row.update({"alignment_words": ref, "wer_vs_alignment_original": wer(ref, plain.text),
                         "wer_vs_alignment_reconstructed": wer(ref, edited),
                         "cer_vs_alignment_reconstructed": cer(ref, edited)})

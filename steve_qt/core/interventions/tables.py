@@ -383,7 +383,7 @@ def steer_corpus(adapter, files, site: str, feature: int, scale: float, sae=None
     files and the count of changed words."""
     from pathlib import Path
 
-    from ..speech.alignment import load_alignment
+    from ..speech.alignment import alignment_words
     from ..speech.audio import load_audio
 
     rows = []
@@ -399,12 +399,8 @@ def steer_corpus(adapter, files, site: str, feature: int, scale: float, sae=None
                "words_changed": format_diff([o for o in st.ops if o[0] != EQUAL]),
                "n_changed": sum(o[0] != EQUAL for o in st.ops),
                "original": orig.transcript, "steered": st.transcript}
-        try:
-            al = load_alignment(f, duration_s=len(audio.samples) / audio.sample_rate)
-        except SteveError:
-            al = None
-        if al is not None and al.words is not None and len(al.words.intervals):
-            ref = " ".join(iv.label for iv in al.words.intervals if iv.label.strip())
+        ref = alignment_words(f, len(audio.samples) / audio.sample_rate)
+        if ref is not None:
             row["wer_ref_original"] = wer(ref, orig.transcript)
             row["wer_ref_steered"] = wer(ref, st.transcript)
             row["wer_change"] = row["wer_ref_steered"] - row["wer_ref_original"]
