@@ -257,3 +257,26 @@ def test_cuda_training_matches_cpu_within_tolerance(tmp_path):
 def test_chunk_source_counts_each_array_as_a_file():
     src = chunk_source(lambda e: iter([np.ones((2, 3)), np.zeros((1, 3))]), "s")
     assert [(i, d["s"].shape) for i, d in src(0, 1, ["s"])] == [(1, (1, 3))]
+
+
+def test_cli_sigterm_checkpoints_and_says_how_to_continue(cached_corpus, tmp_path):
+    env = cached_corpus
+    out = tmp_path / "t"
+    envvars = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "plugins")]))
+    proc = subprocess.Popen([sys.executable, "-m", "steve_qt.cli", *train_args(
+        env, out, "--site", SITES[1], "--epochs", "50", "--checkpoint-seconds", "0.2")],
+        env=envvars, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / CHECKPOINT).exists():
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        os.kill(proc.pid, signal.SIGTERM)
+        err = proc.communicate(timeout=120)[1].decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + signal.SIGTERM, err[-2000:]
+    assert "interrupted; the same command continues from" in err
+    assert (out / CHECKPOINT).exists() and not (out / "cfg.json").exists()

@@ -126,7 +126,7 @@ def transcript_eval(sae, files: list, spec: str, site_axis: str, site: str,
                "wer": wer(plain.text, edited), "cer": cer(plain.text, edited),
                "tokens": n, "ce": {k: v / n for k, v in trip.items()},
                "loss_recovered": loss_recovered(trip["orig"], trip["rec"], trip["zero"])}
-        ref = alignment_words(f, len(audio.samples) / audio.sample_rate)
+        ref = alignment_words(f, len(audio.samples) / audio.rate)
         if ref is not None:
             row.update({"alignment_words": ref, "wer_vs_alignment_original": wer(ref, plain.text),
                         "wer_vs_alignment_reconstructed": wer(ref, edited),

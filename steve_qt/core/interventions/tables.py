@@ -399,7 +399,7 @@ def steer_corpus(adapter, files, site: str, feature: int, scale: float, sae=None
                "words_changed": format_diff([o for o in st.ops if o[0] != EQUAL]),
                "n_changed": sum(o[0] != EQUAL for o in st.ops),
                "original": orig.transcript, "steered": st.transcript}
-        ref = alignment_words(f, len(audio.samples) / audio.sample_rate)
+        ref = alignment_words(f, len(audio.samples) / audio.rate)
         if ref is not None:
             row["wer_ref_original"] = wer(ref, orig.transcript)
             row["wer_ref_steered"] = wer(ref, st.transcript)
