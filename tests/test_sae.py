@@ -291,4 +291,5 @@ def test_bench_section_runs_tiny():
 
     s = bench_sae.run(Config.tiny())
     assert len(s.rows) == 2 and all(len(r) == len(s.columns) for r in s.rows)
-    assert all(float(r[5].replace(",", "")) > 0 for r in s.rows)
+    assert [r[0] for r in s.rows] == ["1", "4"]
+    assert all(float(r[4]) > 0 and float(r[5]) > 0 for r in s.rows)

@@ -245,3 +245,96 @@ def test_index_grid_figure(env, trained, capsys, tmp_path):
     assert cli(["figure", "--index", idx, "--feature", feature, "--out", png, "--width", "page",
                 "--dpi", "100"], capsys)[0] == 0
     shutil.copy(png, env["root"] / "grid.png")
+
+
+def test_erase_concept_without_frames_one_line_exit_2(env, trained, capsys, tmp_path):
+    code = main(["sae", "erase", str(trained), str(env["corpus"]), "--concept", "phone=zh",
+                 "--out", str(tmp_path / "e"), "--wer-files", "0", "--jobs", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "phone=zh has no frames" in err, err
+    assert len(err.strip().splitlines()) == 1 and not (tmp_path / "e").exists()
+
+
+def test_steer_over_a_corpus_per_file_and_total(env, trained, capsys, tmp_path):
+    import csv
+
+    from steve_qt.core.speech.alignment import load_alignment
+    from steve_qt.core.speech.textdiff import wer
+
+    out = tmp_path / "s.csv"
+    assert main(["steer", str(env["corpus"]), "--sae", str(trained), "--feature", "3",
+                 "--scale", "1", "--out", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 3 and rows[-1]["file"].startswith("TOTAL")
+    for r in rows[:2]:  # scale 1 changes nothing: x + 0 * f W_dec
+        assert float(r["wer_steered"]) == 0.0 and r["words_changed"] == ""
+        assert r["steered"] == r["original"]
+    assert "0 words changed in 0 files" in rows[-1]["words_changed"]
+    out2 = tmp_path / "s2.csv"
+    codes_top = 0  # a feature steered hard (its code scaled by -30)
+    assert main(["steer", str(env["corpus"]), "--sae", str(trained), "--feature",
+                 str(codes_top), "--scale", "-30", "--out", str(out2)]) == 0
+    capsys.readouterr()
+    rows = list(csv.DictReader(out2.open()))
+    for r in rows[:2]:
+        assert float(r["wer_steered"]) == pytest.approx(wer(r["original"], r["steered"]),
+                                                        abs=1e-4)
+        al = load_alignment(r["file"])
+        words = " ".join(iv.label for iv in al.words.intervals if iv.label.strip())
+        assert float(r["wer_ref_steered"]) == pytest.approx(wer(words, r["steered"]), abs=1e-4)
+        assert float(r["wer_change"]) == pytest.approx(
+            float(r["wer_ref_steered"]) - float(r["wer_ref_original"]), abs=2e-4)
+    mean = np.mean([float(r["wer_steered"]) for r in rows[:2]])
+    assert float(rows[-1]["wer_steered"]) == pytest.approx(mean, abs=1e-4)
+
+
+def test_eval_transcript_numbers_against_a_plain_forward(env, trained, capsys, tmp_path,
+                                                         whisper_adapter):
+    """sae eval on one real file: CE_orig equals the cross-entropy of a plain teacher-forced
+    forward (no hooks), CE_zero that of a forward hook zeroing the site's audio frames by hand,
+    loss recovered follows from the three CEs, WER from the two transcripts."""
+    import torch.nn.functional as F
+
+    from steve_qt.core.speech.audio import load_audio
+    from steve_qt.core.speech.textdiff import wer
+
+    code = main(["sae", "eval", str(trained), str(env["corpus"]), "--out", str(tmp_path / "ev"),
+                 "--wer-files", "1", "--jobs", "1"])
+    capsys.readouterr()
+    assert code == 0
+    rep = json.loads((tmp_path / "ev" / "eval.json").read_text())
+    t = rep["transcript"]
+    row = t["files"][0]
+    assert row["wer"] == pytest.approx(wer(row["original"], row["reconstructed"]))
+    samples = load_audio(row["file"]).samples
+    plain = whisper_adapter.transcribe(samples)
+    assert plain.text == row["original"]
+    model = whisper_adapter.model
+    mel = whisper_adapter.mel(samples)[None]
+    tokens = torch.tensor(plain.tokens)[None]
+    from whisper.tokenizer import get_tokenizer
+
+    start = plain.tokens.index(get_tokenizer(False).no_timestamps) + 1  # after the prompt
+    keep = math.ceil(len(samples) / 320)
+
+    def ce(zero: bool) -> float:
+        def hook(_m, _i, out):
+            out = out.clone()
+            out[0, :keep] = 0
+            return out
+        h = model.get_submodule(SITE).register_forward_hook(hook) if zero else None
+        try:
+            with torch.no_grad():
+                logits = model(mel, tokens)[0]
+        finally:
+            if h is not None:
+                h.remove()
+        return float(F.cross_entropy(logits[start - 1:-1].float(), tokens[0, start:]))
+
+    assert row["tokens"] == len(plain.tokens) - start
+    assert row["ce"]["orig"] == pytest.approx(ce(False), rel=1e-5)
+    assert row["ce"]["zero"] == pytest.approx(ce(True), rel=1e-5)
+    c = row["ce"]
+    assert row["loss_recovered"] == pytest.approx((c["zero"] - c["rec"]) / (c["zero"] - c["orig"]))
+    assert t["loss_recovered"] == pytest.approx(row["loss_recovered"])  # one file: the same
+    assert "loss recovered" in (tmp_path / "ev" / "eval.md").read_text()

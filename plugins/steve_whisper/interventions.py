@@ -304,6 +304,27 @@ class InterventionsMixin:
             return {site: sae_edit(sae, feature, scale, f0, f1)}
         return {site: scale_neuron(feature, scale, f0, f1)}
 
+    def teacher_forced_ce(self, audio: np.ndarray, tokens: Sequence[int],
+                          edits: dict | None = None, window: int = 0) -> tuple[float, int]:
+        """(summed cross-entropy in nats, tokens scored) of a teacher-forced pass over
+        ``tokens`` (a transcript's sequence: prompt, text, end) with ``edits`` applied: every
+        token after the prompt (up to ``<|notimestamps|>``) is scored, the end token included."""
+        from .edits import edit_hooks
+
+        tok = tokenizer_of(self.model)
+        tokens = list(tokens)
+        start = tokens.index(tok.no_timestamps) + 1 if tok.no_timestamps in tokens else \
+            len(tok.sot_sequence)
+        if start >= len(tokens):
+            raise SteveError("the token sequence has no text or end token to score")
+        mel = self.mel(self.window_audio(audio, window))
+        seq = torch.tensor(tokens, device=mel.device)[None]
+        with edit_hooks(self.model, edits), torch.no_grad():
+            logits = self.model(mel[None], seq)[0].float()  # (n, V)
+        targets = seq[0, start:]
+        ce = F.cross_entropy(logits[start - 1:-1], targets, reduction="sum")
+        return float(ce), int(targets.numel())
+
     def encoder_lens_edits(self, layer: int) -> dict:
         check_layers(self.model, [layer])
         return encoder_lens_edits(self.model, layer)

@@ -4,11 +4,18 @@ trained on a site, by X over a span or every audio frame, substitute the activat
 decode; rows ``original``, (``reconstruction``: the SAE's reconstruction substituted, with
 --sae), ``steered``, each with word error rate and word diff against the original. An SAE
 feature is steered by adding the change of its contribution, x + (X - 1) f_F(x) W_dec[F], keeping
-the SAE's reconstruction error, so scale 1 reproduces the original exactly."""
+the SAE's reconstruction error, so scale 1 reproduces the original exactly.
+
+``steve-qt steer CORPUS --sae DIR --feature F --scale X [--out table.csv]``: the same on every
+audio file of a folder tree (all audio frames of the first 30 s window): per file and in total
+(the last row) the WER of the steered transcript against the unedited one, against the words of
+the alignment beside the file when there is one (wer_change: steered minus unedited), and the
+words that changed."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from .common import add_input_arguments
 from .intervcommon import (add_model_argument, add_out_argument, load_adapter, open_for_edit,
@@ -38,10 +45,26 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run(args) -> int:
-    from ..core.errors import SteveError
-    from ..core.interventions.tables import check_feature, steer
+    from pathlib import Path
 
+    from ..core.interventions.tables import steer
+
+    if Path(args.audio).is_dir():
+        return run_corpus(args)
     utt = open_for_edit(args, args.span)
+    sae, adapter = _sae_and_adapter(args)
+    return run_variants(args, lambda progress: steer(
+        adapter, utt.audio.samples, args.site, args.feature, args.scale,
+        span=tuple(args.span) if args.span else None, sae=sae, window=args.window,
+        progress=progress))
+
+
+def _sae_and_adapter(args):
+    """(the SAE of --sae or None, the adapter), --site defaulting to the SAE's, every one of
+    them checked against the others."""
+    from ..core.errors import SteveError
+    from ..core.interventions.tables import check_feature
+
     sae = None
     if args.sae:
         from ..core.features.sae import check_site, load_sae
@@ -54,7 +77,34 @@ def run(args) -> int:
     if sae is not None:
         check_site(sae, args.site, adapter.site_dim(args.site), args.sae)
     check_feature(adapter, args.site, args.feature, sae)
-    return run_variants(args, lambda progress: steer(
-        adapter, utt.audio.samples, args.site, args.feature, args.scale,
-        span=tuple(args.span) if args.span else None, sae=sae, window=args.window,
-        progress=progress))
+    return sae, adapter
+
+
+def run_corpus(args) -> int:
+    """steer over every audio file of a folder tree (see the module doc)."""
+    from ..core.errors import SteveError
+    from ..core.features.corpus import find_audio_files
+    from ..core.interventions.tables import STEER_CORPUS_HEADER, steer_corpus, steer_corpus_rows
+    from .intervcommon import check_out, clear_progress, emit_table, progress_printer
+
+    if args.span:
+        raise SteveError("--span applies to one file; over a corpus every audio frame is steered")
+    check_out(args)
+    root = Path(args.audio)
+    files = sorted(find_audio_files(root), key=lambda f: Path(f).relative_to(root).as_posix())
+    if not files:
+        raise SteveError("no audio files (WAV, FLAC, OGG, ...) in this folder tree", root)
+    sae, adapter = _sae_and_adapter(args)
+    try:
+        rows, total = steer_corpus(adapter, files, args.site, args.feature, args.scale, sae=sae,
+                                   progress=progress_printer())
+    finally:
+        clear_progress()
+    emit_table(args, STEER_CORPUS_HEADER, steer_corpus_rows(rows, total))
+    import sys
+
+    print(f"{total['files']} files: WER steered vs unedited {total['wer_steered']:.4f}, change "
+          f"against the alignment words {total['wer_change']:+.4f} "
+          f"({total['files_with_words']} files with words); {total['words_changed']} words "
+          f"changed in {total['files_changed']} files", file=sys.stderr)
+    return 0

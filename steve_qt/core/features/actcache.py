@@ -295,6 +295,68 @@ def file_activations(path: str | os.PathLike, spec: str, site: str,
     return out
 
 
+def file_activations_sites(path: str | os.PathLike, spec: str, sites: Sequence[str],
+                           cache_dir: str | os.PathLike | None = None, audio=None
+                           ) -> dict[str, FileActs]:
+    """:func:`file_activations` for several sites of one file: the windows missing for any
+    site are computed by one forward pass per window that captures all of them."""
+    global EXTRACTIONS
+    from ..fileio import sha256_file
+    from ..models.pipeline import get_adapter, normalise_spec
+
+    root = store_root(cache_dir)
+    file_hash = sha256_file(path)
+    out = {s: FileActs([]) for s in sites}
+    window, num_windows = 0, 1
+    while window < num_windows:
+        got = {s: load_entry(root, activation_key(file_hash, spec, s, window)) for s in sites}
+        missing = [s for s, e in got.items() if e is None]
+        if missing:
+            if audio is None:
+                from ..speech.audio import load_audio
+
+                audio = load_audio(path)
+            ex = get_adapter(spec).extract(audio.samples, components=(), window=window,
+                                           sites=tuple(missing))
+            EXTRACTIONS += 1
+            for s in missing:
+                attrs = {"spec": normalise_spec(spec), "site": s, "window": window,
+                         "file_sha256": file_hash, "num_windows": int(ex.num_windows),
+                         "num_samples": int(len(audio.samples)),
+                         "grid": grid_attrs(getattr(ex, "frame_grid", None)), "format": FORMAT}
+                acts = np.asarray(ex.activations[s])
+                save_entry(root, activation_key(file_hash, spec, s, window), acts, attrs)
+                got[s] = Entry(acts.astype(np.float16), attrs)
+                out[s].extracted += 1
+        for s, e in got.items():
+            if s not in missing:
+                out[s].cached += 1
+            out[s].entries.append(e)
+        num_windows = got[sites[0]].num_windows
+        window += 1
+    return out
+
+
+def file_rows(path: str | os.PathLike, spec: str, sites: Sequence[str],
+              cache_dir: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+    """{site: (T, D) float32} every window's cached rows of one file (the file hashed once);
+    FileNotFoundError when a site is not cached completely."""
+    from ..fileio import sha256_file
+
+    root = store_root(cache_dir)
+    file_hash = sha256_file(path)
+    out = {}
+    for site in sites:
+        first = load_entry(root, activation_key(file_hash, spec, site, 0))
+        entries = [first]
+        for w in range(1, first.num_windows if first is not None else 0):
+            entries.append(load_entry(root, activation_key(file_hash, spec, site, w)))
+        if any(e is None for e in entries):
+            raise FileNotFoundError(f"{path}: no cached activations of {site} for {spec}")
+        out[site] = np.concatenate([e.acts for e in entries]).astype(np.float32)
+    return out
+
+
 def iter_rows(files: Iterable[str | os.PathLike], spec: str, site: str, batch: int = 4096,
               cache_dir: str | os.PathLike | None = None, seed: int | None = None,
               shuffle_batches: int = 16, drop_last: bool = False,

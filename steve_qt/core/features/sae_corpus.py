@@ -30,7 +30,7 @@ class SaeCorpus:
 
 
 def resolve_corpus(corpus_or_index: str | os.PathLike, site: str | None,
-                   spec: str | None) -> SaeCorpus:
+                   spec: str | None, need_site: bool = True) -> SaeCorpus:
     """A corpus folder, or a feature index folder (its index.json names corpus, model, site)."""
     from .corpus import find_audio_files
     from ..models.pipeline import normalise_spec
@@ -54,7 +54,7 @@ def resolve_corpus(corpus_or_index: str | os.PathLike, site: str | None,
             raise SteveError(f"the index's corpus {root} is gone (moved?)", p)
     else:
         root = p
-    if not site:
+    if not site and need_site:
         raise SteveError("give --site (see `steve-qt sites`)")
     root = root.resolve()
     files = sorted(find_audio_files(root), key=lambda f: f.relative_to(root).as_posix())
@@ -78,18 +78,19 @@ def split_holdout(files: list, fraction: float, seed: int) -> tuple[list, list]:
 
 @dataclass(frozen=True)
 class CacheTask:
-    """task(path) -> (rows, dim, reason): fill the activation cache for one file (picklable)."""
+    """task(path) -> (rows, dim, reason): fill the activation cache of every site for one file
+    (one forward pass per window for the sites not cached yet; picklable)."""
 
     spec: str
-    site: str
+    sites: tuple
     cache_dir: str | None = None
 
     def __call__(self, path: str):
-        from .actcache import file_activations
+        from .actcache import file_activations_sites
 
         try:
-            fa = file_activations(path, self.spec, self.site, self.cache_dir)
-            acts = fa.entries
+            fa = file_activations_sites(path, self.spec, list(self.sites), self.cache_dir)
+            acts = fa[self.sites[0]].entries
             rows = sum(e.acts.shape[0] for e in acts)
             return rows, int(acts[0].acts.shape[1]) if acts else 0, ""
         except SteveError as exc:
@@ -100,44 +101,80 @@ class CacheTask:
 
 def site_info(spec: str, site: str):
     """The model's Site named ``site`` (SteveError listing the valid ones)."""
+    return sites_info(spec, [site])[0]
+
+
+def sites_info(spec: str, sites) -> list:
+    """The model's Sites named ``sites``: SteveError for a site given twice or one that is not
+    a site of this model (listing the valid ones)."""
     from ..models.pipeline import get_adapter
     from ..models.sites import validate_sites
 
-    return validate_sites([site], get_adapter(spec).list_sites())[0]
+    sites = list(sites)
+    twice = sorted({s for s in sites if sites.count(s) > 1})
+    if twice:
+        raise SteveError(f"site {twice[0]} is given twice")
+    try:
+        return validate_sites(sites, get_adapter(spec).list_sites())
+    except SteveError as exc:
+        raise SteveError(f"{exc.problem} (every --site must be a site of the one model, "
+                         f"{spec})") from None
 
 
-def fill_cache(files: list, spec: str, site: str, cache_dir=None, jobs=None, scheduler=None,
+def fill_cache(files: list, spec: str, sites, cache_dir=None, jobs=None, scheduler=None,
                timeout: float = 10.0, progress=None) -> tuple[list, dict]:
-    """Run the model over the files not cached yet; (files with rows, {file: failure reason})."""
+    """Run the model over the files not cached yet for every site (one forward pass per file
+    for all of them); (files with rows, {file: failure reason})."""
     from .actcache import file_entries
     from .runner import Runner
 
+    sites = (sites,) if isinstance(sites, str) else tuple(sites)
     cd = None if cache_dir is None else str(cache_dir)
-    todo = [f for f in files if file_entries(f, spec, site, cd) is None]
+    todo = [f for f in files if any(file_entries(f, spec, s, cd) is None for s in sites)]
     failed: dict = {}
     if todo:
         with Runner(jobs, scheduler, timeout) as runner:
             for i, (rows, _, reason) in runner.map([str(f) for f in todo],
-                                                   CacheTask(spec, site, cd), progress):
+                                                   CacheTask(spec, sites, cd), progress):
                 if reason or not rows:
                     failed[todo[i]] = reason or "no rows"
     return [f for f in files if f not in failed], failed
 
 
-def rows_source(files: list, spec: str, site: str, cache_dir=None, chunk: int = 4096):
-    """BatchSource for the trainer: the cached rows of ``files`` in order, every epoch."""
-    from .actcache import iter_rows
+def sites_source(files: list, spec: str, cache_dir=None):
+    """SiteSource for the trainer: each file's cached rows of the sites asked, files in the
+    given order (each file read once per epoch, its hash computed once)."""
+    from .actcache import file_rows
 
     cd = None if cache_dir is None else str(cache_dir)
 
-    def rows(epoch: int):
-        try:
-            yield from iter_rows([str(f) for f in files], spec, site, batch=chunk,
-                                 cache_dir=cd, missing="error")
-        except FileNotFoundError as exc:  # the cache was cleared (or a file changed) meanwhile
-            raise SteveError(f"{exc}; run the command again to recompute it") from exc
+    def rows(epoch: int, first: int, sites):
+        for i in range(first, len(files)):
+            try:
+                yield i, file_rows(files[i], spec, list(sites), cd)
+            except FileNotFoundError as exc:  # the cache was cleared (or a file changed)
+                raise SteveError(f"{exc}; run the command again to recompute it") from exc
 
     return rows
+
+
+def rows_source(files: list, spec: str, site: str, cache_dir=None):
+    """BatchSource of one site: each file's cached rows in order, every epoch."""
+    src = sites_source(files, spec, cache_dir)
+    return lambda epoch: (by_site[site] for _, by_site in src(epoch, 0, [site]))
+
+
+def data_id(files: list, root) -> str:
+    """A name for the training data: SHA-256 of the files' paths relative to the corpus root
+    and their sizes and modification times (a checkpoint continues only on the same)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in files:
+        st = Path(f).stat()
+        h.update(f"{Path(f).relative_to(root).as_posix()}\0{st.st_size}\0{st.st_mtime_ns}\n"
+                 .encode())
+    return h.hexdigest()
 
 
 # --- the transcript with the SAE's reconstruction --------------------------------------------

@@ -1,4 +1,5 @@
-"""Training sparse autoencoders on streamed activation rows (CPU, resumable).
+"""Training sparse autoencoders on streamed activation rows: several sites in one pass,
+reproducible bit for bit, resumable exactly.
 
 Two kinds:
 
@@ -18,22 +19,36 @@ factor is estimated from the first rows, whose mean is also where ``b_dec`` star
 then take raw activations (``normalize_activations: "none"``), as SAELens's
 ``fold_activation_norm_scaling_factor`` does.
 
-Rows arrive as an iterator of float arrays (B, d_in) per epoch (file after file, from the
-activation cache); a seeded shuffle buffer mixes frames of many files into each batch. A
-checkpoint (weights, optimiser, counters, position in the epoch) is written every
-``checkpoint_every`` steps and on interruption; training again with the same settings continues
-where it stopped, with the same batches (the shuffle is seeded per epoch and the skipped batches
-are re-read, not re-trained).
+Data: a :data:`SiteSource` yields, per epoch, ``(file index, {site: rows (n, d_in)})`` in a
+fixed file order; every site's SAE gets the rows of each file once. Each site has its own
+:class:`ShuffleBuffer` (rows of whole files, permuted by a generator seeded with
+``(seed, epoch)`` whenever ``shuffle_rows`` rows are held), so a site trained with others gets
+exactly the batches it gets alone.
+
+Reproducible: the same data, settings and seed give the same weights bit for bit on one machine
+(float32 on the CPU). Training runs with ``torch.use_deterministic_algorithms(True)`` (the
+TopK decoder's gather has a scatter-add backward that is otherwise summed in a varying order);
+the torch thread count is recorded, since a BLAS may split sums differently for another count.
+
+Resumable: a checkpoint per site (weights, Adam's state, counters, the dead-latent clocks and the
+shuffle buffer's position: the file where its current fill began, the rows it carried over
+(fewer than a batch), its generator's state at that point and how many batches of the fill were
+trained) is written every ``checkpoint_seconds`` (and every ``checkpoint_every`` steps if set),
+on SIGINT/SIGTERM, and at the end. Training again with the same settings re-reads only the
+files of the current fill and continues with exactly the batches an uninterrupted run trains.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import signal
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable, Iterator
+from typing import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -45,8 +60,11 @@ KINDS = ("topk", "l1")
 CHECKPOINT = "checkpoint.pt"
 REPORT = "training.json"
 #: batches(epoch) -> iterator of float arrays (rows, d_in), the same rows in the same order
-#: each time it is called with the same epoch
+#: each time it is called with the same epoch (one site; each array counts as one "file")
 BatchSource = Callable[[int], Iterable[np.ndarray]]
+#: source(epoch, first file, site names) -> iterator of (file index, {site: rows (n, d_in)}),
+#: files in a fixed order from ``first file`` on, the same rows each time
+SiteSource = Callable[[int, int, Sequence[str]], Iterable[tuple[int, dict]]]
 #: progress(rows done, total rows or None, loss of the last step)
 ProgressFn = Callable[[int, "int | None", float], None]
 
@@ -64,23 +82,44 @@ class TrainConfig:
     shuffle_rows: int = 65536  # shuffle buffer (rows)
     dead_after: int = 200_000  # TopK: a latent that has not fired for this many rows is dead
     aux_coef: float = 1 / 32  # TopK: weight of the AuxK loss
-    checkpoint_every: int = 200  # steps
+    checkpoint_every: int = 0  # steps (0: by time only)
+    checkpoint_seconds: float = 30.0  # a checkpoint at least this often
 
-    def check(self) -> None:
+    def check(self, d_in: int | None = None) -> None:
+        """SteveError naming the first option that does not fit (alone, with the others, or
+        with a site of width ``d_in``)."""
         if self.kind not in KINDS:
             raise SteveError(f"unknown SAE kind {self.kind!r} (choose {' or '.join(KINDS)})")
-        for name in ("expansion", "epochs", "batch", "shuffle_rows", "checkpoint_every"):
+        for name in ("expansion", "epochs", "batch", "shuffle_rows"):
             if getattr(self, name) < 1:
-                raise SteveError(f"--{name} must be at least 1, not {getattr(self, name)}")
+                raise SteveError(f"--{name.replace('_', '-')} must be at least 1, "
+                                 f"not {getattr(self, name)}")
+        if self.checkpoint_every < 0:
+            raise SteveError(f"checkpoint_every must be 0 or more, not {self.checkpoint_every}")
+        if not self.checkpoint_seconds > 0:
+            raise SteveError(f"--checkpoint-seconds must be positive, not "
+                             f"{self.checkpoint_seconds}")
         if self.kind == "topk" and self.k < 1:
             raise SteveError(f"--k must be at least 1, not {self.k}")
         if not self.lr > 0:
             raise SteveError(f"--lr must be positive, not {self.lr}")
+        if self.kind == "l1" and not self.l1 >= 0:
+            raise SteveError(f"--l1 must be 0 or more, not {self.l1}")
+        if self.dead_after < 1:
+            raise SteveError(f"dead_after must be at least 1, not {self.dead_after}")
+        if self.shuffle_rows < self.batch:
+            raise SteveError(f"the shuffle buffer ({self.shuffle_rows} rows) must hold at least "
+                             f"one batch (--batch {self.batch})")
+        if d_in is not None:
+            if self.kind == "topk" and self.k > self.expansion * d_in:
+                raise SteveError(f"--k {self.k} is more than the SAE's {self.expansion * d_in} "
+                                 f"latents (--expansion {self.expansion} x d_in {d_in})")
 
     def resumable_part(self) -> dict:
         """The settings a checkpoint must agree with to be continued."""
         d = asdict(self)
         d.pop("checkpoint_every")
+        d.pop("checkpoint_seconds")
         return d
 
 
@@ -98,7 +137,9 @@ class TrainState:
     since_fired: torch.Tensor | None = None  # (d_sae,) rows since each latent last fired
     losses: list = field(default_factory=list)  # (step, loss, mse) every checkpoint
     config: dict = field(default_factory=dict)
-    rng: torch.Tensor | None = None  # torch RNG state
+    rng: torch.Tensor | None = None  # torch RNG state (nothing draws from it after the init)
+    buffer: dict | None = None  # the shuffle buffer's position (ShuffleBuffer.state())
+    threads: int = 0  # torch threads of the run that wrote the checkpoint
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -174,55 +215,126 @@ def to_sae(p: dict, scale: float, cfg: TrainConfig, hook_name: str | None,
 
 
 # --- streaming -------------------------------------------------------------------------------
+class ShuffleBuffer:
+    """Rows of whole files, mixed: once ``buffer_rows`` rows are held (with the rows carried over
+    from the last fill) they are permuted and given out in batches; the rows that do not fill a
+    batch are carried into the next fill. ``finish`` gives out the rest (the last batch may be
+    shorter). One generator, seeded with ``(seed, epoch)``, draws every permutation.
+
+    Its :meth:`state` is where the current fill began (file index, rows carried in, the
+    generator's state) and how many of the fill's batches were given out: small, and enough to
+    rebuild the fill by re-reading its files and to skip the batches trained."""
+
+    def __init__(self, batch: int, buffer_rows: int, seed: int, epoch: int,
+                 state: dict | None = None):
+        self.batch, self.buffer_rows = batch, buffer_rows
+        self.rng = np.random.default_rng([seed, epoch])
+        self.start_file = 0
+        self.carry: np.ndarray | None = None
+        self.skip = 0  # batches of the next fill trained before (a resumed run)
+        self.given = 0  # batches of the current fill given out
+        if state is not None:
+            self.start_file = int(state["start_file"])
+            self.carry = state["carry"]
+            self.rng.bit_generator.state = state["rng"]
+            self.skip = int(state["given"])
+        self.start_rng = self.rng.bit_generator.state
+        self.next_file = self.start_file
+        self.pending: list[np.ndarray] = []
+        self.held = 0 if self.carry is None else len(self.carry)
+
+    def state(self) -> dict:
+        return {"start_file": self.start_file, "carry": self.carry, "rng": self.start_rng,
+                "given": max(self.given, self.skip)}
+
+    def add(self, file_index: int, rows: np.ndarray) -> Iterator[np.ndarray]:
+        """Take one file's rows (files before ``next_file`` are ignored: already in)."""
+        if file_index < self.next_file:
+            return
+        if file_index != self.next_file:
+            raise RuntimeError(f"file {file_index} came before file {self.next_file}")
+        self.next_file = file_index + 1
+        rows = np.asarray(rows, dtype=np.float32)
+        if rows.ndim != 2:
+            raise SteveError(f"activation rows must be (rows, dims), got shape {rows.shape}")
+        if len(rows):
+            self.pending.append(rows)
+            self.held += len(rows)
+        if self.held >= self.buffer_rows:
+            yield from self._fill(last=False)
+
+    def finish(self) -> Iterator[np.ndarray]:
+        """The rows still held, shuffled, in batches (the last may be shorter)."""
+        if self.held:
+            yield from self._fill(last=True)
+
+    def _fill(self, last: bool) -> Iterator[np.ndarray]:
+        parts = ([] if self.carry is None or not len(self.carry) else [self.carry]) + self.pending
+        rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
+        rows = rows[self.rng.permutation(len(rows))]
+        cut = len(rows) if last else len(rows) - len(rows) % self.batch
+        for j, i in enumerate(range(0, cut, self.batch)):
+            if j < self.skip:
+                continue
+            self.given = j + 1
+            yield rows[i:i + self.batch]
+        self.carry = np.ascontiguousarray(rows[cut:])
+        self.pending, self.held = [], len(self.carry)
+        self.start_file, self.start_rng = self.next_file, self.rng.bit_generator.state
+        self.skip = self.given = 0
+
+
 def shuffled_batches(chunks: Iterable[np.ndarray], batch: int, buffer_rows: int,
-                     rng: np.random.Generator) -> Iterator[np.ndarray]:
-    """Batches (batch, D) of the rows of ``chunks`` (each (n, D)), mixed in a shuffle buffer of
-    ``buffer_rows``; the last batch of the stream may be shorter."""
-    pending: list[np.ndarray] = []
-    n = 0
-    for chunk in chunks:
-        chunk = np.asarray(chunk, dtype=np.float32)
-        if chunk.ndim != 2:
-            raise SteveError(f"activation rows must be (rows, dims), got shape {chunk.shape}")
-        if len(chunk):
-            pending.append(chunk)
-            n += len(chunk)
-        if n >= buffer_rows:
-            rows = np.concatenate(pending)
-            rows = rows[rng.permutation(len(rows))]
-            cut = len(rows) - len(rows) % batch
-            yield from (rows[i:i + batch] for i in range(0, cut, batch))
-            pending, n = ([rows[cut:]], len(rows) - cut) if cut < len(rows) else ([], 0)
-    if n:
-        rows = np.concatenate(pending)
-        rows = rows[rng.permutation(len(rows))]
-        yield from (rows[i:i + batch] for i in range(0, len(rows), batch))
+                     seed: int = 0, epoch: int = 0) -> Iterator[np.ndarray]:
+    """Batches (batch, D) of the rows of ``chunks`` (each (n, D), one "file" each) as the
+    trainer draws them (:class:`ShuffleBuffer`)."""
+    buf = ShuffleBuffer(batch, buffer_rows, seed, epoch)
+    for i, chunk in enumerate(chunks):
+        yield from buf.add(i, chunk)
+    yield from buf.finish()
 
 
-def first_rows_stats(source: BatchSource, d_in: int, rows: int = 20000) -> tuple[float, np.ndarray]:
-    """(scale, mean) over the first ``rows`` rows of epoch 0: scale = sqrt(d_in) / mean row
-    norm; mean (d_in,) the mean row (b_dec starts there, scaled)."""
-    norms, total, seen = [], np.zeros(d_in), 0
-    for chunk in source(0):
-        chunk = np.asarray(chunk, dtype=np.float64)
-        if chunk.ndim != 2 or chunk.shape[1] != d_in:
-            raise SteveError(f"activation rows have shape {chunk.shape[1:]}, the SAE expects "
-                             f"d_in={d_in}")
-        norms.append(np.linalg.norm(chunk, axis=1))
-        total += chunk.sum(0)
-        seen += len(chunk)
-        if seen >= rows:
+def chunk_source(source: BatchSource, name: str) -> SiteSource:
+    """A one-site :data:`SiteSource` from a :data:`BatchSource` (each array one "file")."""
+    def rows(epoch: int, first: int, names: Sequence[str]):
+        for i, chunk in enumerate(source(epoch)):
+            if i >= first:
+                yield i, {name: chunk}
+    return rows
+
+
+def first_rows_stats(source: SiteSource, dims: dict, rows: int = 20000) -> dict:
+    """{site: (scale, mean)} over the first ``rows`` rows of epoch 0 of each site: scale =
+    sqrt(d_in) / mean row norm; mean (d_in,) the mean row (b_dec starts there, scaled)."""
+    acc = {s: ([], np.zeros(d), 0) for s, d in dims.items()}
+    todo = set(dims)
+    for _, by_site in source(0, 0, sorted(dims)):
+        for s in list(todo):
+            chunk = np.asarray(by_site[s], dtype=np.float64)
+            if chunk.ndim != 2 or chunk.shape[1] != dims[s]:
+                raise SteveError(f"activation rows of {s} have shape {chunk.shape[1:]}, the SAE "
+                                 f"expects d_in={dims[s]}")
+            norms, total, seen = acc[s]
+            norms.append(np.linalg.norm(chunk, axis=1))
+            acc[s] = (norms, total + chunk.sum(0), seen + len(chunk))
+            if acc[s][2] >= rows:
+                todo.discard(s)
+        if not todo:
             break
-    if not seen:
-        raise SteveError("no activation rows to train on")
-    mean_norm = float(np.concatenate(norms).mean())
-    if not mean_norm > 0:
-        raise SteveError("the activations are all zero; nothing to train on")
-    return math.sqrt(d_in) / mean_norm, total / seen
+    out = {}
+    for s, (norms, total, seen) in acc.items():
+        if not seen:
+            raise SteveError("no activation rows to train on")
+        mean_norm = float(np.concatenate(norms).mean())
+        if not mean_norm > 0:
+            raise SteveError(f"the activations of {s} are all zero; nothing to train on")
+        out[s] = (math.sqrt(dims[s]) / mean_norm, total / seen)
+    return out
 
 
 # --- checkpoints -----------------------------------------------------------------------------
 def save_checkpoint(state: TrainState, directory: Path) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
     tmp = directory / f".{CHECKPOINT}.part"
     torch.save(asdict(state), tmp)
     os.replace(tmp, directory / CHECKPOINT)
@@ -239,103 +351,274 @@ def load_checkpoint(directory: Path) -> TrainState | None:
                          path) from exc
 
 
+class TrainingInterrupted(Exception):
+    """Training stopped by SIGINT/SIGTERM after writing its checkpoints."""
+
+    def __init__(self, signum: int):
+        super().__init__(f"interrupted by signal {signum}")
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _stop_on_signals(flag: dict):
+    """SIGINT and SIGTERM set ``flag['signal']`` (the loop checkpoints and stops after its
+    current step); a second SIGINT raises KeyboardInterrupt at once. Only in the main thread."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        if flag.get("signal") and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        flag["signal"] = signum
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
+@contextlib.contextmanager
+def deterministic():
+    """torch's deterministic algorithms for the block (restored after; an op without a
+    deterministic kernel on a GPU warns instead of failing)."""
+    was = torch.are_deterministic_algorithms_enabled()
+    was_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(was, warn_only=was_warn)
+
+
+# --- one site's training -----------------------------------------------------------------------
+@dataclass
+class SiteTarget:
+    """One SAE to train: its site, the width of the site, where it goes."""
+
+    site: str
+    d_in: int
+    out: Path
+    hook_name: str | None = None
+    model_name: str | None = None
+    total_rows: int | None = None  # rows per epoch, if known (progress, L1 warm-up, dead clock)
+
+
+class SiteTrainer:
+    """The training of one SAE: weights, Adam, counters and its shuffle buffer."""
+
+    def __init__(self, target: SiteTarget, cfg: TrainConfig, device: str, data_id: str | None,
+                 force: bool):
+        self.t, self.cfg, self.device = target, cfg, torch.device(device)
+        self.out = Path(target.out)
+        if self.out.exists() and not self.out.is_dir():
+            raise SteveError("is a file, not a folder for an SAE", self.out)
+        self.config = {**cfg.resumable_part(), "d_in": target.d_in, "data": data_id}
+        self.state = None if force else load_checkpoint(self.out)
+        if self.state is not None and self.state.config != self.config:
+            raise SteveError("holds a checkpoint trained with other settings or data; use the "
+                             "same settings to continue it, or --force to start over", self.out)
+        self.resumed = self.state is not None
+        self.loss = self.mse = torch.zeros(())
+        self.buffer: ShuffleBuffer | None = None
+
+    def start(self, scale: float | None, mean: np.ndarray | None) -> None:
+        """Initialise (seeded) or restore the checkpoint; then the optimiser and the buffer."""
+        cfg, d_in = self.cfg, self.t.d_in
+        if self.state is None:
+            gen = torch.Generator().manual_seed(cfg.seed)
+            self.state = TrainState(params=init_params(d_in, cfg.expansion * d_in, cfg.kind, gen),
+                                    config=self.config,
+                                    since_fired=torch.zeros(cfg.expansion * d_in,
+                                                            dtype=torch.long))
+            self.state.scale = scale
+            self.state.params["b_dec"] = torch.from_numpy(mean * scale).float()
+        s = self.state
+        self.p = {n: t.to(self.device).clone().requires_grad_(True) for n, t in s.params.items()}
+        self.opt = torch.optim.Adam(list(self.p.values()), lr=cfg.lr, betas=(0.9, 0.999))
+        if s.optim is not None:
+            self.opt.load_state_dict(s.optim)
+        self.since_fired = s.since_fired.to(self.device)
+        total = self.t.total_rows
+        steps_per_epoch = math.ceil(total / cfg.batch) if total else None
+        self.warmup = (0.05 * steps_per_epoch * cfg.epochs
+                       if steps_per_epoch and cfg.kind == "l1" else 0)
+        # a latent is dead after dead_after rows without firing, or one epoch when shorter
+        self.dead_after = min(cfg.dead_after, total) if total else cfg.dead_after
+        self.new_buffer(s.buffer)
+
+    @property
+    def epoch(self) -> int:
+        return self.state.epoch
+
+    def new_buffer(self, state: dict | None = None) -> None:
+        self.buffer = ShuffleBuffer(self.cfg.batch, self.cfg.shuffle_rows, self.cfg.seed,
+                                    self.state.epoch, state)
+
+    def step(self, rows: np.ndarray) -> None:
+        cfg, s = self.cfg, self.state
+        if rows.shape[1] != self.t.d_in:
+            raise SteveError(f"activation rows of {self.t.site} have {rows.shape[1]} "
+                             f"dimensions, the SAE expects d_in={self.t.d_in}")
+        x = torch.from_numpy(rows).to(self.device) * s.scale
+        dead = self.since_fired >= self.dead_after
+        lam = cfg.l1 * min(1.0, (s.step + 1) / self.warmup) if self.warmup else cfg.l1
+        loss, mse, codes = losses(self.p, x, cfg, dead, lam)
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if cfg.kind == "l1":
+            torch.nn.utils.clip_grad_norm_(list(self.p.values()), 1.0)
+        self.opt.step()
+        if cfg.kind == "topk":
+            normalize_decoder_(self.p)
+        fired = (codes > 0).any(0)
+        self.since_fired = torch.where(fired, 0, self.since_fired + len(rows))
+        s.step += 1
+        s.rows += len(rows)
+        self.loss, self.mse = loss.detach(), mse.detach()
+
+    def end_epoch(self) -> None:
+        self.state.epoch += 1
+        self.new_buffer()
+
+    def checkpoint(self) -> None:
+        s = self.state
+        s.params = {n: t.detach().cpu().clone() for n, t in self.p.items()}
+        s.optim = self.opt.state_dict()
+        s.since_fired = self.since_fired.cpu()
+        s.rng = torch.get_rng_state()
+        s.buffer = self.buffer.state() if s.epoch < self.cfg.epochs else None
+        s.threads = torch.get_num_threads()
+        s.losses.append((s.step, float(self.loss), float(self.mse)))
+        save_checkpoint(s, self.out)
+
+    def finish(self, seconds: float | None = None) -> SAE:
+        self.checkpoint()
+        sae = to_sae({n: t.cpu() for n, t in self.p.items()}, self.state.scale, self.cfg,
+                     self.t.hook_name, self.t.model_name)
+        save_sae(sae, self.out, force=True)
+        write_report(self.out, {
+            "config": {**self.cfg.resumable_part(), "d_in": self.t.d_in,
+                       "d_sae": self.cfg.expansion * self.t.d_in},
+            "rows_trained": self.state.rows, "steps": self.state.step,
+            "activation_scale": self.state.scale, "losses": self.state.losses,
+            "torch_threads": torch.get_num_threads(), "device": str(self.device),
+            "train_seconds_this_run": seconds,
+            "deterministic": "torch.use_deterministic_algorithms(True); same weights bit for "
+                             "bit for the same data, settings, seed, machine and thread count"})
+        (self.out / CHECKPOINT).unlink(missing_ok=True)
+        return sae
+
+
+def resolve_device(device: str | None) -> str:
+    """``auto`` (CUDA when torch sees one, else CPU), ``cpu`` or ``cuda[:N]`` as the model
+    commands take it (:func:`steve_qt.core.models.devices.resolve`)."""
+    from ..models.devices import resolve
+
+    return resolve(device)
+
+
 # --- the loop --------------------------------------------------------------------------------
+def train_saes(source: SiteSource, targets: Sequence[SiteTarget], cfg: TrainConfig,
+               progress: ProgressFn | None = None, force: bool = False,
+               stop_after_steps: int | None = None, device: str | None = "cpu",
+               data_id: str | None = None, say: Callable[[str], None] | None = None
+               ) -> dict | None:
+    """Train one SAE per target on one pass over the data per epoch; {site: SAE}, each also
+    saved in SAELens's format in its ``out`` (with training.json).
+
+    ``stop_after_steps``: stop (with checkpoints) once the steps of this call over all sites
+    reach this number, and return None, as an interruption would (tests). ``data_id``: names the
+    data (e.g. a hash of the file list); a checkpoint continues only with the same. SIGINT and
+    SIGTERM (main thread) checkpoint every site and raise :class:`TrainingInterrupted`.
+    """
+    for t in targets:
+        cfg.check(t.d_in)
+    names = [t.site for t in targets]
+    if len(set(names)) != len(names):
+        raise SteveError("a site is given twice")
+    dev = resolve_device(device)
+    trainers = [SiteTrainer(t, cfg, dev, data_id, force) for t in targets]
+    fresh = {tr.t.site: tr.t.d_in for tr in trainers if not tr.resumed}
+    stats = first_rows_stats(source, fresh) if fresh else {}
+    threads = torch.get_num_threads()
+    for tr in trainers:
+        tr.start(*stats.get(tr.t.site, (None, None)))
+        if tr.resumed and say:
+            s = tr.state
+            say(f"{tr.t.site}: resuming from step {s.step} (epoch {s.epoch + 1} of {cfg.epochs}, "
+                f"{s.rows} rows trained) in {tr.out}")
+            if s.threads and s.threads != threads:
+                say(f"{tr.t.site}: the checkpoint was written with {s.threads} torch threads, "
+                    f"this run has {threads}: the result may differ in the last bits")
+    flag: dict = {}
+    steps_here = 0
+    last = t_start = time.monotonic()
+    rows_all = sum(t.total_rows or 0 for t in targets) * cfg.epochs or None
+
+    def after_step(tr: SiteTrainer) -> None:
+        nonlocal steps_here, last
+        steps_here += 1
+        if progress:
+            progress(sum(x.state.rows for x in trainers), rows_all, float(tr.loss))
+        due = time.monotonic() - last >= cfg.checkpoint_seconds or (
+            cfg.checkpoint_every and tr.state.step % cfg.checkpoint_every == 0)
+        stop = flag.get("signal") or (stop_after_steps is not None
+                                      and steps_here >= stop_after_steps)
+        if due or stop:
+            for x in trainers:
+                x.checkpoint()
+            last = time.monotonic()
+        if flag.get("signal"):
+            raise TrainingInterrupted(flag["signal"])
+        if stop:
+            raise _Stop
+
+    try:
+        with _stop_on_signals(flag), deterministic():
+            while min(tr.epoch for tr in trainers) < cfg.epochs:
+                epoch = min(tr.epoch for tr in trainers)
+                active = [tr for tr in trainers if tr.epoch == epoch]
+                first = min(tr.buffer.next_file for tr in active)
+                for i, by_site in source(epoch, first, [tr.t.site for tr in active]):
+                    for tr in active:
+                        for rows in tr.buffer.add(i, by_site[tr.t.site]):
+                            tr.step(rows)
+                            after_step(tr)
+                    if flag.get("signal"):
+                        for x in trainers:
+                            x.checkpoint()
+                        raise TrainingInterrupted(flag["signal"])
+                for tr in active:
+                    for rows in tr.buffer.finish():
+                        tr.step(rows)
+                        after_step(tr)
+                    tr.end_epoch()
+            seconds = time.monotonic() - t_start
+            return {tr.t.site: tr.finish(seconds) for tr in trainers}
+    except _Stop:
+        return None
+
+
+class _Stop(Exception):
+    pass
+
+
 def train_sae(source: BatchSource, d_in: int, cfg: TrainConfig, out_dir: str | os.PathLike,
               hook_name: str | None = None, model_name: str | None = None,
               total_rows: int | None = None, progress: ProgressFn | None = None,
-              force: bool = False, stop_after_steps: int | None = None) -> SAE | None:
-    """Train, checkpointing into ``out_dir``; save the SAE there in SAELens's format at the end.
-
-    ``total_rows``: rows per epoch, if known (progress and the L1 warm-up use it).
-    ``stop_after_steps``: stop (with a checkpoint) after this many steps in this call and return
-    None, as an interruption would (for tests and short runs).
-    """
-    cfg.check()
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise SteveError("is a file, not a folder for an SAE", out)
-    out.mkdir(parents=True, exist_ok=True)
-    state = None if force else load_checkpoint(out)
-    if state is not None and state.config != {**cfg.resumable_part(), "d_in": d_in}:
-        raise SteveError("holds a checkpoint trained with other settings; use the same settings "
-                         "to continue it, or --force to start over", out)
-    if state is None:
-        gen = torch.Generator().manual_seed(cfg.seed)
-        state = TrainState(params=init_params(d_in, cfg.expansion * d_in, cfg.kind, gen),
-                           config={**cfg.resumable_part(), "d_in": d_in},
-                           since_fired=torch.zeros(cfg.expansion * d_in, dtype=torch.long))
-        state.scale, mean = first_rows_stats(source, d_in)
-        state.params["b_dec"] = torch.from_numpy(mean * state.scale).float()
-        torch.manual_seed(cfg.seed)
-    else:
-        torch.set_rng_state(state.rng)
-    p = {n: t.clone().requires_grad_(True) for n, t in state.params.items()}
-    opt = torch.optim.Adam(list(p.values()), lr=cfg.lr, betas=(0.9, 0.999))
-    if state.optim is not None:
-        opt.load_state_dict(state.optim)
-    steps_per_epoch = math.ceil(total_rows / cfg.batch) if total_rows else None
-    warmup = 0.05 * steps_per_epoch * cfg.epochs if steps_per_epoch and cfg.kind == "l1" else 0
-    steps_here = 0
-    loss = mse = torch.zeros(())
-    # a latent is dead after dead_after rows without firing, or one epoch when that is shorter
-    dead_after = min(cfg.dead_after, total_rows) if total_rows else cfg.dead_after
-
-    def checkpoint():
-        state.params = {n: t.detach().clone() for n, t in p.items()}
-        state.optim = opt.state_dict()
-        state.rng = torch.get_rng_state()
-        state.losses.append((state.step, float(loss.detach()), float(mse.detach())))
-        save_checkpoint(state, out)
-
-    try:
-        while state.epoch < cfg.epochs:
-            rng = np.random.default_rng([cfg.seed, state.epoch])
-            batches = shuffled_batches(source(state.epoch), cfg.batch, cfg.shuffle_rows, rng)
-            for i, rows in enumerate(batches):
-                if i < state.batches_done:
-                    continue  # trained before the interruption
-                if rows.shape[1] != d_in:
-                    raise SteveError(f"activation rows have {rows.shape[1]} dimensions, the SAE "
-                                     f"expects d_in={d_in}")
-                x = torch.from_numpy(rows) * state.scale
-                dead = state.since_fired >= dead_after
-                lam = cfg.l1 * min(1.0, (state.step + 1) / warmup) if warmup else cfg.l1
-                loss, mse, codes = losses(p, x, cfg, dead, lam)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.kind == "l1":
-                    torch.nn.utils.clip_grad_norm_(list(p.values()), 1.0)
-                opt.step()
-                if cfg.kind == "topk":
-                    normalize_decoder_(p)
-                fired = (codes > 0).any(0)
-                state.since_fired = torch.where(fired, 0, state.since_fired + len(rows))
-                state.step += 1
-                state.batches_done = i + 1
-                state.rows += len(rows)
-                steps_here += 1
-                if progress:
-                    progress(state.rows, total_rows * cfg.epochs if total_rows else None,
-                             float(loss.detach()))
-                if state.step % cfg.checkpoint_every == 0:
-                    checkpoint()
-                if stop_after_steps is not None and steps_here >= stop_after_steps:
-                    checkpoint()
-                    return None
-            state.epoch += 1
-            state.batches_done = 0
-    except KeyboardInterrupt:
-        checkpoint()
-        raise
-    checkpoint()
-    sae = to_sae(p, state.scale, cfg, hook_name, model_name)
-    save_sae(sae, out, force=True)
-    write_report(out, {"config": {**cfg.resumable_part(), "d_in": d_in,
-                                  "d_sae": cfg.expansion * d_in},
-                       "rows_trained": state.rows, "steps": state.step,
-                       "activation_scale": state.scale, "losses": state.losses})
-    (out / CHECKPOINT).unlink(missing_ok=True)
-    return sae
+              force: bool = False, stop_after_steps: int | None = None,
+              device: str = "cpu") -> SAE | None:
+    """One SAE on one stream of arrays (each array one "file"); see :func:`train_saes`."""
+    target = SiteTarget(hook_name or "site", d_in, Path(out_dir), hook_name, model_name,
+                        total_rows)
+    got = train_saes(chunk_source(source, target.site), [target], cfg, progress, force,
+                     stop_after_steps, device)
+    return None if got is None else got[target.site]
 
 
 def write_report(out: Path, entries: dict) -> None:
@@ -351,27 +634,10 @@ def write_report(out: Path, entries: dict) -> None:
 # --- evaluation ------------------------------------------------------------------------------
 def evaluate(sae: SAE, chunks: Iterable[np.ndarray]) -> dict:
     """On held-out rows: fraction of variance explained (1 - SSE / total sum of squares about
-    the mean), mean L0 (active latents per row), share of latents that never fire, rows."""
-    n, sse, sum_x, sum_sq, l0 = 0, 0.0, None, 0.0, 0.0
-    fired = torch.zeros(sae.d_sae, dtype=torch.bool)
-    with torch.no_grad():
-        for chunk in chunks:
-            x = torch.from_numpy(np.asarray(chunk, dtype=np.float32))
-            if not len(x):
-                continue
-            codes = sae.encode(x)
-            x_hat = sae.decode(codes, like=x)
-            x64 = x.double()
-            sse += float((x_hat.double() - x64).pow(2).sum())
-            sum_x = x64.sum(0) if sum_x is None else sum_x + x64.sum(0)
-            sum_sq += float(x64.pow(2).sum())
-            l0 += float((codes > 0).sum())
-            fired |= (codes > 0).any(0)
-            n += len(x)
-    if not n:
-        raise SteveError("no held-out activation rows to evaluate on")
-    total = sum_sq - float(sum_x.pow(2).sum()) / n
-    return {"rows": n, "fraction_variance_explained": 1.0 - sse / total if total > 0 else
-            float("nan"), "l0": l0 / n, "dead_share": float((~fired).float().mean()),
-            "mse_per_row": sse / n}
+    the mean), mean L0 (active latents per row), share of latents that never fire, and of those
+    that fire on more than 10 % of the rows, rows (:func:`sae_eval.row_stats`)."""
+    from .sae_eval import row_stats
 
+    stats = row_stats(sae, chunks)
+    stats.pop("frequency")
+    return stats

@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import Cancelled, SteveError
 from ..frames import WHISPER_HOP, WHISPER_SAMPLE_RATE, WHISPER_WINDOW_SAMPLES
-from ..speech.textdiff import format_diff, wer, word_diff
+from ..speech.textdiff import EQUAL, format_diff, wer, word_diff
 
 ProgressFn = Callable[[int, int, str], None]
 CancelFn = Callable[[], bool]
@@ -389,3 +389,68 @@ def lm_rows(adapter, prompt: str | None = None, neighbours: str | None = None,
     return rows
 
 
+# --------------------------------------------------------------------------------------------
+# steering over a corpus
+
+STEER_CORPUS_HEADER = ("file", "wer_reconstruction", "wer_steered", "wer_ref_original",
+                       "wer_ref_steered", "wer_change", "words_changed", "original", "steered")
+
+
+def steer_corpus(adapter, files, site: str, feature: int, scale: float, sae=None,
+                 progress: ProgressFn | None = None) -> tuple[list[dict], dict]:
+    """:func:`steer` on every file (all its audio frames, first 30 s window): per file the WER
+    of the steered (and reconstructed) transcript against the unedited one, against the
+    alignment's words when a .wrd/.TextGrid lies beside the file (``wer_change`` = steered
+    minus unedited against those words; without words, the WER against the unedited transcript),
+    and the words that changed (``[old->new]``, ``[-old]``, ``[+new]``). Totals: means over the
+    files and the count of changed words."""
+    from pathlib import Path
+
+    from ..speech.alignment import alignment_words
+    from ..speech.audio import load_audio
+
+    rows = []
+    for i, f in enumerate(files):
+        audio = load_audio(f)
+        variants = {v.variant: v for v in steer(adapter, audio.samples, site, feature, scale,
+                                                 sae=sae)}
+        orig, st = variants["original"], variants["steered"]
+        row = {"file": str(f), "wer_reconstruction": variants["reconstruction"].wer
+               if "reconstruction" in variants else float("nan"),
+               "wer_steered": st.wer, "wer_ref_original": float("nan"),
+               "wer_ref_steered": float("nan"), "wer_change": st.wer,
+               "words_changed": format_diff([o for o in st.ops if o[0] != EQUAL]),
+               "n_changed": sum(o[0] != EQUAL for o in st.ops),
+               "original": orig.transcript, "steered": st.transcript}
+        ref = alignment_words(f, len(audio.samples) / audio.rate)
+        if ref is not None:
+            row["wer_ref_original"] = wer(ref, orig.transcript)
+            row["wer_ref_steered"] = wer(ref, st.transcript)
+            row["wer_change"] = row["wer_ref_steered"] - row["wer_ref_original"]
+        rows.append(row)
+        if progress:
+            progress(i, len(files), f"{Path(f).name}")
+
+    def mean(key):
+        vals = [r[key] for r in rows if not math.isnan(r[key])]
+        return float(np.mean(vals)) if vals else float("nan")
+
+    total = {k: mean(k) for k in ("wer_reconstruction", "wer_steered", "wer_ref_original",
+                                  "wer_ref_steered", "wer_change")}
+    total.update({"files": len(rows), "files_changed": sum(r["n_changed"] > 0 for r in rows),
+                  "words_changed": sum(r["n_changed"] for r in rows),
+                  "files_with_words": sum(not math.isnan(r["wer_ref_original"]) for r in rows)})
+    return rows, total
+
+
+def steer_corpus_rows(rows: list[dict], total: dict) -> list[tuple]:
+    """CSV rows (STEER_CORPUS_HEADER), the totals last (file "TOTAL (mean)")."""
+    out = [(r["file"], _fmt(r["wer_reconstruction"]), _fmt(r["wer_steered"]),
+            _fmt(r["wer_ref_original"]), _fmt(r["wer_ref_steered"]), _fmt(r["wer_change"]),
+            r["words_changed"], r["original"], r["steered"]) for r in rows]
+    out.append((f"TOTAL (mean over {total['files']} files)", _fmt(total["wer_reconstruction"]),
+                _fmt(total["wer_steered"]), _fmt(total["wer_ref_original"]),
+                _fmt(total["wer_ref_steered"]), _fmt(total["wer_change"]),
+                f"{total['words_changed']} words changed in {total['files_changed']} files", "",
+                ""))
+    return out

@@ -780,6 +780,19 @@ def load_alignment(audio_path: str | os.PathLike | None, kind: str = "auto",
     return alignment if duration_s is None else check_alignment(alignment, duration_s)
 
 
+def alignment_words(audio_path: str | os.PathLike, duration_s: float | None = None) -> str | None:
+    """The words of the alignment beside ``audio_path`` as one text (non-empty labels joined by
+    spaces), or None when there is no alignment, it does not read, or it has no words."""
+    try:
+        al = load_alignment(audio_path, duration_s=duration_s)
+    except SteveError:
+        return None
+    if al is None or al.words is None:
+        return None
+    text = " ".join(iv.label for iv in al.words.intervals if iv.label.strip())
+    return text or None
+
+
 def _clip_tier(tier: Tier, duration_s: float, tolerance_s: float, path) -> Tier:
     late = [(i, iv) for i, iv in enumerate(tier.intervals) if iv.end_s > duration_s]
     if not late:

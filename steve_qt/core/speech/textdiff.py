@@ -7,6 +7,7 @@ insertion cost 1 each); among equal-cost alignments the backtrace prefers a matc
 substitution, then a deletion, then an insertion.
 
     wer(ref, hyp) = (substitutions + deletions + insertions) / len(ref words)
+    cer(ref, hyp) = the same over the characters of the normalised texts
 
 With an empty reference the WER is 0 when the hypothesis is empty too, else infinity.
 
@@ -80,6 +81,17 @@ def wer(ref: str, hyp: str) -> float:
     if n_ref == 0:
         return 0.0 if e == 0 else float("inf")
     return e / n_ref
+
+
+def cer(ref: str, hyp: str) -> float:
+    """Character error rate: Levenshtein distance between the normalised texts (words joined by
+    one space) over the reference's characters; 0 or infinity for an empty reference, as
+    :func:`wer`."""
+    r, h = " ".join(normalise_words(ref)), " ".join(normalise_words(hyp))
+    e = _distance_table(list(r), list(h))[len(r)][len(h)]
+    if not r:
+        return 0.0 if e == 0 else float("inf")
+    return e / len(r)
 
 
 def format_diff(ops) -> str:
