@@ -14,7 +14,8 @@ _PUBLIC = {name: "steve_qt.api" for name in (
     "Word", "load_extraction", "Activations", "load_activations", "FeatureIndex", "build_index",
     "corpus_stats", "CorpusStats", "probe",
     "window", "ablate", "steer", "lens", "Lens", "lm", "figure", "feature_figure", "feature_audio",
-    "Sound", "acoustics",
+    "Sound", "acoustics", "phones", "train_saes", "evaluate_sae", "compare_saes",
+    "erase_concept", "steer_corpus",
     "Table")}
 _PUBLIC["SAE"] = "steve_qt.core.features.sae"
 

@@ -538,8 +538,8 @@ class FeatureIndex(_index.FeatureIndex):
 
     EXAMPLE_COLUMNS = ("rank", "file", "frame", "time_s", "activation", "phone", "word")
     RANGE_COLUMNS = ("bin", "lo", "hi") + EXAMPLE_COLUMNS
-    PHONE_COLUMNS = ("phone", "frames", "mean", "std", "rest_mean", "rest_std", "selectivity",
-                     "best")
+    PHONE_COLUMNS = ("phone", "frames", "n_files", "mean", "std", "rest_mean", "rest_std",
+                     "selectivity", "auroc", "supported", "best")
 
     def top(self, feature: int) -> Table:
         return Table(self.EXAMPLE_COLUMNS, super().top(feature), f"feature {feature}: top")
@@ -671,6 +671,68 @@ def probe(corpus: PathLike, out: PathLike, model=DEFAULT_SPEC, sites: Sequence[s
     return _csv_table(probe_csv(rows), "probes")
 
 
+def phones(corpus: PathLike | None = None, phone_tier: str | None = None) -> Table:
+    """The phone normalisation every statistic uses (``steve-qt phones``): without ``corpus``
+    the mapping tables (kind, label, normalised); with it every raw label of the corpus'
+    alignments with its normalised label, intervals and files."""
+    from .core.features.corpus import phone_inventory
+    from .core.speech.phone_sets import phone_table
+
+    if corpus is None:
+        return Table(("kind", "label", "normalised"), phone_table(), "phone normalisation")
+    rows, aligned, total = phone_inventory(corpus, phone_tier)
+    return Table(("label", "normalised", "intervals", "files"), rows,
+                 f"{len(rows)} raw labels in {aligned} aligned files of {total}")
+
+
+# --- sparse autoencoders over a corpus -------------------------------------------------------
+def _spec_or_none(model) -> str | None:
+    if model is None:
+        return None
+    return model.spec if isinstance(model, Model) else _pipeline.normalise_spec(model)
+
+
+def train_saes(corpus: PathLike, out: PathLike, sites: Sequence[str] | str | None = None,
+               model=None, **options) -> dict:
+    """``steve-qt sae train``: one SAE per site, trained in one pass over the corpus per epoch,
+    written in SAELens's format (one site to ``out``, several to ``out/<site>/``); reproducible
+    and resumable (the same call continues from the checkpoint). ``options``: the command's
+    (``kind``, ``expansion``, ``k``, ``l1``, ``epochs``, ``lr``, ``batch``, ``seed``,
+    ``shuffle_rows``, ``checkpoint_seconds``, ``holdout``, ``wer_files``, ``device``, ``jobs``,
+    ``scheduler``, ``timeout``, ``cache``, ``force``). Returns site -> report (``"sae"``: the
+    :class:`SAE`, ``"heldout"``: variance explained, L0, dead latents, ...)."""
+    from .core.features.sae_jobs import train_on_corpus
+
+    return train_on_corpus(corpus, out, sites=sites, model=_spec_or_none(model), **options)
+
+
+def evaluate_sae(sae_dir: PathLike, out: PathLike, corpus: PathLike | None = None, model=None,
+                 **options) -> dict:
+    """``steve-qt sae eval``: variance explained, L0, dead and dense latents, WER/CER with the
+    reconstruction spliced in and loss recovered, on held-out files; returns eval.json."""
+    from .core.features.sae_jobs import evaluate_sae as run
+
+    return run(sae_dir, out, corpus, model=_spec_or_none(model), **options)
+
+
+def compare_saes(sae_a: PathLike, sae_b: PathLike, out: PathLike | None = None, seed: int = 0,
+                 force: bool = False) -> dict:
+    """``steve-qt sae compare``: latents matched one to one by decoder cosine (Hungarian), the
+    shares above 0.7 and 0.9 and a random SAE's as the floor; returns compare.json."""
+    from .core.features.sae_jobs import compare_sae_dirs
+
+    return compare_sae_dirs(sae_a, sae_b, out, seed=seed, force=force)
+
+
+def erase_concept(sae_dir: PathLike, corpus: PathLike, concept: str, out: PathLike, model=None,
+                  **options) -> dict:
+    """``steve-qt sae erase``: how many features must be zeroed to erase ``concept``
+    (``class=vowel``, ``phone=s``, ...) from the reconstruction; returns erase.json."""
+    from .core.features.sae_jobs import erase_concept as run
+
+    return run(sae_dir, corpus, concept, out, model=_spec_or_none(model), **options)
+
+
 # --- interventions ---------------------------------------------------------------------------
 def _intervention_model(model) -> Model:
     from .core.interventions.tables import require_interventions
@@ -720,17 +782,12 @@ def ablate(model, utt, span: tuple[float, float], fill: str = "padding",
                      f"ablate {span[0]:g}-{span[1]:g} s")
 
 
-def steer(model, utt, feature: int, scale: float, site: str | None = None, sae=None,
-          span: tuple[float, float] | None = None, window: int = 0) -> Table:
-    """Scale one neuron of ``site`` (or one feature of ``sae``: an SAE or its folder) by
-    ``scale`` and decode (``steve-qt steer``): rows original, (reconstruction), steered."""
+def _steer_sae(m: Model, site: str | None, feature: int, sae):
+    """(the SAE or None, the site), checked against the model: ``sae`` may be an SAE or its
+    folder; the site defaults to the SAE's ``hook_name``."""
     from .core.features.sae import SAE, check_site, load_sae
-    from .core.interventions.tables import check_feature, span_frames
-    from .core.interventions.tables import steer as steer_rows
+    from .core.interventions.tables import check_feature
 
-    u = _utterance(utt)
-    if span is not None:
-        span_frames(*span, len(u.samples), window)
     if sae is not None and not isinstance(sae, SAE):
         sae_dir, sae = sae, load_sae(sae)
     else:
@@ -738,13 +795,45 @@ def steer(model, utt, feature: int, scale: float, site: str | None = None, sae=N
     site = site or (sae.hook_name if sae is not None else None)
     if not site:
         raise Error("give site (a module path such as encoder.blocks.2.mlp.1)")
-    m = _intervention_model(model)
     if sae is not None:
         check_site(sae, site, m.adapter.site_dim(site), sae_dir)
     check_feature(m.adapter, site, feature, sae)
+    return sae, site
+
+
+def steer(model, utt, feature: int, scale: float, site: str | None = None, sae=None,
+          span: tuple[float, float] | None = None, window: int = 0) -> Table:
+    """Scale one neuron of ``site`` (or one feature of ``sae``: an SAE or its folder) by
+    ``scale`` and decode (``steve-qt steer``): rows original, (reconstruction), steered."""
+    from .core.interventions.tables import span_frames
+    from .core.interventions.tables import steer as steer_rows
+
+    u = _utterance(utt)
+    if span is not None:
+        span_frames(*span, len(u.samples), window)
+    m = _intervention_model(model)
+    sae, site = _steer_sae(m, site, feature, sae)
     return _variants(steer_rows(m.adapter, u.samples, site, feature, scale,
                                 span=tuple(span) if span else None, sae=sae, window=window),
                      f"feature {feature} of {site} x {scale:g}")
+
+
+def steer_corpus(model, corpus: PathLike, feature: int, scale: float, site: str | None = None,
+                 sae=None) -> Table:
+    """``steve-qt steer CORPUS``: :func:`steer` on every audio file of a folder tree; per file
+    and in total (last row) the WER change and the words that changed."""
+    from .core.features.corpus import find_audio_files
+    from .core.interventions.tables import STEER_CORPUS_HEADER, steer_corpus as run
+    from .core.interventions.tables import steer_corpus_rows
+
+    m = _intervention_model(model)
+    sae_obj, site = _steer_sae(m, site, feature, sae)
+    root = Path(corpus)
+    files = sorted(find_audio_files(root), key=lambda f: Path(f).relative_to(root).as_posix())
+    if not files:
+        raise Error("no audio files (WAV, FLAC, OGG, ...) in this folder tree", root)
+    rows, total = run(m.adapter, files, site, feature, scale, sae=sae_obj)
+    return Table(STEER_CORPUS_HEADER, steer_corpus_rows(rows, total), "steering over a corpus")
 
 
 @dataclass

@@ -40,40 +40,16 @@ def run(args) -> int:
 
 
 def run_corpus(args) -> int:
-    from collections import Counter, defaultdict
-    from pathlib import Path
+    from collections import Counter
 
-    from ..core.errors import SteveError
-    from ..core.features.corpus import find_audio_files
-    from ..core.speech.alignment import load_alignment
-    from ..core.speech.phone_sets import normalise_labels
+    from ..core.features.corpus import phone_inventory
 
-    root = Path(args.corpus)
-    paths = find_audio_files(root)
-    if not paths:
-        raise SteveError("no audio files (WAV, FLAC, OGG, ...) in this folder tree", root)
-    intervals: Counter = Counter()
-    files: dict[str, set] = defaultdict(set)
-    norm_of: dict[str, str] = {}
-    aligned = 0
-    for p in paths:
-        al = load_alignment(p, phone_tier=args.phone_tier)
-        if al is None or al.phones is None:
-            continue
-        aligned += 1
-        labels = al.phones.labels
-        for raw, norm in zip(labels, normalise_labels(labels)):
-            intervals[raw] += 1
-            files[raw].add(p)
-            norm_of[raw] = norm or "(left out)"
-    if not aligned:
-        raise SteveError("no phone alignment beside any audio file", root)
+    rows, aligned, total = phone_inventory(args.corpus, args.phone_tier)
     norm_n: Counter = Counter()
-    for raw, n in intervals.items():
-        norm_n[norm_of[raw]] += n
-    out = [f"{len(intervals)} raw phone labels in {aligned} aligned files of {len(paths)}, "
+    for _, norm, n, _ in rows:
+        norm_n[norm] += n
+    out = [f"{len(rows)} raw phone labels in {aligned} aligned files of {total}, "
            f"{len(norm_n)} after normalisation", "raw label, normalised, intervals, files:"]
-    for raw, n in sorted(intervals.items(), key=lambda kv: (-kv[1], kv[0])):
-        out.append(f"  {raw:<8} -> {norm_of[raw]:<10} {n:>7} {len(files[raw]):>6}")
+    out += [f"  {raw:<8} -> {norm:<10} {n:>7} {nf:>6}" for raw, norm, n, nf in rows]
     sys.stdout.write("\n".join(out) + "\n")
     return 0

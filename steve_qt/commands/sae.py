@@ -114,103 +114,35 @@ DIR/compare_hist.png is the histogram. SAEs of different shapes are refused."""
 
 
 def run_compare(args) -> int:
-    import json
+    from ..core.features.sae_jobs import compare_sae_dirs
 
-    from ..core.features.sae import load_sae
-    from ..core.features.sae_compare import compare_saes, histogram_png
-    from ..core.fileio import atomic_folder, check_folder_writable
-
-    if args.out:
-        check_folder_writable(args.out, args.force, "the comparison")
-    a, b = load_sae(args.sae_a), load_sae(args.sae_b)
-    res = compare_saes(a, b, seed=args.seed)
+    res = compare_sae_dirs(args.sae_a, args.sae_b, args.out, seed=args.seed, force=args.force)
     fl = res["random_floor"]
     print(f"{res['n_features']} latents matched one to one by decoder cosine: "
           f"{100 * res['share_above_0.7']:.1f}% above 0.7, "
           f"{100 * res['share_above_0.9']:.1f}% above 0.9 (mean {res['mean_cosine']:.3f}); "
           f"random floor {100 * fl['share_above_0.7']:.1f}% / {100 * fl['share_above_0.9']:.1f}%")
     if args.out:
-        with atomic_folder(args.out, args.force, "the comparison") as tmp:
-            (tmp / "compare.json").write_text(json.dumps(
-                {**res, "sae_a": str(args.sae_a), "sae_b": str(args.sae_b)}) + "\n")
-            histogram_png(res, tmp / "compare_hist.png")
         print(f"wrote {args.out}/compare.json and compare_hist.png")
     return 0
 
 
-def _check_out(out: Path, force: bool) -> None:
-    from ..core.errors import SteveError
-    from ..core.features.sae import CFG_FILENAME
 
-    if out.exists() and not out.is_dir():
-        raise SteveError("is a file, not a folder for an SAE", out)
-    if (out / CFG_FILENAME).exists() and not force:
-        raise SteveError("holds an SAE already; not overwritten (use --force to replace it)", out)
-    parent = out.parent if str(out.parent) else Path(".")
-    while not parent.exists() and parent != parent.parent:
-        parent = parent.parent  # OUT/<site>: OUT itself may be made
-    if not parent.is_dir():
-        raise SteveError(f"folder {parent} does not exist", out)
+
+
+def _warn(text: str) -> None:
+    print(f"steve-qt: warning: {text}", file=sys.stderr)
+
+
+def _say(text: str) -> None:
+    print(f"steve-qt: {text}", file=sys.stderr)
 
 
 def run_train(args) -> int:
-    from ..core.models.adapters import DEFAULT_SPEC
-    from ..core.errors import SteveError
     from ..core.features.runner import tqdm_progress
-    from ..core.features.sae_corpus import (data_id, fill_cache, reconstruction_wer,
-                                            resolve_corpus, rows_source, sites_info,
-                                            sites_source, split_holdout)
-    from ..core.features.sae_train import (SiteTarget, TrainConfig, TrainingInterrupted,
-                                           evaluate, resolve_device, train_saes, write_report)
+    from ..core.features.sae_jobs import train_on_corpus
+    from ..core.features.sae_train import TrainingInterrupted
 
-    # every option, alone and with the others, before any work
-    cfg = TrainConfig(kind=args.kind, expansion=args.expansion, k=args.k, l1=args.l1,
-                      epochs=args.epochs, lr=args.lr, batch=args.batch, seed=args.seed,
-                      shuffle_rows=args.shuffle_rows,
-                      checkpoint_seconds=args.checkpoint_seconds)
-    cfg.check()
-    if args.wer_files < 0:
-        raise SteveError(f"--wer-files must be 0 or more, not {args.wer_files}")
-    if args.jobs is not None and args.jobs < 1:
-        raise SteveError(f"--jobs must be at least 1, not {args.jobs}")
-    if not 0 <= args.holdout < 1:
-        raise SteveError(f"--holdout must be at least 0 and below 1, not {args.holdout}")
-    device = resolve_device(args.device)
-    given = list(args.site or [])
-    twice = sorted({s for s in given if given.count(s) > 1})
-    if twice:
-        raise SteveError(f"site {twice[0]} is given twice")
-    corpus = resolve_corpus(args.corpus, given[0] if len(given) == 1 else None,
-                            args.model or None, need_site=not given)
-    if args.model is None and corpus.index is None:
-        corpus.spec = DEFAULT_SPEC
-    names = given or [corpus.site]
-    sites = sites_info(corpus.spec, names)
-    for site in sites:
-        cfg.check(site.dim)
-    out = Path(args.out)
-    outs = {s.name: out if len(sites) == 1 else out / s.name for s in sites}
-    if len(sites) > 1 and out.exists() and not out.is_dir():
-        raise SteveError("is a file, not a folder for the SAEs", out)
-    for o in outs.values():
-        _check_out(o, args.force)
-    train, held = split_holdout(corpus.files, args.holdout, args.seed)
-
-    site_names = [s.name for s in sites]
-    progress, close = tqdm_progress("steve-qt sae: activations")
-    try:
-        usable, failed = fill_cache(corpus.files, corpus.spec, site_names, args.cache,
-                                    args.jobs, args.scheduler, args.timeout, progress=progress)
-    finally:
-        close()
-    for f, why in failed.items():
-        print(f"steve-qt: warning: {f}: skipped ({why})", file=sys.stderr)
-    train = [f for f in train if f in set(usable)]
-    held = [f for f in held if f in set(usable)]
-    if not train:
-        raise SteveError("no file gave activations to train on", args.corpus)
-    targets = [SiteTarget(s.name, s.dim, outs[s.name], s.name, corpus.spec,
-                          _count(train, corpus.spec, s.name, args.cache)) for s in sites]
     bar = None
 
     def step(done: int, total_rows, loss: float) -> None:
@@ -223,39 +155,38 @@ def run_train(args) -> int:
         bar.set_postfix_str(f"loss {loss:.4g}", refresh=False)
         bar.update(done - bar.n)
 
-    def say(text: str) -> None:
-        print(f"steve-qt: {text}", file=sys.stderr)
+    progress, close = tqdm_progress("steve-qt sae: activations")
+
+    def filled(done: int, total: int, what: str = "") -> None:
+        progress(done, total, what)
+        if done >= total:
+            close()
 
     try:
-        saes = train_saes(sites_source(train, corpus.spec, args.cache), targets, cfg,
-                          progress=step, force=args.force, device=device,
-                          data_id=data_id(train, corpus.root), say=say)
+        reports = train_on_corpus(
+            args.corpus, args.out, sites=args.site, model=args.model, kind=args.kind,
+            expansion=args.expansion, k=args.k, l1=args.l1, epochs=args.epochs, lr=args.lr,
+            batch=args.batch, seed=args.seed, shuffle_rows=args.shuffle_rows,
+            checkpoint_seconds=args.checkpoint_seconds, holdout=args.holdout,
+            wer_files=args.wer_files, device=args.device, jobs=args.jobs,
+            scheduler=args.scheduler, timeout=args.timeout, cache=args.cache, force=args.force,
+            progress=filled, step=step, warn=_warn, say=_say)
     except (TrainingInterrupted, KeyboardInterrupt) as exc:
         if bar is not None:
             bar.close()
-        where = ", ".join(f"{o}/checkpoint.pt" for o in outs.values())
+        where = ", ".join(f"{d}/checkpoint.pt" for d in getattr(exc, "folders", ()) or
+                          [args.out])
         print(f"steve-qt: interrupted; the same command continues from {where}",
               file=sys.stderr)
         return 128 + getattr(exc, "signum", 2)
     finally:
+        close()
         if bar is not None:
             bar.close()
-    evaluated_on = held or train
-    for site in sites:
-        sae, o = saes[site.name], outs[site.name]
-        report: dict = {"site": site.name, "model": corpus.spec, "corpus": str(corpus.root),
-                        "train_files": len(train), "heldout_files": [str(f) for f in held]}
-        report["heldout"] = evaluate(sae, rows_source(evaluated_on, corpus.spec, site.name,
-                                                      args.cache)(0))
-        report["heldout"]["on"] = "held-out files" if held else \
-            "the training files (no file held out)"
-        if args.wer_files > 0 and corpus.spec.startswith("whisper"):
-            report["transcript"] = reconstruction_wer(sae, evaluated_on[:args.wer_files],
-                                                      corpus.spec, site.axis, site.name)
-        write_report(o, report)
-        h = report["heldout"]
-        print(f"wrote {o}: {sae.architecture} SAE, {sae.d_in} -> {sae.d_sae}"
-              + (f", k={sae.k}" if sae.k else "") + f", site {site.name}")
+    for name, report in reports.items():
+        sae, h = report["sae"], report["heldout"]
+        print(f"wrote {report['out']}: {sae.architecture} SAE, {sae.d_in} -> {sae.d_sae}"
+              + (f", k={sae.k}" if sae.k else "") + f", site {name}")
         print(f"{h['on']}: {h['rows']} frames, variance explained "
               f"{h['fraction_variance_explained']:.3f}, L0 {h['l0']:.1f}, dead latents "
               f"{100 * h['dead_share']:.1f}%")
@@ -266,10 +197,6 @@ def run_train(args) -> int:
     return 0
 
 
-def _count(files, spec: str, site: str, cache) -> int:
-    from ..core.features.actcache import count_rows
-
-    return count_rows([str(f) for f in files], spec, site, cache)[1]
 
 
 
@@ -303,76 +230,23 @@ def _register_eval(ssub) -> None:
     e.set_defaults(func=run_eval)
 
 
-def _sae_site(args):
-    """(the SAE of args.sae, the model spec (--model, else the SAE's), its Site), checked."""
-    from ..core.errors import SteveError
-    from ..core.features.sae import check_site, load_sae
-    from ..core.features.sae_corpus import sites_info
-    from ..core.models.adapters import DEFAULT_SPEC
-    from ..core.models.pipeline import normalise_spec
 
-    sae = load_sae(args.sae)
-    if not sae.hook_name:
-        raise SteveError("the SAE names no site (metadata hook_name)", args.sae)
-    spec = normalise_spec(args.model or sae.model_name or DEFAULT_SPEC)
-    site = sites_info(spec, [sae.hook_name])[0]
-    check_site(sae, site.name, site.dim, args.sae)
-    return sae, spec, site
 
 
 def run_eval(args) -> int:
-    import json
-
-    from ..core.errors import SteveError
     from ..core.features.runner import tqdm_progress
-    from ..core.features.sae_corpus import fill_cache, resolve_corpus, rows_source
-    from ..core.features.sae_eval import (frequency_png, markdown, row_stats, transcript_eval,
-                                          wer_png)
-    from ..core.fileio import atomic_folder, check_folder_writable
+    from ..core.features.sae_jobs import evaluate_sae
 
-    if args.wer_files < 0:
-        raise SteveError(f"--wer-files must be 0 or more, not {args.wer_files}")
-    check_folder_writable(args.out, args.force, "the evaluation")
-    sae, spec, site = _sae_site(args)
-    if args.corpus:
-        files = resolve_corpus(args.corpus, site.name, spec).files
-        where = str(args.corpus)
-    else:
-        tj = Path(args.sae) / "training.json"
-        try:
-            held = json.loads(tj.read_text())["heldout_files"]
-        except (OSError, ValueError, KeyError, TypeError):
-            raise SteveError("give a held-out CORPUS (no training.json with held-out files "
-                             "here)", args.sae) from None
-        files = [Path(f) for f in held if Path(f).is_file()]
-        where = f"the held-out files of {tj}"
-    if not files:
-        raise SteveError(f"no usable held-out file in {where}")
     progress, close = tqdm_progress("steve-qt sae eval: activations")
     try:
-        usable, failed = fill_cache(files, spec, [site.name], args.cache, args.jobs,
-                                    args.scheduler, args.timeout, progress=progress)
+        report = evaluate_sae(args.sae, args.out, args.corpus, model=args.model,
+                              wer_files=args.wer_files, jobs=args.jobs, scheduler=args.scheduler,
+                              timeout=args.timeout, cache=args.cache, force=args.force,
+                              progress=progress, warn=_warn)
     finally:
         close()
-    for f, why in failed.items():
-        print(f"steve-qt: warning: {f}: skipped ({why})", file=sys.stderr)
-    if not usable:
-        raise SteveError(f"no usable held-out file in {where} (none gave activations)")
-    stats = row_stats(sae, rows_source(usable, spec, site.name, args.cache)(0))
-    freq = stats.pop("frequency")
-    report = {"sae": str(args.sae), "site": site.name, "model": spec, "held_out": where,
-              "files": len(usable), "rows": stats,
-              "activation_frequency": freq.tolist()}
-    if args.wer_files and spec.startswith("whisper"):
-        report["transcript"] = transcript_eval(sae, usable[:args.wer_files], spec, site.axis,
-                                               site.name)
-    with atomic_folder(args.out, args.force, "the evaluation") as tmp:
-        (tmp / "eval.json").write_text(json.dumps(report, indent=1) + "\n")
-        (tmp / "eval.md").write_text(markdown(report))
-        frequency_png(freq, tmp / "frequency_hist.png")
-        if report.get("transcript", {}).get("files"):
-            wer_png(report["transcript"]["files"], tmp / "wer_per_file.png")
-    print(f"{site.name}: {len(usable)} files, {stats['rows']} rows: variance explained "
+    stats = report["rows"]
+    print(f"{report['site']}: {report['files']} files, {stats['rows']} rows: variance explained "
           f"{stats['fraction_variance_explained']:.3f}, L0 {stats['l0']:.1f}, dead "
           f"{100 * stats['dead_share']:.1f}%, dense {100 * stats['dense_share']:.1f}%")
     t = report.get("transcript")
@@ -420,97 +294,25 @@ def register_erase(ssub) -> None:
 
 
 def run_erase(args) -> int:
-    import json
-    import math
-
-    import numpy as np
-
-    from ..core.errors import SteveError
-    from ..core.features.actcache import file_entries
-    from ..core.features.sae_corpus import fill_cache, resolve_corpus
-    from ..core.features.sae_erase import erase, erasure_png, frame_labels, parse_concept
-    from ..core.fileio import atomic_folder, check_folder_writable
-    from ..core.speech.alignment import load_alignment
-    from ..core.speech.audio import load_audio
-
-    concept = parse_concept(args.concept)
-    if not 0 < args.heldout < 1:
-        raise SteveError(f"--heldout must be above 0 and below 1, not {args.heldout}")
-    if args.wer_files < 0:
-        raise SteveError(f"--wer-files must be 0 or more, not {args.wer_files}")
-    check_folder_writable(args.out, args.force, "the erasure report")
-    sae, spec, site = _sae_site(args)
-    if site.axis != "frames":
-        raise SteveError(f"erasure needs a frames site; {site.name} has one row per token")
-    files = resolve_corpus(args.corpus, site.name, spec).files
-    aligned = []
-    for f in files:
-        try:
-            al = load_alignment(f)
-        except SteveError:
-            al = None
-        if al is not None and al.phones is not None and len(al.phones.intervals):
-            aligned.append((f, al.phones.intervals))
-    if not aligned:
-        raise SteveError("no file of this corpus has a phone alignment beside it", args.corpus)
     from ..core.features.runner import tqdm_progress
+    from ..core.features.sae_jobs import erase_concept
 
     progress, close = tqdm_progress("steve-qt sae erase: activations")
     try:
-        usable, failed = fill_cache([f for f, _ in aligned], spec, [site.name], args.cache,
-                                    args.jobs, args.scheduler, args.timeout, progress=progress)
+        res = erase_concept(args.sae, args.corpus, args.concept, args.out, heldout=args.heldout,
+                            seed=args.seed, wer_files=args.wer_files, model=args.model,
+                            jobs=args.jobs, scheduler=args.scheduler, timeout=args.timeout,
+                            cache=args.cache, force=args.force, progress=progress)
     finally:
         close()
-    rows, labels, fids, names = [], [], [], []
-    cd = None if args.cache is None else str(args.cache)
-    for f, phones in aligned:
-        if f not in set(usable):
-            continue
-        entries = file_entries(f, spec, site.name, cd)
-        times = np.concatenate([e.frame_times() for e in entries])
-        rows.append(np.concatenate([e.acts for e in entries]).astype(np.float32))
-        labels.append(frame_labels(times, phones, concept))
-        fids.append(np.full(len(times), len(names)))
-        names.append(str(f))
-    res = erase(sae, np.concatenate(rows), np.concatenate(labels), np.concatenate(fids),
-                str(concept), args.heldout, args.seed)
-    res.update({"sae": str(args.sae), "site": site.name, "model": spec,
-                "corpus_files": len(names)})
-    if args.wer_files and spec.startswith("whisper"):
-        from ..core.features.sae_erase import erased_edit
-        from ..core.models.pipeline import get_adapter
-        from ..core.speech.textdiff import wer
-
-        adapter = get_adapter(spec)
-        removed = np.asarray(res["order"][:res["features_needed"]], dtype=np.int64)
-        test = [n for i, n in enumerate(names) if i in set(res["probe_test_file_ids"])]
-        test = test[:args.wer_files]
-        per = []
-        for f in test:
-            samples = load_audio(f).samples[:480000]
-            keep = math.ceil(len(samples) / 320)
-            plain = adapter.transcribe(samples).text
-            rec = adapter.transcribe(samples, edits={site.name: erased_edit(sae, [], keep)}).text
-            gone = adapter.transcribe(samples,
-                                      edits={site.name: erased_edit(sae, removed, keep)}).text
-            per.append({"file": f, "original": plain, "reconstruction": rec, "erased": gone,
-                        "wer_reconstruction": wer(plain, rec), "wer_erased": wer(plain, gone)})
-        res["wer_cost"] = {"files": per,
-                           "mean_wer_reconstruction": float(np.mean(
-                               [p["wer_reconstruction"] for p in per])),
-                           "mean_wer_erased": float(np.mean([p["wer_erased"] for p in per]))}
-    with atomic_folder(args.out, args.force, "the erasure report") as tmp:
-        (tmp / "erase.json").write_text(json.dumps(res) + "\n")
-        (tmp / "erase.md").write_text(_erase_md(res))
-        erasure_png(res, tmp / "erase.png")
     p = res["probe"]
-    print(f"{concept}: {res['frames']} frames in {res['files']} files; probe on "
+    print(f"{res['concept']}: {res['frames']} frames in {res['files']} files; probe on "
           f"{p['test_frames']} held-out frames, majority baseline {p['majority_baseline']:.3f}")
     for s in res["steps"]:
         print(f"  {s['removed']:>6} features removed ({100 * s['share']:5.1f}%): probe accuracy "
               f"{s['probe_accuracy']:.3f}")
     print(f"{res['features_needed']} features ({100 * res['share_needed']:.1f}% of "
-          f"{sae.d_sae}) bring the probe to its baseline")
+          f"{res['d_sae']}) bring the probe to its baseline")
     if "wer_cost" in res:
         w = res["wer_cost"]
         print(f"WER vs unedited ({len(w['files'])} files): reconstruction "
@@ -519,23 +321,3 @@ def run_erase(args) -> int:
     return 0
 
 
-def _erase_md(res: dict) -> str:
-    p = res["probe"]
-    lines = [f"# Erasing {res['concept']} from {res['sae']}", "",
-             f"{res['frames']} concept frames in {res['files']} files, {res['other_frames']} "
-             f"other frames ({res['support_rule']}). Probe: logistic regression on "
-             f"{p['train_frames']} training frames, scored on {p['test_frames']} frames of "
-             f"{p['test_files']} held-out files; majority baseline "
-             f"{p['majority_baseline']:.3f} (reached: within {p['margin']:.3f}).", "",
-             "| features removed | share | probe accuracy |", "|---|---|---|"]
-    lines += [f"| {s['removed']} | {100 * s['share']:.1f} % | {s['probe_accuracy']:.3f} |"
-              for s in res["steps"]]
-    lines += ["", f"**{res['features_needed']} features ({100 * res['share_needed']:.1f} %) "
-              "bring the probe to its baseline.**", "", "Top features by |AUROC - 0.5|:", ""]
-    lines += [f"- {r['feature']}: AUROC {r['auroc']:.3f}" for r in res["ranking"][:10]]
-    if "wer_cost" in res:
-        w = res["wer_cost"]
-        lines += ["", f"WER against the unedited transcript ({len(w['files'])} files): "
-                  f"reconstruction {w['mean_wer_reconstruction']:.3f}, erased "
-                  f"{w['mean_wer_erased']:.3f}."]
-    return "\n".join(lines) + "\n"

@@ -85,7 +85,8 @@ def run_corpus(args) -> int:
     from ..core.errors import SteveError
     from ..core.features.corpus import find_audio_files
     from ..core.interventions.tables import STEER_CORPUS_HEADER, steer_corpus, steer_corpus_rows
-    from .intervcommon import check_out, clear_progress, emit_table, progress_printer
+    from .common import progress_bar
+    from .intervcommon import check_out, emit_table
 
     if args.span:
         raise SteveError("--span applies to one file; over a corpus every audio frame is steered")
@@ -95,11 +96,12 @@ def run_corpus(args) -> int:
     if not files:
         raise SteveError("no audio files (WAV, FLAC, OGG, ...) in this folder tree", root)
     sae, adapter = _sae_and_adapter(args)
+    progress, close = progress_bar("steve-qt steer: files", unit="file", tty_only=False)
     try:
         rows, total = steer_corpus(adapter, files, args.site, args.feature, args.scale, sae=sae,
-                                   progress=progress_printer())
+                                   progress=progress)
     finally:
-        clear_progress()
+        close()
     emit_table(args, STEER_CORPUS_HEADER, steer_corpus_rows(rows, total))
     import sys
 

@@ -300,7 +300,6 @@ def file_activations_sites(path: str | os.PathLike, spec: str, sites: Sequence[s
                            ) -> dict[str, FileActs]:
     """:func:`file_activations` for several sites of one file: the windows missing for any
     site are computed by one forward pass per window that captures all of them."""
-    global EXTRACTIONS
     from ..fileio import sha256_file
     from ..models.pipeline import get_adapter, normalise_spec
 
@@ -318,7 +317,6 @@ def file_activations_sites(path: str | os.PathLike, spec: str, sites: Sequence[s
                 audio = load_audio(path)
             ex = get_adapter(spec).extract(audio.samples, components=(), window=window,
                                            sites=tuple(missing))
-            EXTRACTIONS += 1
             for s in missing:
                 attrs = {"spec": normalise_spec(spec), "site": s, "window": window,
                          "file_sha256": file_hash, "num_windows": int(ex.num_windows),

@@ -55,6 +55,40 @@ def find_audio_files(root: str | os.PathLike) -> list[Path]:
     return sorted(out)
 
 
+def phone_inventory(root: str | os.PathLike, phone_tier: str | None = None
+                   ) -> tuple[list[tuple[str, str, int, int]], int, int]:
+    """Every raw phone label of the alignments beside the audio files under ``root``:
+    rows (raw, normalised or "(left out)", intervals, files), most frequent first; the number of
+    aligned files and of audio files."""
+    from collections import Counter, defaultdict
+
+    from ..speech.alignment import load_alignment
+    from ..speech.phone_sets import normalise_labels
+
+    paths = find_audio_files(root)
+    if not paths:
+        raise SteveError("no audio files (WAV, FLAC, OGG, ...) in this folder tree", root)
+    intervals: Counter = Counter()
+    files: dict[str, set] = defaultdict(set)
+    norm_of: dict[str, str] = {}
+    aligned = 0
+    for p in paths:
+        al = load_alignment(p, phone_tier=phone_tier)
+        if al is None or al.phones is None:
+            continue
+        aligned += 1
+        labels = al.phones.labels
+        for raw, norm in zip(labels, normalise_labels(labels)):
+            intervals[raw] += 1
+            files[raw].add(p)
+            norm_of[raw] = norm or "(left out)"
+    if not aligned:
+        raise SteveError("no phone alignment beside any audio file", root)
+    rows = [(raw, norm_of[raw], n, len(files[raw]))
+            for raw, n in sorted(intervals.items(), key=lambda kv: (-kv[1], kv[0]))]
+    return rows, aligned, len(paths)
+
+
 def has_alignment(audio_path: Path) -> bool:
     from ..speech.alignment import find_alignment
 

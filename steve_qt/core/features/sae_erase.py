@@ -208,3 +208,26 @@ def erasure_png(result: dict, path) -> None:
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def markdown(res: dict) -> str:
+    """erase.json's content as a readable report."""
+    p = res["probe"]
+    lines = [f"# Erasing {res['concept']} from {res['sae']}", "",
+             f"{res['frames']} concept frames in {res['files']} files, {res['other_frames']} "
+             f"other frames ({res['support_rule']}). Probe: logistic regression on "
+             f"{p['train_frames']} training frames, scored on {p['test_frames']} frames of "
+             f"{p['test_files']} held-out files; majority baseline "
+             f"{p['majority_baseline']:.3f} (reached: within {p['margin']:.3f}).", "",
+             "| features removed | share | probe accuracy |", "|---|---|---|"]
+    lines += [f"| {s['removed']} | {100 * s['share']:.1f} % | {s['probe_accuracy']:.3f} |"
+              for s in res["steps"]]
+    lines += ["", f"**{res['features_needed']} features ({100 * res['share_needed']:.1f} %) "
+              "bring the probe to its baseline.**", "", "Top features by |AUROC - 0.5|:", ""]
+    lines += [f"- {r['feature']}: AUROC {r['auroc']:.3f}" for r in res["ranking"][:10]]
+    if "wer_cost" in res:
+        w = res["wer_cost"]
+        lines += ["", f"WER against the unedited transcript ({len(w['files'])} files): "
+                  f"reconstruction {w['mean_wer_reconstruction']:.3f}, erased "
+                  f"{w['mean_wer_erased']:.3f}."]
+    return "\n".join(lines) + "\n"
