@@ -120,9 +120,9 @@ def write_montage(wav_path: str | Path, buf: np.ndarray, rate: int, pieces: Sequ
     rows = []
     for p in pieces:
         ex = examples[p.row]
+        ranged = ex.bin not in (None, 0)  # the index's own rows give top examples bin 0
         rows.append([f"{p.buf0 / rate:.4f}", f"{(p.buf0 + p.n) / rate:.4f}", ex.feature,
-                     "range" if ex.bin is not None else "top", ex.rank,
-                     "" if ex.bin is None else ex.bin, str(ex.file), f"{p.t0:.4f}", f"{p.t1:.4f}",
+                     "range" if ranged else "top", ex.rank, ex.bin if ranged else "", str(ex.file), f"{p.t0:.4f}", f"{p.t1:.4f}",
                      f"{ex.time_s:.4f}", f"{ex.activation:.6g}", ex.phone, ex.word])
     with atomic_path(wav_path, force) as tmp:
         sf.write(str(tmp), buf, rate, subtype="FLOAT", format="WAV")
