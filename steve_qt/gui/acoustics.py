@@ -53,6 +53,7 @@ class QtAcoustics(QtCore.QObject):
         self.intensity_curve = pg.PlotDataItem(pen=INTENSITY_PEN, connect="finite")
         self.pitch_vb.addItem(self.pitch_curve)
         self.intensity_vb.addItem(self.intensity_curve)
+        self.formants.setAcceptedMouseButtons(QtCore.Qt.MouseButton.NoButton)  # drags select
         axis = plot.getAxis("right")
         axis.linkToView(self.pitch_vb)
         axis.setLabel("pitch", units="Hz", color="#0000ff")
@@ -75,6 +76,10 @@ class QtAcoustics(QtCore.QObject):
         vb = pg.ViewBox(enableMouse=False)
         vb.setMouseEnabled(False, False)
         vb.setMenuEnabled(False)
+        # drawn over the spectrogram, never in the way: pyqtgraph's scene hands drags and
+        # clicks to the topmost enabled item with a mouse handler (a ViewBox accepts every
+        # drag), so the overlay is disabled and they reach the spectrogram's own box
+        vb.setEnabled(False)
         plot.scene().addItem(vb)
         vb.setXLink(plot.vb)
         vb.setYRange(*y_range, padding=0)

@@ -114,3 +114,28 @@ def fake_acoustic_index(tmp_path, monkeypatch):
     assert main(["features", "index", str(root), "--site", SITE, "--model", "fake", "--out",
                  str(out), "--jobs", "1", "--cache", str(tmp_path / "cache"), "--acoustics"]) == 0
     return FeatureIndex.open(out)
+
+
+def test_a_drag_over_the_tracks_still_selects_a_span(loaded, qtbot):
+    """The overlay's boxes lie over the spectrogram: drags and clicks must reach the
+    spectrogram's own box (a pyqtgraph ViewBox accepts every drag it is offered)."""
+    from PyQt6 import QtCore
+    from PyQt6.QtCore import Qt
+    from PyQt6.QtTest import QTest
+
+    win = loaded
+    for name in ("pitch", "formants", "intensity"):
+        win.registry.get(f"acoustics:{name}").setChecked(True)
+    tracks_shown(win, qtbot)
+    views = win.views
+    a = views.mapFromScene(views.spec.vb.mapViewToScene(QtCore.QPointF(0.5, 40)))
+    b = views.mapFromScene(views.spec.vb.mapViewToScene(QtCore.QPointF(1.25, 40)))
+    vp = views.viewport()
+    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=a)
+    for k in range(1, 11):
+        QTest.mouseMove(vp, a + (b - a) * (k / 10))
+    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
+    sel = win.doc.nav.selection
+    assert sel is not None and sel == pytest.approx((0.5, 1.25), abs=0.01)
+    for name in ("pitch", "formants", "intensity"):
+        win.registry.get(f"acoustics:{name}").setChecked(False)
