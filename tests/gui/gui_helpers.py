@@ -106,3 +106,18 @@ def run_steve_qt(args: list[str], ready: str, record: str, home: Path) -> dict:
                          text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def drag_view(win, plot, x0: float, x1: float, y: float, qtbot, steps: int = 10) -> None:
+    """A real left-button drag from view coordinates (x0, y) to (x1, y) of one time plot."""
+    from PyQt6 import QtCore
+    from PyQt6.QtTest import QTest
+
+    views = win.views
+    a = views.mapFromScene(plot.vb.mapViewToScene(QtCore.QPointF(x0, y)))
+    b = views.mapFromScene(plot.vb.mapViewToScene(QtCore.QPointF(x1, y)))
+    vp = views.viewport()
+    qtbot.mousePress(vp, QtCore.Qt.MouseButton.LeftButton, pos=a)
+    for k in range(1, steps + 1):
+        QTest.mouseMove(vp, a + (b - a) * (k / steps))
+    qtbot.mouseRelease(vp, QtCore.Qt.MouseButton.LeftButton, pos=b)

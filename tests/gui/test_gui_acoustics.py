@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PyQt6 import QtWidgets
 
-from gui_helpers import ARTIFACTS, write_tone
+from gui_helpers import ARTIFACTS, drag_view, write_tone
 from steve_qt.core.speech.acoustics import audio_tracks, sample_tracks
 
 
@@ -119,22 +119,11 @@ def fake_acoustic_index(tmp_path, monkeypatch):
 def test_a_drag_over_the_tracks_still_selects_a_span(loaded, qtbot):
     """The overlay's boxes lie over the spectrogram: drags and clicks must reach the
     spectrogram's own box (a pyqtgraph ViewBox accepts every drag it is offered)."""
-    from PyQt6 import QtCore
-    from PyQt6.QtCore import Qt
-    from PyQt6.QtTest import QTest
-
     win = loaded
     for name in ("pitch", "formants", "intensity"):
         win.registry.get(f"acoustics:{name}").setChecked(True)
     tracks_shown(win, qtbot)
-    views = win.views
-    a = views.mapFromScene(views.spec.vb.mapViewToScene(QtCore.QPointF(0.5, 40)))
-    b = views.mapFromScene(views.spec.vb.mapViewToScene(QtCore.QPointF(1.25, 40)))
-    vp = views.viewport()
-    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=a)
-    for k in range(1, 11):
-        QTest.mouseMove(vp, a + (b - a) * (k / 10))
-    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
+    drag_view(win, win.views.spec, 0.5, 1.25, 40, qtbot)
     sel = win.doc.nav.selection
     assert sel is not None and sel == pytest.approx((0.5, 1.25), abs=0.01)
     for name in ("pitch", "formants", "intensity"):

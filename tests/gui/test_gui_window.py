@@ -9,8 +9,8 @@ import pytest
 from PyQt6 import QtCore, QtGui, QtWidgets
 from PyQt6.QtTest import QTest
 
-from gui_helpers import (ARTIFACTS, EXTRACTION_TIMEOUT_MS, assert_map_shows, run_steve_qt,
-                         write_tone)
+from gui_helpers import (ARTIFACTS, EXTRACTION_TIMEOUT_MS, assert_map_shows, drag_view,
+                         run_steve_qt, write_tone)
 
 Qt = QtCore.Qt
 
@@ -145,13 +145,7 @@ def test_click_phone_interval_selects_exactly_it(loaded, qtbot):
 def test_drag_selects_a_span_and_click_sets_cursor_and_query(loaded, qtbot):
     win = loaded
     views = win.views
-    a = views.mapFromScene(views.spec.vb.mapViewToScene(QtCore.QPointF(0.5, 40)))
-    b = views.mapFromScene(views.spec.vb.mapViewToScene(QtCore.QPointF(1.25, 40)))
-    vp = views.viewport()
-    qtbot.mousePress(vp, Qt.MouseButton.LeftButton, pos=a)
-    for k in range(1, 11):
-        QTest.mouseMove(vp, a + (b - a) * (k / 10))
-    qtbot.mouseRelease(vp, Qt.MouseButton.LeftButton, pos=b)
+    drag_view(win, views.spec, 0.5, 1.25, 40, qtbot)
     sel = win.doc.nav.selection
     assert sel is not None and sel == pytest.approx((0.5, 1.25), abs=0.01)
     click_view(win, views.wave, 2.0, 0.0, qtbot)

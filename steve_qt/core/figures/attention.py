@@ -1010,16 +1010,17 @@ def figure_bytes(spec: FigureSpec, data: FigureData, fmt: str = "png") -> bytes:
     return buf.getvalue()
 
 
-def render_figure(spec: FigureSpec, data: FigureData, path: str | os.PathLike,
-                  force: bool = False, log: Callable[[str], None] | None = None) -> Path:
-    """Draw and write the figure to ``path`` (.pdf, .svg, .png) atomically; SteveError if
+def write_figure_file(fig_or_draw, spec: FigureSpec, path: str | os.PathLike,
+                      force: bool = False, log: Callable[[str], None] | None = None) -> Path:
+    """Write a figure (or the result of a zero-argument drawing function, called only once the
+    path is known to be writable) to ``path`` (.pdf, .svg, .png) atomically; SteveError if
     ``path`` exists (unless ``force``) or can't be written. ``log`` receives one line saying how
     many labels were drawn and left out (:func:`label_log`)."""
     from ..fileio import check_writable
 
     fmt = format_of(path)
     check_writable(path, force)  # before the drawing work
-    fig = draw_figure(spec, data)
+    fig = fig_or_draw() if callable(fig_or_draw) else fig_or_draw
     line = label_log(fig)
     if log is not None and line:
         log(line)
@@ -1027,3 +1028,9 @@ def render_figure(spec: FigureSpec, data: FigureData, path: str | os.PathLike,
         with open(tmp, "wb") as fh:
             write_figure(fig, fh, fmt, spec)
     return Path(path)
+
+
+def render_figure(spec: FigureSpec, data: FigureData, path: str | os.PathLike,
+                  force: bool = False, log: Callable[[str], None] | None = None) -> Path:
+    """Draw the figure of ``data`` and write it with :func:`write_figure_file`."""
+    return write_figure_file(lambda: draw_figure(spec, data), spec, path, force, log)

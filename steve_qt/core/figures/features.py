@@ -23,9 +23,7 @@ import numpy as np
 
 from ..errors import SteveError
 from .attention import (FONT_PT, FigureSpec, Task, _boundaries, _cbar_ratio, _draw_tier, _finish,
-                      _new_figure, _title, _vlines, format_of, label_log, rc_params, tier_intervals,
-                      write_figure)
-from ..fileio import atomic_path, check_writable
+                      _new_figure, _title, _vlines, rc_params, tier_intervals)
 from ..frames import FrameGrid
 from ..speech.spectrogram import draw_spectrogram, label_hz_axis, mel_spectrogram
 
@@ -240,18 +238,11 @@ def shorten(text: str, limit: int) -> str:
 # --- output ----------------------------------------------------------------------------------
 def render(fig_or_draw, spec: FigureSpec, path: str | os.PathLike, force: bool = False,
            log: Callable[[str], None] | None = None) -> Path:
-    """Write a figure (or the result of a zero-argument drawing function) atomically; ``log``
-    receives the line saying how many tier labels were drawn and left out (``label_log``)."""
-    fmt = format_of(path)
-    check_writable(path, force)
-    fig = fig_or_draw() if callable(fig_or_draw) else fig_or_draw
-    line = label_log(fig)
-    if log is not None and line:
-        log(line)
-    with atomic_path(path, force) as tmp:
-        with open(tmp, "wb") as fh:
-            write_figure(fig, fh, fmt, spec)
-    return Path(path)
+    """Write a feature figure (or the result of a zero-argument drawing function) atomically, as
+    the attention figures are written (:func:`~steve_qt.core.figures.attention.write_figure_file`)."""
+    from .attention import write_figure_file
+
+    return write_figure_file(fig_or_draw, spec, path, force, log)
 
 
 def feature_name(feature: int, site: str, sae_dir: str | os.PathLike | None = None) -> str:
