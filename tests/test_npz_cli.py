@@ -81,6 +81,9 @@ def test_object_arrays_are_refused(tmp_path):
     with pytest.raises(SteveError, match="refused"):
         load_npz(bad)
     assert main(["info", str(bad)]) == 2
+    from steve_qt.core.models.actnpz import load_activation_file
+    with pytest.raises(SteveError, match="refused"):
+        load_activation_file(bad)
 
 
 def test_console_script_errors_are_one_line_exit_2(tmp_path):

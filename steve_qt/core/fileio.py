@@ -140,3 +140,21 @@ def csv_text(header, rows) -> str:
 def write_csv(path: str | os.PathLike, header, rows, force: bool = False) -> Path:
     """:func:`csv_text` written atomically (nothing overwritten without ``force``)."""
     return write_text_atomic(path, csv_text(header, rows), force=force)
+
+
+def read_npz(path: str | os.PathLike) -> dict:
+    """Every array of an .npz file, read without pickle; a missing, unreadable or pickled file is
+    one :class:`SteveError` naming it."""
+    import numpy as np
+
+    p = Path(path)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except FileNotFoundError as exc:
+        raise SteveError("file not found", p) from exc
+    except ValueError as exc:  # object arrays need pickle: refused
+        raise SteveError(f"refused: holds Python objects (pickle), not plain arrays ({exc})",
+                         p) from exc
+    except Exception as exc:
+        raise SteveError(f"not a readable .npz file ({exc})", p) from exc

@@ -44,6 +44,7 @@ import numpy as np
 
 from .adapters import Extraction, Site
 from ..errors import SteveError
+from ..fileio import read_npz
 from ..frames import FrameGrid
 from .npzio import _str_array, write_npz
 
@@ -120,13 +121,7 @@ def is_activation_file(path: str | os.PathLike) -> bool:
 
 def load_activation_file(path: str | os.PathLike) -> ActivationFile:
     p = Path(path)
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            raw = {k: z[k] for k in z.files}
-    except FileNotFoundError as exc:
-        raise SteveError("file not found", p) from exc
-    except Exception as exc:
-        raise SteveError(f"not a readable .npz file ({exc})", p) from exc
+    raw = read_npz(p)
     if str(raw.get("format", "")) != FORMAT:
         raise SteveError("not a steve_qt activations file", p)
     sites = [Site(str(n), int(d), str(a), None if int(l) < 0 else int(l), str(k))

@@ -43,7 +43,7 @@ import numpy as np
 from .adapters import Extraction, Transcript, Word
 from ..attention.maps import AttentionMaps
 from ..errors import SteveError
-from ..fileio import atomic_path
+from ..fileio import atomic_path, read_npz
 from ..frames import FrameGrid
 from ..attention.measures import MEASURES
 
@@ -151,15 +151,7 @@ class NpzContents:
 
 def load_npz(path: str | os.PathLike) -> NpzContents:
     p = Path(path)
-    try:
-        with np.load(p, allow_pickle=False) as z:
-            raw = {k: z[k] for k in z.files}
-    except FileNotFoundError as exc:
-        raise SteveError("file not found", p) from exc
-    except ValueError as exc:  # object arrays need pickle: refused
-        raise SteveError(f"refused: holds Python objects (pickle), not plain arrays ({exc})", p) from exc
-    except Exception as exc:
-        raise SteveError(f"not a readable .npz file ({exc})", p) from exc
+    raw = read_npz(p)
     if str(raw.get("format", "")) != FORMAT:
         raise SteveError("not a steve_qt attention file (no 'format' key)", p)
     try:
