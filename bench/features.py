@@ -99,7 +99,7 @@ def run(cfg: Config) -> Section:
             acts = rng.gamma(0.3, 1.0, size=(-(-n // 320), D)).astype(np.float32)
             fv.store(i, win.doc.attention.model, 0, SITE, acts, whisper_grid(0))
 
-        opened = [win.open_audio(f) for f in files[:4]]
+        opened = [win.opener.open_audio(f) for f in files[:4]]
         for i in opened:
             store(i)
         win.doc.set_current(opened[0])

@@ -18,7 +18,6 @@ from ..core.errors import SteveError
 from ..core.speech.alignment import Interval
 from ..core.attention.measures import PER_LAYER
 from .coalesce import Coalesced
-from .layout import RIGHT_COLUMN_PX
 from .colors import colormap, lut
 
 Qt = QtCore.Qt
@@ -500,16 +499,3 @@ class WhisperWords:
                 return (f"{w.text.strip()}: start {e.start_error_ms:+.0f} ms, end "
                         f"{e.end_error_ms:+.0f} ms vs reference {e.ref!r}")
         return ""
-
-
-def install_panels(window) -> None:
-    """Add the phone-matrix and head-statistics docks and the Whisper word tier to a
-    QtMainWindow (View > Panels toggles the docks)."""
-    right = Qt.DockWidgetArea.RightDockWidgetArea
-    window.phone_matrix = QtPhoneMatrix(window.doc)
-    window.phone_matrix.playRequested.connect(window.playback.play)
-    window.phone_matrix_dock = window.add_dock(window.phone_matrix, "Phone matrix", right)
-    window.head_stats = QtHeadStats(window.doc)
-    window.head_stats_dock = window.add_dock(window.head_stats, "Head statistics", right)
-    window.resizeDocks([window.phone_matrix_dock], [RIGHT_COLUMN_PX], Qt.Orientation.Horizontal)
-    window.whisper_words = WhisperWords(window.doc, window.views)

@@ -13,7 +13,6 @@ from PyQt6 import QtCore, QtWidgets
 
 from ..core.state.document import Document, display_image
 from ..core.figures.attention import token_label
-from . import export_actions
 from .analysis_panels import _cell_at, _draw, _matrix_plot
 from .head_overview import QtHeadOverview
 
@@ -118,15 +117,3 @@ class QtDecoderView(QtWidgets.QWidget):
         text = self.cell_text(*cell) if cell else ""
         self.info.setText(text)
         self.plot.setToolTip(text)
-
-
-def install_decoder_view(window) -> QtDecoderView:
-    """A dock beside the time views (the main window tabs it with the head statistics), its
-    export wired."""
-    view = QtDecoderView(window.doc)
-    view.exportRequested.connect(lambda: export_actions.export_figure(window,
-                                                                      component=COMPONENT))
-    window.decoder_view = view
-    window.decoder_dock = window.add_dock(view, "Decoder self-attention",
-                                          Qt.DockWidgetArea.RightDockWidgetArea)
-    return view

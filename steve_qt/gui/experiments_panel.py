@@ -24,6 +24,7 @@ from ..core.state.experiments import (K_STOPS, Experiments, lens_task, lm_task, 
 from ..core.interventions.tables import layers_label, parse_layers
 from ..core.errors import SteveError
 from ..core.speech.textdiff import DELETE, EQUAL, INSERT
+from .worker import Job
 
 DEFAULT_SITE = "encoder.blocks.2.mlp.1"
 
@@ -81,11 +82,12 @@ def _wer(x: float) -> str:
 
 
 class QtExperimentsPanel(QtWidgets.QTabWidget):
-    """Tabs: Window +-k, Span, Steer, Lens, LM. ``submit(title, task, on_done)`` runs a task."""
+    """Tabs: Window +-k, Span, Steer, Lens, LM. Tasks run in the extraction controller's queue
+    (``extraction.submit``); their state is the ``Experiments`` model's."""
 
-    def __init__(self, doc, model: Experiments, submit: Callable, parent=None):
+    def __init__(self, doc, model: Experiments, extraction, parent=None):
         super().__init__(parent)
-        self.doc, self.model, self.submit = doc, model, submit
+        self.doc, self.model, self.extraction = doc, model, extraction
         self._unmasked: dict[int, tuple] = {}  # id(entry) -> (key, unmasked Extraction)
         for make, title in ((self._window_tab, "Window \u00b1k"), (self._span_tab, "Span"),
                             (self._steer_tab, "Steer"), (self._lens_tab, "Lens"),
@@ -114,6 +116,29 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
             ex = saved[1] if saved else None
         ref = ex.transcript if ex is not None and ex.transcript.text else None
         return u.audio.samples, self.doc.attention.window, ref
+
+    def submit(self, title: str, task, on_done: Callable) -> None:
+        """Run ``task`` on the shown utterance in the worker; ``on_done(result)`` on the GUI
+        thread; the model's ``running`` and ``error`` say where it is."""
+        doc = self.doc
+        entry = doc.files.entry
+        if entry is None:
+            doc.nav.message_(f"{title}: open an audio file first")
+            return
+
+        def done(result) -> None:
+            self.model.set("running", None)
+            on_done(result)
+            doc.nav.message_(f"{title}: done")
+
+        def failed(reason: str) -> None:
+            self.model.set("running", None)
+            self.model.set("error", reason)
+            doc.nav.message_(f"{title}: {reason.splitlines()[0] if reason else 'failed'}")
+
+        self.model.set("running", title)
+        self.extraction.submit(Job(entry, doc.attention.model, doc.attention.window, task=task,
+                                   on_done=done, on_error=failed, title=title), front=True)
 
     def _run(self, title: str, make_task: Callable, on_done: Callable) -> bool:
         try:
@@ -448,35 +473,3 @@ def _label_text(text: str) -> QtWidgets.QLabel:
 
 def _text(transcript) -> str | None:
     return transcript.text if transcript is not None else None
-
-
-def install_experiments(window) -> None:
-    """Add the Experiments dock to a QtMainWindow; experiments run in its extraction queue."""
-    from .worker import Job
-
-    window.experiments = Experiments()
-
-    def submit(title: str, task, on_done) -> None:
-        doc = window.doc
-        entry = doc.files.entry
-        if entry is None:
-            doc.nav.message_(f"{title}: open an audio file first")
-            return
-
-        def done(result) -> None:
-            window.experiments.set("running", None)
-            on_done(result)
-            doc.nav.message_(f"{title}: done")
-
-        def failed(reason: str) -> None:
-            window.experiments.set("running", None)
-            window.experiments.set("error", reason)
-            doc.nav.message_(f"{title}: {reason.splitlines()[0] if reason else 'failed'}")
-
-        window.experiments.set("running", title)
-        window.queue.submit(Job(entry, doc.attention.model, doc.attention.window, task=task, on_done=done,
-                                on_error=failed, title=title), front=True)
-
-    window.experiments_panel = QtExperimentsPanel(window.doc, window.experiments, submit)
-    window.experiments_dock = window.add_dock(window.experiments_panel, "Experiments",
-                                              Qt.DockWidgetArea.RightDockWidgetArea)

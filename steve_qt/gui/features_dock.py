@@ -38,7 +38,6 @@ from ..core.frames import seconds_to_samples
 from ..core.speech.spectrogram import mel_spectrogram
 from . import dialogs
 from .colors import lut
-from .worker import Job
 
 Qt = QtCore.Qt
 TRACK_PEN = pg.mkPen(QtGui.QColor(20, 120, 40), width=1.5)
@@ -76,8 +75,8 @@ def _item(text: str, value=None) -> QtWidgets.QTableWidgetItem:
     return it
 
 
-class QtFeaturesDock(QtWidgets.QWidget):
-    """The dock's widgets; the controller (FeaturesController) wires them."""
+class QtFeaturesPanel(QtWidgets.QWidget):
+    """The dock's body: its controls and tables, laid out (QtFeaturesDock wires them)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -161,16 +160,22 @@ class QtFeaturesDock(QtWidgets.QWidget):
         lay.addWidget(self.tabs, 1)
 
 
-class FeaturesController(QtCore.QObject):
-    """Connects doc.features, the dock, the track plots, the worker and playback."""
+class QtFeaturesDock(QtWidgets.QDockWidget):
+    """The Features dock: draws from ``doc.features`` and writes through its setters; the
+    shown file's activations are asked of the extraction controller; examples open through the
+    file opener; Play Feature / Play Examples play through the window's playback; its menu
+    entries go into the action registry."""
 
-    def __init__(self, win):
-        super().__init__(win)
-        self.win = win
-        self.doc = win.doc
-        self.fv = win.doc.features
-        self.dock_widget = QtFeaturesDock()
-        self.dock = win.add_dock(self.dock_widget, "Features", Qt.DockWidgetArea.RightDockWidgetArea)
+    TITLE = "Features"
+
+    def __init__(self, doc, actions, views, playback, extraction, opener, parent=None):
+        super().__init__(self.TITLE, parent)
+        self.setObjectName(self.TITLE)
+        self.doc, self.fv = doc, doc.features
+        self.actions, self.views, self.playback = actions, views, playback
+        self.extraction, self.opener = extraction, opener
+        self.panel = QtFeaturesPanel()
+        self.setWidget(self.panel)
         self._audio: OrderedDict[Path, object] = OrderedDict()
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []
@@ -181,7 +186,8 @@ class FeaturesController(QtCore.QObject):
         self._thumb_timer.timeout.connect(self._draw_some_thumbs)
         self._pending_example: tuple | None = None  # (entry, frame) awaiting activations
         self.active = False  # see activate()
-        self._montage: list = []  # pieces of the playing example montage
+        self.montage_pieces: list = []  # pieces of the playing example montage
+        self.montage_rate = 16000
         self._top_rows: list = []
         self._build_tracks()
         self._build_actions()
@@ -192,7 +198,7 @@ class FeaturesController(QtCore.QObject):
 
     # --- construction ----------------------------------------------------------------------------
     def _build_tracks(self) -> None:
-        views = self.win.views
+        views = self.views
         self.track = views.insert_track("feature", after=views.spec, stretch=2)
         self.track.setMinimumHeight(50)
         # a step line without a fill (a fill path costs more to paint than the rest of the track)
@@ -223,7 +229,7 @@ class FeaturesController(QtCore.QObject):
             plot.vb.sigResized.connect(lambda vb: self._resync_x())
 
     def _build_actions(self) -> None:
-        reg = self.win.registry
+        reg = self.actions
         before = "file:export_figure"
         self.open_index_action = reg.register(
             "features:open_index", "Open Feature &Index...", self.ask_open_index, menu="file",
@@ -243,7 +249,7 @@ class FeaturesController(QtCore.QObject):
             description="Each example of the feature, one after another")
 
     def _connect(self) -> None:
-        d, e = self.dock_widget, self.doc.events
+        d, e = self.panel, self.doc.events
         d.site.activated.connect(lambda i: (self.fv.set_site(d.site.itemData(i)), self.activate()))
         d.feature.valueChanged.connect(lambda f: (self.fv.set_feature(f), self.activate()))
         d.find.returnPressed.connect(self._on_find)
@@ -263,10 +269,11 @@ class FeaturesController(QtCore.QObject):
         for name in ("current", "model", "window", "site"):
             getattr(e, name).connect(lambda ev: (self.request(), self._draw_track()))
         e.model.connect(lambda ev: self._offer_sites())
-        self.win.queue.finished.connect(lambda job, ex: self._offer_sites())
+        self.extraction.queue.finished.connect(lambda job, ex: self._offer_sites())
+        self.extraction.featureFailed.connect(self._on_feature_failed)
         e.extraction.connect(lambda ev: self._offer_sites())  # the model is loaded by then
-        self.dock.toggleViewAction().toggled.connect(self._on_dock_toggled)
-        self.win.playback.timer.timeout.connect(self._follow_montage)
+        self.toggleViewAction().toggled.connect(self._on_dock_toggled)
+        self.playback.timer.timeout.connect(self.follow_montage)
 
     # --- sites -----------------------------------------------------------------------------------
     def _offer_sites(self) -> None:
@@ -279,7 +286,7 @@ class FeaturesController(QtCore.QObject):
             self.fv.set_model_sites(lister())
 
     def _on_sites(self, event) -> None:
-        d = self.dock_widget
+        d = self.panel
         d.site.blockSignals(True)
         d.site.clear()
         for s in self.fv.sites:
@@ -298,7 +305,7 @@ class FeaturesController(QtCore.QObject):
         self._on_site(None)
 
     def _on_site(self, event) -> None:
-        d = self.dock_widget
+        d = self.panel
         if not self.fv.sites and event is not None:
             self._on_sites(None)
             return
@@ -314,37 +321,23 @@ class FeaturesController(QtCore.QObject):
     def request(self) -> None:
         """Queue the shown file's activations at the chosen site when they are missing."""
         need = self.fv.needs_activations()
-        if need is None or not self.win.auto_extract or not self.active or not self.shown:
+        if need is None or not self.extraction.auto_extract or not self.active or \
+                not self.shown:
             return
-        i, spec, window, site = need
-        e = self.doc.files.entries[i]
-        self.fv.set_activation_status(e, (spec, window, site), "queued")
-        self.win.queue.submit(Job(e, spec, window, sites=(site,)), front=True)
+        self.extraction.request_activations(*need)
         self._draw_track()
 
-    def set_job_status(self, job: Job, status: str, error: str | None) -> None:
-        key = (job.spec, job.window, job.sites[0])
-        self.fv.set_activation_status(job.entry, key, status)
-        if status == "failed":
-            self.doc.nav.message_(f"Features: {job.name}: {error}")
-            if job.entry is self.doc.files.entry:
-                self.track_text.setText(self.track_hint())
-            self.dock_widget.info.setText(f"{job.sites[0]}: {error}")
-
-    def on_activations(self, index: int, job: Job, ex) -> None:
-        site = job.sites[0]
-        acts = getattr(ex, "activations", {}).get(site)
-        grid = getattr(ex, "frame_grid", None)
-        if acts is None or grid is None:
-            self.set_job_status(job, "failed", f"the model returned no activations of {site}")
-            return
-        self.fv.store(index, job.spec, job.window, site, acts, grid)
-        self.doc.nav.message_(f"{job.name}: {site} ({acts.shape[0]} frames x {acts.shape[1]})")
+    def _on_feature_failed(self, entry, site: str, error: str) -> None:
+        """The worker could not read a site's activations: the track and the info line say so
+        (the status bar says why)."""
+        if entry is self.doc.files.entry:
+            self.track_text.setText(self.track_hint())
+        self.panel.info.setText(f"{site}: {error}")
 
     @property
     def shown(self) -> bool:
         """The dock is open (maybe behind another tab): the track row shows."""
-        return self.dock.toggleViewAction().isChecked()
+        return self.toggleViewAction().isChecked()
 
     def activate(self) -> None:
         """The user asked for features (chose a site or a feature, opened an index or an SAE,
@@ -375,7 +368,7 @@ class FeaturesController(QtCore.QObject):
                 self._select_example_span(entry, frame)
 
     def _on_feature(self, event) -> None:
-        d = self.dock_widget
+        d = self.panel
         if d.feature.value() != self.fv.feature:
             d.feature.blockSignals(True)
             d.feature.setValue(self.fv.feature)
@@ -406,7 +399,7 @@ class FeaturesController(QtCore.QObject):
             self._peak_s = None
             self.track_text.setText(self.track_hint())
             self._place_track_text()
-            self.dock_widget.info.setText(self.track_text.toPlainText())
+            self.panel.info.setText(self.track_text.toPlainText())
             return
         self.curve.setData(edges, track)
         lo, hi = min(float(track.min()), 0.0), float(track.max())
@@ -416,7 +409,7 @@ class FeaturesController(QtCore.QObject):
         text = f"feature {self.fv.feature}: max {hi:.3g} at {self._peak_s:.3f} s"
         self.track_text.setText(text)
         self._place_track_text()
-        self.dock_widget.info.setText(f"{self.fv.site}  {text}")
+        self.panel.info.setText(f"{self.fv.site}  {text}")
 
     def _place_track_text(self) -> None:
         """The label sits in the track's top-left corner, or in its top-right one when the
@@ -437,7 +430,7 @@ class FeaturesController(QtCore.QObject):
             self.track_text.setPos(TRACK_TEXT_MARGIN_PX, 0)
 
     def _draw_heat(self) -> None:
-        on = self.dock_widget.heat.isChecked() and self.fv.activations is not None and self.shown
+        on = self.panel.heat.isChecked() and self.fv.activations is not None and self.shown
         self.heat.setVisible(on)
         self.heat.setFixedHeight(HEAT_PX if on else 0)
         if not on:
@@ -475,14 +468,14 @@ class FeaturesController(QtCore.QObject):
         axis has its width gets a shifted range; give it the document's view again. The waveform
         (every row links to it) is told nothing: pyqtgraph passes a range set on a linked view
         back to the view it links to, lined up by pixels, which would shift every row."""
-        self.win.views.set_x_range_unlinked([p for p in (self.track, self.heat) if p.isVisible()],
+        self.views.set_x_range_unlinked([p for p in (self.track, self.heat) if p.isVisible()],
                                             self.doc.nav.view)
 
     def _fill_top(self) -> None:
-        t = self.dock_widget.top
+        t = self.panel.top
         phones = getattr(self.doc.alignment, "phones", None)
         self._top_rows = self.fv.top(TOP_N, phones)
-        flt = self.dock_widget.find.text().strip()
+        flt = self.panel.find.text().strip()
         rows = [s for s in self._top_rows
                 if not flt or flt.isdigit() or s.best_phone.startswith(flt)]
         t.setRowCount(len(rows))
@@ -495,7 +488,7 @@ class FeaturesController(QtCore.QObject):
         self._mark_top_row()
 
     def _mark_top_row(self) -> None:
-        t = self.dock_widget.top
+        t = self.panel.top
         t.blockSignals(True)
         t.clearSelection()
         for r in range(t.rowCount()):
@@ -504,12 +497,12 @@ class FeaturesController(QtCore.QObject):
         t.blockSignals(False)
 
     def _on_top_clicked(self, row: int, col: int) -> None:
-        it = self.dock_widget.top.item(row, 0)
+        it = self.panel.top.item(row, 0)
         if it is not None:
             self.fv.set_feature(int(it.data(Qt.ItemDataRole.UserRole)))
 
     def _on_find(self) -> None:
-        text = self.dock_widget.find.text().strip()
+        text = self.panel.find.text().strip()
         if text.isdigit():
             if self.fv.dim and int(text) >= self.fv.dim:
                 self.doc.nav.message_(f"{self.fv.site} has features 0-{self.fv.dim - 1}")
@@ -541,7 +534,7 @@ class FeaturesController(QtCore.QObject):
 
     # --- examples --------------------------------------------------------------------------------
     def _on_examples(self, event) -> None:
-        d = self.dock_widget
+        d = self.panel
         rows = self.fv.examples
         note = self.fv.index_note()
         if self.fv.index is not None and not note:
@@ -574,7 +567,7 @@ class FeaturesController(QtCore.QObject):
             self._thumb_timer.start(THUMB_DELAY_MS)
 
     def _on_example(self, event) -> None:
-        t = self.dock_widget.examples
+        t = self.panel.examples
         t.blockSignals(True)
         if self.fv.example is None:
             t.clearSelection()
@@ -582,6 +575,10 @@ class FeaturesController(QtCore.QObject):
             t.selectRow(self.fv.example)
             t.scrollToItem(t.item(self.fv.example, 0))
         t.blockSignals(False)
+
+    def thumbnails_pending(self) -> bool:
+        """Thumbnails of the shown examples are still being drawn."""
+        return self._thumb_timer.isActive()
 
     def _thumb_key(self, ex) -> tuple:
         return (str(ex.file), round(ex.time_s, 4), self.fv.site, self.fv.feature)
@@ -599,7 +596,7 @@ class FeaturesController(QtCore.QObject):
             ex = rows[r]
             icon = self._thumbnail(ex)
             self._thumbs[self._thumb_key(ex)] = icon
-            item = self.dock_widget.examples.item(r, 0)
+            item = self.panel.examples.item(r, 0)
             if item is not None and icon is not None:
                 item.setIcon(icon)
 
@@ -677,7 +674,7 @@ class FeaturesController(QtCore.QObject):
             self.doc.nav.message_(f"Stale feature index: {ex.file} is missing (the index was built "
                               f"over {root}; were the files moved?)")
             return False
-        i = self.win.open_audio(ex.file)
+        i = self.opener.open_audio(ex.file)
         if i is None:
             return False
         self.fv.set_example(row)
@@ -697,7 +694,7 @@ class FeaturesController(QtCore.QObject):
 
     # --- SAEs ------------------------------------------------------------------------------------
     def ask_open_sae(self) -> None:
-        folder = dialogs.ask_folder(self.win, "SAE folder (cfg.json, sae_weights.safetensors)")
+        folder = dialogs.ask_folder(self, "SAE folder (cfg.json, sae_weights.safetensors)")
         if folder:
             self.open_sae(folder)
 
@@ -709,26 +706,26 @@ class FeaturesController(QtCore.QObject):
         try:
             sae = load_sae(folder)
         except SteveError as exc:
-            dialogs.show_error(self.win, "Cannot open SAE", str(exc))
+            dialogs.show_error(self, "Cannot open SAE", str(exc))
             return None
         own = [s for s in self.fv.sites if not s.name.startswith(SAE_PREFIX)]
         base = next((s for s in own if s.name == sae.hook_name), None)
         if own and (base is None or base.dim != sae.d_in):
-            dialogs.show_error(self.win, "Cannot open SAE",
+            dialogs.show_error(self, "Cannot open SAE",
                                f"{folder}: its site {sae.hook_name!r} ({sae.d_in} wide) is not a "
                                f"site of {self.doc.attention.model}")
             return None
         name = self.fv.add_sae(sae, folder)
         self.fv.set_site(name)
         self.activate()
-        self.dock.setVisible(True)
-        self.dock.raise_()
+        self.setVisible(True)
+        self.raise_()
         self.doc.nav.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
         return name
 
     # --- the index -------------------------------------------------------------------------------
     def ask_open_index(self) -> None:
-        folder = dialogs.ask_folder(self.win, "Feature index folder")
+        folder = dialogs.ask_folder(self, "Feature index folder")
         if folder:
             self.open_index(folder)
 
@@ -736,7 +733,7 @@ class FeaturesController(QtCore.QObject):
         try:
             index = open_index(folder)
         except SteveError as exc:
-            dialogs.show_error(self.win, "Cannot open feature index", str(exc))
+            dialogs.show_error(self, "Cannot open feature index", str(exc))
             return False
         sae_dir = index.meta.get("sae")
         if sae_dir and SAE_PREFIX + str(Path(sae_dir).resolve()) not in self.fv.saes:
@@ -744,10 +741,10 @@ class FeaturesController(QtCore.QObject):
                 return False
         self.fv.set_index(index)
         self.activate()
-        self.dock.setVisible(True)
-        self.dock.raise_()
+        self.setVisible(True)
+        self.raise_()
         self._on_dock_toggled(True)
-        self.dock_widget.tabs.setCurrentIndex(1)
+        self.panel.tabs.setCurrentIndex(1)
         root = index_root(index)
         files = self._index_files(index, root)
         gone = missing_files(files)
@@ -795,16 +792,16 @@ class FeaturesController(QtCore.QObject):
             return False
         audio = u.audio
         x = feature_audio.enveloped(audio.original, audio.original_rate, track, grid,
-                                    float(self.dock_widget.floor.value()))
+                                    float(self.panel.floor.value()))
         span = self.doc.nav.selection or (0.0, audio.duration)
-        ok = self.win.playback.play_samples(
+        ok = self.playback.play_samples(
             x, audio.original_rate, [span],
-            f"feature {self.fv.feature} of {self.fv.site} (floor {self.dock_widget.floor.value()} dB)")
-        self._montage = []
+            f"feature {self.fv.feature} of {self.fv.site} (floor {self.panel.floor.value()} dB)")
+        self.montage_pieces = []
         return ok
 
     def montage(self):
-        pad = self.dock_widget.pad.value() / 1000.0
+        pad = self.panel.pad.value() / 1000.0
         rate = 16000
         return feature_audio.montage(self.fv.examples, self._samples_16k, rate, pad), rate
 
@@ -821,22 +818,22 @@ class FeaturesController(QtCore.QObject):
         if not pieces:
             self.doc.nav.message_("None of the examples' files can be read (stale feature index?)")
             return False
-        ok = self.win.playback.play_samples(
+        ok = self.playback.play_samples(
             buf, rate, [(0.0, len(buf) / rate)],
             f"{len(pieces)} examples of feature {self.fv.feature}", playhead=False)
-        self._montage = pieces if ok else []
-        self._montage_rate = rate
+        self.montage_pieces = pieces if ok else []
+        self.montage_rate = rate
         return ok
 
-    def _follow_montage(self) -> None:
+    def follow_montage(self) -> None:
         """While Play Examples plays: the example row follows, and the cursor of the shown file
         when the example is in it."""
-        if not self._montage or not self.win.playback.playing:
+        if not self.montage_pieces or not self.playback.playing:
             return
-        pos = self.win.playback.buffer_position()
+        pos = self.playback.buffer_position()
         if pos is None:
             return
-        piece = feature_audio.piece_at(self._montage, pos)
+        piece = feature_audio.piece_at(self.montage_pieces, pos)
         if piece is None:
             return
         if self.fv.example != piece.row:
@@ -844,11 +841,11 @@ class FeaturesController(QtCore.QObject):
         ex = self.fv.examples[piece.row]
         here = self.doc.utterance is not None and self.doc.utterance.path is not None and \
             Path(self.doc.utterance.path).resolve() == Path(ex.file).resolve()
-        off = min(max(pos - piece.buf0, 0), piece.n) / self._montage_rate
+        off = min(max(pos - piece.buf0, 0), piece.n) / self.montage_rate
         self.doc.nav.set_playhead(piece.t0 + off if here else None)
 
     def ask_export(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Export examples audio",
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export examples audio",
                                                         f"feature_{self.fv.feature}.wav",
                                                         "WAV (*.wav)")
         if path:
@@ -862,7 +859,7 @@ class FeaturesController(QtCore.QObject):
         try:
             out = feature_audio.write_montage(path, buf, rate, pieces, self.fv.examples, force)
         except SteveError as exc:
-            dialogs.show_error(self.win, "Cannot export examples", str(exc))
+            dialogs.show_error(self, "Cannot export examples", str(exc))
             return None
         self.doc.nav.message_(f"Wrote {out[0].name} ({len(buf) / rate:.2f} s, {len(pieces)} "
                           f"examples) and {out[1].name}")
@@ -874,13 +871,6 @@ def index_examples_any(index, root) -> list:
     from ..core.state.feature_view import as_example
 
     rows = []
-    for table in (getattr(index, "_top", {}), getattr(index, "_ranges", {})):
-        for feature_rows in table.values():
-            rows += [as_example(r, root) for r in feature_rows]
+    for f in index.example_features() if hasattr(index, "example_features") else []:
+        rows += [as_example(r, root) for r in (*index.top(f), *index.ranges(f))]
     return rows
-
-
-def install_features(win) -> FeaturesController:
-    """Add the features dock, its time-view tracks, File > Open Feature Index... and the Play
-    menu's Play Feature (F) / Play Examples to a QtMainWindow."""
-    return FeaturesController(win)

@@ -520,3 +520,7 @@ class CsvIndex:
 
     def ranges(self, feature: int) -> list[dict]:
         return self._ranges.get(int(feature), [])
+
+    def example_features(self) -> list[int]:
+        """The features with at least one example row (top or range)."""
+        return sorted(set(self._top) | set(self._ranges))
