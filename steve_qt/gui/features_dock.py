@@ -33,7 +33,8 @@ from PyQt6 import QtCore, QtGui, QtWidgets
 from ..core.features import audio as feature_audio
 from ..core.speech.audio import load_audio
 from ..core.errors import SteveError
-from ..core.state.feature_view import SAE_PREFIX, index_root, missing_files, open_index
+from ..core.state.feature_view import (SAE_PREFIX, around_token, index_root, missing_files,
+                                       open_index)
 from ..core.frames import seconds_to_samples
 from ..core.speech.spectrogram import mel_spectrogram
 from . import dialogs
@@ -46,6 +47,17 @@ THUMB_HALF_S = 0.5  # seconds either side of the peak in a thumbnail
 #: the widest number a table cell shows ('.3g' of a small negative activation), and the room a
 #: cell needs beside its text
 NUMBER_SAMPLE, CELL_PAD_PX = "-1.23e-05", 14
+#: the examples table: the thumbnail; the example's kind over its activation; its phone (or
+#: token) over its word; its time (or, for a token, its sentence) over its file, which takes
+#: the rest of the dock's width (each of the two lines elided, the whole text on hover)
+EXAMPLE_HEADERS = ["", "example", "label", "where"]
+EXAMPLE_HEADER_TIPS = ["mel spectrogram around the example's peak",
+                       "top k or activation range, over the activation",
+                       "phone (a token, for a tokens site) over word",
+                       "time (a token's sentence, for a tokens site) over file"]
+EXAMPLE_SAMPLES = ("", ("range -5", NUMBER_SAMPLE), ("phone", "greasy"), ())
+THUMB_COL, KIND_COL, LABEL_COL, WHERE_COL = range(4)
+WHERE_MIN_SAMPLE = "00.00 s"  # the last column is never narrower than a time
 TRACK_TEXT_MARGIN_PX = 4  # between the feature track's label and the track's edge
 THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays fast)
 THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
@@ -112,17 +124,23 @@ class QtFeaturesPanel(QtWidgets.QWidget):
         self.info.setTextFormat(Qt.TextFormat.PlainText)
 
         self.top = _table(["feature", "max", "mean", "best phone"])
-        self.examples = _table(["", "kind", "act.", "phone", "word", "time", "file"])
+        self.examples = _table(EXAMPLE_HEADERS)
         self.examples.setIconSize(QtCore.QSize(THUMB_W, THUMB_H))
         self.examples.verticalHeader().setDefaultSectionSize(THUMB_H + 4)
-        self.examples.setColumnWidth(0, THUMB_W + 6)
+        self.examples.setColumnWidth(THUMB_COL, THUMB_W + 6)
+        self.examples.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for c, tip in enumerate(EXAMPLE_HEADER_TIPS):
+            self.examples.horizontalHeaderItem(c).setToolTip(tip)
+        self.examples.setTextElideMode(Qt.TextElideMode.ElideRight)
         # fixed widths from the font (ResizeToContents measures every cell on every setItem:
         # a millisecond each, which made switching feature slow)
         fm = self.fontMetrics()
-        for c, sample in enumerate(("", "range -5", NUMBER_SAMPLE, "phone", "greasy", "00.00 s"),
-                                   start=0):
-            if sample:
-                self.examples.setColumnWidth(c, fm.horizontalAdvance(sample) + CELL_PAD_PX)
+        for c, samples in enumerate(EXAMPLE_SAMPLES):
+            if samples:
+                widest = max(fm.horizontalAdvance(t) for t in (*samples, EXAMPLE_HEADERS[c]))
+                self.examples.setColumnWidth(c, widest + CELL_PAD_PX)
+        self.examples.horizontalHeader().setMinimumSectionSize(
+            fm.horizontalAdvance(WHERE_MIN_SAMPLE) + CELL_PAD_PX)
         for c, sample in enumerate(("feature", NUMBER_SAMPLE, NUMBER_SAMPLE, "best phone")):
             self.top.setColumnWidth(c, fm.horizontalAdvance(sample) + CELL_PAD_PX)
         self.examples_note = QtWidgets.QLabel("")
@@ -383,6 +401,8 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
             return ""
         if not self.active or not self.fv.site:
             return "choose a site and a feature in the Features dock"
+        if self.fv.is_token_site():
+            return "a tokens site (no time axis): see its Examples"
         key = self.fv.key()
         status = self.doc.files.entry.activation_status.get(key) if key is not None else None
         if status in ("queued", "running"):
@@ -547,24 +567,43 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         no_icon = QtGui.QIcon()
         for r, ex in enumerate(rows):
             if r >= old_rows:  # items are made once per row, then only their texts change
-                for c in range(7):
+                for c in range(len(EXAMPLE_HEADERS)):
                     t.setItem(r, c, _item(""))
             icon = self._thumbs.get(self._thumb_key(ex))
-            t.item(r, 0).setIcon(icon if icon is not None else no_icon)
-            for c, text in enumerate((ex.label, f"{ex.activation:.3g}", ex.phone, ex.word,
-                                      f"{ex.time_s:.2f} s", ex.file.name), start=1):
+            t.item(r, THUMB_COL).setIcon(icon if icon is not None else no_icon)
+            where = self.example_where(ex)
+            shown = around_token(where) if ex.is_token else where
+            label = f"token {ex.token.strip()!r}" if ex.is_token else \
+                (f"phone {ex.phone}" if ex.phone else "")
+            texts = {KIND_COL: (f"{ex.label}\n{ex.activation:.3g}",
+                                f"{ex.label}, activation {ex.activation:.6g}"),
+                     LABEL_COL: (f"{ex.token.strip() if ex.is_token else ex.phone}\n{ex.word}",
+                                 ", ".join(x for x in (label, ex.word and f"word {ex.word}")
+                                           if x)),
+                     WHERE_COL: (f"{shown}\n{ex.file.name}", f"{where}\n{ex.file}")}
+            for c, (text, tip) in texts.items():  # the whole text on hover
                 t.item(r, c).setText(text)
-            for c in (3, 4):  # labels longer than their column say themselves on hover
-                t.item(r, c).setToolTip(t.item(r, c).text())
-            t.item(r, 6).setToolTip(str(ex.file))
-            t.item(r, 0).setToolTip(  # the whole row, for a dock too narrow for its columns
-                f"{ex.label}: {ex.file.name} at {ex.time_s:.2f} s, activation "
-                f"{ex.activation:.3g}" + (f", phone {ex.phone}" if ex.phone else "")
+                t.item(r, c).setToolTip(tip)
+            t.item(r, THUMB_COL).setToolTip(  # the whole row
+                f"{ex.label}: {ex.file.name} " + (f"\u2014 {where}" if ex.is_token else
+                                                   f"at {where}")
+                + f", activation {ex.activation:.3g}"
+                + (f", phone {ex.phone}" if ex.phone else "")
                 + (f", word {ex.word}" if ex.word else ""))
         t.setUpdatesEnabled(True)
         self._thumb_todo = [r for r, ex in enumerate(rows) if self._thumb_key(ex) not in self._thumbs]
         if self._thumb_todo:
             self._thumb_timer.start(THUMB_DELAY_MS)
+
+    def example_where(self, ex) -> str:
+        """Where the example is in its file: its time, or a token's sentence with the token
+        marked (its position when the file's tokens are not at hand)."""
+        if not ex.is_token:
+            return f"{ex.time_s:.2f} s"
+        sentence = self.fv.token_sentence(ex)
+        if sentence is not None:
+            return sentence
+        return f"token {ex.frame}" + (f" at {ex.time_s:.2f} s" if np.isfinite(ex.time_s) else "")
 
     def _on_example(self, event) -> None:
         t = self.panel.examples
@@ -579,6 +618,10 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
     def thumbnails_pending(self) -> bool:
         """Thumbnails of the shown examples are still being drawn."""
         return self._thumb_timer.isActive()
+
+    def stop_thumbnails(self) -> None:
+        """Draw no more thumbnails for the shown examples (those drawn stay)."""
+        self._thumb_timer.stop()
 
     def _thumb_key(self, ex) -> tuple:
         return (str(ex.file), round(ex.time_s, 4), self.fv.site, self.fv.feature)
@@ -604,7 +647,7 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         """Mel spectrogram of +-THUMB_HALF_S around the peak, the activation over it (when the
         file's activations are at hand) and a mark at the peak."""
         audio = self.audio_of(ex.file)
-        if audio is None:
+        if audio is None or not np.isfinite(ex.time_s):
             return None
         rate = audio.rate
         s0 = max(seconds_to_samples(ex.time_s - THUMB_HALF_S, rate), 0)
@@ -625,7 +668,7 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         x_of = lambda t: (t - t0) / (t1 - t0) * THUMB_W  # noqa: E731
         entry = self._entry_of(ex.file)
         got = self.fv.stored(entry) if entry is not None else self.fv.file_activations(ex.file)
-        if got is not None and self.fv.feature < got[0].shape[1]:
+        if got is not None and not ex.is_token and self.fv.feature < got[0].shape[1]:
             acts, grid = got
             tr = acts[:, self.fv.feature]
             top = float(max(tr.max(), 1e-9))
@@ -637,6 +680,12 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
             p.drawPolyline(pts)
         p.setPen(QtGui.QPen(QtGui.QColor(220, 30, 30), 1))
         p.drawLine(QtCore.QPointF(x_of(ex.time_s), 0), QtCore.QPointF(x_of(ex.time_s), THUMB_H))
+        if ex.is_token:  # the token itself, right of its word's start
+            box = QtCore.QRectF(x_of(ex.time_s) + 2, 0, THUMB_W, THUMB_H)
+            flags = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
+            p.fillRect(p.boundingRect(box, flags, ex.token.strip()), QtGui.QColor(255, 255, 255, 200))
+            p.setPen(QtGui.QColor(20, 20, 20))
+            p.drawText(box, flags, ex.token.strip())
         p.end()
         return QtGui.QIcon(pix)
 
@@ -679,6 +728,10 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
             return False
         self.fv.set_example(row)
         entry = self.doc.files.entries[i]
+        if ex.is_token:  # a token has no frames: the cursor goes to its word's start
+            if np.isfinite(ex.time_s):
+                self.doc.nav.set_cursor(ex.time_s)
+            return True
         self.doc.nav.set_cursor(ex.time_s)
         if not self._select_example_span(entry, ex.frame):
             self._pending_example = (entry, ex.frame)

@@ -590,7 +590,7 @@ def test_the_track_label_does_not_cover_the_peak(window, dark_suit, qtbot):
     feats = window.features
     vb = feats.track.vb
     for f, frame in ((0, 3), (1, acts.shape[0] - 4)):
-        feats.dock_widget.feature.setValue(f)
+        feats.panel.feature.setValue(f)
         qtbot.wait(10)
         t = (frame * HOP + HOP / 2) / 16000
         peak = vb.mapViewToScene(QtCore.QPointF(t, 2.0))

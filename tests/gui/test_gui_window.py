@@ -317,7 +317,7 @@ def test_recent_files_survive_a_restart_and_drop_opens_files(window, app, qtbot,
 
     again = QtMainWindow(auto_extract=False)  # a new window reads the same QSettings
     qtbot.addWidget(again)
-    again._fill_recent_menu()
+    again.recent_menu.aboutToShow.emit()  # as when the menu opens
     names = [act.text() for act in again.recent_menu.actions()]
     assert names[:2] == [str(dark_suit.resolve()), str(a.resolve())]
     again.recent_menu.actions()[1].trigger()
