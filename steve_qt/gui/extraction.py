@@ -126,6 +126,10 @@ class ExtractionController(QtCore.QObject):
     def drop(self, entry) -> None:
         self.queue.drop(entry)
 
+    def begin_closing(self) -> None:
+        """The window is closing: failures from now on show no dialog."""
+        self.closing = True
+
     def shutdown(self) -> None:
         self.closing = True
         self.queue.shutdown()

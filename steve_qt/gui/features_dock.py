@@ -23,27 +23,20 @@ through its setters.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..core.features import audio as feature_audio
-from ..core.speech.audio import load_audio
 from ..core.errors import SteveError
 from ..core.state.feature_view import (SAE_PREFIX, around_token, index_root, missing_files,
                                        open_index)
-from ..core.frames import seconds_to_samples
-from ..core.speech.spectrogram import mel_spectrogram
 from . import dialogs
-from .colors import lut
+from .example_thumbnails import THUMB_H, THUMB_W, ExampleThumbnails
+from .feature_track import HEAT_N, QtFeatureTrack
 
 Qt = QtCore.Qt
-TRACK_PEN = pg.mkPen(QtGui.QColor(20, 120, 40), width=1.5)
-THUMB_W, THUMB_H = 132, 40
-THUMB_HALF_S = 0.5  # seconds either side of the peak in a thumbnail
 #: the widest number a table cell shows ('.3g' of a small negative activation), and the room a
 #: cell needs beside its text
 NUMBER_SAMPLE, CELL_PAD_PX = "-1.23e-05", 14
@@ -58,14 +51,9 @@ EXAMPLE_HEADER_TIPS = ["mel spectrogram around the example's peak",
 EXAMPLE_SAMPLES = ("", ("range -5", NUMBER_SAMPLE), ("phone", "greasy"), ())
 THUMB_COL, KIND_COL, LABEL_COL, WHERE_COL = range(4)
 WHERE_MIN_SAMPLE = "00.00 s"  # the last column is never narrower than a time
-TRACK_TEXT_MARGIN_PX = 4  # between the feature track's label and the track's edge
 THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays fast)
 THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
 TOP_N = 30  # rows of "in this file"
-HEAT_N = 16  # rows of the heat strip
-HEAT_PX = 96  # its height
-HEAT_FONT_PT = 7  # its row labels (feature numbers)
-AUDIO_KEEP = 32  # example files kept loaded
 
 
 def _table(headers: list[str]) -> QtWidgets.QTableWidget:
@@ -194,7 +182,7 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         self.extraction, self.opener = extraction, opener
         self.panel = QtFeaturesPanel()
         self.setWidget(self.panel)
-        self._audio: OrderedDict[Path, object] = OrderedDict()
+        self.thumbnails = ExampleThumbnails(doc)
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []
         # thumbnails are drawn a few at a time once the switch has been painted (and not at all
@@ -207,7 +195,7 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         self.montage_pieces: list = []  # pieces of the playing example montage
         self.montage_rate = 16000
         self._top_rows: list = []
-        self._build_tracks()
+        self.timeline = QtFeatureTrack(doc, views, parent=self)
         self._build_actions()
         self._connect()
         self._on_sites(None)
@@ -215,37 +203,6 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         self._on_examples(None)
 
     # --- construction ----------------------------------------------------------------------------
-    def _build_tracks(self) -> None:
-        views = self.views
-        self.track = views.insert_track("feature", after=views.spec, stretch=2)
-        self.track.setMinimumHeight(50)
-        # a step line without a fill (a fill path costs more to paint than the rest of the track)
-        self.curve = pg.PlotDataItem(stepMode="center", skipFiniteCheck=True, pen=TRACK_PEN)
-        self.track.addItem(self.curve)
-        self.track_text = pg.TextItem("", color=(70, 70, 70), anchor=(0, 0),
-                                      fill=QtGui.QColor(255, 255, 255, 190))
-        self.track_text.setParentItem(self.track.vb)
-        self.track_text.setPos(TRACK_TEXT_MARGIN_PX, 0)
-        self._peak_s: float | None = None  # the drawn track's peak, which its label must not hide
-        self.track.vb.sigXRangeChanged.connect(lambda *a: self._place_track_text())
-        self.track.vb.sigResized.connect(lambda vb: self._place_track_text())
-        self.track.vb.disableAutoRange()  # the document sets x; _draw_track sets y
-        self.heat = views.insert_track("top N", after=self.track, stretch=0)
-        self.heat.setFixedHeight(0)
-        self.heat.setVisible(False)
-        self.heat_image = pg.ImageItem(axisOrder="row-major")
-        self.heat_image.setLookupTable(lut("magma"))
-        self.heat.addItem(self.heat_image)
-        self.heat.invertY(True)
-        self.heat.vb.disableAutoRange()
-        self.heat_font = QtGui.QFont()
-        self.heat_font.setPointSize(HEAT_FONT_PT)
-        self.heat.getAxis("left").setStyle(tickFont=self.heat_font)
-        self._heat_feats: list[int] = []
-        self.heat.vb.sigResized.connect(lambda vb: self._label_heat())
-        for plot in (self.track, self.heat):
-            plot.vb.sigResized.connect(lambda vb: self._resync_x())
-
     def _build_actions(self) -> None:
         reg = self.actions
         before = "file:export_figure"
@@ -349,7 +306,7 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         """The worker could not read a site's activations: the track and the info line say so
         (the status bar says why)."""
         if entry is self.doc.files.entry:
-            self.track_text.setText(self.track_hint())
+            self.timeline.set_hint(self.track_hint())
         self.panel.info.setText(f"{site}: {error}")
 
     @property
@@ -367,10 +324,8 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
             self._draw_track()
 
     def _on_dock_toggled(self, on: bool) -> None:
-        self.track.setVisible(on)
-        self.track.setMaximumHeight(16777215 if on else 0)
+        self.timeline.set_shown(on)
         self._draw_heat()
-        QtCore.QTimer.singleShot(0, self._resync_x)
         if on:
             self.request()
 
@@ -395,6 +350,12 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         self._mark_top_row()
 
     # --- drawing ---------------------------------------------------------------------------------
+    def _draw_track(self) -> None:
+        self.panel.info.setText(self.timeline.draw(self.track_hint()))
+
+    def _draw_heat(self) -> None:
+        self.timeline.draw_heat(self.panel.heat.isChecked() and self.shown)
+
     def track_hint(self) -> str:
         """What the empty track row says (no file: nothing)."""
         if self.doc.utterance is None:
@@ -410,86 +371,6 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         if status == "failed":
             return f"cannot read {self.fv.site} for this file (the status bar says why)"
         return f"no activations of {self.fv.site} for this file yet"
-
-    def _draw_track(self) -> None:
-        track, edges = self.fv.track(), self.fv.track_edges()
-        self.track.getAxis("left").setStyle(showValues=track is not None)  # no 0..1 over nothing
-        if track is None or edges is None:
-            self.curve.setData([], [])
-            self._peak_s = None
-            self.track_text.setText(self.track_hint())
-            self._place_track_text()
-            self.panel.info.setText(self.track_text.toPlainText())
-            return
-        self.curve.setData(edges, track)
-        lo, hi = min(float(track.min()), 0.0), float(track.max())
-        self.track.setYRange(lo, hi if hi > lo else lo + 1.0, padding=0.05)
-        peak = int(np.argmax(track))
-        self._peak_s = float(self.fv.grid.center_seconds(peak))
-        text = f"feature {self.fv.feature}: max {hi:.3g} at {self._peak_s:.3f} s"
-        self.track_text.setText(text)
-        self._place_track_text()
-        self.panel.info.setText(f"{self.fv.site}  {text}")
-
-    def _place_track_text(self) -> None:
-        """The label sits in the track's top-left corner, or in its top-right one when the
-        peak it names lies under the left place."""
-        vb = self.track.vb
-        width = vb.width()
-        right = False
-        if self._peak_s is not None and width > 0:
-            t0, t1 = vb.viewRange()[0]
-            x = (self._peak_s - t0) / (t1 - t0) * width if t1 > t0 else 0.0
-            label = self.track_text.boundingRect().width() + 2 * TRACK_TEXT_MARGIN_PX
-            right = x <= label and x < width - label
-        if right:
-            self.track_text.setAnchor((1, 0))
-            self.track_text.setPos(width - TRACK_TEXT_MARGIN_PX, 0)
-        else:
-            self.track_text.setAnchor((0, 0))
-            self.track_text.setPos(TRACK_TEXT_MARGIN_PX, 0)
-
-    def _draw_heat(self) -> None:
-        on = self.panel.heat.isChecked() and self.fv.activations is not None and self.shown
-        self.heat.setVisible(on)
-        self.heat.setFixedHeight(HEAT_PX if on else 0)
-        if not on:
-            self.heat_image.clear()
-            return
-        from ..core.state.feature_view import top_matrix
-
-
-        feats = [s.feature for s in self.fv.top(HEAT_N)]
-        img = top_matrix(self.fv.activations, feats)
-        edges = self.fv.track_edges()
-        self.heat_image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
-        self.heat_image.setRect(QtCore.QRectF(edges[0], 0, edges[-1] - edges[0], len(feats)))
-        self.heat.setYRange(0, len(feats), padding=0)
-        self._heat_feats = feats
-        self._label_heat()
-        QtCore.QTimer.singleShot(0, self._resync_x)
-
-    def _label_heat(self) -> None:
-        """The heat strip's rows labelled with their feature numbers: every row when the labels
-        fit its height, else every n-th row so that none overlap."""
-        feats = self._heat_feats
-        if not feats or not self.heat.isVisible():
-            return
-        axis = self.heat.getAxis("left")
-        row_px = self.heat.vb.height() / len(feats)
-        label_px = QtGui.QFontMetricsF(self.heat_font).height()
-        step = max(1, int(np.ceil(label_px / max(row_px, 1e-9))))
-        ticks = [[(i + 0.5, str(f)) for i, f in enumerate(feats) if i % step == 0], []]
-        if getattr(axis, "_tickLevels", None) != ticks:
-            axis.setTicks(ticks)
-
-    def _resync_x(self) -> None:
-        """pyqtgraph links x ranges by pixel position: a row that appears (or resizes) before its
-        axis has its width gets a shifted range; give it the document's view again. The waveform
-        (every row links to it) is told nothing: pyqtgraph passes a range set on a linked view
-        back to the view it links to, lined up by pixels, which would shift every row."""
-        self.views.set_x_range_unlinked([p for p in (self.track, self.heat) if p.isVisible()],
-                                            self.doc.nav.view)
 
     def _fill_top(self) -> None:
         t = self.panel.top
@@ -637,80 +518,11 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
             if r >= len(rows):
                 continue
             ex = rows[r]
-            icon = self._thumbnail(ex)
+            icon = self.thumbnails.draw(ex)
             self._thumbs[self._thumb_key(ex)] = icon
             item = self.panel.examples.item(r, 0)
             if item is not None and icon is not None:
                 item.setIcon(icon)
-
-    def _thumbnail(self, ex) -> QtGui.QIcon | None:
-        """Mel spectrogram of +-THUMB_HALF_S around the peak, the activation over it (when the
-        file's activations are at hand) and a mark at the peak."""
-        audio = self.audio_of(ex.file)
-        if audio is None or not np.isfinite(ex.time_s):
-            return None
-        rate = audio.rate
-        s0 = max(seconds_to_samples(ex.time_s - THUMB_HALF_S, rate), 0)
-        s1 = min(seconds_to_samples(ex.time_s + THUMB_HALF_S, rate), len(audio.samples))
-        if s1 - s0 < 400:
-            return None
-        spec = mel_spectrogram(audio.samples[s0:s1], rate)
-        lo, hi = spec.levels
-        idx = np.clip((spec.db - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)[::-1]
-        rgb = np.ascontiguousarray(lut("gray_r")[idx])
-        h, w = rgb.shape[:2]
-        img = QtGui.QImage(rgb.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
-        pix = QtGui.QPixmap.fromImage(img).scaled(THUMB_W, THUMB_H,
-                                                  Qt.AspectRatioMode.IgnoreAspectRatio,
-                                                  Qt.TransformationMode.SmoothTransformation)
-        p = QtGui.QPainter(pix)
-        t0, t1 = s0 / rate, s1 / rate
-        x_of = lambda t: (t - t0) / (t1 - t0) * THUMB_W  # noqa: E731
-        entry = self._entry_of(ex.file)
-        got = self.fv.stored(entry) if entry is not None else self.fv.file_activations(ex.file)
-        if got is not None and not ex.is_token and self.fv.feature < got[0].shape[1]:
-            acts, grid = got
-            tr = acts[:, self.fv.feature]
-            top = float(max(tr.max(), 1e-9))
-            centres = np.asarray(grid.center_seconds(np.arange(len(tr))))
-            keep = (centres >= t0) & (centres <= t1)
-            pts = [QtCore.QPointF(x_of(c), THUMB_H - 2 - max(v, 0) / top * (THUMB_H - 4))
-                   for c, v in zip(centres[keep], tr[keep])]
-            p.setPen(QtGui.QPen(QtGui.QColor(20, 160, 60), 1.5))
-            p.drawPolyline(pts)
-        p.setPen(QtGui.QPen(QtGui.QColor(220, 30, 30), 1))
-        p.drawLine(QtCore.QPointF(x_of(ex.time_s), 0), QtCore.QPointF(x_of(ex.time_s), THUMB_H))
-        if ex.is_token:  # the token itself, right of its word's start
-            box = QtCore.QRectF(x_of(ex.time_s) + 2, 0, THUMB_W, THUMB_H)
-            flags = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-            p.fillRect(p.boundingRect(box, flags, ex.token.strip()), QtGui.QColor(255, 255, 255, 200))
-            p.setPen(QtGui.QColor(20, 20, 20))
-            p.drawText(box, flags, ex.token.strip())
-        p.end()
-        return QtGui.QIcon(pix)
-
-    def audio_of(self, path: Path):
-        """The file's Audio (open in the window, or loaded and kept for a while); None if it
-        cannot be read."""
-        entry = self._entry_of(path)
-        if entry is not None:
-            return entry.utterance.audio
-        path = Path(path)
-        if path in self._audio:
-            self._audio.move_to_end(path)
-            return self._audio[path]
-        try:
-            audio = load_audio(path)
-        except SteveError:
-            return None
-        self._audio[path] = audio
-        while len(self._audio) > AUDIO_KEEP:
-            self._audio.popitem(last=False)
-        return audio
-
-    def _entry_of(self, path: Path):
-        i = self.doc.files.index_of(path) if Path(path).exists() else None
-        return self.doc.files.entries[i] if i is not None else None
 
     def open_example(self, row: int) -> bool:
         """Open the example's file at its frame and select the span around its peak."""
@@ -859,7 +671,7 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         return feature_audio.montage(self.fv.examples, self._samples_16k, rate, pad), rate
 
     def _samples_16k(self, path: Path):
-        a = self.audio_of(path) if Path(path).exists() else None
+        a = self.thumbnails.audio_of(path) if Path(path).exists() else None
         return None if a is None else a.samples
 
     def play_examples(self) -> bool:

@@ -300,7 +300,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     # --- closing ---------------------------------------------------------------------------------
     def closeEvent(self, ev: QtGui.QCloseEvent) -> None:
-        self.extraction.closing = True
+        self.extraction.begin_closing()
         self.views.spectrograms.shutdown()
         self.playback.close()
         if self.extraction.queue.busy:

@@ -152,7 +152,7 @@ def test_a_token_sites_examples_show_the_token_in_its_sentence(window, qtbot, tm
     # clicking opens the file with the cursor at the word's start
     assert win.features.open_example(0)
     assert win.doc.nav.cursor == pytest.approx(0.86)
-    assert "tokens site" in win.features.track_text.toPlainText()
+    assert "tokens site" in win.features.timeline.track_text.toPlainText()
 
 
 def test_without_the_files_tokens_the_row_names_the_tokens_position(window, qtbot, tmp_path,

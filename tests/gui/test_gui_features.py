@@ -68,7 +68,7 @@ def _half_peak_span(track: np.ndarray, frame: int) -> tuple[float, float]:
 # --- the activation track ----------------------------------------------------------------------
 def test_track_equals_the_stored_activations_of_the_chosen_feature(window, dark_suit, qtbot):
     _show_dock(window, qtbot)
-    assert window.features.track.isVisible()
+    assert window.features.timeline.track.isVisible()
     i = window.opener.open_audio(dark_suit)
     n = window.doc.utterance.audio.samples.size
     acts = synthetic_acts(n, 7)
@@ -76,16 +76,16 @@ def test_track_equals_the_stored_activations_of_the_chosen_feature(window, dark_
     _store(window, i, acts)
     for f in (0, 5, 2):
         window.features.panel.feature.setValue(f)
-        x, y = window.features.curve.getData()
+        x, y = window.features.timeline.curve.getData()
         np.testing.assert_array_equal(y, acts[:, f])
         t = frames_of(n)
         np.testing.assert_allclose(x, np.arange(t + 1) * HOP / 16000, atol=1e-9)
     # the track is one of the linked time plots, with the same left-axis width
     views = window.views
-    assert window.features.track in views.time_plots
-    assert window.features.track in views.shown_plots()
+    assert window.features.timeline.track in views.time_plots
+    assert window.features.timeline.track in views.shown_plots()
     assert len(set(views.left_axis_widths())) == 1
-    assert window.features.track.vb.viewRange()[0] == pytest.approx(views.wave.vb.viewRange()[0])
+    assert window.features.timeline.track.vb.viewRange()[0] == pytest.approx(views.wave.vb.viewRange()[0])
     # "in this file": the top features by max, as a brute-force ranking gives them
     table = window.features.panel.top
     shown = [int(table.item(r, 0).text()) for r in range(table.rowCount())]
@@ -98,8 +98,8 @@ def test_track_equals_the_stored_activations_of_the_chosen_feature(window, dark_
 
 def test_the_empty_track_row_says_what_to_choose_and_has_no_ticks(window, dark_suit, qtbot):
     _show_dock(window, qtbot)
-    track, axis = window.features.track, window.features.track.getAxis("left")
-    text = lambda: window.features.track_text.textItem.toPlainText()  # noqa: E731
+    track, axis = window.features.timeline.track, window.features.timeline.track.getAxis("left")
+    text = lambda: window.features.timeline.track_text.textItem.toPlainText()  # noqa: E731
     assert track.isVisible() and axis.style["showValues"] is False and text() == ""
     i = window.opener.open_audio(dark_suit)
     assert axis.style["showValues"] is False  # no 0..1 ticks over an empty row
@@ -381,16 +381,16 @@ def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, d
     in_step = lambda: all(r == pytest.approx(window.doc.nav.view, abs=1e-9)  # noqa: E731
                           for r in window.views.x_ranges())
     qtbot.waitUntil(in_step, timeout=5000)  # once the layout has settled
-    heat = window.features.heat
+    heat = window.features.timeline.heat
     assert heat in window.views.shown_plots()
     order = np.argsort(-acts.max(axis=0), kind="stable")
     expect = (acts[:, order] / acts[:, order].max(axis=0)).T  # rows: features, each scaled to max
-    np.testing.assert_allclose(window.features.heat_image.image, expect, rtol=1e-6)
+    np.testing.assert_allclose(window.features.timeline.heat_image.image, expect, rtol=1e-6)
     assert len(set(window.views.left_axis_widths())) == 1
     # row labels: as many as fit without overlapping; every row once the strip is tall enough
     from PyQt6 import QtGui
 
-    label_px = QtGui.QFontMetricsF(window.features.heat_font).height()
+    label_px = QtGui.QFontMetricsF(window.features.timeline.heat_font).height()
     axis = heat.getAxis("left")
 
     def labelled() -> list[int]:
@@ -439,7 +439,7 @@ def test_a_real_index_of_steve_qt_features_index(window, tmp_path, samples_dir, 
         assert window.features.open_example(r)
         assert window.doc.utterance.path.resolve() == ex.file.resolve()
         cached = actcache.load_activations(ex.file, "whisper", SITE)
-        np.testing.assert_array_equal(window.features.curve.getData()[1], cached[:, 100])
+        np.testing.assert_array_equal(window.features.timeline.curve.getData()[1], cached[:, 100])
         assert cached[ex.frame, 100] == pytest.approx(ex.activation, rel=1e-3)
         assert window.doc.nav.selection == pytest.approx(_half_peak_span(cached[:, 100], ex.frame))
 
@@ -471,7 +471,7 @@ def test_an_sae_is_a_site_whose_track_is_its_codes(window, dark_suit, tmp_path):
     codes = np.maximum((acts.astype(np.float64) - b_dec) @ w_enc + b_enc, 0)
     for f in (0, 7):
         window.doc.features.set_feature(f)
-        np.testing.assert_allclose(window.features.curve.getData()[1], codes[:, f], rtol=1e-5,
+        np.testing.assert_allclose(window.features.timeline.curve.getData()[1], codes[:, f], rtol=1e-5,
                                    atol=1e-5)
 
 
@@ -521,7 +521,7 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
             plain.encoder(whisper_adapter.mel(audio)[None])
         h.remove()
         keep = math.ceil(audio.size / 320)
-        np.testing.assert_allclose(win.features.curve.getData()[1], got["a"][:keep, 321],
+        np.testing.assert_allclose(win.features.timeline.curve.getData()[1], got["a"][:keep, 321],
                                    rtol=0, atol=1e-4)
     finally:
         win.close()
@@ -588,12 +588,12 @@ def test_the_track_label_does_not_cover_the_peak(window, dark_suit, qtbot):
     window.doc.features.set_site(SITE)
     _store(window, i, acts)
     feats = window.features
-    vb = feats.track.vb
+    vb = feats.timeline.track.vb
     for f, frame in ((0, 3), (1, acts.shape[0] - 4)):
         feats.panel.feature.setValue(f)
         qtbot.wait(10)
         t = (frame * HOP + HOP / 2) / 16000
         peak = vb.mapViewToScene(QtCore.QPointF(t, 2.0))
-        label = feats.track_text.sceneBoundingRect()
+        label = feats.timeline.track_text.sceneBoundingRect()
         assert label.width() > 0
         assert not (label.left() - 2 <= peak.x() <= label.right() + 2), (f, label, peak)
