@@ -32,6 +32,8 @@ STAT_TITLES = {"mean_distance_ms": "mean distance (ms)", "entropy_bits": "entrop
                "silence_share": "silence share"}
 LABEL_GAP_PX = 4  # space between two axis labels
 MAX_CELL_TEXT = 400  # cells beyond this count get tooltips only
+VALUE_BOX_CHARS = 14  # the phone matrix's value box shows at least this many characters
+SUMMARY_MAX_PX = 130  # the head statistics' summary table's greatest height
 
 
 def matrix_value_title(value: str, kind: str) -> str:
@@ -136,7 +138,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         # rather than widen the right column (the full text is in the list and the caption)
         self.value.setSizeAdjustPolicy(
             QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.value.setMinimumContentsLength(14)
+        self.value.setMinimumContentsLength(VALUE_BOX_CHARS)
         self.value.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding,
                                  QtWidgets.QSizePolicy.Policy.Fixed)
         self.feature = _combo({f: f for f in analysis.CLASS_FEATURES})
@@ -297,7 +299,7 @@ class QtHeadStats(QtWidgets.QWidget):
         self.texts: list[pg.TextItem] = []
         self.summary = QtWidgets.QPlainTextEdit()
         self.summary.setReadOnly(True)
-        self.summary.setMaximumHeight(130)
+        self.summary.setMaximumHeight(SUMMARY_MAX_PX)
         self.summary.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.WidgetWidth)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)

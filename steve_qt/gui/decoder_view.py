@@ -19,6 +19,7 @@ from .head_overview import QtHeadOverview
 Qt = QtCore.Qt
 COMPONENT = "decoder"
 NO_DECODER = "no decoder self-attention yet"
+MAP_MIN_PX, HEADS_MIN_PX = 120, 60  # least heights of the tokens x tokens map, the heads grid
 
 
 class QtDecoderView(QtWidgets.QWidget):
@@ -33,11 +34,11 @@ class QtDecoderView(QtWidgets.QWidget):
         self.plot, self.image = _matrix_plot()
         self.plot.getAxis("bottom").setLabel("key token")
         self.plot.getAxis("left").setLabel("query token")
-        self.plot.setMinimumHeight(120)
+        self.plot.setMinimumHeight(MAP_MIN_PX)
         self.info = QtWidgets.QLabel("")
         self.info.setTextFormat(Qt.TextFormat.PlainText)
         self.heads = QtHeadOverview(doc, component=COMPONENT)
-        self.heads.setMinimumHeight(60)
+        self.heads.setMinimumHeight(HEADS_MIN_PX)
         self.export_button = QtWidgets.QPushButton("Export Figure...")
         self.export_button.clicked.connect(self.exportRequested)
         lay = QtWidgets.QVBoxLayout(self)

@@ -71,7 +71,8 @@ class ExampleThumbnails:
         if ex.is_token:  # the token itself, right of its word's start
             box = QtCore.QRectF(x_of(ex.time_s) + 2, 0, THUMB_W, THUMB_H)
             flags = int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop)
-            p.fillRect(p.boundingRect(box, flags, ex.token.strip()), QtGui.QColor(255, 255, 255, 200))
+            back = p.boundingRect(box, flags, ex.token.strip())
+            p.fillRect(back, QtGui.QColor(255, 255, 255, 200))
             p.setPen(QtGui.QColor(20, 20, 20))
             p.drawText(box, flags, ex.token.strip())
         p.end()

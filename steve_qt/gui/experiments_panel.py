@@ -27,6 +27,8 @@ from ..core.speech.textdiff import DELETE, EQUAL, INSERT
 from .worker import Job
 
 DEFAULT_SITE = "encoder.blocks.2.mlp.1"
+K_LABEL_PX = 150  # the window slider's label ("k: off (no window)")
+BROWSE_PX = 32  # the "..." button beside a path
 
 
 def diff_html(ops) -> str:
@@ -162,7 +164,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         self.k_slider.setTracking(False)  # one run when the slider is let go
         self.k_slider.valueChanged.connect(self._on_k_slider)
         self.k_label = QtWidgets.QLabel("k: off")
-        self.k_label.setMinimumWidth(150)
+        self.k_label.setMinimumWidth(K_LABEL_PX)
         row.addWidget(QtWidgets.QLabel("attention window"))
         row.addWidget(self.k_slider, 1)
         row.addWidget(self.k_label)
@@ -315,7 +317,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         self.steer_sae = QtWidgets.QLineEdit()
         self.steer_sae.setPlaceholderText("optional: SAE folder (cfg.json + weights)")
         browse = QtWidgets.QPushButton("...")
-        browse.setMaximumWidth(32)
+        browse.setMaximumWidth(BROWSE_PX)
         browse.clicked.connect(self._browse_sae)
         row.addWidget(self.steer_sae, 1)
         row.addWidget(browse)

@@ -13,8 +13,8 @@ examples from a feature index.
   (+-0.5 s around the peak) with the activation drawn over it when the file's activations are at
   hand, and a mark at the peak. A click opens the file at the example (loading it if needed) and
   selects the frames around the peak where the activation stays >= half the peak.
-- Play Feature (F), Play Examples, Export Examples Audio... (see core/feature_audio.py for the
-  gain envelope formula and the montage).
+- Play Feature (F), Play Examples, Export Examples Audio... (gui/feature_listening.py; the gain
+  envelope formula and the montage are core/features/audio.py's).
 
 Activations of the shown file are read in the extraction worker (a Job with ``sites``; encoder
 sites only: Whisper does not transcribe). Views draw from ``doc.features`` and write only
@@ -34,6 +34,7 @@ from ..core.state.feature_view import (SAE_PREFIX, around_token, index_root, mis
                                        open_index)
 from . import dialogs
 from .example_thumbnails import THUMB_H, THUMB_W, ExampleThumbnails
+from .feature_listening import FeatureListening
 from .feature_track import HEAT_N, QtFeatureTrack
 
 Qt = QtCore.Qt
@@ -54,6 +55,7 @@ WHERE_MIN_SAMPLE = "00.00 s"  # the last column is never narrower than a time
 THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays fast)
 THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
 TOP_N = 30  # rows of "in this file"
+SITE_BOX_CHARS = 18  # the site chooser shows at least this many characters
 
 
 def _table(headers: list[str]) -> QtWidgets.QTableWidget:
@@ -83,7 +85,7 @@ class QtFeaturesPanel(QtWidgets.QWidget):
         self.site = QtWidgets.QComboBox()
         self.site.setSizeAdjustPolicy(
             QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.site.setMinimumContentsLength(18)
+        self.site.setMinimumContentsLength(SITE_BOX_CHARS)
         self.feature = QtWidgets.QSpinBox()
         self.feature.setRange(0, 0)
         self.feature.setKeyboardTracking(False)
@@ -183,6 +185,9 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         self.panel = QtFeaturesPanel()
         self.setWidget(self.panel)
         self.thumbnails = ExampleThumbnails(doc)
+        self.listening = FeatureListening(
+            doc, playback, self.thumbnails.audio_of, self.panel.floor.value,
+            self.panel.pad.value, self.activate, dialog_parent=self, parent=self)
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []
         # thumbnails are drawn a few at a time once the switch has been painted (and not at all
@@ -192,8 +197,6 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         self._thumb_timer.timeout.connect(self._draw_some_thumbs)
         self._pending_example: tuple | None = None  # (entry, frame) awaiting activations
         self.active = False  # see activate()
-        self.montage_pieces: list = []  # pieces of the playing example montage
-        self.montage_rate = 16000
         self._top_rows: list = []
         self.timeline = QtFeatureTrack(doc, views, parent=self)
         self._build_actions()
@@ -213,14 +216,14 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
             "features:open_sae", "Open &SAE...", self.ask_open_sae, menu="file", before=before,
             description="A sparse autoencoder (SAELens format) as a site of the features dock")
         self.export_examples_action = reg.register(
-            "features:export_examples", "Export E&xamples Audio...", self.ask_export,
+            "features:export_examples", "Export E&xamples Audio...", self.listening.ask_export,
             menu="file", before=before)
         reg.menu("play").addSeparator()
         self.play_feature_action = reg.register(
-            "play:feature", "Play &Feature", self.play_feature, "F", menu="play",
+            "play:feature", "Play &Feature", self.listening.play_feature, "F", menu="play",
             description="The file with its loudness following the chosen feature's activation")
         self.play_examples_action = reg.register(
-            "play:examples", "Play &Examples", self.play_examples, menu="play",
+            "play:examples", "Play &Examples", self.listening.play_examples, menu="play",
             description="Each example of the feature, one after another")
 
     def _connect(self) -> None:
@@ -230,8 +233,8 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         d.find.returnPressed.connect(self._on_find)
         d.find.textChanged.connect(lambda text: self._fill_top())
         d.heat.toggled.connect(lambda on: self._draw_heat())
-        d.play_feature.clicked.connect(self.play_feature)
-        d.play_examples.clicked.connect(self.play_examples)
+        d.play_feature.clicked.connect(self.listening.play_feature)
+        d.play_examples.clicked.connect(self.listening.play_examples)
         d.top.cellClicked.connect(self._on_top_clicked)
         d.examples.cellClicked.connect(lambda r, c: self.open_example(r))
         e.sites.connect(self._on_sites)
@@ -248,7 +251,6 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         self.extraction.featureFailed.connect(self._on_feature_failed)
         e.extraction.connect(lambda ev: self._offer_sites())  # the model is loaded by then
         self.toggleViewAction().toggled.connect(self._on_dock_toggled)
-        self.playback.timer.timeout.connect(self.follow_montage)
 
     # --- sites -----------------------------------------------------------------------------------
     def _offer_sites(self) -> None:
@@ -641,94 +643,6 @@ class QtFeaturesDock(QtWidgets.QDockWidget):
         if not rows:
             rows = [ex.file for ex in index_examples_any(index, root)]
         return rows
-
-    # --- listening -------------------------------------------------------------------------------
-    def play_feature(self) -> bool:
-        """The shown file (its selection when there is one) with the gain envelope."""
-        u, track, grid = self.doc.utterance, self.fv.track(), self.fv.grid
-        if u is None:
-            self.doc.nav.message_("Open an audio file first")
-            return False
-        if track is None:
-            self.activate()
-            self.doc.nav.message_(f"No activations of {self.fv.site or 'a site'} for this file yet"
-                              + (" (reading them)" if self.fv.needs_activations() is None
-                                 and self.fv.site else ""))
-            return False
-        audio = u.audio
-        x = feature_audio.enveloped(audio.original, audio.original_rate, track, grid,
-                                    float(self.panel.floor.value()))
-        span = self.doc.nav.selection or (0.0, audio.duration)
-        ok = self.playback.play_samples(
-            x, audio.original_rate, [span],
-            f"feature {self.fv.feature} of {self.fv.site} (floor {self.panel.floor.value()} dB)")
-        self.montage_pieces = []
-        return ok
-
-    def montage(self):
-        pad = self.panel.pad.value() / 1000.0
-        rate = 16000
-        return feature_audio.montage(self.fv.examples, self._samples_16k, rate, pad), rate
-
-    def _samples_16k(self, path: Path):
-        a = self.thumbnails.audio_of(path) if Path(path).exists() else None
-        return None if a is None else a.samples
-
-    def play_examples(self) -> bool:
-        if self.fv.index is None or not self.fv.examples:
-            self.doc.nav.message_("No examples: " + (self.fv.index_note() or
-                                                 f"feature {self.fv.feature} has none"))
-            return False
-        (buf, pieces), rate = self.montage()
-        if not pieces:
-            self.doc.nav.message_("None of the examples' files can be read (stale feature index?)")
-            return False
-        ok = self.playback.play_samples(
-            buf, rate, [(0.0, len(buf) / rate)],
-            f"{len(pieces)} examples of feature {self.fv.feature}", playhead=False)
-        self.montage_pieces = pieces if ok else []
-        self.montage_rate = rate
-        return ok
-
-    def follow_montage(self) -> None:
-        """While Play Examples plays: the example row follows, and the cursor of the shown file
-        when the example is in it."""
-        if not self.montage_pieces or not self.playback.playing:
-            return
-        pos = self.playback.buffer_position()
-        if pos is None:
-            return
-        piece = feature_audio.piece_at(self.montage_pieces, pos)
-        if piece is None:
-            return
-        if self.fv.example != piece.row:
-            self.fv.set_example(piece.row)
-        ex = self.fv.examples[piece.row]
-        here = self.doc.utterance is not None and self.doc.utterance.path is not None and \
-            Path(self.doc.utterance.path).resolve() == Path(ex.file).resolve()
-        off = min(max(pos - piece.buf0, 0), piece.n) / self.montage_rate
-        self.doc.nav.set_playhead(piece.t0 + off if here else None)
-
-    def ask_export(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self, "Export examples audio",
-                                                        f"feature_{self.fv.feature}.wav",
-                                                        "WAV (*.wav)")
-        if path:
-            self.export_examples(path, force=True)  # the dialog asked about overwriting
-
-    def export_examples(self, path: str | Path, force: bool = False) -> tuple[Path, Path] | None:
-        if not self.fv.examples:
-            self.doc.nav.message_("No examples to export: " + (self.fv.index_note() or "none"))
-            return None
-        (buf, pieces), rate = self.montage()
-        try:
-            out = feature_audio.write_montage(path, buf, rate, pieces, self.fv.examples, force)
-        except SteveError as exc:
-            dialogs.show_error(self, "Cannot export examples", str(exc))
-            return None
-        self.doc.nav.message_(f"Wrote {out[0].name} ({len(buf) / rate:.2f} s, {len(pieces)} "
-                          f"examples) and {out[1].name}")
-        return out
 
 
 def index_examples_any(index, root) -> list:

@@ -167,7 +167,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.export_data_action = reg.register("file:export_data", "Export &Data...",
                                                lambda: export_data(self), menu="file")
         f.addSeparator()
-        reg.register("file:close", "&Close Utterance", opener.close_current, "Ctrl+W", menu="file")
+        reg.register("file:close", "&Close Utterance", opener.close_current, "Ctrl+W",
+                     menu="file")
         reg.register("file:quit", "&Quit", self.close, "Ctrl+Q", menu="file")
 
         doc = self.doc
@@ -188,13 +189,14 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._pending_docks = []
 
         reg.add_menu("play", mb.addMenu("&Play"))
-        reg.register("play:toggle", "Play/Stop Selection or Window", self.playback.toggle_play, "Tab",
+        pb = self.playback
+        reg.register("play:toggle", "Play/Stop Selection or Window", pb.toggle_play, "Tab",
                      menu="play")
-        reg.register("play:selection", "Play Selection", self.playback.play_selection, "Shift+Space",
+        reg.register("play:selection", "Play Selection", pb.play_selection, "Shift+Space",
                      menu="play")
-        reg.register("play:from_cursor", "Play/Stop from Cursor", self.playback.play_from_cursor, "Space",
+        reg.register("play:from_cursor", "Play/Stop from Cursor", pb.play_from_cursor, "Space",
                      menu="play")
-        reg.register("play:attended", "Play &Attended Audio", self.playback.play_attended, "Ctrl+Shift+A",
+        reg.register("play:attended", "Play &Attended Audio", pb.play_attended, "Ctrl+Shift+A",
                      menu="play",
                      description="Play the key frames holding half of the current query's attention")
         reg.register("play:stop", "&Stop", self.playback.stop, "Esc", menu="play")

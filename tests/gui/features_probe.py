@@ -45,7 +45,7 @@ def main(mode: str, wav: str, feature: int, value: float, idx: str | None) -> No
         win.features.panel.pad.setValue(int(value))
         win.features.open_index(idx)
         fv.set_feature(feature)
-        win.features.play_examples()
+        win.features.listening.play_examples()
     started = win.playback.timer.isActive()
     playing_message = win.status_bar.message_label.text()
     t0 = time.time()

@@ -192,7 +192,7 @@ def test_example_thumbnails_are_drawn(window, corpus, qtbot):
 def test_no_index_gives_a_clear_message(window, dark_suit, tmp_path, dialogs_seen):
     window.opener.open_audio(dark_suit)
     window.doc.features.set_site(SITE)
-    assert not window.features.play_examples()
+    assert not window.features.listening.play_examples()
     assert "No feature index open" in window.status_bar.message_label.text()
     assert "Open Feature Index" in window.features.panel.examples_note.text()
     empty = tmp_path / "not_an_index"
@@ -235,7 +235,7 @@ def test_an_index_of_another_model_says_so(window, corpus, tmp_path):
     assert "built with model 'whisper:base'" in window.status_bar.message_label.text()
     assert window.doc.features.examples == []
     assert "built with model" in window.features.panel.examples_note.text()
-    assert not window.features.play_examples()
+    assert not window.features.listening.play_examples()
 
 
 # --- listening ---------------------------------------------------------------------------------
@@ -322,8 +322,8 @@ def test_the_example_row_and_cursor_follow_the_montage(window, corpus, monkeypat
     fv.set_site(SITE)
     window.features.open_index(idx)
     fv.set_feature(5)
-    (buf, pieces), rate = window.features.montage()
-    window.features.montage_pieces, window.features.montage_rate = pieces, rate
+    (buf, pieces), rate = window.features.listening.montage()
+    window.features.listening.montage_pieces, window.features.listening.montage_rate = pieces, rate
 
     class Clock:  # the player's position, set by the test
         pos = 0.0
@@ -341,7 +341,7 @@ def test_the_example_row_and_cursor_follow_the_montage(window, corpus, monkeypat
     monkeypatch.setattr(window.playback, "player", clock)
     for p in pieces:
         clock.pos = p.buf0 + p.n / 2
-        window.features.follow_montage()
+        window.features.listening.follow_montage()
         assert fv.example == p.row
         ex = fv.examples[p.row]
         here = ex.file.resolve() == files[0].resolve()
@@ -357,7 +357,7 @@ def test_export_examples_audio_writes_the_montage_and_its_table(window, corpus, 
     window.features.open_index(idx)
     window.doc.features.set_feature(0)
     out = tmp_path / "ex.wav"
-    wav, table = window.features.export_examples(out)
+    wav, table = window.features.listening.export_examples(out)
     y, rate = sf.read(str(wav), dtype="float32")
     import csv
 
@@ -368,7 +368,7 @@ def test_export_examples_audio_writes_the_montage_and_its_table(window, corpus, 
         a, b = int(round(float(r["start_s"]) * rate)), int(round(float(r["end_s"]) * rate))
         s0 = int(round(float(r["file_start_s"]) * rate))
         np.testing.assert_array_equal(y[a:b], x[s0:s0 + (b - a)])
-    assert window.features.export_examples(out) is None  # no silent overwrite
+    assert window.features.listening.export_examples(out) is None  # no silent overwrite
 
 
 def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, dark_suit, qtbot):
