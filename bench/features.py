@@ -99,7 +99,7 @@ def run(cfg: Config) -> Section:
             acts = rng.gamma(0.3, 1.0, size=(-(-n // 320), D)).astype(np.float32)
             fv.store(i, win.doc.attention.model, 0, SITE, acts, whisper_grid(0))
 
-        opened = [win.open_audio(f) for f in files[:4]]
+        opened = [win.opener.open_audio(f) for f in files[:4]]
         for i in opened:
             store(i)
         win.doc.set_current(opened[0])
@@ -122,7 +122,7 @@ def run(cfg: Config) -> Section:
             paint()
             if k >= 2:
                 switch.append(time.perf_counter() - t0)
-            ctl._thumb_timer.stop()  # the thumbnails are timed apart (last row)
+            ctl.stop_thumbnails()  # the thumbnails are timed apart (last row)
         rows_shown = len(fv.examples)
 
         # reference under the same load: the time views painted once, nothing changed
@@ -136,7 +136,7 @@ def run(cfg: Config) -> Section:
         # thumbnails of one feature, drawn in the event loop after the switch (no target)
         fv.set_feature(7)
         t0 = time.perf_counter()
-        while ctl._thumb_timer.isActive():
+        while ctl.thumbnails_pending():
             app.processEvents()
         thumbs = time.perf_counter() - t0
 
@@ -146,7 +146,7 @@ def run(cfg: Config) -> Section:
             win.doc.set_current(opened[0])
             paint()
             fv.set_feature(int(next(feats)))
-            ctl._thumb_timer.stop()
+            ctl.stop_thumbnails()
             others = [r for r, e in enumerate(fv.examples)
                       if e.file in files[1:4]]
             if not others:

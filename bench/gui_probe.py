@@ -36,7 +36,7 @@ NOTE = ("Time to first map measured with the real GUI: `bench/gui_probe.py` call
         "painted), when the adapter hands over its first partial result (its own encoder maps, "
         "which replace the preview), when the map first paints them, and when the whole "
         "extraction (transcript, word tier, cross- and decoder attention) has arrived. Then it "
-        "opens a second file in the same window (`open_paths`, as File > Open does) and times "
+        "opens a second file in the same window (`opener.open_paths`, as File > Open does) and times "
         "it until the map paints that file's maps (the model is loaded then: no preview). "
         "torch runs with the bench's thread count; the preview's numpy BLAS with one thread.")
 
@@ -227,7 +227,7 @@ def main() -> None:
 
     def open_second() -> None:
         stamps["t2_open"] = time.time()
-        windows[0].open_paths([args.second])
+        windows[0].opener.open_paths([args.second])
 
     def on_idle() -> None:
         # the first file's extraction is complete: open the second one, or stop

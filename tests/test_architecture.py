@@ -196,3 +196,81 @@ def test_the_document_forwards_nothing():
     assert "setattr(" not in text and "_forward" not in text
     for name in ("layer", "set_view", "entries", "current", "maps", "message_"):
         assert not hasattr(Document, name), name
+
+
+WINDOW_NAMES = ("window", "win", "main_window", "mw", "parent")
+#: what the main window hands to the rooms it builds: the document, the time views, playback,
+#: the extraction controller, the file opener, the action registry
+SHARED = ("doc", "views", "playback", "extraction", "opener", "actions", "registry", "queue",
+          "status_bar") + WINDOW_NAMES
+
+
+def into_a_shared_room(node) -> bool:
+    """``node`` (what an attribute is set on) is the window or an object the rooms share:
+    ``window``, ``window.views``, ``self.views``, ``self.doc.features`` ..."""
+    import ast
+
+    chain = []
+    while isinstance(node, ast.Attribute):
+        chain.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return False
+    if node.id in WINDOW_NAMES:
+        return True
+    return node.id in ("self", "cls") and bool(chain) and chain[-1] in SHARED
+
+
+def attribute_writes_on_others(source: str) -> list[str]:
+    """Writes into another room: ``window.name = ...`` (a function giving the main window its
+    docks), ``self.views.name = ...`` (an attribute of an object the rooms share, SHARED),
+    ``setattr(x, ...)`` where ``x`` is not ``self`` or ``cls``, and module-level ``install_*``
+    functions (the pattern that did it). Each room sets only its own attributes and the main
+    window assembles the rooms it constructs; a plot item or value object a function builds
+    and fills itself (``p.name = ...``) is its own business."""
+    import ast
+
+    tree = ast.parse(source)
+    out = [f"{node.lineno}: def {node.name}" for node in tree.body
+           if isinstance(node, ast.FunctionDef) and node.name.startswith("install_")]
+    for node in ast.walk(tree):
+        targets = []
+        if isinstance(node, ast.Assign):
+            targets = node.targets
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        while targets:  # the names bound (a tuple's items; not what a subscript indexes)
+            t = targets.pop()
+            if isinstance(t, (ast.Tuple, ast.List)):
+                targets += t.elts
+            elif isinstance(t, ast.Starred):
+                targets.append(t.value)
+            elif isinstance(t, ast.Attribute) and into_a_shared_room(t.value):
+                out.append(f"{node.lineno}: {ast.unparse(t)} =")
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and \
+                node.func.id == "setattr" and node.args and not (
+                    isinstance(node.args[0], ast.Name) and node.args[0].id in ("self", "cls")):
+            out.append(f"{node.lineno}: {ast.unparse(node)}")
+    return sorted(out, key=lambda s: int(s.split(":")[0]))
+
+
+def test_the_attribute_write_check_can_fail():
+    bad = ("def install_panel(window):\n    window.panel = Panel(window.doc)\n"
+           "    setattr(window, 'dock', window.add_dock(window.panel))\n"
+           "    window.docks += [1]\n"
+           "class Panel:\n    def __init__(self, doc, views):\n        self.doc = doc\n"
+           "        a, self.b = 1, 2\n        self.views = views\n"
+           "        self.views.track, p = 3, Plot()\n        p.name = 'mine'\n")
+    assert attribute_writes_on_others(bad) == [
+        "1: def install_panel", "2: window.panel =",
+        "3: setattr(window, 'dock', window.add_dock(window.panel))", "4: window.docks =",
+        "10: self.views.track ="]
+
+
+def test_no_gui_module_sets_another_objects_attributes():
+    found = {}
+    for f in sorted(GUI.glob("*.py")):
+        bad = attribute_writes_on_others(f.read_text(encoding="utf-8"))
+        if bad:
+            found[f.name] = bad
+    assert not found, found

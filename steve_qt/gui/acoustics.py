@@ -8,8 +8,8 @@ while the file is open. Hovering over any time view shows the values at that tim
 short for Praat shows no tracks and says so in the status bar.
 
 One class, :class:`QtAcoustics`, draws onto a :class:`~steve_qt.gui.time_views.QtTimeViews`'s
-spectrogram plot and listens to the document; :func:`install_acoustics` adds it and its menu to
-the main window.
+spectrogram plot, listens to the document and puts View > Acoustics into the window's action
+registry.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class QtAcoustics(QtCore.QObject):
 
     arrived = QtCore.pyqtSignal(object)  # (audio, tracks or None, error text) from the worker
 
-    def __init__(self, doc, views, parent=None):
+    def __init__(self, doc, views, actions=None, parent=None):
         super().__init__(parent)
         self.doc, self.views = doc, views
         self.shown = {name: False for name in OVERLAYS}
@@ -71,6 +71,21 @@ class QtAcoustics(QtCore.QObject):
         e.spectrogram.connect(lambda ev: self.redraw())
         e.hover.connect(lambda ev: self._on_hover())
         self.redraw()
+
+        if actions is not None:
+            self.register_actions(actions)
+        app = QtWidgets.QApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.shutdown)
+
+    def register_actions(self, actions) -> None:
+        """View > Acoustics: one checkable entry per track."""
+        actions.add_menu("acoustics", actions.menu("view").addMenu("A&coustics"))
+        for name in OVERLAYS:
+            actions.register(f"acoustics:{name}", TITLES[name],
+                             lambda on, n=name: self.set_shown(n, on),
+                             description=f"Praat's {name} over the spectrogram",
+                             menu="acoustics", checkable=True)
 
     def _overlay_box(self, plot: pg.PlotItem, y_range) -> pg.ViewBox:
         vb = pg.ViewBox(enableMouse=False)
@@ -201,18 +216,3 @@ class QtAcoustics(QtCore.QObject):
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
-
-
-def install_acoustics(window) -> QtAcoustics:
-    """Add the overlay to ``window.views`` and View > Acoustics (one checkable entry per
-    track) to the window's menu bar."""
-    acoustics = QtAcoustics(window.doc, window.views, window)
-    reg = window.registry
-    reg.add_menu("acoustics", reg.menu("view").addMenu("A&coustics"))
-    for name in OVERLAYS:
-        reg.register(f"acoustics:{name}", TITLES[name],
-                     lambda on, n=name: acoustics.set_shown(n, on),
-                     description=f"Praat's {name} over the spectrogram", menu="acoustics",
-                     checkable=True)
-    QtWidgets.QApplication.instance().aboutToQuit.connect(acoustics.shutdown)
-    return acoustics

@@ -28,6 +28,9 @@ class ActionRegistry:
         self._menus[name] = menu
         return menu
 
+    def has_menu(self, name: str) -> bool:
+        return name in self._menus
+
     def menu(self, name: str) -> QtWidgets.QMenu:
         return self._menus[name]
 

@@ -18,7 +18,6 @@ from ..core.errors import SteveError
 from ..core.speech.alignment import Interval
 from ..core.attention.measures import PER_LAYER
 from .coalesce import Coalesced
-from .layout import RIGHT_COLUMN_PX
 from .colors import colormap, lut
 
 Qt = QtCore.Qt
@@ -33,6 +32,8 @@ STAT_TITLES = {"mean_distance_ms": "mean distance (ms)", "entropy_bits": "entrop
                "silence_share": "silence share"}
 LABEL_GAP_PX = 4  # space between two axis labels
 MAX_CELL_TEXT = 400  # cells beyond this count get tooltips only
+VALUE_BOX_CHARS = 14  # the phone matrix's value box shows at least this many characters
+SUMMARY_MAX_PX = 130  # the head statistics' summary table's greatest height
 
 
 def matrix_value_title(value: str, kind: str) -> str:
@@ -137,7 +138,7 @@ class QtPhoneMatrix(QtWidgets.QWidget):
         # rather than widen the right column (the full text is in the list and the caption)
         self.value.setSizeAdjustPolicy(
             QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.value.setMinimumContentsLength(14)
+        self.value.setMinimumContentsLength(VALUE_BOX_CHARS)
         self.value.setSizePolicy(QtWidgets.QSizePolicy.Policy.Expanding,
                                  QtWidgets.QSizePolicy.Policy.Fixed)
         self.feature = _combo({f: f for f in analysis.CLASS_FEATURES})
@@ -298,7 +299,7 @@ class QtHeadStats(QtWidgets.QWidget):
         self.texts: list[pg.TextItem] = []
         self.summary = QtWidgets.QPlainTextEdit()
         self.summary.setReadOnly(True)
-        self.summary.setMaximumHeight(130)
+        self.summary.setMaximumHeight(SUMMARY_MAX_PX)
         self.summary.setLineWrapMode(QtWidgets.QPlainTextEdit.LineWrapMode.WidgetWidth)
         lay = QtWidgets.QVBoxLayout(self)
         lay.setContentsMargins(4, 4, 4, 4)
@@ -500,16 +501,3 @@ class WhisperWords:
                 return (f"{w.text.strip()}: start {e.start_error_ms:+.0f} ms, end "
                         f"{e.end_error_ms:+.0f} ms vs reference {e.ref!r}")
         return ""
-
-
-def install_panels(window) -> None:
-    """Add the phone-matrix and head-statistics docks and the Whisper word tier to a
-    QtMainWindow (View > Panels toggles the docks)."""
-    right = Qt.DockWidgetArea.RightDockWidgetArea
-    window.phone_matrix = QtPhoneMatrix(window.doc)
-    window.phone_matrix.playRequested.connect(window.playback.play)
-    window.phone_matrix_dock = window.add_dock(window.phone_matrix, "Phone matrix", right)
-    window.head_stats = QtHeadStats(window.doc)
-    window.head_stats_dock = window.add_dock(window.head_stats, "Head statistics", right)
-    window.resizeDocks([window.phone_matrix_dock], [RIGHT_COLUMN_PX], Qt.Orientation.Horizontal)
-    window.whisper_words = WhisperWords(window.doc, window.views)

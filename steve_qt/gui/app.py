@@ -115,7 +115,7 @@ def run_gui(argv: list[str]) -> int:
     win = QtMainWindow(model=args.model, auto_extract=not args.no_extract)
     win.show()
     if args.files:
-        QtCore.QTimer.singleShot(0, lambda: win.open_paths(args.files))
+        QtCore.QTimer.singleShot(0, lambda: win.opener.open_paths(args.files))
     if args.index:
         QtCore.QTimer.singleShot(0, lambda: win.features.open_index(args.index))
     return int(app.exec())

@@ -10,6 +10,7 @@ from ..core.attention.maps import COMPONENT_TITLES
 from ..core.state.document import Document
 from ..core.frames import window_name
 from ..core.attention.measures import PER_LAYER
+from . import dialogs
 from .colors import COLORMAPS
 
 Qt = QtCore.Qt
@@ -140,6 +141,17 @@ class QtControls(QtWidgets.QToolBar):
         spec = self.model.itemData(i)
         self._select_model(self.doc.attention.model)  # stays until the window has a real spec
         self.modelChosen.emit(spec)
+        self.choose_model(spec)
+
+    def choose_model(self, spec: str) -> None:
+        """Set the document's model; "Other model..." and "name (choose...)" ask first."""
+        if spec == OTHER_MODEL:
+            spec = dialogs.ask_model_spec(self.window(), self.doc.attention.model)
+        elif spec.endswith(":?"):
+            folder = dialogs.ask_folder(self.window(), f"{spec[:-2]} model folder")
+            spec = f"{spec[:-2]}:{folder}" if folder else None
+        if spec:
+            self.doc.attention.set_model(spec)
 
     # --- document -> controls --------------------------------------------------------------------
     @staticmethod

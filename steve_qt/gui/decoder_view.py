@@ -13,13 +13,13 @@ from PyQt6 import QtCore, QtWidgets
 
 from ..core.state.document import Document, display_image
 from ..core.figures.attention import token_label
-from . import export_actions
 from .analysis_panels import _cell_at, _draw, _matrix_plot
 from .head_overview import QtHeadOverview
 
 Qt = QtCore.Qt
 COMPONENT = "decoder"
 NO_DECODER = "no decoder self-attention yet"
+MAP_MIN_PX, HEADS_MIN_PX = 120, 60  # least heights of the tokens x tokens map, the heads grid
 
 
 class QtDecoderView(QtWidgets.QWidget):
@@ -34,11 +34,11 @@ class QtDecoderView(QtWidgets.QWidget):
         self.plot, self.image = _matrix_plot()
         self.plot.getAxis("bottom").setLabel("key token")
         self.plot.getAxis("left").setLabel("query token")
-        self.plot.setMinimumHeight(120)
+        self.plot.setMinimumHeight(MAP_MIN_PX)
         self.info = QtWidgets.QLabel("")
         self.info.setTextFormat(Qt.TextFormat.PlainText)
         self.heads = QtHeadOverview(doc, component=COMPONENT)
-        self.heads.setMinimumHeight(60)
+        self.heads.setMinimumHeight(HEADS_MIN_PX)
         self.export_button = QtWidgets.QPushButton("Export Figure...")
         self.export_button.clicked.connect(self.exportRequested)
         lay = QtWidgets.QVBoxLayout(self)
@@ -118,15 +118,3 @@ class QtDecoderView(QtWidgets.QWidget):
         text = self.cell_text(*cell) if cell else ""
         self.info.setText(text)
         self.plot.setToolTip(text)
-
-
-def install_decoder_view(window) -> QtDecoderView:
-    """A dock beside the time views (the main window tabs it with the head statistics), its
-    export wired."""
-    view = QtDecoderView(window.doc)
-    view.exportRequested.connect(lambda: export_actions.export_figure(window,
-                                                                      component=COMPONENT))
-    window.decoder_view = view
-    window.decoder_dock = window.add_dock(view, "Decoder self-attention",
-                                          Qt.DockWidgetArea.RightDockWidgetArea)
-    return view

@@ -24,8 +24,11 @@ from ..core.state.experiments import (K_STOPS, Experiments, lens_task, lm_task, 
 from ..core.interventions.tables import layers_label, parse_layers
 from ..core.errors import SteveError
 from ..core.speech.textdiff import DELETE, EQUAL, INSERT
+from .worker import Job
 
 DEFAULT_SITE = "encoder.blocks.2.mlp.1"
+K_LABEL_PX = 150  # the window slider's label ("k: off (no window)")
+BROWSE_PX = 32  # the "..." button beside a path
 
 
 def diff_html(ops) -> str:
@@ -81,11 +84,12 @@ def _wer(x: float) -> str:
 
 
 class QtExperimentsPanel(QtWidgets.QTabWidget):
-    """Tabs: Window +-k, Span, Steer, Lens, LM. ``submit(title, task, on_done)`` runs a task."""
+    """Tabs: Window +-k, Span, Steer, Lens, LM. Tasks run in the extraction controller's queue
+    (``extraction.submit``); their state is the ``Experiments`` model's."""
 
-    def __init__(self, doc, model: Experiments, submit: Callable, parent=None):
+    def __init__(self, doc, model: Experiments, extraction, parent=None):
         super().__init__(parent)
-        self.doc, self.model, self.submit = doc, model, submit
+        self.doc, self.model, self.extraction = doc, model, extraction
         self._unmasked: dict[int, tuple] = {}  # id(entry) -> (key, unmasked Extraction)
         for make, title in ((self._window_tab, "Window \u00b1k"), (self._span_tab, "Span"),
                             (self._steer_tab, "Steer"), (self._lens_tab, "Lens"),
@@ -115,6 +119,29 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         ref = ex.transcript if ex is not None and ex.transcript.text else None
         return u.audio.samples, self.doc.attention.window, ref
 
+    def submit(self, title: str, task, on_done: Callable) -> None:
+        """Run ``task`` on the shown utterance in the worker; ``on_done(result)`` on the GUI
+        thread; the model's ``running`` and ``error`` say where it is."""
+        doc = self.doc
+        entry = doc.files.entry
+        if entry is None:
+            doc.nav.message_(f"{title}: open an audio file first")
+            return
+
+        def done(result) -> None:
+            self.model.set("running", None)
+            on_done(result)
+            doc.nav.message_(f"{title}: done")
+
+        def failed(reason: str) -> None:
+            self.model.set("running", None)
+            self.model.set("error", reason)
+            doc.nav.message_(f"{title}: {reason.splitlines()[0] if reason else 'failed'}")
+
+        self.model.set("running", title)
+        self.extraction.submit(Job(entry, doc.attention.model, doc.attention.window, task=task,
+                                   on_done=done, on_error=failed, title=title), front=True)
+
     def _run(self, title: str, make_task: Callable, on_done: Callable) -> bool:
         try:
             task = make_task()
@@ -137,7 +164,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         self.k_slider.setTracking(False)  # one run when the slider is let go
         self.k_slider.valueChanged.connect(self._on_k_slider)
         self.k_label = QtWidgets.QLabel("k: off")
-        self.k_label.setMinimumWidth(150)
+        self.k_label.setMinimumWidth(K_LABEL_PX)
         row.addWidget(QtWidgets.QLabel("attention window"))
         row.addWidget(self.k_slider, 1)
         row.addWidget(self.k_label)
@@ -290,7 +317,7 @@ class QtExperimentsPanel(QtWidgets.QTabWidget):
         self.steer_sae = QtWidgets.QLineEdit()
         self.steer_sae.setPlaceholderText("optional: SAE folder (cfg.json + weights)")
         browse = QtWidgets.QPushButton("...")
-        browse.setMaximumWidth(32)
+        browse.setMaximumWidth(BROWSE_PX)
         browse.clicked.connect(self._browse_sae)
         row.addWidget(self.steer_sae, 1)
         row.addWidget(browse)
@@ -448,35 +475,3 @@ def _label_text(text: str) -> QtWidgets.QLabel:
 
 def _text(transcript) -> str | None:
     return transcript.text if transcript is not None else None
-
-
-def install_experiments(window) -> None:
-    """Add the Experiments dock to a QtMainWindow; experiments run in its extraction queue."""
-    from .worker import Job
-
-    window.experiments = Experiments()
-
-    def submit(title: str, task, on_done) -> None:
-        doc = window.doc
-        entry = doc.files.entry
-        if entry is None:
-            doc.nav.message_(f"{title}: open an audio file first")
-            return
-
-        def done(result) -> None:
-            window.experiments.set("running", None)
-            on_done(result)
-            doc.nav.message_(f"{title}: done")
-
-        def failed(reason: str) -> None:
-            window.experiments.set("running", None)
-            window.experiments.set("error", reason)
-            doc.nav.message_(f"{title}: {reason.splitlines()[0] if reason else 'failed'}")
-
-        window.experiments.set("running", title)
-        window.queue.submit(Job(entry, doc.attention.model, doc.attention.window, task=task, on_done=done,
-                                on_error=failed, title=title), front=True)
-
-    window.experiments_panel = QtExperimentsPanel(window.doc, window.experiments, submit)
-    window.experiments_dock = window.add_dock(window.experiments_panel, "Experiments",
-                                              Qt.DockWidgetArea.RightDockWidgetArea)

@@ -13,8 +13,8 @@ examples from a feature index.
   (+-0.5 s around the peak) with the activation drawn over it when the file's activations are at
   hand, and a mark at the peak. A click opens the file at the example (loading it if needed) and
   selects the frames around the peak where the activation stays >= half the peak.
-- Play Feature (F), Play Examples, Export Examples Audio... (see core/feature_audio.py for the
-  gain envelope formula and the montage).
+- Play Feature (F), Play Examples, Export Examples Audio... (gui/feature_listening.py; the gain
+  envelope formula and the montage are core/features/audio.py's).
 
 Activations of the shown file are read in the extraction worker (a Job with ``sites``; encoder
 sites only: Whisper does not transcribe). Views draw from ``doc.features`` and write only
@@ -23,38 +23,39 @@ through its setters.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PyQt6 import QtCore, QtGui, QtWidgets
 
 from ..core.features import audio as feature_audio
-from ..core.speech.audio import load_audio
 from ..core.errors import SteveError
-from ..core.state.feature_view import SAE_PREFIX, index_root, missing_files, open_index
-from ..core.frames import seconds_to_samples
-from ..core.speech.spectrogram import mel_spectrogram
+from ..core.state.feature_view import (SAE_PREFIX, around_token, index_root, missing_files,
+                                       open_index)
 from . import dialogs
-from .colors import lut
-from .worker import Job
+from .example_thumbnails import THUMB_H, THUMB_W, ExampleThumbnails
+from .feature_listening import FeatureListening
+from .feature_track import HEAT_N, QtFeatureTrack
 
 Qt = QtCore.Qt
-TRACK_PEN = pg.mkPen(QtGui.QColor(20, 120, 40), width=1.5)
-THUMB_W, THUMB_H = 132, 40
-THUMB_HALF_S = 0.5  # seconds either side of the peak in a thumbnail
 #: the widest number a table cell shows ('.3g' of a small negative activation), and the room a
 #: cell needs beside its text
 NUMBER_SAMPLE, CELL_PAD_PX = "-1.23e-05", 14
-TRACK_TEXT_MARGIN_PX = 4  # between the feature track's label and the track's edge
+#: the examples table: the thumbnail; the example's kind over its activation; its phone (or
+#: token) over its word; its time (or, for a token, its sentence) over its file, which takes
+#: the rest of the dock's width (each of the two lines elided, the whole text on hover)
+EXAMPLE_HEADERS = ["", "example", "label", "where"]
+EXAMPLE_HEADER_TIPS = ["mel spectrogram around the example's peak",
+                       "top k or activation range, over the activation",
+                       "phone (a token, for a tokens site) over word",
+                       "time (a token's sentence, for a tokens site) over file"]
+EXAMPLE_SAMPLES = ("", ("range -5", NUMBER_SAMPLE), ("phone", "greasy"), ())
+THUMB_COL, KIND_COL, LABEL_COL, WHERE_COL = range(4)
+WHERE_MIN_SAMPLE = "00.00 s"  # the last column is never narrower than a time
 THUMB_BATCH = 4  # thumbnails drawn per event-loop turn (switching feature stays fast)
 THUMB_DELAY_MS = 60  # after a switch, before the first thumbnail
 TOP_N = 30  # rows of "in this file"
-HEAT_N = 16  # rows of the heat strip
-HEAT_PX = 96  # its height
-HEAT_FONT_PT = 7  # its row labels (feature numbers)
-AUDIO_KEEP = 32  # example files kept loaded
+SITE_BOX_CHARS = 18  # the site chooser shows at least this many characters
 
 
 def _table(headers: list[str]) -> QtWidgets.QTableWidget:
@@ -76,15 +77,15 @@ def _item(text: str, value=None) -> QtWidgets.QTableWidgetItem:
     return it
 
 
-class QtFeaturesDock(QtWidgets.QWidget):
-    """The dock's widgets; the controller (FeaturesController) wires them."""
+class QtFeaturesPanel(QtWidgets.QWidget):
+    """The dock's body: its controls and tables, laid out (QtFeaturesDock wires them)."""
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.site = QtWidgets.QComboBox()
         self.site.setSizeAdjustPolicy(
             QtWidgets.QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-        self.site.setMinimumContentsLength(18)
+        self.site.setMinimumContentsLength(SITE_BOX_CHARS)
         self.feature = QtWidgets.QSpinBox()
         self.feature.setRange(0, 0)
         self.feature.setKeyboardTracking(False)
@@ -113,17 +114,23 @@ class QtFeaturesDock(QtWidgets.QWidget):
         self.info.setTextFormat(Qt.TextFormat.PlainText)
 
         self.top = _table(["feature", "max", "mean", "best phone"])
-        self.examples = _table(["", "kind", "act.", "phone", "word", "time", "file"])
+        self.examples = _table(EXAMPLE_HEADERS)
         self.examples.setIconSize(QtCore.QSize(THUMB_W, THUMB_H))
         self.examples.verticalHeader().setDefaultSectionSize(THUMB_H + 4)
-        self.examples.setColumnWidth(0, THUMB_W + 6)
+        self.examples.setColumnWidth(THUMB_COL, THUMB_W + 6)
+        self.examples.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        for c, tip in enumerate(EXAMPLE_HEADER_TIPS):
+            self.examples.horizontalHeaderItem(c).setToolTip(tip)
+        self.examples.setTextElideMode(Qt.TextElideMode.ElideRight)
         # fixed widths from the font (ResizeToContents measures every cell on every setItem:
         # a millisecond each, which made switching feature slow)
         fm = self.fontMetrics()
-        for c, sample in enumerate(("", "range -5", NUMBER_SAMPLE, "phone", "greasy", "00.00 s"),
-                                   start=0):
-            if sample:
-                self.examples.setColumnWidth(c, fm.horizontalAdvance(sample) + CELL_PAD_PX)
+        for c, samples in enumerate(EXAMPLE_SAMPLES):
+            if samples:
+                widest = max(fm.horizontalAdvance(t) for t in (*samples, EXAMPLE_HEADERS[c]))
+                self.examples.setColumnWidth(c, widest + CELL_PAD_PX)
+        self.examples.horizontalHeader().setMinimumSectionSize(
+            fm.horizontalAdvance(WHERE_MIN_SAMPLE) + CELL_PAD_PX)
         for c, sample in enumerate(("feature", NUMBER_SAMPLE, NUMBER_SAMPLE, "best phone")):
             self.top.setColumnWidth(c, fm.horizontalAdvance(sample) + CELL_PAD_PX)
         self.examples_note = QtWidgets.QLabel("")
@@ -161,17 +168,26 @@ class QtFeaturesDock(QtWidgets.QWidget):
         lay.addWidget(self.tabs, 1)
 
 
-class FeaturesController(QtCore.QObject):
-    """Connects doc.features, the dock, the track plots, the worker and playback."""
+class QtFeaturesDock(QtWidgets.QDockWidget):
+    """The Features dock: draws from ``doc.features`` and writes through its setters; the
+    shown file's activations are asked of the extraction controller; examples open through the
+    file opener; Play Feature / Play Examples play through the window's playback; its menu
+    entries go into the action registry."""
 
-    def __init__(self, win):
-        super().__init__(win)
-        self.win = win
-        self.doc = win.doc
-        self.fv = win.doc.features
-        self.dock_widget = QtFeaturesDock()
-        self.dock = win.add_dock(self.dock_widget, "Features", Qt.DockWidgetArea.RightDockWidgetArea)
-        self._audio: OrderedDict[Path, object] = OrderedDict()
+    TITLE = "Features"
+
+    def __init__(self, doc, actions, views, playback, extraction, opener, parent=None):
+        super().__init__(self.TITLE, parent)
+        self.setObjectName(self.TITLE)
+        self.doc, self.fv = doc, doc.features
+        self.actions, self.views, self.playback = actions, views, playback
+        self.extraction, self.opener = extraction, opener
+        self.panel = QtFeaturesPanel()
+        self.setWidget(self.panel)
+        self.thumbnails = ExampleThumbnails(doc)
+        self.listening = FeatureListening(
+            doc, playback, self.thumbnails.audio_of, self.panel.floor.value,
+            self.panel.pad.value, self.activate, dialog_parent=self, parent=self)
         self._thumbs: dict[tuple, QtGui.QIcon] = {}
         self._thumb_todo: list[int] = []
         # thumbnails are drawn a few at a time once the switch has been painted (and not at all
@@ -181,9 +197,8 @@ class FeaturesController(QtCore.QObject):
         self._thumb_timer.timeout.connect(self._draw_some_thumbs)
         self._pending_example: tuple | None = None  # (entry, frame) awaiting activations
         self.active = False  # see activate()
-        self._montage: list = []  # pieces of the playing example montage
         self._top_rows: list = []
-        self._build_tracks()
+        self.timeline = QtFeatureTrack(doc, views, parent=self)
         self._build_actions()
         self._connect()
         self._on_sites(None)
@@ -191,39 +206,8 @@ class FeaturesController(QtCore.QObject):
         self._on_examples(None)
 
     # --- construction ----------------------------------------------------------------------------
-    def _build_tracks(self) -> None:
-        views = self.win.views
-        self.track = views.insert_track("feature", after=views.spec, stretch=2)
-        self.track.setMinimumHeight(50)
-        # a step line without a fill (a fill path costs more to paint than the rest of the track)
-        self.curve = pg.PlotDataItem(stepMode="center", skipFiniteCheck=True, pen=TRACK_PEN)
-        self.track.addItem(self.curve)
-        self.track_text = pg.TextItem("", color=(70, 70, 70), anchor=(0, 0),
-                                      fill=QtGui.QColor(255, 255, 255, 190))
-        self.track_text.setParentItem(self.track.vb)
-        self.track_text.setPos(TRACK_TEXT_MARGIN_PX, 0)
-        self._peak_s: float | None = None  # the drawn track's peak, which its label must not hide
-        self.track.vb.sigXRangeChanged.connect(lambda *a: self._place_track_text())
-        self.track.vb.sigResized.connect(lambda vb: self._place_track_text())
-        self.track.vb.disableAutoRange()  # the document sets x; _draw_track sets y
-        self.heat = views.insert_track("top N", after=self.track, stretch=0)
-        self.heat.setFixedHeight(0)
-        self.heat.setVisible(False)
-        self.heat_image = pg.ImageItem(axisOrder="row-major")
-        self.heat_image.setLookupTable(lut("magma"))
-        self.heat.addItem(self.heat_image)
-        self.heat.invertY(True)
-        self.heat.vb.disableAutoRange()
-        self.heat_font = QtGui.QFont()
-        self.heat_font.setPointSize(HEAT_FONT_PT)
-        self.heat.getAxis("left").setStyle(tickFont=self.heat_font)
-        self._heat_feats: list[int] = []
-        self.heat.vb.sigResized.connect(lambda vb: self._label_heat())
-        for plot in (self.track, self.heat):
-            plot.vb.sigResized.connect(lambda vb: self._resync_x())
-
     def _build_actions(self) -> None:
-        reg = self.win.registry
+        reg = self.actions
         before = "file:export_figure"
         self.open_index_action = reg.register(
             "features:open_index", "Open Feature &Index...", self.ask_open_index, menu="file",
@@ -232,25 +216,25 @@ class FeaturesController(QtCore.QObject):
             "features:open_sae", "Open &SAE...", self.ask_open_sae, menu="file", before=before,
             description="A sparse autoencoder (SAELens format) as a site of the features dock")
         self.export_examples_action = reg.register(
-            "features:export_examples", "Export E&xamples Audio...", self.ask_export,
+            "features:export_examples", "Export E&xamples Audio...", self.listening.ask_export,
             menu="file", before=before)
         reg.menu("play").addSeparator()
         self.play_feature_action = reg.register(
-            "play:feature", "Play &Feature", self.play_feature, "F", menu="play",
+            "play:feature", "Play &Feature", self.listening.play_feature, "F", menu="play",
             description="The file with its loudness following the chosen feature's activation")
         self.play_examples_action = reg.register(
-            "play:examples", "Play &Examples", self.play_examples, menu="play",
+            "play:examples", "Play &Examples", self.listening.play_examples, menu="play",
             description="Each example of the feature, one after another")
 
     def _connect(self) -> None:
-        d, e = self.dock_widget, self.doc.events
+        d, e = self.panel, self.doc.events
         d.site.activated.connect(lambda i: (self.fv.set_site(d.site.itemData(i)), self.activate()))
         d.feature.valueChanged.connect(lambda f: (self.fv.set_feature(f), self.activate()))
         d.find.returnPressed.connect(self._on_find)
         d.find.textChanged.connect(lambda text: self._fill_top())
         d.heat.toggled.connect(lambda on: self._draw_heat())
-        d.play_feature.clicked.connect(self.play_feature)
-        d.play_examples.clicked.connect(self.play_examples)
+        d.play_feature.clicked.connect(self.listening.play_feature)
+        d.play_examples.clicked.connect(self.listening.play_examples)
         d.top.cellClicked.connect(self._on_top_clicked)
         d.examples.cellClicked.connect(lambda r, c: self.open_example(r))
         e.sites.connect(self._on_sites)
@@ -263,10 +247,10 @@ class FeaturesController(QtCore.QObject):
         for name in ("current", "model", "window", "site"):
             getattr(e, name).connect(lambda ev: (self.request(), self._draw_track()))
         e.model.connect(lambda ev: self._offer_sites())
-        self.win.queue.finished.connect(lambda job, ex: self._offer_sites())
+        self.extraction.queue.finished.connect(lambda job, ex: self._offer_sites())
+        self.extraction.featureFailed.connect(self._on_feature_failed)
         e.extraction.connect(lambda ev: self._offer_sites())  # the model is loaded by then
-        self.dock.toggleViewAction().toggled.connect(self._on_dock_toggled)
-        self.win.playback.timer.timeout.connect(self._follow_montage)
+        self.toggleViewAction().toggled.connect(self._on_dock_toggled)
 
     # --- sites -----------------------------------------------------------------------------------
     def _offer_sites(self) -> None:
@@ -279,7 +263,7 @@ class FeaturesController(QtCore.QObject):
             self.fv.set_model_sites(lister())
 
     def _on_sites(self, event) -> None:
-        d = self.dock_widget
+        d = self.panel
         d.site.blockSignals(True)
         d.site.clear()
         for s in self.fv.sites:
@@ -298,7 +282,7 @@ class FeaturesController(QtCore.QObject):
         self._on_site(None)
 
     def _on_site(self, event) -> None:
-        d = self.dock_widget
+        d = self.panel
         if not self.fv.sites and event is not None:
             self._on_sites(None)
             return
@@ -314,37 +298,23 @@ class FeaturesController(QtCore.QObject):
     def request(self) -> None:
         """Queue the shown file's activations at the chosen site when they are missing."""
         need = self.fv.needs_activations()
-        if need is None or not self.win.auto_extract or not self.active or not self.shown:
+        if need is None or not self.extraction.auto_extract or not self.active or \
+                not self.shown:
             return
-        i, spec, window, site = need
-        e = self.doc.files.entries[i]
-        self.fv.set_activation_status(e, (spec, window, site), "queued")
-        self.win.queue.submit(Job(e, spec, window, sites=(site,)), front=True)
+        self.extraction.request_activations(*need)
         self._draw_track()
 
-    def set_job_status(self, job: Job, status: str, error: str | None) -> None:
-        key = (job.spec, job.window, job.sites[0])
-        self.fv.set_activation_status(job.entry, key, status)
-        if status == "failed":
-            self.doc.nav.message_(f"Features: {job.name}: {error}")
-            if job.entry is self.doc.files.entry:
-                self.track_text.setText(self.track_hint())
-            self.dock_widget.info.setText(f"{job.sites[0]}: {error}")
-
-    def on_activations(self, index: int, job: Job, ex) -> None:
-        site = job.sites[0]
-        acts = getattr(ex, "activations", {}).get(site)
-        grid = getattr(ex, "frame_grid", None)
-        if acts is None or grid is None:
-            self.set_job_status(job, "failed", f"the model returned no activations of {site}")
-            return
-        self.fv.store(index, job.spec, job.window, site, acts, grid)
-        self.doc.nav.message_(f"{job.name}: {site} ({acts.shape[0]} frames x {acts.shape[1]})")
+    def _on_feature_failed(self, entry, site: str, error: str) -> None:
+        """The worker could not read a site's activations: the track and the info line say so
+        (the status bar says why)."""
+        if entry is self.doc.files.entry:
+            self.timeline.set_hint(self.track_hint())
+        self.panel.info.setText(f"{site}: {error}")
 
     @property
     def shown(self) -> bool:
         """The dock is open (maybe behind another tab): the track row shows."""
-        return self.dock.toggleViewAction().isChecked()
+        return self.toggleViewAction().isChecked()
 
     def activate(self) -> None:
         """The user asked for features (chose a site or a feature, opened an index or an SAE,
@@ -356,10 +326,8 @@ class FeaturesController(QtCore.QObject):
             self._draw_track()
 
     def _on_dock_toggled(self, on: bool) -> None:
-        self.track.setVisible(on)
-        self.track.setMaximumHeight(16777215 if on else 0)
+        self.timeline.set_shown(on)
         self._draw_heat()
-        QtCore.QTimer.singleShot(0, self._resync_x)
         if on:
             self.request()
 
@@ -375,7 +343,7 @@ class FeaturesController(QtCore.QObject):
                 self._select_example_span(entry, frame)
 
     def _on_feature(self, event) -> None:
-        d = self.dock_widget
+        d = self.panel
         if d.feature.value() != self.fv.feature:
             d.feature.blockSignals(True)
             d.feature.setValue(self.fv.feature)
@@ -384,12 +352,20 @@ class FeaturesController(QtCore.QObject):
         self._mark_top_row()
 
     # --- drawing ---------------------------------------------------------------------------------
+    def _draw_track(self) -> None:
+        self.panel.info.setText(self.timeline.draw(self.track_hint()))
+
+    def _draw_heat(self) -> None:
+        self.timeline.draw_heat(self.panel.heat.isChecked() and self.shown)
+
     def track_hint(self) -> str:
         """What the empty track row says (no file: nothing)."""
         if self.doc.utterance is None:
             return ""
         if not self.active or not self.fv.site:
             return "choose a site and a feature in the Features dock"
+        if self.fv.is_token_site():
+            return "a tokens site (no time axis): see its Examples"
         key = self.fv.key()
         status = self.doc.files.entry.activation_status.get(key) if key is not None else None
         if status in ("queued", "running"):
@@ -398,91 +374,11 @@ class FeaturesController(QtCore.QObject):
             return f"cannot read {self.fv.site} for this file (the status bar says why)"
         return f"no activations of {self.fv.site} for this file yet"
 
-    def _draw_track(self) -> None:
-        track, edges = self.fv.track(), self.fv.track_edges()
-        self.track.getAxis("left").setStyle(showValues=track is not None)  # no 0..1 over nothing
-        if track is None or edges is None:
-            self.curve.setData([], [])
-            self._peak_s = None
-            self.track_text.setText(self.track_hint())
-            self._place_track_text()
-            self.dock_widget.info.setText(self.track_text.toPlainText())
-            return
-        self.curve.setData(edges, track)
-        lo, hi = min(float(track.min()), 0.0), float(track.max())
-        self.track.setYRange(lo, hi if hi > lo else lo + 1.0, padding=0.05)
-        peak = int(np.argmax(track))
-        self._peak_s = float(self.fv.grid.center_seconds(peak))
-        text = f"feature {self.fv.feature}: max {hi:.3g} at {self._peak_s:.3f} s"
-        self.track_text.setText(text)
-        self._place_track_text()
-        self.dock_widget.info.setText(f"{self.fv.site}  {text}")
-
-    def _place_track_text(self) -> None:
-        """The label sits in the track's top-left corner, or in its top-right one when the
-        peak it names lies under the left place."""
-        vb = self.track.vb
-        width = vb.width()
-        right = False
-        if self._peak_s is not None and width > 0:
-            t0, t1 = vb.viewRange()[0]
-            x = (self._peak_s - t0) / (t1 - t0) * width if t1 > t0 else 0.0
-            label = self.track_text.boundingRect().width() + 2 * TRACK_TEXT_MARGIN_PX
-            right = x <= label and x < width - label
-        if right:
-            self.track_text.setAnchor((1, 0))
-            self.track_text.setPos(width - TRACK_TEXT_MARGIN_PX, 0)
-        else:
-            self.track_text.setAnchor((0, 0))
-            self.track_text.setPos(TRACK_TEXT_MARGIN_PX, 0)
-
-    def _draw_heat(self) -> None:
-        on = self.dock_widget.heat.isChecked() and self.fv.activations is not None and self.shown
-        self.heat.setVisible(on)
-        self.heat.setFixedHeight(HEAT_PX if on else 0)
-        if not on:
-            self.heat_image.clear()
-            return
-        from ..core.state.feature_view import top_matrix
-
-
-        feats = [s.feature for s in self.fv.top(HEAT_N)]
-        img = top_matrix(self.fv.activations, feats)
-        edges = self.fv.track_edges()
-        self.heat_image.setImage(img, levels=(0.0, 1.0), autoLevels=False)
-        self.heat_image.setRect(QtCore.QRectF(edges[0], 0, edges[-1] - edges[0], len(feats)))
-        self.heat.setYRange(0, len(feats), padding=0)
-        self._heat_feats = feats
-        self._label_heat()
-        QtCore.QTimer.singleShot(0, self._resync_x)
-
-    def _label_heat(self) -> None:
-        """The heat strip's rows labelled with their feature numbers: every row when the labels
-        fit its height, else every n-th row so that none overlap."""
-        feats = self._heat_feats
-        if not feats or not self.heat.isVisible():
-            return
-        axis = self.heat.getAxis("left")
-        row_px = self.heat.vb.height() / len(feats)
-        label_px = QtGui.QFontMetricsF(self.heat_font).height()
-        step = max(1, int(np.ceil(label_px / max(row_px, 1e-9))))
-        ticks = [[(i + 0.5, str(f)) for i, f in enumerate(feats) if i % step == 0], []]
-        if getattr(axis, "_tickLevels", None) != ticks:
-            axis.setTicks(ticks)
-
-    def _resync_x(self) -> None:
-        """pyqtgraph links x ranges by pixel position: a row that appears (or resizes) before its
-        axis has its width gets a shifted range; give it the document's view again. The waveform
-        (every row links to it) is told nothing: pyqtgraph passes a range set on a linked view
-        back to the view it links to, lined up by pixels, which would shift every row."""
-        self.win.views.set_x_range_unlinked([p for p in (self.track, self.heat) if p.isVisible()],
-                                            self.doc.nav.view)
-
     def _fill_top(self) -> None:
-        t = self.dock_widget.top
+        t = self.panel.top
         phones = getattr(self.doc.alignment, "phones", None)
         self._top_rows = self.fv.top(TOP_N, phones)
-        flt = self.dock_widget.find.text().strip()
+        flt = self.panel.find.text().strip()
         rows = [s for s in self._top_rows
                 if not flt or flt.isdigit() or s.best_phone.startswith(flt)]
         t.setRowCount(len(rows))
@@ -495,7 +391,7 @@ class FeaturesController(QtCore.QObject):
         self._mark_top_row()
 
     def _mark_top_row(self) -> None:
-        t = self.dock_widget.top
+        t = self.panel.top
         t.blockSignals(True)
         t.clearSelection()
         for r in range(t.rowCount()):
@@ -504,12 +400,12 @@ class FeaturesController(QtCore.QObject):
         t.blockSignals(False)
 
     def _on_top_clicked(self, row: int, col: int) -> None:
-        it = self.dock_widget.top.item(row, 0)
+        it = self.panel.top.item(row, 0)
         if it is not None:
             self.fv.set_feature(int(it.data(Qt.ItemDataRole.UserRole)))
 
     def _on_find(self) -> None:
-        text = self.dock_widget.find.text().strip()
+        text = self.panel.find.text().strip()
         if text.isdigit():
             if self.fv.dim and int(text) >= self.fv.dim:
                 self.doc.nav.message_(f"{self.fv.site} has features 0-{self.fv.dim - 1}")
@@ -541,7 +437,7 @@ class FeaturesController(QtCore.QObject):
 
     # --- examples --------------------------------------------------------------------------------
     def _on_examples(self, event) -> None:
-        d = self.dock_widget
+        d = self.panel
         rows = self.fv.examples
         note = self.fv.index_note()
         if self.fv.index is not None and not note:
@@ -554,27 +450,46 @@ class FeaturesController(QtCore.QObject):
         no_icon = QtGui.QIcon()
         for r, ex in enumerate(rows):
             if r >= old_rows:  # items are made once per row, then only their texts change
-                for c in range(7):
+                for c in range(len(EXAMPLE_HEADERS)):
                     t.setItem(r, c, _item(""))
             icon = self._thumbs.get(self._thumb_key(ex))
-            t.item(r, 0).setIcon(icon if icon is not None else no_icon)
-            for c, text in enumerate((ex.label, f"{ex.activation:.3g}", ex.phone, ex.word,
-                                      f"{ex.time_s:.2f} s", ex.file.name), start=1):
+            t.item(r, THUMB_COL).setIcon(icon if icon is not None else no_icon)
+            where = self.example_where(ex)
+            shown = around_token(where) if ex.is_token else where
+            label = f"token {ex.token.strip()!r}" if ex.is_token else \
+                (f"phone {ex.phone}" if ex.phone else "")
+            texts = {KIND_COL: (f"{ex.label}\n{ex.activation:.3g}",
+                                f"{ex.label}, activation {ex.activation:.6g}"),
+                     LABEL_COL: (f"{ex.token.strip() if ex.is_token else ex.phone}\n{ex.word}",
+                                 ", ".join(x for x in (label, ex.word and f"word {ex.word}")
+                                           if x)),
+                     WHERE_COL: (f"{shown}\n{ex.file.name}", f"{where}\n{ex.file}")}
+            for c, (text, tip) in texts.items():  # the whole text on hover
                 t.item(r, c).setText(text)
-            for c in (3, 4):  # labels longer than their column say themselves on hover
-                t.item(r, c).setToolTip(t.item(r, c).text())
-            t.item(r, 6).setToolTip(str(ex.file))
-            t.item(r, 0).setToolTip(  # the whole row, for a dock too narrow for its columns
-                f"{ex.label}: {ex.file.name} at {ex.time_s:.2f} s, activation "
-                f"{ex.activation:.3g}" + (f", phone {ex.phone}" if ex.phone else "")
+                t.item(r, c).setToolTip(tip)
+            t.item(r, THUMB_COL).setToolTip(  # the whole row
+                f"{ex.label}: {ex.file.name} " + (f"\u2014 {where}" if ex.is_token else
+                                                   f"at {where}")
+                + f", activation {ex.activation:.3g}"
+                + (f", phone {ex.phone}" if ex.phone else "")
                 + (f", word {ex.word}" if ex.word else ""))
         t.setUpdatesEnabled(True)
         self._thumb_todo = [r for r, ex in enumerate(rows) if self._thumb_key(ex) not in self._thumbs]
         if self._thumb_todo:
             self._thumb_timer.start(THUMB_DELAY_MS)
 
+    def example_where(self, ex) -> str:
+        """Where the example is in its file: its time, or a token's sentence with the token
+        marked (its position when the file's tokens are not at hand)."""
+        if not ex.is_token:
+            return f"{ex.time_s:.2f} s"
+        sentence = self.fv.token_sentence(ex)
+        if sentence is not None:
+            return sentence
+        return f"token {ex.frame}" + (f" at {ex.time_s:.2f} s" if np.isfinite(ex.time_s) else "")
+
     def _on_example(self, event) -> None:
-        t = self.dock_widget.examples
+        t = self.panel.examples
         t.blockSignals(True)
         if self.fv.example is None:
             t.clearSelection()
@@ -582,6 +497,14 @@ class FeaturesController(QtCore.QObject):
             t.selectRow(self.fv.example)
             t.scrollToItem(t.item(self.fv.example, 0))
         t.blockSignals(False)
+
+    def thumbnails_pending(self) -> bool:
+        """Thumbnails of the shown examples are still being drawn."""
+        return self._thumb_timer.isActive()
+
+    def stop_thumbnails(self) -> None:
+        """Draw no more thumbnails for the shown examples (those drawn stay)."""
+        self._thumb_timer.stop()
 
     def _thumb_key(self, ex) -> tuple:
         return (str(ex.file), round(ex.time_s, 4), self.fv.site, self.fv.feature)
@@ -597,74 +520,11 @@ class FeaturesController(QtCore.QObject):
             if r >= len(rows):
                 continue
             ex = rows[r]
-            icon = self._thumbnail(ex)
+            icon = self.thumbnails.draw(ex)
             self._thumbs[self._thumb_key(ex)] = icon
-            item = self.dock_widget.examples.item(r, 0)
+            item = self.panel.examples.item(r, 0)
             if item is not None and icon is not None:
                 item.setIcon(icon)
-
-    def _thumbnail(self, ex) -> QtGui.QIcon | None:
-        """Mel spectrogram of +-THUMB_HALF_S around the peak, the activation over it (when the
-        file's activations are at hand) and a mark at the peak."""
-        audio = self.audio_of(ex.file)
-        if audio is None:
-            return None
-        rate = audio.rate
-        s0 = max(seconds_to_samples(ex.time_s - THUMB_HALF_S, rate), 0)
-        s1 = min(seconds_to_samples(ex.time_s + THUMB_HALF_S, rate), len(audio.samples))
-        if s1 - s0 < 400:
-            return None
-        spec = mel_spectrogram(audio.samples[s0:s1], rate)
-        lo, hi = spec.levels
-        idx = np.clip((spec.db - lo) / (hi - lo) * 255, 0, 255).astype(np.uint8)[::-1]
-        rgb = np.ascontiguousarray(lut("gray_r")[idx])
-        h, w = rgb.shape[:2]
-        img = QtGui.QImage(rgb.data, w, h, 3 * w, QtGui.QImage.Format.Format_RGB888).copy()
-        pix = QtGui.QPixmap.fromImage(img).scaled(THUMB_W, THUMB_H,
-                                                  Qt.AspectRatioMode.IgnoreAspectRatio,
-                                                  Qt.TransformationMode.SmoothTransformation)
-        p = QtGui.QPainter(pix)
-        t0, t1 = s0 / rate, s1 / rate
-        x_of = lambda t: (t - t0) / (t1 - t0) * THUMB_W  # noqa: E731
-        entry = self._entry_of(ex.file)
-        got = self.fv.stored(entry) if entry is not None else self.fv.file_activations(ex.file)
-        if got is not None and self.fv.feature < got[0].shape[1]:
-            acts, grid = got
-            tr = acts[:, self.fv.feature]
-            top = float(max(tr.max(), 1e-9))
-            centres = np.asarray(grid.center_seconds(np.arange(len(tr))))
-            keep = (centres >= t0) & (centres <= t1)
-            pts = [QtCore.QPointF(x_of(c), THUMB_H - 2 - max(v, 0) / top * (THUMB_H - 4))
-                   for c, v in zip(centres[keep], tr[keep])]
-            p.setPen(QtGui.QPen(QtGui.QColor(20, 160, 60), 1.5))
-            p.drawPolyline(pts)
-        p.setPen(QtGui.QPen(QtGui.QColor(220, 30, 30), 1))
-        p.drawLine(QtCore.QPointF(x_of(ex.time_s), 0), QtCore.QPointF(x_of(ex.time_s), THUMB_H))
-        p.end()
-        return QtGui.QIcon(pix)
-
-    def audio_of(self, path: Path):
-        """The file's Audio (open in the window, or loaded and kept for a while); None if it
-        cannot be read."""
-        entry = self._entry_of(path)
-        if entry is not None:
-            return entry.utterance.audio
-        path = Path(path)
-        if path in self._audio:
-            self._audio.move_to_end(path)
-            return self._audio[path]
-        try:
-            audio = load_audio(path)
-        except SteveError:
-            return None
-        self._audio[path] = audio
-        while len(self._audio) > AUDIO_KEEP:
-            self._audio.popitem(last=False)
-        return audio
-
-    def _entry_of(self, path: Path):
-        i = self.doc.files.index_of(path) if Path(path).exists() else None
-        return self.doc.files.entries[i] if i is not None else None
 
     def open_example(self, row: int) -> bool:
         """Open the example's file at its frame and select the span around its peak."""
@@ -677,11 +537,15 @@ class FeaturesController(QtCore.QObject):
             self.doc.nav.message_(f"Stale feature index: {ex.file} is missing (the index was built "
                               f"over {root}; were the files moved?)")
             return False
-        i = self.win.open_audio(ex.file)
+        i = self.opener.open_audio(ex.file)
         if i is None:
             return False
         self.fv.set_example(row)
         entry = self.doc.files.entries[i]
+        if ex.is_token:  # a token has no frames: the cursor goes to its word's start
+            if np.isfinite(ex.time_s):
+                self.doc.nav.set_cursor(ex.time_s)
+            return True
         self.doc.nav.set_cursor(ex.time_s)
         if not self._select_example_span(entry, ex.frame):
             self._pending_example = (entry, ex.frame)
@@ -697,7 +561,7 @@ class FeaturesController(QtCore.QObject):
 
     # --- SAEs ------------------------------------------------------------------------------------
     def ask_open_sae(self) -> None:
-        folder = dialogs.ask_folder(self.win, "SAE folder (cfg.json, sae_weights.safetensors)")
+        folder = dialogs.ask_folder(self, "SAE folder (cfg.json, sae_weights.safetensors)")
         if folder:
             self.open_sae(folder)
 
@@ -709,26 +573,26 @@ class FeaturesController(QtCore.QObject):
         try:
             sae = load_sae(folder)
         except SteveError as exc:
-            dialogs.show_error(self.win, "Cannot open SAE", str(exc))
+            dialogs.show_error(self, "Cannot open SAE", str(exc))
             return None
         own = [s for s in self.fv.sites if not s.name.startswith(SAE_PREFIX)]
         base = next((s for s in own if s.name == sae.hook_name), None)
         if own and (base is None or base.dim != sae.d_in):
-            dialogs.show_error(self.win, "Cannot open SAE",
+            dialogs.show_error(self, "Cannot open SAE",
                                f"{folder}: its site {sae.hook_name!r} ({sae.d_in} wide) is not a "
                                f"site of {self.doc.attention.model}")
             return None
         name = self.fv.add_sae(sae, folder)
         self.fv.set_site(name)
         self.activate()
-        self.dock.setVisible(True)
-        self.dock.raise_()
+        self.setVisible(True)
+        self.raise_()
         self.doc.nav.message_(f"SAE {Path(folder).name}: {sae.d_sae} features of {sae.hook_name}")
         return name
 
     # --- the index -------------------------------------------------------------------------------
     def ask_open_index(self) -> None:
-        folder = dialogs.ask_folder(self.win, "Feature index folder")
+        folder = dialogs.ask_folder(self, "Feature index folder")
         if folder:
             self.open_index(folder)
 
@@ -736,7 +600,7 @@ class FeaturesController(QtCore.QObject):
         try:
             index = open_index(folder)
         except SteveError as exc:
-            dialogs.show_error(self.win, "Cannot open feature index", str(exc))
+            dialogs.show_error(self, "Cannot open feature index", str(exc))
             return False
         sae_dir = index.meta.get("sae")
         if sae_dir and SAE_PREFIX + str(Path(sae_dir).resolve()) not in self.fv.saes:
@@ -744,10 +608,10 @@ class FeaturesController(QtCore.QObject):
                 return False
         self.fv.set_index(index)
         self.activate()
-        self.dock.setVisible(True)
-        self.dock.raise_()
+        self.setVisible(True)
+        self.raise_()
         self._on_dock_toggled(True)
-        self.dock_widget.tabs.setCurrentIndex(1)
+        self.panel.tabs.setCurrentIndex(1)
         root = index_root(index)
         files = self._index_files(index, root)
         gone = missing_files(files)
@@ -780,107 +644,12 @@ class FeaturesController(QtCore.QObject):
             rows = [ex.file for ex in index_examples_any(index, root)]
         return rows
 
-    # --- listening -------------------------------------------------------------------------------
-    def play_feature(self) -> bool:
-        """The shown file (its selection when there is one) with the gain envelope."""
-        u, track, grid = self.doc.utterance, self.fv.track(), self.fv.grid
-        if u is None:
-            self.doc.nav.message_("Open an audio file first")
-            return False
-        if track is None:
-            self.activate()
-            self.doc.nav.message_(f"No activations of {self.fv.site or 'a site'} for this file yet"
-                              + (" (reading them)" if self.fv.needs_activations() is None
-                                 and self.fv.site else ""))
-            return False
-        audio = u.audio
-        x = feature_audio.enveloped(audio.original, audio.original_rate, track, grid,
-                                    float(self.dock_widget.floor.value()))
-        span = self.doc.nav.selection or (0.0, audio.duration)
-        ok = self.win.playback.play_samples(
-            x, audio.original_rate, [span],
-            f"feature {self.fv.feature} of {self.fv.site} (floor {self.dock_widget.floor.value()} dB)")
-        self._montage = []
-        return ok
-
-    def montage(self):
-        pad = self.dock_widget.pad.value() / 1000.0
-        rate = 16000
-        return feature_audio.montage(self.fv.examples, self._samples_16k, rate, pad), rate
-
-    def _samples_16k(self, path: Path):
-        a = self.audio_of(path) if Path(path).exists() else None
-        return None if a is None else a.samples
-
-    def play_examples(self) -> bool:
-        if self.fv.index is None or not self.fv.examples:
-            self.doc.nav.message_("No examples: " + (self.fv.index_note() or
-                                                 f"feature {self.fv.feature} has none"))
-            return False
-        (buf, pieces), rate = self.montage()
-        if not pieces:
-            self.doc.nav.message_("None of the examples' files can be read (stale feature index?)")
-            return False
-        ok = self.win.playback.play_samples(
-            buf, rate, [(0.0, len(buf) / rate)],
-            f"{len(pieces)} examples of feature {self.fv.feature}", playhead=False)
-        self._montage = pieces if ok else []
-        self._montage_rate = rate
-        return ok
-
-    def _follow_montage(self) -> None:
-        """While Play Examples plays: the example row follows, and the cursor of the shown file
-        when the example is in it."""
-        if not self._montage or not self.win.playback.playing:
-            return
-        pos = self.win.playback.buffer_position()
-        if pos is None:
-            return
-        piece = feature_audio.piece_at(self._montage, pos)
-        if piece is None:
-            return
-        if self.fv.example != piece.row:
-            self.fv.set_example(piece.row)
-        ex = self.fv.examples[piece.row]
-        here = self.doc.utterance is not None and self.doc.utterance.path is not None and \
-            Path(self.doc.utterance.path).resolve() == Path(ex.file).resolve()
-        off = min(max(pos - piece.buf0, 0), piece.n) / self._montage_rate
-        self.doc.nav.set_playhead(piece.t0 + off if here else None)
-
-    def ask_export(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.win, "Export examples audio",
-                                                        f"feature_{self.fv.feature}.wav",
-                                                        "WAV (*.wav)")
-        if path:
-            self.export_examples(path, force=True)  # the dialog asked about overwriting
-
-    def export_examples(self, path: str | Path, force: bool = False) -> tuple[Path, Path] | None:
-        if not self.fv.examples:
-            self.doc.nav.message_("No examples to export: " + (self.fv.index_note() or "none"))
-            return None
-        (buf, pieces), rate = self.montage()
-        try:
-            out = feature_audio.write_montage(path, buf, rate, pieces, self.fv.examples, force)
-        except SteveError as exc:
-            dialogs.show_error(self.win, "Cannot export examples", str(exc))
-            return None
-        self.doc.nav.message_(f"Wrote {out[0].name} ({len(buf) / rate:.2f} s, {len(pieces)} "
-                          f"examples) and {out[1].name}")
-        return out
-
 
 def index_examples_any(index, root) -> list:
     """Examples of every feature of the index that a CSV-only index holds (for its file list)."""
     from ..core.state.feature_view import as_example
 
     rows = []
-    for table in (getattr(index, "_top", {}), getattr(index, "_ranges", {})):
-        for feature_rows in table.values():
-            rows += [as_example(r, root) for r in feature_rows]
+    for f in index.example_features() if hasattr(index, "example_features") else []:
+        rows += [as_example(r, root) for r in (*index.top(f), *index.ranges(f))]
     return rows
-
-
-def install_features(win) -> FeaturesController:
-    """Add the features dock, its time-view tracks, File > Open Feature Index... and the Play
-    menu's Play Feature (F) / Play Examples to a QtMainWindow."""
-    return FeaturesController(win)

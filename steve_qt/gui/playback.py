@@ -9,10 +9,12 @@ from ..core.errors import SteveError
 from ..core.speech.playback import Player
 
 CURSOR_INTERVAL_MS = 25
+ATTENDED_SHARE = 0.5  # Play Attended Audio: the key frames holding this share of the attention
 
 
 class QtPlayback(QtCore.QObject):
     stateChanged = QtCore.pyqtSignal(bool)  # playing
+    attendedPlaying = QtCore.pyqtSignal(object)  # the spans Play Attended Audio plays
 
     def __init__(self, doc: Document, player: Player | None = None, parent=None):
         super().__init__(parent)
@@ -49,6 +51,37 @@ class QtPlayback(QtCore.QObject):
         self.timer.start()
         self.stateChanged.emit(True)
         return True
+
+    # --- the Play menu ---------------------------------------------------------------------------
+    def toggle_play(self) -> None:
+        """Play/stop the selection, or the visible window when nothing is selected."""
+        if self.playing:
+            self.stop()
+        else:
+            self.play([self.doc.nav.play_span()])
+
+    def play_selection(self) -> None:
+        if self.doc.nav.selection is not None:
+            self.play([self.doc.nav.selection])
+        else:
+            self.doc.nav.message_("Nothing selected: drag in a view or click a tier interval")
+
+    def play_from_cursor(self) -> None:
+        if self.playing:
+            self.stop()
+            return
+        t0, t1 = self.doc.nav.view
+        start = self.doc.nav.cursor if self.doc.nav.cursor is not None else t0
+        self.play([(start, t1 if start < t1 else self.doc.duration)])
+
+    def play_attended(self) -> None:
+        """The key frames holding ATTENDED_SHARE of the current query's attention."""
+        spans = self.doc.attention.attended(ATTENDED_SHARE)
+        if not spans:
+            self.doc.nav.message_("Choose a query first: click the attention map")
+            return
+        self.attendedPlaying.emit(spans)
+        self.play(spans)
 
     def play_samples(self, samples, rate: int, spans, what: str, playhead: bool = True) -> bool:
         """Play spans (seconds) of prepared ``samples`` (frames[, channels]) at ``rate``: the

@@ -24,6 +24,9 @@ from .tier_item import TierItem, phone_shade
 from .viewbox import TimeViewBox
 
 AXIS_WIDTH = 72  # px, every left axis (times line up only if these are equal)
+TIER_PX = 30  # height of a tier row (words, phones, Whisper's words)
+#: least heights of the waveform, the attention profile, the spectrogram and the map
+WAVE_MIN_PX, PROFILE_MIN_PX, SPEC_MIN_PX, MAP_MIN_PX = 60, 50, 70, 160
 SELECTION_BRUSH = QtGui.QColor(255, 200, 0, 55)
 MAP_SELECTION_BRUSH = QtGui.QColor(0, 0, 0, 0)  # edges only: a tint would change the colours
 CURSOR_PEN = pg.mkPen(QtGui.QColor(220, 30, 30), width=1, style=QtCore.Qt.PenStyle.DashLine)
@@ -91,11 +94,11 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         for row, p in enumerate(self.time_plots):
             self.ci.layout.setRowStretchFactor(row, self._stretch[p])
         for p in (self.words, self.phones, self.whisper_words):
-            p.setFixedHeight(30)
-        self.wave.setMinimumHeight(60)
-        self.profile.setMinimumHeight(50)
-        self.spec.setMinimumHeight(70)
-        self.map.setMinimumHeight(160)
+            p.setFixedHeight(TIER_PX)
+        self.wave.setMinimumHeight(WAVE_MIN_PX)
+        self.profile.setMinimumHeight(PROFILE_MIN_PX)
+        self.spec.setMinimumHeight(SPEC_MIN_PX)
+        self.map.setMinimumHeight(MAP_MIN_PX)
 
         # waveform
         self.wave_curve = pg.PlotDataItem(pen=pg.mkPen(QtGui.QColor(30, 30, 30), width=1))
@@ -579,7 +582,7 @@ class QtTimeViews(pg.GraphicsLayoutWidget):
         self.whisper_tier.set_intervals(intervals)
         self.whisper_tier.note = tip
         on = bool(intervals)
-        self.whisper_words.setFixedHeight(30 if on else 0)
+        self.whisper_words.setFixedHeight(TIER_PX if on else 0)
         self.whisper_words.setVisible(on)
         self.whisper_words.setToolTip(tip)
 

@@ -81,6 +81,6 @@ def window(app, qtbot):
 def loaded(window, dark_suit, dark_suit_extraction):
     """The window showing dark_suit with the session's real Whisper extraction."""
     _, ex = dark_suit_extraction
-    i = window.open_audio(dark_suit)
+    i = window.opener.open_audio(dark_suit)
     window.doc.set_extraction(i, window.doc.attention.model, 0, ex)
     return window

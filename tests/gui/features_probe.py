@@ -30,7 +30,7 @@ def main(mode: str, wav: str, feature: int, value: float, idx: str | None) -> No
     win.resize(1200, 800)
     win.show()
     app.processEvents()
-    i = win.open_audio(wav)
+    i = win.opener.open_audio(wav)
     fv = win.doc.features
     fv.set_site(SITE)
     fv.store(i, win.doc.attention.model, 0, SITE, synthetic_acts(win.doc.utterance.audio.samples.size, 0),
@@ -39,15 +39,15 @@ def main(mode: str, wav: str, feature: int, value: float, idx: str | None) -> No
     rows = []
     fv.events.example.connect(lambda e: rows.append(e.value))
     if mode == "feature":
-        win.features.dock_widget.floor.setValue(int(value))
+        win.features.panel.floor.setValue(int(value))
         QTest.keyClick(win, QtCore.Qt.Key.Key_F)
     else:
-        win.features.dock_widget.pad.setValue(int(value))
+        win.features.panel.pad.setValue(int(value))
         win.features.open_index(idx)
         fv.set_feature(feature)
-        win.features.play_examples()
+        win.features.listening.play_examples()
     started = win.playback.timer.isActive()
-    playing_message = win.message_label.text()
+    playing_message = win.status_bar.message_label.text()
     t0 = time.time()
     while win.playback.timer.isActive() and time.time() - t0 < 60:
         app.processEvents()
@@ -56,7 +56,7 @@ def main(mode: str, wav: str, feature: int, value: float, idx: str | None) -> No
         "started": started,
         "frames_written": win.playback.player.frames_written,
         "message": playing_message,  # while it plays (the status bar clears when it ends)
-        "message_after": win.message_label.text(),
+        "message_after": win.status_bar.message_label.text(),
         "examples": [[str(e.file), e.time_s] for e in fv.examples],
         "rows_followed": [r for r in rows if r is not None],
     }))

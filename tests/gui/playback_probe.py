@@ -26,7 +26,7 @@ def main(wav: str, nth_vowel: int) -> None:
     win.resize(1200, 800)
     win.show()
     app.processEvents()
-    win.open_audio(wav)
+    win.opener.open_audio(wav)
     app.processEvents()
     phones = win.doc.alignment.phones
     vowels = [iv for iv in phones.intervals if phone_class(iv.label).kind == "vowel"]
@@ -38,7 +38,7 @@ def main(wav: str, nth_vowel: int) -> None:
     heads = []
     win.doc.events.playhead.connect(lambda e: heads.append(e.value))
     started = win.playback.timer.isActive()
-    playing_message = win.message_label.text()
+    playing_message = win.status_bar.message_label.text()
     t0 = time.time()
     while win.playback.timer.isActive() and time.time() - t0 < 30:
         app.processEvents()
@@ -52,7 +52,7 @@ def main(wav: str, nth_vowel: int) -> None:
         "started": started,
         "frames_written": win.playback.player.frames_written,
         "message": playing_message,
-        "message_after": win.message_label.text(),
+        "message_after": win.status_bar.message_label.text(),
         "playheads": [h for h in heads if h is not None],
         "finished_after_s": time.time() - t0,
     }))

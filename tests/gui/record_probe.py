@@ -49,7 +49,7 @@ def main(folder: str) -> None:
         **seen,
         "entries": [str(e.path) for e in win.doc.files.entries],
         "current": win.doc.files.current,
-        "message": win.message_label.text(),
+        "message": win.status_bar.message_label.text(),
         "shortcut": win.record_action.shortcut().toString(),
         "rate": win.doc.utterance.audio.rate if win.doc.utterance else None,
     }))

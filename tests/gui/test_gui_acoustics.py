@@ -68,19 +68,19 @@ def test_silence_says_so(window, qtbot, tmp_path):
     import soundfile as sf
 
     sf.write(path, np.zeros(16000, np.float32), 16000)
-    window.open_audio(path)
+    window.opener.open_audio(path)
     window.registry.get("acoustics:pitch").setChecked(True)
     qtbot.waitUntil(lambda: window.acoustics.current() is not None, timeout=60000)
     assert "undefined throughout: f0" in window.doc.nav.message
     short = write_tone(tmp_path / "short.wav", 0.02)
-    window.open_audio(short)
+    window.opener.open_audio(short)
     qtbot.waitUntil(lambda: "Acoustics: no tracks" in (window.doc.nav.message or ""), timeout=60000)
     assert "shorter than Praat's analysis window" in window.doc.nav.message
     assert window.acoustics.current() is None
 
 
 def test_find_box_jumps_to_the_feature_most_correlated(window, fake_acoustic_index):
-    box = window.features.dock_widget.find
+    box = window.features.panel.find
     box.setText("f2")
     box.returnPressed.emit()
     assert "open a feature index built with --acoustics" in window.doc.nav.message

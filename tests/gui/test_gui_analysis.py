@@ -208,5 +208,5 @@ def test_hover_whisper_word_shows_its_error(loaded, qtbot):
     iv = views.whisper_tier.intervals[i]
     scene = views.whisper_words.vb.mapViewToScene(QtCore.QPointF((iv.start_s + iv.end_s) / 2, 0.5))
     qtbot.mouseMove(views.viewport(), views.mapFromScene(scene))
-    qtbot.waitUntil(lambda: "vs reference" in win.message_label.text(), timeout=2000)
-    assert f"start {e.start_error_ms:+.0f} ms" in win.message_label.text()
+    qtbot.waitUntil(lambda: "vs reference" in win.status_bar.message_label.text(), timeout=2000)
+    assert f"start {e.start_error_ms:+.0f} ms" in win.status_bar.message_label.text()

@@ -54,7 +54,7 @@ def test_an_extraction_draws_the_map_at_once_and_each_panel_once_after(window, d
     settle()
     start = dict(counts)
     _, ex = dark_suit_extraction
-    i = window.open_audio(dark_suit)
+    i = window.opener.open_audio(dark_suit)
     window.doc.set_extraction(i, window.doc.attention.model, 0, ex)  # announces several fields
     doc = window.doc
     img, levels = display_image(doc.attention.head_map(), doc.attention.kind, doc.attention.scale)
@@ -119,7 +119,7 @@ def test_with_the_model_loaded_the_spectrogram_starts_after_the_maps(app, qtbot,
         lambda ev: stamps.setdefault("maps", time.perf_counter())
         if win.doc.attention.maps is not None else None)
     try:
-        win.open_audio(dark_suit)
+        win.opener.open_audio(dark_suit)
         assert jobs.holding and "spectrogram" not in stamps
         qtbot.waitUntil(lambda: "spectrogram" in stamps, timeout=240_000)
         assert "maps" in stamps and stamps["spectrogram"] >= stamps["maps"]

@@ -60,7 +60,7 @@ def test_decoder_view_follows_layer_and_head_and_exports(loaded, qtbot, tmp_path
 
 
 def test_decoder_view_without_decoder_maps(window, dark_suit):
-    window.open_audio(dark_suit)
+    window.opener.open_audio(dark_suit)
     view = window.decoder_view
     assert view.maps() is None and view.title.text() == "no decoder self-attention yet"
     assert not view.export_button.isEnabled()

@@ -29,7 +29,7 @@ def test_a_refused_value_kind_puts_the_box_back_on_what_the_map_shows(loaded):
     settle()
     assert doc.attention.kind == "weights"
     assert win.controls.kind.currentData() == "weights"
-    assert "encoder self-attention only" in win.message_label.text()
+    assert "encoder self-attention only" in win.status_bar.message_label.text()
 
 
 def _screen_pixels(widget: QtWidgets.QWidget) -> QtGui.QImage:
@@ -58,7 +58,7 @@ def own_copy(window, dark_suit, dark_suit_extraction):
     import copy
 
     ex = copy.deepcopy(dark_suit_extraction[1])
-    i = window.open_audio(dark_suit)
+    i = window.opener.open_audio(dark_suit)
     window.doc.set_extraction(i, window.doc.attention.model, 0, ex)
     return window
 
@@ -96,7 +96,7 @@ def test_opening_a_file_keeps_the_chosen_component(loaded, dark_suit, dark_suit_
     _choose(win.controls.component, "cross")
     assert doc.attention.component == "cross"
     other = shutil.copy(dark_suit, tmp_path / "other.wav")
-    i = win.open_audio(other)
+    i = win.opener.open_audio(other)
     settle()
     full = dark_suit_extraction[1]
     first = copy.copy(full)  # the encoder maps arrive first, the rest later
@@ -122,7 +122,7 @@ def test_an_empty_transcript_is_said_in_the_whisper_row_and_the_status_bar(
     sf.write(str(path), (0.05 * np.sin(2 * np.pi * 50 * t)).astype(np.float32), 16000)
     ex = whisper_adapter.extract(load_audio(path).samples)
     assert ex.transcript.text.strip() == ""  # what this input gives: the premise of the test
-    i = window.open_audio(path)
+    i = window.opener.open_audio(path)
     job = Job(window.doc.files.entries[i], window.doc.attention.model, 0)
     window.queue.finished.emit(job, ex)  # the worker's signal, as when the job ends
     settle()
@@ -130,7 +130,7 @@ def test_an_empty_transcript_is_said_in_the_whisper_row_and_the_status_bar(
     assert views.whisper_words.isVisible()
     labels = [iv.label for iv in views.whisper_tier.intervals]
     assert labels == ["(empty transcript: no words decoded)"]
-    assert "transcript is empty" in window.message_label.text()
+    assert "transcript is empty" in window.status_bar.message_label.text()
 
 
 def test_one_file_is_one_row_and_same_named_files_are_told_apart(window, dark_suit, tmp_path):
@@ -142,12 +142,12 @@ def test_one_file_is_one_row_and_same_named_files_are_told_apart(window, dark_su
     a = Path(shutil.copy(dark_suit, tmp_path / "a" / "LDC93S1.wav"))
     b = Path(shutil.copy(dark_suit, tmp_path / "b" / "LDC93S1.wav"))
     os.link(a, tmp_path / "same.wav")
-    window.open_paths([a])
-    window.open_paths([tmp_path / "a" / ".." / "a" / "LDC93S1.wav", tmp_path / "same.wav"])
+    window.opener.open_paths([a])
+    window.opener.open_paths([tmp_path / "a" / ".." / "a" / "LDC93S1.wav", tmp_path / "same.wav"])
     settle()
     rows = window.utterances
     assert rows.count() == 1 and rows.item(0).text().startswith("LDC93S1.wav")
-    window.open_paths([b])
+    window.opener.open_paths([b])
     settle()
     texts = [rows.item(i).text() for i in range(rows.count())]
     assert len(texts) == 2 and texts[0] != texts[1]
@@ -160,12 +160,12 @@ def test_the_hover_text_is_the_shown_files(loaded, tmp_path, dark_suit):
     win, doc = loaded, loaded.doc
     phone = doc.alignment.phones.intervals[3]
     doc.nav.set_hover(((phone.start_s + phone.end_s) / 2, None))
-    assert f"phone {phone.label}" in win.hover_label.text()
+    assert f"phone {phone.label}" in win.status_bar.hover_label.text()
     bare = shutil.copy(dark_suit, tmp_path / "bare.wav")  # no alignment beside it
-    win.open_audio(bare)
+    win.opener.open_audio(bare)
     settle()
     assert doc.alignment is None
-    assert "phone" not in win.hover_label.text() and "word" not in win.hover_label.text()
+    assert "phone" not in win.status_bar.hover_label.text() and "word" not in win.status_bar.hover_label.text()
 
 
 def _fits_or_tip(text: str, width: int, font_metrics, tip: str, pad: int = 0) -> bool:
@@ -184,7 +184,7 @@ def test_every_text_fits_or_has_a_tooltip_at_1280_by_900(loaded, qtbot):
     rng = np.random.default_rng(0)  # small activations whose means print long ('-1.23e-05')
     acts = (rng.standard_normal((doc.attention.maps.num_keys, 1536)) * 1e-5 - 2e-5).astype(np.float32)
     fv.store(doc.files.current, doc.attention.model, 0, fv.site, acts, whisper_grid(0))
-    win.features.dock.raise_()
+    win.features.raise_()
     qtbot.wait(100)
     settle()
     views = win.views
@@ -199,15 +199,15 @@ def test_every_text_fits_or_has_a_tooltip_at_1280_by_900(loaded, qtbot):
             if iv.label:
                 assert iv.label in tier.tooltip_at((iv.start_s + iv.end_s) / 2)
     # the status message beside the progress bar
-    win._show_progress(True)
+    win.status_bar.show_progress(True)
     long = "dark_suit.wav: 3.68 s at 16000 Hz, alignment dark_suit.phn \u2014 " * 3
     doc.nav.message_(long)
     settle()
-    lab = win.message_label
+    lab = win.status_bar.message_label
     assert lab.isVisible() and lab.width() > 0
     assert _fits_or_tip(long, lab.contentsRect().width(), lab.fontMetrics(), lab.toolTip())
     # the features dock's table cells, the phone-matrix box
-    top = win.features.dock_widget.top
+    top = win.features.panel.top
     assert top.rowCount() > 0
     fm = top.fontMetrics()
     for r in range(top.rowCount()):
@@ -228,7 +228,7 @@ def test_a_refused_window_k_puts_the_slider_back_on_the_models_k(loaded):
     panel.k_layers.setText("nine")  # not a layer list: the run is refused
     panel.k_slider.setValue(K_STOPS.index(5))  # as when the user lets go of the slider
     settle()
-    assert "attention window" in win.message_label.text()
+    assert "attention window" in win.status_bar.message_label.text()
     assert model.k is None and model.running is None
     assert K_STOPS[panel.k_slider.value()] is None
     assert panel.k_label.text() == "k: off (no window)"

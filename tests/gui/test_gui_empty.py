@@ -11,7 +11,7 @@ def test_no_tick_junk_before_the_first_extraction(window, dark_suit, dark_suit_e
     assert views.map_title.isVisible()
     assert views.spec.getAxis("left")._tickLevels == [[], []]
     assert views.wave.getAxis("left").style["showValues"] is False  # no 0..1 over no audio
-    i = window.open_audio(dark_suit)
+    i = window.opener.open_audio(dark_suit)
     assert views.wave.getAxis("left").style["showValues"] is True
     assert views.map_title.textItem.toPlainText() == "no attention yet"
     for plot in (views.map, views.profile):

@@ -78,11 +78,11 @@ def test_errors_go_to_the_status_bar(loaded, qtbot, dialogs_seen):
     panel = win.experiments_panel
     panel.lm_prompt.setText("")
     panel.run_lm()
-    assert "prompt is empty" in win.message_label.text()
+    assert "prompt is empty" in win.status_bar.message_label.text()
     panel.steer_feature.setValue(999_999)
     panel.run_steer()
-    qtbot.waitUntil(lambda: "does not exist" in win.message_label.text(),
+    qtbot.waitUntil(lambda: "does not exist" in win.status_bar.message_label.text(),
                     timeout=EXTRACTION_TIMEOUT_MS)
-    assert "feature 999999 does not exist: there are 1536 neurons" in win.message_label.text()
+    assert "feature 999999 does not exist: there are 1536 neurons" in win.status_bar.message_label.text()
     assert not dialogs_seen.errors
-    assert "Traceback" not in win.message_label.text()
+    assert "Traceback" not in win.status_bar.message_label.text()

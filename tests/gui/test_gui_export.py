@@ -110,7 +110,7 @@ def test_export_figure_width_comes_from_the_chosen_file_type(loaded, answers, tm
         answers["paths"].append(str(out))
         loaded.export_figure_action.trigger()
         widths[width] = mpimg.imread(out).shape[1]
-        assert f"({width} width)" in loaded.message_label.text()
+        assert f"({width} width)" in loaded.status_bar.message_label.text()
     assert widths == {"column": 1050, "page": 2100}
 
 

@@ -40,8 +40,8 @@ def _grid():
 
 def _show_dock(window, qtbot) -> None:
     """Bring the Features tab to the front (it starts behind Head statistics)."""
-    window.features.dock.raise_()
-    qtbot.waitUntil(window.features.dock.isVisible, timeout=5000)
+    window.features.raise_()
+    qtbot.waitUntil(window.features.isVisible, timeout=5000)
 
 
 def _store(window, index: int, acts: np.ndarray) -> None:
@@ -68,26 +68,26 @@ def _half_peak_span(track: np.ndarray, frame: int) -> tuple[float, float]:
 # --- the activation track ----------------------------------------------------------------------
 def test_track_equals_the_stored_activations_of_the_chosen_feature(window, dark_suit, qtbot):
     _show_dock(window, qtbot)
-    assert window.features.track.isVisible()
-    i = window.open_audio(dark_suit)
+    assert window.features.timeline.track.isVisible()
+    i = window.opener.open_audio(dark_suit)
     n = window.doc.utterance.audio.samples.size
     acts = synthetic_acts(n, 7)
     window.doc.features.set_site(SITE)
     _store(window, i, acts)
     for f in (0, 5, 2):
-        window.features.dock_widget.feature.setValue(f)
-        x, y = window.features.curve.getData()
+        window.features.panel.feature.setValue(f)
+        x, y = window.features.timeline.curve.getData()
         np.testing.assert_array_equal(y, acts[:, f])
         t = frames_of(n)
         np.testing.assert_allclose(x, np.arange(t + 1) * HOP / 16000, atol=1e-9)
     # the track is one of the linked time plots, with the same left-axis width
     views = window.views
-    assert window.features.track in views.time_plots
-    assert window.features.track in views.shown_plots()
+    assert window.features.timeline.track in views.time_plots
+    assert window.features.timeline.track in views.shown_plots()
     assert len(set(views.left_axis_widths())) == 1
-    assert window.features.track.vb.viewRange()[0] == pytest.approx(views.wave.vb.viewRange()[0])
+    assert window.features.timeline.track.vb.viewRange()[0] == pytest.approx(views.wave.vb.viewRange()[0])
     # "in this file": the top features by max, as a brute-force ranking gives them
-    table = window.features.dock_widget.top
+    table = window.features.panel.top
     shown = [int(table.item(r, 0).text()) for r in range(table.rowCount())]
     assert shown == [int(f) for f in np.argsort(-acts.max(axis=0), kind="stable")]
     row = shown.index(3)
@@ -98,10 +98,10 @@ def test_track_equals_the_stored_activations_of_the_chosen_feature(window, dark_
 
 def test_the_empty_track_row_says_what_to_choose_and_has_no_ticks(window, dark_suit, qtbot):
     _show_dock(window, qtbot)
-    track, axis = window.features.track, window.features.track.getAxis("left")
-    text = lambda: window.features.track_text.textItem.toPlainText()  # noqa: E731
+    track, axis = window.features.timeline.track, window.features.timeline.track.getAxis("left")
+    text = lambda: window.features.timeline.track_text.textItem.toPlainText()  # noqa: E731
     assert track.isVisible() and axis.style["showValues"] is False and text() == ""
-    i = window.open_audio(dark_suit)
+    i = window.opener.open_audio(dark_suit)
     assert axis.style["showValues"] is False  # no 0..1 ticks over an empty row
     assert text() == "choose a site and a feature in the Features dock"
     window.doc.features.set_site(SITE)
@@ -114,7 +114,7 @@ def test_the_empty_track_row_says_what_to_choose_and_has_no_ticks(window, dark_s
 
 
 def test_best_phone_is_the_label_with_the_highest_mean(window, dark_suit):
-    i = window.open_audio(dark_suit)
+    i = window.opener.open_audio(dark_suit)
     n = window.doc.utterance.audio.samples.size
     acts = synthetic_acts(n, 3)
     window.doc.features.set_site(SITE)
@@ -123,7 +123,7 @@ def test_best_phone_is_the_label_with_the_highest_mean(window, dark_suit):
 
     phones = window.doc.alignment.phones
     norm = normalise_labels(phones.labels)  # statistics use normalised phones
-    table = window.features.dock_widget.top
+    table = window.features.panel.top
     for r in range(table.rowCount()):
         f = int(table.item(r, 0).text())
         sums: dict[str, list[float]] = {}
@@ -139,7 +139,7 @@ def test_best_phone_is_the_label_with_the_highest_mean(window, dark_suit):
 # --- examples of an index ----------------------------------------------------------------------
 def test_clicking_an_example_opens_its_file_and_selects_the_span(window, corpus, qtbot):
     files, acts, idx = corpus
-    window.open_audio(files[0])
+    window.opener.open_audio(files[0])
     fv = window.doc.features
     fv.set_site(SITE)
     assert window.features.open_index(idx)
@@ -148,7 +148,7 @@ def test_clicking_an_example_opens_its_file_and_selects_the_span(window, corpus,
     assert [e.rank for e in ex_rows[:3]] == [0, 1, 2]
     target = next(r for r, e in enumerate(ex_rows) if e.file != files[0])
     ex = ex_rows[target]
-    table = window.features.dock_widget.examples
+    table = window.features.panel.examples
     qtbot.mouseClick(table.viewport(), QtCore.Qt.MouseButton.LeftButton,
                      pos=table.visualItemRect(table.item(target, 2)).center())
     assert window.doc.utterance.path.resolve() == ex.file.resolve(), "the example's file is shown"
@@ -165,7 +165,7 @@ def test_an_example_with_cached_activations_is_selected_at_once(window, corpus):
     files, acts, idx = corpus
     fv = window.doc.features
     for f in files:
-        i = window.open_audio(f)
+        i = window.opener.open_audio(f)
         fv.set_site(SITE)
         _store(window, i, acts[f])
     window.doc.set_current(0)
@@ -179,22 +179,22 @@ def test_an_example_with_cached_activations_is_selected_at_once(window, corpus):
 
 def test_example_thumbnails_are_drawn(window, corpus, qtbot):
     files, acts, idx = corpus
-    window.open_audio(files[0])
+    window.opener.open_audio(files[0])
     window.doc.features.set_site(SITE)
     window.features.open_index(idx)
-    table = window.features.dock_widget.examples
-    qtbot.waitUntil(lambda: not window.features._thumb_timer.isActive(), timeout=10000)
+    table = window.features.panel.examples
+    qtbot.waitUntil(lambda: not window.features.thumbnails_pending(), timeout=10000)
     assert table.rowCount() > 0
     for r in range(table.rowCount()):
         assert not table.item(r, 0).icon().isNull()
 
 
 def test_no_index_gives_a_clear_message(window, dark_suit, tmp_path, dialogs_seen):
-    window.open_audio(dark_suit)
+    window.opener.open_audio(dark_suit)
     window.doc.features.set_site(SITE)
-    assert not window.features.play_examples()
-    assert "No feature index open" in window.message_label.text()
-    assert "Open Feature Index" in window.features.dock_widget.examples_note.text()
+    assert not window.features.listening.play_examples()
+    assert "No feature index open" in window.status_bar.message_label.text()
+    assert "Open Feature Index" in window.features.panel.examples_note.text()
     empty = tmp_path / "not_an_index"
     empty.mkdir()
     assert not window.features.open_index(empty)
@@ -206,13 +206,13 @@ def test_no_index_gives_a_clear_message(window, dark_suit, tmp_path, dialogs_see
 
 def test_a_stale_index_says_the_files_moved(window, corpus, tmp_path):
     files, acts, idx = corpus
-    window.open_audio(files[0])
+    window.opener.open_audio(files[0])
     moved = tmp_path / "moved"
     moved.mkdir()
     files[1].rename(moved / files[1].name)
     window.doc.features.set_site(SITE)
     assert window.features.open_index(idx)
-    assert "1 of 3 files are missing" in window.message_label.text()
+    assert "1 of 3 files are missing" in window.status_bar.message_label.text()
     fv = window.doc.features
     for f in range(8):
         fv.set_feature(f)
@@ -221,21 +221,21 @@ def test_a_stale_index_says_the_files_moved(window, corpus, tmp_path):
             break
     shown = window.doc.files.current
     assert not window.features.open_example(rows[0])
-    assert "Stale feature index" in window.message_label.text()
-    assert str(files[1]) in window.message_label.text()
+    assert "Stale feature index" in window.status_bar.message_label.text()
+    assert str(files[1]) in window.status_bar.message_label.text()
     assert window.doc.files.current == shown
 
 
 def test_an_index_of_another_model_says_so(window, corpus, tmp_path):
     files, acts, _ = corpus
     idx = write_index(tmp_path / "idx_base", tmp_path / "corpus", acts, model="whisper:base")
-    window.open_audio(files[0])
+    window.opener.open_audio(files[0])
     window.doc.features.set_site(SITE)
     assert window.features.open_index(idx)
-    assert "built with model 'whisper:base'" in window.message_label.text()
+    assert "built with model 'whisper:base'" in window.status_bar.message_label.text()
     assert window.doc.features.examples == []
-    assert "built with model" in window.features.dock_widget.examples_note.text()
-    assert not window.features.play_examples()
+    assert "built with model" in window.features.panel.examples_note.text()
+    assert not window.features.listening.play_examples()
 
 
 # --- listening ---------------------------------------------------------------------------------
@@ -317,13 +317,13 @@ def test_play_examples_plays_the_spans_in_order(tmp_path, corpus):
 
 def test_the_example_row_and_cursor_follow_the_montage(window, corpus, monkeypatch):
     files, acts, idx = corpus
-    window.open_audio(files[0])
+    window.opener.open_audio(files[0])
     fv = window.doc.features
     fv.set_site(SITE)
     window.features.open_index(idx)
     fv.set_feature(5)
-    (buf, pieces), rate = window.features.montage()
-    window.features._montage, window.features._montage_rate = pieces, rate
+    (buf, pieces), rate = window.features.listening.montage()
+    window.features.listening.montage_pieces, window.features.listening.montage_rate = pieces, rate
 
     class Clock:  # the player's position, set by the test
         pos = 0.0
@@ -341,23 +341,23 @@ def test_the_example_row_and_cursor_follow_the_montage(window, corpus, monkeypat
     monkeypatch.setattr(window.playback, "player", clock)
     for p in pieces:
         clock.pos = p.buf0 + p.n / 2
-        window.features._follow_montage()
+        window.features.listening.follow_montage()
         assert fv.example == p.row
         ex = fv.examples[p.row]
         here = ex.file.resolve() == files[0].resolve()
         assert window.doc.nav.playhead == (pytest.approx(p.t0 + p.n / 2 / rate) if here else None)
-        table = window.features.dock_widget.examples
+        table = window.features.panel.examples
         assert [i.row() for i in table.selectionModel().selectedRows()] == [p.row]
 
 
 def test_export_examples_audio_writes_the_montage_and_its_table(window, corpus, tmp_path):
     files, acts, idx = corpus
-    window.open_audio(files[0])
+    window.opener.open_audio(files[0])
     window.doc.features.set_site(SITE)
     window.features.open_index(idx)
     window.doc.features.set_feature(0)
     out = tmp_path / "ex.wav"
-    wav, table = window.features.export_examples(out)
+    wav, table = window.features.listening.export_examples(out)
     y, rate = sf.read(str(wav), dtype="float32")
     import csv
 
@@ -368,29 +368,29 @@ def test_export_examples_audio_writes_the_montage_and_its_table(window, corpus, 
         a, b = int(round(float(r["start_s"]) * rate)), int(round(float(r["end_s"]) * rate))
         s0 = int(round(float(r["file_start_s"]) * rate))
         np.testing.assert_array_equal(y[a:b], x[s0:s0 + (b - a)])
-    assert window.features.export_examples(out) is None  # no silent overwrite
+    assert window.features.listening.export_examples(out) is None  # no silent overwrite
 
 
 def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, dark_suit, qtbot):
     _show_dock(window, qtbot)
-    i = window.open_audio(dark_suit)
+    i = window.opener.open_audio(dark_suit)
     acts = synthetic_acts(window.doc.utterance.audio.samples.size, 5)
     window.doc.features.set_site(SITE)
     _store(window, i, acts)
-    window.features.dock_widget.heat.setChecked(True)
+    window.features.panel.heat.setChecked(True)
     in_step = lambda: all(r == pytest.approx(window.doc.nav.view, abs=1e-9)  # noqa: E731
                           for r in window.views.x_ranges())
     qtbot.waitUntil(in_step, timeout=5000)  # once the layout has settled
-    heat = window.features.heat
+    heat = window.features.timeline.heat
     assert heat in window.views.shown_plots()
     order = np.argsort(-acts.max(axis=0), kind="stable")
     expect = (acts[:, order] / acts[:, order].max(axis=0)).T  # rows: features, each scaled to max
-    np.testing.assert_allclose(window.features.heat_image.image, expect, rtol=1e-6)
+    np.testing.assert_allclose(window.features.timeline.heat_image.image, expect, rtol=1e-6)
     assert len(set(window.views.left_axis_widths())) == 1
     # row labels: as many as fit without overlapping; every row once the strip is tall enough
     from PyQt6 import QtGui
 
-    label_px = QtGui.QFontMetricsF(window.features.heat_font).height()
+    label_px = QtGui.QFontMetricsF(window.features.timeline.heat_font).height()
     axis = heat.getAxis("left")
 
     def labelled() -> list[int]:
@@ -404,15 +404,15 @@ def test_the_heat_strip_shows_the_top_features_on_the_shared_time_axis(window, d
     assert step < 4  # was every 4th row whatever the room
     heat.setFixedHeight(int(len(rows) * label_px) + 20)
     qtbot.waitUntil(lambda: labelled() == rows, timeout=5000)
-    window.features.dock_widget.heat.setChecked(False)
-    window.features.dock_widget.heat.setChecked(True)
+    window.features.panel.heat.setChecked(False)
+    window.features.panel.heat.setChecked(True)
     window.doc.nav.zoom_in()
     assert all(r == pytest.approx(window.doc.nav.view, abs=1e-9) for r in window.views.x_ranges())
-    window.features.dock_widget.heat.setChecked(False)  # the rows resize: no row drifts
+    window.features.panel.heat.setChecked(False)  # the rows resize: no row drifts
     window.resize(1000, 760)
     qtbot.wait(100)
     qtbot.waitUntil(in_step, timeout=5000)
-    window.features.dock_widget.heat.setChecked(True)
+    window.features.panel.heat.setChecked(True)
     qtbot.wait(100)
     qtbot.waitUntil(in_step, timeout=5000)
 
@@ -426,11 +426,11 @@ def test_a_real_index_of_steve_qt_features_index(window, tmp_path, samples_dir, 
 
     files = make_corpus(tmp_path / "corpus", samples_dir)
     build_index(tmp_path / "corpus", SITE, tmp_path / "idx", spec="whisper", top_k=3, jobs=1)
-    window.open_audio(files[0])
+    window.opener.open_audio(files[0])
     fv = window.doc.features
     fv.set_site(SITE)
-    assert window.features.open_index(tmp_path / "idx"), window.message_label.text()
-    assert "3 files" in window.message_label.text()
+    assert window.features.open_index(tmp_path / "idx"), window.status_bar.message_label.text()
+    assert "3 files" in window.status_bar.message_label.text()
     fv.set_feature(100)
     tops = [e for e in fv.examples if e.bin is None]
     assert [e.rank for e in tops] == [0, 1, 2]
@@ -439,7 +439,7 @@ def test_a_real_index_of_steve_qt_features_index(window, tmp_path, samples_dir, 
         assert window.features.open_example(r)
         assert window.doc.utterance.path.resolve() == ex.file.resolve()
         cached = actcache.load_activations(ex.file, "whisper", SITE)
-        np.testing.assert_array_equal(window.features.curve.getData()[1], cached[:, 100])
+        np.testing.assert_array_equal(window.features.timeline.curve.getData()[1], cached[:, 100])
         assert cached[ex.frame, 100] == pytest.approx(ex.activation, rel=1e-3)
         assert window.doc.nav.selection == pytest.approx(_half_peak_span(cached[:, 100], ex.frame))
 
@@ -460,18 +460,18 @@ def test_an_sae_is_a_site_whose_track_is_its_codes(window, dark_suit, tmp_path):
               torch.from_numpy(np.ascontiguousarray(w_enc.T)), torch.from_numpy(b_dec),
               architecture="standard", hook_name=SITE)
     save_sae(sae, tmp_path / "sae")
-    i = window.open_audio(dark_suit)
+    i = window.opener.open_audio(dark_suit)
     t = frames_of(window.doc.utterance.audio.samples.size)
     acts = np.maximum(rng.standard_normal((t, d_in)), 0).astype(np.float32)
     window.doc.features.set_site(SITE)
     _store(window, i, acts)
     name = window.features.open_sae(tmp_path / "sae")
     assert name is not None and window.doc.features.site == name
-    assert window.features.dock_widget.feature.maximum() == 11
+    assert window.features.panel.feature.maximum() == 11
     codes = np.maximum((acts.astype(np.float64) - b_dec) @ w_enc + b_enc, 0)
     for f in (0, 7):
         window.doc.features.set_feature(f)
-        np.testing.assert_allclose(window.features.curve.getData()[1], codes[:, f], rtol=1e-5,
+        np.testing.assert_allclose(window.features.timeline.curve.getData()[1], codes[:, f], rtol=1e-5,
                                    atol=1e-5)
 
 
@@ -493,7 +493,7 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
     win.show()
     qtbot.waitExposed(win)
     try:
-        win.open_audio(dark_suit)
+        win.opener.open_audio(dark_suit)
         fv = win.doc.features
         qtbot.waitUntil(lambda: win.doc.attention.extraction is not None and bool(fv.sites),
                         timeout=240000)
@@ -503,7 +503,7 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
         assert "decoder.blocks.0" not in names  # tokens sites have no time axis
         assert not win.queue.busy, "nothing is read before the user asks for features"
         _show_dock(win, qtbot)
-        combo = win.features.dock_widget.site
+        combo = win.features.panel.site
         combo.setCurrentIndex(combo.findData(SITE))
         combo.activated.emit(combo.currentIndex())  # the user chooses the site
         assert fv.site == SITE
@@ -521,7 +521,7 @@ def test_the_worker_reads_the_sites_activations_of_the_real_model(app, qtbot, da
             plain.encoder(whisper_adapter.mel(audio)[None])
         h.remove()
         keep = math.ceil(audio.size / 320)
-        np.testing.assert_allclose(win.features.curve.getData()[1], got["a"][:keep, 321],
+        np.testing.assert_allclose(win.features.timeline.curve.getData()[1], got["a"][:keep, 321],
                                    rtol=0, atol=1e-4)
     finally:
         win.close()
@@ -536,7 +536,7 @@ def test_steve_qt_audio_index_opens_the_index_in_the_dock(corpus, tmp_path):
                         ready="win.doc.files.entries and win.doc.features.index is not None",
                         record='{"shown": win.doc.utterance.audio.name, '
                                '"index": str(Path(win.doc.features.index.path).resolve()), '
-                               '"note": win.features.dock_widget.examples_note.text()}',
+                               '"note": win.features.panel.examples_note.text()}',
                         home=tmp_path)
     assert seen["status"] == 0
     assert seen["shown"] == files[0].name and Path(seen["index"]) == idx.resolve()
@@ -568,8 +568,8 @@ def test_thumbnails_of_files_not_open_draw_the_cached_activation(window, corpus,
                                    attrs={"grid": actcache.grid_attrs(_grid())})
     window.doc.features.set_site(SITE)
     window.features.open_index(idx)
-    table = window.features.dock_widget.examples
-    qtbot.waitUntil(lambda: not window.features._thumb_timer.isActive(), timeout=10000)
+    table = window.features.panel.examples
+    qtbot.waitUntil(lambda: not window.features.thumbnails_pending(), timeout=10000)
     assert table.rowCount() > 0 and not window.doc.files.entries  # nothing open
     for r, ex in enumerate(window.doc.features.examples):
         assert _green_pixels(table.item(r, 0).icon()) > 20, r
@@ -580,7 +580,7 @@ def test_thumbnails_of_files_not_open_draw_the_cached_activation(window, corpus,
 
 def test_the_track_label_does_not_cover_the_peak(window, dark_suit, qtbot):
     _show_dock(window, qtbot)
-    i = window.open_audio(dark_suit)
+    i = window.opener.open_audio(dark_suit)
     n = window.doc.utterance.audio.samples.size
     acts = np.zeros((frames_of(n), D), np.float32)
     acts[3, 0] = 2.0  # a peak at the very start, where the label sits by default
@@ -588,12 +588,12 @@ def test_the_track_label_does_not_cover_the_peak(window, dark_suit, qtbot):
     window.doc.features.set_site(SITE)
     _store(window, i, acts)
     feats = window.features
-    vb = feats.track.vb
+    vb = feats.timeline.track.vb
     for f, frame in ((0, 3), (1, acts.shape[0] - 4)):
-        feats.dock_widget.feature.setValue(f)
+        feats.panel.feature.setValue(f)
         qtbot.wait(10)
         t = (frame * HOP + HOP / 2) / 16000
         peak = vb.mapViewToScene(QtCore.QPointF(t, 2.0))
-        label = feats.track_text.sceneBoundingRect()
+        label = feats.timeline.track_text.sceneBoundingRect()
         assert label.width() > 0
         assert not (label.left() - 2 <= peak.x() <= label.right() + 2), (f, label, peak)

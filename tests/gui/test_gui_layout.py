@@ -24,11 +24,11 @@ def test_both_docks_open_leave_the_time_views_room(app, qtbot, size):
     win.show()
     qtbot.waitExposed(win)
     win.experiments_dock.raise_()
-    win.features.dock.raise_()
+    win.features.raise_()
     qtbot.wait(50)
     assert (win.width(), win.height()) == size  # the docks' minimum sizes let it be this small
-    assert win.experiments_dock.isVisible() and win.features.dock.isVisible()
-    right = win.features.dock.width()
+    assert win.experiments_dock.isVisible() and win.features.isVisible()
+    right = win.features.width()
     assert win.experiments_dock.width() == right
     assert right <= 420 and win.utterance_dock.width() <= 330
     # before: the Experiments dock's minimum width (627 px) squeezed the views to 311 px at 1280

@@ -20,7 +20,7 @@ def fresh(window, dark_suit, dark_suit_extraction):
     maps = dict(ex.maps)
     maps["encoder"] = dataclasses.replace(ex.maps["encoder"], measures={})
     ex = dataclasses.replace(ex, maps=maps)
-    i = window.open_audio(dark_suit)
+    i = window.opener.open_audio(dark_suit)
     window.doc.set_extraction(i, window.doc.attention.model, 0, ex)
     return window
 

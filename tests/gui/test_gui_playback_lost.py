@@ -215,7 +215,7 @@ def test_window_shows_the_message_and_tab_tries_again(window, dark_suit, qtbot):
 
     f = Factory()
     window.playback.player = Player(stream_factory=f)
-    window.open_audio(dark_suit)
+    window.opener.open_audio(dark_suit)
     heads = []
     window.doc.events.playhead.connect(lambda e: heads.append(e.value))
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Tab)
@@ -224,11 +224,11 @@ def test_window_shows_the_message_and_tab_tries_again(window, dark_suit, qtbot):
     qtbot.waitUntil(lambda: any(h is not None for h in heads), timeout=2000)
     f.streams[0].vanish()
     qtbot.waitUntil(lambda: not window.playback.timer.isActive(), timeout=2000)
-    assert window.message_label.text().startswith(LOST), window.message_label.text()
+    assert window.status_bar.message_label.text().startswith(LOST), window.status_bar.message_label.text()
     assert window.doc.nav.playhead is None, "the playback cursor is gone"
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Tab)  # tries again
     assert len(f.streams) == 2 and window.playback.timer.isActive()
-    assert window.message_label.text().startswith("Playing")
+    assert window.status_bar.message_label.text().startswith("Playing")
     qtbot.keyClick(window, QtCore.Qt.Key.Key_Escape)
     assert not window.playback.timer.isActive()
 

@@ -38,7 +38,7 @@ def test_preview_first_then_the_models_numbers(cold_window, qtbot, dark_suit,
     win, doc = cold_window, cold_window.doc
     seen, labels = [], []
     doc.events.extraction.connect(lambda ev: seen.append(ev.value))
-    win.queue.partial.connect(lambda job, ex: labels.append(win.progress_label.text()))
+    win.queue.partial.connect(lambda job, ex: labels.append(win.status_bar.progress_label.text()))
     real_get = pipeline.get_adapter
     shot = []
 
@@ -58,7 +58,7 @@ def test_preview_first_then_the_models_numbers(cold_window, qtbot, dark_suit,
     win.queue.partial.connect(look)
 
     monkeypatch.setattr(pipeline, "get_adapter", get_adapter)
-    win.open_paths([str(dark_suit)])
+    win.opener.open_paths([str(dark_suit)])
     qtbot.waitUntil(lambda: doc.files.entry is not None and doc.files.entry.status_text(*doc.attention.job_key())
                     == "done", timeout=EXTRACTION_TIMEOUT_MS)
     win.grab().save(str(ARTIFACTS / "preview_full_extraction.png"))
@@ -102,16 +102,16 @@ def test_cancel_while_the_model_loads_keeps_the_preview_marked(cold_window, qtbo
     win.queue.partial.connect(lambda job, ex: shown.append(doc.attention.extraction))
     cancelled = []
     win.queue.cancelled.connect(cancelled.append)
-    win.open_paths([str(dark_suit)])
+    win.opener.open_paths([str(dark_suit)])
     qtbot.waitUntil(lambda: bool(shown), timeout=EXTRACTION_TIMEOUT_MS)
-    win.cancel_extraction()
+    win.extraction.cancel()
     cancel["pressed"] = True
     qtbot.waitUntil(lambda: bool(cancelled), timeout=EXTRACTION_TIMEOUT_MS)
     assert is_preview(shown[0])
     assert doc.attention.extraction is shown[0] and doc.attention.maps is not None  # kept
     assert doc.files.entry.status_text(*doc.attention.job_key()) == "cancelled"
     assert win.views.map_title.textItem.toPlainText().startswith("PREVIEW")
-    assert "kept the encoder preview" in win.message_label.text()
+    assert "kept the encoder preview" in win.status_bar.message_label.text()
     ARTIFACTS.mkdir(exist_ok=True)
     win.grab().save(str(ARTIFACTS / "preview_kept_after_cancel.png"))
 
@@ -121,7 +121,7 @@ def test_cancel_while_the_model_loads_keeps_the_preview_marked(cold_window, qtbo
     assert [t for t, _ in dialogs_seen.errors] == ["Cannot export data", "Cannot export figure"]
     assert all("preview" in text and "\n" not in text for _, text in dialogs_seen.errors)
 
-    win.extract_again()  # the model's own numbers replace the preview
+    win.extraction.extract_again()  # the model's own numbers replace the preview
     qtbot.waitUntil(lambda: doc.attention.extraction is not None and not is_preview(doc.attention.extraction)
                     and not doc.attention.extraction.pending, timeout=EXTRACTION_TIMEOUT_MS)
     assert not win.views.map_title.textItem.toPlainText().startswith("PREVIEW")
@@ -138,7 +138,7 @@ def test_a_failing_preview_falls_back_to_the_model(cold_window, qtbot, dark_suit
 
     monkeypatch.setattr(preview, "preview_extraction", broken)
     win, doc = cold_window, cold_window.doc
-    win.open_paths([str(dark_suit)])
+    win.opener.open_paths([str(dark_suit)])
     qtbot.waitUntil(lambda: doc.files.entry is not None and doc.files.entry.status_text(*doc.attention.job_key())
                     == "done", timeout=EXTRACTION_TIMEOUT_MS)
     assert_same_maps(doc.attention.extraction, dark_suit_extraction[1])

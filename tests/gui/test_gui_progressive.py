@@ -29,8 +29,8 @@ def test_encoder_maps_arrive_before_the_transcript_and_the_end_equals_one_shot(
     doc.events.extraction.connect(lambda ev: seen.append(
         (tuple(sorted(ev.value.maps)), ev.value.transcript.text, ev.value.pending)
         if ev.value is not None else None))
-    win.queue.partial.connect(lambda job, ex: labels.append(win.progress_label.text()))
-    win.open_paths([str(dark_suit)])
+    win.queue.partial.connect(lambda job, ex: labels.append(win.status_bar.progress_label.text()))
+    win.opener.open_paths([str(dark_suit)])
     qtbot.waitUntil(lambda: doc.files.entry is not None and doc.files.entry.status_text(*doc.attention.job_key())
                     == "done", timeout=EXTRACTION_TIMEOUT_MS)
     seen = [s for s in seen if s is not None]
@@ -70,10 +70,10 @@ def test_cancel_after_a_stage_keeps_what_arrived(auto_window, qtbot, dark_suit, 
     monkeypatch.setattr(pipeline, "extract", gated)
     win, doc = auto_window, auto_window.doc
     win.queue.partial.connect(lambda job, ex: (len(partials) == stage + 1 and win.queue.running
-                                               and win.cancel_extraction()))
+                                               and win.extraction.cancel()))
     cancelled = []
     win.queue.cancelled.connect(cancelled.append)
-    win.open_paths([str(dark_suit)])
+    win.opener.open_paths([str(dark_suit)])
     qtbot.waitUntil(lambda: bool(cancelled), timeout=EXTRACTION_TIMEOUT_MS)
     assert doc.files.entry.status_text(*doc.attention.job_key()) == "cancelled"
     kept = doc.attention.extraction
@@ -87,6 +87,6 @@ def test_cancel_after_a_stage_keeps_what_arrived(auto_window, qtbot, dark_suit, 
         assert kept.transcript.words == one_shot.transcript.words
         assert kept.pending == ("cross", "decoder")
     assert doc.attention.maps is kept.maps["encoder"]  # still shown
-    assert "kept the encoder maps" in win.message_label.text()
+    assert "kept the encoder maps" in win.status_bar.message_label.text()
     qtbot.wait(50)
     assert not win.queue.busy and doc.attention.extraction is kept  # nothing re-queued by itself

@@ -41,7 +41,7 @@ def test_open_sample_extract_switch_heads_and_zoom(app, qtbot, dark_suit, whispe
     qtbot.addWidget(win)
     win.resize(1400, 950)
     win.show()
-    win.open_paths([str(dark_suit)])
+    win.opener.open_paths([str(dark_suit)])
     # the encoder maps come first (progressive extraction); wait for the whole extraction
     qtbot.waitUntil(lambda: win.doc.attention.maps is not None and not win.doc.attention.extraction.pending
                     and not win.queue.busy, timeout=EXTRACTION_TIMEOUT_MS)
@@ -138,7 +138,7 @@ def test_click_phone_interval_selects_exactly_it(loaded, qtbot):
     assert win.views.x_ranges()[0] == pytest.approx((iv.start_s, iv.end_s))
     # no audio device in this process: the status bar says so, nothing else breaks
     if win.playback.player.check_device() is not None:
-        assert "Playback unavailable" in win.message_label.text()
+        assert "Playback unavailable" in win.status_bar.message_label.text()
         assert win.doc.nav.playhead is None
 
 
@@ -164,8 +164,8 @@ def test_hover_on_the_map_shows_query_key_and_value(loaded, qtbot):
     views = win.views
     pt = views.mapFromScene(views.map.vb.mapViewToScene(QtCore.QPointF(1.01, 0.81)))
     QTest.mouseMove(views.viewport(), pt)
-    qtbot.waitUntil(lambda: "query" in win.hover_label.text(), timeout=5000)
-    text = win.hover_label.text()
+    qtbot.waitUntil(lambda: "query" in win.status_bar.hover_label.text(), timeout=5000)
+    text = win.status_bar.hover_label.text()
     w = float(win.doc.attention.maps.weights[0, 0, 0, 40, 50])
     assert "query 0.810 s (frame 40)" in text and "key 1.010 s (frame 50)" in text
     assert f"weight {w:.4g}" in text
@@ -199,7 +199,7 @@ def test_play_attended_plays_the_spans_holding_half_the_mass(loaded, monkeypatch
     monkeypatch.setattr(win.playback.player, "play",
                         lambda samples, rate, spans: got.append((rate, spans)) or 0.1)
     win.doc.attention.set_query(40)
-    win.play_attended()
+    win.playback.play_attended()
     row = win.doc.attention.maps.weights[0, 0, 0, 40].astype(np.float64)
     (rate, spans), = got
     assert rate == win.doc.utterance.audio.original_rate
@@ -235,7 +235,7 @@ def test_bad_files_give_a_dialog_and_the_window_keeps_working(window, tmp_path, 
                                                               dark_suit):
     bad = tmp_path / "broken.wav"
     bad.write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt garbage")
-    assert window.open_paths([str(bad)]) == []
+    assert window.opener.open_paths([str(bad)]) == []
     (title, text), = dialogs_seen.errors
     assert str(bad) in text and "not a readable audio file" in text
     assert window.doc.files.entries == []
@@ -243,13 +243,13 @@ def test_bad_files_give_a_dialog_and_the_window_keeps_working(window, tmp_path, 
     # an unreadable alignment beside good audio: dialog, the audio opens without it
     good = write_tone(tmp_path / "tone.wav", 1.0)
     (tmp_path / "tone.phn").write_text("0 800 h#\n800 banana aa\n")
-    i = window.open_audio(good)
+    i = window.opener.open_audio(good)
     assert i == 0 and window.doc.alignment is None
     title, text = dialogs_seen.errors[-1]
     assert str(tmp_path / "tone.phn") in text and "banana" in text
 
     # the window still opens good files
-    j = window.open_audio(dark_suit)
+    j = window.opener.open_audio(dark_suit)
     assert j == 1 and window.doc.alignment.phones is not None
     assert len(dialogs_seen.errors) == 2
     window.doc.set_current(0)
@@ -259,7 +259,7 @@ def test_bad_files_give_a_dialog_and_the_window_keeps_working(window, tmp_path, 
 def test_a_model_that_cannot_load_gives_a_dialog_and_other_files_are_untouched(
         loaded, qtbot, dialogs_seen):
     win = loaded
-    win.auto_extract = True
+    win.extraction.auto_extract = True
     whisper_maps = win.doc.attention.maps
     win.doc.attention.set_model("nosuchmodel:x")
     qtbot.waitUntil(lambda: bool(dialogs_seen.errors), timeout=60000)
@@ -285,7 +285,7 @@ def test_unrecognised_textgrid_tiers_ask_which_to_use(window, tmp_path, dialogs_
         '        intervals [1]:\n            xmin = 0\n            xmax = 1\n'
         '            text = "ab"\n')
     dialogs_seen.tier_answers.append(("segs", "lex"))
-    window.open_audio(wav)
+    window.opener.open_audio(wav)
     (path, names, problem), = dialogs_seen.tier_questions
     assert names == ["segs", "lex"] and path.endswith("u.TextGrid")
     al = window.doc.alignment
@@ -317,7 +317,7 @@ def test_recent_files_survive_a_restart_and_drop_opens_files(window, app, qtbot,
 
     again = QtMainWindow(auto_extract=False)  # a new window reads the same QSettings
     qtbot.addWidget(again)
-    again._fill_recent_menu()
+    again.recent_menu.aboutToShow.emit()  # as when the menu opens
     names = [act.text() for act in again.recent_menu.actions()]
     assert names[:2] == [str(dark_suit.resolve()), str(a.resolve())]
     again.recent_menu.actions()[1].trigger()
@@ -332,9 +332,9 @@ def test_closing_during_extraction_ends_cleanly(app, qtbot, tmp_path):
     win = QtMainWindow()
     qtbot.addWidget(win)
     win.show()
-    win.open_paths([str(write_tone(tmp_path / "t.wav", 2.0))])
+    win.opener.open_paths([str(write_tone(tmp_path / "t.wav", 2.0))])
     qtbot.waitUntil(lambda: win.queue.busy, timeout=10000)
-    assert win.cancel_button.isVisible()
+    assert win.status_bar.cancel_button.isVisible()
     win.close()
     assert win.queue._thread.isFinished()
 
@@ -363,9 +363,9 @@ def test_long_audio_offers_30_second_windows(window, tmp_path, qtbot):
 
     pipeline._ADAPTERS["fakewin"] = WindowedFake()
     try:
-        window.auto_extract = True
+        window.extraction.auto_extract = True
         window.doc.attention.set_model("fakewin")
-        window.open_audio(write_tone(tmp_path / "long.wav", 65.0, rate=8000))
+        window.opener.open_audio(write_tone(tmp_path / "long.wav", 65.0, rate=8000))
         qtbot.waitUntil(lambda: window.doc.attention.maps is not None, timeout=60000)
         assert window.doc.attention.num_windows() == 3
         assert window.isVisible() and window.controls.window_action.isVisible()
@@ -430,9 +430,9 @@ def test_dropping_a_textgrid_replaces_the_alignment_of_the_shown_file(window, tm
 
     wav = tmp_path / "x.wav"
     shutil.copy(dark_suit, wav)  # no alignment beside this copy
-    window.open_audio(wav)
+    window.opener.open_audio(wav)
     assert window.doc.alignment is None and window.views.phone_tier.intervals == []
-    window.open_paths([dark_suit.with_suffix(".TextGrid")])
+    window.opener.open_paths([dark_suit.with_suffix(".TextGrid")])
     al = window.doc.alignment
     assert al is not None and len(al.phones.intervals) > 10
     assert [iv.label for iv in window.views.phone_tier.intervals] == \

@@ -57,10 +57,15 @@ class Example:
     bin: int | None = None  # activation range (range examples only), with its bounds
     lo: float | None = None
     hi: float | None = None
+    token: str = ""  # a tokens site's example: the token's text (``frame`` is its position)
 
     @property
     def label(self) -> str:
         return f"range {self.bin}" if self.bin is not None else f"top {self.rank}"
+
+    @property
+    def is_token(self) -> bool:
+        return bool(self.token)
 
 
 def as_example(row: Any, root: Path | None) -> Example:
@@ -71,10 +76,49 @@ def as_example(row: Any, root: Path | None) -> Example:
         f = root / f
     opt = lambda k, cast: None if get(k) in (None, "") else cast(get(k))  # noqa: E731
     b = opt("bin", int)
-    return Example(int(get("feature")), int(get("rank")), f, int(get("frame")),
-                   float(get("time_s")), float(get("activation")), str(get("phone", "") or ""),
+    frame = get("frame")
+    if frame in (None, ""):  # a tokens site's row: its position in the token sequence
+        frame = get("position")
+    time_s = opt("time_s", float)  # empty for a token outside every timed word
+    return Example(int(get("feature")), int(get("rank")), f, int(frame),
+                   float("nan") if time_s is None else time_s, float(get("activation")),
+                   str(get("phone", "") or ""),
                    str(get("word", "") or ""), b or None,  # bin 0: a top example
-                   opt("lo", float) if b else None, opt("hi", float) if b else None)
+                   opt("lo", float) if b else None, opt("hi", float) if b else None,
+                   str(get("token", "") or ""))
+
+
+TOKEN_MARK = "**"  # around the example's token in its sentence
+
+
+def marked_sentence(texts: Sequence[str], position: int, mark: str = TOKEN_MARK) -> str:
+    """The tokens' texts joined as the decoder spells them (each carries its leading space),
+    special tokens (``<|...|>``) left out, the token at ``position`` between ``mark``s:
+    ``[" she", " had", " your", " dark", " suit"], 3 -> "she had your **dark** suit"``."""
+    def shown(t: str) -> str:
+        return "" if t.strip().startswith("<|") and t.strip().endswith("|>") else t
+
+    tok = texts[position]
+    lead = tok[:len(tok) - len(tok.lstrip())]
+    text = ("".join(shown(t) for t in texts[:position]) + lead + mark + tok.strip() + mark
+            + "".join(shown(t) for t in texts[position + 1:]))
+    return " ".join(text.split())
+
+
+def around_token(sentence: str, words_before: int = 2, mark: str = TOKEN_MARK) -> str:
+    """A marked sentence from ``words_before`` words before its marked token on (the start
+    replaced by an ellipsis), so that a narrow cell that cuts the end still shows the token:
+    ``"she had your **dark** suit" -> "\u2026had your **dark** suit"`` (words_before 2)."""
+    at = sentence.find(mark)
+    if at < 0:
+        return sentence
+    before = sentence[:at].split()
+    if len(before) <= words_before:
+        return sentence
+    head = sentence[:at]
+    tail = "" if head.endswith(" ") else before.pop()  # the token's own word, up to the mark
+    kept = before[-words_before:] if words_before else []
+    return "\u2026" + " ".join(kept + [tail + sentence[at:]] if tail else kept + [sentence[at:]])
 
 
 # --- numbers (pure) ----------------------------------------------------------------------------
@@ -180,6 +224,8 @@ class FeatureView(Evented):
         self.saes: dict[str, Any] = {}  # "sae:DIR" -> SAE
         self.actcache_dir: str | Path | None = None  # None: the user cache (actcache)
         self._file_acts: dict = {}  # file_activations' last answers, oldest first
+        self.index_sites: tuple[Site, ...] = ()  # a tokens-site index's site (no time axis)
+        self._token_texts: dict = {}  # token_sentence's cached token texts per file
         for name in ("current", "model", "window"):
             getattr(files.events if name == "current" else attention.events, name).connect(
                 lambda ev: self.refresh())
@@ -189,7 +235,8 @@ class FeatureView(Evented):
     def set_model_sites(self, sites: Sequence[Site]) -> None:
         """The shown model's sites (frames sites only: tokens sites have no time axis)."""
         own = tuple(s for s in sites if s.axis == "frames")
-        if self._set("sites", own + self._sae_sites()) and self.index is not None:
+        if self._set("sites", own + self._sae_sites() + self.index_sites) and \
+                self.index is not None:
             self.set_index(self.index)  # its site may be offered now
         if self.site is None or self.site_info(self.site) is None:
             mlp = [s for s in own if s.kind == "mlp"]
@@ -200,8 +247,9 @@ class FeatureView(Evented):
         """Offer a loaded SAE as a source; returns its name (``sae:DIR``)."""
         name = SAE_PREFIX + str(Path(directory).resolve())
         self.saes[name] = sae
-        model_sites = tuple(s for s in self.sites if not s.name.startswith(SAE_PREFIX))
-        self._set("sites", model_sites + self._sae_sites())
+        model_sites = tuple(s for s in self.sites if not s.name.startswith(SAE_PREFIX)
+                            and s not in self.index_sites)
+        self._set("sites", model_sites + self._sae_sites() + self.index_sites)
         return name
 
     def _sae_sites(self) -> tuple[Site, ...]:
@@ -314,7 +362,7 @@ class FeatureView(Evented):
     def needs_activations(self) -> tuple[int, str, int, str] | None:
         """(entry index, model spec, window, site) when the shown file lacks the activations."""
         e, key = self.files.entry, self.key()
-        if e is None or key is None or key in e.activations:
+        if e is None or key is None or key in e.activations or self.is_token_site():
             return None
         if self.stored(e) is not None or \
                 e.activation_status.get(key) in ("queued", "running", "failed"):
@@ -376,10 +424,24 @@ class FeatureView(Evented):
         return frames_to_seconds(a, b, grid)
 
     # --- the index -------------------------------------------------------------------------------
+    def is_token_site(self, name: str | None = None) -> bool:
+        """The site's rows are tokens of the transcript (no time axis, no track)."""
+        s = self.site_info(self.site if name is None else name)
+        return s is not None and s.axis == "tokens"
+
     def set_index(self, index) -> None:
         self.index = index
         self.events.index(index)
         site = index_site(index)
+        offered = tuple(s for s in self.sites if s not in self.index_sites)
+        self.index_sites = ()
+        if site is not None and index.meta.get("axis") == "tokens":
+            # the site chooser offers frames sites; a tokens-site index brings its own
+            dim = int(index.meta.get("num_features") or 0) or 1 + max(
+                index.example_features() if hasattr(index, "example_features") else [0])
+            self.index_sites = (Site(site, dim, "tokens", None, "index"),)
+            offered = tuple(s for s in offered if s.name != site)
+        self._set("sites", offered + self.index_sites)
         if site is not None and (self.site_info(site) is not None or site in self.saes):
             self.set_site(site)
         self._refresh_examples()
@@ -409,6 +471,40 @@ class FeatureView(Evented):
         self.examples = rows
         self.events.examples(rows)
         self.events.example(None)
+
+    def token_sentence(self, ex: Example) -> str | None:
+        """A token example's window transcript with the token marked (``marked_sentence``),
+        from the token texts the activation cache keeps with the file's rows (where
+        ``steve-qt features index`` leaves them) or from the open file's extraction; None
+        when neither has them or the token there is not the example's."""
+        if not ex.is_token or self.index is None:
+            return None
+        spec, site = index_model(self.index) or self.attention.model, index_site(self.index)
+        memo = (str(ex.file), spec, site)
+        windows: list[list[str]] = self._token_texts.get(memo, [])
+        if memo not in self._token_texts:
+            try:
+                from ..features.actcache import file_entries
+
+                cached = file_entries(ex.file, spec, site, cache_dir=self.actcache_dir)
+            except Exception:  # an unreadable cache is a miss, not an error
+                cached = None
+            windows = [list(e.attrs.get("token_texts") or []) for e in cached or []]
+            self._token_texts[memo] = windows
+            while len(self._token_texts) > FILE_ACTS_KEEP:
+                self._token_texts.pop(next(iter(self._token_texts)))
+        if not windows:
+            i = self.files.index_of(ex.file) if Path(ex.file).exists() else None
+            got = self.files.entries[i].extractions.get((spec, 0)) if i is not None else None
+            texts = list(getattr(getattr(got, "transcript", None), "token_texts", None) or [])
+            windows = [texts] if texts else []
+        pos = ex.frame  # rows of the file's windows, one after another
+        for texts in windows:
+            if pos < len(texts):
+                return marked_sentence(texts, pos) if texts[pos].strip() == ex.token.strip() \
+                    else None
+            pos -= len(texts)
+        return None
 
     def set_example(self, i: int | None) -> None:
         if i is not None and not 0 <= i < len(self.examples):
@@ -520,3 +616,7 @@ class CsvIndex:
 
     def ranges(self, feature: int) -> list[dict]:
         return self._ranges.get(int(feature), [])
+
+    def example_features(self) -> list[int]:
+        """The features with at least one example row (top or range)."""
+        return sorted(set(self._top) | set(self._ranges))
