@@ -127,8 +127,9 @@ class FileSummary:
     acoustic: dict = field(default_factory=dict)  # measure -> acoustic_corr.Moments
     acoustic_note: str = ""  # why a file has no acoustic frames
     tokens: list = field(default_factory=list)  # (T,) token text of each row (tokens sites)
-    #: seconds per part on the worker (read, hash, mel, forward, summary, ...), the task's
-    #: wall-clock start and end and the worker's pid (``runner.Timings``)
+    #: ``seconds`` per part on the worker (read, hash, mel, forward, summary, ...), the task's
+    #: wall-clock ``start`` and ``end``, the worker's ``pid`` and how often it has loaded the
+    #: model (``model_loads``): the file's record in ``runner.Timings``
     parts: dict = field(default_factory=dict)
 
 
@@ -217,9 +218,13 @@ class IndexTask:
     write_behind: bool = False
 
     def __call__(self, path: str) -> FileSummary:
+        from ..models.pipeline import load_count
+
         start = time.time()
         s = never_raising(self._run, path, lambda p, why: FileSummary(p, reason=why))
-        s.parts.update(start=start, end=time.time(), pid=os.getpid())
+        s.parts.setdefault("seconds", {})  # none for a file that failed
+        s.parts.update(start=start, end=time.time(), pid=os.getpid(),
+                       model_loads=load_count(self.spec))
         return s
 
     def _run(self, path: str) -> FileSummary:
@@ -244,7 +249,8 @@ class IndexTask:
             if self.acoustics:
                 add_acoustic_moments(s, feats, utt.audio)
         s.windows, s.extracted, s.cached = len(fa.entries), fa.extracted, fa.cached
-        s.parts = {"read": read, **fa.seconds, "summary": time.perf_counter() - t0}
+        s.parts = {"seconds": {"read": read, **fa.seconds,
+                               "summary": time.perf_counter() - t0}}
         return s
 
 
@@ -842,7 +848,8 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
                 if s.ok:
                     builder.add(i, s)
                 if timings is not None:
-                    timings.files.append({"file": i, **s.parts, "received": received,
+                    timings.files.append({"file": i, **s.parts, "extracted": s.extracted,
+                                          "cached": s.cached, "received": received,
                                           "merged": time.time()})
             if timings is not None:
                 for w in runner.warm_results():

@@ -116,11 +116,12 @@ class Timings:
     processes of one machine, and roughly between machines).
 
     ``spans``: ``{"part", "start", "end", "where"}`` for the client's parts (``cluster start``,
-    ``list files``, ``merge``, ``finish``, ``write``, ``cluster stop``, ...) and the workers'
-    (``model load``); ``files``: one record per file, the parts its task measured on the worker
-    (``read``, ``hash``, ``mel``, ``forward``, ``summary``, ...; seconds) with the task's
-    ``start``/``end``, the worker's ``pid``, and when the client ``received`` and ``merged``
-    it; ``workers``: what each worker measured of its own (``cache write`` in the background)."""
+    ``list files``, ``check site``, ``finish``, ``write``, ``cluster stop``, ...) and the
+    workers' (``model load``); ``files``: one record per file: ``seconds`` per part its task
+    measured on the worker (``read``, ``hash``, ``mel``, ``forward``, ``summary``, ...), the
+    task's ``start``/``end``, the worker's ``pid``, and when the client ``received`` and
+    ``merged`` it (the caller adds what it knows); ``workers``: what each worker reported of
+    its own (the cache writes its background thread made: ``entries``, ``seconds``)."""
 
     def __init__(self):
         self.spans: list[dict] = []
