@@ -23,6 +23,11 @@ keyed by content, so a second run writes the same thing. State a task wants to k
 
 At most ``2 * workers + 2`` tasks are in flight, so results never pile up in memory however large
 the corpus is.
+
+The embedded cluster starts in a background thread (``Runner.__enter__`` returns at once, the
+caller lists its files meanwhile); ``Runner.warm`` loads the model on every worker as soon as it
+is up; ``Runner.close_soon`` stops the cluster while the caller finishes its own work.
+``Timings`` records when each part of a run started and ended (``--timings``).
 """
 
 from __future__ import annotations
