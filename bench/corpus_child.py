@@ -1,6 +1,8 @@
 """Child processes of the corpus benchmark (bench/corpus.py); each prints one JSON line last.
 
     python -m bench.corpus_child bare DIR --jobs 2          # bare encoder forwards, jobs processes
+    python -m bench.corpus_child bare1 DIR                  # bare encoder forwards, this process
+    python -m bench.corpus_child whole DIR CACHE OUT --jobs 2   # `steve-qt features index`, timed
     python -m bench.corpus_child index DIR CACHE OUT --jobs 2   # features index on the local cluster
     python -m bench.corpus_child memory N WORKDIR           # peak RSS of an index build, N files
     python -m bench.corpus_child top WORKDIR [--files 10000] # features top vs a full scan
@@ -56,6 +58,105 @@ def bare(folder: str, jobs: int) -> dict:
         p.join()
     wall = (max(b for _, b in spans) - min(a for a, _ in spans)) / 1e9
     return {"files": len(files), "seconds": wall, "files_per_s": len(files) / wall}
+
+
+def bare_one(folder: str) -> dict:
+    """Seconds of ``model.encoder(mel)`` over every file in this one process (torch's threads
+    as the environment gives them), mels computed before the timed region."""
+    import torch
+
+    from steve_qt.core.models.pipeline import get_adapter
+    from steve_qt.core.speech.audio import load_audio
+
+    files = sorted(str(p) for p in Path(folder).rglob("*.wav"))
+    adapter = get_adapter("whisper")
+    dtype = next(adapter.model.parameters()).dtype
+    mels = [adapter.mel(load_audio(f).samples[:480000])[None].to(dtype) for f in files]
+    with torch.no_grad():
+        adapter.model.encoder(mels[0])  # warm-up, not timed
+        t0 = time.perf_counter()
+        for mel in mels:
+            adapter.model.encoder(mel)
+        wall = time.perf_counter() - t0
+    return {"files": len(files), "seconds": wall, "files_per_s": len(files) / wall,
+            "threads": torch.get_num_threads()}
+
+
+# --- the whole command, in a fresh process --------------------------------------------------------
+def whole(folder: str, cache: str, out: str, jobs: int, site: str) -> dict:
+    """``steve-qt features index FOLDER --site S --out OUT --cache CACHE --jobs J --timings T``
+    timed from the spawn of its process to its exit; its timings record split by part."""
+    import json
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("steve-qt")
+    cmd = [str(script)] if script.exists() else [sys.executable, "-m", "steve_qt.cli"]
+    tpath = Path(out).with_name(Path(out).name + ".timings.json")
+    cmd += ["features", "index", folder, "--site", site, "--out", out, "--cache", cache,
+            "--jobs", str(jobs), "--timings", str(tpath), "--force"]
+    spawn = time.time()
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+    end = time.time()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+    res = whole_parts(json.loads(tpath.read_text()), spawn, end, jobs)
+    res["command"] = (f"steve-qt features index CORPUS --site {site} --out IDX --cache CACHE "
+                      f"--jobs {jobs} --timings T.json")
+    return res
+
+
+def whole_parts(t: dict, spawn: float, end: float, jobs: int) -> dict:
+    """The whole command's wall time cut into consecutive parts (they add up to it), and what
+    the workers spent per part (seconds summed over files, divided by the workers)."""
+    spans = {}
+    for s in t["spans"]:
+        spans.setdefault(s["part"], []).append(s)
+    files = t["files"]
+    start = [f["start"] for f in files]
+    stop = [f["end"] for f in files]
+    first, last = min(start), max(stop)
+    command = spans["command"][0]
+    cluster = spans["cluster start"][0]
+    finish = spans["finish"][0]
+    write = spans["write"][0]
+    path = [("python start, imports, arguments", spawn, command["start"]),
+            ("cluster start (workers up; files listed meanwhile)", command["start"],
+             cluster["end"]),
+            ("model load on the workers (to the first file's start)", cluster["end"], first),
+            ("files (first start to last end)", first, last),
+            ("merge: last result in, range pass, selectivity, AUROC", last, finish["end"]),
+            ("write the index (cluster stops meanwhile)", finish["end"], write["end"]),
+            ("wait for the cluster to stop, exit", write["end"], end)]
+    per_worker: dict[str, float] = {}
+    for f in files:
+        for k, v in f["seconds"].items():
+            per_worker[k] = per_worker.get(k, 0.0) + v / jobs
+        per_worker["task (whole)"] = per_worker.get("task (whole)", 0.0) + \
+            (f["end"] - f["start"]) / jobs
+    by_pid: dict = {}
+    for f in files:
+        by_pid.setdefault(f["pid"], []).append(f)
+    idle = 0.0
+    for fs in by_pid.values():
+        busy = sum(f["end"] - f["start"] for f in fs)
+        idle += ((last - first) - busy) / jobs  # waiting inside the files' phase
+    received = sorted(f["received"] for f in files)
+    k = min(jobs, len(received)) - 1
+    steady = (len(received) - 1 - k) / (received[-1] - received[k]) \
+        if received[-1] > received[k] else float("nan")
+    loads = [s["end"] - s["start"] for s in spans.get("model load", [])]
+    writes = t.get("workers", [])
+    return {"files": len(files), "seconds": end - spawn, "files_per_s": len(files) / (end - spawn),
+            "steady_files_per_s": steady,
+            "path": [[name, b - a] for name, a, b in path],
+            "per_worker": per_worker, "idle_per_worker": idle,
+            "model_load_s": loads, "cluster_start_s": cluster["end"] - cluster["start"],
+            "cluster_stop_s": sum(s["end"] - s["start"] for s in spans.get("cluster stop", [])),
+            "finish_s": finish["end"] - finish["start"], "write_s": write["end"] - write["start"],
+            "client_merge_s": sum(f["merged"] - f["received"] for f in files),
+            "cache_write_behind_s": sum(w.get("seconds", 0.0) for w in writes) / jobs,
+            "workers": len(by_pid)}
 
 
 # --- the index on the local cluster ------------------------------------------------------------
@@ -226,6 +327,14 @@ def main() -> None:
     i.add_argument("--jobs", type=int, default=2)
     i.add_argument("--site", default=SITE)
     i.add_argument("--acoustics", action="store_true")
+    b1 = sub.add_parser("bare1")
+    b1.add_argument("folder")
+    w = sub.add_parser("whole")
+    w.add_argument("folder")
+    w.add_argument("cache")
+    w.add_argument("out")
+    w.add_argument("--jobs", type=int, default=2)
+    w.add_argument("--site", default=SITE)
     m = sub.add_parser("memory")
     m.add_argument("n", type=int)
     m.add_argument("workdir")
@@ -237,6 +346,10 @@ def main() -> None:
     a = ap.parse_args()
     if a.what == "bare":
         emit(bare(a.folder, a.jobs))
+    elif a.what == "bare1":
+        emit(bare_one(a.folder))
+    elif a.what == "whole":
+        emit(whole(a.folder, a.cache, a.out, a.jobs, a.site))
     elif a.what == "index":
         emit(index(a.folder, a.cache, a.out, a.jobs, a.site, a.acoustics))
     elif a.what == "memory":

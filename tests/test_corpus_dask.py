@@ -75,13 +75,21 @@ def stop(procs: list[subprocess.Popen], extra_pids: list[int]) -> None:
 
 
 @pytest.fixture(scope="module")
-def local_index(small_corpus, tmp_path_factory, whisper_adapter):
+def local_run(small_corpus, tmp_path_factory, whisper_adapter):
+    """The index on the embedded cluster (2 workers), with its timings record and its cache."""
     from steve_qt.core.features.index import build_index
+    from steve_qt.core.features.runner import Timings
 
     out = tmp_path_factory.mktemp("li") / "idx"
-    build_index(small_corpus, SITE, out, top_k=3, jobs=2,
-                cache_dir=tmp_path_factory.mktemp("cache_local"))
-    return out
+    cache = tmp_path_factory.mktemp("cache_local")
+    timings = Timings()
+    build_index(small_corpus, SITE, out, top_k=3, jobs=2, cache_dir=cache, timings=timings)
+    return out, cache, timings.to_dict()
+
+
+@pytest.fixture(scope="module")
+def local_index(local_run):
+    return local_run[0]
 
 
 def test_local_cluster_index_equals_in_process_run(local_index, small_corpus, tmp_path,
@@ -138,6 +146,72 @@ def test_local_cluster_index_equals_in_process_run(local_index, small_corpus, tm
                 if int(r["feature"]) == f]
         assert [m[1:] for m in mine] == [w[1:] for w in want]
         np.testing.assert_allclose([m[0] for m in mine], [w[0] for w in want], atol=2e-2)
+
+
+def test_local_run_overlaps_its_start_keeps_one_model_per_worker_and_caches_every_file(
+        local_run, small_corpus):
+    """From the run's own timestamps: the files were listed while the cluster started; each
+    worker loaded the model once, before its first file, and kept it; every file's entry was in
+    the cache when the run ended (written behind on the workers, flushed before they stopped)."""
+    from steve_qt.core.features import actcache
+
+    _, cache, t = local_run
+    spans = {}
+    for sp in t["spans"]:
+        spans.setdefault(sp["part"], []).append(sp)
+    (listing,), (cluster,) = spans["list files"], spans["cluster start"]
+    assert listing["start"] < cluster["end"]
+    loads = {int(sp["where"].split()[-1]): sp for sp in spans["model load"]}
+    files = t["files"]
+    assert len(loads) == 2 and len(files) == 5
+    for f in files:
+        assert f["pid"] in loads and f["model_loads"] == 1
+        assert f["start"] >= loads[f["pid"]]["end"]
+    assert {f["pid"] for f in files} <= set(loads)
+    good = sorted(small_corpus.rglob("SA1.wav"))
+    extracted = sum(f["extracted"] for f in files)
+    assert sum(f["cached"] for f in files) + extracted == len(good) == 4
+    assert sum(w["entries"] for w in t["workers"]) == extracted >= 3  # 3 distinct files
+    assert all(not w["errors"] for w in t["workers"])
+    for wav in good:
+        assert actcache.load_activations(wav, "whisper", SITE, cache_dir=cache) is not None
+    assert (spans["cluster stop"][0]["start"] < spans["write"][0]["end"])  # stops beside it
+
+
+def test_phone_statistics_equal_numpy_and_sklearn_over_the_cached_activations(local_run,
+                                                                            small_corpus):
+    """Selectivity rows of the Dask-built index against a brute force over the activations the
+    run cached (float16 -> float32, as the index reads them) and the alignments' phones."""
+    from sklearn.metrics import roc_auc_score
+
+    from steve_qt.core.attention.analysis import frame_labels
+    from steve_qt.core.features import actcache
+    from steve_qt.core.features.index import FeatureIndex
+    from steve_qt.core.speech.alignment import load_alignment
+    from steve_qt.core.speech.phone_sets import normalise_labels
+
+    out, cache, _ = local_run
+    acts, phones = [], []
+    for wav in sorted(small_corpus.rglob("SA1.wav")):
+        a = actcache.load_activations(wav, "whisper", SITE, cache_dir=cache)
+        entry = actcache.file_entries(wav, "whisper", SITE, cache_dir=cache)[0]
+        al = load_alignment(wav)
+        acts.append(a)
+        phones += normalise_labels(frame_labels(entry.grid(), a.shape[0], al.phones))
+    acts = np.concatenate(acts).astype(np.float64)
+    phones = np.array(phones)
+    labelled = phones != ""
+    idx = FeatureIndex.open(out)
+    for f in (0, 17, 1000):
+        for st in idx.selectivity(f):
+            mine = acts[phones == st.phone, f]
+            rest = acts[labelled & (phones != st.phone), f]
+            assert st.frames == mine.size
+            assert st.mean == pytest.approx(mine.mean(), abs=1e-9)
+            assert st.std == pytest.approx(mine.std(), abs=1e-6)
+            assert st.rest_mean == pytest.approx(rest.mean(), abs=1e-9)
+            y = phones[labelled] == st.phone
+            assert st.auroc == pytest.approx(roc_auc_score(y, acts[labelled, f]), abs=1e-12)
 
 
 def test_external_cluster_with_a_killed_worker_gives_the_same_index(local_index, small_corpus,

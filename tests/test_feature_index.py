@@ -508,3 +508,59 @@ def test_streaming_merge_equals_brute_force_over_many_batches(tmp_path):
             got = ranges[(ranges["feature"] == f) & (ranges["bin"] == -bb)]
             assert list(got["file"]) == want, (f, -bb)
             assert list(got["frame"]) == [amin[i, f] for i in want]
+
+
+def test_csv_columns_give_the_text_of_csv_rows():
+    """The column-at-a-time CSV writer against the row writer (the csv module) on cells that
+    need quoting, and the float texts of the index's columns against str/repr/format."""
+    from steve_qt.core.fileio import csv_text, csv_text_columns
+
+    texts = ["plain", "a,b", 'say "hi"', "two\nlines", "cr\ronly", "", " lead", "é ʃ",
+             '"', ","]
+    ints = np.array([0, -3, 7, 2**40, 5, 1, -1, 0, 9, 3], dtype=np.int64)
+    flags = np.array([1, 0, 1, 0, 1, 0, 1, 0, 1, 1], dtype=np.int8)
+    floats32 = np.array([0.1, -0.0, 1e-5, 3.4e38, np.nan, 1.0, 2.5e-8, -7.25, np.inf, 123456.7],
+                        dtype=np.float32)
+    floats64 = np.array([0.1, 1 / 3, 1e16, -1e-7, np.nan, 2.0, 1e-300, -np.inf, 5e-324, 0.5])
+    header = ["t", "i", "f", "x", "y", "z", "w"]
+    cols = [texts, ints, flags, feature_index._texts(floats32), feature_index._texts(floats64),
+            feature_index._texts(floats64, ".3f"), list(reversed(texts))]
+    plain = lambda v, fmt="": "" if not np.isfinite(v) else (  # noqa: E731
+        format(float(v), fmt) if fmt else (str(v) if isinstance(v, np.float32) else repr(float(v))))
+    rows = [[texts[k], int(ints[k]), int(flags[k]), plain(floats32[k]), plain(floats64[k]),
+             plain(floats64[k], ".3f"), texts[-1 - k]] for k in range(10)]
+    assert csv_text_columns(header, cols) == csv_text(header, rows)
+    assert csv_text_columns(header, [[] for _ in header]) == csv_text(header, [])
+    with pytest.raises(TypeError):
+        csv_text_columns(["a"], [np.array([0.5])])
+
+
+def test_cache_writes_behind_are_all_there_after_the_flush(tmp_path, monkeypatch):
+    rng = np.random.default_rng(2)
+    root = actcache.store_root(tmp_path / "c")
+    acts = {f"{i:02x}" * 32: rng.standard_normal((20 + i, 7)).astype(np.float32)
+            for i in range(9)}
+    for key, a in acts.items():
+        actcache.save_entry_behind(root, key, a, {"n": 1})
+    done = actcache.flush_writes()
+    assert done["entries"] == 9 and done["errors"] == [] and done["seconds"] > 0
+    for key, a in acts.items():
+        e = actcache.load_entry(root, key)
+        np.testing.assert_array_equal(e.acts, a.astype(np.float16))
+        assert e.attrs["n"] == 1
+    assert actcache.flush_writes()["entries"] == 0  # counted once
+    # a write that fails leaves no entry and is reported by the flush, not raised
+    real = actcache.save_entry
+
+    def fails_once(root, key, a, attrs):
+        if key == "ff" * 32:
+            raise OSError("disk full")
+        return real(root, key, a, attrs)
+
+    monkeypatch.setattr(actcache, "save_entry", fails_once)
+    actcache.save_entry_behind(root, "ff" * 32, acts["00" * 32], {})
+    actcache.save_entry_behind(root, "ee" * 32, acts["00" * 32], {})
+    done = actcache.flush_writes()
+    assert done["entries"] == 1 and done["errors"] == ["OSError: disk full"]
+    assert actcache.load_entry(root, "ff" * 32) is None
+    assert actcache.load_entry(root, "ee" * 32) is not None

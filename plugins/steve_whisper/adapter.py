@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 from contextlib import ExitStack
 from typing import Mapping, Sequence
 
@@ -164,12 +165,15 @@ class WhisperAdapter(InterventionsMixin):
                       window=window, num_windows=n_win)
         maps: dict[str, AttentionMaps] = {}
         activations: dict[str, np.ndarray] = {}
+        t_mel = time.perf_counter()
         mel = self.mel(segment)
+        timings = {"mel": time.perf_counter() - t_mel}
 
         # 1. encoder self-attention: T kept query rows against all 1500 keys, keys cropped to T;
         #    frames sites from the same pass, cropped to the same T frames
         enc = self.model.encoder
         pre = enc.register_forward_pre_hook(cancel_hook(should_cancel))
+        t_fwd = time.perf_counter()
         try:
             with torch.no_grad(), ExitStack() as stack:
                 cap = None
@@ -184,6 +188,7 @@ class WhisperAdapter(InterventionsMixin):
                 audio_features = enc(mel[None].to(self.device))
         finally:
             pre.remove()
+        timings["forward"] = time.perf_counter() - t_fwd  # with the hooks' copies of the sites
         if not capture_encoder:
             step("encoder")
         activations.update(rec.result())
@@ -194,7 +199,9 @@ class WhisperAdapter(InterventionsMixin):
         meta: dict = {"alignment_heads": [list(h) for h in self.alignment_heads],
                       "num_samples": len(segment)}
         if not run_transcribe:
-            return self._result(maps, Transcript(), window, n_win, meta, asked, activations, grid)
+            ex = self._result(maps, Transcript(), window, n_win, meta, asked, activations, grid)
+            ex.timings = timings
+            return ex
         later = ("transcript",) + tuple(c for c in ("cross", "decoder") if c in wanted)
 
         def partial(transcript: Transcript) -> None:

@@ -60,6 +60,9 @@ def register(sub) -> argparse.ArgumentParser:
     ix.add_argument("--min-files", type=int, default=None, metavar="N",
                     help="files a phone needs to be ranked (default 3)")
     ix.add_argument("--force", action="store_true", help="replace an existing index folder")
+    ix.add_argument("--timings", metavar="JSON", help="also write when each part of the run "
+                    "started and ended (cluster start, model load, each file's parts on its "
+                    "worker, merge, write) to this JSON file, for benchmarks")
     ix.set_defaults(func=run_index)
 
     tp = fsub.add_parser("top", help="a feature's top examples from an index")
@@ -80,9 +83,18 @@ def register(sub) -> argparse.ArgumentParser:
 
 
 def run_index(args) -> int:
-    from ..core.features.index import build_index
-    from ..core.features.runner import tqdm_progress
+    import time
+    from pathlib import Path
 
+    from ..core.features.index import build_index
+    from ..core.features.runner import Timings, tqdm_progress
+
+    start = time.time()
+    timings = Timings() if args.timings else None
+    if args.timings and not Path(args.timings).resolve().parent.is_dir():
+        from ..core.errors import SteveError
+
+        raise SteveError("the folder for the timings does not exist", args.timings)
     progress, close = tqdm_progress("steve-qt features index")
     try:
         meta = build_index(args.corpus, args.site, args.out, spec=args.model,
@@ -91,13 +103,20 @@ def run_index(args) -> int:
                            force=args.force, phone_tier=args.phone_tier,
                            word_tier=args.word_tier, timeout=args.timeout, progress=progress,
                            acoustics=args.acoustics, min_frames=args.min_frames,
-                           min_files=args.min_files)
+                           min_files=args.min_files, timings=timings)
     finally:
         close()
-    from pathlib import Path
-
     print((Path(args.out) / "summary.txt").read_text(), end="")
     print(f"wrote the index of {meta['num_features']} features to {args.out}")
+    if timings is not None:
+        timings.add("command", start, time.time())
+        from ..core.errors import SteveError
+
+        try:
+            timings.save(args.timings)
+        except OSError as exc:
+            raise SteveError(f"cannot write the timings: {exc.strerror or exc}",
+                             args.timings) from exc
     return 0
 
 

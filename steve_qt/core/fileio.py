@@ -137,6 +137,42 @@ def csv_text(header, rows) -> str:
     return buf.getvalue()
 
 
+def csv_text_columns(header, columns) -> str:
+    """``csv_text(header, zip(*columns))``, the same text, made a column at a time (several
+    times sooner for large tables): each column is a NumPy integer array (written as ``str``
+    writes its values) or a list of ``str`` cells (quoted as ``csv_text`` quotes them)."""
+    import csv
+    import io
+
+    import numpy as np
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+
+    def quoted(cell: str) -> str:
+        buf.seek(0)
+        buf.truncate()
+        w.writerow([cell, ""])
+        return buf.getvalue()[:-2]  # without the empty second cell and the line end
+
+    cells = []
+    for col in columns:
+        if isinstance(col, np.ndarray):
+            if col.dtype.kind not in "iub":
+                raise TypeError(f"a number column must hold integers, not {col.dtype}")
+            cells.append(list(map(str, col.astype(np.int64).tolist())))
+            continue
+        joined = "".join(col)
+        if any(c in joined for c in (",", '"', "\n")):
+            done: dict[str, str] = {}
+            col = [done[c] if c in done else done.setdefault(c, quoted(c)) for c in col]
+        cells.append(col)
+    text = csv_text(header, [])
+    if cells and cells[0]:
+        text += "\n".join(map(",".join, zip(*cells))) + "\n"
+    return text
+
+
 def write_csv(path: str | os.PathLike, header, rows, force: bool = False) -> Path:
     """:func:`csv_text` written atomically (nothing overwritten without ``force``)."""
     return write_text_atomic(path, csv_text(header, rows), force=force)

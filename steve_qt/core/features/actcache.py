@@ -30,7 +30,7 @@ import hashlib
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
@@ -186,6 +186,70 @@ def load_entry(root: Path, key: str) -> Entry | None:
         return None
 
 
+# --- writing behind -------------------------------------------------------------------------------
+class _Writer:
+    """One background thread of this process that writes entries (:func:`save_entry`) while
+    the caller goes on with the next file; at most ``MAX_PENDING`` wait, so that a slow disk
+    holds back the caller rather than filling memory."""
+
+    MAX_PENDING = 4
+
+    def __init__(self):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.pool = ThreadPoolExecutor(1, thread_name_prefix="steve-qt-cache-write")
+        self.pending: list = []
+        self.entries = 0
+        self.seconds = 0.0
+        self.errors: list[str] = []
+
+    def _write(self, root: Path, key: str, acts: np.ndarray, attrs: dict) -> None:
+        import time
+
+        t0 = time.perf_counter()
+        try:
+            save_entry(root, key, acts, attrs)
+            self.entries += 1
+        except Exception as exc:  # the entry is missing: a later run computes it again
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+        self.seconds += time.perf_counter() - t0
+
+    def submit(self, root: Path, key: str, acts: np.ndarray, attrs: dict) -> None:
+        self.pending = [f for f in self.pending if not f.done()]
+        while len(self.pending) >= self.MAX_PENDING:
+            self.pending.pop(0).result()
+        self.pending.append(self.pool.submit(self._write, root, key, acts, attrs))
+
+    def flush(self) -> dict:
+        for f in self.pending:
+            f.result()
+        self.pending = []
+        out = {"pid": os.getpid(), "entries": self.entries, "seconds": self.seconds,
+               "errors": list(self.errors)}
+        self.entries, self.seconds, self.errors = 0, 0.0, []
+        return out
+
+
+_WRITER: _Writer | None = None
+
+
+def save_entry_behind(root: Path, key: str, acts: np.ndarray, attrs: dict) -> None:
+    """:func:`save_entry` in this process's background writer thread (returns at once; the
+    entry appears when the write is done, atomically as ever). :func:`flush_writes` waits."""
+    global _WRITER
+    if _WRITER is None:
+        _WRITER = _Writer()
+    _WRITER.submit(root, key, np.ascontiguousarray(acts, dtype=np.float16), attrs)
+
+
+def flush_writes() -> dict:
+    """Wait for this process's writes behind; what they were since the last flush:
+    ``{"pid", "entries", "seconds", "errors"}`` (an entry that failed is simply not there)."""
+    if _WRITER is None:
+        return {"pid": os.getpid(), "entries": 0, "seconds": 0.0, "errors": []}
+    return _WRITER.flush()
+
+
 # --- by audio file ------------------------------------------------------------------------------
 def file_key(path: str | os.PathLike, spec: str, site: str, window: int = 0,
              file_hash: str | None = None) -> str:
@@ -243,6 +307,12 @@ class FileActs:
     entries: list[Entry]
     extracted: int = 0  # windows the model ran on
     cached: int = 0  # windows read from the cache
+    #: seconds spent per part: ``hash``, ``cache read``, the adapter's own parts (``mel``,
+    #: ``forward``; else ``extract``), ``cache write`` (without ``write_behind``)
+    seconds: dict = field(default_factory=dict)
+
+    def _add(self, part: str, seconds: float) -> None:
+        self.seconds[part] = self.seconds.get(part, 0.0) + seconds
 
     def concatenated(self) -> np.ndarray:
         """(T, D) float32, the windows' rows one after the other."""
@@ -254,38 +324,56 @@ class FileActs:
 
 def file_activations(path: str | os.PathLike, spec: str, site: str,
                      cache_dir: str | os.PathLike | None = None, audio=None,
-                     use_cache: bool = True) -> FileActs:
+                     use_cache: bool = True, write_behind: bool = False) -> FileActs:
     """Every window of ``site``'s activations for one audio file: from the cache, else from the
     model (loaded once per process, ``pipeline.get_adapter``), caching what was computed.
 
     Only ``site`` is asked of the adapter, with no attention (``components=()``), so Whisper runs
-    its encoder only for encoder sites."""
+    its encoder only for encoder sites. ``write_behind``: the cache entries are written by this
+    process's background writer (:func:`save_entry_behind`; the caller flushes it at the end)."""
+    import time
+
     from ..fileio import sha256_file
     from ..models.pipeline import get_adapter, normalise_spec
 
     root = store_root(cache_dir)
-    file_hash = sha256_file(path)
     out = FileActs([])
+    t0 = time.perf_counter()
+    file_hash = sha256_file(path)
+    out._add("hash", time.perf_counter() - t0)
     window, num_windows = 0, 1
     while window < num_windows:
         key = activation_key(file_hash, spec, site, window)
+        t0 = time.perf_counter()
         entry = load_entry(root, key) if use_cache else None
+        out._add("cache read", time.perf_counter() - t0)
         if entry is None:
             if audio is None:
                 from ..speech.audio import load_audio
 
                 audio = load_audio(path)
             adapter = get_adapter(spec)
+            t0 = time.perf_counter()
             ex = adapter.extract(audio.samples, components=(), window=window, sites=(site,))
+            took = time.perf_counter() - t0
+            parts = dict(getattr(ex, "timings", None) or {})
+            for part, seconds in parts.items():
+                out._add(part, seconds)
+            out._add("extract other", took - sum(parts.values()))
             attrs = {"spec": normalise_spec(spec), "site": site, "window": window,
                      "file_sha256": file_hash, "num_windows": int(ex.num_windows),
                      "num_samples": int(len(audio.samples)),
                      "grid": grid_attrs(getattr(ex, "frame_grid", None)), "format": FORMAT}
             acts = np.asarray(ex.activations[site])
             attrs.update(site_axis_attrs(adapter, site, ex, acts.shape[0]))
-            if use_cache:
-                save_entry(root, key, acts, attrs)
             entry = Entry(acts.astype(np.float16), attrs)
+            if use_cache:
+                t0 = time.perf_counter()
+                if write_behind:
+                    save_entry_behind(root, key, entry.acts, attrs)
+                else:
+                    save_entry(root, key, entry.acts, attrs)
+                out._add("cache write", time.perf_counter() - t0)
             out.extracted += 1
         else:
             out.cached += 1

@@ -86,7 +86,7 @@ from typing import Sequence
 import numpy as np
 
 from ..errors import SteveError
-from ..fileio import atomic_folder, check_folder_writable, csv_text
+from ..fileio import atomic_folder, check_folder_writable, csv_text, csv_text_columns
 from .runner import FILES_COLUMNS, never_raising
 
 INDEX_VERSION = 2
@@ -127,6 +127,10 @@ class FileSummary:
     acoustic: dict = field(default_factory=dict)  # measure -> acoustic_corr.Moments
     acoustic_note: str = ""  # why a file has no acoustic frames
     tokens: list = field(default_factory=list)  # (T,) token text of each row (tokens sites)
+    #: ``seconds`` per part on the worker (read, hash, mel, forward, summary, ...), the task's
+    #: wall-clock ``start`` and ``end``, the worker's ``pid`` and how often it has loaded the
+    #: model (``model_loads``): the file's record in ``runner.Timings``
+    parts: dict = field(default_factory=dict)
 
 
 _SAES: dict = {}
@@ -183,15 +187,18 @@ def summarise(path: str, feats: np.ndarray, times: np.ndarray, phones: list[str]
     labelled = sorted({p for p in s.norm_phones if p})
     if labelled:
         idx = {p: i for i, p in enumerate(labelled)}
-        rows = np.array([idx.get(p, -1) for p in s.norm_phones])
-        onehot = (rows[None, :] == np.arange(len(labelled))[:, None]).astype(np.float64)  # (P, T)
-        f64 = feats.astype(np.float64)
-        sums = onehot @ f64  # (P, F)
-        sq = onehot @ (f64 * f64)
+        rows = np.array([idx.get(p, -1) for p in s.norm_phones], dtype=np.int64)
+        kept = np.flatnonzero(rows >= 0)
+        order = kept[np.argsort(rows[kept], kind="stable")]  # the rows of each phone together
+        counts = np.bincount(rows[kept], minlength=len(labelled))  # every one at least 1
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        f64 = feats[order].astype(np.float64)
+        sums = np.add.reduceat(f64, starts, axis=0)  # (P, F)
+        sq = np.add.reduceat(f64 * f64, starts, axis=0)
         for p, i in idx.items():
             s.phone_sums[p] = sums[i]
             s.phone_sq[p] = sq[i]
-            s.phone_counts[p] = int(onehot[i].sum())
+            s.phone_counts[p] = int(counts[i])
     return s
 
 
@@ -206,16 +213,30 @@ class IndexTask:
     phone_tier: str | None = None
     word_tier: str | None = None
     acoustics: bool = False  # also Pearson moments against Praat's tracks at the frame centres
+    #: cache entries written by the worker's background writer (the caller flushes it:
+    #: ``actcache.flush_writes``)
+    write_behind: bool = False
 
     def __call__(self, path: str) -> FileSummary:
-        return never_raising(self._run, path, lambda p, why: FileSummary(p, reason=why))
+        from ..models.pipeline import load_count
+
+        start = time.time()
+        s = never_raising(self._run, path, lambda p, why: FileSummary(p, reason=why))
+        s.parts.setdefault("seconds", {})  # none for a file that failed
+        s.parts.update(start=start, end=time.time(), pid=os.getpid(),
+                       model_loads=load_count(self.spec))
+        return s
 
     def _run(self, path: str) -> FileSummary:
         from .actcache import file_activations
         from ..models.pipeline import open_utterance
 
+        t0 = time.perf_counter()
         utt = open_utterance(path, phone_tier=self.phone_tier, word_tier=self.word_tier)
-        fa = file_activations(path, self.spec, self.site, self.cache_dir, audio=utt.audio)
+        read = time.perf_counter() - t0
+        fa = file_activations(path, self.spec, self.site, self.cache_dir, audio=utt.audio,
+                              write_behind=self.write_behind)
+        t0 = time.perf_counter()
         acts = fa.concatenated()
         if acts.shape[0] == 0:
             raise SteveError("no frames (the audio is empty)")
@@ -228,6 +249,8 @@ class IndexTask:
             if self.acoustics:
                 add_acoustic_moments(s, feats, utt.audio)
         s.windows, s.extracted, s.cached = len(fa.entries), fa.extracted, fa.cached
+        s.parts = {"seconds": {"read": read, **fa.seconds,
+                               "summary": time.perf_counter() - t0}}
         return s
 
 
@@ -286,6 +309,15 @@ def model_sites(spec: str) -> list:
     if not hasattr(adapter, "list_sites"):
         raise SteveError(f"{adapter.model_id} does not list activation sites")
     return list(adapter.list_sites())
+
+
+def load_model(spec: str) -> dict:
+    """Load the model where this runs (a worker keeps it for the whole run:
+    ``pipeline.get_adapter``); ``{"sites": model_sites(spec), "start", "end", "pid"}`` with
+    the wall-clock times of the load (0 s when it was loaded already)."""
+    start = time.time()
+    sites = model_sites(spec)
+    return {"sites": sites, "start": start, "end": time.time(), "pid": os.getpid()}
 
 
 # --- merging (runs on the client) ------------------------------------------------------------
@@ -583,8 +615,10 @@ class IndexBuilder:
         dense = lut[ids]
         keep = dense >= 0
         dense = dense[keep]
-        cols = max(1, (1 << 22) // max(int(keep.sum()), 1))  # about 32 MB of float64 ranks
-        for k, b0 in enumerate(range(0, f, AUROC_BLOCK)):
+        cols = max(1, (1 << 21) // max(int(keep.sum()), 1))  # about 16 MB of float64 ranks
+
+        def one_block(k: int) -> None:
+            b0 = k * AUROC_BLOCK
             w = min(AUROC_BLOCK, f - b0)
             # one block (N x 128 float32: 150 MB for 300 000 frames) read once, ranked a few
             # columns at a time
@@ -593,7 +627,18 @@ class IndexBuilder:
                 part = block[:, c0:c0 + cols]
                 out[:, b0 + c0:b0 + c0 + part.shape[1]] = auroc_by_label(part, dense,
                                                                          len(phones))
-            del block
+
+        # blocks in parallel, one per core (NumPy's sorts and arithmetic run without the GIL)
+        from concurrent.futures import ThreadPoolExecutor
+
+        blocks = range(len(spilled))
+        threads = min(len(spilled), max(1, os.cpu_count() or 1), 4)
+        if threads == 1:
+            for k in blocks:
+                one_block(k)
+        else:
+            with ThreadPoolExecutor(threads, thread_name_prefix="steve-qt-auroc") as pool:
+                list(pool.map(one_block, blocks))
         return out
 
 
@@ -603,14 +648,29 @@ def offsets(features: np.ndarray, num_features: int) -> np.ndarray:
     return np.searchsorted(features, np.arange(num_features + 1), side="left").astype(np.int64)
 
 
-def _num(x, fmt: str = "") -> str:
-    if isinstance(x, (float, np.floating)) and not np.isfinite(x):
-        return ""
-    if fmt:
-        return format(float(x), fmt)
-    if isinstance(x, np.float32):
-        return str(x)  # shortest text that reads back as the same float32
-    return repr(float(x)) if isinstance(x, (float, np.floating)) else str(x)
+def _texts(values: np.ndarray, fmt: str = "") -> list[str]:
+    """The cells of a column of numbers: float32 as their shortest float32 text (NumPy's
+    ``astype(str)``: the text ``str(np.float32(v))`` gives, which reads back as the same
+    float32), others as ``repr(float(v))``, or ``format(v, fmt)``; "" for NaN and infinities."""
+    values = np.asarray(values)
+    finite = np.isfinite(values)
+    if values.dtype == np.float32 and not fmt:
+        out = values.astype(str).tolist()
+    else:  # each distinct value written once (bin edges repeat along their feature's rows)
+        distinct, at = np.unique(values.astype(np.float64), return_inverse=True)
+        text = [format(v, fmt) for v in distinct.tolist()] if fmt else \
+            [repr(v) for v in distinct.tolist()]
+        out = np.array(text, dtype=object)[at.ravel()].tolist() if text else []
+    if not finite.all():
+        for i in np.flatnonzero(~finite).tolist():
+            out[i] = ""
+    return out
+
+
+def _lookup(names: Sequence[str], ids: np.ndarray) -> list[str]:
+    """``names[i]`` for each id, "" for -1."""
+    table = np.array(list(names) + [""], dtype=object)
+    return table[np.asarray(ids, dtype=np.int64)].tolist()  # -1 picks the final ""
 
 
 def examples_csv(rows: np.ndarray, files: list[str], labels: list[str], ranges: bool,
@@ -621,30 +681,27 @@ def examples_csv(rows: np.ndarray, files: list[str], labels: list[str], ranges: 
     cols = (["feature", "rank", "file", "position", "token", "time_s", "activation", "word"]
             if tokens else
             ["feature", "rank", "file", "frame", "time_s", "activation", "phone", "word"])
-    out = []
-    for r in rows:
-        word = labels[r["word"]] if r["word"] >= 0 else ""
-        if tokens:
-            line = [int(r["feature"]), int(r["rank"]), files[r["file"]], int(r["frame"]),
-                    labels[r["token"]] if r["token"] >= 0 else "", _num(r["time_s"], ".3f"),
-                    _num(np.float32(r["activation"])), word]
-        else:
-            line = [int(r["feature"]), int(r["rank"]), files[r["file"]], int(r["frame"]),
-                    _num(r["time_s"], ".3f"), _num(np.float32(r["activation"])),
-                    labels[r["phone"]] if r["phone"] >= 0 else "", word]
-        if ranges:
-            line += [int(r["bin"]), _num(r["lo"]), _num(r["hi"])]
-        out.append(line)
-    return csv_text(cols + (["bin", "lo", "hi"] if ranges else []), out)
+    head = [rows["feature"], rows["rank"], _lookup(files, rows["file"]), rows["frame"]]
+    time_s = _texts(rows["time_s"], ".3f")
+    activation = _texts(rows["activation"].astype(np.float32))
+    word = _lookup(labels, rows["word"])
+    if tokens:
+        columns = head + [_lookup(labels, rows["token"]), time_s, activation, word]
+    else:
+        columns = head + [time_s, activation, _lookup(labels, rows["phone"]), word]
+    if ranges:
+        columns += [rows["bin"], _texts(rows["lo"]), _texts(rows["hi"])]
+    return csv_text_columns(cols + (["bin", "lo", "hi"] if ranges else []), columns)
 
 
 def selectivity_csv(rows: np.ndarray, labels: list[str], unit: str = "phone") -> str:
-    return csv_text(["feature", unit, "n_frames", "n_files", "mean", "std", "rest_mean",
-                     "rest_std", "selectivity", "auroc", "supported", "best"],
-                    [[int(r["feature"]), labels[r["phone"]], int(r["frames"]), int(r["n_files"]),
-                      _num(r["mean"]), _num(r["std"]), _num(r["rest_mean"]),
-                      _num(r["rest_std"]), _num(r["selectivity"], ".6g"), _num(r["auroc"]),
-                      int(r["supported"]), int(r["best"])] for r in rows])
+    columns = [rows["feature"], _lookup(labels, rows["phone"]), rows["frames"], rows["n_files"],
+               _texts(rows["mean"]), _texts(rows["std"]), _texts(rows["rest_mean"]),
+               _texts(rows["rest_std"]), _texts(rows["selectivity"], ".6g"),
+               _texts(rows["auroc"]), rows["supported"], rows["best"]]
+    return csv_text_columns(["feature", unit, "n_frames", "n_files", "mean", "std",
+                             "rest_mean", "rest_std", "selectivity", "auroc", "supported",
+                             "best"], columns)
 
 
 def files_csv(files: list[str], summaries: dict[int, dict]) -> str:
@@ -706,13 +763,22 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
                 cache_dir: str | os.PathLike | None = None, force: bool = False,
                 phone_tier: str | None = None, word_tier: str | None = None,
                 timeout: float = 10.0, progress=None, acoustics: bool = False,
-                min_frames: int | None = None, min_files: int | None = None) -> dict:
+                min_frames: int | None = None, min_files: int | None = None,
+                timings=None) -> dict:
     """Build the index of ``site`` (or of an SAE's features) over every audio file under
     ``corpus`` into the folder ``out``; returns index.json's content.
 
     ``acoustics``: also acoustic_correlation.csv (Pearson's r of each feature with Praat's f0,
     f1, f2, f3 and intensity at the model's frame centres). ``min_frames``/``min_files``: the
-    support a phone needs to enter rankings (default :class:`phone_stats.SupportRule`)."""
+    support a phone needs to enter rankings (default :class:`phone_stats.SupportRule`).
+    ``timings``: a :class:`runner.Timings` that gets when each part of the run started and
+    ended (for benchmarks).
+
+    The order of the run: the cluster starts, and every worker loads the model, while this
+    process lists the files and checks the site; the files' tasks follow (each worker keeps its
+    model for the whole run and writes its cache entries in the background); summaries are
+    merged as they arrive; after the last one the cluster stops while the tables are finished
+    and written."""
     from .phone_stats import MIN_FILES, MIN_FRAMES, SupportRule
 
     support = SupportRule(MIN_FRAMES if min_frames is None else int(min_frames),
@@ -720,9 +786,10 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
     if support.min_frames < 1 or support.min_files < 1:
         raise SteveError("--min-frames and --min-files must be at least 1")
     from ... import __version__
+    from .actcache import flush_writes
     from .corpus import find_audio_files
     from ..models.pipeline import normalise_spec
-    from .runner import Runner
+    from .runner import Runner, span
 
     if top_k < 1:
         raise SteveError(f"--top-k must be at least 1, got {top_k}")
@@ -731,71 +798,102 @@ def build_index(corpus: str | os.PathLike, site: str, out: str | os.PathLike, sp
     root = Path(corpus).resolve()
     out = Path(out)
     check_output(out, force)
-    paths = find_audio_files(root)
-    if not paths:
-        raise SteveError("no audio files (WAV, FLAC, OGG, ...) in this folder tree", corpus)
-    files = [p.relative_to(root).as_posix() for p in paths]
-    order = sorted(range(len(files)), key=lambda i: files[i])
-    paths, files = [paths[i] for i in order], [files[i] for i in order]
-    sae_hook = None
-    if sae_dir is not None:
-        sae = load_sae_cached(str(Path(sae_dir).resolve()))
-        sae_dir = str(Path(sae_dir).resolve())
-        sae_hook = getattr(sae, "hook_name", None)
-        if site is None:
-            site = sae_hook
-        elif sae_hook and site != sae_hook:
-            raise SteveError(f"the SAE in {sae_dir} reads {sae_hook}, not {site}")
-    if not site:
+    if not root.is_dir():
+        find_audio_files(root)  # its one-line error: not found, or a file
+    if not site and sae_dir is None:
         raise SteveError("give --site (or an --sae that names its site)")
-    task = IndexTask(spec, site, None if cache_dir is None else str(cache_dir), sae_dir,
-                     phone_tier, word_tier, bool(acoustics))  # tokens sites ignore acoustics
     t0 = time.perf_counter()
-    with Runner(jobs, scheduler, timeout) as runner:
+    with Runner(jobs, scheduler, timeout, timings=timings) as runner:
         from ..models.sites import validate_sites
 
-        runner.warm(model_sites, spec)  # every worker loads the model now
-        (chosen,) = validate_sites([site], runner.call(model_sites, spec))
+        runner.warm(load_model, spec)  # every worker loads the model as soon as it is up
         if sae_dir is not None:
-            from .sae import check_site
+            sae_dir = str(Path(sae_dir).resolve())
+            sae_hook = getattr(load_sae_cached(sae_dir), "hook_name", None)
+            if site is None:
+                site = sae_hook
+            elif sae_hook and site != sae_hook:
+                raise SteveError(f"the SAE in {sae_dir} reads {sae_hook}, not {site}")
+            if not site:
+                raise SteveError("give --site (or an --sae that names its site)")
+        task = IndexTask(spec, site, None if cache_dir is None else str(cache_dir), sae_dir,
+                         phone_tier, word_tier, bool(acoustics),  # tokens sites ignore acoustics
+                         write_behind=True)
+        with span(timings, "list files"):
+            paths = find_audio_files(root)
+            if not paths:
+                raise SteveError("no audio files (WAV, FLAC, OGG, ...) in this folder tree",
+                                 corpus)
+            files = [p.relative_to(root).as_posix() for p in paths]
+            order = sorted(range(len(files)), key=lambda i: files[i])
+            paths, files = [paths[i] for i in order], [files[i] for i in order]
+        with span(timings, "check site"):  # waits for the first worker's model
+            loaded = runner.warmed(load_model, spec)
+            (chosen,) = validate_sites([site], loaded["sites"])
+            if sae_dir is not None:
+                from .sae import check_site
 
-            check_site(load_sae_cached(sae_dir), site, chosen.dim, sae_dir)
+                check_site(load_sae_cached(sae_dir), site, chosen.dim, sae_dir)
+        if timings is not None and runner.client is None:
+            timings.add("model load", loaded["start"], loaded["end"], where="local")
         spill = out.with_name(f".{out.name}.spill-{uuid.uuid4().hex[:8]}")
         try:
             builder = IndexBuilder(files, top_k, bins, spill, support=support)
             info: dict[int, dict] = {}
             for i, s in runner.map(list(map(str, paths)), task, progress):
+                received = time.time()
                 info[i] = {"ok": s.ok, "reason": s.reason, "rows": s.rows, "windows": s.windows,
                            "extracted": s.extracted, "cached": s.cached, "seconds": s.seconds,
                            "acoustic_note": s.acoustic_note}
                 if s.ok:
                     builder.add(i, s)
+                if timings is not None:
+                    timings.files.append({"file": i, **s.parts, "extracted": s.extracted,
+                                          "cached": s.cached, "received": received,
+                                          "merged": time.time()})
+            if timings is not None:
+                for w in runner.warm_results():
+                    timings.add("model load", w["start"], w["end"], where=f"worker {w['pid']}")
+            writes = runner.close_soon(flush_writes)  # the workers' last cache writes, then stop
             used = sum(1 for v in info.values() if v["ok"])
             if not used:
                 first = next(iter(sorted(info.items())))[1]["reason"]
                 raise SteveError(f"none of the {len(files)} audio files gave activations "
                                  f"(first: {files[0]}: {first})", corpus)
-            tables = builder.finish()
+            with span(timings, "finish"):
+                tables = builder.finish()
         finally:
             shutil.rmtree(spill, ignore_errors=True)
-    seconds = time.perf_counter() - t0
-    meta = {"format": "steve_qt feature index", "version": INDEX_VERSION,
-            "model": normalise_spec(spec), "site": site, "sae": sae_dir,
-            "corpus": str(root), "num_files": len(files), "files_used": used,
-            "files_failed": len(files) - used, "num_features": builder.num_features,
-            "top_k": top_k, "bins": bins, "rank_from": 0,
-            "tie_rule": "activation desc, then file path asc, then frame asc; a file's "
-                        "example is its first argmax (argmin) frame",
-            "selectivity": "(mean - rest_mean) / sqrt((std**2 + rest_std**2) / 2)",
-            "auroc": "the feature as a detector of the phone against all other phone-labelled "
-                     "frames (Mann-Whitney, tie-averaged ranks; = sklearn roc_auc_score)",
-            "phones": "normalised (steve_qt.core.speech.phone_sets; `steve-qt phones`)",
-            "support": {"min_frames": support.min_frames, "min_files": support.min_files},
-            "acoustics": bool(acoustics) and chosen.axis == "frames",
-            "axis": chosen.axis, "acoustics_asked": bool(acoustics),
-            "versions": _versions(__version__)}
-    summary = summary_text(meta, tables, files, info, seconds)
-    write_index(out, tables, files, info, meta, summary, force)
+        try:
+            flushed = list(writes.result().values())
+        except Exception:  # the workers are gone: their entries are written or not, atomically
+            flushed = []
+        if timings is not None:
+            timings.workers += flushed
+        seconds = time.perf_counter() - t0
+        meta = {"format": "steve_qt feature index", "version": INDEX_VERSION,
+                "model": normalise_spec(spec), "site": site, "sae": sae_dir,
+                "corpus": str(root), "num_files": len(files), "files_used": used,
+                "files_failed": len(files) - used, "num_features": builder.num_features,
+                "top_k": top_k, "bins": bins, "rank_from": 0,
+                "tie_rule": "activation desc, then file path asc, then frame asc; a file's "
+                            "example is its first argmax (argmin) frame",
+                "selectivity": "(mean - rest_mean) / sqrt((std**2 + rest_std**2) / 2)",
+                "auroc": "the feature as a detector of the phone against all other "
+                         "phone-labelled frames (Mann-Whitney, tie-averaged ranks; = sklearn "
+                         "roc_auc_score)",
+                "phones": "normalised (steve_qt.core.speech.phone_sets; `steve-qt phones`)",
+                "support": {"min_frames": support.min_frames, "min_files": support.min_files},
+                "acoustics": bool(acoustics) and chosen.axis == "frames",
+                "axis": chosen.axis, "acoustics_asked": bool(acoustics),
+                "versions": _versions(__version__)}
+        summary = summary_text(meta, tables, files, info, seconds)
+        errors = [e for w in flushed for e in w.get("errors", [])]
+        if errors:
+            summary += (f"cache: {len(errors)} activation entries could not be written (first: "
+                        f"{errors[0]}); a later run computes them again\n")
+        with span(timings, "write"):  # while the cluster stops
+            write_index(out, tables, files, info, meta, summary, force)
     return meta
 
 

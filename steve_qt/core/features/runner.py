@@ -23,6 +23,11 @@ keyed by content, so a second run writes the same thing. State a task wants to k
 
 At most ``2 * workers + 2`` tasks are in flight, so results never pile up in memory however large
 the corpus is.
+
+The embedded cluster starts in a background thread (``Runner.__enter__`` returns at once, the
+caller lists its files meanwhile); ``Runner.warm`` loads the model on every worker as soon as it
+is up; ``Runner.close_soon`` stops the cluster while the caller finishes its own work.
+``Timings`` records when each part of a run started and ended (``--timings``).
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 import time
 import uuid
 from typing import Callable, Iterator, Sequence, TypeVar
@@ -109,35 +115,182 @@ def dask_client(jobs: int | None = None, scheduler: str | None = None,
         cluster.close()
 
 
+class Timings:
+    """When the parts of one run started and ended, for benchmarks (``--timings FILE``); nothing
+    prints it. Times are ``time.time()`` (seconds since the epoch: comparable between the
+    processes of one machine, and roughly between machines).
+
+    ``spans``: ``{"part", "start", "end", "where"}`` for the client's parts (``cluster start``,
+    ``list files``, ``check site``, ``finish``, ``write``, ``cluster stop``, ...) and the
+    workers' (``model load``); ``files``: one record per file: ``seconds`` per part its task
+    measured on the worker (``read``, ``hash``, ``mel``, ``forward``, ``summary``, ...), the
+    task's ``start``/``end``, the worker's ``pid``, and when the client ``received`` and
+    ``merged`` it (the caller adds what it knows); ``workers``: what each worker reported of
+    its own (the cache writes its background thread made: ``entries``, ``seconds``)."""
+
+    def __init__(self):
+        self.spans: list[dict] = []
+        self.files: list[dict] = []
+        self.workers: list[dict] = []
+        self._lock = threading.Lock()
+
+    def add(self, part: str, start: float, end: float, where: str = "client", **extra) -> None:
+        with self._lock:
+            self.spans.append({"part": part, "start": start, "end": end, "where": where, **extra})
+
+    @contextlib.contextmanager
+    def span(self, part: str, **extra):
+        t0 = time.time()
+        try:
+            yield
+        finally:
+            self.add(part, t0, time.time(), **extra)
+
+    def to_dict(self) -> dict:
+        with self._lock:
+            return {"spans": list(self.spans), "files": list(self.files),
+                    "workers": list(self.workers)}
+
+    def save(self, path: str | os.PathLike) -> None:
+        import json
+
+        with open(path, "w") as fh:
+            json.dump(self.to_dict(), fh, indent=1)
+            fh.write("\n")
+
+
+def span(timings: Timings | None, part: str, **extra):
+    """``timings.span(part)``, or nothing without a record."""
+    return timings.span(part, **extra) if timings is not None else contextlib.nullcontext()
+
+
 class Runner:
     """A corpus runner for one job: ``with Runner(jobs, scheduler) as r: r.call(...); r.map(...)``.
 
     Starts (and at the end stops) the embedded cluster, or connects to ``scheduler``; ``jobs=1``
-    without a scheduler runs everything in this process."""
+    without a scheduler runs everything in this process.
+
+    The cluster starts in a background thread: ``with Runner(...)`` returns at once, so that the
+    caller lists and checks its files while the workers start; :meth:`warm` asked before the
+    cluster is up is sent the moment it is. Whatever needs the cluster (``client``, ``call``,
+    ``map``) waits for it, and raises the SteveError the start gave."""
 
     def __init__(self, jobs: int | None = None, scheduler: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT_S):
+                 timeout: float = DEFAULT_TIMEOUT_S, timings: Timings | None = None):
         if jobs is not None and jobs < 1:
             raise SteveError(f"--jobs must be at least 1, got {jobs}")
         self.jobs, self.scheduler, self.timeout = jobs, scheduler, timeout
-        self.client = None
+        self.timings = timings
+        self._client = None
         self._ctx = None
         self._warming: list = []
+        self._to_warm: list = []
+        self._lock = threading.Lock()
+        self._starting: threading.Thread | None = None
+        self._stopping: threading.Thread | None = None
+        self._start_error: BaseException | None = None
+        self._stop_error: BaseException | None = None
         self.local = scheduler is None and (jobs == 1 or (jobs is None and default_jobs() == 1))
 
     def __enter__(self) -> "Runner":
         if not self.local:
-            self._ctx = dask_client(self.jobs, self.scheduler, self.timeout)
-            self.client = self._ctx.__enter__()
+            self._starting = threading.Thread(target=self._start, name="steve-qt-cluster-start",
+                                              daemon=True)
+            self._starting.start()
         return self
 
+    def _start(self) -> None:
+        t0 = time.time()
+        try:
+            ctx = dask_client(self.jobs, self.scheduler, self.timeout)
+            client = ctx.__enter__()
+        except BaseException as exc:  # raised where the client is first needed
+            self._start_error = exc
+            return
+        if self.timings is not None:
+            self.timings.add("cluster start", t0, time.time())
+        with self._lock:
+            self._ctx, self._client = ctx, client
+            pending, self._to_warm = self._to_warm, []
+        for fn, args in pending:
+            self._submit_warm(fn, args)
+
+    def _ready(self) -> None:
+        """Wait for the cluster to be up; raise what its start raised."""
+        if self._starting is not None:
+            self._starting.join()
+            self._starting = None
+        if self._start_error is not None:
+            exc, self._start_error = self._start_error, None
+            raise exc
+
+    @property
+    def client(self):
+        """The ``distributed.Client`` (None in-process); waits for the cluster to be up."""
+        self._ready()
+        return self._client
+
     def __exit__(self, *exc) -> None:
-        for fut in self._warming:
-            fut.release()
-        self._warming = []
-        if self._ctx is not None:
-            self._ctx.__exit__(*exc)
-            self._ctx = self.client = None
+        try:
+            self._ready()
+        except BaseException:
+            if exc[0] is None:
+                raise
+        if self._stopping is None:
+            self._stop()
+        self._stopping.join()
+        self._stopping = None
+        if self._stop_error is not None:
+            err, self._stop_error = self._stop_error, None
+            if exc[0] is None:
+                raise err
+
+    def close_soon(self, before: Callable[[], R] | None = None):
+        """Start stopping the cluster in the background (``__exit__`` waits for it), so that the
+        caller goes on with work that no longer needs the workers. ``before()`` runs on every
+        worker first (in-process: here); the returned Future gets ``{worker: before()}`` (or
+        the exception) as soon as that is done, before the cluster is down."""
+        from concurrent.futures import Future
+
+        self._ready()
+        done: Future = Future()
+        if self._stopping is None:
+            self._stop(before, done)
+        else:
+            done.set_result({})
+        return done
+
+    def _stop(self, before=None, done=None) -> None:
+        def stop() -> None:
+            t0 = time.time()
+            try:
+                if before is not None:
+                    try:
+                        got = (self._client.run(before) if self._client is not None
+                               else {"local": before()})
+                    except Exception as exc:  # the workers are going away anyway
+                        if done is not None:
+                            done.set_exception(exc)
+                    else:
+                        if done is not None:
+                            done.set_result(got)
+                elif done is not None:
+                    done.set_result({})
+            finally:
+                for fut in self._warming:
+                    fut.release()
+                self._warming = []
+                try:
+                    if self._ctx is not None:
+                        self._ctx.__exit__(None, None, None)
+                except BaseException as exc:  # raised by __exit__
+                    self._stop_error = exc
+                self._ctx = self._client = None
+                if self.timings is not None:
+                    self.timings.add("cluster stop", t0, time.time())
+
+        self._stopping = threading.Thread(target=stop, name="steve-qt-cluster-stop", daemon=True)
+        self._stopping.start()
 
     @property
     def workers(self) -> int:
@@ -146,16 +299,50 @@ class Runner:
         return max(1, len(self.client.scheduler_info(n_workers=-1).get("workers", {})))
 
     def warm(self, fn: Callable[..., object], *args) -> None:
-        """Start ``fn(*args)`` on every worker now and return at once (load the model everywhere
-        while the client goes on: the first files then find it loaded on every worker, not only
-        on the one ``call`` ran on). Its results and errors are dropped; a task that needs what
-        it prepares does the same work itself when it did not happen. In-process: nothing."""
-        if self.client is None:
+        """Start ``fn(*args)`` on every worker as soon as it is up and return at once (load the
+        model everywhere while the client goes on: the first files then find it loaded on every
+        worker, not only on the one ``call`` ran on). :meth:`warmed` gives the first result;
+        errors are dropped (a task that needs what it prepares does the same work itself when
+        it did not happen). In-process: nothing (``warmed`` runs it)."""
+        if self.local:
             return
-        workers = list(self.client.scheduler_info(n_workers=-1).get("workers", {}))
-        self._warming = [self.client.submit(fn, *args, workers=[w], allow_other_workers=False,
-                                            pure=False, key=f"steve-qt-warm-{uuid.uuid4().hex}")
-                         for w in workers]
+        with self._lock:
+            if self._client is None:
+                self._to_warm.append((fn, args))
+                return
+        self._submit_warm(fn, args)
+
+    def _submit_warm(self, fn, args) -> None:
+        client = self._client
+        workers = list(client.scheduler_info(n_workers=-1).get("workers", {}))
+        self._warming += [client.submit(fn, *args, workers=[w], allow_other_workers=False,
+                                        pure=False, key=f"steve-qt-warm-{uuid.uuid4().hex}")
+                          for w in workers]
+
+    def warmed(self, fn: Callable[..., R], *args) -> R:
+        """The result of the first :meth:`warm` task of ``fn`` to finish without error (it is
+        the same on every worker); ``fn(*args)`` on a worker when none did (:meth:`call`)."""
+        if self.client is not None and self._warming:
+            from distributed import as_completed
+
+            for fut in as_completed(list(self._warming), loop=self._client.loop):
+                if fut.status == "finished":
+                    try:
+                        return fut.result()
+                    except Exception:
+                        continue
+        return self.call(fn, *args)
+
+    def warm_results(self) -> list:
+        """The results of the :meth:`warm` tasks that have finished without error."""
+        out = []
+        for fut in self._warming:
+            if fut.status == "finished":
+                try:
+                    out.append(fut.result())
+                except Exception:
+                    pass
+        return out
 
     def call(self, fn: Callable[..., R], *args) -> R:
         """``fn(*args)`` once, on a worker (where the model gets loaded anyway)."""

@@ -89,6 +89,9 @@ class Extraction:
     activations: dict[str, np.ndarray] = field(default_factory=dict)
     #: the grid of the frames axis (frames sites and encoder maps); None when not known
     frame_grid: FrameGrid | None = None
+    #: seconds the adapter spent on parts of this run where it measured them (Whisper: ``mel``,
+    #: ``forward`` of the encoder); for benchmarks, may be empty
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 @runtime_checkable

@@ -48,6 +48,14 @@ def open_utterance(audio_path: str | os.PathLike, alignment: str = "auto",
 
 _ADAPTERS: dict[str, Adapter] = {}  # "spec" on the CPU, "spec@cuda" elsewhere
 _ADAPTERS_LOCK = threading.Lock()
+_LOADS: dict[str, int] = {}  # how often each was loaded in this process (once, or after a drop)
+
+
+def load_count(spec: str | None = None) -> int:
+    """How many times ``get_adapter`` loaded the model of ``spec`` in this process (on any
+    device): 1 in a corpus worker that keeps its model for the whole run."""
+    key = normalise_spec(spec)
+    return sum(n for k, n in _LOADS.items() if k == key or k.startswith(key + "@"))
 
 
 def normalise_spec(spec: str | None) -> str:
@@ -68,6 +76,7 @@ def get_adapter(spec: str | None = None, device: str | None = None) -> Adapter:
     with _ADAPTERS_LOCK:
         if cache_key not in _ADAPTERS:
             _ADAPTERS[cache_key] = load_adapter(key, where)
+            _LOADS[cache_key] = _LOADS.get(cache_key, 0) + 1
         return _ADAPTERS[cache_key]
 
 

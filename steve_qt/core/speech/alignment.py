@@ -228,10 +228,11 @@ def _files_beside(path: str | os.PathLike, suffixes: tuple[str, ...]) -> dict[st
                 found.setdefault(suffix, q)
     missing = [s for s in suffixes if s not in found]
     if missing and stem.parent.is_dir():  # mixed case such as .TextGrid
-        for q in sorted(stem.parent.iterdir()):
-            if q.name.startswith(stem.name) and q.stem == stem.name and q.suffix.lower() in missing:
-                if q.is_file():
-                    found.setdefault(q.suffix.lower(), q)
+        # names compared as strings first: Path objects only for this stem's files
+        for name in sorted(n for n in os.listdir(stem.parent) if n.startswith(stem.name)):
+            q = stem.parent / name
+            if q.stem == stem.name and q.suffix.lower() in missing and q.is_file():
+                found.setdefault(q.suffix.lower(), q)
     return found
 
 
