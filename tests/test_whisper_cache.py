@@ -109,3 +109,46 @@ def test_checksum_matches_a_plain_sum_of_words():
     state = {"b": torch.tensor([1.0, -2.0]), "a": torch.tensor([[0.5]])}
     words = np.concatenate([np.frombuffer(t.numpy().tobytes(), "<u4") for t in state.values()])
     assert statecache.checksum(state) == int(sum(int(w) for w in words)) % 2**64
+
+
+def test_building_without_random_initialisation_gives_the_initialised_models_tensors():
+    """``build_model`` skips the layers' random initialisation (it draws no random numbers)
+    and ends with every parameter and buffer, persistent or not, equal to openai-whisper's own
+    constructor followed by a plain ``load_state_dict``."""
+    import threading
+
+    dims, state = loading.convert_ct2(loading.embedded_model_dir() / "model.bin")
+    torch.manual_seed(0)
+    built = statecache.build_model(dims, state)
+    after_build = torch.rand(4)
+    torch.manual_seed(0)
+    assert torch.equal(after_build, torch.rand(4))  # no random number was drawn
+    plain = loading.Whisper(dims)
+    plain.load_state_dict(state)
+    ours = dict(built.named_parameters()) | dict(built.named_buffers())
+    theirs = dict(plain.named_parameters()) | dict(plain.named_buffers())
+    assert ours.keys() == theirs.keys() and "decoder.mask" in ours
+    for k in ours:
+        a, b = ours[k], theirs[k]
+        if a.is_sparse:
+            a, b = a.to_dense(), b.to_dense()
+        assert a.dtype == b.dtype and torch.equal(a, b), k
+
+    # meanwhile other threads initialise their layers as ever, and afterwards this one does
+    originals = {c: c.__dict__["reset_parameters"] for c in statecache._INITIALISED}
+    torch.manual_seed(1)
+    expected = torch.nn.Linear(3, 3).weight.detach().clone()
+    other = []
+
+    def build_elsewhere():
+        torch.manual_seed(1)
+        other.append(torch.nn.Linear(3, 3).weight.detach().clone())
+
+    with statecache._without_random_init():
+        t = threading.Thread(target=build_elsewhere)
+        t.start()
+        t.join()
+    assert torch.equal(other[0], expected)
+    assert {c: c.__dict__["reset_parameters"] for c in statecache._INITIALISED} == originals
+    torch.manual_seed(1)
+    assert torch.equal(torch.nn.Linear(3, 3).weight, expected)

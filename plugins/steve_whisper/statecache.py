@@ -14,7 +14,9 @@ which the torch-free encoder preview shares).
 from __future__ import annotations
 
 import json
+import threading
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 
@@ -77,11 +79,46 @@ def read_state(path: Path) -> tuple[ModelDimensions, dict[str, torch.Tensor]] | 
         return None
 
 
+#: the layer types whose ``reset_parameters`` (random initialisation) Whisper's constructor runs
+_INITIALISED = (torch.nn.Linear, torch.nn.modules.conv._ConvNd, torch.nn.Embedding,
+                torch.nn.LayerNorm)
+_NO_INIT_LOCK = threading.Lock()
+_NO_INIT = threading.local()
+
+
+@contextmanager
+def _without_random_init():
+    """While this thread builds a model, the layers' ``reset_parameters`` do nothing in it
+    (other threads building layers meanwhile initialise them as ever). The tensors keep
+    whatever memory they were allocated with: every one of them must be replaced afterwards."""
+    with _NO_INIT_LOCK:
+        originals = {cls: cls.__dict__["reset_parameters"] for cls in _INITIALISED}
+
+        def skipping(original):
+            def reset_parameters(self, *a, **k):
+                if getattr(_NO_INIT, "active", False):
+                    return None
+                return original(self, *a, **k)
+            return reset_parameters
+
+        for cls, original in originals.items():
+            cls.reset_parameters = skipping(original)
+        _NO_INIT.active = True
+        try:
+            yield
+        finally:
+            _NO_INIT.active = False
+            for cls, original in originals.items():
+                cls.reset_parameters = original
+
+
 def build_model(dims: ModelDimensions, state: dict[str, torch.Tensor]) -> Whisper:
     """openai-whisper's Whisper holding the tensors of ``state`` as they are (``assign=True``:
-    no copy; tensors read from the cache stay memory-mapped). Building on the meta device to
-    skip the random initialisation was tried: it imports torch._dynamo (1.5 s), more than the
-    initialisation costs (about 0.25 s)."""
-    model = Whisper(dims)
+    no copy; tensors read from the cache stay memory-mapped). The random initialisation of the
+    layers (about 0.25 s) is skipped: ``strict=True`` replaces every parameter and persistent
+    buffer by the state's, and the constructor computes the non-persistent buffer (the
+    decoder's causal mask) itself, not by a ``reset_parameters``."""
+    with _without_random_init():
+        model = Whisper(dims)
     model.load_state_dict(state, strict=True, assign=True)
     return model
