@@ -21,13 +21,14 @@ from steve_qt.core.frames import WHISPER_WINDOW_SAMPLES, whisper_grid
 from steve_qt.core.attention.measures import ONE_PASS, LayerProgress
 from steve_qt.core.models.sites import SiteRecorder, validate_sites
 
-from . import loading, mixing
+from . import dtw, loading, mixing
 from .capture import QKCapture, cancel_hook
 from .edits import EditFn, edit_hooks
 from .encoded import EncodedWindow, decoder_pass
 from .interventions import InterventionsMixin
 
 assert N_SAMPLES == WHISPER_WINDOW_SAMPLES and N_FRAMES == 3000
+dtw.install()  # whisper's word-timing DTW without numba's compilation, the same path
 #: zeros appended before the log-mel (``WhisperAdapter.mel``): the last frame that reaches into the
 #: audio ends n_fft - 1 samples after it, and the reflected edge must mirror zeros only
 MEL_TAIL = 2 * N_FFT

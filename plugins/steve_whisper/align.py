@@ -132,6 +132,9 @@ def dtw_path(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     import torch
     from whisper.timing import dtw
 
+    from . import dtw as numpy_dtw
+
+    numpy_dtw.install()
     text_indices, time_indices = dtw(torch.from_numpy(-np.asarray(matrix, dtype=np.float64)))
     return np.asarray(text_indices), np.asarray(time_indices)
 
