@@ -37,10 +37,11 @@ class QtSpectrogramJobs(QtCore.QObject):
         self._hold_timer.timeout.connect(self.release)
         self.errors: list[str] = []
 
-    def hold(self, max_ms: int = HOLD_MAX_MS) -> None:
-        """Keep new jobs back until ``release()``, or ``max_ms`` from now at the latest."""
+    def hold(self, max_ms: int | None = None) -> None:
+        """Keep new jobs back until ``release()``, or ``max_ms`` (``HOLD_MAX_MS`` by default) from
+        now at the latest."""
         self._holding = True
-        self._hold_timer.start(max_ms)
+        self._hold_timer.start(HOLD_MAX_MS if max_ms is None else max_ms)
 
     def release_soon(self) -> None:
         """``release()`` in the next turn of the event loop (after what is being drawn now)."""
