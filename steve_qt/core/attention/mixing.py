@@ -220,7 +220,7 @@ def pair_inv_sigma(alpha: Tensor, cc: Tensor, cg: Tensor, gg: Tensor, width: int
 
 
 def linear_plus(w: Tensor) -> Callable[[Tensor, Tensor], Tensor]:
-    """``(x (P, F), c (P, D)) -> c + x · wᵀ`` in float32 for a fixed w (D, F), one call per block.
+    """``(x (P, F), c (P, D)) -> c + x · wᵀ`` in float32 for a fixed w (D, F), called per block.
 
     On the CPU through oneDNN with w packed once into its blocked layout and c added in the
     product's epilogue (torch's private ``mkldnn._linear_pointwise``, what its compiler uses for
@@ -258,8 +258,9 @@ def value_zeroing_pre_ln(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor
     Same arguments and result as ``value_zeroing`` with the block's ``tail``. Per block of keys:
     one ``bmm`` (inner size M + 1) and an ``addcmul_`` give the first MLP layer's input, GELU in
     place, the second layer (``linear_plus``) with -W2 gelu(pre_q) added in the same call, d_qk
-    taken off in place (``baddbmm_``), and the cosine distance from that change in place. LayerNorm's
-    σ and the bmm's coefficients are computed for many blocks at once (``PAIRS_PER_CHUNK``).
+    taken off in place (``baddbmm_``), and the cosine distance from that change in place.
+    LayerNorm's σ and the bmm's coefficients are computed for many blocks at once
+    (``PAIRS_PER_CHUNK``).
     """
     n_head, n_q, n_k = weights.shape
     gamma, beta = mlp.ln_weight.float(), mlp.ln_bias.float()
@@ -307,7 +308,8 @@ def value_zeroing_pre_ln(weights: Tensor, f: Tensor, x: Tensor, attn_out: Tensor
             torch.ops.aten.gelu_(pre)
             # out_qk - y_q = (W2 gelu(pre_qk) - W2 gelu(pre_q)) - d_qk, in that order: the two
             # nearly equal terms first (a small change keeps its relative precision)
-            delta = second(pre.view(-1, hidden), minus_y_mlp[:b].view(-1, width)).view(b, n_q, width)
+            delta = second(pre.view(-1, hidden), minus_y_mlp[:b].view(-1, width))
+            delta = delta.view(b, n_q, width)
             delta.baddbmm_(alpha[k0:k1], f_kmd[k0:k1], alpha=-1.0)  # d_qk = Σ_h α_hqk f_hk
             out[k0:k1] = cosine_distance_of_change(y_unit, y_norm, delta)
     return normalise_rows(out.T.clamp_(min=0.0))
