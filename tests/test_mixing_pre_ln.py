@@ -85,7 +85,8 @@ def test_tiny_en_block_equals_float64_per_key_zeroing(whisper_adapter, dark_suit
     ref = normalised(torch.stack([cos_dist64(block64(p, x, n_head, keep, k), y)
                                   for k in range(keep)], dim=1))  # (Q, K)
     assert got.shape == (keep, keep) and got.dtype == torch.float32
-    # measured: max |error| 2.3e-7 (layer 0) and 2.2e-7 (layer 3) with values up to 0.68
+    # measured: max |error| 2.8e-6 (layer 0) and 9.7e-7 (layer 3) at values up to 0.87, a tenth
+    # of the tolerance; at values below 0.01 at most 1.4e-7
     torch.testing.assert_close(got.double(), ref, rtol=1e-4, atol=2e-6)
 
 
@@ -113,10 +114,37 @@ def brute64(weights, f, x, attn_out, mlp):
     return dist
 
 
+def without_onednn(monkeypatch):
+    """``mixing.linear_plus`` then takes its ``torch.addmm`` path."""
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+
+
+@pytest.mark.parametrize("onednn", [True, False])
+def test_linear_plus_is_c_plus_x_w_transposed(monkeypatch, onednn):
+    if not onednn:
+        without_onednn(monkeypatch)
+    g = torch.Generator().manual_seed(1)
+    w, x, c = (torch.randn(*s, generator=g) for s in ((24, 300), (50, 300), (50, 24)))
+    second = mixing.linear_plus(w)
+    assert second.path == ("onednn" if onednn and torch.backends.mkldnn.is_available()
+                           else "addmm")
+    got = second(x, c)
+    ref = c.double() + x.double() @ w.double().T
+    # float32 sums of 300 products of N(0, 1) values (|sums| up to 58): measured at most 2.9e-5
+    # (oneDNN) and 2.2e-5 (addmm); a missing or wrong term would be off by ~1
+    assert got.dtype == torch.float32 and got.shape == (50, 24)
+    torch.testing.assert_close(got.double(), ref, rtol=0, atol=1e-4)
+
+
 # measured (float32 path vs float64): scale 1e-3 (distances up to 1.5e-6, the size of tiny.en's
-# median) max |error| 2.1e-5, 0.4 % of the value; scale 3 (LayerNorm's σ moves a lot) 5.8e-8
+# median) max |error| 2.1e-5 (oneDNN) and 2.5e-5 (addmm), 0.3 % and 0.5 % of the value; scale 3
+# (LayerNorm's σ moves a lot) 4.0e-8 and 8.2e-8
+@pytest.mark.parametrize("onednn", [True, False])
 @pytest.mark.parametrize("scale_f, rtol, atol", [(1e-3, 2e-2, 5e-5), (3.0, 1e-4, 1e-6)])
-def test_synthetic_block_small_changes_and_large_layer_norm_moves(scale_f, rtol, atol):
+def test_synthetic_block_small_changes_and_large_layer_norm_moves(monkeypatch, scale_f, rtol,
+                                                                  atol, onednn):
+    if not onednn:
+        without_onednn(monkeypatch)
     weights, f, x, attn_out, mlp = synthetic_block(scale_f)
     raw = brute64(weights, f, x, attn_out, mlp)
     ref = normalised(raw)
