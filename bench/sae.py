@@ -132,7 +132,7 @@ def quality_notes() -> list[str]:
         return ["Quality target (TopK SAE on a synthetic corpus, 100 held-out files): not "
                 "recorded (run bench/sae_quality.py)."]
     q = json.loads(QUALITY.read_text())
-    return [q["summary"]] + q.get("notes", [])
+    return [q["summary"]] + q.get("notes", []) + q.get("sweep", {}).get("notes", [])
 
 
 SWEEP_COLUMNS = ["measurement", "settings", "value", "target", "result"]

@@ -171,6 +171,7 @@ def exp_precision(data, work: Path, site="encoder.blocks.2") -> dict:
         d = work / "precision" / p
         sae, sec = train_one(data, site, d, precision=p,
                              progress=lambda done, tot, loss: seen.append(loss))
+        mark_heldout(d, data)
         out[p] = {"final_loss_last50": float(np.mean(seen[-50:])), "steps": len(seen),
                   **evaluate(sae, data["held_rows"][site]), "seconds": sec,
                   "rows_per_s": BASE["epochs"] * data["n_train_rows"] / sec, "load": load_avg()}
