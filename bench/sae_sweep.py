@@ -11,7 +11,10 @@ resumed at its checkpoints), ``precision`` (bfloat16 autocast ÷ float32, same r
 ``wer`` (transcripts with the reconstruction of the SAEs saved by the runs above, 20 held-out
 files each). 100 files are held out (seeded); every run trains through ``train_sae(s)`` (the
 trainer ``steve-qt sae train`` runs) on the other files' cached rows, read once into memory.
-Results go to WORK/sweep.json (merged, one key per experiment); ``python -m bench.sae_sweep
+Environment (for a run that must fit the time there is): ``SWEEP_FILES`` (the first N files),
+``SWEEP_HELD`` (held-out files, 100), ``SWEEP_K`` (k values), ``SWEEP_EPOCHS`` and ``SWEEP_AT``
+(the ``rows`` run), ``SWEEP_LAYER_EPOCHS``, ``SWEEP_WER`` (``experiment/run`` names) and
+``SWEEP_WER_FILES`` (20). Results go to WORK/sweep.json (merged, one key per experiment); ``python -m bench.sae_sweep
 record WORK "note"`` copies them into bench/sae_quality.json (``sweep``), which bench/sae.py
 shows.
 """
