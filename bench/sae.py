@@ -153,7 +153,7 @@ def sweep_table():
     def cfg(c: dict, **over) -> str:
         c = {**c, **over}
         return (f"TopK 384 → {384 * c['expansion']}, k {c['k']}, batch {c['batch']}, lr "
-                f"{c['lr']:g}, {c['epochs']} epochs")
+                f"{c['lr']:g}, {c['epochs']} epoch{'' if c['epochs'] == 1 else 's'}")
 
     if "precision" in sw:
         p = sw["precision"]
@@ -190,7 +190,8 @@ def sweep_table():
     if "rows" in sw:
         rr = sw["rows"]
         for pt in rr["points"]:
-            rows.append([f"held-out variance explained after {pt['epochs']:g} epochs "
+            rows.append([f"held-out variance explained after {pt['epochs']:g} epoch"
+                         f"{'' if pt['epochs'] == 1 else 's'} "
                          f"({pt['rows']:,} rows)", f"`{rr['site']}`, " + cfg(rr["settings"]),
                          f"{pt['fraction_variance_explained']:.3f}", "", ""])
     for name, r in sw.get("wer", {}).items():

@@ -7,7 +7,7 @@ reconstruction, 100 held-out files, <= 20 min of training on 2 CPU cores) needs.
 
 EXPERIMENT: ``layers`` (blocks 0-3, one multi-site run), ``k`` (k = 32 .. 256), ``width``
 (expansion 4, 8, 16), ``rows`` (variance explained against rows trained, one run stopped and
-resumed at its checkpoints), ``precision`` (bfloat16 autocast ÷ float32, same rows and seed),
+resumed at its checkpoints), ``long`` (the same, 8 to 24 epochs), ``precision`` (bfloat16 autocast ÷ float32, same rows and seed),
 ``wer`` (transcripts with the reconstruction of the SAEs saved by the runs above, 20 held-out
 files each). 100 files are held out (seeded); every run trains through ``train_sae(s)`` (the
 trainer ``steve-qt sae train`` runs) on the other files' cached rows, read once into memory.
@@ -135,14 +135,14 @@ def exp_sweep(data, work: Path, name: str, values, key: str, site="encoder.block
 
 
 def exp_rows(data, work: Path, site="encoder.blocks.2", k=128, epochs=8,
-             at=(0.25, 0.5, 1, 2, 4, 8)) -> dict:
+             at=(0.25, 0.5, 1, 2, 4, 8), name="rows") -> dict:
     """Variance explained after 1/4 .. ``epochs`` epochs of one run (stopped and resumed at its
     checkpoints: the same SAE an uninterrupted run has at those steps)."""
     import torch
 
     from steve_qt.core.features.sae_train import TrainConfig, load_checkpoint, to_sae
 
-    d = work / "rows" / f"k{k}"
+    d = work / name / f"k{k}"
     n = data["n_train_rows"]
     steps_epoch = -(-n // BASE["batch"])
     done, sec, points = 0, 0.0, []
@@ -162,7 +162,7 @@ def exp_rows(data, work: Path, site="encoder.blocks.2", k=128, epochs=8,
         done = target
         points.append({"epochs": a, "rows": rows, **evaluate(sae, data["held_rows"][site]),
                        "seconds": sec, "load": load_avg()})
-        print("rows", points[-1], flush=True)
+        print(name, points[-1], flush=True)
     mark_heldout(d, data)
     return {"site": site, "settings": {**BASE, **over}, "points": points}
 
@@ -251,6 +251,8 @@ def main(argv: list[str]) -> int:
             "rows": lambda: exp_rows(data, work, epochs=ints("SWEEP_EPOCHS", "8")[0],
                                      at=floats("SWEEP_AT", "0.25,0.5,1,2,4,8")),
             "precision": lambda: exp_precision(data, work),
+            "long": lambda: exp_rows(data, work, epochs=ints("SWEEP_EPOCHS", "24")[0],
+                                     at=floats("SWEEP_AT", "8,16,24"), name="long"),
             "wer": lambda: exp_wer(data, work)}
     for e in exps:
         res[e] = runs[e]()
