@@ -187,8 +187,7 @@ def sweep_table():
                          ", " + cfg(sw["width"]["settings"], expansion=int(e)),
                          f"{r['fraction_variance_explained']:.3f} ({r['rows_per_s']:,.0f} rows/s)",
                          "", ""])
-    if "rows" in sw:
-        rr = sw["rows"]
+    for rr in (sw[n] for n in ("rows", "long") if n in sw):
         for pt in rr["points"]:
             rows.append([f"held-out variance explained after {pt['epochs']:g} epoch"
                          f"{'' if pt['epochs'] == 1 else 's'} "
