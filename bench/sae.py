@@ -118,6 +118,9 @@ def run(cfg: Config) -> Section:
                    "shuffle buffer (it holds at most the rows given, here all of them); nothing "
                    "else grows with the number of sites, and nothing with the corpus size.")
     s.notes.extend(quality_notes())
+    table = sweep_table()
+    if table:
+        s.extra_tables.append(table)
     return s
 
 
@@ -129,4 +132,75 @@ def quality_notes() -> list[str]:
         return ["Quality target (TopK SAE on a synthetic corpus, 100 held-out files): not "
                 "recorded (run bench/sae_quality.py)."]
     q = json.loads(QUALITY.read_text())
-    return [q["summary"]] + q.get("notes", [])
+    return [q["summary"]] + q.get("notes", []) + q.get("sweep", {}).get("notes", [])
+
+
+SWEEP_COLUMNS = ["measurement", "settings", "value", "target", "result"]
+
+
+def sweep_table():
+    """The recorded experiments on cached activations (bench/sae_sweep.py, kept in
+    bench/sae_quality.json under ``sweep``) as a table, or None."""
+    import json
+
+    if not QUALITY.is_file():
+        return None
+    sw = json.loads(QUALITY.read_text()).get("sweep")
+    if not sw:
+        return None
+    d, rows = sw["data"], []
+
+    def cfg(c: dict, **over) -> str:
+        c = {**c, **over}
+        return (f"TopK 384 → {384 * c['expansion']}, k {c['k']}, batch {c['batch']}, lr "
+                f"{c['lr']:g}, {c['epochs']} epoch{'' if c['epochs'] == 1 else 's'}")
+
+    if "precision" in sw:
+        p = sw["precision"]
+        r = p["ratio_final_loss"]
+        rows.append(["mixed precision bfloat16 ÷ float32 final loss (mean of the last 50 steps' "
+                     "loss, CPU autocast, same rows and seed)", f"`{p['site']}`, "
+                     + cfg(p["settings"]), f"{r:.4f} ({p['bfloat16']['final_loss_last50']:.3f} ÷ "
+                     f"{p['float32']['final_loss_last50']:.3f})", "within 1 %",
+                     "PASS" if abs(r - 1) <= 0.01 else "MISS"])
+        rows.append(["held-out variance explained, bfloat16 / float32", f"`{p['site']}`",
+                     f"{p['bfloat16']['fraction_variance_explained']:.4f} / "
+                     f"{p['float32']['fraction_variance_explained']:.4f}", "", ""])
+        rows.append(["training rows/s, bfloat16 / float32 (one after the other)", "2 threads",
+                     f"{p['bfloat16']['rows_per_s']:,.0f} / {p['float32']['rows_per_s']:,.0f} "
+                     f"(load {p['float32']['load'].split()[0]})", "", ""])
+    if "layers" in sw:
+        lay = sw["layers"]
+        for site, r in lay["sites"].items():
+            rows.append([f"held-out variance explained, `{site}`", cfg(lay["settings"]) +
+                         " (4 sites in one pass)", f"{r['fraction_variance_explained']:.3f}",
+                         "", ""])
+    if "k" in sw:
+        for k, r in sw["k"]["runs"].items():
+            rows.append([f"held-out variance explained, k = {k}", f"`{sw['k']['site']}`, " +
+                         cfg(sw["k"]["settings"], k=k), f"{r['fraction_variance_explained']:.3f}"
+                         f" ({r['rows_per_s']:,.0f} rows/s, load {r['load'].split()[0]})",
+                         "", ""])
+    if "width" in sw:
+        for e, r in sw["width"]["runs"].items():
+            rows.append([f"held-out variance explained, expansion {e}", f"`{sw['width']['site']}`"
+                         ", " + cfg(sw["width"]["settings"], expansion=int(e)),
+                         f"{r['fraction_variance_explained']:.3f} ({r['rows_per_s']:,.0f} rows/s)",
+                         "", ""])
+    for rr in (sw[n] for n in ("rows", "long") if n in sw):
+        for pt in rr["points"]:
+            rows.append([f"held-out variance explained after {pt['epochs']:g} epoch"
+                         f"{'' if pt['epochs'] == 1 else 's'} "
+                         f"({pt['rows']:,} rows)", f"`{rr['site']}`, " + cfg(rr["settings"]),
+                         f"{pt['fraction_variance_explained']:.3f}", "", ""])
+    for name, r in sw.get("wer", {}).items():
+        if r.get("wer") is not None:
+            rows.append([f"WER with the reconstruction spliced in, SAE `{name}` (variance "
+                         f"explained {r['fraction_variance_explained']:.3f})",
+                         f"{r['wer_files']} held-out files", f"{r['wer']:.3f} (CER {r['cer']:.3f}"
+                         f", loss recovered {r['loss_recovered']:.3f})", "≤ 0.10",
+                         "PASS" if r["wer"] <= 0.10 else "MISS"])
+    title = (f"SAE quality experiments on cached activations ({d['train_files']} training files, "
+             f"{d['train_rows']:,} rows; {d['heldout_files']} held-out files, "
+             f"{d['heldout_rows']:,} rows; bench/sae_sweep.py)")
+    return title, SWEEP_COLUMNS, rows

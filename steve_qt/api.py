@@ -698,7 +698,8 @@ def train_saes(corpus: PathLike, out: PathLike, sites: Sequence[str] | str | Non
     written in SAELens's format (one site to ``out``, several to ``out/<site>/``); reproducible
     and resumable (the same call continues from the checkpoint). ``options``: the command's
     (``kind``, ``expansion``, ``k``, ``l1``, ``epochs``, ``lr``, ``batch``, ``seed``,
-    ``shuffle_rows``, ``checkpoint_seconds``, ``holdout``, ``wer_files``, ``device``, ``jobs``,
+    ``shuffle_rows``, ``checkpoint_seconds``, ``holdout``, ``wer_files``, ``device``,
+    ``precision`` (``auto``, ``float32``, ``bfloat16``, ``float16``), ``jobs``,
     ``scheduler``, ``timeout``, ``cache``, ``force``). Returns site -> report (``"sae"``: the
     :class:`SAE`, ``"heldout"``: variance explained, L0, dead latents, ...)."""
     from .core.features.sae_jobs import train_on_corpus

@@ -78,9 +78,9 @@ def test_shuffle_buffer_state_rebuilds_the_same_batches():
         for i, f in enumerate(files):
             if i >= start:
                 for b in buf.add(i, f):
-                    out.append((b.copy(), buf.state()))
+                    out.append((b.numpy().copy(), buf.state()))
         for b in buf.finish():
-            out.append((b.copy(), buf.state()))
+            out.append((b.numpy().copy(), buf.state()))
         return out
 
     full = run(ShuffleBuffer(16, 100, seed=5, epoch=2))
@@ -226,6 +226,9 @@ def test_cli_killed_run_resumes_to_the_uninterrupted_sae(cached_corpus, tmp_path
     (["--site", SITES[1], "--holdout", "1.5"], "--holdout must be"),
     (["--site", SITES[1], "--device", "tpu"], "unknown device 'tpu'"),
     (["--site", SITES[1], "--wer-files", "-1"], "--wer-files"),
+    (["--site", SITES[1], "--precision", "half"], "unknown --precision 'half'"),
+    (["--site", SITES[1], "--precision", "float16", "--device", "cpu"],
+     "--precision float16 needs a CUDA device"),
 ])
 def test_cli_options_that_do_not_fit_one_line_exit_2_nothing_written(cached_corpus, tmp_path,
                                                                      capsys, extra, message):

@@ -86,6 +86,9 @@ def register(sub) -> argparse.ArgumentParser:
     r.add_argument("--device", default=None, metavar="DEV",
                    help="auto (default: CUDA when torch sees one), cpu or cuda[:N]: where the "
                         "model runs and the SAEs train")
+    r.add_argument("--precision", default=d.precision, metavar="P",
+                   help="auto (default: bfloat16 mixed precision on a CUDA device that has it, "
+                        "float32 on the CPU), float32, bfloat16 or float16 (CUDA only)")
     add_cluster_options(r)
     t.add_argument("--force", action="store_true",
                    help="replace an existing SAE (and discard a checkpoint)")
@@ -168,7 +171,8 @@ def run_train(args) -> int:
             expansion=args.expansion, k=args.k, l1=args.l1, epochs=args.epochs, lr=args.lr,
             batch=args.batch, seed=args.seed, shuffle_rows=args.shuffle_rows,
             checkpoint_seconds=args.checkpoint_seconds, holdout=args.holdout,
-            wer_files=args.wer_files, device=args.device, jobs=args.jobs,
+            wer_files=args.wer_files, device=args.device, precision=args.precision,
+            jobs=args.jobs,
             scheduler=args.scheduler, timeout=args.timeout, cache=args.cache, force=args.force,
             progress=filled, step=step, warn=_warn, say=_say)
     except (TrainingInterrupted, KeyboardInterrupt) as exc:

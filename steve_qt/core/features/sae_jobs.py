@@ -67,6 +67,7 @@ def train_on_corpus(corpus, out, sites: Sequence[str] | None = None, model: str 
                     batch: int | None = None, seed: int | None = None,
                     shuffle_rows: int | None = None, checkpoint_seconds: float | None = None,
                     holdout: float = 0.1, wer_files: int = 5, device: str | None = None,
+                    precision: str | None = None,
                     jobs: int | None = None, scheduler: str | None = None,
                     timeout: float = 10.0, cache=None, force: bool = False, progress=None,
                     step=None, warn: Say = _quiet, say: Say = _quiet) -> dict:
@@ -82,12 +83,12 @@ def train_on_corpus(corpus, out, sites: Sequence[str] | None = None, model: str 
     from .sae_corpus import (data_id, fill_cache, reconstruction_wer, resolve_corpus,
                              rows_source, sites_info, sites_source, split_holdout)
     from .sae_train import (SiteTarget, TrainConfig, TrainingInterrupted, evaluate,
-                            resolve_device, train_saes, write_report)
+                            resolve_device, resolve_precision, train_saes, write_report)
 
     d = TrainConfig()
     given_cfg = dict(kind=kind, expansion=expansion, k=k, l1=l1, epochs=epochs, lr=lr,
                      batch=batch, seed=seed, shuffle_rows=shuffle_rows,
-                     checkpoint_seconds=checkpoint_seconds)
+                     checkpoint_seconds=checkpoint_seconds, precision=precision)
     cfg = TrainConfig(**{n: (getattr(d, n) if v is None else v) for n, v in given_cfg.items()})
     cfg.check()
     if wer_files < 0:
@@ -97,6 +98,7 @@ def train_on_corpus(corpus, out, sites: Sequence[str] | None = None, model: str 
     if not 0 <= holdout < 1:
         raise SteveError(f"--holdout must be at least 0 and below 1, not {holdout}")
     device = resolve_device(device)
+    resolve_precision(cfg.precision, device)
     given = [sites] if isinstance(sites, str) else list(sites or [])
     twice = sorted({s for s in given if given.count(s) > 1})
     if twice:

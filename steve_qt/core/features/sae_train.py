@@ -25,6 +25,12 @@ fixed file order; every site's SAE gets the rows of each file once. Each site ha
 ``(seed, epoch)`` whenever ``shuffle_rows`` rows are held), so a site trained with others gets
 exactly the batches it gets alone.
 
+Device and precision: each site's shuffle buffer holds its rows on the training device and
+gives out batches there. ``precision`` ``float32`` trains in float32; ``bfloat16`` and
+``float16`` (CUDA only, with loss scaling) run the forward pass under ``torch.autocast`` (the
+matrix products in the lower precision; weights, Adam's state and the loss in float32); ``auto``
+is bfloat16 on a CUDA device that has it and float32 otherwise (:func:`resolve_precision`).
+
 Reproducible: the same data, settings and seed give the same weights bit for bit on one machine
 (float32 on the CPU). Training runs with ``torch.use_deterministic_algorithms(True)`` (the
 TopK decoder's gather has a scatter-add backward that is otherwise summed in a varying order);
@@ -46,7 +52,7 @@ import math
 import os
 import signal
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
@@ -57,6 +63,7 @@ from ..errors import SteveError
 from .sae import SAE, activate, pre_activations, save_sae
 
 KINDS = ("topk", "l1")
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 CHECKPOINT = "checkpoint.pt"
 REPORT = "training.json"
 #: batches(epoch) -> iterator of float arrays (rows, d_in), the same rows in the same order
@@ -84,12 +91,16 @@ class TrainConfig:
     aux_coef: float = 1 / 32  # TopK: weight of the AuxK loss
     checkpoint_every: int = 0  # steps (0: by time only)
     checkpoint_seconds: float = 30.0  # a checkpoint at least this often
+    precision: str = "auto"  # auto | float32 | bfloat16 | float16 (see resolve_precision)
 
     def check(self, d_in: int | None = None) -> None:
         """SteveError naming the first option that does not fit (alone, with the others, or
         with a site of width ``d_in``)."""
         if self.kind not in KINDS:
             raise SteveError(f"unknown SAE kind {self.kind!r} (choose {' or '.join(KINDS)})")
+        if self.precision not in PRECISIONS:
+            raise SteveError(f"unknown --precision {self.precision!r} (choose "
+                             f"{', '.join(PRECISIONS)})")
         for name in ("expansion", "epochs", "batch", "shuffle_rows"):
             if getattr(self, name) < 1:
                 raise SteveError(f"--{name.replace('_', '-')} must be at least 1, "
@@ -140,6 +151,7 @@ class TrainState:
     rng: torch.Tensor | None = None  # torch RNG state (nothing draws from it after the init)
     buffer: dict | None = None  # the shuffle buffer's position (ShuffleBuffer.state())
     threads: int = 0  # torch threads of the run that wrote the checkpoint
+    scaler: dict | None = None  # float16: the gradient scaler's state
 
 
 # --- the model -------------------------------------------------------------------------------
@@ -183,13 +195,14 @@ def auxk_loss(p: dict, x, x_hat, pre, dead: torch.Tensor) -> torch.Tensor:
     top = torch.topk(dead_pre, k_aux, dim=-1)
     aux_codes = torch.zeros_like(pre).scatter(-1, top.indices, torch.relu(top.values))
     e = (x - x_hat).detach()
-    e_hat = aux_codes @ p["W_dec"]
+    e_hat = (aux_codes @ p["W_dec"]).float()
     return (e_hat - e).pow(2).sum(-1).mean()
 
 
 def losses(p: dict, x, cfg: TrainConfig, dead: torch.Tensor | None, l1_weight: float):
     """(total loss, mse, codes) of one batch."""
     pre, codes, x_hat = forward(p, x, cfg.kind, cfg.k)
+    x_hat = x_hat.float()  # the loss in float32 under autocast (no-op in float32)
     mse = (x_hat - x).pow(2).sum(-1).mean()
     if cfg.kind == "topk":
         total = mse + cfg.aux_coef * auxk_loss(p, x, x_hat, pre, dead)
@@ -221,33 +234,43 @@ class ShuffleBuffer:
     batch are carried into the next fill. ``finish`` gives out the rest (the last batch may be
     shorter). One generator, seeded with ``(seed, epoch)``, draws every permutation.
 
+    The rows are held as float32 tensors on ``device`` (each file's rows are moved there as they
+    arrive) and the batches are slices of the permuted rows there; the permutation is drawn on
+    the host by the same generator whatever the device, so every device gets the same batches.
+
     Its :meth:`state` is where the current fill began (file index, rows carried in, the
     generator's state) and how many of the fill's batches were given out: small, and enough to
     rebuild the fill by re-reading its files and to skip the batches trained."""
 
     def __init__(self, batch: int, buffer_rows: int, seed: int, epoch: int,
-                 state: dict | None = None):
+                 state: dict | None = None, device: str | torch.device = "cpu"):
         self.batch, self.buffer_rows = batch, buffer_rows
+        self.device = torch.device(device)
         self.rng = np.random.default_rng([seed, epoch])
         self.start_file = 0
-        self.carry: np.ndarray | None = None
+        self.carry: torch.Tensor | None = None
         self.skip = 0  # batches of the next fill trained before (a resumed run)
         self.given = 0  # batches of the current fill given out
         if state is not None:
             self.start_file = int(state["start_file"])
-            self.carry = state["carry"]
+            carry = state["carry"]
+            self.carry = (None if carry is None else
+                          torch.as_tensor(np.asarray(carry, dtype=np.float32)).to(self.device))
             self.rng.bit_generator.state = state["rng"]
             self.skip = int(state["given"])
         self.start_rng = self.rng.bit_generator.state
         self.next_file = self.start_file
-        self.pending: list[np.ndarray] = []
+        self.pending: list[torch.Tensor] = []
         self.held = 0 if self.carry is None else len(self.carry)
 
     def state(self) -> dict:
-        return {"start_file": self.start_file, "carry": self.carry, "rng": self.start_rng,
+        """The position (``carry`` as a host array: the checkpoint does not depend on the
+        device)."""
+        carry = None if self.carry is None else self.carry.cpu().numpy()
+        return {"start_file": self.start_file, "carry": carry, "rng": self.start_rng,
                 "given": max(self.given, self.skip)}
 
-    def add(self, file_index: int, rows: np.ndarray) -> Iterator[np.ndarray]:
+    def add(self, file_index: int, rows: np.ndarray) -> Iterator[torch.Tensor]:
         """Take one file's rows (files before ``next_file`` are ignored: already in)."""
         if file_index < self.next_file:
             return
@@ -258,37 +281,39 @@ class ShuffleBuffer:
         if rows.ndim != 2:
             raise SteveError(f"activation rows must be (rows, dims), got shape {rows.shape}")
         if len(rows):
-            self.pending.append(rows)
+            self.pending.append(torch.from_numpy(rows).to(self.device))
             self.held += len(rows)
         if self.held >= self.buffer_rows:
             yield from self._fill(last=False)
 
-    def finish(self) -> Iterator[np.ndarray]:
+    def finish(self) -> Iterator[torch.Tensor]:
         """The rows still held, shuffled, in batches (the last may be shorter)."""
         if self.held:
             yield from self._fill(last=True)
 
-    def _fill(self, last: bool) -> Iterator[np.ndarray]:
+    def _fill(self, last: bool) -> Iterator[torch.Tensor]:
         parts = ([] if self.carry is None or not len(self.carry) else [self.carry]) + self.pending
-        rows = np.concatenate(parts) if len(parts) > 1 else parts[0]
-        rows = rows[self.rng.permutation(len(rows))]
+        rows = torch.cat(parts) if len(parts) > 1 else parts[0]
+        order = torch.from_numpy(self.rng.permutation(len(rows))).to(self.device)
+        rows = rows[order]
         cut = len(rows) if last else len(rows) - len(rows) % self.batch
         for j, i in enumerate(range(0, cut, self.batch)):
             if j < self.skip:
                 continue
             self.given = j + 1
             yield rows[i:i + self.batch]
-        self.carry = np.ascontiguousarray(rows[cut:])
+        self.carry = rows[cut:].clone()
         self.pending, self.held = [], len(self.carry)
         self.start_file, self.start_rng = self.next_file, self.rng.bit_generator.state
         self.skip = self.given = 0
 
 
 def shuffled_batches(chunks: Iterable[np.ndarray], batch: int, buffer_rows: int,
-                     seed: int = 0, epoch: int = 0) -> Iterator[np.ndarray]:
+                     seed: int = 0, epoch: int = 0,
+                     device: str | torch.device = "cpu") -> Iterator[torch.Tensor]:
     """Batches (batch, D) of the rows of ``chunks`` (each (n, D), one "file" each) as the
-    trainer draws them (:class:`ShuffleBuffer`)."""
-    buf = ShuffleBuffer(batch, buffer_rows, seed, epoch)
+    trainer draws them (:class:`ShuffleBuffer`), on ``device``."""
+    buf = ShuffleBuffer(batch, buffer_rows, seed, epoch, device=device)
     for i, chunk in enumerate(chunks):
         yield from buf.add(i, chunk)
     yield from buf.finish()
@@ -442,6 +467,12 @@ class SiteTrainer:
         self.opt = torch.optim.Adam(list(self.p.values()), lr=cfg.lr, betas=(0.9, 0.999))
         if s.optim is not None:
             self.opt.load_state_dict(s.optim)
+        self.amp = AMP_DTYPES.get(cfg.precision)
+        self.scaler = None
+        if cfg.precision == "float16":
+            self.scaler = torch.amp.GradScaler(self.device.type)
+            if s.scaler is not None:
+                self.scaler.load_state_dict(s.scaler)
         self.since_fired = s.since_fired.to(self.device)
         total = self.t.total_rows
         steps_per_epoch = math.ceil(total / cfg.batch) if total else None
@@ -457,22 +488,32 @@ class SiteTrainer:
 
     def new_buffer(self, state: dict | None = None) -> None:
         self.buffer = ShuffleBuffer(self.cfg.batch, self.cfg.shuffle_rows, self.cfg.seed,
-                                    self.state.epoch, state)
+                                    self.state.epoch, state, self.device)
 
     def step(self, rows: np.ndarray) -> None:
         cfg, s = self.cfg, self.state
         if rows.shape[1] != self.t.d_in:
             raise SteveError(f"activation rows of {self.t.site} have {rows.shape[1]} "
                              f"dimensions, the SAE expects d_in={self.t.d_in}")
-        x = torch.from_numpy(rows).to(self.device) * s.scale
+        x = rows.to(self.device) * s.scale
         dead = self.since_fired >= self.dead_after
         lam = cfg.l1 * min(1.0, (s.step + 1) / self.warmup) if self.warmup else cfg.l1
-        loss, mse, codes = losses(self.p, x, cfg, dead, lam)
+        with torch.autocast(self.device.type, dtype=self.amp or torch.float32,
+                            enabled=self.amp is not None):
+            loss, mse, codes = losses(self.p, x, cfg, dead, lam)
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.kind == "l1":
-            torch.nn.utils.clip_grad_norm_(list(self.p.values()), 1.0)
-        self.opt.step()
+        if self.scaler is None:
+            loss.backward()
+            if cfg.kind == "l1":
+                torch.nn.utils.clip_grad_norm_(list(self.p.values()), 1.0)
+            self.opt.step()
+        else:  # float16: the loss scaled so that small gradients do not flush to zero
+            self.scaler.scale(loss).backward()
+            if cfg.kind == "l1":
+                self.scaler.unscale_(self.opt)
+                torch.nn.utils.clip_grad_norm_(list(self.p.values()), 1.0)
+            self.scaler.step(self.opt)
+            self.scaler.update()
         if cfg.kind == "topk":
             normalize_decoder_(self.p)
         fired = (codes > 0).any(0)
@@ -493,6 +534,7 @@ class SiteTrainer:
         s.rng = torch.get_rng_state()
         s.buffer = self.buffer.state() if s.epoch < self.cfg.epochs else None
         s.threads = torch.get_num_threads()
+        s.scaler = None if self.scaler is None else self.scaler.state_dict()
         s.losses.append((s.step, float(self.loss), float(self.mse)))
         save_checkpoint(s, self.out)
 
@@ -507,6 +549,7 @@ class SiteTrainer:
             "rows_trained": self.state.rows, "steps": self.state.step,
             "activation_scale": self.state.scale, "losses": self.state.losses,
             "torch_threads": torch.get_num_threads(), "device": str(self.device),
+            "precision": self.cfg.precision,
             "train_seconds_this_run": seconds,
             "deterministic": "torch.use_deterministic_algorithms(True); same weights bit for "
                              "bit for the same data, settings, seed, machine and thread count"})
@@ -520,6 +563,32 @@ def resolve_device(device: str | None) -> str:
     from ..models.devices import resolve
 
     return resolve(device)
+
+
+#: autocast dtype of each mixed precision (float32: no autocast)
+AMP_DTYPES = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def resolve_precision(precision: str, device: str) -> str:
+    """``float32``, ``bfloat16`` or ``float16`` for training on ``device``.
+
+    ``auto``: bfloat16 autocast on a CUDA device that supports it (bfloat16's final training
+    loss was within 1 % of float32's on the same rows and seed, bench/RESULTS.md), float32
+    otherwise, so that CPU training stays bit for bit reproducible. Mixed precision keeps the
+    weights, Adam's state and the loss in float32 (the matrix products run in the lower
+    precision). float16 needs CUDA (it also scales the loss; a CPU has no use for it)."""
+    if precision not in PRECISIONS:
+        raise SteveError(f"unknown --precision {precision!r} (choose {', '.join(PRECISIONS)})")
+    cuda = torch.device(device).type == "cuda"
+    if precision == "auto":
+        return "bfloat16" if cuda and torch.cuda.is_bf16_supported() else "float32"
+    if precision == "float16" and not cuda:
+        raise SteveError("--precision float16 needs a CUDA device (on the CPU use bfloat16 or "
+                         "float32)")
+    if precision == "bfloat16" and cuda and not torch.cuda.is_bf16_supported():
+        raise SteveError(f"--precision bfloat16: {torch.cuda.get_device_name(device)} does not "
+                         "support bfloat16; use float16 or float32")
+    return precision
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -542,6 +611,7 @@ def train_saes(source: SiteSource, targets: Sequence[SiteTarget], cfg: TrainConf
     if len(set(names)) != len(names):
         raise SteveError("a site is given twice")
     dev = resolve_device(device)
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, dev))
     trainers = [SiteTrainer(t, cfg, dev, data_id, force) for t in targets]
     fresh = {tr.t.site: tr.t.d_in for tr in trainers if not tr.resumed}
     stats = first_rows_stats(source, fresh) if fresh else {}
