@@ -379,7 +379,7 @@ class FeatureView(Evented):
               grid: FrameGrid) -> None:
         e = self.files.entries[index]
         e.activations[(spec, window, site)] = (np.asarray(acts, np.float32), grid)
-        e.activation_status[(spec, window, site)] = "done"
+        self.set_activation_status(e, (spec, window, site), "done")
         if index == self.files.current:
             self.refresh()
 
