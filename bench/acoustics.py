@@ -82,11 +82,12 @@ def _run(cfg, work, n_files, rounds, tiny) -> Section:
         "caches, interleaved with the bare forwards as in section 6 (same corpus and method). "
         "With --acoustics each worker also runs Praat's three analyses on the file and adds "
         "per-measure moments (one pass over the file's features per measure).",
-        "Cost of --acoustics: the difference of two throughputs on a shared machine; on "
-        "2026-12-07 two full runs at load 12-19 gave +27.6 % and -3.2 %, so one run does not "
-        "show it below 5 %. Per file the tracks cost To Pitch + To Formant (burg) + To "
-        "Intensity (first row) beside a worker's whole task (about 0.3 s per file and worker "
-        "on a quiet machine, section 6), which is 15-25 %: --acoustics stays off by default.",
+        "Cost of --acoustics: the difference of two throughputs (row above). On a quiet "
+        "machine (2026-12-07 15:50 UTC, load below 2) it was +10.6 %; two runs at load 12-19 "
+        "gave +27.6 % and -3.2 %. Per file the tracks cost To Pitch + To Formant (burg) + To "
+        "Intensity (first row: about 30-40 ms for 3 s) beside a worker's whole task (about "
+        "0.47 s per file and worker on a quiet machine), about 7 %: above the 5 % that would "
+        "make it the default, so --acoustics stays off by default.",
         "AUROC: the real IndexBuilder over synthetic summaries (activations 150 × 1536 per "
         "file, 10 phone labels), timed add() for every file (which also spills the activations "
         "to disk in blocks of 128 features) and finish() (top-k, ranges, selectivity and the "
