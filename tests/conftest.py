@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,24 @@ def listener_errors():
 @pytest.fixture(scope="session")
 def samples_dir() -> Path:
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def copy_samples():
+    """``copy(dest, stems=None) -> dest``: the samples' WAVs (every one, or the named stems) with
+    the TIMIT alignment files beside them, copied into ``dest`` (made if missing)."""
+
+    def copy(dest, stems=None) -> Path:
+        dest = Path(dest)
+        dest.mkdir(parents=True, exist_ok=True)
+        names = stems if stems is not None else [w.stem for w in sorted(SAMPLES.glob("*.wav"))]
+        for stem in names:
+            for ext in (".wav", ".phn", ".wrd", ".txt"):
+                if (SAMPLES / f"{stem}{ext}").exists():
+                    shutil.copyfile(SAMPLES / f"{stem}{ext}", dest / f"{stem}{ext}")
+        return dest
+
+    return copy
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -15,15 +14,10 @@ SITE = "encoder.blocks.2"
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, samples_dir):
+def env(tmp_path_factory, copy_samples):
     """A three-file corpus (erasure ranks only concepts in 3 files) with its own cache."""
     root = tmp_path_factory.mktemp("apisae")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for stem in ("dark_suit", "oily_rag", "cats_and_dogs"):
-        for ext in (".wav", ".phn", ".wrd", ".txt"):
-            if (samples_dir / f"{stem}{ext}").exists():
-                shutil.copy(samples_dir / f"{stem}{ext}", corpus)
+    corpus = copy_samples(root / "corpus", ("dark_suit", "oily_rag", "cats_and_dogs"))
     mp = pytest.MonkeyPatch()
     mp.setenv("STEVE_QT_CACHE", str(root / "cache"))
     yield {"root": root, "corpus": corpus}

@@ -15,15 +15,10 @@ import pytest
 STEVE = str(Path(sys.executable).with_name("steve-qt"))
 
 
-def test_killed_run_then_rerun(tmp_path, samples_dir):
+def test_killed_run_then_rerun(tmp_path, copy_samples):
     if not Path(STEVE).exists():
         pytest.skip("console script not installed in this environment")
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    for wav in sorted(samples_dir.glob("*.wav")):
-        for ext in (".wav", ".phn", ".wrd", ".txt"):
-            src = wav.with_suffix(ext)
-            (corpus / src.name).write_bytes(src.read_bytes())
+    corpus = copy_samples(tmp_path / "corpus")
     cache = tmp_path / "cache"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([STEVE, "stats", str(corpus), "--out", str(tmp_path / "out1"),

@@ -20,15 +20,10 @@ SITE = "encoder.blocks.2"
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory, samples_dir):
+def env(tmp_path_factory, copy_samples):
     """A two-file corpus and its own activation cache."""
     root = tmp_path_factory.mktemp("saecli")
-    corpus = root / "corpus"
-    corpus.mkdir()
-    for stem in ("dark_suit", "oily_rag"):
-        for ext in (".wav", ".phn", ".wrd", ".txt"):
-            if (samples_dir / f"{stem}{ext}").exists():
-                shutil.copy(samples_dir / f"{stem}{ext}", corpus)
+    corpus = copy_samples(root / "corpus", ("dark_suit", "oily_rag"))
     mp = pytest.MonkeyPatch()
     mp.setenv("STEVE_QT_CACHE", str(root / "cache"))
     yield {"root": root, "corpus": corpus}
