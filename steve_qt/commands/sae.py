@@ -234,9 +234,6 @@ def _register_eval(ssub) -> None:
     e.set_defaults(func=run_eval)
 
 
-
-
-
 def run_eval(args) -> int:
     from ..core.features.runner import tqdm_progress
     from ..core.features.sae_jobs import evaluate_sae
